@@ -1,0 +1,12 @@
+// The Wasm core of vqsim. Every function works on state blocks whose linear
+// addresses TypeScript passes in; the module keeps no state of its own, so any
+// number of instances (one per worker) can share one memory.
+export {
+  split_drv_init,
+  split_drv_add,
+  split_drv_kick_prepare,
+  split_drv_get_used,
+  split_drv_disable_cb,
+  split_drv_enable_cb,
+} from "./split/driver";
+export { split_dev_pop, split_dev_push, split_dev_should_notify, split_dev_set_notify } from "./split/device";

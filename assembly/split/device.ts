@@ -1,0 +1,366 @@
+// Device side of the split virtqueue (VIRTIO 1.2 §2.7), following QEMU
+// hw/virtio/virtio.c (virtqueue_split_pop, virtqueue_flush, virtio_split_should_
+// notify) with the checks of QEMU, vhost and rust-vmm's virtio-queue. Every
+// value read from the ring is checked where it is read; a failed check marks
+// the queue broken, as QEMU's virtio_error() does.
+import {
+  DEV_AVAIL,
+  DEV_BATCH_DONE,
+  DEV_BROKEN,
+  DEV_DESC,
+  DEV_ERR_A,
+  DEV_ERR_B,
+  DEV_ERR_CODE,
+  DEV_FEATURES,
+  DEV_INFLIGHT,
+  DEV_LAST_AVAIL,
+  DEV_NOTIFY_ENABLED,
+  DEV_NUM,
+  DEV_SIGNALLED_USED,
+  DEV_SIGNALLED_VALID,
+  DEV_STATS,
+  DEV_USED,
+  DEV_USED_IDX,
+  E_ADDR_RANGE,
+  E_AVAIL_HEAD_RANGE,
+  E_AVAIL_IDX_JUMP,
+  E_BROKEN,
+  E_CHAIN_LEN_OVERFLOW,
+  E_DESC_LOOP,
+  E_DESC_NEXT_RANGE,
+  E_DESC_ORDER,
+  E_INDIRECT_LEN,
+  E_INDIRECT_NESTED,
+  E_INDIRECT_NOT_NEGOTIATED,
+  E_INDIRECT_TOO_BIG,
+  E_INFLIGHT,
+  E_POP_OUTPUT,
+  E_PUSH_ID_RANGE,
+  E_ZERO_LEN,
+  ELEM_ADDR,
+  ELEM_FLAGS,
+  ELEM_LEN,
+  ELEM_SIZE,
+  POP_ELEM_END,
+  POP_ID,
+  POP_READ_BYTES,
+  POP_SIZE,
+  POP_WRITE_BYTES,
+  PUSH_ID,
+  PUSH_LEN,
+  QF_EVENT_IDX,
+  QF_INDIRECT,
+  ST_BYTES_USED,
+  ST_CHAINS_POPPED,
+  ST_CHAINS_USED,
+  ST_DESCS_POPPED,
+  ST_DEVICE_CHECKS_FAILED,
+  ST_INTERRUPTS,
+  ST_INTERRUPTS_SUPPRESSED,
+  VRING_AVAIL_F_NO_INTERRUPT,
+  VRING_AVAIL_FLAGS,
+  VRING_AVAIL_IDX,
+  VRING_AVAIL_RING,
+  VRING_DESC_ADDR,
+  VRING_DESC_F_INDIRECT,
+  VRING_DESC_F_NEXT,
+  VRING_DESC_F_WRITE,
+  VRING_DESC_FLAGS,
+  VRING_DESC_LEN,
+  VRING_DESC_NEXT,
+  VRING_DESC_SIZE,
+  VRING_USED_ELEM_SIZE,
+  VRING_USED_F_NO_NOTIFY,
+  VRING_USED_FLAGS,
+  VRING_USED_IDX,
+  VRING_USED_RING,
+} from "../layout";
+import { bump, inRam, linear, needEvent, ramSize } from "../guest";
+
+function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
+  store<u32>(dev + DEV_ERR_CODE, code);
+  store<u32>(dev + DEV_ERR_A, a);
+  store<u32>(dev + DEV_ERR_B, b);
+  return -code;
+}
+
+// virtio_error(): the driver broke the protocol; the device stops using the queue.
+function broken(dev: usize, code: i32, a: u32, b: u32): i32 {
+  store<u32>(dev + DEV_BROKEN, 1);
+  bump(<usize>load<u32>(dev + DEV_STATS), ST_DEVICE_CHECKS_FAILED, 1);
+  return fail(dev, code, a, b);
+}
+
+// Pops up to maxChains available chains. Chain records go to `out`, the
+// buffers they hold to the element array right after them (maxChains records
+// long), which holds elemCap elements. Returns the number popped, 0 on a
+// broken queue, or -code; DEV_BATCH_DONE then holds how many chains were
+// popped (and stay popped) before the failure.
+export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u32): i32 {
+  store<u32>(dev + DEV_BATCH_DONE, 0);
+  if (load<u32>(dev + DEV_BROKEN) != 0) return 0;
+  const num = load<u32>(dev + DEV_NUM);
+  const mask = num - 1;
+  const ring = <usize>load<u32>(dev + DEV_DESC);
+  const avail = <usize>load<u32>(dev + DEV_AVAIL);
+  const features = load<u32>(dev + DEV_FEATURES);
+  const ram = ramSize();
+  const elems = out + <usize>maxChains * POP_SIZE;
+  let lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
+  let inflight = load<u32>(dev + DEV_INFLIGHT);
+  // Acquire: ring entries below avail->idx are complete.
+  const availIdx = <u32>atomic.load<u16>(avail + VRING_AVAIL_IDX);
+  let count: u32 = 0;
+  let elemEnd: u32 = 0;
+  let err: i32 = 0;
+  let errA: u32 = 0;
+  let errB: u32 = 0;
+  // virtqueue_num_heads(): QEMU's message for this is the famously misworded one.
+  if (((availIdx - lastAvail) & 0xffff) > num) {
+    err = E_AVAIL_IDX_JUMP;
+    errA = lastAvail;
+    errB = availIdx;
+  }
+  while (err == 0 && count < maxChains && lastAvail != availIdx) {
+    if (inflight >= num) {
+      err = E_INFLIGHT;
+      errA = inflight;
+      break;
+    }
+    const head = <u32>load<u16>(avail + VRING_AVAIL_RING + <usize>(lastAvail & mask) * 2);
+    if (head >= num) {
+      err = E_AVAIL_HEAD_RANGE;
+      errA = head;
+      break;
+    }
+    const chainStart = elemEnd;
+    let table = ring;
+    let max = num;
+    let i = head;
+    let d = ring + <usize>head * VRING_DESC_SIZE;
+    let flags = <u32>load<u16>(d + VRING_DESC_FLAGS);
+    if ((flags & VRING_DESC_F_INDIRECT) != 0) {
+      if ((features & QF_INDIRECT) == 0) {
+        err = E_INDIRECT_NOT_NEGOTIATED;
+        errA = head;
+        break;
+      }
+      const tlen = load<u32>(d + VRING_DESC_LEN);
+      if (tlen == 0 || (tlen & (VRING_DESC_SIZE - 1)) != 0) {
+        err = E_INDIRECT_LEN;
+        errA = tlen;
+        break;
+      }
+      // The spec bounds any chain, indirect ones included, by the queue size.
+      if (tlen / VRING_DESC_SIZE > num) {
+        err = E_INDIRECT_TOO_BIG;
+        errA = tlen;
+        break;
+      }
+      const taddr = load<u64>(d + VRING_DESC_ADDR);
+      if (!inRam(taddr, tlen, ram)) {
+        err = E_ADDR_RANGE;
+        errA = <u32>taddr;
+        errB = <u32>(taddr >> 32);
+        break;
+      }
+      table = linear(taddr);
+      max = tlen / VRING_DESC_SIZE;
+      i = 0;
+    }
+    let n: u32 = 0;
+    let seenWrite = false;
+    let readBytes: u64 = 0;
+    let writeBytes: u64 = 0;
+    let full = false;
+    while (true) {
+      // The ttl of rust-vmm's DescriptorChain: a chain visits at most `max`
+      // descriptors, so a cycle ends here.
+      if (n >= max) {
+        err = E_DESC_LOOP;
+        errA = head;
+        break;
+      }
+      d = table + <usize>i * VRING_DESC_SIZE;
+      const addr = load<u64>(d + VRING_DESC_ADDR);
+      const len = load<u32>(d + VRING_DESC_LEN);
+      flags = <u32>load<u16>(d + VRING_DESC_FLAGS);
+      if ((flags & VRING_DESC_F_INDIRECT) != 0) {
+        err = E_INDIRECT_NESTED;
+        errA = i;
+        break;
+      }
+      if (len == 0) {
+        err = E_ZERO_LEN;
+        errA = i;
+        break;
+      }
+      if (!inRam(addr, len, ram)) {
+        err = E_ADDR_RANGE;
+        errA = <u32>addr;
+        errB = <u32>(addr >> 32);
+        break;
+      }
+      if ((flags & VRING_DESC_F_WRITE) != 0) {
+        seenWrite = true;
+        writeBytes += len;
+      } else {
+        if (seenWrite) {
+          err = E_DESC_ORDER;
+          errA = i;
+          break;
+        }
+        readBytes += len;
+      }
+      if (elemEnd >= elemCap) {
+        full = true;
+        break;
+      }
+      const e = elems + <usize>elemEnd * ELEM_SIZE;
+      store<u64>(e + ELEM_ADDR, addr);
+      store<u32>(e + ELEM_LEN, len);
+      store<u32>(e + ELEM_FLAGS, flags & VRING_DESC_F_WRITE);
+      elemEnd++;
+      n++;
+      if ((flags & VRING_DESC_F_NEXT) == 0) break;
+      i = <u32>load<u16>(d + VRING_DESC_NEXT);
+      if (i >= max) {
+        err = E_DESC_NEXT_RANGE;
+        errA = i;
+        break;
+      }
+    }
+    if (err != 0) break;
+    if (full) {
+      // The chain stays available for the next call, unless even an empty
+      // element array cannot hold it: that is the caller's sizing error.
+      elemEnd = chainStart;
+      if (count == 0) err = E_POP_OUTPUT;
+      break;
+    }
+    // Total length must fit the 32-bit used.len (rust-vmm checked_add).
+    if (readBytes + writeBytes > 0xffffffff) {
+      err = E_CHAIN_LEN_OVERFLOW;
+      errA = head;
+      break;
+    }
+    const r = out + <usize>count * POP_SIZE;
+    store<u32>(r + POP_ID, head);
+    store<u32>(r + POP_WRITE_BYTES, <u32>writeBytes);
+    store<u32>(r + POP_READ_BYTES, <u32>readBytes);
+    store<u32>(r + POP_ELEM_END, elemEnd);
+    lastAvail = (lastAvail + 1) & 0xffff;
+    inflight++;
+    count++;
+  }
+  store<u32>(dev + DEV_LAST_AVAIL, lastAvail);
+  store<u32>(dev + DEV_INFLIGHT, inflight);
+  if (count > 0) {
+    const stats = <usize>load<u32>(dev + DEV_STATS);
+    bump(stats, ST_CHAINS_POPPED, count);
+    bump(stats, ST_DESCS_POPPED, elemEnd);
+    // virtqueue_split_pop(): with event idx, ask for a kick at the next
+    // new entry while notifications are on.
+    if ((features & QF_EVENT_IDX) != 0 && load<u32>(dev + DEV_NOTIFY_ENABLED) != 0) {
+      const used = <usize>load<u32>(dev + DEV_USED);
+      atomic.store<u16>(used + VRING_USED_RING + <usize>num * VRING_USED_ELEM_SIZE, <u16>lastAvail);
+    }
+  }
+  store<u32>(dev + DEV_BATCH_DONE, count);
+  if (err == E_POP_OUTPUT) return fail(dev, err, elemCap, 0);
+  if (err != 0) return broken(dev, err, errA, errB);
+  return <i32>count;
+}
+
+// virtqueue_fill() + virtqueue_flush() for n {id, len} entries `stride` bytes
+// apart (a pop output can be pushed back as it is). used->idx is published
+// once, after the entries. Returns n, or -code (entries before the bad one
+// are published; DEV_BATCH_DONE says how many).
+export function split_dev_push(dev: usize, entries: usize, n: u32, stride: u32): i32 {
+  store<u32>(dev + DEV_BATCH_DONE, 0);
+  if (load<u32>(dev + DEV_BROKEN) != 0) return fail(dev, E_BROKEN, 0, 0);
+  const num = load<u32>(dev + DEV_NUM);
+  const mask = num - 1;
+  const used = <usize>load<u32>(dev + DEV_USED);
+  let usedIdx = load<u32>(dev + DEV_USED_IDX);
+  let bytes: u64 = 0;
+  let k: u32 = 0;
+  let err: i32 = 0;
+  let errA: u32 = 0;
+  for (; k < n; k++) {
+    const p = entries + <usize>k * <usize>stride;
+    const id = load<u32>(p + PUSH_ID);
+    const len = load<u32>(p + PUSH_LEN);
+    // rust-vmm add_used(): a head the queue cannot have.
+    if (id >= num) {
+      err = E_PUSH_ID_RANGE;
+      errA = id;
+      break;
+    }
+    const u = used + VRING_USED_RING + <usize>(usedIdx & mask) * VRING_USED_ELEM_SIZE;
+    store<u32>(u, id);
+    store<u32>(u + 4, len);
+    usedIdx = (usedIdx + 1) & 0xffff;
+    bytes += len;
+  }
+  if (k > 0) {
+    // smp_wmb() then used->idx (virtqueue_split_flush).
+    atomic.store<u16>(used + VRING_USED_IDX, <u16>usedIdx);
+    store<u32>(dev + DEV_USED_IDX, usedIdx);
+    const inflight = load<u32>(dev + DEV_INFLIGHT);
+    store<u32>(dev + DEV_INFLIGHT, inflight > k ? inflight - k : 0);
+    const stats = <usize>load<u32>(dev + DEV_STATS);
+    bump(stats, ST_CHAINS_USED, k);
+    bump(stats, ST_BYTES_USED, bytes);
+  }
+  store<u32>(dev + DEV_BATCH_DONE, k);
+  if (err != 0) return fail(dev, err, errA, k);
+  return <i32>k;
+}
+
+// virtio_split_should_notify(): 1 when the driver wants an interrupt for what
+// was pushed since the last decision.
+export function split_dev_should_notify(dev: usize): i32 {
+  // smp_mb(): used->idx (a seq-cst store in split_dev_push) is ordered before
+  // the seq-cst loads below.
+  const avail = <usize>load<u32>(dev + DEV_AVAIL);
+  let notify: bool;
+  if ((load<u32>(dev + DEV_FEATURES) & QF_EVENT_IDX) == 0) {
+    notify = (atomic.load<u16>(avail + VRING_AVAIL_FLAGS) & VRING_AVAIL_F_NO_INTERRUPT) == 0;
+  } else {
+    const num = load<u32>(dev + DEV_NUM);
+    const valid = load<u32>(dev + DEV_SIGNALLED_VALID) != 0;
+    const oldIdx = load<u32>(dev + DEV_SIGNALLED_USED);
+    const newIdx = load<u32>(dev + DEV_USED_IDX);
+    store<u32>(dev + DEV_SIGNALLED_VALID, 1);
+    store<u32>(dev + DEV_SIGNALLED_USED, newIdx);
+    const usedEvent = <u32>atomic.load<u16>(avail + VRING_AVAIL_RING + <usize>num * 2);
+    notify = !valid || needEvent(usedEvent, newIdx, oldIdx);
+  }
+  bump(<usize>load<u32>(dev + DEV_STATS), notify ? ST_INTERRUPTS : ST_INTERRUPTS_SUPPRESSED, 1);
+  return notify ? 1 : 0;
+}
+
+// virtio_queue_split_set_notification(): with event idx the device asks for a
+// kick at the next entry after the current avail->idx; without it, it sets or
+// clears VRING_USED_F_NO_NOTIFY. Returns 1 when entries are available, so a
+// device that re-enables notifications knows to poll once more.
+export function split_dev_set_notify(dev: usize, enable: u32): i32 {
+  store<u32>(dev + DEV_NOTIFY_ENABLED, enable != 0 ? 1 : 0);
+  const num = load<u32>(dev + DEV_NUM);
+  const avail = <usize>load<u32>(dev + DEV_AVAIL);
+  const used = <usize>load<u32>(dev + DEV_USED);
+  if ((load<u32>(dev + DEV_FEATURES) & QF_EVENT_IDX) != 0) {
+    const availIdx = atomic.load<u16>(avail + VRING_AVAIL_IDX);
+    atomic.store<u16>(used + VRING_USED_RING + <usize>num * VRING_USED_ELEM_SIZE, availIdx);
+  } else {
+    const flags = load<u16>(used + VRING_USED_FLAGS);
+    atomic.store<u16>(
+      used + VRING_USED_FLAGS,
+      enable != 0 ? flags & ~VRING_USED_F_NO_NOTIFY : flags | VRING_USED_F_NO_NOTIFY,
+    );
+  }
+  // smp_mb(): the request (a seq-cst store above) is ordered before the
+  // seq-cst load of avail->idx.
+  return <u32>atomic.load<u16>(avail + VRING_AVAIL_IDX) != load<u32>(dev + DEV_LAST_AVAIL) ? 1 : 0;
+}

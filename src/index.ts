@@ -1,0 +1,17 @@
+// vqsim: a VIRTIO virtqueue simulator. The public API.
+export { VqsimError, GuestMemoryError, ConfigError } from './errors.js';
+export { GuestMemory, DEFAULT_GUEST_RAM, type GuestMemoryOptions, type AllocOptions } from './memory/guest-memory.js';
+export { GuestPageAllocator } from './memory/page-allocator.js';
+export { wasmModule, instantiateCore, type WasmCore } from './memory/wasm-core.js';
+export { SplitQueue, type SplitQueueOptions } from './virtqueue/split/queue.js';
+export { SplitDriver, type Completion } from './virtqueue/split/driver.js';
+export { SplitDevice, type Chain, type UsedElem } from './virtqueue/split/device.js';
+export { RequestBatch } from './virtqueue/split/request-batch.js';
+export { splitRingLayout, checkQueueSize, type SplitRingLayout } from './virtqueue/split/layout.js';
+export { ReferenceSplitEngine } from './virtqueue/reference/split.js';
+export { VirtqueueError, type Side } from './virtqueue/errors.js';
+export { readStats, type QueueStats } from './virtqueue/stats.js';
+export { Feature, features, hasFeature } from './virtqueue/features.js';
+export type { GuestBuffer } from './virtqueue/buffers.js';
+export type { SplitEngine, EngineName } from './virtqueue/engine.js';
+export * as layout from '../assembly/layout.js';

@@ -1,0 +1,195 @@
+import {
+  CFG_PAGE_COUNT,
+  CFG_RAM_SIZE,
+  CONFIG_BASE,
+  GUEST_BASE,
+  GUEST_PAGE_SHIFT,
+  GUEST_PAGE_SIZE,
+  GUEST_BASE as HOST_END,
+  HOST_BASE,
+  MAX_GUEST_RAM,
+  PAGE_MAP_BASE,
+  PAGE_PRIVATE,
+  PAGE_SHARED,
+  WASM_PAGE,
+} from '../../assembly/layout.js';
+import { ConfigError, GuestMemoryError } from '../errors.js';
+import { GuestPageAllocator } from './page-allocator.js';
+import { instantiateCore, wasmModule, type WasmCore } from './wasm-core.js';
+
+export const DEFAULT_GUEST_RAM = 256 * 1024 * 1024;
+
+export interface GuestMemoryOptions {
+  /** Guest RAM in bytes: a multiple of 4096, at least 64 KiB, at most 4032 MiB. Default 256 MiB. */
+  size?: number;
+  /**
+   * An existing machine memory to attach to (a worker does this): the config
+   * block in it gives the RAM size, and no allocator state is shared.
+   */
+  memory?: WebAssembly.Memory;
+}
+
+export interface AllocOptions {
+  /** Alignment in bytes, a power of two; allocations are page-granular, so at least 4096. */
+  align?: number;
+  /** Make the pages shared with the host (rings, DMA buffers). Default false: private. */
+  shared?: boolean;
+}
+
+function hex(n: number | bigint): string {
+  return '0x' + n.toString(16);
+}
+
+/**
+ * Guest physical RAM of one machine: a shared WebAssembly.Memory whose bytes
+ * from GUEST_BASE on are guest physical address 0 onwards, with the Wasm core
+ * instantiated over it, a guest page allocator, a per-page ownership map
+ * (private or shared) and a bump allocator for host-side structures.
+ */
+export class GuestMemory {
+  readonly memory: WebAssembly.Memory;
+  readonly core: WasmCore;
+  /** Guest RAM size in bytes. */
+  readonly size: number;
+  readonly pages: GuestPageAllocator;
+  /** The whole linear memory; guest physical address g is at byte GUEST_BASE + g. */
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  private hostNext = HOST_BASE;
+
+  constructor(options: GuestMemoryOptions = {}) {
+    if (options.memory) {
+      this.memory = options.memory;
+      this.bytes = new Uint8Array(this.memory.buffer);
+      this.view = new DataView(this.memory.buffer);
+      this.size = this.view.getUint32(CONFIG_BASE + CFG_RAM_SIZE, true);
+    } else {
+      const size = options.size ?? DEFAULT_GUEST_RAM;
+      if (!Number.isInteger(size) || size % GUEST_PAGE_SIZE !== 0 || size < 0x10000 || size > MAX_GUEST_RAM) {
+        throw new ConfigError(
+          `guest memory size ${size}: must be a multiple of 4096 from 65536 to ${MAX_GUEST_RAM} bytes (4032 MiB)`,
+        );
+      }
+      const wasmPages = (GUEST_BASE + size) / WASM_PAGE;
+      this.memory = new WebAssembly.Memory({
+        initial: Math.ceil(wasmPages),
+        maximum: Math.ceil(wasmPages),
+        shared: true,
+      });
+      this.bytes = new Uint8Array(this.memory.buffer);
+      this.view = new DataView(this.memory.buffer);
+      this.size = size;
+      this.view.setUint32(CONFIG_BASE + CFG_RAM_SIZE, size, true);
+      this.view.setUint32(CONFIG_BASE + CFG_PAGE_COUNT, size / GUEST_PAGE_SIZE, true);
+    }
+    this.core = instantiateCore(this.memory, wasmModule());
+    this.pages = new GuestPageAllocator(this.size / GUEST_PAGE_SIZE, GUEST_PAGE_SIZE);
+  }
+
+  /** Throws a named error unless [gpa, gpa + len) lies inside guest RAM. */
+  check(gpa: number | bigint, len: number): void {
+    const a = typeof gpa === 'bigint' ? gpa : BigInt(gpa);
+    if (a < 0n || len < 0 || a + BigInt(len) > BigInt(this.size) || !Number.isInteger(len)) {
+      throw new GuestMemoryError(
+        'ADDRESS_OUTSIDE_GUEST_RAM',
+        `guest address ${hex(a)} + ${len} bytes is outside guest RAM [0, ${hex(this.size)})`,
+      );
+    }
+  }
+
+  /** Linear-memory address of guest physical `gpa`, after a bounds check of `len` bytes. */
+  linear(gpa: number, len = 1): number {
+    this.check(gpa, len);
+    return GUEST_BASE + gpa;
+  }
+
+  /** Allocates page-aligned guest RAM; returns its guest physical address. Zeroed. */
+  alloc(bytes: number, options: AllocOptions = {}): number {
+    const align = options.align ?? GUEST_PAGE_SIZE;
+    if (!Number.isInteger(align) || align < 1 || (align & (align - 1)) !== 0) {
+      throw new GuestMemoryError('BAD_ALLOC', `alignment ${align}: must be a power of two`);
+    }
+    if (!Number.isInteger(bytes) || bytes < 1) {
+      throw new GuestMemoryError('BAD_ALLOC', `allocation of ${bytes} bytes: must be a whole number of at least 1`);
+    }
+    const pages = Math.ceil(bytes / GUEST_PAGE_SIZE);
+    const first = this.pages.allocPages(pages, Math.max(1, align / GUEST_PAGE_SIZE));
+    const gpa = first * GUEST_PAGE_SIZE;
+    this.bytes.fill(0, GUEST_BASE + gpa, GUEST_BASE + gpa + pages * GUEST_PAGE_SIZE);
+    this.setShared(gpa, pages * GUEST_PAGE_SIZE, options.shared ?? false);
+    return gpa;
+  }
+
+  /** Returns pages from alloc() to the allocator (and makes them private again). */
+  free(gpa: number): void {
+    const pages = this.pages.freePages(gpa / GUEST_PAGE_SIZE);
+    this.setShared(gpa, pages * GUEST_PAGE_SIZE, false);
+  }
+
+  /** Marks every page touching [gpa, gpa + len) shared with the host, or private. */
+  setShared(gpa: number, len: number, shared: boolean): void {
+    this.check(gpa, len);
+    const first = gpa >>> GUEST_PAGE_SHIFT;
+    const end = Math.ceil((gpa + len) / GUEST_PAGE_SIZE);
+    this.bytes.fill(shared ? PAGE_SHARED : PAGE_PRIVATE, PAGE_MAP_BASE + first, PAGE_MAP_BASE + end);
+  }
+
+  isShared(gpa: number): boolean {
+    this.check(gpa, 1);
+    return this.bytes[PAGE_MAP_BASE + (gpa >>> GUEST_PAGE_SHIFT)] === PAGE_SHARED;
+  }
+
+  /**
+   * Reserves host-side memory (below guest RAM, out of the guest's reach) for
+   * device state, stats blocks and pop output. Returns a linear address. Zeroed.
+   */
+  hostAlloc(bytes: number, align = 64): number {
+    const at = Math.ceil(this.hostNext / align) * align;
+    if (at + bytes > HOST_END) {
+      throw new GuestMemoryError(
+        'OUT_OF_HOST_MEMORY',
+        `host area exhausted: ${bytes} bytes asked, ${HOST_END - at} left of ${HOST_END - HOST_BASE}`,
+      );
+    }
+    this.hostNext = at + bytes;
+    this.bytes.fill(0, at, at + bytes);
+    return at;
+  }
+
+  readU8(gpa: number): number {
+    return this.view.getUint8(this.linear(gpa, 1));
+  }
+  readU16(gpa: number): number {
+    return this.view.getUint16(this.linear(gpa, 2), true);
+  }
+  readU32(gpa: number): number {
+    return this.view.getUint32(this.linear(gpa, 4), true);
+  }
+  readU64(gpa: number): bigint {
+    return this.view.getBigUint64(this.linear(gpa, 8), true);
+  }
+  writeU8(gpa: number, v: number): void {
+    this.view.setUint8(this.linear(gpa, 1), v);
+  }
+  writeU16(gpa: number, v: number): void {
+    this.view.setUint16(this.linear(gpa, 2), v, true);
+  }
+  writeU32(gpa: number, v: number): void {
+    this.view.setUint32(this.linear(gpa, 4), v, true);
+  }
+  writeU64(gpa: number, v: bigint | number): void {
+    this.view.setBigUint64(this.linear(gpa, 8), BigInt(v), true);
+  }
+  /** A copy of guest bytes [gpa, gpa + len). */
+  read(gpa: number, len: number): Uint8Array {
+    const at = this.linear(gpa, len);
+    return this.bytes.slice(at, at + len);
+  }
+  write(gpa: number, data: Uint8Array): void {
+    this.bytes.set(data, this.linear(gpa, data.length));
+  }
+  fill(gpa: number, len: number, value: number): void {
+    const at = this.linear(gpa, len);
+    this.bytes.fill(value, at, at + len);
+  }
+}

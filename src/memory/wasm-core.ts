@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+
+/** The exports of the Wasm core (assembly/index.ts). Addresses are linear-memory offsets. */
+export interface WasmCore {
+  split_drv_init(drv: number): void;
+  split_drv_add(drv: number, req: number, n: number): number;
+  split_drv_kick_prepare(drv: number): number;
+  split_drv_get_used(drv: number, out: number, max: number): number;
+  split_drv_disable_cb(drv: number): void;
+  split_drv_enable_cb(drv: number): number;
+  split_dev_pop(dev: number, out: number, maxChains: number, elemCap: number): number;
+  split_dev_push(dev: number, entries: number, n: number, stride: number): number;
+  split_dev_should_notify(dev: number): number;
+  split_dev_set_notify(dev: number, enable: number): number;
+}
+
+// The bundle ships vqsim.wasm beside itself; from the sources it is in build/.
+const candidates = ['./vqsim.wasm', '../../build/vqsim.wasm', '../build/vqsim.wasm'];
+
+let compiled: WebAssembly.Module | undefined;
+
+/** Compiles the core once per process (per worker); instances are cheap after that. */
+export function wasmModule(): WebAssembly.Module {
+  if (compiled) return compiled;
+  for (const rel of candidates) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) {
+      compiled = new WebAssembly.Module(readFileSync(path));
+      return compiled;
+    }
+  }
+  throw new Error('vqsim.wasm not found: run `npm run build` (the package build makes it)');
+}
+
+/** Instantiates the core over a machine's shared memory. */
+export function instantiateCore(memory: WebAssembly.Memory, module = wasmModule()): WasmCore {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return instance.exports as unknown as WasmCore;
+}

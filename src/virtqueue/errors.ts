@@ -1,0 +1,202 @@
+import * as L from '../../assembly/layout.js';
+import { VqsimError } from '../errors.js';
+
+/** Which side detected the problem: the driver (the device lied) or the device (the driver lied). */
+export type Side = 'driver' | 'device';
+
+interface ErrorInfo {
+  code: string;
+  side: Side;
+  /** True when the other side broke the protocol: the queue is then marked broken. */
+  violation: boolean;
+  message: (a: number, b: number) => string;
+}
+
+// Messages are the ones Linux (virtio_ring.c BAD_RING), QEMU (virtio_error) or
+// vhost (vq_err) print for the same condition, so a log reads like the real one.
+const table = new Map<number, ErrorInfo>([
+  [
+    L.E_BROKEN,
+    {
+      code: 'QUEUE_BROKEN',
+      side: 'driver',
+      violation: false,
+      message: () => 'virtqueue is broken (-EIO): an earlier check failed',
+    },
+  ],
+  [
+    L.E_USED_ID_RANGE,
+    { code: 'USED_ID_OUT_OF_RANGE', side: 'driver', violation: true, message: (a) => `id ${a} out of range` },
+  ],
+  [
+    L.E_USED_ID_NOT_HEAD,
+    { code: 'USED_ID_NOT_A_HEAD', side: 'driver', violation: true, message: (a) => `id ${a} is not a head!` },
+  ],
+  [
+    L.E_REQ_EMPTY,
+    {
+      code: 'EMPTY_CHAIN',
+      side: 'driver',
+      violation: false,
+      message: (a) => `request ${a}: a chain needs at least one buffer`,
+    },
+  ],
+  [
+    L.E_REQ_ZERO_LEN,
+    {
+      code: 'ZERO_LENGTH_BUFFER',
+      side: 'driver',
+      violation: false,
+      message: (a, b) => `request ${a}, buffer ${b}: zero-length buffers are not allowed`,
+    },
+  ],
+  [
+    L.E_REQ_ADDR,
+    {
+      code: 'ADDRESS_OUTSIDE_GUEST_RAM',
+      side: 'driver',
+      violation: false,
+      message: (a, b) => `request ${a}, buffer ${b}: address outside guest RAM`,
+    },
+  ],
+  [
+    L.E_REQ_TOO_LONG,
+    {
+      code: 'CHAIN_TOO_LONG',
+      side: 'driver',
+      violation: false,
+      message: (a, b) => `request ${a}: chain of ${b} buffers is longer than the queue`,
+    },
+  ],
+  [
+    L.E_AVAIL_IDX_JUMP,
+    {
+      code: 'AVAIL_IDX_JUMP',
+      side: 'device',
+      violation: true,
+      message: (a, b) => `Guest moved used index from ${a} to ${b}`,
+    },
+  ],
+  [
+    L.E_AVAIL_HEAD_RANGE,
+    {
+      code: 'AVAIL_HEAD_OUT_OF_RANGE',
+      side: 'device',
+      violation: true,
+      message: (a) => `Guest says index ${a} is available`,
+    },
+  ],
+  [
+    L.E_DESC_NEXT_RANGE,
+    { code: 'DESC_NEXT_OUT_OF_RANGE', side: 'device', violation: true, message: (a) => `Desc next is ${a}` },
+  ],
+  [
+    L.E_DESC_LOOP,
+    {
+      code: 'DESC_LOOP',
+      side: 'device',
+      violation: true,
+      message: (a) => `Looped descriptor (chain at head ${a} is longer than the queue)`,
+    },
+  ],
+  [
+    L.E_ZERO_LEN,
+    {
+      code: 'ZERO_LENGTH_BUFFER',
+      side: 'device',
+      violation: true,
+      message: () => 'virtio: zero sized buffers are not allowed',
+    },
+  ],
+  [
+    L.E_ADDR_RANGE,
+    {
+      code: 'ADDRESS_OUTSIDE_GUEST_RAM',
+      side: 'device',
+      violation: true,
+      message: (a, b) => `virtio: bogus descriptor or out of resources (address 0x${(b * 2 ** 32 + a).toString(16)})`,
+    },
+  ],
+  [
+    L.E_INDIRECT_LEN,
+    {
+      code: 'INDIRECT_BAD_LENGTH',
+      side: 'device',
+      violation: true,
+      message: (a) => `Invalid size for indirect buffer table (${a} bytes, not a non-zero multiple of 16)`,
+    },
+  ],
+  [
+    L.E_INDIRECT_NESTED,
+    { code: 'INDIRECT_NESTED', side: 'device', violation: true, message: () => 'Nested indirect descriptor' },
+  ],
+  [
+    L.E_INDIRECT_NOT_NEGOTIATED,
+    {
+      code: 'INDIRECT_NOT_NEGOTIATED',
+      side: 'device',
+      violation: true,
+      message: () => 'indirect descriptor without VIRTIO_F_INDIRECT_DESC',
+    },
+  ],
+  [
+    L.E_DESC_ORDER,
+    { code: 'DESC_ORDER', side: 'device', violation: true, message: () => 'Incorrect order for descriptors' },
+  ],
+  [
+    L.E_INDIRECT_TOO_BIG,
+    {
+      code: 'INDIRECT_TOO_BIG',
+      side: 'device',
+      violation: true,
+      message: (a) => `Indirect buffer length too big (${a} bytes, more descriptors than the queue size)`,
+    },
+  ],
+  [
+    L.E_CHAIN_LEN_OVERFLOW,
+    { code: 'CHAIN_LENGTH_OVERFLOW', side: 'device', violation: true, message: () => 'chain length overflows 32 bits' },
+  ],
+  [
+    L.E_INFLIGHT,
+    { code: 'VIRTQUEUE_SIZE_EXCEEDED', side: 'device', violation: true, message: () => 'Virtqueue size exceeded' },
+  ],
+  [
+    L.E_PUSH_ID_RANGE,
+    {
+      code: 'PUSH_ID_OUT_OF_RANGE',
+      side: 'device',
+      violation: false,
+      message: (a) => `used id ${a} is not a descriptor of this queue`,
+    },
+  ],
+  [
+    L.E_POP_OUTPUT,
+    {
+      code: 'POP_OUTPUT_TOO_SMALL',
+      side: 'device',
+      violation: false,
+      message: (a) => `pop output holds ${a} buffers, too few for one chain`,
+    },
+  ],
+]);
+
+/** An error from a virtqueue operation, with the name Linux or QEMU would print. */
+export class VirtqueueError extends VqsimError {
+  readonly side: Side;
+  /** True when the other side broke the protocol and the queue is now broken. */
+  readonly violation: boolean;
+  /** How many items of the batch were done (and stay done) before the error. */
+  readonly done: number;
+  /** What the batch delivered before the error (completions for a reap). */
+  readonly partial: readonly unknown[];
+  constructor(queue: string, numeric: number, a: number, b: number, done: number, partial: readonly unknown[] = []) {
+    const info = table.get(numeric);
+    const code = info?.code ?? `E${numeric}`;
+    super(code, `${queue}: ${info ? info.message(a, b) : `error ${numeric}`}`);
+    this.name = 'VirtqueueError';
+    this.side = info?.side ?? 'driver';
+    this.violation = info?.violation ?? false;
+    this.done = done;
+    this.partial = partial;
+  }
+}
