@@ -15,3 +15,11 @@ export { Feature, features, hasFeature } from './virtqueue/features.js';
 export type { GuestBuffer } from './virtqueue/buffers.js';
 export type { SplitEngine, EngineName } from './virtqueue/engine.js';
 export * as layout from '../assembly/layout.js';
+export {
+  createQueue,
+  type Virtqueue,
+  type QueueDriver,
+  type QueueDevice,
+  type QueueOptions,
+  type RingKind,
+} from './virtqueue/queue.js';

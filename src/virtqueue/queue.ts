@@ -1,0 +1,72 @@
+import type { GuestMemory } from '../memory/guest-memory.js';
+import type { GuestBuffer } from './buffers.js';
+import type { EngineName } from './engine.js';
+import type { QueueStats } from './stats.js';
+import type { Chain, UsedElem } from './split/device.js';
+import type { Completion } from './split/driver.js';
+import { SplitQueue } from './split/queue.js';
+import type { RequestBatch } from './split/request-batch.js';
+import { ConfigError } from '../errors.js';
+
+export type RingKind = 'split' | 'packed';
+
+/** The guest driver's face of a virtqueue, the same for every ring kind. */
+export interface QueueDriver {
+  readonly completions: Uint32Array;
+  readonly numFree: number;
+  readonly broken: boolean;
+  addBatch(batch: RequestBatch): number;
+  add(
+    out: readonly GuestBuffer[],
+    inBufs?: readonly GuestBuffer[],
+    token?: number,
+    opts?: { indirect?: boolean },
+  ): boolean;
+  kick(): boolean;
+  reap(max?: number): number;
+  getUsed(max?: number): Completion[];
+  disableCallbacks(): void;
+  enableCallbacks(): boolean;
+}
+
+/** The device's face of a virtqueue, the same for every ring kind. */
+export interface QueueDevice {
+  readonly broken: boolean;
+  readonly inflight: number;
+  popBatch(max?: number): number;
+  chain(k: number): Chain;
+  pop(max?: number): Chain[];
+  pushPopped(n: number): number;
+  push(elems: readonly UsedElem[]): number;
+  shouldNotify(): boolean;
+  setNotify(enable: boolean): boolean;
+}
+
+/** A virtqueue of either ring kind. */
+export interface Virtqueue {
+  readonly mem: GuestMemory;
+  readonly name: string;
+  readonly size: number;
+  readonly engineName: EngineName;
+  readonly driver: QueueDriver;
+  readonly device: QueueDevice;
+  stats(): QueueStats;
+}
+
+export interface QueueOptions {
+  /** 'split' (default) or 'packed'. */
+  ring?: RingKind;
+  size?: number;
+  eventIdx?: boolean;
+  indirect?: boolean;
+  indirectMax?: number;
+  engine?: EngineName;
+  name?: string;
+}
+
+/** Builds a queue of the ring kind asked for; code written against Virtqueue runs on both. */
+export function createQueue(mem: GuestMemory, options: QueueOptions = {}): Virtqueue {
+  const { ring = 'split', ...rest } = options;
+  if (ring === 'split') return new SplitQueue(mem, rest);
+  throw new ConfigError(`ring ${String(ring)}: must be split or packed`);
+}
