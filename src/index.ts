@@ -7,6 +7,7 @@ export { SplitQueue, type SplitQueueOptions } from './virtqueue/split/queue.js';
 export { SplitDriver, type Completion } from './virtqueue/split/driver.js';
 export { SplitDevice, type Chain, type UsedElem } from './virtqueue/split/device.js';
 export { RequestBatch } from './virtqueue/split/request-batch.js';
+export { MockSplitQueue, type RawDescriptor, type SplitRingTarget } from './virtqueue/split/mock.js';
 export { splitRingLayout, checkQueueSize, type SplitRingLayout } from './virtqueue/split/layout.js';
 export { ReferenceSplitEngine } from './virtqueue/reference/split.js';
 export { VirtqueueError, type Side } from './virtqueue/errors.js';
