@@ -114,7 +114,8 @@ const table = new Map<number, ErrorInfo>([
       code: 'ADDRESS_OUTSIDE_GUEST_RAM',
       side: 'device',
       violation: true,
-      message: (a, b) => `virtio: bogus descriptor or out of resources (address 0x${(b * 2 ** 32 + a).toString(16)})`,
+      message: (a, b) =>
+        `virtio: bogus descriptor or out of resources (address 0x${((BigInt(b) << 32n) | BigInt(a)).toString(16)})`,
     },
   ],
   [
