@@ -14,4 +14,12 @@ const common = {
   // Keep runtime dependencies as imports: they are installed beside us.
   packages: 'external',
 };
-await build({ ...common, entryPoints: { index: 'src/index.ts', cli: 'src/cli/main.ts' }, outdir: 'dist' });
+await build({
+  ...common,
+  entryPoints: {
+    index: 'src/index.ts',
+    cli: 'src/cli/main.ts',
+    'workers/device-worker': 'workers/device-worker.ts',
+  },
+  outdir: 'dist',
+});

@@ -3,9 +3,9 @@ export { VqsimError, GuestMemoryError, ConfigError } from './errors.js';
 export { GuestMemory, DEFAULT_GUEST_RAM, type GuestMemoryOptions, type AllocOptions } from './memory/guest-memory.js';
 export { GuestPageAllocator } from './memory/page-allocator.js';
 export { wasmModule, instantiateCore, type WasmCore } from './memory/wasm-core.js';
-export { SplitQueue, type SplitQueueOptions } from './virtqueue/split/queue.js';
-export { SplitDriver, type Completion } from './virtqueue/split/driver.js';
-export { SplitDevice, type Chain, type UsedElem } from './virtqueue/split/device.js';
+export { SplitQueue, type SplitQueueOptions, type SplitQueueHandle } from './virtqueue/split/queue.js';
+export { SplitDriver, type Completion, type SplitDriverAddrs } from './virtqueue/split/driver.js';
+export { SplitDevice, type Chain, type UsedElem, type SplitDeviceAddrs } from './virtqueue/split/device.js';
 export { RequestBatch } from './virtqueue/split/request-batch.js';
 export { MockSplitQueue, type RawDescriptor, type SplitRingTarget } from './virtqueue/split/mock.js';
 export { splitRingLayout, checkQueueSize, type SplitRingLayout } from './virtqueue/split/layout.js';
@@ -24,3 +24,4 @@ export {
   type QueueOptions,
   type RingKind,
 } from './virtqueue/queue.js';
+export { DeviceWorker } from './sim/device-worker.js';

@@ -27,6 +27,8 @@ export interface GuestMemoryOptions {
    * block in it gives the RAM size, and no allocator state is shared.
    */
   memory?: WebAssembly.Memory;
+  /** The compiled core to instantiate (a worker gets it from its parent). Default: compile build/vqsim.wasm once. */
+  module?: WebAssembly.Module;
 }
 
 export interface AllocOptions {
@@ -82,7 +84,7 @@ export class GuestMemory {
       this.view.setUint32(CONFIG_BASE + CFG_RAM_SIZE, size, true);
       this.view.setUint32(CONFIG_BASE + CFG_PAGE_COUNT, size / GUEST_PAGE_SIZE, true);
     }
-    this.core = instantiateCore(this.memory, wasmModule());
+    this.core = instantiateCore(this.memory, options.module ?? wasmModule());
     this.pages = new GuestPageAllocator(this.size / GUEST_PAGE_SIZE, GUEST_PAGE_SIZE);
   }
 

@@ -14,10 +14,22 @@ export interface WasmCore {
   split_dev_push(dev: number, entries: number, n: number, stride: number): number;
   split_dev_should_notify(dev: number): number;
   split_dev_set_notify(dev: number, enable: number): number;
+  packed_drv_init(drv: number): void;
+  packed_drv_add(drv: number, req: number, n: number): number;
+  packed_drv_kick_prepare(drv: number): number;
+  packed_drv_get_used(drv: number, out: number, max: number): number;
+  packed_drv_disable_cb(drv: number): void;
+  packed_drv_enable_cb(drv: number): number;
+  packed_dev_init(dev: number): void;
+  packed_dev_pop(dev: number, out: number, maxChains: number, elemCap: number): number;
+  packed_dev_push(dev: number, entries: number, n: number, stride: number): number;
+  packed_dev_should_notify(dev: number): number;
+  packed_dev_set_notify(dev: number, enable: number): number;
 }
 
-// The bundle ships vqsim.wasm beside itself; from the sources it is in build/.
-const candidates = ['./vqsim.wasm', '../../build/vqsim.wasm', '../build/vqsim.wasm'];
+// The bundle ships vqsim.wasm beside itself (workers one folder down); from
+// the sources it is in build/.
+const candidates = ['./vqsim.wasm', '../vqsim.wasm', '../../build/vqsim.wasm', '../build/vqsim.wasm'];
 
 let compiled: WebAssembly.Module | undefined;
 

@@ -12,6 +12,18 @@ export interface Chain {
   writeBytes: number;
 }
 
+/** Where a device's state lives: enough to attach to it from another thread. */
+export interface SplitDeviceAddrs {
+  /** Linear address of the state block (host memory). */
+  state: number;
+  /** Linear address of the pop output: chain records, then elements. */
+  popOut: number;
+  popChains: number;
+  popElements: number;
+  /** Linear address of the push input used by push(). */
+  pushIn: number;
+}
+
 /** A used element to push: the chain's head id and the bytes the device wrote. */
 export interface UsedElem {
   id: number;
@@ -35,14 +47,21 @@ export class SplitDevice {
 
   constructor(
     private readonly q: SplitQueue,
-    ring: number,
-    flags: number,
-    popElements: number,
+    readonly addrs: SplitDeviceAddrs,
   ) {
+    this.state = addrs.state;
+    this.popOut = addrs.popOut;
+    this.popChains = addrs.popChains;
+    this.popElements = addrs.popElements;
+    this.pushIn = addrs.pushIn;
+  }
+
+  /** Lays out and initialises the device's host-side state for queue `q`. */
+  static create(q: SplitQueue, ring: number, flags: number, popElements: number): SplitDevice {
     const { mem, size, layout } = q;
     const v = mem.view;
-    this.state = mem.hostAlloc(L.DEV_SIZE);
-    const s = (off: number, val: number) => v.setUint32(this.state + off, val, true);
+    const state = mem.hostAlloc(L.DEV_SIZE);
+    const s = (off: number, val: number) => v.setUint32(state + off, val, true);
     s(L.DEV_NUM, size);
     s(L.DEV_FEATURES, flags);
     s(L.DEV_DESC, ring + layout.desc);
@@ -50,10 +69,13 @@ export class SplitDevice {
     s(L.DEV_USED, ring + layout.used);
     s(L.DEV_STATS, q.statsBlock);
     s(L.DEV_NOTIFY_ENABLED, 1);
-    this.popChains = size;
-    this.popElements = popElements;
-    this.popOut = mem.hostAlloc(size * L.POP_SIZE + popElements * L.ELEM_SIZE);
-    this.pushIn = mem.hostAlloc(size * 8);
+    return new SplitDevice(q, {
+      state,
+      popOut: mem.hostAlloc(size * L.POP_SIZE + popElements * L.ELEM_SIZE),
+      popChains: size,
+      popElements,
+      pushIn: mem.hostAlloc(size * 8),
+    });
   }
 
   private u32(off: number): number {

@@ -4,6 +4,14 @@ import { VirtqueueError } from '../errors.js';
 import type { SplitQueue } from './queue.js';
 import { RequestBatch } from './request-batch.js';
 
+/** Where a driver's state lives: enough to attach to it from another thread. */
+export interface SplitDriverAddrs {
+  /** Linear address of the private state block. */
+  state: number;
+  /** Linear address of the reap output. */
+  reapOut: number;
+}
+
 /** A chain the device has finished: the token it was added with, and the bytes written. */
 export interface Completion {
   token: number;
@@ -25,16 +33,20 @@ export class SplitDriver {
 
   constructor(
     private readonly q: SplitQueue,
-    ring: number,
-    flags: number,
-    indirectMax: number,
+    readonly addrs: SplitDriverAddrs,
   ) {
+    this.state = addrs.state;
+    this.reapOut = addrs.reapOut;
+    this.completions = new Uint32Array(q.mem.memory.buffer, this.reapOut, q.size * 2);
+  }
+
+  /** Lays out and initialises the driver's private memory for queue `q`. */
+  static create(q: SplitQueue, ring: number, flags: number, indirectMax: number): SplitDriver {
     const { mem, size, layout } = q;
     const v = mem.view;
     // Private guest pages: the state block, desc_extra[size], desc_state[size].
     const privBytes = L.DRV_SIZE + size * (L.EXTRA_SIZE + L.STATE_SIZE);
     const priv = mem.linear(mem.alloc(privBytes), privBytes);
-    this.state = priv;
     const s = (off: number, val: number) => v.setUint32(priv + off, val, true);
     s(L.DRV_NUM, size);
     s(L.DRV_FEATURES, flags);
@@ -53,8 +65,7 @@ export class SplitDriver {
     }
     q.engine.split_drv_init(priv);
     const outBytes = size * L.REAP_SIZE;
-    this.reapOut = mem.linear(mem.alloc(outBytes), outBytes);
-    this.completions = new Uint32Array(mem.memory.buffer, this.reapOut, size * 2);
+    return new SplitDriver(q, { state: priv, reapOut: mem.linear(mem.alloc(outBytes), outBytes) });
   }
 
   private u32(off: number): number {

@@ -3,9 +3,10 @@ import { ConfigError } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { EngineName, SplitEngine } from '../engine.js';
 import { ReferenceSplitEngine } from '../reference/split.js';
+import type { Virtqueue } from '../queue.js';
 import { readStats, type QueueStats } from '../stats.js';
-import { SplitDevice } from './device.js';
-import { SplitDriver } from './driver.js';
+import { SplitDevice, type SplitDeviceAddrs } from './device.js';
+import { SplitDriver, type SplitDriverAddrs } from './driver.js';
 import { splitRingLayout, type SplitRingLayout } from './layout.js';
 
 export interface SplitQueueOptions {
@@ -27,6 +28,20 @@ export interface SplitQueueOptions {
   popElements?: number;
 }
 
+/** A queue as a plain object, for SplitQueue.attach() in another thread. */
+export interface SplitQueueHandle {
+  kind: 'split';
+  name: string;
+  size: number;
+  align: number;
+  eventIdx: boolean;
+  indirect: boolean;
+  ringAddr: number;
+  statsBlock: number;
+  driver: SplitDriverAddrs;
+  device: SplitDeviceAddrs;
+}
+
 /**
  * A split virtqueue (VIRTIO 1.2 §2.7) in guest memory, with its driver side
  * (guest, `driver`) and device side (host, `device`). The rings live in shared
@@ -34,7 +49,7 @@ export interface SplitQueueOptions {
  * in private guest pages; the device's state and the stats block live in host
  * memory outside guest RAM.
  */
-export class SplitQueue {
+export class SplitQueue implements Virtqueue {
   readonly name: string;
   readonly size: number;
   readonly eventIdx: boolean;
@@ -52,17 +67,26 @@ export class SplitQueue {
   constructor(
     readonly mem: GuestMemory,
     options: SplitQueueOptions = {},
+    attachTo?: SplitQueueHandle,
   ) {
-    const size = options.size ?? 256;
-    this.layout = splitRingLayout(size, options.align ?? 4096);
+    const size = attachTo?.size ?? options.size ?? 256;
+    this.layout = splitRingLayout(size, attachTo?.align ?? options.align ?? 4096);
     this.size = size;
-    this.name = options.name ?? 'vq0';
-    this.eventIdx = options.eventIdx ?? false;
-    this.indirect = options.indirect ?? false;
+    this.name = attachTo?.name ?? options.name ?? 'vq0';
+    this.eventIdx = attachTo?.eventIdx ?? options.eventIdx ?? false;
+    this.indirect = attachTo?.indirect ?? options.indirect ?? false;
     this.engineName = options.engine ?? 'wasm';
     if (this.engineName === 'wasm') this.engine = mem.core;
     else if (this.engineName === 'reference') this.engine = new ReferenceSplitEngine(mem.memory);
     else throw new ConfigError(`engine ${String(this.engineName)}: must be wasm or reference`);
+
+    if (attachTo) {
+      this.ringAddr = attachTo.ringAddr;
+      this.statsBlock = attachTo.statsBlock;
+      this.driver = new SplitDriver(this, attachTo.driver);
+      this.device = new SplitDevice(this, attachTo.device);
+      return;
+    }
     const indirectMax = options.indirectMax ?? Math.min(size, 32);
     if (!Number.isInteger(indirectMax) || indirectMax < 1 || indirectMax > size) {
       throw new ConfigError(`indirectMax ${indirectMax}: must be from 1 to the queue size (${size})`);
@@ -76,9 +100,36 @@ export class SplitQueue {
     const flags = (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0);
     const ring = mem.linear(this.ringAddr, this.layout.total);
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
+    this.driver = SplitDriver.create(this, ring, flags, this.indirect ? indirectMax : 0);
+    this.device = SplitDevice.create(this, ring, flags, popElements);
+  }
 
-    this.driver = new SplitDriver(this, ring, flags, this.indirect ? indirectMax : 0);
-    this.device = new SplitDevice(this, ring, flags, popElements);
+  /**
+   * Everything another thread needs to drive this queue over the same memory:
+   * a plain object that survives postMessage. See SplitQueue.attach().
+   */
+  handle(): SplitQueueHandle {
+    return {
+      kind: 'split',
+      name: this.name,
+      size: this.size,
+      align: this.layout.align,
+      eventIdx: this.eventIdx,
+      indirect: this.indirect,
+      ringAddr: this.ringAddr,
+      statsBlock: this.statsBlock,
+      driver: { ...this.driver.addrs },
+      device: { ...this.device.addrs },
+    };
+  }
+
+  /**
+   * A second face of a queue that lives in `mem` (typically a GuestMemory
+   * attached to the same WebAssembly.Memory in a worker). Nothing is allocated
+   * or reset: both faces work on the same state blocks.
+   */
+  static attach(mem: GuestMemory, handle: SplitQueueHandle, engine: EngineName = 'wasm'): SplitQueue {
+    return new SplitQueue(mem, { engine }, handle);
   }
 
   /** The queue's counters (both sides write the same block). */
