@@ -1,0 +1,29 @@
+import { BENCH_HELP, UsageError } from '../usage.js';
+import { parseBenchArgs } from './options.js';
+import { formatJson, formatTable } from './report.js';
+import { runBench } from './run.js';
+import type { Io } from '../io.js';
+
+/** Benchmarks `vqsim bench` knows. `ring` (the default) is the split-ring round trip. */
+export const BENCHMARKS = ['ring'] as const;
+
+/** `vqsim bench [ring] [options]`. Returns the exit code. */
+export async function benchCommand(args: string[], io: Io): Promise<number> {
+  let which = 'ring';
+  let rest = args;
+  if (args[0] !== undefined && !args[0].startsWith('-')) {
+    which = args[0];
+    rest = args.slice(1);
+  }
+  if (!(BENCHMARKS as readonly string[]).includes(which)) {
+    throw new UsageError(`unknown benchmark ${which}: must be ${BENCHMARKS.join(', ')} (vqsim bench alone runs ring)`);
+  }
+  const o = parseBenchArgs(rest);
+  if (o.help) {
+    io.out(BENCH_HELP);
+    return 0;
+  }
+  const report = await runBench(o, io.progress);
+  io.out(o.json ? formatJson(report) : formatTable(report, o));
+  return 0;
+}

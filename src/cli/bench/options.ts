@@ -1,0 +1,154 @@
+import { parseArgs } from 'node:util';
+import type { EngineName, RingKind } from '../../index.js';
+import { UsageError } from '../usage.js';
+
+/** What `vqsim bench [ring]` was asked to run, validated. */
+export interface BenchOptions {
+  queueSizes: number[];
+  chainLengths: number[];
+  indirect: boolean[];
+  eventIdx: boolean[];
+  engines: EngineName[];
+  rings: RingKind[];
+  bufferBytes: number[];
+  /** Measuring time per case in milliseconds. */
+  timeMs: number;
+  json: boolean;
+  native: boolean;
+  help: boolean;
+}
+
+export const DEFAULT_TIME_MS = 300;
+/** Ring kinds the benchmark can build today (createQueue builds them). */
+export const RINGS_AVAILABLE: readonly RingKind[] = ['split'];
+const MAX_BUFFER_BYTES = 65536;
+const MAX_TIME_MS = 600000;
+
+const spec = {
+  'queue-size': { type: 'string' },
+  'chain-lengths': { type: 'string' },
+  indirect: { type: 'string' },
+  'event-idx': { type: 'string' },
+  engine: { type: 'string' },
+  ring: { type: 'string' },
+  'buffer-bytes': { type: 'string' },
+  time: { type: 'string' },
+  json: { type: 'boolean' },
+  'no-native': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function list(flag: string, value: string, allowed: string): string[] {
+  const items = value.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) throw new UsageError(`--${flag} ${value}: ${allowed}`);
+  return [...new Set(items)];
+}
+
+function ints(flag: string, value: string, ok: (n: number) => boolean, allowed: string): number[] {
+  return list(flag, value, allowed).map((s) => {
+    const n = /^\d+$/.test(s) ? Number(s) : NaN;
+    if (!ok(n)) throw new UsageError(`--${flag} ${value}: ${allowed}`);
+    return n;
+  });
+}
+
+function onOff(flag: string, value: string): boolean[] {
+  const allowed = 'must be off, on or off,on';
+  return list(flag, value, allowed).map((s) => {
+    if (s !== 'off' && s !== 'on') throw new UsageError(`--${flag} ${value}: ${allowed}`);
+    return s === 'on';
+  });
+}
+
+function choices<T extends string>(flag: string, value: string, all: readonly T[]): T[] {
+  const allowed = `must be ${all.join(', ')} or a comma list of them`;
+  return list(flag, value, allowed).map((s) => {
+    if (!(all as readonly string[]).includes(s)) throw new UsageError(`--${flag} ${value}: ${allowed}`);
+    return s as T;
+  });
+}
+
+const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && n <= 32768 && (n & (n - 1)) === 0;
+
+/** Parses and validates the benchmark's flags; throws UsageError naming the flag and what is allowed. */
+export function parseBenchArgs(args: string[]): BenchOptions {
+  let values: Partial<Record<keyof typeof spec, string | boolean>>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args, options: spec, strict: true, allowPositionals: true }));
+  } catch (e) {
+    throw new UsageError(describeParseError(e));
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}: see vqsim bench --help`);
+  const str = (k: keyof typeof spec) => values[k] as string | undefined;
+
+  const queueSizes = ints(
+    'queue-size',
+    str('queue-size') ?? '256',
+    isPow2,
+    'the queue size must be a power of two from 1 to 32768',
+  );
+  const minQueue = Math.min(...queueSizes);
+  const chainLengths = ints(
+    'chain-lengths',
+    str('chain-lengths') ?? '1,4,16',
+    (n) => Number.isInteger(n) && n >= 1 && n <= minQueue,
+    `chain lengths must be whole numbers from 1 to the queue size (${minQueue})`,
+  );
+  const indirect = onOff('indirect', str('indirect') ?? 'off,on');
+  const eventIdx = onOff('event-idx', str('event-idx') ?? 'off,on');
+  const engines = choices<EngineName>('engine', str('engine') ?? 'wasm,reference', ['wasm', 'reference']);
+  const ringValue = str('ring') ?? 'split';
+  const rings = choices<RingKind>('ring', ringValue, ['split', 'packed']);
+  for (const r of rings) {
+    if (!RINGS_AVAILABLE.includes(r)) {
+      throw new UsageError(
+        `--ring ${ringValue}: the ${r} ring is not available yet; must be ${RINGS_AVAILABLE.join(', ')}`,
+      );
+    }
+  }
+  const bufferBytes = ints(
+    'buffer-bytes',
+    str('buffer-bytes') ?? '64',
+    (n) => Number.isInteger(n) && n >= 1 && n <= MAX_BUFFER_BYTES,
+    `must be whole numbers of bytes from 1 to ${MAX_BUFFER_BYTES}`,
+  );
+  const timeStr = str('time');
+  let timeMs = DEFAULT_TIME_MS;
+  if (timeStr !== undefined) {
+    timeMs = /^\d+(\.\d+)?$/.test(timeStr.trim()) ? Number(timeStr) : NaN;
+    if (!(timeMs >= 1 && timeMs <= MAX_TIME_MS)) {
+      throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to ${MAX_TIME_MS}`);
+    }
+  }
+  return {
+    queueSizes,
+    chainLengths,
+    indirect,
+    eventIdx,
+    engines,
+    rings,
+    bufferBytes,
+    timeMs,
+    json: values.json === true,
+    native: values['no-native'] !== true,
+    help: values.help === true,
+  };
+}
+
+/** node:util parseArgs errors, said in one line in our words. */
+export function describeParseError(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const msg = err.message ?? String(e);
+  const flag = /'(-{1,2}[^' ]+)/.exec(msg)?.[1] ?? '';
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown flag ${flag}: see --help for the flags allowed`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return msg.includes('does not take an argument') ? `${flag}: takes no value` : `${flag}: needs a value`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument: ${msg}`;
+    default:
+      return msg.split('\n')[0] ?? msg;
+  }
+}

@@ -1,0 +1,71 @@
+import type { BenchReport, NativeRow, ResultRow } from './run.js';
+import { configs, sameConfig, type Config } from './run.js';
+import type { BenchOptions } from './options.js';
+
+const mps = (r: { chainsPerSec: number } | undefined) => (r ? (r.chainsPerSec / 1e6).toFixed(2) : '–');
+const ns = (r: { nsPerChain: number } | undefined) => (r ? r.nsPerChain.toFixed(2) : '–');
+const ratio = (x: number | undefined) => (x === undefined ? '–' : `${x.toFixed(2)}×`);
+
+/** The readable table: one line per configuration, engines side by side, with the ratios. */
+export function formatTable(report: BenchReport, o: BenchOptions): string {
+  const nativeRows: NativeRow[] = 'results' in report.native ? report.native.results : [];
+  const find = (cfg: Config, engine: string): ResultRow | undefined =>
+    report.results.find((r) => r.engine === engine && sameConfig(r, cfg));
+  const head = [
+    'ring',
+    'queue',
+    'chain',
+    'indirect',
+    'event idx',
+    'buf B',
+    'wasm Mch/s',
+    'wasm ns/ch',
+    'ref Mch/s',
+    'ref ns/ch',
+    'wasm÷ref',
+    'native Mch/s',
+    'wasm÷native',
+  ];
+  const rows = configs(o).map((cfg) => {
+    const w = find(cfg, 'wasm');
+    const ref = find(cfg, 'reference');
+    const nat = nativeRows.find((n) => sameConfig({ ...n, ring: cfg.ring }, cfg));
+    return [
+      cfg.ring,
+      String(cfg.queueSize),
+      String(cfg.chainLength),
+      cfg.indirect ? 'on' : 'off',
+      cfg.eventIdx ? 'on' : 'off',
+      String(cfg.bufferBytes),
+      mps(w),
+      ns(w),
+      mps(ref),
+      ns(ref),
+      ratio(w?.vsReference),
+      mps(nat),
+      ratio(w?.vsNative),
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 6 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const out = [
+    `vqsim bench ring: single-thread round trip, ${o.timeMs} ms per case`,
+    `node ${report.node}, v8 ${report.v8}, ${report.cpu}`,
+    '',
+    line(head),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+  ];
+  const notes: string[] = [];
+  if ('skipped' in report.native) notes.push(report.native.skipped);
+  else notes.push(`native: ${report.native.compiler} ${report.native.flags.join(' ')} (bench/native/roundtrip.c)`);
+  const engines = new Set(report.skipped.map((s) => s.reason));
+  for (const reason of engines) notes.push(`skipped: ${reason}`);
+  return [...out, '', ...notes].join('\n') + '\n';
+}
+
+/** The `--json` document. */
+export function formatJson(report: BenchReport): string {
+  return JSON.stringify(report, null, 2) + '\n';
+}

@@ -1,0 +1,123 @@
+import { cpus } from 'node:os';
+import type { EngineName } from '../../index.js';
+import { buildNative, runNative, type NativeBuild } from './native.js';
+import type { BenchOptions } from './options.js';
+import { batchChains, caseName, measureRing, type RingCase } from './ring.js';
+
+/** One measured case, as `--json` prints it. */
+export interface ResultRow extends RingCase {
+  name: string;
+  chainsPerSec: number;
+  nsPerChain: number;
+  iterations: number;
+  rme: number;
+  /** On Wasm rows: Wasm chains/s ÷ reference chains/s of the same configuration. */
+  vsReference?: number;
+  /** On Wasm rows of one-descriptor chains: Wasm chains/s ÷ native chains/s. */
+  vsNative?: number;
+}
+
+export interface NativeRow {
+  queueSize: number;
+  chainLength: number;
+  indirect: boolean;
+  eventIdx: boolean;
+  bufferBytes: number;
+  chainsPerSec: number;
+  nsPerChain: number;
+}
+
+export interface BenchReport {
+  node: string;
+  v8: string;
+  cpu: string;
+  results: ResultRow[];
+  native: { compiler: string; flags: string[]; results: NativeRow[] } | { skipped: string };
+  /** Cases not run, with why (an engine not implemented yet). */
+  skipped: { name: string; reason: string }[];
+}
+
+export type Progress = (line: string) => void;
+
+/** A configuration without the engine: the row of the table. */
+export type Config = Omit<RingCase, 'engine'>;
+
+export function configs(o: BenchOptions): Config[] {
+  const out: Config[] = [];
+  for (const ring of o.rings)
+    for (const queueSize of o.queueSizes)
+      for (const bufferBytes of o.bufferBytes)
+        for (const chainLength of o.chainLengths)
+          for (const indirect of o.indirect)
+            for (const eventIdx of o.eventIdx)
+              out.push({ ring, queueSize, chainLength, indirect, eventIdx, bufferBytes });
+  return out;
+}
+
+export const sameConfig = (a: Config, b: Config): boolean =>
+  a.ring === b.ring &&
+  a.queueSize === b.queueSize &&
+  a.chainLength === b.chainLength &&
+  a.indirect === b.indirect &&
+  a.eventIdx === b.eventIdx &&
+  a.bufferBytes === b.bufferBytes;
+
+/** The reference engine is a placeholder until it lands: its calls throw 'todo'. */
+function notImplemented(e: unknown): boolean {
+  return e instanceof Error && e.message === 'todo';
+}
+
+/** Runs every case the options ask for; throws on a failed sanity check. */
+export async function runBench(o: BenchOptions, progress: Progress = () => {}): Promise<BenchReport> {
+  const results: ResultRow[] = [];
+  const skipped: BenchReport['skipped'] = [];
+  const unavailable = new Set<EngineName>();
+  let native: BenchReport['native'] = { skipped: 'native loop skipped: --no-native' };
+  let build: NativeBuild | undefined;
+  const nativeRows: NativeRow[] = [];
+  if (o.native) {
+    const b = buildNative();
+    if (typeof b === 'string') native = { skipped: b };
+    else build = b;
+  }
+  for (const cfg of configs(o)) {
+    for (const engine of o.engines) {
+      const c: RingCase = { ...cfg, engine };
+      const name = caseName(c);
+      if (unavailable.has(engine)) {
+        skipped.push({ name, reason: `${engine} engine not implemented yet` });
+        continue;
+      }
+      progress(`${name} ...`);
+      try {
+        const r = await measureRing(c, o.timeMs);
+        results.push({ name, ...c, ...r });
+      } catch (e) {
+        if (!notImplemented(e)) throw e;
+        unavailable.add(engine);
+        skipped.push({ name, reason: `${engine} engine not implemented yet` });
+      }
+    }
+    if (build && cfg.chainLength === 1 && cfg.ring === 'split') {
+      progress(`native ${caseName({ ...cfg, engine: 'wasm' }).replace(/\/wasm$/, '')} ...`);
+      const n = runNative(build, { ...cfg, batchChains: batchChains(cfg) }, o.timeMs);
+      nativeRows.push({ ...cfg, ...n });
+    }
+  }
+  if (build) native = { compiler: build.compiler, flags: build.flags, results: nativeRows };
+  for (const row of results) {
+    if (row.engine !== 'wasm') continue;
+    const ref = results.find((r) => r.engine === 'reference' && sameConfig(r, row));
+    if (ref) row.vsReference = row.chainsPerSec / ref.chainsPerSec;
+    const nat = nativeRows.find((n) => sameConfig({ ...n, ring: 'split' }, row));
+    if (nat) row.vsNative = row.chainsPerSec / nat.chainsPerSec;
+  }
+  return {
+    node: process.version,
+    v8: process.versions.v8,
+    cpu: `${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`,
+    results,
+    native,
+    skipped,
+  };
+}

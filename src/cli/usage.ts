@@ -1,0 +1,44 @@
+/** A bad command line: main prints the message as one line and exits with code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const MAIN_HELP = `Usage: vqsim <command> [options]
+
+Commands:
+  bench [ring]   split-ring round-trip throughput (Wasm, TypeScript reference, native C)
+
+Options:
+  -h, --help     show this help; \`vqsim bench --help\` for the benchmark's options
+`;
+
+export const BENCH_HELP = `Usage: vqsim bench [ring] [options]
+
+Round trip on one virtqueue, single thread: the driver adds a batch of chains
+(one addBatch call), kicks, the device pops the batch (one call), pushes it back
+used (one call) and decides whether to interrupt, and the driver reaps it (one
+call). A batch is as many chains as fit: queue size / chain length for direct
+chains, queue size for indirect ones. Each chain is chain-length device-readable
+buffers of buffer-bytes each (a virtio-net TX-like chain; used len = 0), every
+buffer distinct, in shared guest pages. Each case checks that the queue's stats
+count every chain it timed. Lists are comma-separated; every combination runs.
+
+Options:
+  --queue-size <n,...>      queue sizes, powers of two from 1 to 32768 (default 256)
+  --chain-lengths <n,...>   descriptors per chain, 1 to the queue size (default 1,4,16)
+  --indirect <off,on>       indirect descriptors (default off,on)
+  --event-idx <off,on>      VIRTIO_F_EVENT_IDX (default off,on)
+  --engine <wasm,reference> Wasm core and/or the plain TypeScript model (default both)
+  --ring <split>            ring layout (default split)
+  --buffer-bytes <n,...>    bytes per buffer, 1 to 65536 (default 64)
+  --time <ms>               measuring time per case, 1 to 600000 ms (default 300)
+  --json                    print JSON instead of a table
+  --no-native               skip the native C loop (built with cc -O2 when a compiler exists)
+  -h, --help                show this help
+
+Table columns: Mchains/s and ns/chain per engine, Wasm ÷ reference, and for
+one-descriptor chains the native C port of the same work and Wasm ÷ native.
+`;

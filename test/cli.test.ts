@@ -1,0 +1,120 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.js';
+import type { Io } from '../src/cli/io.js';
+import { parseBenchArgs } from '../src/cli/bench/options.js';
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), progress: () => {} };
+  const code = await main(argv, io);
+  return { code, out, err };
+}
+
+/** Bad input: exit code 2 and exactly one line on stderr naming the flag, nothing on stdout. */
+async function rejects(argv: string[], pattern: RegExp): Promise<void> {
+  const r = await run(...argv);
+  expect(r.code).toBe(2);
+  expect(r.out).toBe('');
+  expect(r.err.trimEnd().split('\n')).toHaveLength(1);
+  expect(r.err).toMatch(pattern);
+  expect(r.err).not.toMatch(/\n\s+at /);
+}
+
+describe('vqsim command line', () => {
+  it('prints usage for --help, help and bench --help', async () => {
+    for (const argv of [['--help'], ['-h'], ['help']]) {
+      const r = await run(...argv);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Usage: vqsim <command>/);
+    }
+    for (const argv of [
+      ['bench', '--help'],
+      ['bench', 'ring', '-h'],
+    ]) {
+      const r = await run(...argv);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Usage: vqsim bench/);
+      expect(r.out).toMatch(/--queue-size/);
+      expect(r.out).toMatch(/--no-native/);
+    }
+  });
+
+  it('exits 2 with usage on stderr when no command is given', async () => {
+    const r = await run();
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/Usage: vqsim/);
+  });
+
+  it('says the queue size must be a power of two from 1 to 32768 (the issue example)', async () => {
+    await rejects(['bench', '--queue-size', '300'], /--queue-size 300: .*power of two from 1 to 32768/);
+    await rejects(['bench', '--queue-size', '0'], /power of two from 1 to 32768/);
+    await rejects(['bench', '--queue-size', '65536'], /power of two from 1 to 32768/);
+    await rejects(['bench', '--queue-size', '256,abc'], /power of two from 1 to 32768/);
+  });
+
+  it('validates every flag with one line naming it', async () => {
+    await rejects(['bench', '--chain-lengths', '0'], /^vqsim: --chain-lengths 0: .*from 1 to the queue size \(256\)/);
+    await rejects(['bench', '--queue-size', '8', '--chain-lengths', '16'], /--chain-lengths 16: .*\(8\)/);
+    await rejects(['bench', '--chain-lengths', '1,,4'], /--chain-lengths/);
+    await rejects(['bench', '--indirect', 'yes'], /--indirect yes: must be off, on or off,on/);
+    await rejects(['bench', '--event-idx', 'true'], /--event-idx true: must be off, on or off,on/);
+    await rejects(['bench', '--engine', 'rust'], /--engine rust: must be wasm, reference/);
+    await rejects(['bench', '--ring', 'packed'], /--ring packed: the packed ring is not available yet; must be split/);
+    await rejects(['bench', '--ring', 'ring'], /--ring ring: must be split, packed/);
+    await rejects(['bench', '--buffer-bytes', '0'], /--buffer-bytes 0: .*from 1 to 65536/);
+    await rejects(['bench', '--buffer-bytes', '65537'], /--buffer-bytes/);
+    await rejects(['bench', '--time', '0'], /--time 0: must be a number of milliseconds/);
+    await rejects(['bench', '--time', 'fast'], /--time fast/);
+    await rejects(['bench', '--time'], /--time: needs a value/);
+    await rejects(['bench', '--json=yes'], /--json: takes no value/);
+  });
+
+  it('rejects unknown flags, commands and benchmarks', async () => {
+    await rejects(['bench', '--bogus'], /unknown flag --bogus/);
+    await rejects(['bench', '-x'], /unknown flag -x/);
+    await rejects(['--bogus'], /unknown flag --bogus/);
+    await rejects(['frob'], /unknown command frob: must be bench/);
+    await rejects(['bench', 'net'], /unknown benchmark net: must be ring/);
+    await rejects(['bench', 'ring', 'extra'], /unexpected argument extra/);
+  });
+
+  it('parses defaults and lists', () => {
+    const d = parseBenchArgs([]);
+    expect(d).toMatchObject({
+      queueSizes: [256],
+      chainLengths: [1, 4, 16],
+      indirect: [false, true],
+      eventIdx: [false, true],
+      engines: ['wasm', 'reference'],
+      rings: ['split'],
+      bufferBytes: [64],
+      json: false,
+      native: true,
+      help: false,
+    });
+    const o = parseBenchArgs([
+      '--queue-size',
+      '64,64,1024',
+      '--indirect',
+      'on',
+      '--no-native',
+      '--json',
+      '--time',
+      '2.5',
+    ]);
+    expect(o).toMatchObject({ queueSizes: [64, 1024], indirect: [true], native: false, json: true, timeMs: 2.5 });
+  });
+
+  const bin = fileURLToPath(new URL('../bin/vqsim.js', import.meta.url));
+  const built = existsSync(fileURLToPath(new URL('../dist/cli.js', import.meta.url)));
+  it.skipIf(!built)('bin/vqsim.js exits 2 with one line for a bad queue size', () => {
+    const r = spawnSync(process.execPath, [bin, 'bench', '--queue-size', '300'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('vqsim: --queue-size 300: the queue size must be a power of two from 1 to 32768\n');
+  });
+});
