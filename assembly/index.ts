@@ -10,3 +10,18 @@ export {
   split_drv_enable_cb,
 } from "./split/driver";
 export { split_dev_pop, split_dev_push, split_dev_should_notify, split_dev_set_notify } from "./split/device";
+export {
+  packed_drv_init,
+  packed_drv_add,
+  packed_drv_kick_prepare,
+  packed_drv_get_used,
+  packed_drv_disable_cb,
+  packed_drv_enable_cb,
+} from "./packed/driver";
+export {
+  packed_dev_init,
+  packed_dev_pop,
+  packed_dev_push,
+  packed_dev_should_notify,
+  packed_dev_set_notify,
+} from "./packed/device";

@@ -25,3 +25,10 @@ export {
   type RingKind,
 } from './virtqueue/queue.js';
 export { DeviceWorker } from './sim/device-worker.js';
+export { PackedQueue, type PackedQueueOptions, type PackedQueueHandle } from './virtqueue/packed/queue.js';
+export { PackedDriver, type PackedDriverAddrs } from './virtqueue/packed/driver.js';
+export { PackedDevice, type PackedDeviceAddrs } from './virtqueue/packed/device.js';
+export { packedRingLayout, checkPackedQueueSize, type PackedRingLayout } from './virtqueue/packed/layout.js';
+export { ReferencePackedEngine } from './virtqueue/reference/packed.js';
+export type { PackedEngine } from './virtqueue/engine.js';
+export * as packedLayout from '../assembly/packed/layout.js';

@@ -20,3 +20,19 @@ export type SplitEngine = Pick<
 >;
 
 export type EngineName = 'wasm' | 'reference';
+
+/** The operations of a packed ring engine: the Wasm core, or reference/packed.ts. */
+export type PackedEngine = Pick<
+  WasmCore,
+  | 'packed_drv_init'
+  | 'packed_drv_add'
+  | 'packed_drv_kick_prepare'
+  | 'packed_drv_get_used'
+  | 'packed_drv_disable_cb'
+  | 'packed_drv_enable_cb'
+  | 'packed_dev_init'
+  | 'packed_dev_pop'
+  | 'packed_dev_push'
+  | 'packed_dev_should_notify'
+  | 'packed_dev_set_notify'
+>;

@@ -1,4 +1,5 @@
 import * as L from '../../assembly/layout.js';
+import * as P from '../../assembly/packed/layout.js';
 import { VqsimError } from '../errors.js';
 
 /** Which side detected the problem: the driver (the device lied) or the device (the driver lied). */
@@ -201,3 +202,24 @@ export class VirtqueueError extends VqsimError {
     this.partial = partial;
   }
 }
+
+// ---- Packed ring (assembly/packed/layout.ts, codes 60-79) ----
+table.set(P.E_USED_WRAP, {
+  code: 'USED_WRAP_MISMATCH',
+  side: 'driver',
+  violation: true,
+  message: (a, b) =>
+    `used descriptor ${a} has flags 0x${b.toString(16)}: AVAIL/USED do not match the used wrap counter`,
+});
+table.set(P.E_AVAIL_ID_IN_USE, {
+  code: 'AVAIL_ID_IN_USE',
+  side: 'device',
+  violation: true,
+  message: (a) => `Guest says buffer id ${a} is available while it is in use`,
+});
+table.set(P.E_PUSH_NOT_INFLIGHT, {
+  code: 'PUSH_ID_NOT_IN_FLIGHT',
+  side: 'device',
+  violation: false,
+  message: (a) => `used id ${a} is not a buffer the device holds`,
+});

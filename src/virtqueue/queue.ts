@@ -5,6 +5,7 @@ import type { QueueStats } from './stats.js';
 import type { Chain, UsedElem } from './split/device.js';
 import type { Completion } from './split/driver.js';
 import { SplitQueue } from './split/queue.js';
+import { PackedQueue } from './packed/queue.js';
 import type { RequestBatch } from './split/request-batch.js';
 import { ConfigError } from '../errors.js';
 
@@ -68,5 +69,6 @@ export interface QueueOptions {
 export function createQueue(mem: GuestMemory, options: QueueOptions = {}): Virtqueue {
   const { ring = 'split', ...rest } = options;
   if (ring === 'split') return new SplitQueue(mem, rest);
+  if (ring === 'packed') return new PackedQueue(mem, rest);
   throw new ConfigError(`ring ${String(ring)}: must be split or packed`);
 }

@@ -1,0 +1,473 @@
+// Device side of the packed virtqueue (VIRTIO 1.2 §2.8), following QEMU
+// hw/virtio/virtio.c (virtqueue_packed_pop, virtqueue_packed_fill_desc,
+// virtqueue_packed_flush, virtio_packed_should_notify, virtio_queue_packed_
+// set_notification) with the checks of QEMU and vhost. Every value read from
+// the ring is checked where it is read; a failed check marks the queue broken.
+import {
+  E_ADDR_RANGE,
+  E_AVAIL_HEAD_RANGE,
+  E_BROKEN,
+  E_CHAIN_LEN_OVERFLOW,
+  E_DESC_LOOP,
+  E_DESC_ORDER,
+  E_INDIRECT_LEN,
+  E_INDIRECT_NESTED,
+  E_INDIRECT_NOT_NEGOTIATED,
+  E_INDIRECT_TOO_BIG,
+  E_POP_OUTPUT,
+  E_PUSH_ID_RANGE,
+  E_ZERO_LEN,
+  ELEM_ADDR,
+  ELEM_FLAGS,
+  ELEM_LEN,
+  ELEM_SIZE,
+  POP_ELEM_END,
+  POP_ID,
+  POP_READ_BYTES,
+  POP_SIZE,
+  POP_WRITE_BYTES,
+  PUSH_ID,
+  PUSH_LEN,
+  QF_EVENT_IDX,
+  QF_INDIRECT,
+  ST_BYTES_USED,
+  ST_CHAINS_POPPED,
+  ST_CHAINS_USED,
+  ST_DESCS_POPPED,
+  ST_DEVICE_CHECKS_FAILED,
+  ST_INTERRUPTS,
+  ST_INTERRUPTS_SUPPRESSED,
+} from "../layout";
+import {
+  E_AVAIL_ID_IN_USE,
+  E_PUSH_NOT_INFLIGHT,
+  PDESC_ADDR,
+  PDESC_F_AVAIL,
+  PDESC_F_AVAIL_SHIFT,
+  PDESC_F_INDIRECT,
+  PDESC_F_NEXT,
+  PDESC_F_USED,
+  PDESC_F_USED_SHIFT,
+  PDESC_F_WRITE,
+  PDESC_FLAGS,
+  PDESC_ID,
+  PDESC_LEN,
+  PDESC_SIZE,
+  PDEV_AVAIL_WRAP,
+  PDEV_BATCH_DONE,
+  PDEV_BROKEN,
+  PDEV_DESC,
+  PDEV_DEVICE_AREA,
+  PDEV_DRIVER_AREA,
+  PDEV_ERR_A,
+  PDEV_ERR_B,
+  PDEV_ERR_CODE,
+  PDEV_FEATURES,
+  PDEV_IDS,
+  PDEV_INFLIGHT,
+  PDEV_LAST_AVAIL,
+  PDEV_NOTIFY_ENABLED,
+  PDEV_NUM,
+  PDEV_SIGNALLED_USED,
+  PDEV_SIGNALLED_VALID,
+  PDEV_STATS,
+  PDEV_USED_IDX,
+  PDEV_USED_WRAP,
+  PEVENT_FLAG_DESC,
+  PEVENT_FLAG_DISABLE,
+  PEVENT_FLAG_ENABLE,
+  PEVENT_FLAGS,
+  PEVENT_OFF_MASK,
+  PEVENT_OFF_WRAP,
+  PEVENT_WRAP_SHIFT,
+} from "./layout";
+import { bump, inRam, linear, needEvent, ramSize } from "../guest";
+
+function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
+  store<u32>(dev + PDEV_ERR_CODE, code);
+  store<u32>(dev + PDEV_ERR_A, a);
+  store<u32>(dev + PDEV_ERR_B, b);
+  return -code;
+}
+
+// virtio_error(): the driver broke the protocol; the device stops using the queue.
+function broken(dev: usize, code: i32, a: u32, b: u32): i32 {
+  store<u32>(dev + PDEV_BROKEN, 1);
+  bump(<usize>load<u32>(dev + PDEV_STATS), ST_DEVICE_CHECKS_FAILED, 1);
+  return fail(dev, code, a, b);
+}
+
+// is_desc_avail(): AVAIL matches the wrap counter, USED does not.
+@inline
+function isAvail(flags: u32, wrap: u32): bool {
+  return ((flags >>> PDESC_F_AVAIL_SHIFT) & 1) == wrap && ((flags >>> PDESC_F_USED_SHIFT) & 1) != wrap;
+}
+
+// Both wrap counters start at 1. With event idx the device asks for a kick at
+// the first descriptor (so the first add kicks, as with the split ring).
+export function packed_dev_init(dev: usize): void {
+  store<u32>(dev + PDEV_AVAIL_WRAP, 1);
+  store<u32>(dev + PDEV_USED_WRAP, 1);
+  store<u32>(dev + PDEV_NOTIFY_ENABLED, 1);
+  const area = <usize>load<u32>(dev + PDEV_DEVICE_AREA);
+  if ((load<u32>(dev + PDEV_FEATURES) & QF_EVENT_IDX) != 0) {
+    store<u16>(area + PEVENT_OFF_WRAP, <u16>(<u32>1 << <u32>PEVENT_WRAP_SHIFT));
+    store<u16>(area + PEVENT_FLAGS, PEVENT_FLAG_DESC);
+  } else {
+    store<u16>(area + PEVENT_FLAGS, PEVENT_FLAG_ENABLE);
+  }
+}
+
+// Pops up to maxChains available buffers into `out` exactly as split_dev_pop
+// does (chain records, then elemCap elements). Returns the number popped, 0
+// on a broken queue, or -code; PDEV_BATCH_DONE then holds how many were
+// popped (and stay popped) before the failure.
+export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u32): i32 {
+  store<u32>(dev + PDEV_BATCH_DONE, 0);
+  if (load<u32>(dev + PDEV_BROKEN) != 0) return 0;
+  const num = load<u32>(dev + PDEV_NUM);
+  const ring = <usize>load<u32>(dev + PDEV_DESC);
+  const ids = <usize>load<u32>(dev + PDEV_IDS);
+  const features = load<u32>(dev + PDEV_FEATURES);
+  const ram = ramSize();
+  const elems = out + <usize>maxChains * POP_SIZE;
+  let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
+  let wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
+  let inflight = load<u32>(dev + PDEV_INFLIGHT);
+  let count: u32 = 0;
+  let elemEnd: u32 = 0;
+  let err: i32 = 0;
+  let errA: u32 = 0;
+  let errB: u32 = 0;
+  while (count < maxChains) {
+    let d = ring + <usize>lastAvail * PDESC_SIZE;
+    // Acquire: the rest of the chain was written before the head's flags.
+    let flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
+    if (!isAvail(flags, wrap)) break;
+    const chainStart = elemEnd;
+    let id: u32 = 0;
+    let ndescs: u32 = 0;
+    let seenWrite = false;
+    let readBytes: u64 = 0;
+    let writeBytes: u64 = 0;
+    let full = false;
+    if ((flags & PDESC_F_INDIRECT) != 0) {
+      if ((features & QF_INDIRECT) == 0) {
+        err = E_INDIRECT_NOT_NEGOTIATED;
+        errA = lastAvail;
+        break;
+      }
+      const tlen = load<u32>(d + PDESC_LEN);
+      if (tlen == 0 || (tlen & (PDESC_SIZE - 1)) != 0) {
+        err = E_INDIRECT_LEN;
+        errA = tlen;
+        break;
+      }
+      // §2.8.5: without a device limit a list holds at most queue-size descriptors.
+      if (tlen / PDESC_SIZE > num) {
+        err = E_INDIRECT_TOO_BIG;
+        errA = tlen;
+        break;
+      }
+      const taddr = load<u64>(d + PDESC_ADDR);
+      if (!inRam(taddr, tlen, ram)) {
+        err = E_ADDR_RANGE;
+        errA = <u32>taddr;
+        errB = <u32>(taddr >> 32);
+        break;
+      }
+      id = <u32>load<u16>(d + PDESC_ID);
+      ndescs = 1;
+      const table = linear(taddr);
+      const max = tlen / PDESC_SIZE;
+      // Every entry of the table belongs to the buffer; NEXT is ignored there.
+      for (let k: u32 = 0; k < max; k++) {
+        const t = table + <usize>k * PDESC_SIZE;
+        const addr = load<u64>(t + PDESC_ADDR);
+        const len = load<u32>(t + PDESC_LEN);
+        const tflags = <u32>load<u16>(t + PDESC_FLAGS);
+        if ((tflags & PDESC_F_INDIRECT) != 0) {
+          err = E_INDIRECT_NESTED;
+          errA = k;
+          break;
+        }
+        if (len == 0) {
+          err = E_ZERO_LEN;
+          errA = k;
+          break;
+        }
+        if (!inRam(addr, len, ram)) {
+          err = E_ADDR_RANGE;
+          errA = <u32>addr;
+          errB = <u32>(addr >> 32);
+          break;
+        }
+        if ((tflags & PDESC_F_WRITE) != 0) {
+          seenWrite = true;
+          writeBytes += len;
+        } else {
+          if (seenWrite) {
+            err = E_DESC_ORDER;
+            errA = k;
+            break;
+          }
+          readBytes += len;
+        }
+        if (elemEnd >= elemCap) {
+          full = true;
+          break;
+        }
+        const e = elems + <usize>elemEnd * ELEM_SIZE;
+        store<u64>(e + ELEM_ADDR, addr);
+        store<u32>(e + ELEM_LEN, len);
+        store<u32>(e + ELEM_FLAGS, tflags & PDESC_F_WRITE);
+        elemEnd++;
+      }
+    } else {
+      // A direct chain: consecutive ring descriptors (wrapping at the end)
+      // while NEXT is set; the buffer id is on the last one (§2.8.6).
+      let i = lastAvail;
+      while (true) {
+        // No list is longer than the ring: this ends a chain that would
+        // run into itself.
+        if (ndescs >= num) {
+          err = E_DESC_LOOP;
+          errA = lastAvail;
+          break;
+        }
+        if (ndescs > 0) {
+          d = ring + <usize>i * PDESC_SIZE;
+          flags = <u32>load<u16>(d + PDESC_FLAGS);
+          if ((flags & PDESC_F_INDIRECT) != 0) {
+            err = E_INDIRECT_NESTED;
+            errA = i;
+            break;
+          }
+        }
+        const addr = load<u64>(d + PDESC_ADDR);
+        const len = load<u32>(d + PDESC_LEN);
+        if (len == 0) {
+          err = E_ZERO_LEN;
+          errA = i;
+          break;
+        }
+        if (!inRam(addr, len, ram)) {
+          err = E_ADDR_RANGE;
+          errA = <u32>addr;
+          errB = <u32>(addr >> 32);
+          break;
+        }
+        if ((flags & PDESC_F_WRITE) != 0) {
+          seenWrite = true;
+          writeBytes += len;
+        } else {
+          if (seenWrite) {
+            err = E_DESC_ORDER;
+            errA = i;
+            break;
+          }
+          readBytes += len;
+        }
+        if (elemEnd >= elemCap) {
+          full = true;
+          break;
+        }
+        const e = elems + <usize>elemEnd * ELEM_SIZE;
+        store<u64>(e + ELEM_ADDR, addr);
+        store<u32>(e + ELEM_LEN, len);
+        store<u32>(e + ELEM_FLAGS, flags & PDESC_F_WRITE);
+        elemEnd++;
+        ndescs++;
+        if ((flags & PDESC_F_NEXT) == 0) {
+          id = <u32>load<u16>(d + PDESC_ID);
+          break;
+        }
+        i++;
+        if (i >= num) i = 0;
+      }
+    }
+    if (err != 0) break;
+    if (full) {
+      // The buffer stays available for the next call, unless even an empty
+      // element array cannot hold it: that is the caller's sizing error.
+      elemEnd = chainStart;
+      if (count == 0) err = E_POP_OUTPUT;
+      break;
+    }
+    // The device keeps one record per id in flight, so ids are ring indices.
+    if (id >= num) {
+      err = E_AVAIL_HEAD_RANGE;
+      errA = id;
+      break;
+    }
+    const slot = ids + <usize>id * 2;
+    if (load<u16>(slot) != 0) {
+      err = E_AVAIL_ID_IN_USE;
+      errA = id;
+      break;
+    }
+    if (readBytes + writeBytes > 0xffffffff) {
+      err = E_CHAIN_LEN_OVERFLOW;
+      errA = id;
+      break;
+    }
+    store<u16>(slot, <u16>ndescs);
+    const r = out + <usize>count * POP_SIZE;
+    store<u32>(r + POP_ID, id);
+    store<u32>(r + POP_WRITE_BYTES, <u32>writeBytes);
+    store<u32>(r + POP_READ_BYTES, <u32>readBytes);
+    store<u32>(r + POP_ELEM_END, elemEnd);
+    lastAvail += ndescs;
+    if (lastAvail >= num) {
+      lastAvail -= num;
+      wrap ^= 1;
+    }
+    inflight++;
+    count++;
+  }
+  store<u32>(dev + PDEV_LAST_AVAIL, lastAvail);
+  store<u32>(dev + PDEV_AVAIL_WRAP, wrap);
+  store<u32>(dev + PDEV_INFLIGHT, inflight);
+  if (count > 0) {
+    const stats = <usize>load<u32>(dev + PDEV_STATS);
+    bump(stats, ST_CHAINS_POPPED, count);
+    bump(stats, ST_DESCS_POPPED, elemEnd);
+    // As split_dev_pop does with avail_event: with event idx and
+    // notifications on, ask for a kick at the next descriptor.
+    if ((features & QF_EVENT_IDX) != 0 && load<u32>(dev + PDEV_NOTIFY_ENABLED) != 0) {
+      const area = <usize>load<u32>(dev + PDEV_DEVICE_AREA);
+      atomic.store<u16>(area + PEVENT_OFF_WRAP, <u16>(lastAvail | (wrap << PEVENT_WRAP_SHIFT)));
+    }
+  }
+  store<u32>(dev + PDEV_BATCH_DONE, count);
+  if (err == E_POP_OUTPUT) return fail(dev, err, elemCap, 0);
+  if (err != 0) return broken(dev, err, errA, errB);
+  return <i32>count;
+}
+
+// virtqueue_packed_fill_desc() + virtqueue_packed_flush() for n {id, len}
+// entries `stride` bytes apart. Each used descriptor goes where the device's
+// used index is, which then skips the descriptors that buffer took. The first
+// descriptor's flags are stored last (release), so the driver sees the batch
+// at once. Returns n, or -code (entries before the bad one are published).
+export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32): i32 {
+  store<u32>(dev + PDEV_BATCH_DONE, 0);
+  if (load<u32>(dev + PDEV_BROKEN) != 0) return fail(dev, E_BROKEN, 0, 0);
+  const num = load<u32>(dev + PDEV_NUM);
+  const ring = <usize>load<u32>(dev + PDEV_DESC);
+  const ids = <usize>load<u32>(dev + PDEV_IDS);
+  let usedIdx = load<u32>(dev + PDEV_USED_IDX);
+  let wrap = load<u32>(dev + PDEV_USED_WRAP);
+  let wrapped = false;
+  let firstDesc: usize = 0;
+  let firstFlags: u32 = 0;
+  let bytes: u64 = 0;
+  let k: u32 = 0;
+  let err: i32 = 0;
+  let errA: u32 = 0;
+  for (; k < n; k++) {
+    const p = entries + <usize>k * <usize>stride;
+    const id = load<u32>(p + PUSH_ID);
+    const len = load<u32>(p + PUSH_LEN);
+    if (id >= num) {
+      err = E_PUSH_ID_RANGE;
+      errA = id;
+      break;
+    }
+    const slot = ids + <usize>id * 2;
+    const ndescs = <u32>load<u16>(slot);
+    if (ndescs == 0) {
+      err = E_PUSH_NOT_INFLIGHT;
+      errA = id;
+      break;
+    }
+    store<u16>(slot, 0);
+    // AVAIL = USED = the used wrap counter; WRITE when the device wrote data
+    // (§2.8.3).
+    let flags: u32 = wrap != 0 ? PDESC_F_AVAIL | PDESC_F_USED : 0;
+    if (len != 0) flags |= PDESC_F_WRITE;
+    const d = ring + <usize>usedIdx * PDESC_SIZE;
+    store<u16>(d + PDESC_ID, <u16>id);
+    store<u32>(d + PDESC_LEN, len);
+    if (k == 0) {
+      firstDesc = d;
+      firstFlags = flags;
+    } else {
+      store<u16>(d + PDESC_FLAGS, <u16>flags);
+    }
+    usedIdx += ndescs;
+    if (usedIdx >= num) {
+      usedIdx -= num;
+      wrap ^= 1;
+      wrapped = true;
+    }
+    bytes += len;
+  }
+  if (k > 0) {
+    atomic.store<u16>(firstDesc + PDESC_FLAGS, <u16>firstFlags);
+    store<u32>(dev + PDEV_USED_IDX, usedIdx);
+    store<u32>(dev + PDEV_USED_WRAP, wrap);
+    // QEMU forgets the last signalled index when the used index wraps.
+    if (wrapped) store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
+    const inflight = load<u32>(dev + PDEV_INFLIGHT);
+    store<u32>(dev + PDEV_INFLIGHT, inflight > k ? inflight - k : 0);
+    const stats = <usize>load<u32>(dev + PDEV_STATS);
+    bump(stats, ST_CHAINS_USED, k);
+    bump(stats, ST_BYTES_USED, bytes);
+  }
+  store<u32>(dev + PDEV_BATCH_DONE, k);
+  if (err != 0) return fail(dev, err, errA, k);
+  return <i32>k;
+}
+
+// virtio_packed_should_notify(): 1 when the driver wants an interrupt for what
+// was pushed since the last decision.
+export function packed_dev_should_notify(dev: usize): i32 {
+  const area = <usize>load<u32>(dev + PDEV_DRIVER_AREA);
+  // smp_mb(): the seq-cst flag store of the push orders before this load.
+  const snap = atomic.load<u32>(area + PEVENT_OFF_WRAP);
+  const flags = snap >>> 16;
+  const valid = load<u32>(dev + PDEV_SIGNALLED_VALID) != 0;
+  const oldIdx = load<u32>(dev + PDEV_SIGNALLED_USED);
+  const newIdx = load<u32>(dev + PDEV_USED_IDX);
+  store<u32>(dev + PDEV_SIGNALLED_USED, newIdx);
+  store<u32>(dev + PDEV_SIGNALLED_VALID, 1);
+  let notify: bool;
+  if (flags == PEVENT_FLAG_DISABLE) {
+    notify = false;
+  } else if (flags == PEVENT_FLAG_DESC && (load<u32>(dev + PDEV_FEATURES) & QF_EVENT_IDX) != 0) {
+    // vring_packed_need_event(): an event in the other lap is num behind.
+    const offWrap = snap & 0xffff;
+    let event = offWrap & PEVENT_OFF_MASK;
+    if (offWrap >>> PEVENT_WRAP_SHIFT != load<u32>(dev + PDEV_USED_WRAP)) event -= load<u32>(dev + PDEV_NUM);
+    notify = !valid || needEvent(event, newIdx, oldIdx);
+  } else {
+    // ENABLE, the reserved value 3, or DESC without event idx negotiated.
+    notify = true;
+  }
+  bump(<usize>load<u32>(dev + PDEV_STATS), notify ? ST_INTERRUPTS : ST_INTERRUPTS_SUPPRESSED, 1);
+  return notify ? 1 : 0;
+}
+
+// virtio_queue_packed_set_notification(): DISABLE, or ENABLE, or with event
+// idx DESC at the next descriptor the device will read (off_wrap before flags).
+// Returns 1 when a buffer is already available, so a device that re-enables
+// notifications knows to poll once more.
+export function packed_dev_set_notify(dev: usize, enable: u32): i32 {
+  store<u32>(dev + PDEV_NOTIFY_ENABLED, enable != 0 ? 1 : 0);
+  const area = <usize>load<u32>(dev + PDEV_DEVICE_AREA);
+  const lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
+  const wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
+  if (enable == 0) {
+    atomic.store<u16>(area + PEVENT_FLAGS, PEVENT_FLAG_DISABLE);
+  } else if ((load<u32>(dev + PDEV_FEATURES) & QF_EVENT_IDX) != 0) {
+    atomic.store<u16>(area + PEVENT_OFF_WRAP, <u16>(lastAvail | (wrap << PEVENT_WRAP_SHIFT)));
+    atomic.store<u16>(area + PEVENT_FLAGS, PEVENT_FLAG_DESC);
+  } else {
+    atomic.store<u16>(area + PEVENT_FLAGS, PEVENT_FLAG_ENABLE);
+  }
+  // smp_mb(), then is the next descriptor available?
+  const ring = <usize>load<u32>(dev + PDEV_DESC);
+  const flags = <u32>atomic.load<u16>(ring + <usize>lastAvail * PDESC_SIZE + PDESC_FLAGS);
+  return isAvail(flags, wrap) ? 1 : 0;
+}

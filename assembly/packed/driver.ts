@@ -1,0 +1,446 @@
+// Driver side of the packed virtqueue (VIRTIO 1.2 §2.8), following Linux
+// drivers/virtio/virtio_ring.c (virtqueue_add_packed, virtqueue_kick_prepare_
+// packed, virtqueue_get_buf_ctx_packed, detach_buf_packed, enable/disable_cb).
+// Free ids, desc_extra and desc_state live in the driver-private block at
+// `drv`; what the driver frees or how far it skips is never read back from
+// the shared ring.
+import {
+  EXTRA_ADDR,
+  EXTRA_FLAGS,
+  EXTRA_LEN,
+  EXTRA_NEXT,
+  EXTRA_SIZE,
+  E_BROKEN,
+  E_REQ_ADDR,
+  E_REQ_EMPTY,
+  E_REQ_TOO_LONG,
+  E_REQ_ZERO_LEN,
+  E_USED_ID_NOT_HEAD,
+  E_USED_ID_RANGE,
+  GUEST_BASE,
+  QF_EVENT_IDX,
+  QF_INDIRECT,
+  REAP_LEN,
+  REAP_SIZE,
+  REAP_TOKEN,
+  REQ_F_INDIRECT,
+  REQ_FLAGS,
+  REQ_HDR_SIZE,
+  REQ_IN,
+  REQ_OUT,
+  REQ_TOKEN,
+  SG_ADDR,
+  SG_LEN,
+  SG_SIZE,
+  ST_BYTES_ADDED,
+  ST_BYTES_COMPLETED,
+  ST_CHAINS_ADDED,
+  ST_CHAINS_COMPLETED,
+  ST_DESCS_ADDED,
+  ST_DRIVER_CHECKS_FAILED,
+  ST_INDIRECT_ADDED,
+  ST_KICKS,
+  ST_KICKS_SUPPRESSED,
+} from "../layout";
+import {
+  E_USED_WRAP,
+  PDESC_ADDR,
+  PDESC_F_AVAIL,
+  PDESC_F_AVAIL_SHIFT,
+  PDESC_F_INDIRECT,
+  PDESC_F_NEXT,
+  PDESC_F_USED,
+  PDESC_F_USED_SHIFT,
+  PDESC_F_WRITE,
+  PDESC_FLAGS,
+  PDESC_ID,
+  PDESC_LEN,
+  PDESC_SIZE,
+  PDRV_AVAIL_WRAP,
+  PDRV_BATCH_DONE,
+  PDRV_BROKEN,
+  PDRV_DESC,
+  PDRV_DEVICE_AREA,
+  PDRV_DRIVER_AREA,
+  PDRV_ERR_A,
+  PDRV_ERR_B,
+  PDRV_ERR_CODE,
+  PDRV_EVENT_FLAGS_SHADOW,
+  PDRV_EXTRA,
+  PDRV_FEATURES,
+  PDRV_FREE_HEAD,
+  PDRV_INDIR_CAP,
+  PDRV_INDIR_POOL,
+  PDRV_LAST_USED,
+  PDRV_NEXT_AVAIL,
+  PDRV_NUM,
+  PDRV_NUM_ADDED,
+  PDRV_NUM_FREE,
+  PDRV_STATE,
+  PDRV_STATS,
+  PEVENT_FLAG_DESC,
+  PEVENT_FLAG_DISABLE,
+  PEVENT_FLAG_ENABLE,
+  PEVENT_FLAGS,
+  PEVENT_OFF_MASK,
+  PEVENT_OFF_WRAP,
+  PEVENT_WRAP_SHIFT,
+  PSTATE_LAST,
+  PSTATE_NUM,
+  PSTATE_SIZE,
+  PSTATE_TOKEN,
+} from "./layout";
+import { bump, inRam, needEvent, ramSize } from "../guest";
+
+// The AVAIL/USED bits of a descriptor the driver makes available in lap `wrap`.
+@inline
+function availBits(wrap: u32): u32 {
+  return wrap != 0 ? PDESC_F_AVAIL : PDESC_F_USED;
+}
+
+// vring_alloc_desc_extra() and virtqueue_vring_init_packed(): every id on one
+// free list, both wrap counters at 1. With event idx the driver asks for an
+// interrupt at the first used descriptor (what Linux does on the first
+// virtqueue_enable_cb()), so event suppression works from the start.
+export function packed_drv_init(drv: usize): void {
+  const num = load<u32>(drv + PDRV_NUM);
+  const extra = <usize>load<u32>(drv + PDRV_EXTRA);
+  for (let i: u32 = 0; i < num; i++) {
+    store<u16>(extra + <usize>i * EXTRA_SIZE + EXTRA_NEXT, <u16>((i + 1) % num));
+  }
+  store<u32>(drv + PDRV_FREE_HEAD, 0);
+  store<u32>(drv + PDRV_NUM_FREE, num);
+  store<u32>(drv + PDRV_NEXT_AVAIL, 0);
+  store<u32>(drv + PDRV_AVAIL_WRAP, 1);
+  store<u32>(drv + PDRV_LAST_USED, 1 << PEVENT_WRAP_SHIFT);
+  if ((load<u32>(drv + PDRV_FEATURES) & QF_EVENT_IDX) != 0) {
+    const area = <usize>load<u32>(drv + PDRV_DRIVER_AREA);
+    store<u32>(drv + PDRV_EVENT_FLAGS_SHADOW, PEVENT_FLAG_DESC);
+    store<u16>(area + PEVENT_OFF_WRAP, <u16>(<u32>1 << <u32>PEVENT_WRAP_SHIFT));
+    store<u16>(area + PEVENT_FLAGS, PEVENT_FLAG_DESC);
+  } else {
+    store<u32>(drv + PDRV_EVENT_FLAGS_SHADOW, PEVENT_FLAG_ENABLE);
+  }
+}
+
+function fail(drv: usize, code: i32, a: u32, b: u32, breaks: bool): i32 {
+  store<u32>(drv + PDRV_ERR_CODE, code);
+  store<u32>(drv + PDRV_ERR_A, a);
+  store<u32>(drv + PDRV_ERR_B, b);
+  if (breaks) {
+    // BAD_RING(): the device broke the protocol, trust nothing more from it.
+    store<u32>(drv + PDRV_BROKEN, 1);
+    bump(<usize>load<u32>(drv + PDRV_STATS), ST_DRIVER_CHECKS_FAILED, 1);
+  }
+  return -code;
+}
+
+// virtqueue_add_packed() / virtqueue_add_indirect_packed() for up to n requests
+// laid out as for the split ring. Returns the number of chains added (fewer
+// than n when descriptors ran out), or -code for a malformed request
+// (PDRV_BATCH_DONE chains before it stay added). Every descriptor but the
+// batch's first head is written with plain stores; the first head's flags are
+// stored last, atomically (release), so the device sees the batch at once.
+export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
+  store<u32>(drv + PDRV_BATCH_DONE, 0);
+  if (load<u32>(drv + PDRV_BROKEN) != 0) return fail(drv, E_BROKEN, 0, 0, false);
+  const num = load<u32>(drv + PDRV_NUM);
+  const ring = <usize>load<u32>(drv + PDRV_DESC);
+  const extra = <usize>load<u32>(drv + PDRV_EXTRA);
+  const state = <usize>load<u32>(drv + PDRV_STATE);
+  const indirect = (load<u32>(drv + PDRV_FEATURES) & QF_INDIRECT) != 0;
+  const indirPool = <usize>load<u32>(drv + PDRV_INDIR_POOL);
+  const indirCap = load<u32>(drv + PDRV_INDIR_CAP);
+  const ram = ramSize();
+  let freeHead = load<u32>(drv + PDRV_FREE_HEAD);
+  let numFree = load<u32>(drv + PDRV_NUM_FREE);
+  let i = load<u32>(drv + PDRV_NEXT_AVAIL);
+  let wrap = load<u32>(drv + PDRV_AVAIL_WRAP);
+  let firstHead: usize = 0;
+  let firstFlags: u32 = 0;
+  let added: u32 = 0;
+  let descs: u32 = 0;
+  let bytes: u64 = 0;
+  let indirects: u64 = 0;
+  let err: i32 = 0;
+  let errA: u32 = 0;
+  let p = req;
+  for (; added < n; added++) {
+    const outN = load<u32>(p + REQ_OUT);
+    const total = outN + load<u32>(p + REQ_IN);
+    const sg = p + REQ_HDR_SIZE;
+    if (total == 0) {
+      err = E_REQ_EMPTY;
+      break;
+    }
+    // VIRTIO 1.2 §2.8.5: a list holds at most queue-size descriptors.
+    if (total > num) {
+      err = E_REQ_TOO_LONG;
+      errA = total;
+      break;
+    }
+    let chainBytes: u64 = 0;
+    for (let k: u32 = 0; k < total; k++) {
+      const e = sg + <usize>k * SG_SIZE;
+      const len = load<u32>(e + SG_LEN);
+      if (len == 0) {
+        err = E_REQ_ZERO_LEN;
+        errA = k;
+        break;
+      }
+      if (!inRam(load<u64>(e + SG_ADDR), len, ram)) {
+        err = E_REQ_ADDR;
+        errA = k;
+        break;
+      }
+      chainBytes += len;
+    }
+    if (err != 0) break;
+    const useIndirect =
+      indirect && (load<u32>(p + REQ_FLAGS) & REQ_F_INDIRECT) != 0 && total > 1 && total <= indirCap;
+    const need: u32 = useIndirect ? 1 : total;
+    if (numFree < need) break;
+    const id = freeHead;
+    const head = ring + <usize>i * PDESC_SIZE;
+    let headFlags: u32;
+    let last = id;
+    if (useIndirect) {
+      // The table: WRITE is its only flag (§2.8.7); ids are reserved, left 0.
+      const table = indirPool + <usize>id * <usize>indirCap * PDESC_SIZE;
+      for (let k: u32 = 0; k < total; k++) {
+        const e = sg + <usize>k * SG_SIZE;
+        const d = table + <usize>k * PDESC_SIZE;
+        store<u64>(d + PDESC_ADDR, load<u64>(e + SG_ADDR));
+        store<u32>(d + PDESC_LEN, load<u32>(e + SG_LEN));
+        store<u16>(d + PDESC_ID, 0);
+        store<u16>(d + PDESC_FLAGS, <u16>(k < outN ? 0 : PDESC_F_WRITE));
+      }
+      const tableAddr = <u64>(table - GUEST_BASE);
+      const tableLen = total * PDESC_SIZE;
+      store<u64>(head + PDESC_ADDR, tableAddr);
+      store<u32>(head + PDESC_LEN, tableLen);
+      store<u16>(head + PDESC_ID, <u16>id);
+      headFlags = PDESC_F_INDIRECT | availBits(wrap);
+      const x = extra + <usize>id * EXTRA_SIZE;
+      store<u64>(x + EXTRA_ADDR, tableAddr);
+      store<u32>(x + EXTRA_LEN, tableLen);
+      store<u16>(x + EXTRA_FLAGS, PDESC_F_INDIRECT);
+      freeHead = load<u16>(x + EXTRA_NEXT);
+      i++;
+      if (i >= num) {
+        i = 0;
+        wrap ^= 1;
+      }
+      indirects++;
+    } else {
+      // Every descriptor carries the id (Linux does; the device reads it from
+      // the last one). The wrap counter flips inside the loop, whenever the
+      // index passes the ring end: a chain as long as the ring still flips it.
+      let curr = id;
+      headFlags = 0;
+      for (let k: u32 = 0; k < total; k++) {
+        const e = sg + <usize>k * SG_SIZE;
+        const addr = load<u64>(e + SG_ADDR);
+        const len = load<u32>(e + SG_LEN);
+        let flags: u32 = availBits(wrap) | (k < outN ? 0 : PDESC_F_WRITE);
+        if (k + 1 < total) flags |= PDESC_F_NEXT;
+        const d = ring + <usize>i * PDESC_SIZE;
+        store<u64>(d + PDESC_ADDR, addr);
+        store<u32>(d + PDESC_LEN, len);
+        store<u16>(d + PDESC_ID, <u16>id);
+        if (k == 0) headFlags = flags;
+        else store<u16>(d + PDESC_FLAGS, <u16>flags);
+        const x = extra + <usize>curr * EXTRA_SIZE;
+        store<u64>(x + EXTRA_ADDR, addr);
+        store<u32>(x + EXTRA_LEN, len);
+        store<u16>(x + EXTRA_FLAGS, <u16>(flags & (PDESC_F_NEXT | PDESC_F_WRITE)));
+        last = curr;
+        curr = load<u16>(x + EXTRA_NEXT);
+        i++;
+        if (i >= num) {
+          i = 0;
+          wrap ^= 1;
+        }
+      }
+      freeHead = curr;
+    }
+    const st = state + <usize>id * PSTATE_SIZE;
+    store<u32>(st + PSTATE_TOKEN, load<u32>(p + REQ_TOKEN));
+    store<u16>(st + PSTATE_NUM, <u16>need);
+    store<u16>(st + PSTATE_LAST, <u16>last);
+    if (added == 0) {
+      firstHead = head;
+      firstFlags = headFlags;
+    } else {
+      store<u16>(head + PDESC_FLAGS, <u16>headFlags);
+    }
+    numFree -= need;
+    descs += need;
+    bytes += chainBytes;
+    p = sg + <usize>total * SG_SIZE;
+  }
+  if (added > 0) {
+    // virtio_wmb() then the head's flags: a seq-cst store is a release store.
+    atomic.store<u16>(firstHead + PDESC_FLAGS, <u16>firstFlags);
+    store<u32>(drv + PDRV_NEXT_AVAIL, i);
+    store<u32>(drv + PDRV_AVAIL_WRAP, wrap);
+    store<u32>(drv + PDRV_NUM_ADDED, load<u32>(drv + PDRV_NUM_ADDED) + descs);
+    store<u32>(drv + PDRV_FREE_HEAD, freeHead);
+    store<u32>(drv + PDRV_NUM_FREE, numFree);
+    const stats = <usize>load<u32>(drv + PDRV_STATS);
+    bump(stats, ST_CHAINS_ADDED, added);
+    bump(stats, ST_DESCS_ADDED, descs);
+    bump(stats, ST_BYTES_ADDED, bytes);
+    bump(stats, ST_INDIRECT_ADDED, indirects);
+  }
+  store<u32>(drv + PDRV_BATCH_DONE, added);
+  if (err != 0) return fail(drv, err, added, errA, false);
+  return <i32>added;
+}
+
+// virtqueue_kick_prepare_packed(): 1 when the device asked to be notified of
+// the descriptors made available since the last call.
+export function packed_drv_kick_prepare(drv: usize): i32 {
+  // virtio_mb(): the seq-cst flag store in packed_drv_add orders before these
+  // seq-cst loads.
+  const num = load<u32>(drv + PDRV_NUM);
+  const newIdx = load<u32>(drv + PDRV_NEXT_AVAIL);
+  const oldIdx = newIdx - load<u32>(drv + PDRV_NUM_ADDED);
+  store<u32>(drv + PDRV_NUM_ADDED, 0);
+  const area = <usize>load<u32>(drv + PDRV_DEVICE_AREA);
+  // One 32-bit snapshot of {off_wrap, flags}, as Linux reads it.
+  const snap = atomic.load<u32>(area + PEVENT_OFF_WRAP);
+  const flags = snap >>> 16;
+  let kick: bool;
+  if (flags != PEVENT_FLAG_DESC) {
+    kick = flags != PEVENT_FLAG_DISABLE;
+  } else {
+    const offWrap = snap & 0xffff;
+    let event = offWrap & PEVENT_OFF_MASK;
+    // An event in the previous lap sits num descriptors behind this one.
+    if (offWrap >>> PEVENT_WRAP_SHIFT != load<u32>(drv + PDRV_AVAIL_WRAP)) event -= num;
+    kick = needEvent(event, newIdx, oldIdx);
+  }
+  const stats = <usize>load<u32>(drv + PDRV_STATS);
+  bump(stats, kick ? ST_KICKS : ST_KICKS_SUPPRESSED, 1);
+  return kick ? 1 : 0;
+}
+
+// virtqueue_get_buf_ctx_packed() for up to max used buffers, written to `out`
+// as {token, len}. Returns the count, 0 on a broken queue, or -code when the
+// device broke the protocol (the queue is then broken; PDRV_BATCH_DONE
+// entries before it were delivered).
+export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
+  store<u32>(drv + PDRV_BATCH_DONE, 0);
+  if (load<u32>(drv + PDRV_BROKEN) != 0) return 0;
+  const num = load<u32>(drv + PDRV_NUM);
+  const ring = <usize>load<u32>(drv + PDRV_DESC);
+  const extra = <usize>load<u32>(drv + PDRV_EXTRA);
+  const state = <usize>load<u32>(drv + PDRV_STATE);
+  const lastUsedIdx = load<u32>(drv + PDRV_LAST_USED);
+  let pos = lastUsedIdx & PEVENT_OFF_MASK;
+  let wrap = lastUsedIdx >>> PEVENT_WRAP_SHIFT;
+  let freeHead = load<u32>(drv + PDRV_FREE_HEAD);
+  let numFree = load<u32>(drv + PDRV_NUM_FREE);
+  let count: u32 = 0;
+  let bytes: u64 = 0;
+  let err: i32 = 0;
+  let errA: u32 = 0;
+  let errB: u32 = 0;
+  while (count < max) {
+    const d = ring + <usize>pos * PDESC_SIZE;
+    // virtio_rmb() after the flags: an acquire load.
+    const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
+    const a = (flags >>> PDESC_F_AVAIL_SHIFT) & 1;
+    const u = (flags >>> PDESC_F_USED_SHIFT) & 1;
+    if (a != u || u != wrap) {
+      // Not used. While buffers are outstanding the slot holds what the driver
+      // wrote in this lap (AVAIL = wrap, USED = !wrap) until the device marks
+      // it used; any other pattern is a used descriptor from the wrong lap.
+      if (numFree < num && (a != wrap || u == wrap)) {
+        err = E_USED_WRAP;
+        errA = pos;
+        errB = flags;
+      }
+      break;
+    }
+    const id = <u32>load<u16>(d + PDESC_ID);
+    const len = load<u32>(d + PDESC_LEN);
+    if (id >= num) {
+      err = E_USED_ID_RANGE;
+      errA = id;
+      break;
+    }
+    const st = state + <usize>id * PSTATE_SIZE;
+    const n = <u32>load<u16>(st + PSTATE_NUM);
+    if (n == 0) {
+      err = E_USED_ID_NOT_HEAD;
+      errA = id;
+      break;
+    }
+    // detach_buf_packed(): the chain's ids go back on the free list, from the
+    // private desc_state only.
+    store<u16>(st + PSTATE_NUM, 0);
+    store<u16>(extra + <usize>load<u16>(st + PSTATE_LAST) * EXTRA_SIZE + EXTRA_NEXT, <u16>freeHead);
+    freeHead = id;
+    numFree += n;
+    const o = out + <usize>count * REAP_SIZE;
+    store<u32>(o + REAP_TOKEN, load<u32>(st + PSTATE_TOKEN));
+    store<u32>(o + REAP_LEN, len);
+    bytes += len;
+    pos += n;
+    if (pos >= num) {
+      pos -= num;
+      wrap ^= 1;
+    }
+    count++;
+  }
+  if (count > 0) {
+    const lastUsed = pos | (wrap << PEVENT_WRAP_SHIFT);
+    store<u32>(drv + PDRV_LAST_USED, lastUsed);
+    store<u32>(drv + PDRV_FREE_HEAD, freeHead);
+    store<u32>(drv + PDRV_NUM_FREE, numFree);
+    // With event idx, ask for the interrupt at the next used descriptor
+    // (after every get_buf in Linux; once per batch here).
+    if (load<u32>(drv + PDRV_EVENT_FLAGS_SHADOW) == PEVENT_FLAG_DESC) {
+      const area = <usize>load<u32>(drv + PDRV_DRIVER_AREA);
+      atomic.store<u16>(area + PEVENT_OFF_WRAP, <u16>lastUsed);
+    }
+    const stats = <usize>load<u32>(drv + PDRV_STATS);
+    bump(stats, ST_CHAINS_COMPLETED, count);
+    bump(stats, ST_BYTES_COMPLETED, bytes);
+  }
+  store<u32>(drv + PDRV_BATCH_DONE, count);
+  if (err != 0) return fail(drv, err, errA, errB, true);
+  return <i32>count;
+}
+
+// virtqueue_disable_cb_packed().
+export function packed_drv_disable_cb(drv: usize): void {
+  if (load<u32>(drv + PDRV_EVENT_FLAGS_SHADOW) == PEVENT_FLAG_DISABLE) return;
+  store<u32>(drv + PDRV_EVENT_FLAGS_SHADOW, PEVENT_FLAG_DISABLE);
+  const area = <usize>load<u32>(drv + PDRV_DRIVER_AREA);
+  atomic.store<u16>(area + PEVENT_FLAGS, PEVENT_FLAG_DISABLE);
+}
+
+// virtqueue_enable_cb_prepare_packed() + virtqueue_poll_packed(): re-enables
+// interrupts and returns 1 when nothing is pending, 0 when used descriptors
+// arrived meanwhile (the caller must reap them).
+export function packed_drv_enable_cb(drv: usize): i32 {
+  const area = <usize>load<u32>(drv + PDRV_DRIVER_AREA);
+  const lastUsed = load<u32>(drv + PDRV_LAST_USED);
+  const event = (load<u32>(drv + PDRV_FEATURES) & QF_EVENT_IDX) != 0;
+  if (event) atomic.store<u16>(area + PEVENT_OFF_WRAP, <u16>lastUsed);
+  if (load<u32>(drv + PDRV_EVENT_FLAGS_SHADOW) == PEVENT_FLAG_DISABLE) {
+    const shadow: u32 = event ? PEVENT_FLAG_DESC : PEVENT_FLAG_ENABLE;
+    store<u32>(drv + PDRV_EVENT_FLAGS_SHADOW, shadow);
+    atomic.store<u16>(area + PEVENT_FLAGS, <u16>shadow);
+  }
+  // virtio_mb(), then is_used_desc_packed() at last_used.
+  const ring = <usize>load<u32>(drv + PDRV_DESC);
+  const wrap = lastUsed >>> PEVENT_WRAP_SHIFT;
+  const flags = <u32>atomic.load<u16>(ring + <usize>(lastUsed & PEVENT_OFF_MASK) * PDESC_SIZE + PDESC_FLAGS);
+  const a = (flags >>> PDESC_F_AVAIL_SHIFT) & 1;
+  const u = (flags >>> PDESC_F_USED_SHIFT) & 1;
+  return a == u && u == wrap ? 0 : 1;
+}

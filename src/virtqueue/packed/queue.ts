@@ -1,0 +1,136 @@
+import * as L from '../../../assembly/layout.js';
+import { ConfigError } from '../../errors.js';
+import type { GuestMemory } from '../../memory/guest-memory.js';
+import type { EngineName, PackedEngine } from '../engine.js';
+import type { Virtqueue } from '../queue.js';
+import { ReferencePackedEngine } from '../reference/packed.js';
+import { readStats, type QueueStats } from '../stats.js';
+import { PackedDevice, type PackedDeviceAddrs } from './device.js';
+import { PackedDriver, type PackedDriverAddrs } from './driver.js';
+import { packedRingLayout, type PackedRingLayout } from './layout.js';
+
+export interface PackedQueueOptions {
+  /** Queue size: any whole number from 1 to 32768. Default 256. */
+  size?: number;
+  /** VIRTIO_F_EVENT_IDX negotiated (enables the DESC event mode). Default false. */
+  eventIdx?: boolean;
+  /** VIRTIO_F_INDIRECT_DESC negotiated. Default false. */
+  indirect?: boolean;
+  /** Descriptors in each per-id indirect table (at most the queue size). Default min(size, 32). */
+  indirectMax?: number;
+  /** 'wasm' (default) or 'reference' (the plain TypeScript model). */
+  engine?: EngineName;
+  /** Name used in error messages. Default "vq0". */
+  name?: string;
+  /** Buffers the device's pop output holds per call. Default max(4 × size, 1024). */
+  popElements?: number;
+}
+
+/** A packed queue as a plain object, for PackedQueue.attach() in another thread. */
+export interface PackedQueueHandle {
+  kind: 'packed';
+  name: string;
+  size: number;
+  eventIdx: boolean;
+  indirect: boolean;
+  ringAddr: number;
+  statsBlock: number;
+  driver: PackedDriverAddrs;
+  device: PackedDeviceAddrs;
+}
+
+/**
+ * A packed virtqueue (VIRTIO 1.2 §2.8) in guest memory: one descriptor ring
+ * both sides write, plus the driver and device event suppression areas, in
+ * shared guest pages. The driver's bookkeeping lives in private guest pages;
+ * the device's state and the stats block in host memory. Same faces as
+ * SplitQueue (Virtqueue), so code runs on either ring.
+ */
+export class PackedQueue implements Virtqueue {
+  readonly name: string;
+  readonly size: number;
+  readonly eventIdx: boolean;
+  readonly indirect: boolean;
+  readonly layout: PackedRingLayout;
+  /** Guest physical address of the ring (descriptor ring first). */
+  readonly ringAddr: number;
+  readonly engine: PackedEngine;
+  readonly engineName: EngineName;
+  /** Linear address of the stats block. */
+  readonly statsBlock: number;
+  readonly driver: PackedDriver;
+  readonly device: PackedDevice;
+
+  constructor(
+    readonly mem: GuestMemory,
+    options: PackedQueueOptions = {},
+    attachTo?: PackedQueueHandle,
+  ) {
+    const size = attachTo?.size ?? options.size ?? 256;
+    this.layout = packedRingLayout(size);
+    this.size = size;
+    this.name = attachTo?.name ?? options.name ?? 'vq0';
+    this.eventIdx = attachTo?.eventIdx ?? options.eventIdx ?? false;
+    this.indirect = attachTo?.indirect ?? options.indirect ?? false;
+    this.engineName = options.engine ?? 'wasm';
+    if (this.engineName === 'wasm') this.engine = mem.core;
+    else if (this.engineName === 'reference') this.engine = new ReferencePackedEngine(mem.memory);
+    else throw new ConfigError(`engine ${String(this.engineName)}: must be wasm or reference`);
+
+    if (attachTo) {
+      this.ringAddr = attachTo.ringAddr;
+      this.statsBlock = attachTo.statsBlock;
+      this.driver = new PackedDriver(this, attachTo.driver);
+      this.device = new PackedDevice(this, attachTo.device);
+      return;
+    }
+    const indirectMax = options.indirectMax ?? Math.min(size, 32);
+    if (!Number.isInteger(indirectMax) || indirectMax < 1 || indirectMax > size) {
+      throw new ConfigError(`indirectMax ${indirectMax}: must be from 1 to the queue size (${size})`);
+    }
+    const popElements = options.popElements ?? Math.max(4 * size, 1024);
+    if (!Number.isInteger(popElements) || popElements < size) {
+      throw new ConfigError(`popElements ${popElements}: must be at least the queue size (${size})`);
+    }
+    this.ringAddr = mem.alloc(this.layout.total, { shared: true, align: 16 });
+    const flags = (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0);
+    const ring = mem.linear(this.ringAddr, this.layout.total);
+    this.statsBlock = mem.hostAlloc(L.ST_SIZE);
+    this.driver = PackedDriver.create(this, ring, flags, this.indirect ? indirectMax : 0);
+    this.device = PackedDevice.create(this, ring, flags, popElements);
+  }
+
+  /** Everything another thread needs to drive this queue over the same memory. */
+  handle(): PackedQueueHandle {
+    return {
+      kind: 'packed',
+      name: this.name,
+      size: this.size,
+      eventIdx: this.eventIdx,
+      indirect: this.indirect,
+      ringAddr: this.ringAddr,
+      statsBlock: this.statsBlock,
+      driver: { ...this.driver.addrs },
+      device: { ...this.device.addrs },
+    };
+  }
+
+  /** A second face of a queue that lives in `mem`; nothing is allocated or reset. */
+  static attach(mem: GuestMemory, handle: PackedQueueHandle, engine: EngineName = 'wasm'): PackedQueue {
+    return new PackedQueue(mem, { engine }, handle);
+  }
+
+  /** The queue's counters (both sides write the same block). */
+  stats(): QueueStats {
+    return readStats(this.mem.view, this.statsBlock);
+  }
+
+  /** Guest physical addresses of the three areas, as a transport would program them. */
+  get areas(): { desc: number; driver: number; device: number } {
+    return {
+      desc: this.ringAddr + this.layout.desc,
+      driver: this.ringAddr + this.layout.driver,
+      device: this.ringAddr + this.layout.device,
+    };
+  }
+}

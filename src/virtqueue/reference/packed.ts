@@ -1,0 +1,669 @@
+import * as L from '../../../assembly/layout.js';
+import * as P from '../../../assembly/packed/layout.js';
+import type { PackedEngine } from '../engine.js';
+
+// vring_need_event() from linux/virtio_ring.h, in 16-bit arithmetic.
+function needEvent(event: number, newIdx: number, oldIdx: number): boolean {
+  return ((newIdx - event - 1) & 0xffff) < ((newIdx - oldIdx) & 0xffff);
+}
+
+const WRAP_BIT = 1 << P.PEVENT_WRAP_SHIFT;
+
+/** The AVAIL and USED bits of a descriptor's flags, as 0 or 1. */
+function wrapBits(flags: number): { avail: number; used: number } {
+  return { avail: (flags >> P.PDESC_F_AVAIL_SHIFT) & 1, used: (flags >> P.PDESC_F_USED_SHIFT) & 1 };
+}
+
+/**
+ * The packed ring (VIRTIO 1.2 §2.8) in plain TypeScript, written from the spec,
+ * Linux's virtio_ring.c (driver) and QEMU's virtio.c (device). It works on the
+ * same state blocks, ring and records as the Wasm core (assembly/packed) and
+ * leaves the same bytes in memory: the oracle of the differential tests and
+ * the plain-TypeScript baseline. Clarity over speed.
+ *
+ * The rules in a few lines: both sides start with wrap counters at 1. The
+ * driver marks a descriptor available with AVAIL = its wrap counter and USED =
+ * the inverse; the device marks one used with AVAIL = USED = its wrap counter.
+ * Each counter flips when its index passes the end of the ring.
+ */
+export class ReferencePackedEngine implements PackedEngine {
+  private readonly v: DataView;
+
+  constructor(memory: WebAssembly.Memory) {
+    this.v = new DataView(memory.buffer);
+  }
+
+  // ---- little-endian accessors on linear addresses ----
+  private u16(at: number): number {
+    return this.v.getUint16(at, true);
+  }
+  private u32(at: number): number {
+    return this.v.getUint32(at, true);
+  }
+  private u64(at: number): number {
+    return this.v.getUint32(at, true) + this.v.getUint32(at + 4, true) * 2 ** 32;
+  }
+  private set16(at: number, x: number): void {
+    this.v.setUint16(at, x & 0xffff, true);
+  }
+  private set32(at: number, x: number): void {
+    this.v.setUint32(at, x >>> 0, true);
+  }
+  private set64(at: number, x: number): void {
+    this.v.setUint32(at, x % 2 ** 32, true);
+    this.v.setUint32(at + 4, Math.floor(x / 2 ** 32), true);
+  }
+  private copy64(to: number, from: number): void {
+    this.v.setUint32(to, this.v.getUint32(from, true), true);
+    this.v.setUint32(to + 4, this.v.getUint32(from + 4, true), true);
+  }
+  private bump(stats: number, off: number, by: number): void {
+    this.set64(stats + off, this.u64(stats + off) + by);
+  }
+  private inRam(addr: number, len: number): boolean {
+    const ram = this.u32(L.CONFIG_BASE + L.CFG_RAM_SIZE);
+    return addr <= ram && len <= ram - addr;
+  }
+
+  // =========================== driver side ===========================
+
+  packed_drv_init(drv: number): void {
+    const num = this.u32(drv + P.PDRV_NUM);
+    const extra = this.u32(drv + P.PDRV_EXTRA);
+    for (let i = 0; i < num; i++) this.set16(extra + i * L.EXTRA_SIZE + L.EXTRA_NEXT, (i + 1) % num);
+    this.set32(drv + P.PDRV_FREE_HEAD, 0);
+    this.set32(drv + P.PDRV_NUM_FREE, num);
+    this.set32(drv + P.PDRV_NEXT_AVAIL, 0);
+    this.set32(drv + P.PDRV_AVAIL_WRAP, 1);
+    this.set32(drv + P.PDRV_LAST_USED, WRAP_BIT);
+    if (this.u32(drv + P.PDRV_FEATURES) & L.QF_EVENT_IDX) {
+      // Ask for an interrupt at the first used descriptor (index 0, lap 1).
+      const area = this.u32(drv + P.PDRV_DRIVER_AREA);
+      this.set32(drv + P.PDRV_EVENT_FLAGS_SHADOW, P.PEVENT_FLAG_DESC);
+      this.set16(area + P.PEVENT_OFF_WRAP, WRAP_BIT);
+      this.set16(area + P.PEVENT_FLAGS, P.PEVENT_FLAG_DESC);
+    } else {
+      this.set32(drv + P.PDRV_EVENT_FLAGS_SHADOW, P.PEVENT_FLAG_ENABLE);
+    }
+  }
+
+  private drvFail(drv: number, code: number, a: number, b: number, breaks: boolean): number {
+    this.set32(drv + P.PDRV_ERR_CODE, code);
+    this.set32(drv + P.PDRV_ERR_A, a);
+    this.set32(drv + P.PDRV_ERR_B, b);
+    if (breaks) {
+      this.set32(drv + P.PDRV_BROKEN, 1);
+      this.bump(this.u32(drv + P.PDRV_STATS), L.ST_DRIVER_CHECKS_FAILED, 1);
+    }
+    return -code;
+  }
+
+  /** Checks a request's buffers; returns [error code, detail, total bytes]. */
+  private checkRequest(req: number, num: number): [number, number, number] {
+    const total = this.u32(req + L.REQ_OUT) + this.u32(req + L.REQ_IN);
+    if (total === 0) return [L.E_REQ_EMPTY, 0, 0];
+    if (total > num) return [L.E_REQ_TOO_LONG, total, 0];
+    let bytes = 0;
+    for (let k = 0; k < total; k++) {
+      const e = req + L.REQ_HDR_SIZE + k * L.SG_SIZE;
+      const len = this.u32(e + L.SG_LEN);
+      if (len === 0) return [L.E_REQ_ZERO_LEN, k, 0];
+      if (!this.inRam(this.u64(e + L.SG_ADDR), len)) return [L.E_REQ_ADDR, k, 0];
+      bytes += len;
+    }
+    return [0, 0, bytes];
+  }
+
+  packed_drv_add(drv: number, req: number, n: number): number {
+    this.set32(drv + P.PDRV_BATCH_DONE, 0);
+    if (this.u32(drv + P.PDRV_BROKEN) !== 0) return this.drvFail(drv, L.E_BROKEN, 0, 0, false);
+    const num = this.u32(drv + P.PDRV_NUM);
+    const ring = this.u32(drv + P.PDRV_DESC);
+    const extra = this.u32(drv + P.PDRV_EXTRA);
+    const state = this.u32(drv + P.PDRV_STATE);
+    const hasIndirect = (this.u32(drv + P.PDRV_FEATURES) & L.QF_INDIRECT) !== 0;
+    const indirPool = this.u32(drv + P.PDRV_INDIR_POOL);
+    const indirCap = this.u32(drv + P.PDRV_INDIR_CAP);
+    let freeHead = this.u32(drv + P.PDRV_FREE_HEAD);
+    let numFree = this.u32(drv + P.PDRV_NUM_FREE);
+    let i = this.u32(drv + P.PDRV_NEXT_AVAIL);
+    let wrap = this.u32(drv + P.PDRV_AVAIL_WRAP);
+    // The head flags of the batch's first buffer are written last of all.
+    let first: { at: number; flags: number } | undefined;
+    let added = 0;
+    let descs = 0;
+    let bytes = 0;
+    let indirects = 0;
+    let err = 0;
+    let errA = 0;
+    const availBits = () => (wrap ? P.PDESC_F_AVAIL : P.PDESC_F_USED);
+    const advance = () => {
+      i++;
+      if (i >= num) {
+        i = 0;
+        wrap ^= 1;
+      }
+    };
+    let p = req;
+    for (; added < n; added++) {
+      const [code, detail, chainBytes] = this.checkRequest(p, num);
+      if (code !== 0) {
+        err = code;
+        errA = detail;
+        break;
+      }
+      const outN = this.u32(p + L.REQ_OUT);
+      const total = outN + this.u32(p + L.REQ_IN);
+      const sg = p + L.REQ_HDR_SIZE;
+      const useIndirect =
+        hasIndirect && (this.u32(p + L.REQ_FLAGS) & L.REQ_F_INDIRECT) !== 0 && total > 1 && total <= indirCap;
+      const need = useIndirect ? 1 : total;
+      if (numFree < need) break;
+      const id = freeHead;
+      const head = ring + i * P.PDESC_SIZE;
+      let headFlags: number;
+      let last = id;
+      if (useIndirect) {
+        const table = indirPool + id * indirCap * P.PDESC_SIZE;
+        for (let k = 0; k < total; k++) {
+          const e = sg + k * L.SG_SIZE;
+          const d = table + k * P.PDESC_SIZE;
+          this.copy64(d + P.PDESC_ADDR, e + L.SG_ADDR);
+          this.set32(d + P.PDESC_LEN, this.u32(e + L.SG_LEN));
+          this.set16(d + P.PDESC_ID, 0);
+          this.set16(d + P.PDESC_FLAGS, k < outN ? 0 : P.PDESC_F_WRITE);
+        }
+        const tableAddr = table - L.GUEST_BASE;
+        const tableLen = total * P.PDESC_SIZE;
+        this.set64(head + P.PDESC_ADDR, tableAddr);
+        this.set32(head + P.PDESC_LEN, tableLen);
+        this.set16(head + P.PDESC_ID, id);
+        headFlags = P.PDESC_F_INDIRECT | availBits();
+        const x = extra + id * L.EXTRA_SIZE;
+        this.set64(x + L.EXTRA_ADDR, tableAddr);
+        this.set32(x + L.EXTRA_LEN, tableLen);
+        this.set16(x + L.EXTRA_FLAGS, P.PDESC_F_INDIRECT);
+        freeHead = this.u16(x + L.EXTRA_NEXT);
+        advance();
+        indirects++;
+      } else {
+        let curr = id;
+        headFlags = 0;
+        for (let k = 0; k < total; k++) {
+          const e = sg + k * L.SG_SIZE;
+          let flags = availBits() | (k < outN ? 0 : P.PDESC_F_WRITE);
+          if (k + 1 < total) flags |= P.PDESC_F_NEXT;
+          const d = ring + i * P.PDESC_SIZE;
+          this.copy64(d + P.PDESC_ADDR, e + L.SG_ADDR);
+          this.set32(d + P.PDESC_LEN, this.u32(e + L.SG_LEN));
+          this.set16(d + P.PDESC_ID, id);
+          if (k === 0) headFlags = flags;
+          else this.set16(d + P.PDESC_FLAGS, flags);
+          const x = extra + curr * L.EXTRA_SIZE;
+          this.copy64(x + L.EXTRA_ADDR, e + L.SG_ADDR);
+          this.set32(x + L.EXTRA_LEN, this.u32(e + L.SG_LEN));
+          this.set16(x + L.EXTRA_FLAGS, flags & (P.PDESC_F_NEXT | P.PDESC_F_WRITE));
+          last = curr;
+          curr = this.u16(x + L.EXTRA_NEXT);
+          // The wrap counter flips whenever the index passes the ring end,
+          // also for a chain exactly as long as the ring.
+          advance();
+        }
+        freeHead = curr;
+      }
+      const st = state + id * P.PSTATE_SIZE;
+      this.set32(st + P.PSTATE_TOKEN, this.u32(p + L.REQ_TOKEN));
+      this.set16(st + P.PSTATE_NUM, need);
+      this.set16(st + P.PSTATE_LAST, last);
+      if (first === undefined) first = { at: head, flags: headFlags };
+      else this.set16(head + P.PDESC_FLAGS, headFlags);
+      numFree -= need;
+      descs += need;
+      bytes += chainBytes;
+      p = sg + total * L.SG_SIZE;
+    }
+    if (first !== undefined) {
+      this.set16(first.at + P.PDESC_FLAGS, first.flags);
+      this.set32(drv + P.PDRV_NEXT_AVAIL, i);
+      this.set32(drv + P.PDRV_AVAIL_WRAP, wrap);
+      this.set32(drv + P.PDRV_NUM_ADDED, this.u32(drv + P.PDRV_NUM_ADDED) + descs);
+      this.set32(drv + P.PDRV_FREE_HEAD, freeHead);
+      this.set32(drv + P.PDRV_NUM_FREE, numFree);
+      const stats = this.u32(drv + P.PDRV_STATS);
+      this.bump(stats, L.ST_CHAINS_ADDED, added);
+      this.bump(stats, L.ST_DESCS_ADDED, descs);
+      this.bump(stats, L.ST_BYTES_ADDED, bytes);
+      this.bump(stats, L.ST_INDIRECT_ADDED, indirects);
+    }
+    this.set32(drv + P.PDRV_BATCH_DONE, added);
+    if (err !== 0) return this.drvFail(drv, err, added, errA, false);
+    return added;
+  }
+
+  packed_drv_kick_prepare(drv: number): number {
+    const num = this.u32(drv + P.PDRV_NUM);
+    const newIdx = this.u32(drv + P.PDRV_NEXT_AVAIL);
+    const oldIdx = newIdx - this.u32(drv + P.PDRV_NUM_ADDED);
+    this.set32(drv + P.PDRV_NUM_ADDED, 0);
+    const area = this.u32(drv + P.PDRV_DEVICE_AREA);
+    const flags = this.u16(area + P.PEVENT_FLAGS);
+    let kick: boolean;
+    if (flags !== P.PEVENT_FLAG_DESC) {
+      kick = flags !== P.PEVENT_FLAG_DISABLE;
+    } else {
+      const offWrap = this.u16(area + P.PEVENT_OFF_WRAP);
+      let event = offWrap & P.PEVENT_OFF_MASK;
+      if (offWrap >> P.PEVENT_WRAP_SHIFT !== this.u32(drv + P.PDRV_AVAIL_WRAP)) event -= num;
+      kick = needEvent(event, newIdx, oldIdx);
+    }
+    this.bump(this.u32(drv + P.PDRV_STATS), kick ? L.ST_KICKS : L.ST_KICKS_SUPPRESSED, 1);
+    return kick ? 1 : 0;
+  }
+
+  packed_drv_get_used(drv: number, out: number, max: number): number {
+    this.set32(drv + P.PDRV_BATCH_DONE, 0);
+    if (this.u32(drv + P.PDRV_BROKEN) !== 0) return 0;
+    const num = this.u32(drv + P.PDRV_NUM);
+    const ring = this.u32(drv + P.PDRV_DESC);
+    const extra = this.u32(drv + P.PDRV_EXTRA);
+    const state = this.u32(drv + P.PDRV_STATE);
+    const lastUsedIdx = this.u32(drv + P.PDRV_LAST_USED);
+    let pos = lastUsedIdx & P.PEVENT_OFF_MASK;
+    let wrap = lastUsedIdx >>> P.PEVENT_WRAP_SHIFT;
+    let freeHead = this.u32(drv + P.PDRV_FREE_HEAD);
+    let numFree = this.u32(drv + P.PDRV_NUM_FREE);
+    let count = 0;
+    let bytes = 0;
+    let err = 0;
+    let errA = 0;
+    let errB = 0;
+    while (count < max) {
+      const d = ring + pos * P.PDESC_SIZE;
+      const flags = this.u16(d + P.PDESC_FLAGS);
+      const { avail, used } = wrapBits(flags);
+      if (avail !== used || used !== wrap) {
+        // Not used yet: with buffers outstanding, the only legal pattern here
+        // is the driver's own available one of this lap.
+        const driversOwn = avail === wrap && used !== wrap;
+        if (numFree < num && !driversOwn) {
+          err = P.E_USED_WRAP;
+          errA = pos;
+          errB = flags;
+        }
+        break;
+      }
+      const id = this.u16(d + P.PDESC_ID);
+      const len = this.u32(d + P.PDESC_LEN);
+      if (id >= num) {
+        err = L.E_USED_ID_RANGE;
+        errA = id;
+        break;
+      }
+      const st = state + id * P.PSTATE_SIZE;
+      const descs = this.u16(st + P.PSTATE_NUM);
+      if (descs === 0) {
+        err = L.E_USED_ID_NOT_HEAD;
+        errA = id;
+        break;
+      }
+      // detach_buf_packed(), from the private state only.
+      this.set16(st + P.PSTATE_NUM, 0);
+      this.set16(extra + this.u16(st + P.PSTATE_LAST) * L.EXTRA_SIZE + L.EXTRA_NEXT, freeHead);
+      freeHead = id;
+      numFree += descs;
+      const o = out + count * L.REAP_SIZE;
+      this.set32(o + L.REAP_TOKEN, this.u32(st + P.PSTATE_TOKEN));
+      this.set32(o + L.REAP_LEN, len);
+      bytes += len;
+      pos += descs;
+      if (pos >= num) {
+        pos -= num;
+        wrap ^= 1;
+      }
+      count++;
+    }
+    if (count > 0) {
+      const lastUsed = pos | (wrap << P.PEVENT_WRAP_SHIFT);
+      this.set32(drv + P.PDRV_LAST_USED, lastUsed);
+      this.set32(drv + P.PDRV_FREE_HEAD, freeHead);
+      this.set32(drv + P.PDRV_NUM_FREE, numFree);
+      if (this.u32(drv + P.PDRV_EVENT_FLAGS_SHADOW) === P.PEVENT_FLAG_DESC) {
+        this.set16(this.u32(drv + P.PDRV_DRIVER_AREA) + P.PEVENT_OFF_WRAP, lastUsed);
+      }
+      const stats = this.u32(drv + P.PDRV_STATS);
+      this.bump(stats, L.ST_CHAINS_COMPLETED, count);
+      this.bump(stats, L.ST_BYTES_COMPLETED, bytes);
+    }
+    this.set32(drv + P.PDRV_BATCH_DONE, count);
+    if (err !== 0) return this.drvFail(drv, err, errA, errB, true);
+    return count;
+  }
+
+  packed_drv_disable_cb(drv: number): void {
+    if (this.u32(drv + P.PDRV_EVENT_FLAGS_SHADOW) === P.PEVENT_FLAG_DISABLE) return;
+    this.set32(drv + P.PDRV_EVENT_FLAGS_SHADOW, P.PEVENT_FLAG_DISABLE);
+    this.set16(this.u32(drv + P.PDRV_DRIVER_AREA) + P.PEVENT_FLAGS, P.PEVENT_FLAG_DISABLE);
+  }
+
+  packed_drv_enable_cb(drv: number): number {
+    const area = this.u32(drv + P.PDRV_DRIVER_AREA);
+    const lastUsed = this.u32(drv + P.PDRV_LAST_USED);
+    const event = (this.u32(drv + P.PDRV_FEATURES) & L.QF_EVENT_IDX) !== 0;
+    if (event) this.set16(area + P.PEVENT_OFF_WRAP, lastUsed);
+    if (this.u32(drv + P.PDRV_EVENT_FLAGS_SHADOW) === P.PEVENT_FLAG_DISABLE) {
+      const shadow = event ? P.PEVENT_FLAG_DESC : P.PEVENT_FLAG_ENABLE;
+      this.set32(drv + P.PDRV_EVENT_FLAGS_SHADOW, shadow);
+      this.set16(area + P.PEVENT_FLAGS, shadow);
+    }
+    const ring = this.u32(drv + P.PDRV_DESC);
+    const wrap = lastUsed >>> P.PEVENT_WRAP_SHIFT;
+    const { avail, used } = wrapBits(this.u16(ring + (lastUsed & P.PEVENT_OFF_MASK) * P.PDESC_SIZE + P.PDESC_FLAGS));
+    return avail === used && used === wrap ? 0 : 1;
+  }
+
+  // =========================== device side ===========================
+
+  packed_dev_init(dev: number): void {
+    this.set32(dev + P.PDEV_AVAIL_WRAP, 1);
+    this.set32(dev + P.PDEV_USED_WRAP, 1);
+    this.set32(dev + P.PDEV_NOTIFY_ENABLED, 1);
+    const area = this.u32(dev + P.PDEV_DEVICE_AREA);
+    if (this.u32(dev + P.PDEV_FEATURES) & L.QF_EVENT_IDX) {
+      this.set16(area + P.PEVENT_OFF_WRAP, WRAP_BIT);
+      this.set16(area + P.PEVENT_FLAGS, P.PEVENT_FLAG_DESC);
+    } else {
+      this.set16(area + P.PEVENT_FLAGS, P.PEVENT_FLAG_ENABLE);
+    }
+  }
+
+  private devFail(dev: number, code: number, a: number, b: number): number {
+    this.set32(dev + P.PDEV_ERR_CODE, code);
+    this.set32(dev + P.PDEV_ERR_A, a);
+    this.set32(dev + P.PDEV_ERR_B, b);
+    return -code;
+  }
+
+  private devBroken(dev: number, code: number, a: number, b: number): number {
+    this.set32(dev + P.PDEV_BROKEN, 1);
+    this.bump(this.u32(dev + P.PDEV_STATS), L.ST_DEVICE_CHECKS_FAILED, 1);
+    return this.devFail(dev, code, a, b);
+  }
+
+  private static isAvail(flags: number, wrap: number): boolean {
+    const { avail, used } = wrapBits(flags);
+    return avail === wrap && used !== wrap;
+  }
+
+  packed_dev_pop(dev: number, out: number, maxChains: number, elemCap: number): number {
+    this.set32(dev + P.PDEV_BATCH_DONE, 0);
+    if (this.u32(dev + P.PDEV_BROKEN) !== 0) return 0;
+    const num = this.u32(dev + P.PDEV_NUM);
+    const ring = this.u32(dev + P.PDEV_DESC);
+    const ids = this.u32(dev + P.PDEV_IDS);
+    const features = this.u32(dev + P.PDEV_FEATURES);
+    const elems = out + maxChains * L.POP_SIZE;
+    let lastAvail = this.u32(dev + P.PDEV_LAST_AVAIL);
+    let wrap = this.u32(dev + P.PDEV_AVAIL_WRAP);
+    let inflight = this.u32(dev + P.PDEV_INFLIGHT);
+    let count = 0;
+    let elemEnd = 0;
+    let err = 0;
+    let errA = 0;
+    let errB = 0;
+    const fault = (code: number, a: number, b = 0) => {
+      err = code;
+      errA = a >>> 0;
+      errB = b >>> 0;
+    };
+
+    while (count < maxChains) {
+      const headDesc = ring + lastAvail * P.PDESC_SIZE;
+      const headFlags = this.u16(headDesc + P.PDESC_FLAGS);
+      if (!ReferencePackedEngine.isAvail(headFlags, wrap)) break;
+      const chainStart = elemEnd;
+      let id = 0;
+      let ndescs = 0;
+      let seenWrite = false;
+      let readBytes = 0;
+      let writeBytes = 0;
+      let full = false;
+
+      /** Checks one buffer descriptor and records it; false stops the walk. */
+      const take = (d: number, flags: number, where: number): boolean => {
+        const addr = this.u64(d + P.PDESC_ADDR);
+        const len = this.u32(d + P.PDESC_LEN);
+        if (len === 0) {
+          fault(L.E_ZERO_LEN, where);
+          return false;
+        }
+        if (!this.inRam(addr, len)) {
+          fault(L.E_ADDR_RANGE, this.u32(d + P.PDESC_ADDR), this.u32(d + P.PDESC_ADDR + 4));
+          return false;
+        }
+        if (flags & P.PDESC_F_WRITE) {
+          seenWrite = true;
+          writeBytes += len;
+        } else {
+          if (seenWrite) {
+            fault(L.E_DESC_ORDER, where);
+            return false;
+          }
+          readBytes += len;
+        }
+        if (elemEnd >= elemCap) {
+          full = true;
+          return false;
+        }
+        const e = elems + elemEnd * L.ELEM_SIZE;
+        this.copy64(e + L.ELEM_ADDR, d + P.PDESC_ADDR);
+        this.set32(e + L.ELEM_LEN, len);
+        this.set32(e + L.ELEM_FLAGS, flags & P.PDESC_F_WRITE);
+        elemEnd++;
+        return true;
+      };
+
+      if (headFlags & P.PDESC_F_INDIRECT) {
+        if ((features & L.QF_INDIRECT) === 0) {
+          fault(L.E_INDIRECT_NOT_NEGOTIATED, lastAvail);
+          break;
+        }
+        const tlen = this.u32(headDesc + P.PDESC_LEN);
+        if (tlen === 0 || tlen % P.PDESC_SIZE !== 0) {
+          fault(L.E_INDIRECT_LEN, tlen);
+          break;
+        }
+        if (tlen / P.PDESC_SIZE > num) {
+          fault(L.E_INDIRECT_TOO_BIG, tlen);
+          break;
+        }
+        const taddr = this.u64(headDesc + P.PDESC_ADDR);
+        if (!this.inRam(taddr, tlen)) {
+          fault(L.E_ADDR_RANGE, this.u32(headDesc + P.PDESC_ADDR), this.u32(headDesc + P.PDESC_ADDR + 4));
+          break;
+        }
+        id = this.u16(headDesc + P.PDESC_ID);
+        ndescs = 1;
+        const table = L.GUEST_BASE + taddr;
+        // All entries belong to the buffer; NEXT means nothing in a table.
+        for (let k = 0; k < tlen / P.PDESC_SIZE; k++) {
+          const t = table + k * P.PDESC_SIZE;
+          const flags = this.u16(t + P.PDESC_FLAGS);
+          if (flags & P.PDESC_F_INDIRECT) {
+            fault(L.E_INDIRECT_NESTED, k);
+            break;
+          }
+          if (!take(t, flags, k)) break;
+        }
+      } else {
+        // Consecutive ring descriptors while NEXT is set; the id is on the last.
+        let i = lastAvail;
+        for (;;) {
+          if (ndescs >= num) {
+            fault(L.E_DESC_LOOP, lastAvail);
+            break;
+          }
+          const d = ring + i * P.PDESC_SIZE;
+          const flags = this.u16(d + P.PDESC_FLAGS);
+          if (ndescs > 0 && flags & P.PDESC_F_INDIRECT) {
+            fault(L.E_INDIRECT_NESTED, i);
+            break;
+          }
+          if (!take(d, flags, i)) break;
+          ndescs++;
+          if ((flags & P.PDESC_F_NEXT) === 0) {
+            id = this.u16(d + P.PDESC_ID);
+            break;
+          }
+          i = i + 1 >= num ? 0 : i + 1;
+        }
+      }
+      if (err !== 0) break;
+      if (full) {
+        elemEnd = chainStart;
+        if (count === 0) err = L.E_POP_OUTPUT;
+        break;
+      }
+      if (id >= num) {
+        fault(L.E_AVAIL_HEAD_RANGE, id);
+        break;
+      }
+      if (this.u16(ids + id * 2) !== 0) {
+        fault(P.E_AVAIL_ID_IN_USE, id);
+        break;
+      }
+      if (readBytes + writeBytes > 0xffffffff) {
+        fault(L.E_CHAIN_LEN_OVERFLOW, id);
+        break;
+      }
+      this.set16(ids + id * 2, ndescs);
+      const r = out + count * L.POP_SIZE;
+      this.set32(r + L.POP_ID, id);
+      this.set32(r + L.POP_WRITE_BYTES, writeBytes);
+      this.set32(r + L.POP_READ_BYTES, readBytes);
+      this.set32(r + L.POP_ELEM_END, elemEnd);
+      lastAvail += ndescs;
+      if (lastAvail >= num) {
+        lastAvail -= num;
+        wrap ^= 1;
+      }
+      inflight++;
+      count++;
+    }
+    this.set32(dev + P.PDEV_LAST_AVAIL, lastAvail);
+    this.set32(dev + P.PDEV_AVAIL_WRAP, wrap);
+    this.set32(dev + P.PDEV_INFLIGHT, inflight);
+    if (count > 0) {
+      const stats = this.u32(dev + P.PDEV_STATS);
+      this.bump(stats, L.ST_CHAINS_POPPED, count);
+      this.bump(stats, L.ST_DESCS_POPPED, elemEnd);
+      if (features & L.QF_EVENT_IDX && this.u32(dev + P.PDEV_NOTIFY_ENABLED) !== 0) {
+        this.set16(this.u32(dev + P.PDEV_DEVICE_AREA) + P.PEVENT_OFF_WRAP, lastAvail | (wrap << P.PEVENT_WRAP_SHIFT));
+      }
+    }
+    this.set32(dev + P.PDEV_BATCH_DONE, count);
+    if (err === L.E_POP_OUTPUT) return this.devFail(dev, err, elemCap, 0);
+    if (err !== 0) return this.devBroken(dev, err, errA, errB);
+    return count;
+  }
+
+  packed_dev_push(dev: number, entries: number, n: number, stride: number): number {
+    this.set32(dev + P.PDEV_BATCH_DONE, 0);
+    if (this.u32(dev + P.PDEV_BROKEN) !== 0) return this.devFail(dev, L.E_BROKEN, 0, 0);
+    const num = this.u32(dev + P.PDEV_NUM);
+    const ring = this.u32(dev + P.PDEV_DESC);
+    const ids = this.u32(dev + P.PDEV_IDS);
+    let usedIdx = this.u32(dev + P.PDEV_USED_IDX);
+    let wrap = this.u32(dev + P.PDEV_USED_WRAP);
+    let wrapped = false;
+    let first: { at: number; flags: number } | undefined;
+    let bytes = 0;
+    let k = 0;
+    let err = 0;
+    let errA = 0;
+    for (; k < n; k++) {
+      const p = entries + k * stride;
+      const id = this.u32(p + L.PUSH_ID);
+      const len = this.u32(p + L.PUSH_LEN);
+      if (id >= num) {
+        err = L.E_PUSH_ID_RANGE;
+        errA = id;
+        break;
+      }
+      const ndescs = this.u16(ids + id * 2);
+      if (ndescs === 0) {
+        err = P.E_PUSH_NOT_INFLIGHT;
+        errA = id;
+        break;
+      }
+      this.set16(ids + id * 2, 0);
+      let flags = wrap ? P.PDESC_F_AVAIL | P.PDESC_F_USED : 0;
+      if (len !== 0) flags |= P.PDESC_F_WRITE;
+      const d = ring + usedIdx * P.PDESC_SIZE;
+      this.set16(d + P.PDESC_ID, id);
+      this.set32(d + P.PDESC_LEN, len);
+      if (first === undefined) first = { at: d, flags };
+      else this.set16(d + P.PDESC_FLAGS, flags);
+      usedIdx += ndescs;
+      if (usedIdx >= num) {
+        usedIdx -= num;
+        wrap ^= 1;
+        wrapped = true;
+      }
+      bytes += len;
+    }
+    if (first !== undefined) {
+      this.set16(first.at + P.PDESC_FLAGS, first.flags);
+      this.set32(dev + P.PDEV_USED_IDX, usedIdx);
+      this.set32(dev + P.PDEV_USED_WRAP, wrap);
+      if (wrapped) this.set32(dev + P.PDEV_SIGNALLED_VALID, 0);
+      const inflight = this.u32(dev + P.PDEV_INFLIGHT);
+      this.set32(dev + P.PDEV_INFLIGHT, inflight > k ? inflight - k : 0);
+      const stats = this.u32(dev + P.PDEV_STATS);
+      this.bump(stats, L.ST_CHAINS_USED, k);
+      this.bump(stats, L.ST_BYTES_USED, bytes);
+    }
+    this.set32(dev + P.PDEV_BATCH_DONE, k);
+    if (err !== 0) return this.devFail(dev, err, errA, k);
+    return k;
+  }
+
+  packed_dev_should_notify(dev: number): number {
+    const area = this.u32(dev + P.PDEV_DRIVER_AREA);
+    const flags = this.u16(area + P.PEVENT_FLAGS);
+    const offWrap = this.u16(area + P.PEVENT_OFF_WRAP);
+    const valid = this.u32(dev + P.PDEV_SIGNALLED_VALID) !== 0;
+    const oldIdx = this.u32(dev + P.PDEV_SIGNALLED_USED);
+    const newIdx = this.u32(dev + P.PDEV_USED_IDX);
+    this.set32(dev + P.PDEV_SIGNALLED_USED, newIdx);
+    this.set32(dev + P.PDEV_SIGNALLED_VALID, 1);
+    let notify: boolean;
+    if (flags === P.PEVENT_FLAG_DISABLE) {
+      notify = false;
+    } else if (flags === P.PEVENT_FLAG_DESC && this.u32(dev + P.PDEV_FEATURES) & L.QF_EVENT_IDX) {
+      let event = offWrap & P.PEVENT_OFF_MASK;
+      if (offWrap >> P.PEVENT_WRAP_SHIFT !== this.u32(dev + P.PDEV_USED_WRAP)) event -= this.u32(dev + P.PDEV_NUM);
+      notify = !valid || needEvent(event, newIdx, oldIdx);
+    } else {
+      notify = true;
+    }
+    this.bump(this.u32(dev + P.PDEV_STATS), notify ? L.ST_INTERRUPTS : L.ST_INTERRUPTS_SUPPRESSED, 1);
+    return notify ? 1 : 0;
+  }
+
+  packed_dev_set_notify(dev: number, enable: number): number {
+    this.set32(dev + P.PDEV_NOTIFY_ENABLED, enable !== 0 ? 1 : 0);
+    const area = this.u32(dev + P.PDEV_DEVICE_AREA);
+    const lastAvail = this.u32(dev + P.PDEV_LAST_AVAIL);
+    const wrap = this.u32(dev + P.PDEV_AVAIL_WRAP);
+    if (enable === 0) {
+      this.set16(area + P.PEVENT_FLAGS, P.PEVENT_FLAG_DISABLE);
+    } else if (this.u32(dev + P.PDEV_FEATURES) & L.QF_EVENT_IDX) {
+      this.set16(area + P.PEVENT_OFF_WRAP, lastAvail | (wrap << P.PEVENT_WRAP_SHIFT));
+      this.set16(area + P.PEVENT_FLAGS, P.PEVENT_FLAG_DESC);
+    } else {
+      this.set16(area + P.PEVENT_FLAGS, P.PEVENT_FLAG_ENABLE);
+    }
+    const flags = this.u16(this.u32(dev + P.PDEV_DESC) + lastAvail * P.PDESC_SIZE + P.PDESC_FLAGS);
+    return ReferencePackedEngine.isAvail(flags, wrap) ? 1 : 0;
+  }
+}
