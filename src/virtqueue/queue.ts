@@ -63,6 +63,8 @@ export interface QueueOptions {
   indirectMax?: number;
   engine?: EngineName;
   name?: string;
+  /** Buffers the device's pop output holds per call (see SplitQueueOptions). */
+  popElements?: number;
 }
 
 /** Builds a queue of the ring kind asked for; code written against Virtqueue runs on both. */

@@ -60,8 +60,6 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
   const notes: string[] = [];
   if ('skipped' in report.native) notes.push(report.native.skipped);
   else notes.push(`native: ${report.native.compiler} ${report.native.flags.join(' ')} (bench/native/roundtrip.c)`);
-  const engines = new Set(report.skipped.map((s) => s.reason));
-  for (const reason of engines) notes.push(`skipped: ${reason}`);
   return [...out, '', ...notes].join('\n') + '\n';
 }
 

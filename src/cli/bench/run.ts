@@ -1,5 +1,4 @@
 import { cpus } from 'node:os';
-import type { EngineName } from '../../index.js';
 import { buildNative, runNative, type NativeBuild } from './native.js';
 import type { BenchOptions } from './options.js';
 import { batchChains, caseName, measureRing, type RingCase } from './ring.js';
@@ -34,7 +33,6 @@ export interface BenchReport {
   results: ResultRow[];
   native: { compiler: string; flags: string[]; results: NativeRow[] } | { skipped: string };
   /** Cases not run, with why (an engine not implemented yet). */
-  skipped: { name: string; reason: string }[];
 }
 
 export type Progress = (line: string) => void;
@@ -62,16 +60,9 @@ export const sameConfig = (a: Config, b: Config): boolean =>
   a.eventIdx === b.eventIdx &&
   a.bufferBytes === b.bufferBytes;
 
-/** The reference engine is a placeholder until it lands: its calls throw 'todo'. */
-function notImplemented(e: unknown): boolean {
-  return e instanceof Error && e.message === 'todo';
-}
-
 /** Runs every case the options ask for; throws on a failed sanity check. */
 export async function runBench(o: BenchOptions, progress: Progress = () => {}): Promise<BenchReport> {
   const results: ResultRow[] = [];
-  const skipped: BenchReport['skipped'] = [];
-  const unavailable = new Set<EngineName>();
   let native: BenchReport['native'] = { skipped: 'native loop skipped: --no-native' };
   let build: NativeBuild | undefined;
   const nativeRows: NativeRow[] = [];
@@ -84,19 +75,9 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     for (const engine of o.engines) {
       const c: RingCase = { ...cfg, engine };
       const name = caseName(c);
-      if (unavailable.has(engine)) {
-        skipped.push({ name, reason: `${engine} engine not implemented yet` });
-        continue;
-      }
       progress(`${name} ...`);
-      try {
-        const r = await measureRing(c, o.timeMs);
-        results.push({ name, ...c, ...r });
-      } catch (e) {
-        if (!notImplemented(e)) throw e;
-        unavailable.add(engine);
-        skipped.push({ name, reason: `${engine} engine not implemented yet` });
-      }
+      const r = await measureRing(c, o.timeMs);
+      results.push({ name, ...c, ...r });
     }
     if (build && cfg.chainLength === 1 && cfg.ring === 'split') {
       progress(`native ${caseName({ ...cfg, engine: 'wasm' }).replace(/\/wasm$/, '')} ...`);
@@ -118,6 +99,5 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     cpu: `${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`,
     results,
     native,
-    skipped,
   };
 }
