@@ -20,6 +20,7 @@ await build({
     index: 'src/index.ts',
     cli: 'src/cli/main.ts',
     'workers/device-worker': 'workers/device-worker.ts',
+    'workers/queue-worker': 'workers/queue-worker.ts',
   },
   outdir: 'dist',
 });

@@ -32,3 +32,17 @@ export { packedRingLayout, checkPackedQueueSize, type PackedRingLayout } from '.
 export { ReferencePackedEngine } from './virtqueue/reference/packed.js';
 export type { PackedEngine } from './virtqueue/engine.js';
 export * as packedLayout from '../assembly/packed/layout.js';
+export {
+  ColocatedWorker,
+  runColocated,
+  SplitPair,
+  type ColocatedOptions,
+  type ColocatedResult,
+  type ColocatedReport,
+  type SplitPairOptions,
+  type SplitPairStats,
+  type ThreadCounters,
+  type RunLimits,
+  type Fault,
+} from './sim/workers.js';
+export { queueHandle, attachQueue, type QueueHandle } from './sim/attach.js';

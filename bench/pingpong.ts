@@ -1,0 +1,201 @@
+// pingpong: the split-thread round trip of one-descriptor chains between a
+// driver thread and a device thread, as Linux's tools/virtio/ringtest measures
+// it: the driver keeps up to `maxInflight` chains in flight (ringtest's
+// max_outstanding, there INT_MAX so bounded by the ring size, 256), adds as
+// many as there is room for, and counts completed round trips; the device
+// pops and pushes back. A round trip is one chain added, used and reaped.
+// Both threads poll first and sleep on a doorbell word only after `spin`
+// empty polls (ringtest polls by default; its --sleep mode sleeps at once).
+import {
+  ColocatedWorker,
+  createQueue,
+  GuestMemory,
+  SplitPair,
+  type RingKind,
+  type ThreadCounters,
+  type Virtqueue,
+} from '../src/index.js';
+
+export interface PingpongOptions {
+  /** Ring kinds to run. Default ['split', 'packed']. */
+  rings?: RingKind[];
+  /** Queue size. Default 256 (ringtest's default). */
+  queueSize?: number;
+  /** Most chains in flight. Default the queue size. */
+  maxInflight?: number;
+  /** VIRTIO_F_EVENT_IDX (ringtest's virtio_ring_0_9 always uses it). Default true. */
+  eventIdx?: boolean;
+  /** Measured time per ring kind. Default 2000 ms. */
+  durationMs?: number;
+  /** Untimed run first, so the Wasm and the loops tier up. Default 500 ms. */
+  warmupMs?: number;
+  /** Empty polls before a thread sleeps on its doorbell. Default 4096. */
+  spin?: number;
+  /** Bytes of each chain's one (device-writable) buffer. Default 64. */
+  chainBytes?: number;
+}
+
+/** One measured ring kind, JSON-able. */
+export interface PingpongRow {
+  bench: 'pingpong';
+  ring: RingKind;
+  queueSize: number;
+  maxInflight: number;
+  eventIdx: boolean;
+  roundTrips: number;
+  seconds: number;
+  roundTripsPerSec: number;
+  nsPerRoundTrip: number;
+  /** Mean chains reaped per reap that found any (how batched the two threads ran). */
+  chainsPerReap: number;
+  /** From the queue's stats block, over the measured run. */
+  kicks: number;
+  kicksSuppressed: number;
+  interrupts: number;
+  interruptsSuppressed: number;
+  /** Doorbell sleeps: Atomics.wait calls, how many were woken by the other side, and ms asleep. */
+  driverWaits: number;
+  driverWakes: number;
+  driverWaitMs: number;
+  deviceWaits: number;
+  deviceWakes: number;
+  deviceWaitMs: number;
+  /** Share of loop turns that found no work (spinning). */
+  driverIdleShare: number;
+  deviceIdleShare: number;
+  node: string;
+}
+
+function delta(a: ThreadCounters, b: ThreadCounters): ThreadCounters {
+  const out = { ...b };
+  for (const k of Object.keys(b) as (keyof ThreadCounters)[]) out[k] = b[k] - a[k];
+  return out;
+}
+
+function queueFor(ring: RingKind, size: number, eventIdx: boolean, name: string): Virtqueue {
+  const mem = new GuestMemory({ size: Math.max(4 << 20, size * 4096) });
+  return createQueue(mem, { ring, size, eventIdx, name });
+}
+
+/** Runs the pingpong benchmark; one row per ring kind. */
+export async function runPingpong(options: PingpongOptions = {}): Promise<PingpongRow[]> {
+  const rings = options.rings ?? ['split', 'packed'];
+  const size = options.queueSize ?? 256;
+  const eventIdx = options.eventIdx ?? true;
+  const durationMs = options.durationMs ?? 2000;
+  const warmupMs = options.warmupMs ?? 500;
+  const rows: PingpongRow[] = [];
+  for (const ring of rings) {
+    const q = queueFor(ring, size, eventIdx, `pingpong-${ring}`);
+    const pair = await SplitPair.start(q, {
+      maxInflight: options.maxInflight,
+      spin: options.spin,
+      chainBytes: options.chainBytes,
+    });
+    try {
+      if (warmupMs > 0) await pair.run({ durationMs: warmupMs });
+      const before = pair.stats();
+      const drv = await pair.run({ durationMs });
+      const after = pair.stats();
+      const dev = delta(before.device, after.device);
+      const qs = after.queue;
+      const q0 = before.queue;
+      const seconds = drv.elapsedMs / 1000;
+      const reaps = drv.turns - drv.idleTurns;
+      rows.push({
+        bench: 'pingpong',
+        ring,
+        queueSize: size,
+        maxInflight: options.maxInflight ?? size,
+        eventIdx,
+        roundTrips: drv.chains,
+        seconds,
+        roundTripsPerSec: drv.chains / seconds,
+        nsPerRoundTrip: (seconds * 1e9) / drv.chains,
+        chainsPerReap: reaps > 0 ? drv.chains / reaps : 0,
+        kicks: qs.kicks - q0.kicks,
+        kicksSuppressed: qs.kicksSuppressed - q0.kicksSuppressed,
+        interrupts: qs.interrupts - q0.interrupts,
+        interruptsSuppressed: qs.interruptsSuppressed - q0.interruptsSuppressed,
+        driverWaits: drv.waits,
+        driverWakes: drv.wakes,
+        driverWaitMs: drv.waitMs,
+        deviceWaits: dev.waits,
+        deviceWakes: dev.wakes,
+        deviceWaitMs: dev.waitMs,
+        driverIdleShare: drv.turns > 0 ? drv.idleTurns / drv.turns : 0,
+        deviceIdleShare: dev.turns > 0 ? dev.idleTurns / dev.turns : 0,
+        node: process.version,
+      });
+    } finally {
+      await pair.stop();
+    }
+  }
+  return rows;
+}
+
+export interface ColocatedBenchOptions {
+  rings?: RingKind[];
+  queueSize?: number;
+  /** Worker counts to run (each worker runs one queue). Default [1, 2]. */
+  workers?: number[];
+  durationMs?: number;
+  warmupMs?: number;
+  chainBytes?: number;
+}
+
+export interface ColocatedRow {
+  bench: 'colocated';
+  ring: RingKind;
+  queueSize: number;
+  workers: number;
+  chains: number;
+  seconds: number;
+  chainsPerSec: number;
+  nsPerChain: number;
+  /** chainsPerSec over workers × the one-worker rate of the same ring (1 for the one-worker row). */
+  scaling: number;
+  node: string;
+}
+
+/** Co-located throughput: one queue per worker, driver and device on the same thread, 1..N workers. */
+export async function runColocatedBench(options: ColocatedBenchOptions = {}): Promise<ColocatedRow[]> {
+  const rings = options.rings ?? ['split', 'packed'];
+  const size = options.queueSize ?? 256;
+  const durationMs = options.durationMs ?? 2000;
+  const warmupMs = options.warmupMs ?? 500;
+  const rows: ColocatedRow[] = [];
+  for (const ring of rings) {
+    let one = 0;
+    for (const n of options.workers ?? [1, 2]) {
+      const mem = new GuestMemory({ size: Math.max(4 << 20, n * size * 1024) });
+      const queues = Array.from({ length: n }, (_, k) => createQueue(mem, { ring, size, name: `${ring}${k}` }));
+      const workers = await Promise.all(
+        queues.map((q) => ColocatedWorker.start([q], { chainBytes: options.chainBytes })),
+      );
+      try {
+        if (warmupMs > 0) await Promise.all(workers.map((w) => w.run({ durationMs: warmupMs })));
+        const res = await Promise.all(workers.map((w) => w.run({ durationMs })));
+        const chains = res.reduce((s, r) => s + r.chains, 0);
+        const seconds = Math.max(...res.map((r) => r.elapsedMs)) / 1000;
+        const rate = chains / seconds;
+        if (n === 1) one = rate;
+        rows.push({
+          bench: 'colocated',
+          ring,
+          queueSize: size,
+          workers: n,
+          chains,
+          seconds,
+          chainsPerSec: rate,
+          nsPerChain: (seconds * 1e9 * n) / chains,
+          scaling: one > 0 ? rate / (n * one) : 1,
+          node: process.version,
+        });
+      } finally {
+        await Promise.all(workers.map((w) => w.close()));
+      }
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,58 @@
+// A thread that runs queues over the machine's one shared memory: the
+// co-located loop (driver and device of its queues together) or one side of a
+// split pair. comlink carries control; while a loop runs it blocks this
+// thread's message handling, so stop and live stats go through the control
+// block in the shared memory (src/sim/control.ts).
+import { expose } from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { parentPort } from 'node:worker_threads';
+import { GuestMemory } from '../src/memory/guest-memory.js';
+import { attachQueue, batchView, type BatchHandle, type QueueHandle } from '../src/sim/attach.js';
+import { Control, type ThreadCounters } from '../src/sim/control.js';
+import { colocatedLoop, deviceLoop, driverLoop, type LoopOptions, type RunLimits } from '../src/sim/loops.js';
+
+let mem: GuestMemory | undefined;
+
+function memory(): GuestMemory {
+  if (!mem) throw new Error('queue worker: init() first');
+  return mem;
+}
+
+const api = {
+  /** Attaches this thread to the machine: a second Wasm instance over the same memory. */
+  init(memory: WebAssembly.Memory, module: WebAssembly.Module): void {
+    mem = new GuestMemory({ memory, module });
+  },
+
+  colocated(
+    queues: { queue: QueueHandle; batch: BatchHandle }[],
+    ctlAddr: number,
+    limits: RunLimits,
+    opts: LoopOptions,
+  ): ThreadCounters {
+    const m = memory();
+    const slots = queues.map((s) => ({ queue: attachQueue(m, s.queue), batch: batchView(s.batch) }));
+    return colocatedLoop(new Control(m.memory.buffer, ctlAddr), slots, limits, opts);
+  },
+
+  driver(
+    queue: QueueHandle,
+    batch: BatchHandle,
+    ctlAddr: number,
+    limits: RunLimits,
+    opts: LoopOptions,
+  ): ThreadCounters {
+    const m = memory();
+    return driverLoop(new Control(m.memory.buffer, ctlAddr), attachQueue(m, queue), batchView(batch), limits, opts);
+  },
+
+  device(queue: QueueHandle, ctlAddr: number, opts: LoopOptions): ThreadCounters {
+    const m = memory();
+    return deviceLoop(new Control(m.memory.buffer, ctlAddr), attachQueue(m, queue), opts);
+  },
+};
+
+export type QueueWorkerApi = typeof api;
+
+if (!parentPort) throw new Error('queue-worker.js runs as a worker thread');
+expose(api, nodeEndpoint(parentPort));
