@@ -6,7 +6,7 @@
 // request from our own side) must not break the queue.
 import { describe, expect, it } from 'vitest';
 import * as L from '../assembly/layout.js';
-import { RequestBatch, type SplitQueueOptions } from '../src/index.js';
+import { ConfigError, GuestMemory, RequestBatch, SplitQueue, type SplitQueueOptions } from '../src/index.js';
 import { expectVqError, machine, type Machine } from './helpers/machine.js';
 
 const { VRING_DESC_F_NEXT: NEXT, VRING_DESC_F_WRITE: WRITE, VRING_DESC_F_INDIRECT: INDIRECT } = L;
@@ -443,6 +443,16 @@ describe('caller errors do not break the queue', () => {
     stillWorks(m);
   });
 
+  it('chain longer than the queue through add(): the same named error, not a ConfigError from the batch', () => {
+    const m = machine();
+    const nine = Array.from({ length: 9 }, (_, k) => ({ addr: m.buf + 64 * k, len: 8 }));
+    expectVqError(
+      () => m.q.driver.add(nine),
+      req('vqT: request 0: chain of 9 buffers is longer than the queue', 'CHAIN_TOO_LONG'),
+    );
+    stillWorks(m);
+  });
+
   it('a full ring is not an error: add returns false (-ENOSPC)', () => {
     const m = machine({ size: 4 });
     for (let i = 0; i < 4; i++) expect(m.q.driver.add([{ addr: m.buf, len: 8 }], [], i)).toBe(true);
@@ -474,5 +484,23 @@ describe('caller errors do not break the queue', () => {
     expect(m.mock.usedIdx).toBe(1);
     expect(q.driver.getUsed()).toEqual([{ token: 1, len: 0 }]);
     stillWorks(m);
+  });
+});
+
+describe('queue options', () => {
+  it('bad options are one ConfigError line naming the option and what is allowed', () => {
+    const mem = new GuestMemory({ size: RAM });
+    const cases: [SplitQueueOptions, string][] = [
+      [{ size: 300 }, 'queue size 300: must be a power of two from 1 to 32768'],
+      [{ size: 65536 }, 'queue size 65536: must be a power of two from 1 to 32768'],
+      [{ size: 0 }, 'queue size 0: must be a power of two from 1 to 32768'],
+      [{ size: 8, indirectMax: 9 }, 'indirectMax 9: must be from 1 to the queue size (8)'],
+      [{ size: 8, popElements: 4 }, 'popElements 4: must be at least the queue size (8)'],
+      [{ engine: 'c' as never }, 'engine c: must be wasm or reference'],
+    ];
+    for (const [opts, msg] of cases) {
+      expect(() => new SplitQueue(mem, opts)).toThrow(ConfigError);
+      expect(() => new SplitQueue(mem, opts)).toThrow(msg);
+    }
   });
 });
