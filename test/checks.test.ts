@@ -504,3 +504,47 @@ describe('queue options', () => {
     }
   });
 });
+
+describe('the limits themselves are allowed', () => {
+  it('a chain of exactly the queue size, direct and in an indirect table, is not a loop', () => {
+    const m = machine({ indirect: true });
+    const { q, mock, buf } = m;
+    const eight = Array.from({ length: 8 }, (_, i) => ({
+      addr: buf + 16 * i,
+      len: 16,
+      flags: i < 7 ? NEXT : WRITE,
+      next: i + 1,
+    }));
+    eight.forEach((d, i) => mock.writeDesc(i, d));
+    mock.addAvail(0);
+    const [direct] = q.device.pop();
+    mock.writeTable(buf + 0x1000, eight);
+    mock.writeDesc(7, { addr: buf + 0x1000, len: 16 * 8, flags: INDIRECT });
+    mock.addAvail(7);
+    const [indirect] = q.device.pop();
+    for (const [c, id] of [
+      [direct, 0],
+      [indirect, 7],
+    ] as const) {
+      expect([c!.id, c!.readable.length, c!.writable.length, c!.readBytes, c!.writeBytes]).toEqual([id, 7, 1, 112, 16]);
+    }
+    expect(q.device.broken).toBe(false);
+    expect(q.stats().descsPopped).toBe(16);
+  });
+
+  it('a full pop output is not an error: the chains that did not fit stay available', () => {
+    const m = machine({ indirect: true, indirectMax: 8, popElements: 8 });
+    const { q, buf } = m;
+    const three = [0, 1, 2].map((k) => ({ addr: buf + 64 * k, len: 64 }));
+    // Three indirect chains: 3 ring descriptors, but 9 buffers for an output of 8.
+    for (const t of [1, 2, 3]) expect(q.driver.add(three, [], t, { indirect: true })).toBe(true);
+    expect(q.driver.numFree).toBe(5);
+    expect(q.device.popBatch()).toBe(2);
+    expect(q.device.broken).toBe(false);
+    q.device.pushPopped(2);
+    const [third] = q.device.pop();
+    expect(third).toMatchObject({ id: 2, readBytes: 192 });
+    q.device.push([{ id: 2, len: 0 }]);
+    expect(q.driver.getUsed().map((c) => c.token)).toEqual([1, 2, 3]);
+  });
+});
