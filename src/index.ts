@@ -46,3 +46,43 @@ export {
   type Fault,
 } from './sim/workers.js';
 export { queueHandle, attachQueue, type QueueHandle } from './sim/attach.js';
+export {
+  Status as VirtioStatus,
+  Isr as VirtioIsr,
+  PciCommon,
+  PCI_COMMON_WIDTH,
+  PciCapType,
+  Mmio as MmioReg,
+  VIRTIO_MSI_NO_VECTOR,
+  VIRTIO_MMIO_MAGIC,
+  VIRTIO_MMIO_VERSION,
+} from './transport/constants.js';
+export type { VirtioDeviceModel, VirtioDeviceContext, QueueConfig, ConfigWidth } from './transport/device-model.js';
+export { TransportError } from './transport/errors.js';
+export { TransportCore, type TransportCounters, type InterruptEvent } from './transport/core.js';
+export { VirtioPciTransport, PciBarLayout, type VirtioPciCap, type VirtioPciOptions } from './transport/pci.js';
+export { VirtioMmioTransport, DEFAULT_MMIO_VENDOR_ID } from './transport/mmio.js';
+export {
+  PciDriverAccess,
+  MmioDriverAccess,
+  probeDevice,
+  readConfigStable,
+  readConfig64,
+  queueAreas,
+  type TransportAccess,
+  type PciAccessOptions,
+  type ProbeOptions,
+  type ProbedDevice,
+  type QueueAreas,
+} from './transport/driver.js';
+export { DmaApi, type DmaApiOptions } from './dma/api.js';
+export { DmaView } from './dma/view.js';
+export { DirectDmaBackend } from './dma/direct.js';
+export { DmaError } from './dma/errors.js';
+export {
+  DmaDirection,
+  type DmaBackend,
+  type DmaCoherent,
+  type DmaCounters,
+  type DmaViewCounters,
+} from './dma/types.js';

@@ -1,0 +1,214 @@
+// The guest DMA API, after Linux's dma_map_single / dma_unmap_single /
+// dma_sync_single_for_{cpu,device} / dma_alloc_coherent. Drivers call only
+// this; the backend (direct now; swiotlb and iommu later) does the rest.
+
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { DirectDmaBackend, assertDirect } from './direct.js';
+import { DmaError } from './errors.js';
+import {
+  DmaDirection,
+  directionName,
+  isDirection,
+  type DmaBackend,
+  type DmaCoherent,
+  type DmaCounters,
+} from './types.js';
+import { DmaView } from './view.js';
+
+export interface DmaApiOptions {
+  /** Backend name or instance. Default 'direct'. */
+  backend?: 'direct' | DmaBackend;
+  /**
+   * Keep a table of live mappings, like CONFIG_DMA_API_DEBUG, so that unmaps
+   * and syncs of what was never mapped, or with another size or direction,
+   * are named errors. Default true; off saves a Map operation per call.
+   */
+  track?: boolean;
+}
+
+interface Mapping {
+  gpa: number;
+  len: number;
+  dir: DmaDirection;
+}
+
+function hex(n: number): string {
+  return '0x' + n.toString(16);
+}
+
+/** The guest's DMA API for one device. */
+export class DmaApi {
+  readonly backend: DmaBackend;
+  private readonly track: boolean;
+  /** Live streaming mappings by DMA address (a list: the same address may be mapped twice). */
+  private readonly live = new Map<number, Mapping[]>();
+  private readonly coherent = new Map<number, DmaCoherent>();
+  private readonly c: DmaCounters = {
+    maps: 0,
+    unmaps: 0,
+    syncsForCpu: 0,
+    syncsForDevice: 0,
+    bytesMapped: 0,
+    coherentAllocs: 0,
+    coherentFrees: 0,
+    liveMappings: 0,
+    errors: 0,
+  };
+
+  constructor(
+    readonly mem: GuestMemory,
+    options: DmaApiOptions = {},
+  ) {
+    const b = options.backend ?? 'direct';
+    if (typeof b === 'string') {
+      assertDirect(b);
+      this.backend = new DirectDmaBackend(mem);
+    } else {
+      this.backend = b;
+    }
+    this.track = options.track ?? true;
+  }
+
+  /** The device's view of guest memory through this API's backend. Hand it to the device model. */
+  deviceView(): DmaView {
+    return new DmaView(this.mem, this.backend);
+  }
+
+  counters(): DmaCounters {
+    return { ...this.c };
+  }
+
+  private fail(code: string, message: string): never {
+    this.c.errors++;
+    throw new DmaError(code, message);
+  }
+
+  private checkArgs(what: string, addr: number, len: number, dir: unknown): asserts dir is DmaDirection {
+    if (!isDirection(dir))
+      this.fail(
+        'DMA_BAD_DIRECTION',
+        `${what}: direction ${String(dir)} is not TO_DEVICE, FROM_DEVICE or BIDIRECTIONAL`,
+      );
+    if (!Number.isInteger(len) || len < 1)
+      this.fail('DMA_BAD_LENGTH', `${what}: length ${len} must be a whole number of at least 1`);
+    if (!Number.isInteger(addr) || addr < 0 || addr + len > this.mem.size) {
+      this.fail(
+        'DMA_OUTSIDE_RAM',
+        `${what}: ${hex(addr)} + ${len} bytes is outside guest RAM [0, ${hex(this.mem.size)})`,
+      );
+    }
+  }
+
+  /** dma_map_single: makes [gpa, gpa + len) reachable by the device for `dir`; returns the DMA address. */
+  map(gpa: number, len: number, dir: DmaDirection): number {
+    this.checkArgs('dma map', gpa, len, dir);
+    const dma = this.backend.map(gpa, len, dir);
+    this.c.maps++;
+    this.c.bytesMapped += len;
+    if (this.track) {
+      const list = this.live.get(dma);
+      if (list) list.push({ gpa, len, dir });
+      else this.live.set(dma, [{ gpa, len, dir }]);
+      this.c.liveMappings++;
+    }
+    return dma;
+  }
+
+  /** dma_unmap_single: ends a mapping; `len` and `dir` must be those it was mapped with. */
+  unmap(dma: number, len: number, dir: DmaDirection): void {
+    const m = this.find('dma unmap', dma, len, dir, true);
+    this.backend.unmap(dma, m ? m.gpa : dma, len, dir);
+    this.c.unmaps++;
+  }
+
+  /** dma_sync_single_for_cpu: the CPU may now read what the device wrote. */
+  syncForCpu(dma: number, len: number, dir: DmaDirection): void {
+    const m = this.find('dma sync for cpu', dma, len, dir, false);
+    this.backend.syncForCpu(dma, m ? m.gpa : dma, len, dir);
+    this.c.syncsForCpu++;
+  }
+
+  /** dma_sync_single_for_device: the device may now read what the CPU wrote. */
+  syncForDevice(dma: number, len: number, dir: DmaDirection): void {
+    const m = this.find('dma sync for device', dma, len, dir, false);
+    this.backend.syncForDevice(dma, m ? m.gpa : dma, len, dir);
+    this.c.syncsForDevice++;
+  }
+
+  /**
+   * Looks up (and for unmap removes) the mapping at `dma`. Returns undefined
+   * when tracking is off. A sync may cover the start of a mapping (len ≤ its
+   * length); an unmap must name its exact length.
+   */
+  private find(what: string, dma: number, len: number, dir: unknown, remove: boolean): Mapping | undefined {
+    if (!isDirection(dir))
+      this.fail(
+        'DMA_BAD_DIRECTION',
+        `${what}: direction ${String(dir)} is not TO_DEVICE, FROM_DEVICE or BIDIRECTIONAL`,
+      );
+    if (!Number.isInteger(len) || len < 1)
+      this.fail('DMA_BAD_LENGTH', `${what}: length ${len} must be a whole number of at least 1`);
+    if (!this.track) return undefined;
+    const list = this.live.get(dma);
+    if (!list || list.length === 0) {
+      this.fail(
+        'DMA_NOT_MAPPED',
+        `${what}: device driver tries to free DMA memory it has not allocated [${hex(dma)}] [${len} bytes]`,
+      );
+    }
+    const k = list.findIndex((m) => (remove ? m.len === len : m.len >= len) && m.dir === dir);
+    if (k < 0) {
+      const m = list[0]!;
+      if (remove ? m.len !== len : m.len < len) {
+        this.fail(
+          'DMA_SIZE_MISMATCH',
+          `${what}: device driver frees DMA memory with different size [${hex(dma)}] [map size=${m.len} bytes] [unmap size=${len} bytes]`,
+        );
+      }
+      if (!(m.dir === DmaDirection.BIDIRECTIONAL && !remove)) {
+        this.fail(
+          'DMA_DIRECTION_MISMATCH',
+          `${what}: device driver frees DMA memory with different direction [${hex(dma)}] [map direction=${directionName(m.dir)}] [unmap direction=${directionName(dir)}]`,
+        );
+      }
+      return m;
+    }
+    const m = list[k]!;
+    if (remove) {
+      list.splice(k, 1);
+      if (list.length === 0) this.live.delete(dma);
+      this.c.liveMappings--;
+    }
+    return m;
+  }
+
+  /** dma_alloc_coherent: zeroed memory both sides use without syncs, for rings. */
+  allocCoherent(bytes: number): DmaCoherent {
+    if (!Number.isInteger(bytes) || bytes < 1)
+      this.fail('DMA_BAD_LENGTH', `dma alloc coherent: ${bytes} bytes must be a whole number of at least 1`);
+    let region: DmaCoherent;
+    try {
+      region = this.backend.allocCoherent(bytes);
+    } catch (e) {
+      this.c.errors++;
+      throw e;
+    }
+    this.coherent.set(region.cpu, region);
+    this.c.coherentAllocs++;
+    return region;
+  }
+
+  /** dma_free_coherent. */
+  freeCoherent(region: DmaCoherent): void {
+    const r = this.coherent.get(region.cpu);
+    if (!r || r.dma !== region.dma || r.bytes !== region.bytes) {
+      this.fail(
+        'DMA_NOT_COHERENT',
+        `dma free coherent: ${hex(region.cpu)} (dma ${hex(region.dma)}, ${region.bytes} bytes) was not allocated coherent`,
+      );
+    }
+    this.coherent.delete(region.cpu);
+    this.backend.freeCoherent(r);
+    this.c.coherentFrees++;
+  }
+}
