@@ -27,6 +27,7 @@ import {
   VirtioStatus as S,
   features,
   probeDevice,
+  readConfig64,
   readConfigStable,
   type ConfigWidth,
   type QueueConfig,
@@ -636,6 +637,25 @@ describe('notifications and interrupts', () => {
     t.core.queues[1]!.msixVector = VIRTIO_MSI_NO_VECTOR;
     expect(toy.ctx.raiseQueueInterrupt(1)).toBe(false);
     expect(t.counters().interruptsSuppressed).toBe(1);
+  });
+
+  it('PCI MSI-X with a short table: queues share vector 1, and each interrupt reaches every queue on it', () => {
+    const mem = new GuestMemory({ size: 1 << 22 });
+    const toy = new ToyDevice(mem, undefined, 3);
+    const t = new VirtioPciTransport(toy, { msixVectors: 2 });
+    const access = new PciDriverAccess(t);
+    probeDevice(access, mem, { features: 0n, queueSize: 8 });
+    const hits: number[] = [];
+    for (let i = 0; i < 3; i++) access.onQueueInterrupt(i, () => hits.push(i));
+    toy.ctx.raiseQueueInterrupt(2);
+    expect(hits).toEqual([0, 1, 2]);
+    expect(t.counters().perQueue.map((q) => q.interrupts)).toEqual([0, 0, 1]);
+  });
+
+  it('a 64-bit config field is read as two halves inside the stable read', () => {
+    const { access, toy } = setup('pci');
+    toy.config.setBigUint64(8, 0x123456789abcdef0n, true);
+    expect(readConfigStable(access, () => readConfig64(access, 8))).toBe(0x123456789abcdef0n);
   });
 
   it('no used-buffer interrupt before DRIVER_OK', () => {
