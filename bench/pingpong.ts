@@ -31,6 +31,13 @@ export interface PingpongOptions {
   warmupMs?: number;
   /** Empty polls before a thread sleeps on its doorbell. Default 4096. */
   spin?: number;
+  /**
+   * Most chains the device pops and pushes back per call. Default a quarter of
+   * the queue size (64 for 256): the driver sees completions while the device
+   * is still working, so the two threads overlap instead of taking turns with
+   * whole rings. ringtest's device publishes every buffer.
+   */
+  deviceBatch?: number;
   /** Bytes of each chain's one (device-writable) buffer. Default 64. */
   chainBytes?: number;
 }
@@ -41,6 +48,8 @@ export interface PingpongRow {
   ring: RingKind;
   queueSize: number;
   maxInflight: number;
+  deviceBatch: number;
+  spin: number;
   eventIdx: boolean;
   roundTrips: number;
   seconds: number;
@@ -84,12 +93,14 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
   const eventIdx = options.eventIdx ?? true;
   const durationMs = options.durationMs ?? 2000;
   const warmupMs = options.warmupMs ?? 500;
+  const deviceBatch = options.deviceBatch ?? Math.max(1, size >> 2);
   const rows: PingpongRow[] = [];
   for (const ring of rings) {
     const q = queueFor(ring, size, eventIdx, `pingpong-${ring}`);
     const pair = await SplitPair.start(q, {
       maxInflight: options.maxInflight,
       spin: options.spin,
+      deviceBatch,
       chainBytes: options.chainBytes,
     });
     try {
@@ -107,6 +118,8 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
         ring,
         queueSize: size,
         maxInflight: options.maxInflight ?? size,
+        deviceBatch,
+        spin: options.spin ?? 4096,
         eventIdx,
         roundTrips: drv.chains,
         seconds,

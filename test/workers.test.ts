@@ -209,3 +209,18 @@ describe('split pairs: driver and device on two threads', () => {
     await pair.stop();
   });
 });
+
+describe('doorbells', () => {
+  it('wait from JavaScript: Atomics.wait on an Int32Array over the machine memory, always with a timeout', async () => {
+    // Node 20's Liftoff miscompiles memory.atomic.wait32, so no Wasm code
+    // waits; the loops wait with Atomics.wait on this view.
+    const { Control, W_KICK } = await import('../src/sim/control.js');
+    const mem = new GuestMemory({ size: 1 << 20 });
+    const ctl = Control.alloc(mem);
+    expect(ctl.i32.buffer).toBe(mem.memory.buffer);
+    expect(ctl.i32.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(Atomics.wait(ctl.i32, W_KICK, 0, 1)).toBe('timed-out');
+    ctl.ring(W_KICK);
+    expect(Atomics.wait(ctl.i32, W_KICK, 0, 1)).toBe('not-equal');
+  });
+});

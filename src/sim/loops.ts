@@ -35,6 +35,8 @@ export interface LoopOptions {
   waitMs?: number;
   /** Most chains the driver keeps in flight (ringtest's max_outstanding); default the queue size. */
   maxInflight?: number;
+  /** Most chains the device pops (and pushes back) per call; default the queue size. */
+  deviceBatch?: number;
   fault?: Fault;
 }
 
@@ -268,6 +270,7 @@ export function deviceLoop(ctl: Control, q: Virtqueue, opts: LoopOptions = {}): 
   const spin = opts.spin ?? 4096;
   const waitMs = opts.waitMs ?? 20;
   const fault = opts.fault;
+  const popMax = Math.max(1, Math.min(opts.deviceBatch ?? q.size, q.size));
   let idle = 0;
   const t0 = performance.now();
   v.setNotify(false);
@@ -281,7 +284,7 @@ export function deviceLoop(ctl: Control, q: Virtqueue, opts: LoopOptions = {}): 
         c.elapsedMs = performance.now() - t0;
         ctl.publish('device', c);
       }
-      const n = v.popBatch();
+      const n = v.popBatch(popMax);
       if (n > 0) {
         v.pushPopped(n);
         c.chains += n;

@@ -184,6 +184,8 @@ export interface SplitPairOptions {
   chainBytes?: number;
   /** Most chains in flight (ringtest's max_outstanding). Default the queue size. */
   maxInflight?: number;
+  /** Most chains the device thread pops and pushes back per call. Default the queue size. */
+  deviceBatch?: number;
   /** Empty polls of the ring before a thread sleeps on its doorbell. Default 4096. */
   spin?: number;
   /** Longest single Atomics.wait in ms (how fast a sleeping thread notices stop). Default 20. */
@@ -236,7 +238,7 @@ export class SplitPair {
     this.handle = queueHandle(queue);
     const b = oneBufferBatch(mem, inflight, opts.chainBytes ?? 64);
     this.batch = { ptr: b.ptr, maxChains: inflight };
-    const devOpts = { spin: opts.spin, waitMs: opts.waitMs, fault: opts.deviceFault };
+    const devOpts = { spin: opts.spin, waitMs: opts.waitMs, deviceBatch: opts.deviceBatch, fault: opts.deviceFault };
     const call = deviceWorker.call(() => deviceWorker.api.device(this.handle, this.ctl.addr, devOpts));
     this.device = deviceWorker.watch(call, () => this.ctl.beat('device'), this.hangMs);
     this.device.then(
