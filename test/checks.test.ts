@@ -14,7 +14,7 @@ const RAM = 1 << 20;
 
 const BROKEN = {
   code: 'QUEUE_BROKEN',
-  side: 'driver' as const,
+  side: 'driver' as 'driver' | 'device',
   violation: false,
   message: 'vqT: virtqueue is broken (-EIO): an earlier check failed',
 };
@@ -29,7 +29,7 @@ function expectDeviceBroken(m: Machine): void {
   if (q.driver.numFree > 0) expect(q.driver.add([{ addr: buf, len: 64 }], [], 99)).toBe(true);
   expect(q.device.popBatch()).toBe(0);
   expect(q.device.pop()).toEqual([]);
-  expectVqError(() => q.device.push([{ id: 0, len: 0 }]), { ...BROKEN, code: 'QUEUE_BROKEN' });
+  expectVqError(() => q.device.push([{ id: 0, len: 0 }]), { ...BROKEN, side: 'device' });
   expect(q.device.broken).toBe(true);
 }
 

@@ -47,7 +47,7 @@ function writeDesc(m: M, i: number, d: { addr?: number; len?: number; id?: numbe
 
 const BROKEN = {
   code: 'QUEUE_BROKEN',
-  side: 'driver' as const,
+  side: 'driver' as 'driver' | 'device',
   violation: false,
   message: 'vqP: virtqueue is broken (-EIO): an earlier check failed',
 };
@@ -56,7 +56,7 @@ function expectDeviceBroken(m: M): void {
   expect(m.q.device.broken).toBe(true);
   expect(m.q.stats().deviceChecksFailed).toBe(1);
   expect(m.q.device.popBatch()).toBe(0);
-  expectVqError(() => m.q.device.push([{ id: 0, len: 0 }]), BROKEN);
+  expectVqError(() => m.q.device.push([{ id: 0, len: 0 }]), { ...BROKEN, side: 'device' });
 }
 
 function expectDriverBroken(m: M): void {

@@ -90,11 +90,14 @@ export class GuestMemory {
 
   /** Throws a named error unless [gpa, gpa + len) lies inside guest RAM. */
   check(gpa: number | bigint, len: number): void {
-    const a = typeof gpa === 'bigint' ? gpa : BigInt(gpa);
-    if (a < 0n || len < 0 || a + BigInt(len) > BigInt(this.size) || !Number.isInteger(len)) {
+    // Whole numbers first: BigInt() of NaN or 1.5 would throw a RangeError.
+    const whole = (typeof gpa === 'bigint' || Number.isInteger(gpa)) && Number.isInteger(len);
+    const a = whole ? BigInt(gpa) : -1n;
+    if (!whole || a < 0n || len < 0 || a + BigInt(len) > BigInt(this.size)) {
+      const where = whole ? hex(a) : String(gpa);
       throw new GuestMemoryError(
         'ADDRESS_OUTSIDE_GUEST_RAM',
-        `guest address ${hex(a)} + ${len} bytes is outside guest RAM [0, ${hex(this.size)})`,
+        `guest address ${where} + ${len} bytes is outside guest RAM [0, ${hex(this.size)})`,
       );
     }
   }

@@ -191,12 +191,24 @@ export class VirtqueueError extends VqsimError {
   readonly done: number;
   /** What the batch delivered before the error (completions for a reap). */
   readonly partial: readonly unknown[];
-  constructor(queue: string, numeric: number, a: number, b: number, done: number, partial: readonly unknown[] = []) {
+  /**
+   * `side` is the face that raised it; codes both faces can raise (a broken
+   * queue) need it, the others know their side.
+   */
+  constructor(
+    queue: string,
+    numeric: number,
+    a: number,
+    b: number,
+    done: number,
+    partial: readonly unknown[] = [],
+    side?: Side,
+  ) {
     const info = table.get(numeric);
     const code = info?.code ?? `E${numeric}`;
     super(code, `${queue}: ${info ? info.message(a, b) : `error ${numeric}`}`);
     this.name = 'VirtqueueError';
-    this.side = info?.side ?? 'driver';
+    this.side = side ?? info?.side ?? 'driver';
     this.violation = info?.violation ?? false;
     this.done = done;
     this.partial = partial;

@@ -75,6 +75,8 @@ export class PackedDevice implements QueueDevice {
       this.u32(P.PDEV_ERR_A),
       this.u32(P.PDEV_ERR_B),
       this.u32(P.PDEV_BATCH_DONE),
+      [],
+      'device',
     );
   }
 

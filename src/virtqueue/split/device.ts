@@ -1,7 +1,12 @@
 import * as L from '../../../assembly/layout.js';
 import { getAddr, type GuestBuffer } from '../buffers.js';
 import { VirtqueueError } from '../errors.js';
+import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
+import { splitEngineFor } from '../device-host.js';
+import type { SplitEngine } from '../engine.js';
+import { readStats, type QueueStats } from '../stats.js';
 import type { SplitQueue } from './queue.js';
+import { checkQueueSize } from './layout.js';
 
 /** A chain the device popped: its head id and its buffers, readable ones first. */
 export interface Chain {
@@ -46,8 +51,10 @@ export class SplitDevice {
   private readonly pushIn: number;
 
   constructor(
-    private readonly q: SplitQueue,
+    private readonly q: DeviceFaceOwner<SplitEngine>,
     readonly addrs: SplitDeviceAddrs,
+    /** Linear address of the stats block the device side counts in. */
+    readonly statsBlock: number,
   ) {
     this.state = addrs.state;
     this.popOut = addrs.popOut;
@@ -58,24 +65,68 @@ export class SplitDevice {
 
   /** Lays out and initialises the device's host-side state for queue `q`. */
   static create(q: SplitQueue, ring: number, flags: number, popElements: number): SplitDevice {
-    const { mem, size, layout } = q;
-    const v = mem.view;
-    const state = mem.hostAlloc(L.DEV_SIZE);
-    const s = (off: number, val: number) => v.setUint32(state + off, val, true);
+    const { layout } = q;
+    const rings = { desc: ring + layout.desc, avail: ring + layout.avail, used: ring + layout.used };
+    return new SplitDevice(q, SplitDevice.layOut(q.mem, q.size, rings, flags, q.statsBlock, popElements), q.statsBlock);
+  }
+
+  private static layOut(
+    host: { view: DataView; hostAlloc(bytes: number, align?: number): number },
+    size: number,
+    rings: { desc: number; avail: number; used: number },
+    flags: number,
+    statsBlock: number,
+    popElements: number,
+  ): SplitDeviceAddrs {
+    const state = host.hostAlloc(L.DEV_SIZE);
+    const s = (off: number, val: number) => host.view.setUint32(state + off, val, true);
     s(L.DEV_NUM, size);
     s(L.DEV_FEATURES, flags);
-    s(L.DEV_DESC, ring + layout.desc);
-    s(L.DEV_AVAIL, ring + layout.avail);
-    s(L.DEV_USED, ring + layout.used);
-    s(L.DEV_STATS, q.statsBlock);
+    s(L.DEV_DESC, rings.desc);
+    s(L.DEV_AVAIL, rings.avail);
+    s(L.DEV_USED, rings.used);
+    s(L.DEV_STATS, statsBlock);
     s(L.DEV_NOTIFY_ENABLED, 1);
-    return new SplitDevice(q, {
+    return {
       state,
-      popOut: mem.hostAlloc(size * L.POP_SIZE + popElements * L.ELEM_SIZE),
+      popOut: host.hostAlloc(size * L.POP_SIZE + popElements * L.ELEM_SIZE),
       popChains: size,
       popElements,
-      pushIn: mem.hostAlloc(size * 8),
-    });
+      pushIn: host.hostAlloc(size * 8),
+    };
+  }
+
+  /**
+   * The device's own face of a split ring that a driver programmed through the
+   * transport. The three areas are reached through the device's checked DMA
+   * translation once, here (a fault if the driver pointed them outside what the
+   * device may reach); state, stats and pop output live in the device's host
+   * memory. Nothing of the driver's side is shared but the ring itself.
+   */
+  static fromAreas(host: DeviceHost, ring: ProgrammedRing, options: DeviceRingOptions = {}): SplitDevice {
+    const { size } = ring;
+    checkQueueSize(size);
+    const rings = {
+      desc: host.linear(ring.desc, size * L.VRING_DESC_SIZE, false),
+      avail: host.linear(ring.driver, L.VRING_AVAIL_RING + 2 * size + 2, false),
+      used: host.linear(ring.device, L.VRING_USED_RING + L.VRING_USED_ELEM_SIZE * size + 2, true),
+    };
+    const flags = (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0);
+    const popElements = options.popElements ?? Math.max(4 * size, 1024);
+    const statsBlock = host.hostAlloc(L.ST_SIZE);
+    const mem = { view: host.hostView, hostAlloc: (b: number, a?: number) => host.hostAlloc(b, a) };
+    const owner: DeviceFaceOwner<SplitEngine> = {
+      mem,
+      engine: splitEngineFor(host, options.engine ?? 'wasm'),
+      name: options.name ?? 'vq0',
+      size,
+    };
+    return new SplitDevice(owner, SplitDevice.layOut(mem, size, rings, flags, statsBlock, popElements), statsBlock);
+  }
+
+  /** The counters of the stats block this side writes (shared with the driver when one queue object holds both). */
+  stats(): QueueStats {
+    return readStats(this.q.mem.view, this.statsBlock);
   }
 
   private u32(off: number): number {
@@ -89,6 +140,8 @@ export class SplitDevice {
       this.u32(L.DEV_ERR_A),
       this.u32(L.DEV_ERR_B),
       this.u32(L.DEV_BATCH_DONE),
+      [],
+      'device',
     );
   }
 

@@ -104,6 +104,9 @@ export class SplitDriver {
     token = 0,
     opts: { indirect?: boolean } = {},
   ): boolean {
+    // A chain longer than the queue never fits the one-chain batch: name it as the core would.
+    const total = out.length + inBufs.length;
+    if (total > this.q.size) throw new VirtqueueError(this.q.name, L.E_REQ_TOO_LONG, 0, total, 0);
     this.single ??= new RequestBatch(this.q.mem, 1, this.q.size);
     this.single.clear().add(out, inBufs, token, opts.indirect ?? this.q.indirect);
     return this.addBatch(this.single) === 1;

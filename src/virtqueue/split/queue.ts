@@ -84,7 +84,7 @@ export class SplitQueue implements Virtqueue {
       this.ringAddr = attachTo.ringAddr;
       this.statsBlock = attachTo.statsBlock;
       this.driver = new SplitDriver(this, attachTo.driver);
-      this.device = new SplitDevice(this, attachTo.device);
+      this.device = new SplitDevice(this, attachTo.device, attachTo.statsBlock);
       return;
     }
     const indirectMax = options.indirectMax ?? Math.min(size, 32);
