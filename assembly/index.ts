@@ -25,3 +25,4 @@ export {
   packed_dev_should_notify,
   packed_dev_set_notify,
 } from "./packed/device";
+export { dma_copy, dma_copy_batch } from "./copy";

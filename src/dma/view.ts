@@ -6,6 +6,8 @@
 
 import { GUEST_BASE, HOST_BASE } from '../../assembly/layout.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
+import type { WasmCore } from '../memory/wasm-core.js';
+import type { DeviceHost } from '../virtqueue/device-host.js';
 import { DmaError } from './errors.js';
 import type { DmaBackend, DmaViewCounters } from './types.js';
 
@@ -13,7 +15,7 @@ function hex(n: number): string {
   return '0x' + n.toString(16);
 }
 
-export class DmaView {
+export class DmaView implements DeviceHost {
   /** Guest RAM size in bytes (the DMA address space of the direct backend). */
   readonly size: number;
   private readonly view: DataView;
@@ -21,15 +23,29 @@ export class DmaView {
   private readonly base: number;
   private readonly c: DmaViewCounters = { reads: 0, writes: 0, copies: 0, bytesRead: 0, bytesWritten: 0, faults: 0 };
 
+  /** The Wasm core, for the device's batch calls on linear addresses this view handed out. */
+  readonly core: WasmCore;
+  readonly memory: WebAssembly.Memory;
+  /** A view of linear memory for the device's own host-side blocks (state, stats, pop output). */
+  readonly hostView: DataView;
+
   constructor(
-    mem: GuestMemory,
+    private readonly mem: GuestMemory,
     private readonly backend: DmaBackend,
   ) {
     this.size = mem.size;
+    this.core = mem.core;
+    this.memory = mem.memory;
+    this.hostView = mem.view;
     this.view = mem.view;
     this.bytes = mem.bytes;
     // Linear address of guest physical 0.
     this.base = mem.linear(0, 0);
+  }
+
+  /** Host memory of the device's own, outside guest RAM (GuestMemory.hostAlloc). */
+  hostAlloc(bytes: number, align?: number): number {
+    return this.mem.hostAlloc(bytes, align);
   }
 
   get backendName(): string {
@@ -129,8 +145,7 @@ export class DmaView {
     const src = this.r(srcDma, len);
     const dst = this.w(dstDma, len);
     this.c.copies++;
-    // TODO(wasm copy): one call per copy; to become the Wasm core's memory.copy helper.
-    this.bytes.copyWithin(dst, src, src + len);
+    this.core.dma_copy(dst, src, len);
   }
 
   /** Copies `len` guest bytes at `dma` to host-area linear address `hostDst` (from GuestMemory.hostAlloc). */
@@ -138,8 +153,7 @@ export class DmaView {
     this.hostRange(hostDst, len);
     const src = this.r(dma, len);
     this.c.copies++;
-    // TODO(wasm copy): as above.
-    this.bytes.copyWithin(hostDst, src, src + len);
+    this.core.dma_copy(hostDst, src, len);
   }
 
   /** Copies `len` bytes from host-area linear address `hostSrc` to guest `dma`. */
@@ -147,7 +161,6 @@ export class DmaView {
     this.hostRange(hostSrc, len);
     const dst = this.w(dma, len);
     this.c.copies++;
-    // TODO(wasm copy): as above.
-    this.bytes.copyWithin(dst, hostSrc, hostSrc + len);
+    this.core.dma_copy(dst, hostSrc, len);
   }
 }

@@ -25,6 +25,10 @@ export interface WasmCore {
   packed_dev_push(dev: number, entries: number, n: number, stride: number): number;
   packed_dev_should_notify(dev: number): number;
   packed_dev_set_notify(dev: number, enable: number): number;
+  /** memory.copy (a v128 loop up to 256 bytes) between checked linear addresses. */
+  dma_copy(dst: number, src: number, len: number): void;
+  /** n copies from {dst, src, len, pad} u32 records at `list`. */
+  dma_copy_batch(list: number, n: number): void;
 }
 
 // The bundle ships vqsim.wasm beside itself (workers one folder down); from
