@@ -395,11 +395,22 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
     } else {
       store<u16>(d + PDESC_FLAGS, <u16>flags);
     }
-    usedIdx += ndescs;
-    if (usedIdx >= num) {
-      usedIdx -= num;
-      wrap ^= 1;
-      wrapped = true;
+    // A predictable branch instead of a data dependency on the ids[] load
+    // (see packed_drv_get_used).
+    if (ndescs == 1) {
+      usedIdx++;
+      if (usedIdx == num) {
+        usedIdx = 0;
+        wrap ^= 1;
+        wrapped = true;
+      }
+    } else {
+      usedIdx += ndescs;
+      if (usedIdx >= num) {
+        usedIdx -= num;
+        wrap ^= 1;
+        wrapped = true;
+      }
     }
     bytes += len;
   }
