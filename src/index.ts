@@ -86,3 +86,5 @@ export {
   type DmaCounters,
   type DmaViewCounters,
 } from './dma/types.js';
+export { deviceQueueFromAreas } from './virtqueue/queue.js';
+export type { DeviceHost, ProgrammedRing, DeviceRingOptions } from './virtqueue/device-host.js';

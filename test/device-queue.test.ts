@@ -2,7 +2,16 @@
 // (as a transport hands them over), reaching guest RAM only through its DMA
 // view; and the Wasm copy the DMA view uses for payload.
 import { describe, expect, it } from 'vitest';
-import { DmaApi, GuestMemory, SplitDevice, SplitQueue, createQueue, layout as L } from '../src/index.js';
+import {
+  DmaApi,
+  GuestMemory,
+  SplitDevice,
+  SplitQueue,
+  createQueue,
+  deviceQueueFromAreas,
+  layout as L,
+  type PackedQueue,
+} from '../src/index.js';
 
 describe('SplitDevice.fromAreas', () => {
   it('serves the driver through the programmed areas, counting in its own stats block', () => {
@@ -31,7 +40,7 @@ describe('SplitDevice.fromAreas', () => {
       const [chain] = dev.pop();
       expect(chain!.readable).toEqual([{ addr: buf, len: 4 }]);
       // The device copies the request into the first writable buffer through its view.
-      view.copy(chain!.writable[0]!.addr, chain!.readable[0]!.addr, 4);
+      view.copy(Number(chain!.writable[0]!.addr), Number(chain!.readable[0]!.addr), 4);
       expect(dev.push([{ id: chain!.id, len: 4 }])).toBe(1);
       expect(dev.shouldNotify()).toBe(true);
       expect(q.driver.getUsed()).toEqual([{ token: k, len: 4 }]);
@@ -49,6 +58,32 @@ describe('SplitDevice.fromAreas', () => {
     expect(() => SplitDevice.fromAreas(view, ring)).toThrow(/DMA fault: device read of 4096 bytes/);
     expect(view.counters().faults).toBe(1);
   });
+});
+
+describe('deviceQueueFromAreas, either ring kind', () => {
+  for (const ring of ['split', 'packed'] as const) {
+    it(`${ring}: a device face from the areas moves chains both ways`, () => {
+      const mem = new GuestMemory({ size: 1 << 20 });
+      const q = createQueue(mem, { ring, size: 8, eventIdx: true });
+      const a =
+        ring === 'split'
+          ? (() => {
+              const s = (q as SplitQueue).areas;
+              return { desc: s.desc, driver: s.avail, device: s.used };
+            })()
+          : (q as PackedQueue).areas;
+      const view = new DmaApi(mem).deviceView();
+      const dev = deviceQueueFromAreas(view, { ring, size: 8, ...a, eventIdx: true, indirect: false });
+      const buf = mem.alloc(4096, { shared: true });
+      for (let k = 0; k < 30; k++) {
+        expect(q.driver.add([{ addr: buf, len: 10 }], [{ addr: buf + 100, len: 20 }], k)).toBe(true);
+        expect(dev.popBatch()).toBe(1);
+        expect(dev.pushPopped(1)).toBe(1);
+        expect(q.driver.getUsed()).toEqual([{ token: k, len: 20 }]);
+      }
+      expect(dev.stats()).toMatchObject({ chainsPopped: 30, chainsUsed: 30 });
+    });
+  }
 });
 
 describe('dma_copy (Wasm)', () => {

@@ -8,6 +8,9 @@ import { SplitQueue } from './split/queue.js';
 import { PackedQueue } from './packed/queue.js';
 import type { RequestBatch } from './split/request-batch.js';
 import { ConfigError } from '../errors.js';
+import type { DeviceHost, DeviceRingOptions, ProgrammedRing } from './device-host.js';
+import { SplitDevice } from './split/device.js';
+import { PackedDevice } from './packed/device.js';
 
 export type RingKind = 'split' | 'packed';
 
@@ -41,6 +44,8 @@ export interface QueueDevice {
   push(elems: readonly UsedElem[]): number;
   shouldNotify(): boolean;
   setNotify(enable: boolean): boolean;
+  /** The counters of the stats block this side writes. */
+  stats(): QueueStats;
 }
 
 /** A virtqueue of either ring kind. */
@@ -73,4 +78,19 @@ export function createQueue(mem: GuestMemory, options: QueueOptions = {}): Virtq
   if (ring === 'split') return new SplitQueue(mem, rest);
   if (ring === 'packed') return new PackedQueue(mem, rest);
   throw new ConfigError(`ring ${String(ring)}: must be split or packed`);
+}
+
+/**
+ * The device's own face of a queue the driver programmed through a transport,
+ * for either ring kind: the areas are reached through the device's checked DMA
+ * translation (its DmaView), and its state lives in its own host memory.
+ */
+export function deviceQueueFromAreas(
+  host: DeviceHost,
+  ring: ProgrammedRing & { ring: RingKind },
+  options: DeviceRingOptions = {},
+): QueueDevice {
+  if (ring.ring === 'split') return SplitDevice.fromAreas(host, ring, options);
+  if (ring.ring === 'packed') return PackedDevice.fromAreas(host, ring, options);
+  throw new ConfigError(`ring ${String(ring.ring)}: must be split or packed`);
 }

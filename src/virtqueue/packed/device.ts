@@ -4,6 +4,11 @@ import { getAddr } from '../buffers.js';
 import { VirtqueueError } from '../errors.js';
 import type { QueueDevice } from '../queue.js';
 import type { Chain, UsedElem } from '../split/device.js';
+import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
+import type { PackedEngine } from '../engine.js';
+import { ReferencePackedEngine } from '../reference/packed.js';
+import { readStats, type QueueStats } from '../stats.js';
+import { checkPackedQueueSize } from './layout.js';
 import type { PackedQueue } from './queue.js';
 
 /** Where a packed device's state lives: enough to attach to it from another thread. */
@@ -31,8 +36,10 @@ export class PackedDevice implements QueueDevice {
   private readonly pushIn: number;
 
   constructor(
-    private readonly q: PackedQueue,
+    private readonly q: DeviceFaceOwner<PackedEngine>,
     readonly addrs: PackedDeviceAddrs,
+    /** Linear address of the stats block the device side counts in. */
+    readonly statsBlock: number,
   ) {
     this.state = addrs.state;
     this.popOut = addrs.popOut;
@@ -43,25 +50,69 @@ export class PackedDevice implements QueueDevice {
 
   /** Lays out and initialises the device's host-side state for queue `q`. */
   static create(q: PackedQueue, ring: number, flags: number, popElements: number): PackedDevice {
-    const { mem, size, layout } = q;
-    const v = mem.view;
-    const state = mem.hostAlloc(P.PDEV_SIZE);
-    const s = (off: number, val: number) => v.setUint32(state + off, val, true);
+    const { layout } = q;
+    const areas = { desc: ring + layout.desc, driver: ring + layout.driver, device: ring + layout.device };
+    const addrs = PackedDevice.layOut(q.mem, q.engine, q.size, areas, flags, q.statsBlock, popElements);
+    return new PackedDevice(q, addrs, q.statsBlock);
+  }
+
+  private static layOut(
+    host: { view: DataView; hostAlloc(bytes: number, align?: number): number },
+    engine: PackedEngine,
+    size: number,
+    areas: { desc: number; driver: number; device: number },
+    flags: number,
+    statsBlock: number,
+    popElements: number,
+  ): PackedDeviceAddrs {
+    const state = host.hostAlloc(P.PDEV_SIZE);
+    const s = (off: number, val: number) => host.view.setUint32(state + off, val, true);
     s(P.PDEV_NUM, size);
     s(P.PDEV_FEATURES, flags);
-    s(P.PDEV_DESC, ring + layout.desc);
-    s(P.PDEV_DRIVER_AREA, ring + layout.driver);
-    s(P.PDEV_DEVICE_AREA, ring + layout.device);
-    s(P.PDEV_STATS, q.statsBlock);
-    s(P.PDEV_IDS, mem.hostAlloc(size * 2));
-    q.engine.packed_dev_init(state);
-    return new PackedDevice(q, {
+    s(P.PDEV_DESC, areas.desc);
+    s(P.PDEV_DRIVER_AREA, areas.driver);
+    s(P.PDEV_DEVICE_AREA, areas.device);
+    s(P.PDEV_STATS, statsBlock);
+    s(P.PDEV_IDS, host.hostAlloc(size * 2));
+    engine.packed_dev_init(state);
+    return {
       state,
-      popOut: mem.hostAlloc(size * L.POP_SIZE + popElements * L.ELEM_SIZE),
+      popOut: host.hostAlloc(size * L.POP_SIZE + popElements * L.ELEM_SIZE),
       popChains: size,
       popElements,
-      pushIn: mem.hostAlloc(size * 8),
-    });
+      pushIn: host.hostAlloc(size * 8),
+    };
+  }
+
+  /**
+   * The device's own face of a packed ring a driver programmed through the
+   * transport (see SplitDevice.fromAreas): the areas are reached through the
+   * device's checked DMA translation; state and stats live in its host memory.
+   */
+  static fromAreas(host: DeviceHost, ring: ProgrammedRing, options: DeviceRingOptions = {}): PackedDevice {
+    const { size } = ring;
+    checkPackedQueueSize(size);
+    const areas = {
+      desc: host.linear(ring.desc, size * P.PDESC_SIZE, false),
+      driver: host.linear(ring.driver, P.PEVENT_SIZE, false),
+      device: host.linear(ring.device, P.PEVENT_SIZE, true),
+    };
+    const flags = (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0);
+    const popElements = options.popElements ?? Math.max(4 * size, 1024);
+    const statsBlock = host.hostAlloc(L.ST_SIZE);
+    const mem = { view: host.hostView, hostAlloc: (b: number, a?: number) => host.hostAlloc(b, a) };
+    const engine: PackedEngine = options.engine === 'reference' ? new ReferencePackedEngine(host.memory) : host.core;
+    const owner: DeviceFaceOwner<PackedEngine> = { mem, engine, name: options.name ?? 'vq0', size };
+    return new PackedDevice(
+      owner,
+      PackedDevice.layOut(mem, engine, size, areas, flags, statsBlock, popElements),
+      statsBlock,
+    );
+  }
+
+  /** The counters of the stats block this side writes. */
+  stats(): QueueStats {
+    return readStats(this.q.mem.view, this.statsBlock);
   }
 
   private u32(off: number): number {

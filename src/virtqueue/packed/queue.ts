@@ -81,7 +81,7 @@ export class PackedQueue implements Virtqueue {
       this.ringAddr = attachTo.ringAddr;
       this.statsBlock = attachTo.statsBlock;
       this.driver = new PackedDriver(this, attachTo.driver);
-      this.device = new PackedDevice(this, attachTo.device);
+      this.device = new PackedDevice(this, attachTo.device, attachTo.statsBlock);
       return;
     }
     const indirectMax = options.indirectMax ?? Math.min(size, 32);
