@@ -29,8 +29,10 @@ export interface PingpongOptions {
   durationMs?: number;
   /** Untimed run first, so the Wasm and the loops tier up. Default 500 ms. */
   warmupMs?: number;
-  /** Empty polls before a thread sleeps on its doorbell. Default 4096. */
+  /** Empty polls before a thread sleeps on its doorbell, at first and at least. Default 4096. */
   spin?: number;
+  /** Most empty polls the adaptive spin budget grows to. Default 131072. */
+  spinMax?: number;
   /**
    * Most chains the device pops and pushes back per call. Default a quarter of
    * the queue size (64 for 256): the driver sees completions while the device
@@ -50,6 +52,7 @@ export interface PingpongRow {
   maxInflight: number;
   deviceBatch: number;
   spin: number;
+  spinMax: number;
   eventIdx: boolean;
   roundTrips: number;
   seconds: number;
@@ -100,6 +103,7 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
     const pair = await SplitPair.start(q, {
       maxInflight: options.maxInflight,
       spin: options.spin,
+      spinMax: options.spinMax,
       deviceBatch,
       chainBytes: options.chainBytes,
     });
@@ -120,6 +124,7 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
         maxInflight: options.maxInflight ?? size,
         deviceBatch,
         spin: options.spin ?? 4096,
+        spinMax: options.spinMax ?? 131072,
         eventIdx,
         roundTrips: drv.chains,
         seconds,

@@ -48,6 +48,8 @@ export interface ThreadCounters {
   waitMs: number;
   /** Wall time of the loop in milliseconds. */
   elapsedMs: number;
+  /** The adaptive spin budget (empty polls before a sleep) after the last sleep. */
+  spinBudget: number;
 }
 
 const names: (keyof ThreadCounters)[] = [
@@ -63,6 +65,7 @@ const names: (keyof ThreadCounters)[] = [
   'notEqual',
   'waitMs',
   'elapsedMs',
+  'spinBudget',
 ];
 
 export function zeroCounters(): ThreadCounters {

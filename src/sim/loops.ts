@@ -29,8 +29,16 @@ export interface LoopOptions {
   verify?: boolean;
   /** Device-writable bytes per chain (the len a completion must carry when verify is on). */
   chainBytes?: number;
-  /** Empty polls of the ring before a thread goes to sleep on its doorbell. */
+  /**
+   * Empty polls of the ring before a thread goes to sleep on its doorbell, at
+   * first and at least (default 4096). The budget adapts: it doubles (up to
+   * spinMax) after a sleep that the other side ended within SHORT_SLEEP_MS or
+   * that found work on the re-check — spinning that long would have saved a
+   * futex wait and wake — and halves after a long or timed-out sleep.
+   */
   spin?: number;
+  /** Upper bound of the adaptive spin budget (default 131072 polls, a few ms). Set it to spin for a fixed budget. */
+  spinMax?: number;
   /** Longest single Atomics.wait, in ms: a sleeping thread notices a stop flag this fast. */
   waitMs?: number;
   /** Most chains the driver keeps in flight (ringtest's max_outstanding); default the queue size. */
@@ -149,14 +157,47 @@ export function colocatedLoop(
   return c;
 }
 
-function sleepOn(i32: Int32Array, word: number, seen: number, waitMs: number, c: ThreadCounters): void {
+/** A sleep this short, ended by the other side, says a longer spin would have been cheaper. */
+const SHORT_SLEEP_MS = 1;
+
+/** The adaptive spin budget of one thread (see LoopOptions.spin). */
+class SpinBudget {
+  readonly min: number;
+  readonly max: number;
+  value: number;
+  constructor(opts: LoopOptions) {
+    this.min = Math.max(1, opts.spin ?? 4096);
+    this.max = Math.max(this.min, opts.spinMax ?? 131072);
+    this.value = this.min;
+  }
+  grow(): void {
+    this.value = Math.min(this.max, this.value * 2);
+  }
+  shrink(): void {
+    this.value = Math.max(this.min, this.value >>> 1);
+  }
+}
+
+/** Sleeps on a doorbell word (from JavaScript, with a timeout) and adapts the spin budget. */
+function sleepOn(
+  i32: Int32Array,
+  word: number,
+  seen: number,
+  waitMs: number,
+  c: ThreadCounters,
+  spin: SpinBudget,
+): void {
   const t = performance.now();
   const r = Atomics.wait(i32, word, seen, waitMs);
-  c.waitMs += performance.now() - t;
+  const slept = performance.now() - t;
+  c.waitMs += slept;
   c.waits++;
   if (r === 'ok') c.wakes++;
   else if (r === 'timed-out') c.timeouts++;
   else c.notEqual++;
+  if (r !== 'timed-out' && slept < SHORT_SLEEP_MS) spin.grow();
+  else spin.shrink();
+  c.spinBudget = spin.value;
 }
 
 /**
@@ -179,7 +220,8 @@ export function driverLoop(
   const i32 = ctl.i32;
   const d = q.driver;
   const { target, deadline } = limitsOf(limits);
-  const spin = opts.spin ?? 4096;
+  const spin = new SpinBudget(opts);
+  c.spinBudget = spin.value;
   const waitMs = opts.waitMs ?? 20;
   const maxInflight = Math.min(opts.maxInflight ?? q.size, q.size);
   const verify = opts.verify ?? false;
@@ -232,7 +274,7 @@ export function driverLoop(
         continue;
       }
       c.idleTurns++;
-      if (++idle < spin) continue;
+      if (++idle < spin.value) continue;
       idle = 0;
       // Going to sleep: read the word first, then re-enable callbacks, which
       // re-checks the used ring; a device that pushes after that sees the
@@ -240,11 +282,12 @@ export function driverLoop(
       const seen = Atomics.load(i32, W_CALL);
       if (!d.enableCallbacks()) {
         c.recheckHits++;
+        spin.grow();
         d.disableCallbacks();
         continue;
       }
       if (Atomics.load(i32, 0) !== 0 || performance.now() >= deadline) draining = true;
-      sleepOn(i32, W_CALL, seen, waitMs, c);
+      sleepOn(i32, W_CALL, seen, waitMs, c, spin);
       i32[W_DRV_BEAT] = (i32[W_DRV_BEAT]! + 1) | 0;
       d.disableCallbacks();
     }
@@ -267,7 +310,8 @@ export function deviceLoop(ctl: Control, q: Virtqueue, opts: LoopOptions = {}): 
   const c = zeroCounters();
   const i32 = ctl.i32;
   const v = q.device;
-  const spin = opts.spin ?? 4096;
+  const spin = new SpinBudget(opts);
+  c.spinBudget = spin.value;
   const waitMs = opts.waitMs ?? 20;
   const fault = opts.fault;
   const popMax = Math.max(1, Math.min(opts.deviceBatch ?? q.size, q.size));
@@ -297,16 +341,17 @@ export function deviceLoop(ctl: Control, q: Virtqueue, opts: LoopOptions = {}): 
         continue;
       }
       c.idleTurns++;
-      if (++idle < spin) continue;
+      if (++idle < spin.value) continue;
       idle = 0;
       const seen = Atomics.load(i32, W_KICK);
       if (v.setNotify(true)) {
         c.recheckHits++;
+        spin.grow();
         v.setNotify(false);
         continue;
       }
       if (Atomics.load(i32, 0) !== 0) break;
-      sleepOn(i32, W_KICK, seen, waitMs, c);
+      sleepOn(i32, W_KICK, seen, waitMs, c, spin);
       i32[W_DEV_BEAT] = (i32[W_DEV_BEAT]! + 1) | 0;
       v.setNotify(false);
     }

@@ -186,8 +186,10 @@ export interface SplitPairOptions {
   maxInflight?: number;
   /** Most chains the device thread pops and pushes back per call. Default the queue size. */
   deviceBatch?: number;
-  /** Empty polls of the ring before a thread sleeps on its doorbell. Default 4096. */
+  /** Empty polls of the ring before a thread sleeps on its doorbell, at first and at least. Default 4096. */
   spin?: number;
+  /** Most empty polls the adaptive spin budget grows to. Default 131072; set it to `spin` for a fixed budget. */
+  spinMax?: number;
   /** Longest single Atomics.wait in ms (how fast a sleeping thread notices stop). Default 20. */
   waitMs?: number;
   /** A thread whose heartbeat stops this long is reported hung and terminated. Default 5000 ms. */
@@ -238,7 +240,13 @@ export class SplitPair {
     this.handle = queueHandle(queue);
     const b = oneBufferBatch(mem, inflight, opts.chainBytes ?? 64);
     this.batch = { ptr: b.ptr, maxChains: inflight };
-    const devOpts = { spin: opts.spin, waitMs: opts.waitMs, deviceBatch: opts.deviceBatch, fault: opts.deviceFault };
+    const devOpts = {
+      spin: opts.spin,
+      spinMax: opts.spinMax,
+      waitMs: opts.waitMs,
+      deviceBatch: opts.deviceBatch,
+      fault: opts.deviceFault,
+    };
     const call = deviceWorker.call(() => deviceWorker.api.device(this.handle, this.ctl.addr, devOpts));
     this.device = deviceWorker.watch(call, () => this.ctl.beat('device'), this.hangMs);
     this.device.then(
@@ -278,6 +286,7 @@ export class SplitPair {
     const w = this.driverWorker;
     const opts = {
       spin: this.opts.spin,
+      spinMax: this.opts.spinMax,
       waitMs: this.opts.waitMs,
       maxInflight: this.batch.maxChains,
       verify: this.opts.verify,
