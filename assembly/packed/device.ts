@@ -387,13 +387,14 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
     let flags: u32 = wrap != 0 ? PDESC_F_AVAIL | PDESC_F_USED : 0;
     if (len != 0) flags |= PDESC_F_WRITE;
     const d = ring + <usize>usedIdx * PDESC_SIZE;
-    store<u16>(d + PDESC_ID, <u16>id);
-    store<u32>(d + PDESC_LEN, len);
     if (k == 0) {
+      store<u16>(d + PDESC_ID, <u16>id);
+      store<u32>(d + PDESC_LEN, len);
       firstDesc = d;
       firstFlags = flags;
     } else {
-      store<u16>(d + PDESC_FLAGS, <u16>flags);
+      // {len u32, id u16, flags u16} are contiguous: one little-endian store.
+      store<u64>(d + PDESC_LEN, <u64>len | (<u64>id << 32) | (<u64>flags << 48));
     }
     // A predictable branch instead of a data dependency on the ids[] load
     // (see packed_drv_get_used).

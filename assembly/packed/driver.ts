@@ -246,10 +246,14 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
         if (k + 1 < total) flags |= PDESC_F_NEXT;
         const d = ring + <usize>i * PDESC_SIZE;
         store<u64>(d + PDESC_ADDR, addr);
-        store<u32>(d + PDESC_LEN, len);
-        store<u16>(d + PDESC_ID, <u16>id);
-        if (k == 0) headFlags = flags;
-        else store<u16>(d + PDESC_FLAGS, <u16>flags);
+        if (k == 0) {
+          headFlags = flags;
+          store<u32>(d + PDESC_LEN, len);
+          store<u16>(d + PDESC_ID, <u16>id);
+        } else {
+          // {len u32, id u16, flags u16} are contiguous: one little-endian store.
+          store<u64>(d + PDESC_LEN, <u64>len | (<u64>id << 32) | (<u64>flags << 48));
+        }
         const x = extra + <usize>curr * EXTRA_SIZE;
         store<u64>(x + EXTRA_ADDR, addr);
         store<u32>(x + EXTRA_LEN, len);
@@ -364,8 +368,10 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
       }
       break;
     }
-    const id = <u32>load<u16>(d + PDESC_ID);
-    const len = load<u32>(d + PDESC_LEN);
+    // {len u32, id u16} in one load (after the acquire load of the flags).
+    const lenId = load<u64>(d + PDESC_LEN);
+    const id = <u32>(lenId >> 32) & 0xffff;
+    const len = <u32>lenId;
     if (id >= num) {
       err = E_USED_ID_RANGE;
       errA = id;
