@@ -88,3 +88,5 @@ export {
 } from './dma/types.js';
 export { deviceQueueFromAreas } from './virtqueue/queue.js';
 export type { DeviceHost, ProgrammedRing, DeviceRingOptions } from './virtqueue/device-host.js';
+export * from './devices/blk/index.js';
+export * from './drivers/blk/index.js';

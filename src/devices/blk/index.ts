@@ -1,0 +1,5 @@
+export * from './constants.js';
+export * from './backend.js';
+export * from './server.js';
+export * from './device.js';
+export * from './host.js';
