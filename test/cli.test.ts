@@ -63,7 +63,11 @@ describe('vqsim command line', () => {
     await rejects(['bench', '--indirect', 'yes'], /--indirect yes: must be off, on or off,on/);
     await rejects(['bench', '--event-idx', 'true'], /--event-idx true: must be off, on or off,on/);
     await rejects(['bench', '--engine', 'rust'], /--engine rust: must be wasm, reference/);
-    await rejects(['bench', '--ring', 'packed'], /--ring packed: the packed ring is not available yet; must be split/);
+    await rejects(
+      ['bench', '--ring', 'packed', '--queue-size', '40000'],
+      /--queue-size 40000: .*whole number from 1 to 32768/,
+    );
+    await rejects(['bench', '--ring', 'split,packed', '--queue-size', '300'], /power of two from 1 to 32768/);
     await rejects(['bench', '--ring', 'ring'], /--ring ring: must be split, packed/);
     await rejects(['bench', '--buffer-bytes', '0'], /--buffer-bytes 0: .*from 1 to 65536/);
     await rejects(['bench', '--buffer-bytes', '65537'], /--buffer-bytes/);

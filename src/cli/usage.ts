@@ -27,12 +27,12 @@ buffer distinct, in shared guest pages. Each case checks that the queue's stats
 count every chain it timed. Lists are comma-separated; every combination runs.
 
 Options:
-  --queue-size <n,...>      queue sizes, powers of two from 1 to 32768 (default 256)
+  --queue-size <n,...>      queue sizes from 1 to 32768, powers of two for split (default 256)
   --chain-lengths <n,...>   descriptors per chain, 1 to the queue size (default 1,4,16)
   --indirect <off,on>       indirect descriptors (default off,on)
   --event-idx <off,on>      VIRTIO_F_EVENT_IDX (default off,on)
   --engine <wasm,reference> Wasm core and/or the plain TypeScript model (default both)
-  --ring <split>            ring layout (default split)
+  --ring <split,packed>     ring layouts (default split); packed sizes need not be powers of two
   --buffer-bytes <n,...>    bytes per buffer, 1 to 65536 (default 64)
   --time <ms>               measuring time per case, 1 to 600000 ms (default 300)
   --json                    print JSON instead of a table

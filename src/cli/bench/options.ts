@@ -19,8 +19,6 @@ export interface BenchOptions {
 }
 
 export const DEFAULT_TIME_MS = 300;
-/** Ring kinds the benchmark can build today (createQueue builds them). */
-export const RINGS_AVAILABLE: readonly RingKind[] = ['split'];
 const MAX_BUFFER_BYTES = 65536;
 const MAX_TIME_MS = 600000;
 
@@ -82,12 +80,16 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}: see vqsim bench --help`);
   const str = (k: keyof typeof spec) => values[k] as string | undefined;
 
-  const queueSizes = ints(
-    'queue-size',
-    str('queue-size') ?? '256',
-    isPow2,
-    'the queue size must be a power of two from 1 to 32768',
-  );
+  const rings = choices<RingKind>('ring', str('ring') ?? 'split', ['split', 'packed']);
+  // Packed rings take any size (VIRTIO 1.2 §2.8); split ones need a power of two.
+  const queueSizes = rings.includes('split')
+    ? ints('queue-size', str('queue-size') ?? '256', isPow2, 'the queue size must be a power of two from 1 to 32768')
+    : ints(
+        'queue-size',
+        str('queue-size') ?? '256',
+        (n) => Number.isInteger(n) && n >= 1 && n <= 32768,
+        'the queue size must be a whole number from 1 to 32768',
+      );
   const minQueue = Math.min(...queueSizes);
   const chainLengths = ints(
     'chain-lengths',
@@ -98,15 +100,6 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   const indirect = onOff('indirect', str('indirect') ?? 'off,on');
   const eventIdx = onOff('event-idx', str('event-idx') ?? 'off,on');
   const engines = choices<EngineName>('engine', str('engine') ?? 'wasm,reference', ['wasm', 'reference']);
-  const ringValue = str('ring') ?? 'split';
-  const rings = choices<RingKind>('ring', ringValue, ['split', 'packed']);
-  for (const r of rings) {
-    if (!RINGS_AVAILABLE.includes(r)) {
-      throw new UsageError(
-        `--ring ${ringValue}: the ${r} ring is not available yet; must be ${RINGS_AVAILABLE.join(', ')}`,
-      );
-    }
-  }
   const bufferBytes = ints(
     'buffer-bytes',
     str('buffer-bytes') ?? '64',

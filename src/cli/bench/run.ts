@@ -12,8 +12,10 @@ export interface ResultRow extends RingCase {
   rme: number;
   /** On Wasm rows: Wasm chains/s ÷ reference chains/s of the same configuration. */
   vsReference?: number;
-  /** On Wasm rows of one-descriptor chains: Wasm chains/s ÷ native chains/s. */
+  /** On Wasm rows of one-descriptor split chains: Wasm chains/s ÷ native chains/s. */
   vsNative?: number;
+  /** On packed Wasm rows: packed chains/s ÷ split chains/s of the same configuration. */
+  vsSplit?: number;
 }
 
 export interface NativeRow {
@@ -32,7 +34,6 @@ export interface BenchReport {
   cpu: string;
   results: ResultRow[];
   native: { compiler: string; flags: string[]; results: NativeRow[] } | { skipped: string };
-  /** Cases not run, with why (an engine not implemented yet). */
 }
 
 export type Progress = (line: string) => void;
@@ -42,13 +43,14 @@ export type Config = Omit<RingCase, 'engine'>;
 
 export function configs(o: BenchOptions): Config[] {
   const out: Config[] = [];
-  for (const ring of o.rings)
-    for (const queueSize of o.queueSizes)
-      for (const bufferBytes of o.bufferBytes)
-        for (const chainLength of o.chainLengths)
-          for (const indirect of o.indirect)
-            for (const eventIdx of o.eventIdx)
-              out.push({ ring, queueSize, chainLength, indirect, eventIdx, bufferBytes });
+  // The ring kind is the innermost loop: split and packed of one configuration
+  // are measured back to back, so their ratio sees the same machine load.
+  for (const queueSize of o.queueSizes)
+    for (const bufferBytes of o.bufferBytes)
+      for (const chainLength of o.chainLengths)
+        for (const indirect of o.indirect)
+          for (const eventIdx of o.eventIdx)
+            for (const ring of o.rings) out.push({ ring, queueSize, chainLength, indirect, eventIdx, bufferBytes });
   return out;
 }
 
@@ -92,6 +94,8 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     if (ref) row.vsReference = row.chainsPerSec / ref.chainsPerSec;
     const nat = nativeRows.find((n) => sameConfig({ ...n, ring: 'split' }, row));
     if (nat) row.vsNative = row.chainsPerSec / nat.chainsPerSec;
+    const split = results.find((r) => r.engine === 'wasm' && sameConfig(r, { ...row, ring: 'split' }));
+    if (row.ring === 'packed' && split) row.vsSplit = row.chainsPerSec / split.chainsPerSec;
   }
   return {
     node: process.version,
