@@ -1,5 +1,5 @@
 import * as L from '../../../assembly/layout.js';
-import { getAddr, type GuestBuffer } from '../buffers.js';
+import { getAddr } from '../buffers.js';
 import { VirtqueueError } from '../errors.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
 import { splitEngineFor } from '../device-host.js';
@@ -8,11 +8,17 @@ import { readStats, type QueueStats } from '../stats.js';
 import type { SplitQueue } from './queue.js';
 import { checkQueueSize } from './layout.js';
 
+/** A buffer of a popped chain; the address is a number (exact for any guest RAM). */
+export interface PoppedBuffer {
+  addr: number;
+  len: number;
+}
+
 /** A chain the device popped: its head id and its buffers, readable ones first. */
 export interface Chain {
   id: number;
-  readable: GuestBuffer[];
-  writable: GuestBuffer[];
+  readable: PoppedBuffer[];
+  writable: PoppedBuffer[];
   readBytes: number;
   writeBytes: number;
 }
