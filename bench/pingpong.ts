@@ -29,9 +29,9 @@ export interface PingpongOptions {
   durationMs?: number;
   /** Untimed run first, so the Wasm and the loops tier up. Default 500 ms. */
   warmupMs?: number;
-  /** Empty polls before a thread sleeps on its doorbell, at first and at least. Default 4096. */
+  /** Empty polls before a thread sleeps on its doorbell, at first and at least. Default 4096 (the SplitPair default). */
   spin?: number;
-  /** Most empty polls the adaptive spin budget grows to. Default 131072. */
+  /** Most empty polls the adaptive spin budget grows to. Default 131072 (the SplitPair default). */
   spinMax?: number;
   /**
    * Most chains the device pops and pushes back per call. Default a quarter of

@@ -50,6 +50,8 @@ export interface ThreadCounters {
   elapsedMs: number;
   /** The adaptive spin budget (empty polls before a sleep) after the last sleep. */
   spinBudget: number;
+  /** Spins cut short because the thread was preempted (oversubscribed cores). */
+  preemptions: number;
 }
 
 const names: (keyof ThreadCounters)[] = [
@@ -66,6 +68,7 @@ const names: (keyof ThreadCounters)[] = [
   'waitMs',
   'elapsedMs',
   'spinBudget',
+  'preemptions',
 ];
 
 export function zeroCounters(): ThreadCounters {

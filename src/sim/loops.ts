@@ -33,8 +33,10 @@ export interface LoopOptions {
    * Empty polls of the ring before a thread goes to sleep on its doorbell, at
    * first and at least (default 4096). The budget adapts: it doubles (up to
    * spinMax) after a sleep that the other side ended within SHORT_SLEEP_MS or
-   * that found work on the re-check — spinning that long would have saved a
-   * futex wait and wake — and halves after a long or timed-out sleep.
+   * a re-check that found work — spinning that long would have saved a futex
+   * wait and wake — and drops back to the minimum after a longer or timed-out
+   * sleep, or when the thread is preempted while spinning (oversubscribed
+   * cores: spinning then keeps the other side from running).
    */
   spin?: number;
   /** Upper bound of the adaptive spin budget (default 131072 polls, a few ms). Set it to spin for a fixed budget. */
@@ -49,6 +51,8 @@ export interface LoopOptions {
 }
 
 const HEARTBEAT_MASK = 63;
+export const DEFAULT_SPIN = 4096;
+export const DEFAULT_SPIN_MAX = 131072;
 /** How long a stopping driver waits for its chains in flight. */
 const DRAIN_MS = 1000;
 
@@ -158,23 +162,50 @@ export function colocatedLoop(
 }
 
 /** A sleep this short, ended by the other side, says a longer spin would have been cheaper. */
-const SHORT_SLEEP_MS = 1;
+const SHORT_SLEEP_MS = 0.5;
+/**
+ * 64 empty polls take a few µs; a gap this long between two clock reads
+ * while spinning means the thread was preempted: the cores are oversubscribed
+ * and spinning only keeps the other side off a core.
+ */
+const PREEMPT_MS = 0.2;
 
 /** The adaptive spin budget of one thread (see LoopOptions.spin). */
 class SpinBudget {
   readonly min: number;
   readonly max: number;
   value: number;
+  private last = 0;
   constructor(opts: LoopOptions) {
-    this.min = Math.max(1, opts.spin ?? 4096);
-    this.max = Math.max(this.min, opts.spinMax ?? 131072);
+    this.min = Math.max(1, opts.spin ?? DEFAULT_SPIN);
+    this.max = Math.max(this.min, opts.spinMax ?? DEFAULT_SPIN_MAX);
     this.value = this.min;
+  }
+  /**
+   * Called on every empty poll with the streak length; true when it is time
+   * to sleep: the budget is spent, or the thread was preempted while spinning
+   * (then the budget drops to its minimum).
+   */
+  spent(idle: number, c: ThreadCounters): boolean {
+    if (idle === 1) this.last = performance.now();
+    else if ((idle & 63) === 0) {
+      const now = performance.now();
+      const gap = now - this.last;
+      this.last = now;
+      if (gap > PREEMPT_MS) {
+        c.preemptions++;
+        this.value = this.min;
+        return true;
+      }
+    }
+    return idle >= this.value;
   }
   grow(): void {
     this.value = Math.min(this.max, this.value * 2);
   }
-  shrink(): void {
-    this.value = Math.max(this.min, this.value >>> 1);
+  /** Back to the minimum: one long sleep says the other side is not about to answer. */
+  reset(): void {
+    this.value = this.min;
   }
 }
 
@@ -196,7 +227,7 @@ function sleepOn(
   else if (r === 'timed-out') c.timeouts++;
   else c.notEqual++;
   if (r !== 'timed-out' && slept < SHORT_SLEEP_MS) spin.grow();
-  else spin.shrink();
+  else spin.reset();
   c.spinBudget = spin.value;
 }
 
@@ -274,7 +305,7 @@ export function driverLoop(
         continue;
       }
       c.idleTurns++;
-      if (++idle < spin.value) continue;
+      if (!spin.spent(++idle, c)) continue;
       idle = 0;
       // Going to sleep: read the word first, then re-enable callbacks, which
       // re-checks the used ring; a device that pushes after that sees the
@@ -341,7 +372,7 @@ export function deviceLoop(ctl: Control, q: Virtqueue, opts: LoopOptions = {}): 
         continue;
       }
       c.idleTurns++;
-      if (++idle < spin.value) continue;
+      if (!spin.spent(++idle, c)) continue;
       idle = 0;
       const seen = Atomics.load(i32, W_KICK);
       if (v.setNotify(true)) {

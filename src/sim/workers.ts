@@ -186,7 +186,10 @@ export interface SplitPairOptions {
   maxInflight?: number;
   /** Most chains the device thread pops and pushes back per call. Default the queue size. */
   deviceBatch?: number;
-  /** Empty polls of the ring before a thread sleeps on its doorbell, at first and at least. Default 4096. */
+  /**
+   * Empty polls of the ring before a thread sleeps on its doorbell, at first
+   * and at least; the budget adapts (see LoopOptions.spin). Default 4096.
+   */
   spin?: number;
   /** Most empty polls the adaptive spin budget grows to. Default 131072; set it to `spin` for a fixed budget. */
   spinMax?: number;
