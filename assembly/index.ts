@@ -26,3 +26,5 @@ export {
   packed_dev_set_notify,
 } from "./packed/device";
 export { dma_copy, dma_copy_batch } from "./copy";
+export { net_stash, net_run } from "./net/device";
+export { net_drv_rx, net_drv_tx_reclaim, net_drv_tx_build } from "./net/driver";

@@ -90,3 +90,5 @@ export { deviceQueueFromAreas } from './virtqueue/queue.js';
 export type { DeviceHost, ProgrammedRing, DeviceRingOptions } from './virtqueue/device-host.js';
 export * from './devices/blk/index.js';
 export * from './drivers/blk/index.js';
+export * from './devices/net/index.js';
+export * from './drivers/net/index.js';

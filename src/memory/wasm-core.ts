@@ -29,6 +29,16 @@ export interface WasmCore {
   dma_copy(dst: number, src: number, len: number): void;
   /** n copies from {dst, src, len, pad} u32 records at `list`. */
   dma_copy_batch(list: number, n: number): void;
+  /** virtio-net device: appends n popped chains to a pool, keeping writable (RX) or readable (TX) buffers. */
+  net_stash(pool: number, popOut: number, n: number, popChains: number, wantWrite: number): number;
+  /** virtio-net device: moves every packet it can for one queue pair (state at `st`); returns packets handled. */
+  net_run(st: number): number;
+  /** virtio-net driver: checks and groups one RX reap, writes the refill batch; returns packets received. */
+  net_drv_rx(st: number): number;
+  /** virtio-net driver: returns n reaped TX slots to the free stack; returns the free count. */
+  net_drv_tx_reclaim(st: number, n: number): number;
+  /** virtio-net driver: writes up to n one-descriptor TX requests from free slots; returns how many. */
+  net_drv_tx_build(st: number, n: number, len: number): number;
 }
 
 // The bundle ships vqsim.wasm beside itself (workers one folder down); from

@@ -1,0 +1,27 @@
+import { VqsimError } from '../../errors.js';
+
+/**
+ * A check of Linux's virtio_net driver failed on what the device said. `code`
+ * is stable; the message is the one Linux prints:
+ *
+ * - RX_LEN_EXCEEDS: an RX used length larger than the buffer posted
+ *   (receive_small/receive_big: "%s: rx error: len %u exceeds max size %d";
+ *   a later buffer of a mergeable packet: "%s: rx error: len %u exceeds truesize %lu").
+ * - RX_BUFFERS_MISSING: num_buffers larger than the buffers the device used
+ *   (receive_mergeable: "%s: rx error: %d buffers out of %d missing").
+ * - RX_SHORT: a used length shorter than the virtio_net_hdr_v1
+ *   (receive_buf: "%s: short packet %i").
+ * - MTU_CHANGED: the MTU read again at probe is below 68
+ *   (virtnet_probe: "device MTU appears to have changed it is now %d < %d"); the probe fails.
+ * - CTRL_NO_ANSWER: the device did not complete a control command.
+ *
+ * Not errors but counted (NetDriverCounters): an MTU below 68 at validate
+ * (VIRTIO_NET_F_MTU is dropped, as virtnet_validate does) and a
+ * max_virtqueue_pairs outside [1, 0x8000] (clamped to 1, as virtnet_probe does silently).
+ */
+export class NetDriverError extends VqsimError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = 'NetDriverError';
+  }
+}
