@@ -77,6 +77,25 @@ describe('vqsim command line', () => {
     await rejects(['bench', '--json=yes'], /--json: takes no value/);
   });
 
+  it("validates the thread benchmarks' flags the same way", async () => {
+    await rejects(['bench', 'pingpong', '--queue-size', '300'], /--queue-size 300: .*power of two from 1 to 32768/);
+    await rejects(['bench', 'pingpong', '--ring', 'packed', '--queue-size', '0'], /--queue-size 0: .*from 1 to 32768/);
+    await rejects(['bench', 'pingpong', '--max-inflight', '999'], /--max-inflight 999: .*queue size \(256\)/);
+    await rejects(['bench', 'pingpong', '--spin', 'lots'], /--spin lots/);
+    await rejects(['bench', 'pingpong', '--time', '5'], /--time 5: .*from 10 to 600000/);
+    await rejects(['bench', 'pingpong', 'extra'], /unexpected argument extra/);
+    await rejects(
+      ['bench', 'colocated', '--workers', '0'],
+      /--workers 0: worker counts must be whole numbers from 1 to 64/,
+    );
+    await rejects(['bench', 'colocated', '--ring', 'ring'], /--ring ring: must be split, packed/);
+    for (const which of ['pingpong', 'colocated']) {
+      const r = await run('bench', which, '--help');
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(new RegExp(`Usage: vqsim bench ${which}`));
+    }
+  });
+
   it('rejects unknown flags, commands and benchmarks', async () => {
     await rejects(['bench', '--bogus'], /unknown flag --bogus/);
     await rejects(['bench', '-x'], /unknown flag -x/);

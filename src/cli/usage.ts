@@ -9,7 +9,9 @@ export class UsageError extends Error {
 export const MAIN_HELP = `Usage: vqsim <command> [options]
 
 Commands:
-  bench [ring]   split-ring round-trip throughput (Wasm, TypeScript reference, native C)
+  bench [ring]      single-thread ring round trip (Wasm, TypeScript reference, native C)
+  bench pingpong    round trip between a driver thread and a device thread
+  bench colocated   co-located worker threads, 1..N, and their scaling
 
 Options:
   -h, --help     show this help; \`vqsim bench --help\` for the benchmark's options

@@ -2,10 +2,11 @@ import { BENCH_HELP, UsageError } from '../usage.js';
 import { parseBenchArgs } from './options.js';
 import { formatJson, formatTable } from './report.js';
 import { runBench } from './run.js';
+import { colocatedCommand, pingpongCommand } from './threads.js';
 import type { Io } from '../io.js';
 
-/** Benchmarks `vqsim bench` knows. `ring` (the default) is the split-ring round trip. */
-export const BENCHMARKS = ['ring'] as const;
+/** Benchmarks `vqsim bench` knows. `ring` (the default) is the single-thread ring round trip. */
+export const BENCHMARKS = ['ring', 'pingpong', 'colocated'] as const;
 
 /** `vqsim bench [ring] [options]`. Returns the exit code. */
 export async function benchCommand(args: string[], io: Io): Promise<number> {
@@ -18,6 +19,8 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   if (!(BENCHMARKS as readonly string[]).includes(which)) {
     throw new UsageError(`unknown benchmark ${which}: must be ${BENCHMARKS.join(', ')} (vqsim bench alone runs ring)`);
   }
+  if (which === 'pingpong') return pingpongCommand(rest, io);
+  if (which === 'colocated') return colocatedCommand(rest, io);
   const o = parseBenchArgs(rest);
   if (o.help) {
     io.out(BENCH_HELP);

@@ -36,13 +36,13 @@ const spec = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function list(flag: string, value: string, allowed: string): string[] {
+export function list(flag: string, value: string, allowed: string): string[] {
   const items = value.split(',').map((s) => s.trim());
   if (items.some((s) => s === '')) throw new UsageError(`--${flag} ${value}: ${allowed}`);
   return [...new Set(items)];
 }
 
-function ints(flag: string, value: string, ok: (n: number) => boolean, allowed: string): number[] {
+export function ints(flag: string, value: string, ok: (n: number) => boolean, allowed: string): number[] {
   return list(flag, value, allowed).map((s) => {
     const n = /^\d+$/.test(s) ? Number(s) : NaN;
     if (!ok(n)) throw new UsageError(`--${flag} ${value}: ${allowed}`);
@@ -50,7 +50,7 @@ function ints(flag: string, value: string, ok: (n: number) => boolean, allowed: 
   });
 }
 
-function onOff(flag: string, value: string): boolean[] {
+export function onOff(flag: string, value: string): boolean[] {
   const allowed = 'must be off, on or off,on';
   return list(flag, value, allowed).map((s) => {
     if (s !== 'off' && s !== 'on') throw new UsageError(`--${flag} ${value}: ${allowed}`);
@@ -58,7 +58,7 @@ function onOff(flag: string, value: string): boolean[] {
   });
 }
 
-function choices<T extends string>(flag: string, value: string, all: readonly T[]): T[] {
+export function choices<T extends string>(flag: string, value: string, all: readonly T[]): T[] {
   const allowed = `must be ${all.join(', ')} or a comma list of them`;
   return list(flag, value, allowed).map((s) => {
     if (!(all as readonly string[]).includes(s)) throw new UsageError(`--${flag} ${value}: ${allowed}`);

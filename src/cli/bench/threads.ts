@@ -1,0 +1,159 @@
+import { parseArgs } from 'node:util';
+import { runColocatedBench, runPingpong, type ColocatedRow, type PingpongRow } from '../../../bench/pingpong.js';
+import type { RingKind } from '../../index.js';
+import type { Io } from '../io.js';
+import { UsageError } from '../usage.js';
+import { choices, describeParseError, ints } from './options.js';
+
+export const PINGPONG_HELP = `Usage: vqsim bench pingpong [options]
+
+Split-thread round trip of one-descriptor chains, as Linux's tools/virtio/ringtest
+measures it: a driver thread keeps up to --max-inflight chains in flight and
+reaps them, a device thread pops and pushes them back; both poll, then sleep on
+a doorbell word in shared memory (Atomics.wait) and wake each other only when
+event-index suppression says so.
+
+Options:
+  --ring <split,packed>     ring layouts (default split,packed)
+  --queue-size <n>          queue size, 1 to 32768, a power of two for split (default 256)
+  --max-inflight <n>        most chains in flight, 1 to the queue size (default the queue size)
+  --device-batch <n>        most chains the device pops per call (default queue size / 4)
+  --spin <n>                empty polls before sleeping, 1 to 2^24 (default 4096, grows to 131072)
+  --time <ms>               measured time per ring, 10 to 600000 ms (default 2000)
+  --json                    print JSON rows
+  -h, --help                show this help
+`;
+
+export const COLOCATED_HELP = `Usage: vqsim bench colocated [options]
+
+Co-located workers: each worker thread runs the driver and the device side of its
+own queue in batches (add, kick decision, pop, push, interrupt decision, reap),
+all over the machine's one shared memory. Reports chains/s for each worker count
+and the scaling against one worker.
+
+Options:
+  --ring <split,packed>     ring layouts (default split,packed)
+  --queue-size <n>          queue size (default 256)
+  --workers <n,...>         worker counts, 1 to 64 (default 1,2)
+  --time <ms>               measured time per case, 10 to 600000 ms (default 2000)
+  --json                    print JSON rows
+  -h, --help                show this help
+`;
+
+const common = {
+  ring: { type: 'string' },
+  'queue-size': { type: 'string' },
+  time: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(args: string[], spec: T) {
+  try {
+    const { values, positionals } = parseArgs({ args, options: spec, strict: true, allowPositionals: true });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    return values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(describeParseError(e));
+  }
+}
+
+function one(flag: string, value: string | undefined, lo: number, hi: number, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  return ints(flag, value, (n) => n >= lo && n <= hi, what)[0];
+}
+
+function ringsAndSize(v: Record<string, string | boolean | undefined>): { rings: RingKind[]; queueSize: number } {
+  const rings = choices<RingKind>('ring', (v.ring as string | undefined) ?? 'split,packed', ['split', 'packed']);
+  const pow2 = rings.includes('split');
+  const queueSize =
+    one(
+      'queue-size',
+      v['queue-size'] as string | undefined,
+      1,
+      32768,
+      pow2 ? 'the queue size must be a power of two from 1 to 32768' : 'the queue size must be from 1 to 32768',
+    ) ?? 256;
+  if (pow2 && (queueSize & (queueSize - 1)) !== 0) {
+    throw new UsageError(`--queue-size ${queueSize}: the queue size must be a power of two from 1 to 32768`);
+  }
+  return { rings, queueSize };
+}
+
+const timeOf = (v: Record<string, string | boolean | undefined>) =>
+  one('time', v.time as string | undefined, 10, 600000, 'must be a number of milliseconds from 10 to 600000') ?? 2000;
+
+const f2 = (x: number) => x.toFixed(2);
+
+export async function pingpongCommand(args: string[], io: Io): Promise<number> {
+  const v = parse(args, {
+    ...common,
+    'max-inflight': { type: 'string' },
+    'device-batch': { type: 'string' },
+    spin: { type: 'string' },
+  });
+  if (v.help) {
+    io.out(PINGPONG_HELP);
+    return 0;
+  }
+  const { rings, queueSize } = ringsAndSize(v);
+  const upTo = `must be a whole number from 1 to the queue size (${queueSize})`;
+  const maxInflight = one('max-inflight', v['max-inflight'] as string | undefined, 1, queueSize, upTo);
+  const deviceBatch = one('device-batch', v['device-batch'] as string | undefined, 1, queueSize, upTo);
+  const spin = one('spin', v.spin as string | undefined, 1, 1 << 24, 'must be a whole number from 1 to 16777216');
+  const rows: PingpongRow[] = await runPingpong({
+    rings,
+    queueSize,
+    maxInflight,
+    deviceBatch,
+    spin,
+    spinMax: spin === undefined ? undefined : Math.max(spin, 131072),
+    durationMs: timeOf(v),
+  });
+  if (v.json) {
+    io.out(JSON.stringify({ node: process.version, v8: process.versions.v8, results: rows }, null, 2) + '\n');
+    return 0;
+  }
+  io.out(`vqsim bench pingpong: driver and device on two threads, node ${process.version}\n\n`);
+  io.out('ring    queue  inflight  M round trips/s  ns/round trip  kicks  interrupts  driver waits  device waits\n');
+  for (const r of rows) {
+    io.out(
+      `${r.ring.padEnd(6)}  ${String(r.queueSize).padStart(5)}  ${String(r.maxInflight).padStart(8)}  ` +
+        `${f2(r.roundTripsPerSec / 1e6).padStart(15)}  ${f2(r.nsPerRoundTrip).padStart(13)}  ` +
+        `${String(r.kicks).padStart(5)}  ${String(r.interrupts).padStart(10)}  ` +
+        `${String(r.driverWaits).padStart(12)}  ${String(r.deviceWaits).padStart(12)}\n`,
+    );
+  }
+  return 0;
+}
+
+export async function colocatedCommand(args: string[], io: Io): Promise<number> {
+  const v = parse(args, { ...common, workers: { type: 'string' } });
+  if (v.help) {
+    io.out(COLOCATED_HELP);
+    return 0;
+  }
+  const { rings, queueSize } = ringsAndSize(v);
+  const workers = ints(
+    'workers',
+    (v.workers as string | undefined) ?? '1,2',
+    (n) => Number.isInteger(n) && n >= 1 && n <= 64,
+    'worker counts must be whole numbers from 1 to 64',
+  );
+  if (!workers.includes(1)) workers.unshift(1); // the scaling needs the one-worker rate
+  const rows: ColocatedRow[] = await runColocatedBench({ rings, queueSize, workers, durationMs: timeOf(v) });
+  if (v.json) {
+    io.out(JSON.stringify({ node: process.version, v8: process.versions.v8, results: rows }, null, 2) + '\n');
+    return 0;
+  }
+  io.out(`vqsim bench colocated: driver and device on one thread per worker, node ${process.version}\n\n`);
+  io.out('ring    queue  workers  M chains/s  ns/chain/worker  scaling\n');
+  for (const r of rows) {
+    io.out(
+      `${r.ring.padEnd(6)}  ${String(r.queueSize).padStart(5)}  ${String(r.workers).padStart(7)}  ` +
+        `${f2(r.chainsPerSec / 1e6).padStart(10)}  ${f2(r.nsPerChain).padStart(15)}  ${f2(r.scaling).padStart(6)}×\n`,
+    );
+  }
+  return 0;
+}
