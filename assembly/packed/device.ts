@@ -18,16 +18,12 @@ import {
   E_PUSH_ID_RANGE,
   E_ZERO_LEN,
   ELEM_ADDR,
-  ELEM_FLAGS,
   ELEM_LEN,
   ELEM_SIZE,
-  POP_ELEM_END,
   POP_ID,
   POP_READ_BYTES,
   POP_SIZE,
-  POP_WRITE_BYTES,
   PUSH_ID,
-  PUSH_LEN,
   QF_EVENT_IDX,
   QF_INDIRECT,
   ST_BYTES_USED,
@@ -103,6 +99,13 @@ function isAvail(flags: u32, wrap: u32): bool {
   return ((flags >>> PDESC_F_AVAIL_SHIFT) & 1) == wrap && ((flags >>> PDESC_F_USED_SHIFT) & 1) != wrap;
 }
 
+// One pop output element {addr u64, len u32, flags u32}: two 64-bit stores.
+@inline
+function storeElem(e: usize, addr: u64, len: u32, flags: u32): void {
+  store<u64>(e + ELEM_ADDR, addr);
+  store<u64>(e + ELEM_LEN, <u64>len | (<u64>(flags & PDESC_F_WRITE) << 32));
+}
+
 // Both wrap counters start at 1. With event idx the device asks for a kick at
 // the first descriptor (so the first add kicks, as with the split ring).
 export function packed_dev_init(dev: usize): void {
@@ -157,7 +160,9 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
         errA = lastAvail;
         break;
       }
-      const tlen = load<u32>(d + PDESC_LEN);
+      // {len, id} of the head in one load (its flags came with acquire).
+      const headLenId = load<u64>(d + PDESC_LEN);
+      const tlen = <u32>headLenId;
       if (tlen == 0 || (tlen & (PDESC_SIZE - 1)) != 0) {
         err = E_INDIRECT_LEN;
         errA = tlen;
@@ -176,7 +181,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
         errB = <u32>(taddr >> 32);
         break;
       }
-      id = <u32>load<u16>(d + PDESC_ID);
+      id = <u32>(headLenId >> 32) & 0xffff;
       ndescs = 1;
       const table = linear(taddr);
       const max = tlen / PDESC_SIZE;
@@ -184,8 +189,10 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
       for (let k: u32 = 0; k < max; k++) {
         const t = table + <usize>k * PDESC_SIZE;
         const addr = load<u64>(t + PDESC_ADDR);
-        const len = load<u32>(t + PDESC_LEN);
-        const tflags = <u32>load<u16>(t + PDESC_FLAGS);
+        // {len u32, id u16, flags u16} in one load.
+        const lif = load<u64>(t + PDESC_LEN);
+        const len = <u32>lif;
+        const tflags = <u32>(lif >> 48);
         if ((tflags & PDESC_F_INDIRECT) != 0) {
           err = E_INDIRECT_NESTED;
           errA = k;
@@ -217,35 +224,20 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
           full = true;
           break;
         }
-        const e = elems + <usize>elemEnd * ELEM_SIZE;
-        store<u64>(e + ELEM_ADDR, addr);
-        store<u32>(e + ELEM_LEN, len);
-        store<u32>(e + ELEM_FLAGS, tflags & PDESC_F_WRITE);
+        storeElem(elems + <usize>elemEnd * ELEM_SIZE, addr, len, tflags);
         elemEnd++;
       }
     } else {
       // A direct chain: consecutive ring descriptors (wrapping at the end)
-      // while NEXT is set; the buffer id is on the last one (§2.8.6).
+      // while NEXT is set; the buffer id is on the last one (§2.8.6). The
+      // head's flags come from the acquire load above; {len, id, flags} of
+      // every descriptor are one 64-bit load, so a one-descriptor chain takes
+      // two loads and the loop has no "is this the head" branch.
       let i = lastAvail;
+      let lif = load<u64>(d + PDESC_LEN);
       while (true) {
-        // No list is longer than the ring: this ends a chain that would
-        // run into itself.
-        if (ndescs >= num) {
-          err = E_DESC_LOOP;
-          errA = lastAvail;
-          break;
-        }
-        if (ndescs > 0) {
-          d = ring + <usize>i * PDESC_SIZE;
-          flags = <u32>load<u16>(d + PDESC_FLAGS);
-          if ((flags & PDESC_F_INDIRECT) != 0) {
-            err = E_INDIRECT_NESTED;
-            errA = i;
-            break;
-          }
-        }
         const addr = load<u64>(d + PDESC_ADDR);
-        const len = load<u32>(d + PDESC_LEN);
+        const len = <u32>lif;
         if (len == 0) {
           err = E_ZERO_LEN;
           errA = i;
@@ -272,18 +264,30 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
           full = true;
           break;
         }
-        const e = elems + <usize>elemEnd * ELEM_SIZE;
-        store<u64>(e + ELEM_ADDR, addr);
-        store<u32>(e + ELEM_LEN, len);
-        store<u32>(e + ELEM_FLAGS, flags & PDESC_F_WRITE);
+        storeElem(elems + <usize>elemEnd * ELEM_SIZE, addr, len, flags);
         elemEnd++;
         ndescs++;
         if ((flags & PDESC_F_NEXT) == 0) {
-          id = <u32>load<u16>(d + PDESC_ID);
+          id = <u32>(lif >> 32) & 0xffff;
           break;
         }
         i++;
         if (i >= num) i = 0;
+        // No list is longer than the ring (§2.8.5): this ends a chain that
+        // would run into itself, before its (num + 1)-th descriptor is read.
+        if (ndescs >= num) {
+          err = E_DESC_LOOP;
+          errA = lastAvail;
+          break;
+        }
+        d = ring + <usize>i * PDESC_SIZE;
+        lif = load<u64>(d + PDESC_LEN);
+        flags = <u32>(lif >> 48);
+        if ((flags & PDESC_F_INDIRECT) != 0) {
+          err = E_INDIRECT_NESTED;
+          errA = i;
+          break;
+        }
       }
     }
     if (err != 0) break;
@@ -312,11 +316,10 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
       break;
     }
     store<u16>(slot, <u16>ndescs);
+    // The chain record {id, writeBytes, readBytes, elemEnd}: two 64-bit stores.
     const r = out + <usize>count * POP_SIZE;
-    store<u32>(r + POP_ID, id);
-    store<u32>(r + POP_WRITE_BYTES, <u32>writeBytes);
-    store<u32>(r + POP_READ_BYTES, <u32>readBytes);
-    store<u32>(r + POP_ELEM_END, elemEnd);
+    store<u64>(r + POP_ID, <u64>id | (writeBytes << 32));
+    store<u64>(r + POP_READ_BYTES, readBytes | (<u64>elemEnd << 32));
     lastAvail += ndescs;
     if (lastAvail >= num) {
       lastAvail -= num;
@@ -366,9 +369,10 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
   let err: i32 = 0;
   let errA: u32 = 0;
   for (; k < n; k++) {
-    const p = entries + <usize>k * <usize>stride;
-    const id = load<u32>(p + PUSH_ID);
-    const len = load<u32>(p + PUSH_LEN);
+    // {id, len} in one load.
+    const idLen = load<u64>(entries + <usize>k * <usize>stride + PUSH_ID);
+    const id = <u32>idLen;
+    const len = <u32>(idLen >> 32);
     if (id >= num) {
       err = E_PUSH_ID_RANGE;
       errA = id;

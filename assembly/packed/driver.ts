@@ -6,7 +6,6 @@
 // the shared ring.
 import {
   EXTRA_ADDR,
-  EXTRA_FLAGS,
   EXTRA_LEN,
   EXTRA_NEXT,
   EXTRA_SIZE,
@@ -20,7 +19,6 @@ import {
   GUEST_BASE,
   QF_EVENT_IDX,
   QF_INDIRECT,
-  REAP_LEN,
   REAP_SIZE,
   REAP_TOKEN,
   REQ_F_INDIRECT,
@@ -85,7 +83,6 @@ import {
   PEVENT_OFF_MASK,
   PEVENT_OFF_WRAP,
   PEVENT_WRAP_SHIFT,
-  PSTATE_LAST,
   PSTATE_NUM,
   PSTATE_SIZE,
   PSTATE_TOKEN,
@@ -96,6 +93,18 @@ import { bump, inRam, needEvent, ramSize } from "../guest";
 @inline
 function availBits(wrap: u32): u32 {
   return wrap != 0 ? PDESC_F_AVAIL : PDESC_F_USED;
+}
+
+// {len u32, id u16, flags u16} of a descriptor as one little-endian u64.
+@inline
+function packDesc(len: u32, id: u32, flags: u32): u64 {
+  return <u64>len | (<u64>id << 32) | (<u64>flags << 48);
+}
+
+// {len u32, flags u16, next u16} of a desc_extra entry as one little-endian u64.
+@inline
+function packShadow(len: u32, flags: u32, next: u32): u64 {
+  return <u64>len | (<u64>flags << 32) | (<u64>next << 48);
 }
 
 // vring_alloc_desc_extra() and virtqueue_vring_init_packed(): every id on one
@@ -141,25 +150,23 @@ function fail(drv: usize, code: i32, a: u32, b: u32, breaks: bool): i32 {
 // (PDRV_BATCH_DONE chains before it stay added). Every descriptor but the
 // batch's first head is written with plain stores; the first head's flags are
 // stored last, atomically (release), so the device sees the batch at once.
+//
+// Two passes over the requests: the first checks them and counts what fits
+// (it stops where the one-pass loop of Linux would: at the first malformed
+// request, or at the first that does not fit), the second writes exactly
+// those. The writer then keeps few values live, so the free-list walk and
+// the ring index stay in registers (one loop doing both spilled them).
 export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
   store<u32>(drv + PDRV_BATCH_DONE, 0);
   if (load<u32>(drv + PDRV_BROKEN) != 0) return fail(drv, E_BROKEN, 0, 0, false);
   const num = load<u32>(drv + PDRV_NUM);
-  const ring = <usize>load<u32>(drv + PDRV_DESC);
-  const extra = <usize>load<u32>(drv + PDRV_EXTRA);
-  const state = <usize>load<u32>(drv + PDRV_STATE);
   const indirect = (load<u32>(drv + PDRV_FEATURES) & QF_INDIRECT) != 0;
-  const indirPool = <usize>load<u32>(drv + PDRV_INDIR_POOL);
   const indirCap = load<u32>(drv + PDRV_INDIR_CAP);
+  const numFree = load<u32>(drv + PDRV_NUM_FREE);
   const ram = ramSize();
-  let freeHead = load<u32>(drv + PDRV_FREE_HEAD);
-  let numFree = load<u32>(drv + PDRV_NUM_FREE);
-  let i = load<u32>(drv + PDRV_NEXT_AVAIL);
-  let wrap = load<u32>(drv + PDRV_AVAIL_WRAP);
-  let firstHead: usize = 0;
-  let firstFlags: u32 = 0;
+  // ---- Pass 1: checks, and how many chains fit. ----
+  let free = numFree;
   let added: u32 = 0;
-  let descs: u32 = 0;
   let bytes: u64 = 0;
   let indirects: u64 = 0;
   let err: i32 = 0;
@@ -179,8 +186,19 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
       errA = total;
       break;
     }
-    let chainBytes: u64 = 0;
-    for (let k: u32 = 0; k < total; k++) {
+    // Every buffer: not empty, inside guest RAM. The first one outside the
+    // loop, so a one-buffer request runs no loop.
+    const len0 = load<u32>(sg + SG_LEN);
+    if (len0 == 0) {
+      err = E_REQ_ZERO_LEN;
+      break;
+    }
+    if (!inRam(load<u64>(sg + SG_ADDR), len0, ram)) {
+      err = E_REQ_ADDR;
+      break;
+    }
+    let chainBytes: u64 = len0;
+    for (let k: u32 = 1; k < total; k++) {
       const e = sg + <usize>k * SG_SIZE;
       const len = load<u32>(e + SG_LEN);
       if (len == 0) {
@@ -196,101 +214,18 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
       chainBytes += len;
     }
     if (err != 0) break;
-    const useIndirect =
-      indirect && (load<u32>(p + REQ_FLAGS) & REQ_F_INDIRECT) != 0 && total > 1 && total <= indirCap;
+    const useIndirect = useIndirectFor(p, total, indirect, indirCap);
     const need: u32 = useIndirect ? 1 : total;
-    if (numFree < need) break;
-    const id = freeHead;
-    const head = ring + <usize>i * PDESC_SIZE;
-    let headFlags: u32;
-    let last = id;
-    if (useIndirect) {
-      // The table: WRITE is its only flag (§2.8.7); ids are reserved, left 0.
-      const table = indirPool + <usize>id * <usize>indirCap * PDESC_SIZE;
-      for (let k: u32 = 0; k < total; k++) {
-        const e = sg + <usize>k * SG_SIZE;
-        const d = table + <usize>k * PDESC_SIZE;
-        store<u64>(d + PDESC_ADDR, load<u64>(e + SG_ADDR));
-        store<u32>(d + PDESC_LEN, load<u32>(e + SG_LEN));
-        store<u16>(d + PDESC_ID, 0);
-        store<u16>(d + PDESC_FLAGS, <u16>(k < outN ? 0 : PDESC_F_WRITE));
-      }
-      const tableAddr = <u64>(table - GUEST_BASE);
-      const tableLen = total * PDESC_SIZE;
-      store<u64>(head + PDESC_ADDR, tableAddr);
-      store<u32>(head + PDESC_LEN, tableLen);
-      store<u16>(head + PDESC_ID, <u16>id);
-      headFlags = PDESC_F_INDIRECT | availBits(wrap);
-      const x = extra + <usize>id * EXTRA_SIZE;
-      store<u64>(x + EXTRA_ADDR, tableAddr);
-      store<u32>(x + EXTRA_LEN, tableLen);
-      store<u16>(x + EXTRA_FLAGS, PDESC_F_INDIRECT);
-      freeHead = load<u16>(x + EXTRA_NEXT);
-      i++;
-      if (i >= num) {
-        i = 0;
-        wrap ^= 1;
-      }
-      indirects++;
-    } else {
-      // Every descriptor carries the id (Linux does; the device reads it from
-      // the last one). The wrap counter flips inside the loop, whenever the
-      // index passes the ring end: a chain as long as the ring still flips it.
-      let curr = id;
-      headFlags = 0;
-      for (let k: u32 = 0; k < total; k++) {
-        const e = sg + <usize>k * SG_SIZE;
-        const addr = load<u64>(e + SG_ADDR);
-        const len = load<u32>(e + SG_LEN);
-        let flags: u32 = availBits(wrap) | (k < outN ? 0 : PDESC_F_WRITE);
-        if (k + 1 < total) flags |= PDESC_F_NEXT;
-        const d = ring + <usize>i * PDESC_SIZE;
-        store<u64>(d + PDESC_ADDR, addr);
-        if (k == 0) {
-          headFlags = flags;
-          store<u32>(d + PDESC_LEN, len);
-          store<u16>(d + PDESC_ID, <u16>id);
-        } else {
-          // {len u32, id u16, flags u16} are contiguous: one little-endian store.
-          store<u64>(d + PDESC_LEN, <u64>len | (<u64>id << 32) | (<u64>flags << 48));
-        }
-        const x = extra + <usize>curr * EXTRA_SIZE;
-        store<u64>(x + EXTRA_ADDR, addr);
-        store<u32>(x + EXTRA_LEN, len);
-        store<u16>(x + EXTRA_FLAGS, <u16>(flags & (PDESC_F_NEXT | PDESC_F_WRITE)));
-        last = curr;
-        curr = load<u16>(x + EXTRA_NEXT);
-        i++;
-        if (i >= num) {
-          i = 0;
-          wrap ^= 1;
-        }
-      }
-      freeHead = curr;
-    }
-    const st = state + <usize>id * PSTATE_SIZE;
-    store<u32>(st + PSTATE_TOKEN, load<u32>(p + REQ_TOKEN));
-    store<u16>(st + PSTATE_NUM, <u16>need);
-    store<u16>(st + PSTATE_LAST, <u16>last);
-    if (added == 0) {
-      firstHead = head;
-      firstFlags = headFlags;
-    } else {
-      store<u16>(head + PDESC_FLAGS, <u16>headFlags);
-    }
-    numFree -= need;
-    descs += need;
+    if (free < need) break;
+    free -= need;
     bytes += chainBytes;
+    if (useIndirect) indirects++;
     p = sg + <usize>total * SG_SIZE;
   }
   if (added > 0) {
-    // virtio_wmb() then the head's flags: a seq-cst store is a release store.
-    atomic.store<u16>(firstHead + PDESC_FLAGS, <u16>firstFlags);
-    store<u32>(drv + PDRV_NEXT_AVAIL, i);
-    store<u32>(drv + PDRV_AVAIL_WRAP, wrap);
+    const descs = packedWrite(drv, req, added, indirect, indirCap);
     store<u32>(drv + PDRV_NUM_ADDED, load<u32>(drv + PDRV_NUM_ADDED) + descs);
-    store<u32>(drv + PDRV_FREE_HEAD, freeHead);
-    store<u32>(drv + PDRV_NUM_FREE, numFree);
+    store<u32>(drv + PDRV_NUM_FREE, free);
     const stats = <usize>load<u32>(drv + PDRV_STATS);
     bump(stats, ST_CHAINS_ADDED, added);
     bump(stats, ST_DESCS_ADDED, descs);
@@ -300,6 +235,145 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
   store<u32>(drv + PDRV_BATCH_DONE, added);
   if (err != 0) return fail(drv, err, added, errA, false);
   return <i32>added;
+}
+
+// virtqueue_use_indirect(): only for more than one buffer, and only when the
+// per-id table slot can hold the chain (else Linux falls back to direct).
+@inline
+function useIndirectFor(p: usize, total: u32, indirect: bool, indirCap: u32): bool {
+  return indirect && (load<u32>(p + REQ_FLAGS) & REQ_F_INDIRECT) != 0 && total > 1 && total <= indirCap;
+}
+
+// Linux's desc_extra shadow of descriptor `at`: {addr}, then {len, flags,
+// next} in one store, the free-list link read first and stored back
+// unchanged. Returns that link: the next free id.
+@inline
+function shadow(extra: usize, at: u32, addr: u64, len: u32, flags: u32): u32 {
+  const x = extra + <usize>at * EXTRA_SIZE;
+  const next = <u32>load<u16>(x + EXTRA_NEXT);
+  store<u64>(x + EXTRA_ADDR, addr);
+  store<u64>(x + EXTRA_LEN, packShadow(len, flags & (PDESC_F_NEXT | PDESC_F_WRITE), next));
+  return next;
+}
+
+// Pass 2 of packed_drv_add: writes the first m requests, which were checked
+// and fit. Updates next_avail, the avail wrap counter and the free head, and
+// publishes the batch; returns the ring descriptors taken.
+function packedWrite(drv: usize, req: usize, m: u32, indirect: bool, indirCap: u32): u32 {
+  const num = load<u32>(drv + PDRV_NUM);
+  const ring = <usize>load<u32>(drv + PDRV_DESC);
+  const extra = <usize>load<u32>(drv + PDRV_EXTRA);
+  const state = <usize>load<u32>(drv + PDRV_STATE);
+  const start = load<u32>(drv + PDRV_NEXT_AVAIL);
+  let freeHead = load<u32>(drv + PDRV_FREE_HEAD);
+  let i = start;
+  let wrap = load<u32>(drv + PDRV_AVAIL_WRAP);
+  let firstFlags: u32 = 0;
+  let descs: u32 = 0;
+  let p = req;
+  for (let c: u32 = 0; c < m; c++) {
+    const outN = load<u32>(p + REQ_OUT);
+    const total = outN + load<u32>(p + REQ_IN);
+    const sg = p + REQ_HDR_SIZE;
+    const id = freeHead;
+    const head = ring + <usize>i * PDESC_SIZE;
+    let headFlags: u32;
+    let last = id;
+    let need: u32;
+    if (useIndirectFor(p, total, indirect, indirCap)) {
+      // The table: WRITE is its only flag (§2.8.7); ids are reserved, left 0.
+      const table = <usize>load<u32>(drv + PDRV_INDIR_POOL) + <usize>id * <usize>indirCap * PDESC_SIZE;
+      for (let k: u32 = 0; k < total; k++) {
+        const e = sg + <usize>k * SG_SIZE;
+        const d = table + <usize>k * PDESC_SIZE;
+        store<u64>(d + PDESC_ADDR, load<u64>(e + SG_ADDR));
+        store<u64>(d + PDESC_LEN, packDesc(load<u32>(e + SG_LEN), 0, k < outN ? 0 : PDESC_F_WRITE));
+      }
+      const tableAddr = <u64>(table - GUEST_BASE);
+      const tableLen = total * PDESC_SIZE;
+      headFlags = PDESC_F_INDIRECT | availBits(wrap);
+      store<u64>(head + PDESC_ADDR, tableAddr);
+      if (c == 0) {
+        store<u32>(head + PDESC_LEN, tableLen);
+        store<u16>(head + PDESC_ID, <u16>id);
+      } else {
+        // A later head carries its flags at once (see the direct case below).
+        store<u64>(head + PDESC_LEN, packDesc(tableLen, id, headFlags));
+      }
+      const x = extra + <usize>id * EXTRA_SIZE;
+      // The free-list link is read before the shadow is written and stored
+      // back unchanged with {len, flags}: one 64-bit store (see packShadow).
+      freeHead = load<u16>(x + EXTRA_NEXT);
+      store<u64>(x + EXTRA_ADDR, tableAddr);
+      store<u64>(x + EXTRA_LEN, packShadow(tableLen, PDESC_F_INDIRECT, freeHead));
+      i++;
+      if (i >= num) {
+        i = 0;
+        wrap ^= 1;
+      }
+      need = 1;
+    } else {
+      // Every descriptor carries the id (Linux does; the device reads it from
+      // the last one). The wrap counter flips whenever the index passes the
+      // ring end, inside the chain too: a chain as long as the ring still
+      // flips it. The head is written outside the loop (it alone may be the
+      // batch's first head), so a one-descriptor chain runs no loop at all.
+      const wflags: u32 = outN == 0 ? PDESC_F_WRITE : 0;
+      headFlags = availBits(wrap) | wflags | (total > 1 ? PDESC_F_NEXT : 0);
+      const addr0 = load<u64>(sg + SG_ADDR);
+      const len0 = load<u32>(sg + SG_LEN);
+      store<u64>(head + PDESC_ADDR, addr0);
+      if (c == 0) {
+        // The batch's first head: its flags are published last (below).
+        store<u32>(head + PDESC_LEN, len0);
+        store<u16>(head + PDESC_ID, <u16>id);
+      } else {
+        // {len u32, id u16, flags u16} are contiguous: one little-endian
+        // store. A later head may carry its flags at once: the device reads
+        // on from a head only after it saw the batch's first head available
+        // (§2.8.6, is_desc_avail() in QEMU's virtqueue_packed_pop), and that
+        // head's flags are stored last with release ordering.
+        store<u64>(head + PDESC_LEN, packDesc(len0, id, headFlags));
+      }
+      let curr = shadow(extra, id, addr0, len0, headFlags);
+      i++;
+      if (i >= num) {
+        i = 0;
+        wrap ^= 1;
+      }
+      for (let k: u32 = 1; k < total; k++) {
+        const e = sg + <usize>k * SG_SIZE;
+        const addr = load<u64>(e + SG_ADDR);
+        const len = load<u32>(e + SG_LEN);
+        let flags: u32 = availBits(wrap) | (k < outN ? 0 : PDESC_F_WRITE);
+        if (k + 1 < total) flags |= PDESC_F_NEXT;
+        const d = ring + <usize>i * PDESC_SIZE;
+        store<u64>(d + PDESC_ADDR, addr);
+        store<u64>(d + PDESC_LEN, packDesc(len, id, flags));
+        last = curr;
+        curr = shadow(extra, curr, addr, len, flags);
+        i++;
+        if (i >= num) {
+          i = 0;
+          wrap ^= 1;
+        }
+      }
+      freeHead = curr;
+      need = total;
+    }
+    // desc_state[id] = {token u32, num u16, last u16}: one 64-bit store.
+    const st = state + <usize>id * PSTATE_SIZE;
+    store<u64>(st + PSTATE_TOKEN, <u64>load<u32>(p + REQ_TOKEN) | (<u64>need << 32) | (<u64>last << 48));
+    if (c == 0) firstFlags = headFlags;
+    descs += need;
+    p = sg + <usize>total * SG_SIZE;
+  }
+  // virtio_wmb() then the first head's flags: a seq-cst store is a release store.
+  atomic.store<u16>(ring + <usize>start * PDESC_SIZE + PDESC_FLAGS, <u16>firstFlags);
+  store<u32>(drv + PDRV_NEXT_AVAIL, i);
+  store<u32>(drv + PDRV_AVAIL_WRAP, wrap);
+  store<u32>(drv + PDRV_FREE_HEAD, freeHead);
+  return descs;
 }
 
 // virtqueue_kick_prepare_packed(): 1 when the device asked to be notified of
@@ -377,8 +451,10 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
       errA = id;
       break;
     }
+    // desc_state[id] = {token u32, num u16, last u16} in one load.
     const st = state + <usize>id * PSTATE_SIZE;
-    const n = <u32>load<u16>(st + PSTATE_NUM);
+    const s = load<u64>(st + PSTATE_TOKEN);
+    const n = <u32>(s >> 32) & 0xffff;
     if (n == 0) {
       err = E_USED_ID_NOT_HEAD;
       errA = id;
@@ -387,12 +463,11 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
     // detach_buf_packed(): the chain's ids go back on the free list, from the
     // private desc_state only.
     store<u16>(st + PSTATE_NUM, 0);
-    store<u16>(extra + <usize>load<u16>(st + PSTATE_LAST) * EXTRA_SIZE + EXTRA_NEXT, <u16>freeHead);
+    store<u16>(extra + <usize>(s >> 48) * EXTRA_SIZE + EXTRA_NEXT, <u16>freeHead);
     freeHead = id;
     numFree += n;
-    const o = out + <usize>count * REAP_SIZE;
-    store<u32>(o + REAP_TOKEN, load<u32>(st + PSTATE_TOKEN));
-    store<u32>(o + REAP_LEN, len);
+    // {token, len} in one store.
+    store<u64>(out + <usize>count * REAP_SIZE + REAP_TOKEN, (s & 0xffffffff) | (<u64>len << 32));
     bytes += len;
     // Most buffers take one descriptor. A branch the CPU predicts lets it run
     // ahead to the next used descriptor instead of waiting for the load of n
