@@ -19,7 +19,6 @@ await build({
   entryPoints: {
     index: 'src/index.ts',
     cli: 'src/cli/main.ts',
-    'workers/device-worker': 'workers/device-worker.ts',
     'workers/queue-worker': 'workers/queue-worker.ts',
   },
   outdir: 'dist',

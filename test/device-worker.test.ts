@@ -43,7 +43,7 @@ describe('device side on a worker thread', () => {
     const q = new SplitQueue(mem, { size: 8, name: 'rx3' });
     worker = await DeviceWorker.start(q);
     // Kill the thread behind the wrapper's back, as a crash would.
-    await (worker as unknown as { worker: Worker }).worker.terminate();
+    await (worker as unknown as { worker: { worker: Worker } }).worker.worker.terminate();
     await expect(worker.serve()).rejects.toMatchObject({ code: 'WORKER_DIED' });
     await expect(worker.serve()).rejects.toThrow(/rx3: device worker exited/);
   });

@@ -46,6 +46,20 @@ const api = {
     return driverLoop(new Control(m.memory.buffer, ctlAddr), attachQueue(m, queue), batchView(batch), limits, opts);
   },
 
+  /**
+   * One pass of a loopback device on `queue`: pop every available chain, push
+   * each back used with len = its writable bytes, then decide on the interrupt.
+   */
+  serve(queue: QueueHandle): { chains: number; interrupt: boolean } {
+    const q = attachQueue(memory(), queue);
+    let chains = 0;
+    for (let n = q.device.popBatch(); n > 0; n = q.device.popBatch()) {
+      q.device.pushPopped(n);
+      chains += n;
+    }
+    return { chains, interrupt: chains > 0 && q.device.shouldNotify() };
+  },
+
   device(queue: QueueHandle, ctlAddr: number, opts: LoopOptions): ThreadCounters {
     const m = memory();
     return deviceLoop(new Control(m.memory.buffer, ctlAddr), attachQueue(m, queue), opts);

@@ -38,6 +38,7 @@ export class QueueWorker {
   readonly dead: Promise<never>;
   private rejectDead!: (e: VqsimError) => void;
   private failure: VqsimError | undefined;
+  private released = false;
 
   private constructor(readonly label: string) {
     this.worker = new Worker(workerPath());
@@ -111,6 +112,8 @@ export class QueueWorker {
       this.failure = new VqsimError('WORKER_STOPPED', `${this.label} stopped`);
       this.rejectDead(this.failure);
     }
+    if (this.released) return;
+    this.released = true;
     this.api[releaseProxy]();
     await this.worker.terminate();
   }
