@@ -351,55 +351,51 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
 // virtqueue_packed_fill_desc() + virtqueue_packed_flush() for n {id, len}
 // entries `stride` bytes apart. Each used descriptor goes where the device's
 // used index is, which then skips the descriptors that buffer took. The first
-// descriptor's flags are stored last (release), so the driver sees the batch
-// at once. Returns n, or -code (entries before the bad one are published).
+// descriptor is written last, its flags with release ordering, so the driver
+// sees the batch at once. Returns n, or -code (entries before the bad one are
+// published).
+//
+// The first entry is checked before the loop and its descriptor written
+// after it; the loop then treats every entry alike (one 64-bit store) and
+// keeps only what it carries from entry to entry in registers (with more
+// live values the register allocator spilled the used index and the byte
+// count, and each entry waited on a store-to-load round trip through the
+// stack). The error is derived from the entry the loop stopped at.
 export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32): i32 {
   store<u32>(dev + PDEV_BATCH_DONE, 0);
   if (load<u32>(dev + PDEV_BROKEN) != 0) return fail(dev, E_BROKEN, 0, 0);
+  if (n == 0) return 0;
   const num = load<u32>(dev + PDEV_NUM);
   const ring = <usize>load<u32>(dev + PDEV_DESC);
   const ids = <usize>load<u32>(dev + PDEV_IDS);
-  let usedIdx = load<u32>(dev + PDEV_USED_IDX);
-  let wrap = load<u32>(dev + PDEV_USED_WRAP);
-  let wrapped = false;
-  let firstDesc: usize = 0;
-  let firstFlags: u32 = 0;
-  let bytes: u64 = 0;
-  let k: u32 = 0;
-  let err: i32 = 0;
-  let errA: u32 = 0;
-  for (; k < n; k++) {
-    // {id, len} in one load.
-    const idLen = load<u64>(entries + <usize>k * <usize>stride + PUSH_ID);
+  const start = load<u32>(dev + PDEV_USED_IDX);
+  const startWrap = load<u32>(dev + PDEV_USED_WRAP);
+  // {id, len} in one load.
+  const first = load<u64>(entries + PUSH_ID);
+  const id0 = <u32>first;
+  const len0 = <u32>(first >> 32);
+  const n0 = take(ids, num, id0);
+  if (n0 == 0) return fail(dev, id0 >= num ? E_PUSH_ID_RANGE : E_PUSH_NOT_INFLIGHT, id0, 0);
+  let usedIdx = start + n0;
+  let wrap = startWrap;
+  if (usedIdx >= num) {
+    usedIdx -= num;
+    wrap ^= 1;
+    // QEMU forgets the last signalled index when the used index wraps.
+    store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
+  }
+  let bytes: u64 = len0;
+  let p = entries + <usize>stride;
+  const end = entries + <usize>n * <usize>stride;
+  while (p < end) {
+    const idLen = load<u64>(p + PUSH_ID);
     const id = <u32>idLen;
     const len = <u32>(idLen >> 32);
-    if (id >= num) {
-      err = E_PUSH_ID_RANGE;
-      errA = id;
-      break;
-    }
-    const slot = ids + <usize>id * 2;
-    const ndescs = <u32>load<u16>(slot);
-    if (ndescs == 0) {
-      err = E_PUSH_NOT_INFLIGHT;
-      errA = id;
-      break;
-    }
-    store<u16>(slot, 0);
-    // AVAIL = USED = the used wrap counter; WRITE when the device wrote data
-    // (§2.8.3).
-    let flags: u32 = wrap != 0 ? PDESC_F_AVAIL | PDESC_F_USED : 0;
-    if (len != 0) flags |= PDESC_F_WRITE;
+    const ndescs = take(ids, num, id);
+    if (ndescs == 0) break;
+    // {len u32, id u16, flags u16} are contiguous: one little-endian store.
     const d = ring + <usize>usedIdx * PDESC_SIZE;
-    if (k == 0) {
-      store<u16>(d + PDESC_ID, <u16>id);
-      store<u32>(d + PDESC_LEN, len);
-      firstDesc = d;
-      firstFlags = flags;
-    } else {
-      // {len u32, id u16, flags u16} are contiguous: one little-endian store.
-      store<u64>(d + PDESC_LEN, <u64>len | (<u64>id << 32) | (<u64>flags << 48));
-    }
+    store<u64>(d + PDESC_LEN, <u64>len | (<u64>id << 32) | (<u64>usedFlags(wrap, len) << 48));
     // A predictable branch instead of a data dependency on the ids[] load
     // (see packed_drv_get_used).
     if (ndescs == 1) {
@@ -407,33 +403,60 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
       if (usedIdx == num) {
         usedIdx = 0;
         wrap ^= 1;
-        wrapped = true;
+        store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
       }
     } else {
       usedIdx += ndescs;
       if (usedIdx >= num) {
         usedIdx -= num;
         wrap ^= 1;
-        wrapped = true;
+        store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
       }
     }
     bytes += len;
+    p += stride;
   }
-  if (k > 0) {
-    atomic.store<u16>(firstDesc + PDESC_FLAGS, <u16>firstFlags);
-    store<u32>(dev + PDEV_USED_IDX, usedIdx);
-    store<u32>(dev + PDEV_USED_WRAP, wrap);
-    // QEMU forgets the last signalled index when the used index wraps.
-    if (wrapped) store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
-    const inflight = load<u32>(dev + PDEV_INFLIGHT);
-    store<u32>(dev + PDEV_INFLIGHT, inflight > k ? inflight - k : 0);
-    const stats = <usize>load<u32>(dev + PDEV_STATS);
-    bump(stats, ST_CHAINS_USED, k);
-    bump(stats, ST_BYTES_USED, bytes);
-  }
+  // virtqueue_packed_flush(): the first used descriptor last, its flags with
+  // release ordering (a seq-cst store).
+  const d0 = ring + <usize>start * PDESC_SIZE;
+  store<u16>(d0 + PDESC_ID, <u16>id0);
+  store<u32>(d0 + PDESC_LEN, len0);
+  atomic.store<u16>(d0 + PDESC_FLAGS, <u16>usedFlags(startWrap, len0));
+  const k = <u32>((p - entries) / <usize>stride);
+  store<u32>(dev + PDEV_USED_IDX, usedIdx);
+  store<u32>(dev + PDEV_USED_WRAP, wrap);
+  const inflight = load<u32>(dev + PDEV_INFLIGHT);
+  store<u32>(dev + PDEV_INFLIGHT, inflight > k ? inflight - k : 0);
+  const stats = <usize>load<u32>(dev + PDEV_STATS);
+  bump(stats, ST_CHAINS_USED, k);
+  bump(stats, ST_BYTES_USED, bytes);
   store<u32>(dev + PDEV_BATCH_DONE, k);
-  if (err != 0) return fail(dev, err, errA, k);
+  if (k < n) {
+    // The entry the loop stopped at (the caller's own input, read again): an
+    // id the queue cannot have, or one the device does not hold.
+    const id = load<u32>(p + PUSH_ID);
+    return fail(dev, id >= num ? E_PUSH_ID_RANGE : E_PUSH_NOT_INFLIGHT, id, k);
+  }
   return <i32>k;
+}
+
+// The device's record of buffer `id` (QEMU's VirtQueueElement.ndescs): the
+// descriptors it took, 0 when the id is out of range or not in flight. The
+// record is cleared (a no-op store of 0 when it was 0 already).
+@inline
+function take(ids: usize, num: u32, id: u32): u32 {
+  if (id >= num) return 0;
+  const slot = ids + <usize>id * 2;
+  const ndescs = <u32>load<u16>(slot);
+  store<u16>(slot, 0);
+  return ndescs;
+}
+
+// The flags of a used descriptor: AVAIL = USED = the used wrap counter, WRITE
+// when the device wrote data (§2.8.3, QEMU virtqueue_packed_fill_desc()).
+@inline
+function usedFlags(wrap: u32, len: u32): u32 {
+  return (wrap != 0 ? PDESC_F_AVAIL | PDESC_F_USED : 0) | (len != 0 ? PDESC_F_WRITE : 0);
 }
 
 // virtio_packed_should_notify(): 1 when the driver wants an interrupt for what
