@@ -89,6 +89,9 @@ import {
 } from "./layout";
 import { bump, inRam, needEvent, ramSize } from "../guest";
 
+// Both wrap bits of a descriptor's flags: AVAIL (bit 7) and USED (bit 15).
+const WRAP_BITS: u32 = PDESC_F_AVAIL | PDESC_F_USED;
+
 // The AVAIL/USED bits of a descriptor the driver makes available in lap `wrap`.
 @inline
 function availBits(wrap: u32): u32 {
@@ -198,20 +201,24 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
       break;
     }
     let chainBytes: u64 = len0;
-    for (let k: u32 = 1; k < total; k++) {
-      const e = sg + <usize>k * SG_SIZE;
-      const len = load<u32>(e + SG_LEN);
-      if (len == 0) {
-        err = E_REQ_ZERO_LEN;
-        errA = k;
-        break;
+    // (Guarded: V8 runs a loop's header, stack check included, even for no
+    // iteration.)
+    if (total > 1) {
+      for (let k: u32 = 1; k < total; k++) {
+        const e = sg + <usize>k * SG_SIZE;
+        const len = load<u32>(e + SG_LEN);
+        if (len == 0) {
+          err = E_REQ_ZERO_LEN;
+          errA = k;
+          break;
+        }
+        if (!inRam(load<u64>(e + SG_ADDR), len, ram)) {
+          err = E_REQ_ADDR;
+          errA = k;
+          break;
+        }
+        chainBytes += len;
       }
-      if (!inRam(load<u64>(e + SG_ADDR), len, ram)) {
-        err = E_REQ_ADDR;
-        errA = k;
-        break;
-      }
-      chainBytes += len;
     }
     if (err != 0) break;
     const useIndirect = useIndirectFor(p, total, indirect, indirCap);
@@ -341,21 +348,23 @@ function packedWrite(drv: usize, req: usize, m: u32, indirect: bool, indirCap: u
         i = 0;
         wrap ^= 1;
       }
-      for (let k: u32 = 1; k < total; k++) {
-        const e = sg + <usize>k * SG_SIZE;
-        const addr = load<u64>(e + SG_ADDR);
-        const len = load<u32>(e + SG_LEN);
-        let flags: u32 = availBits(wrap) | (k < outN ? 0 : PDESC_F_WRITE);
-        if (k + 1 < total) flags |= PDESC_F_NEXT;
-        const d = ring + <usize>i * PDESC_SIZE;
-        store<u64>(d + PDESC_ADDR, addr);
-        store<u64>(d + PDESC_LEN, packDesc(len, id, flags));
-        last = curr;
-        curr = shadow(extra, curr, addr, len, flags);
-        i++;
-        if (i >= num) {
-          i = 0;
-          wrap ^= 1;
+      if (total > 1) {
+        for (let k: u32 = 1; k < total; k++) {
+          const e = sg + <usize>k * SG_SIZE;
+          const addr = load<u64>(e + SG_ADDR);
+          const len = load<u32>(e + SG_LEN);
+          let flags: u32 = availBits(wrap) | (k < outN ? 0 : PDESC_F_WRITE);
+          if (k + 1 < total) flags |= PDESC_F_NEXT;
+          const d = ring + <usize>i * PDESC_SIZE;
+          store<u64>(d + PDESC_ADDR, addr);
+          store<u64>(d + PDESC_LEN, packDesc(len, id, flags));
+          last = curr;
+          curr = shadow(extra, curr, addr, len, flags);
+          i++;
+          if (i >= num) {
+            i = 0;
+            wrap ^= 1;
+          }
         }
       }
       freeHead = curr;
@@ -408,6 +417,11 @@ export function packed_drv_kick_prepare(drv: usize): i32 {
 // as {token, len}. Returns the count, 0 on a broken queue, or -code when the
 // device broke the protocol (the queue is then broken; PDRV_BATCH_DONE
 // entries before it were delivered).
+//
+// The loop carries only the output pointer, ring position, wrap pattern,
+// free head, free count and byte count; error details go to the state block
+// where they are found, so they take no registers (with more live values the
+// register allocator spilled loop-carried ones to the stack).
 export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
   store<u32>(drv + PDRV_BATCH_DONE, 0);
   if (load<u32>(drv + PDRV_BROKEN) != 0) return 0;
@@ -417,28 +431,26 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
   const state = <usize>load<u32>(drv + PDRV_STATE);
   const lastUsedIdx = load<u32>(drv + PDRV_LAST_USED);
   let pos = lastUsedIdx & PEVENT_OFF_MASK;
-  let wrap = lastUsedIdx >>> PEVENT_WRAP_SHIFT;
+  // is_used_desc_packed(): AVAIL and USED both equal the used wrap counter.
+  // The pattern of both bits is carried instead of the counter.
+  let usedPat: u32 = lastUsedIdx >>> PEVENT_WRAP_SHIFT != 0 ? WRAP_BITS : 0;
   let freeHead = load<u32>(drv + PDRV_FREE_HEAD);
   let numFree = load<u32>(drv + PDRV_NUM_FREE);
-  let count: u32 = 0;
+  let o = out;
+  const end = out + <usize>max * REAP_SIZE;
   let bytes: u64 = 0;
   let err: i32 = 0;
-  let errA: u32 = 0;
-  let errB: u32 = 0;
-  while (count < max) {
+  while (o < end) {
     const d = ring + <usize>pos * PDESC_SIZE;
     // virtio_rmb() after the flags: an acquire load.
     const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
-    const a = (flags >>> PDESC_F_AVAIL_SHIFT) & 1;
-    const u = (flags >>> PDESC_F_USED_SHIFT) & 1;
-    if (a != u || u != wrap) {
+    if ((flags & WRAP_BITS) != usedPat) {
       // Not used. While buffers are outstanding the slot holds what the driver
       // wrote in this lap (AVAIL = wrap, USED = !wrap) until the device marks
       // it used; any other pattern is a used descriptor from the wrong lap.
-      if (numFree < num && (a != wrap || u == wrap)) {
+      if (numFree < num && (flags & WRAP_BITS) != (usedPat ^ PDESC_F_USED)) {
         err = E_USED_WRAP;
-        errA = pos;
-        errB = flags;
+        errDetail(drv, pos, flags);
       }
       break;
     }
@@ -448,7 +460,7 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
     const len = <u32>lenId;
     if (id >= num) {
       err = E_USED_ID_RANGE;
-      errA = id;
+      errDetail(drv, id, 0);
       break;
     }
     // desc_state[id] = {token u32, num u16, last u16} in one load.
@@ -457,7 +469,7 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
     const n = <u32>(s >> 32) & 0xffff;
     if (n == 0) {
       err = E_USED_ID_NOT_HEAD;
-      errA = id;
+      errDetail(drv, id, 0);
       break;
     }
     // detach_buf_packed(): the chain's ids go back on the free list, from the
@@ -467,7 +479,8 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
     freeHead = id;
     numFree += n;
     // {token, len} in one store.
-    store<u64>(out + <usize>count * REAP_SIZE + REAP_TOKEN, (s & 0xffffffff) | (<u64>len << 32));
+    store<u64>(o + REAP_TOKEN, (s & 0xffffffff) | (<u64>len << 32));
+    o += REAP_SIZE;
     bytes += len;
     // Most buffers take one descriptor. A branch the CPU predicts lets it run
     // ahead to the next used descriptor instead of waiting for the load of n
@@ -476,19 +489,19 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
       pos++;
       if (pos == num) {
         pos = 0;
-        wrap ^= 1;
+        usedPat ^= WRAP_BITS;
       }
     } else {
       pos += n;
       if (pos >= num) {
         pos -= num;
-        wrap ^= 1;
+        usedPat ^= WRAP_BITS;
       }
     }
-    count++;
   }
+  const count = <u32>((o - out) / REAP_SIZE);
   if (count > 0) {
-    const lastUsed = pos | (wrap << PEVENT_WRAP_SHIFT);
+    const lastUsed = pos | ((usedPat >>> PDESC_F_USED_SHIFT) << PEVENT_WRAP_SHIFT);
     store<u32>(drv + PDRV_LAST_USED, lastUsed);
     store<u32>(drv + PDRV_FREE_HEAD, freeHead);
     store<u32>(drv + PDRV_NUM_FREE, numFree);
@@ -503,8 +516,21 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
     bump(stats, ST_BYTES_COMPLETED, bytes);
   }
   store<u32>(drv + PDRV_BATCH_DONE, count);
-  if (err != 0) return fail(drv, err, errA, errB, true);
+  if (err != 0) {
+    // fail(..., breaks = true), with ERR_A and ERR_B already written.
+    store<u32>(drv + PDRV_ERR_CODE, err);
+    store<u32>(drv + PDRV_BROKEN, 1);
+    bump(<usize>load<u32>(drv + PDRV_STATS), ST_DRIVER_CHECKS_FAILED, 1);
+    return -err;
+  }
   return <i32>count;
+}
+
+// The details of a protocol error, written where it is found.
+@inline
+function errDetail(drv: usize, a: u32, b: u32): void {
+  store<u32>(drv + PDRV_ERR_A, a);
+  store<u32>(drv + PDRV_ERR_B, b);
 }
 
 // virtqueue_disable_cb_packed().
