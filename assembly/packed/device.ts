@@ -231,62 +231,93 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
       // A direct chain: consecutive ring descriptors (wrapping at the end)
       // while NEXT is set; the buffer id is on the last one (§2.8.6). The
       // head's flags come from the acquire load above; {len, id, flags} of
-      // every descriptor are one 64-bit load, so a one-descriptor chain takes
-      // two loads and the loop has no "is this the head" branch.
+      // every descriptor are one 64-bit load. The head is taken outside the
+      // loop (no order check can fail on it), so a one-descriptor chain runs
+      // no loop: V8 runs a loop's header, stack check included, per entry.
       let i = lastAvail;
       let lif = load<u64>(d + PDESC_LEN);
-      while (true) {
-        const addr = load<u64>(d + PDESC_ADDR);
-        const len = <u32>lif;
-        if (len == 0) {
-          err = E_ZERO_LEN;
-          errA = i;
-          break;
-        }
-        if (!inRam(addr, len, ram)) {
-          err = E_ADDR_RANGE;
-          errA = <u32>addr;
-          errB = <u32>(addr >> 32);
-          break;
-        }
-        if ((flags & PDESC_F_WRITE) != 0) {
-          seenWrite = true;
-          writeBytes += len;
-        } else {
-          if (seenWrite) {
-            err = E_DESC_ORDER;
-            errA = i;
-            break;
-          }
-          readBytes += len;
-        }
-        if (elemEnd >= elemCap) {
-          full = true;
-          break;
-        }
-        storeElem(elems + <usize>elemEnd * ELEM_SIZE, addr, len, flags);
+      const addr0 = load<u64>(d + PDESC_ADDR);
+      const len0 = <u32>lif;
+      if (len0 == 0) {
+        err = E_ZERO_LEN;
+        errA = i;
+        break;
+      }
+      if (!inRam(addr0, len0, ram)) {
+        err = E_ADDR_RANGE;
+        errA = <u32>addr0;
+        errB = <u32>(addr0 >> 32);
+        break;
+      }
+      if ((flags & PDESC_F_WRITE) != 0) {
+        seenWrite = true;
+        writeBytes = len0;
+      } else {
+        readBytes = len0;
+      }
+      if (elemEnd >= elemCap) {
+        full = true;
+      } else {
+        storeElem(elems + <usize>elemEnd * ELEM_SIZE, addr0, len0, flags);
         elemEnd++;
-        ndescs++;
+        ndescs = 1;
         if ((flags & PDESC_F_NEXT) == 0) {
           id = <u32>(lif >> 32) & 0xffff;
-          break;
-        }
-        i++;
-        if (i >= num) i = 0;
-        // No list is longer than the ring (§2.8.5): this ends a chain that
-        // would run into itself, before its (num + 1)-th descriptor is read.
-        if (ndescs >= num) {
-          err = E_DESC_LOOP;
-          errA = lastAvail;
-          break;
-        }
-        d = ring + <usize>i * PDESC_SIZE;
-        lif = load<u64>(d + PDESC_LEN);
-        flags = <u32>(lif >> 48);
-        if ((flags & PDESC_F_INDIRECT) != 0) {
-          err = E_INDIRECT_NESTED;
-          errA = i;
-          break;
+        } else {
+          while (true) {
+            i++;
+            if (i >= num) i = 0;
+            // No list is longer than the ring (§2.8.5): this ends a chain that
+            // would run into itself, before its (num + 1)-th descriptor is read.
+            if (ndescs >= num) {
+              err = E_DESC_LOOP;
+              errA = lastAvail;
+              break;
+            }
+            d = ring + <usize>i * PDESC_SIZE;
+            lif = load<u64>(d + PDESC_LEN);
+            flags = <u32>(lif >> 48);
+            if ((flags & PDESC_F_INDIRECT) != 0) {
+              err = E_INDIRECT_NESTED;
+              errA = i;
+              break;
+            }
+            const addr = load<u64>(d + PDESC_ADDR);
+            const len = <u32>lif;
+            if (len == 0) {
+              err = E_ZERO_LEN;
+              errA = i;
+              break;
+            }
+            if (!inRam(addr, len, ram)) {
+              err = E_ADDR_RANGE;
+              errA = <u32>addr;
+              errB = <u32>(addr >> 32);
+              break;
+            }
+            if ((flags & PDESC_F_WRITE) != 0) {
+              seenWrite = true;
+              writeBytes += len;
+            } else {
+              if (seenWrite) {
+                err = E_DESC_ORDER;
+                errA = i;
+                break;
+              }
+              readBytes += len;
+            }
+            if (elemEnd >= elemCap) {
+              full = true;
+              break;
+            }
+            storeElem(elems + <usize>elemEnd * ELEM_SIZE, addr, len, flags);
+            elemEnd++;
+            ndescs++;
+            if ((flags & PDESC_F_NEXT) == 0) {
+              id = <u32>(lif >> 32) & 0xffff;
+              break;
+            }
+          }
         }
       }
     }
