@@ -165,41 +165,55 @@ function sgCopy(dst: usize, d: u32, d1: u32, src: usize, s: u32, s1: u32, srcBas
   }
 }
 
-// Delivers one frame of `len` bytes (header included) from the element run
-// [s0, s1) to the RX pool. Returns 1 when delivered, 0 when the RX pool has
-// too few buffers (the packet waits), -1 when dropped.
-function deliver(st: usize, src: usize, s0: u32, s1: u32, srcBase: usize, len: u32): i32 {
-  const pool = <usize>load<u32>(st + NS_RXPOOL);
-  const rec = <usize>load<u32>(pool + POOL_REC);
-  const elem = <usize>load<u32>(pool + POOL_ELEM);
-  const head = load<u32>(pool + POOL_HEAD);
-  const n = load<u32>(pool + POOL_N);
+// Places one frame of `len` bytes (header included) from the element run
+// [s0, s1) (addresses + srcBase) into the RX pool's buffers from record
+// `head` on, and writes their used records at used[usedN...]. Returns the
+// buffers used, 0 when the pool has too few (the frame waits), or -1 when the
+// frame is dropped (a big-mode buffer too small, or a first buffer that cannot
+// hold the header).
+@inline
+function place(
+  rec: usize,
+  elem: usize,
+  head: u32,
+  n: u32,
+  mrg: bool,
+  used: usize,
+  usedN: u32,
+  usedCap: u32,
+  src: usize,
+  s0: u32,
+  s1: u32,
+  srcBase: usize,
+  len: u32,
+): i32 {
   if (head >= n) return 0;
-  const mrg = (load<u32>(st + NS_FLAGS) & NET_FLAG_MRG) != 0;
-  const usedN = load<u32>(st + NS_RX_USED_N);
-  const usedCap = load<u32>(st + NS_RX_USED_CAP);
   const first = rec + <usize>head * PR_SIZE;
-  let j = head;
-  if (mrg) {
-    let room: u32 = 0;
+  const fStart = load<u32>(first + PR_START);
+  if (fStart == load<u32>(first + PR_END)) return -1;
+  const firstElem = elem + <usize>fStart * PE_SIZE;
+  const fLen = load<u32>(firstElem + PE_LEN);
+  if (fLen < HDR) return -1;
+  const fBytes = load<u32>(first + PR_BYTES);
+  let j = head + 1;
+  if (fBytes < len) {
+    if (!mrg) return -1;
+    let room = fBytes;
     while (room < len && j < n) {
       room += load<u32>(rec + <usize>j * PR_SIZE + PR_BYTES);
       j++;
     }
     if (room < len) return 0;
-  } else {
-    j = head + 1;
   }
   const nb = j - head;
   if (usedN + nb > usedCap) return 0;
-  const firstElem = elem + <usize>load<u32>(first + PR_START) * PE_SIZE;
-  // The header, num_buffers included, must fit the first buffer; a big-mode
-  // buffer must hold the whole frame. Otherwise the frame is dropped.
-  if (load<u32>(first + PR_START) == load<u32>(first + PR_END) || load<u32>(firstElem + PE_LEN) < HDR) return -1;
-  if (!mrg && load<u32>(first + PR_BYTES) < len) return -1;
-  sgCopy(elem, load<u32>(first + PR_START), load<u32>(rec + <usize>(j - 1) * PR_SIZE + PR_END), src, s0, s1, srcBase, len);
-  store<u16>(<usize>(load<u64>(firstElem + PE_ADDR) + <u64>GUEST_BASE) + VIRTIO_NET_HDR_NUM_BUFFERS, <u16>nb);
-  const used = <usize>load<u32>(st + NS_RX_USED);
+  const dst0 = <usize>(load<u64>(firstElem + PE_ADDR) + <u64>GUEST_BASE);
+  if (s1 - s0 == 1 && fLen >= len) {
+    copyBytes(dst0, <usize>load<u64>(src + <usize>s0 * PE_SIZE + PE_ADDR) + srcBase, len);
+  } else {
+    sgCopy(elem, fStart, load<u32>(rec + <usize>(j - 1) * PR_SIZE + PR_END), src, s0, s1, srcBase, len);
+  }
+  store<u16>(dst0 + VIRTIO_NET_HDR_NUM_BUFFERS, <u16>nb);
   let left = len;
   for (let k: u32 = 0; k < nb; k++) {
     const r = rec + <usize>(head + k) * PR_SIZE;
@@ -210,79 +224,109 @@ function deliver(st: usize, src: usize, s0: u32, s1: u32, srcBase: usize, len: u
     store<u32>(u + PUSH_ID, load<u32>(r + PR_ID));
     store<u32>(u + PUSH_LEN, w);
   }
-  store<u32>(st + NS_RX_USED_N, usedN + nb);
-  store<u32>(pool + POOL_HEAD, j);
-  add64(st + NS_RX_PKTS, 1);
-  add64(st + NS_RX_BYTES, <u64>(len - HDR));
-  add64(st + NS_RX_BUFS, <u64>nb);
-  return 1;
-}
-
-// Completes TX chain `r` (used len 0: the device wrote nothing).
-@inline
-function txDone(st: usize, pool: usize, r: usize, usedN: u32): void {
-  const u = <usize>load<u32>(st + NS_TX_USED) + <usize>usedN * POP_SIZE;
-  store<u32>(u + PUSH_ID, load<u32>(r + PR_ID));
-  store<u32>(u + PUSH_LEN, 0);
-  store<u32>(pool + POOL_HEAD, load<u32>(pool + POOL_HEAD) + 1);
+  return <i32>nb;
 }
 
 // Moves every packet it can. Sets NS_TX_USED_N and NS_RX_USED_N (the counts
 // of used records left for pushPopped). Returns the packets handled.
 export function net_run(st: usize): i32 {
-  store<u32>(st + NS_TX_USED_N, 0);
-  store<u32>(st + NS_RX_USED_N, 0);
   const mode = load<u32>(st + NS_MODE);
+  const mrg = (load<u32>(st + NS_FLAGS) & NET_FLAG_MRG) != 0;
+  const rxPool = <usize>load<u32>(st + NS_RXPOOL);
+  const rxRec = <usize>load<u32>(rxPool + POOL_REC);
+  const rxElem = <usize>load<u32>(rxPool + POOL_ELEM);
+  const rxN = load<u32>(rxPool + POOL_N);
+  let rxHead = load<u32>(rxPool + POOL_HEAD);
+  const rxUsed = <usize>load<u32>(st + NS_RX_USED);
+  const rxCap = load<u32>(st + NS_RX_USED_CAP);
+  let rxUsedN: u32 = 0;
+  let txUsedN: u32 = 0;
+  let txPkts: u64 = 0;
+  let txBytes: u64 = 0;
+  let rxPkts: u64 = 0;
+  let rxBytes: u64 = 0;
+  let rxBufs: u64 = 0;
+  let drops: u64 = 0;
+  let txErrors: u64 = 0;
+  let sink: u64 = 0;
   let done: i32 = 0;
   if (mode == NET_MODE_SINK || mode == NET_MODE_LOOPBACK) {
     const pool = <usize>load<u32>(st + NS_TXPOOL);
     const rec = <usize>load<u32>(pool + POOL_REC);
     const elem = <usize>load<u32>(pool + POOL_ELEM);
     const n = load<u32>(pool + POOL_N);
+    const txUsed = <usize>load<u32>(st + NS_TX_USED);
     const cap = load<u32>(st + NS_TX_USED_CAP);
-    let usedN: u32 = 0;
-    for (let i = load<u32>(pool + POOL_HEAD); i < n && usedN < cap; i++) {
+    let i = load<u32>(pool + POOL_HEAD);
+    for (; i < n && txUsedN < cap; i++) {
       const r = rec + <usize>i * PR_SIZE;
       const len = load<u32>(r + PR_BYTES);
       if (len < HDR) {
-        add64(st + NS_TX_ERRORS, 1);
+        txErrors++;
       } else if (mode == NET_MODE_SINK) {
-        add64(st + NS_SINK_PKTS, 1);
-        add64(st + NS_TX_PKTS, 1);
-        add64(st + NS_TX_BYTES, <u64>(len - HDR));
+        sink++;
+        txPkts++;
+        txBytes += <u64>(len - HDR);
       } else {
-        const rc = deliver(st, elem, load<u32>(r + PR_START), load<u32>(r + PR_END), GUEST_BASE, len);
-        if (rc == 0) break;
-        if (rc < 0) add64(st + NS_DROPS, 1);
-        add64(st + NS_TX_PKTS, 1);
-        add64(st + NS_TX_BYTES, <u64>(len - HDR));
+        const nb = place(rxRec, rxElem, rxHead, rxN, mrg, rxUsed, rxUsedN, rxCap, elem, load<u32>(r + PR_START), load<u32>(r + PR_END), GUEST_BASE, len);
+        if (nb == 0) break;
+        if (nb < 0) {
+          drops++;
+        } else {
+          rxHead += <u32>nb;
+          rxUsedN += <u32>nb;
+          rxPkts++;
+          rxBytes += <u64>(len - HDR);
+          rxBufs += <u64>nb;
+        }
+        txPkts++;
+        txBytes += <u64>(len - HDR);
       }
-      txDone(st, pool, r, usedN);
-      usedN++;
+      const u = txUsed + <usize>txUsedN * POP_SIZE;
+      store<u32>(u + PUSH_ID, load<u32>(r + PR_ID));
+      store<u32>(u + PUSH_LEN, 0);
+      txUsedN++;
       done++;
     }
-    store<u32>(st + NS_TX_USED_N, usedN);
-    return done;
-  }
-  // Source: frames from the template at NS_SRC_ELEM (a host linear address).
-  const src = st + NS_SRC_ELEM;
-  const len = load<u32>(src + PE_LEN);
-  const tmpl = <usize>load<u64>(src + PE_ADDR);
-  let left = load<u32>(st + NS_SRC_LEFT);
-  while (left != 0) {
-    if (len >= HDR + 4) store<u32>(tmpl + HDR, load<u32>(st + NS_SRC_SEQ));
-    const rc = deliver(st, src, 0, 1, 0, len);
-    if (rc == 0) break;
-    if (rc < 0) {
-      // A buffer that cannot take the frame is returned empty-handed only by
-      // the loopback; the source stops rather than drop forever.
-      add64(st + NS_DROPS, 1);
-      break;
+    store<u32>(pool + POOL_HEAD, i);
+  } else {
+    // Source: frames from the template at NS_SRC_ELEM (a host linear address).
+    const src = st + NS_SRC_ELEM;
+    const len = load<u32>(src + PE_LEN);
+    const tmpl = <usize>load<u64>(src + PE_ADDR);
+    let left = load<u32>(st + NS_SRC_LEFT);
+    let seq = load<u32>(st + NS_SRC_SEQ);
+    while (left != 0) {
+      if (len >= HDR + 4) store<u32>(tmpl + HDR, seq);
+      const nb = place(rxRec, rxElem, rxHead, rxN, mrg, rxUsed, rxUsedN, rxCap, src, 0, 1, 0, len);
+      if (nb == 0) break;
+      if (nb < 0) {
+        // The source stops rather than drop forever.
+        drops++;
+        break;
+      }
+      rxHead += <u32>nb;
+      rxUsedN += <u32>nb;
+      rxPkts++;
+      rxBytes += <u64>(len - HDR);
+      rxBufs += <u64>nb;
+      seq++;
+      if (left != 0xffffffff) left--;
+      done++;
     }
-    store<u32>(st + NS_SRC_SEQ, load<u32>(st + NS_SRC_SEQ) + 1);
-    if (left != 0xffffffff) left--;
-    done++;
+    store<u32>(st + NS_SRC_LEFT, left);
+    store<u32>(st + NS_SRC_SEQ, seq);
   }
-  store<u32>(st + NS_SRC_LEFT, left);
+  store<u32>(rxPool + POOL_HEAD, rxHead);
+  store<u32>(st + NS_TX_USED_N, txUsedN);
+  store<u32>(st + NS_RX_USED_N, rxUsedN);
+  add64(st + NS_TX_PKTS, txPkts);
+  add64(st + NS_TX_BYTES, txBytes);
+  add64(st + NS_RX_PKTS, rxPkts);
+  add64(st + NS_RX_BYTES, rxBytes);
+  add64(st + NS_RX_BUFS, rxBufs);
+  add64(st + NS_DROPS, drops);
+  add64(st + NS_TX_ERRORS, txErrors);
+  add64(st + NS_SINK_PKTS, sink);
   return done;
 }

@@ -3,10 +3,11 @@ import { parseBenchArgs } from './options.js';
 import { formatJson, formatTable } from './report.js';
 import { runBench } from './run.js';
 import { colocatedCommand, pingpongCommand } from './threads.js';
+import { netCommand } from './net.js';
 import type { Io } from '../io.js';
 
 /** Benchmarks `vqsim bench` knows. `ring` (the default) is the single-thread ring round trip. */
-export const BENCHMARKS = ['ring', 'pingpong', 'colocated'] as const;
+export const BENCHMARKS = ['ring', 'pingpong', 'colocated', 'net'] as const;
 
 /** `vqsim bench [ring] [options]`. Returns the exit code. */
 export async function benchCommand(args: string[], io: Io): Promise<number> {
@@ -21,6 +22,7 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   }
   if (which === 'pingpong') return pingpongCommand(rest, io);
   if (which === 'colocated') return colocatedCommand(rest, io);
+  if (which === 'net') return netCommand(rest, io);
   const o = parseBenchArgs(rest);
   if (o.help) {
     io.out(BENCH_HELP);

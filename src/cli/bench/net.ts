@@ -1,0 +1,354 @@
+// `vqsim bench net`: virtio-net loopback (or sink) throughput on one thread.
+// The guest driver sends frames of a set size on each queue pair (one Wasm
+// call builds the TX batch, one adds it), the device pops TX and RX, copies
+// each frame into RX buffers and pushes both queues (a few Wasm calls per
+// batch), and the driver reaps TX, checks and counts RX in Wasm and reposts
+// the RX buffers. Every frame's bytes are really copied.
+import { parseArgs } from 'node:util';
+import { cpus } from 'node:os';
+import { Bench } from 'tinybench';
+import {
+  DmaApi,
+  GuestMemory,
+  PciDriverAccess,
+  VirtioNetDevice,
+  VirtioNetDriver,
+  VirtioPciTransport,
+  type RingKind,
+} from '../../index.js';
+import type { Io } from '../io.js';
+import { UsageError } from '../usage.js';
+import { choices, describeParseError, ints } from './options.js';
+
+export const NET_HELP = `Usage: vqsim bench net [options]
+
+virtio-net on one JavaScript thread, batched Wasm: the guest driver sends frames
+of --packet-bytes on each of --queues queue pairs, the device loops each frame
+back to the RX queue of the same pair (or drops it: --backend sink), and the
+driver receives, checks (hardened) and reposts. Reports packets/s (Mpps) and
+frame bits/s (Gbps, frame bytes only: without the 12-byte virtio header). The
+pairs run one after another on the one thread. Lists are comma-separated;
+every combination runs.
+
+Options:
+  --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (default 64,1500,9000)
+  --queues <n,...>          queue pairs, 1 to 64 (default 1,2)
+  --ring <split,packed>     ring layouts (default split,packed)
+  --mergeable <on,off>      VIRTIO_NET_F_MRG_RXBUF (default on)
+  --backend <loopback,sink> what the device does with a TX frame (default loopback)
+  --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
+  --time <ms>               measuring time per case, 1 to 600000 ms (default 300)
+  --json                    print JSON rows
+  -h, --help                show this help
+`;
+
+export interface NetMachineOptions {
+  ring?: RingKind;
+  queuePairs?: number;
+  /** Frame size (without the virtio header); the device's MTU is at least this. */
+  packetBytes: number;
+  queueSize?: number;
+  mergeable?: boolean;
+  backend?: 'loopback' | 'sink';
+  eventIdx?: boolean;
+  hardened?: boolean;
+  /** An existing machine memory to build in (default: a new one sized for the buffers). */
+  mem?: GuestMemory;
+}
+
+/** A guest driver and a virtio-net device over virtio-pci, in one memory. */
+export interface NetMachine {
+  mem: GuestMemory;
+  dma: DmaApi;
+  device: VirtioNetDevice;
+  driver: VirtioNetDriver;
+  packetBytes: number;
+  backend: 'loopback' | 'sink';
+}
+
+export function createNetMachine(o: NetMachineOptions): NetMachine {
+  const pairs = o.queuePairs ?? 1;
+  const queueSize = o.queueSize ?? 256;
+  const mtu = Math.max(1500, o.packetBytes);
+  const frameBuf = 12 + mtu + 18;
+  const need = pairs * queueSize * (frameBuf + 4096 + 1536 + 256) * 2 + (16 << 20);
+  const mem = o.mem ?? new GuestMemory({ size: Math.ceil(need / (1 << 20)) * (1 << 20) });
+  const dma = new DmaApi(mem, { track: true });
+  const backend = o.backend ?? 'loopback';
+  const device = new VirtioNetDevice(dma.deviceView(), {
+    queuePairs: pairs,
+    mtu,
+    maxQueueSize: queueSize,
+    backend: { kind: backend },
+  });
+  const access = new PciDriverAccess(new VirtioPciTransport(device));
+  const driver = VirtioNetDriver.probe(access, mem, dma, {
+    ring: o.ring ?? 'split',
+    mergeable: o.mergeable ?? true,
+    eventIdx: o.eventIdx ?? true,
+    queueSize,
+    hardened: o.hardened ?? true,
+  });
+  return { mem, dma, device, driver, packetBytes: o.packetBytes, backend };
+}
+
+/** What runNetPackets moved. */
+export interface NetRunCounts {
+  /** Frames delivered (loopback: received by the driver; sink: completed by the device). */
+  packets: number;
+  /** Frame bytes of those packets. */
+  bytes: number;
+  /** Driver-side rounds (send, reap TX, receive). */
+  rounds: number;
+}
+
+/**
+ * Runs at least `packets` frames through queue pair `pair` of `m` and returns
+ * what moved: the per-pair unit a co-located worker calls in a loop. Throws
+ * when a round moves nothing three times in a row.
+ */
+export function runNetPackets(m: NetMachine, pair: number, packets: number): NetRunCounts {
+  const d = m.driver;
+  const size = d.pairs[pair]!.tx.size;
+  let done = 0;
+  let rounds = 0;
+  let idle = 0;
+  while (done < packets) {
+    d.sendBurst(pair, size, m.packetBytes);
+    const completed = d.reapTx(pair);
+    const got = m.backend === 'sink' ? completed : d.receiveCount(pair);
+    done += got;
+    rounds++;
+    if (got === 0 && ++idle >= 3) {
+      const why = m.device.failure === undefined ? '' : `: the device failed (${m.device.failure})`;
+      throw new Error(`net pair ${pair}: no frame moved in 3 rounds (${done} of ${packets})${why}`);
+    } else if (got > 0) idle = 0;
+  }
+  return { packets: done, bytes: done * m.packetBytes, rounds };
+}
+
+export interface NetCase {
+  ring: RingKind;
+  queues: number;
+  packetBytes: number;
+  mergeable: boolean;
+  backend: 'loopback' | 'sink';
+  queueSize: number;
+}
+
+export interface NetRow extends NetCase {
+  name: string;
+  device: 'net';
+  mode: 'single-thread';
+  pps: number;
+  bitsPerSec: number;
+  nsPerPacket: number;
+  packetsPerIteration: number;
+  iterations: number;
+  rme: number;
+}
+
+export function netCaseName(c: NetCase): string {
+  return [
+    'net',
+    c.backend,
+    c.ring,
+    `q${c.queueSize}`,
+    `${c.queues}pair`,
+    `${c.packetBytes}B`,
+    c.mergeable ? 'mrg' : 'big',
+  ].join('/');
+}
+
+/** Measures one case: packets per iteration are split evenly over the pairs, run one after another. */
+export async function measureNet(c: NetCase, timeMs: number): Promise<NetRow> {
+  const m = createNetMachine({
+    ring: c.ring,
+    queuePairs: c.queues,
+    packetBytes: c.packetBytes,
+    queueSize: c.queueSize,
+    mergeable: c.mergeable,
+    backend: c.backend,
+  });
+  const perPair = Math.max(c.queueSize, Math.ceil(2 ** 21 / (c.packetBytes + 64) / c.queues));
+  let moved = 0;
+  const iteration = () => {
+    for (let p = 0; p < c.queues; p++) moved += runNetPackets(m, p, perPair).packets;
+  };
+  for (let k = 0; k < 10; k++) for (let p = 0; p < c.queues; p++) runNetPackets(m, p, c.queueSize * 4);
+  moved = 0;
+  let iterations = 0;
+  const bench = new Bench({
+    name: netCaseName(c),
+    time: timeMs,
+    iterations: 3,
+    warmupTime: Math.min(100, timeMs / 4),
+    warmupIterations: 2,
+    throws: true,
+  });
+  bench.add(netCaseName(c), () => {
+    iteration();
+    iterations++;
+  });
+  await bench.run();
+  const result = bench.tasks[0]?.result;
+  if (!result || (result.state !== 'completed' && result.state !== 'aborted-with-statistics')) {
+    throw new Error(`${netCaseName(c)}: tinybench did not complete (${result?.state ?? 'no task'})`);
+  }
+  // Packets moved per iteration (runNetPackets may overshoot by part of a batch).
+  const packetsPerIteration = moved / iterations;
+  const nsPerPacket = (result.latency.mean * 1e6) / packetsPerIteration;
+  // Sanity: the device counted what the driver counted.
+  const t = m.device.totals();
+  const counted = c.backend === 'sink' ? t.sinkPackets : t.rxPackets;
+  if (counted < m.driver.counters.rxPackets || m.driver.counters.rxLengthErrors !== 0) {
+    throw new Error(`${netCaseName(c)}: device counted ${counted} frames, driver ${m.driver.counters.rxPackets}`);
+  }
+  const pps = 1e9 / nsPerPacket;
+  return {
+    name: netCaseName(c),
+    device: 'net',
+    mode: 'single-thread',
+    ...c,
+    pps,
+    bitsPerSec: pps * c.packetBytes * 8,
+    nsPerPacket,
+    packetsPerIteration,
+    iterations: result.latency.samplesCount,
+    rme: result.latency.rme,
+  };
+}
+
+export interface NetOptions {
+  packetBytes: number[];
+  queues: number[];
+  rings: RingKind[];
+  mergeable: boolean[];
+  backends: ('loopback' | 'sink')[];
+  queueSize: number;
+  timeMs: number;
+  json: boolean;
+  help: boolean;
+}
+
+const spec = {
+  'packet-bytes': { type: 'string' },
+  queues: { type: 'string' },
+  ring: { type: 'string' },
+  mergeable: { type: 'string' },
+  backend: { type: 'string' },
+  'queue-size': { type: 'string' },
+  time: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Parses and validates `vqsim bench net` flags; a bad one is a UsageError naming it. */
+export function parseNetArgs(args: string[]): NetOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const r = parseArgs({ args, options: spec, strict: true, allowPositionals: true });
+    if (r.positionals.length > 0)
+      throw new UsageError(`unexpected argument ${r.positionals[0]}: see vqsim bench net --help`);
+    values = r.values;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(describeParseError(e));
+  }
+  const str = (k: keyof typeof spec) => values[k] as string | undefined;
+  const packetBytes = ints(
+    'packet-bytes',
+    str('packet-bytes') ?? '64,1500,9000',
+    (n) => n >= 14 && n <= 65535,
+    'must be whole numbers of bytes from 14 to 65535',
+  );
+  const queues = ints(
+    'queues',
+    str('queues') ?? '1,2',
+    (n) => n >= 1 && n <= 64,
+    'must be whole numbers of queue pairs from 1 to 64',
+  );
+  const rings = choices<RingKind>('ring', str('ring') ?? 'split,packed', ['split', 'packed']);
+  const mergeable = choices('mergeable', str('mergeable') ?? 'on', ['on', 'off']).map((s) => s === 'on');
+  const backends = choices<'loopback' | 'sink'>('backend', str('backend') ?? 'loopback', ['loopback', 'sink']);
+  const queueSize = ints(
+    'queue-size',
+    str('queue-size') ?? '256',
+    (n) => n >= 8 && n <= 32768 && (n & (n - 1)) === 0,
+    'must be one power of two from 8 to 32768',
+  );
+  if (queueSize.length !== 1)
+    throw new UsageError(`--queue-size ${str('queue-size')}: must be one power of two from 8 to 32768`);
+  const timeStr = str('time');
+  let timeMs = 300;
+  if (timeStr !== undefined) {
+    timeMs = /^\d+(\.\d+)?$/.test(timeStr.trim()) ? Number(timeStr) : NaN;
+    if (!(timeMs >= 1 && timeMs <= 600000)) {
+      throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to 600000`);
+    }
+  }
+  return {
+    packetBytes,
+    queues,
+    rings,
+    mergeable,
+    backends,
+    queueSize: queueSize[0]!,
+    timeMs,
+    json: values.json === true,
+    help: values.help === true,
+  };
+}
+
+export async function runNetBench(o: NetOptions, progress: (line: string) => void = () => {}): Promise<NetRow[]> {
+  const rows: NetRow[] = [];
+  for (const backend of o.backends)
+    for (const ring of o.rings)
+      for (const mergeable of o.mergeable)
+        for (const queues of o.queues)
+          for (const packetBytes of o.packetBytes) {
+            const c: NetCase = { ring, queues, packetBytes, mergeable, backend, queueSize: o.queueSize };
+            progress(`${netCaseName(c)} ...`);
+            rows.push(await measureNet(c, o.timeMs));
+          }
+  return rows;
+}
+
+export function formatNetTable(rows: NetRow[], o: NetOptions): string {
+  const head = ['backend', 'ring', 'rx bufs', 'pairs', 'frame B', 'Mpps', 'Gbps', 'ns/pkt', '±%'];
+  const cells = rows.map((r) => [
+    r.backend,
+    r.ring,
+    r.mergeable ? 'mergeable' : 'big',
+    String(r.queues),
+    String(r.packetBytes),
+    (r.pps / 1e6).toFixed(2),
+    (r.bitsPerSec / 1e9).toFixed(2),
+    r.nsPerPacket.toFixed(1),
+    r.rme.toFixed(1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((x, i) => (i < 5 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
+  return (
+    [
+      `vqsim bench net: single thread, batched Wasm, queue size ${o.queueSize}, ${o.timeMs} ms per case`,
+      `node ${process.version}, v8 ${process.versions.v8}, ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`,
+      '',
+      line(head),
+      line(widths.map((w) => '-'.repeat(w))),
+      ...cells.map(line),
+    ].join('\n') + '\n'
+  );
+}
+
+/** `vqsim bench net [options]`. Returns the exit code. */
+export async function netCommand(args: string[], io: Io): Promise<number> {
+  const o = parseNetArgs(args);
+  if (o.help) {
+    io.out(NET_HELP);
+    return 0;
+  }
+  const rows = await runNetBench(o, io.progress);
+  io.out(o.json ? JSON.stringify(rows, null, 2) + '\n' : formatNetTable(rows, o));
+  return 0;
+}
