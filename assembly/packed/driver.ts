@@ -479,16 +479,11 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
       errDetail(drv, id, 0);
       break;
     }
-    // detach_buf_packed(): the chain's ids go back on the free list, from the
-    // private desc_state only.
-    store<u16>(st + PSTATE_NUM, 0);
-    store<u16>(extra + <usize>(s >> 48) * EXTRA_SIZE + EXTRA_NEXT, <u16>freeHead);
-    freeHead = id;
-    numFree += n;
     // {token, len} in one store.
     store<u64>(o + REAP_TOKEN, (s & 0xffffffff) | (<u64>len << 32));
     o += REAP_SIZE;
     bytes += len;
+    numFree += n;
     // Most buffers take one descriptor. A branch the CPU predicts lets it run
     // ahead to the next used descriptor instead of waiting for the load of n
     // (with `pos += n` alone, every iteration waits on the one before).
@@ -505,6 +500,12 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
         usedPat ^= WRAP_BITS;
       }
     }
+    // detach_buf_packed(): the chain's ids go back on the free list, from the
+    // private desc_state only. Stored last in the iteration, so the next
+    // entry's loads need not wait on them.
+    store<u16>(st + PSTATE_NUM, 0);
+    store<u16>(extra + <usize>(s >> 48) * EXTRA_SIZE + EXTRA_NEXT, <u16>freeHead);
+    freeHead = id;
   }
   const count = <u32>((o - out) / REAP_SIZE);
   if (count > 0) {
