@@ -143,6 +143,23 @@ describe('loopback moves frames byte-exact', () => {
   });
 });
 
+describe('DMA', () => {
+  it('maps every buffer once with its direction and unmaps them all on remove (MMIO loopback)', () => {
+    const m = machine({ maxQueueSize: 32 }, { queueSize: 32 }, 'mmio');
+    const c = m.dma.counters();
+    // 32 RX (FROM_DEVICE) + 32 TX (TO_DEVICE) buffers, and the control header and ack.
+    expect(c.maps).toBe(32 + 32 + 2);
+    expect(c.liveMappings).toBe(66);
+    const frames = Array.from({ length: 50 }, (_, k) => frame(700, k));
+    const got = sendAll(m, 0, frames);
+    got.forEach((g, k) => expect(Buffer.from(g).equals(Buffer.from(frames[k]!))).toBe(true));
+    expect(m.dma.counters().maps).toBe(66); // premapped: nothing mapped per packet
+    m.driver.remove();
+    expect(m.dma.counters().liveMappings).toBe(0);
+    expect(m.dma.counters().errors).toBe(0);
+  });
+});
+
 describe('backends', () => {
   it('sink counts and drops', () => {
     const m = machine({ backend: { kind: 'sink' } });
