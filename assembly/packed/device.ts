@@ -408,10 +408,11 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
   const n0 = take(ids, num, id0);
   if (n0 == 0) return fail(dev, id0 >= num ? E_PUSH_ID_RANGE : E_PUSH_NOT_INFLIGHT, id0, 0);
   let usedIdx = start + n0;
-  let wrap = startWrap;
+  // AVAIL = USED = the used wrap counter: both bits are carried as a pattern.
+  let usedPat: u32 = startWrap != 0 ? PDESC_F_AVAIL | PDESC_F_USED : 0;
   if (usedIdx >= num) {
     usedIdx -= num;
-    wrap ^= 1;
+    usedPat ^= PDESC_F_AVAIL | PDESC_F_USED;
     // QEMU forgets the last signalled index when the used index wraps.
     store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
   }
@@ -428,21 +429,22 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
     if (ndescs == 0) break;
     // {len u32, id u16, flags u16} are contiguous: one little-endian store.
     const d = ring + <usize>usedIdx * PDESC_SIZE;
-    store<u64>(d + PDESC_LEN, <u64>len | (<u64>id << 32) | (<u64>usedFlags(wrap, len) << 48));
+    const flags = usedPat | (len != 0 ? PDESC_F_WRITE : 0);
+    store<u64>(d + PDESC_LEN, <u64>len | (<u64>id << 32) | (<u64>flags << 48));
     // A predictable branch instead of a data dependency on the ids[] load
     // (see packed_drv_get_used).
     if (ndescs == 1) {
       usedIdx++;
       if (usedIdx == num) {
         usedIdx = 0;
-        wrap ^= 1;
+        usedPat ^= PDESC_F_AVAIL | PDESC_F_USED;
         store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
       }
     } else {
       usedIdx += ndescs;
       if (usedIdx >= num) {
         usedIdx -= num;
-        wrap ^= 1;
+        usedPat ^= PDESC_F_AVAIL | PDESC_F_USED;
         store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
       }
     }
@@ -460,7 +462,7 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
   atomic.store<u16>(d0 + PDESC_FLAGS, <u16>usedFlags(startWrap, len0));
   const k = <u32>((p - entries) / <usize>stride);
   store<u32>(dev + PDEV_USED_IDX, usedIdx);
-  store<u32>(dev + PDEV_USED_WRAP, wrap);
+  store<u32>(dev + PDEV_USED_WRAP, usedPat >>> PDESC_F_USED_SHIFT);
   const inflight = load<u32>(dev + PDEV_INFLIGHT);
   store<u32>(dev + PDEV_INFLIGHT, inflight > k ? inflight - k : 0);
   const stats = <usize>load<u32>(dev + PDEV_STATS);
