@@ -351,26 +351,38 @@ function packedWrite(drv: usize, req: usize, m: u32, indirect: bool, indirCap: u
       if (total > 1) {
         // The rest of the chain, with pointers rather than indices (fewer
         // live values, so the loop's state stays in registers): WRITE from
-        // the first device-writable buffer on, NEXT on all but the last.
-        const sgEnd = sg + <usize>total * SG_SIZE;
+        // the first device-writable buffer on, NEXT on all but the last, which
+        // is written after the loop (so the loop need not track it).
+        const sgLast = sg + <usize>(total - 1) * SG_SIZE;
         const sgIn = sg + <usize>outN * SG_SIZE;
         const idBits = <u64>id << 32;
         let pat = availBits(wrap);
-        for (let e = sg + SG_SIZE; e < sgEnd; e += SG_SIZE) {
+        for (let e = sg + SG_SIZE; e < sgLast; e += SG_SIZE) {
           const addr = load<u64>(e + SG_ADDR);
           const len = load<u32>(e + SG_LEN);
-          let flags: u32 = pat | (e < sgIn ? 0 : PDESC_F_WRITE);
-          if (e + SG_SIZE < sgEnd) flags |= PDESC_F_NEXT;
+          const flags: u32 = pat | PDESC_F_NEXT | (e < sgIn ? 0 : PDESC_F_WRITE);
           const d = ring + <usize>i * PDESC_SIZE;
           store<u64>(d + PDESC_ADDR, addr);
           store<u64>(d + PDESC_LEN, <u64>len | idBits | (<u64>flags << 48));
-          last = curr;
           curr = shadow(extra, curr, addr, len, flags);
           i++;
           if (i >= num) {
             i = 0;
             pat ^= PDESC_F_AVAIL | PDESC_F_USED;
           }
+        }
+        const addr = load<u64>(sgLast + SG_ADDR);
+        const len = load<u32>(sgLast + SG_LEN);
+        const flags: u32 = pat | (sgLast < sgIn ? 0 : PDESC_F_WRITE);
+        const d = ring + <usize>i * PDESC_SIZE;
+        store<u64>(d + PDESC_ADDR, addr);
+        store<u64>(d + PDESC_LEN, <u64>len | idBits | (<u64>flags << 48));
+        last = curr;
+        curr = shadow(extra, curr, addr, len, flags);
+        i++;
+        if (i >= num) {
+          i = 0;
+          pat ^= PDESC_F_AVAIL | PDESC_F_USED;
         }
         wrap = pat == PDESC_F_AVAIL ? 1 : 0;
       }
