@@ -204,17 +204,17 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
     // (Guarded: V8 runs a loop's header, stack check included, even for no
     // iteration.)
     if (total > 1) {
-      for (let k: u32 = 1; k < total; k++) {
-        const e = sg + <usize>k * SG_SIZE;
+      const sgEnd = sg + <usize>total * SG_SIZE;
+      for (let e = sg + SG_SIZE; e < sgEnd; e += SG_SIZE) {
         const len = load<u32>(e + SG_LEN);
         if (len == 0) {
           err = E_REQ_ZERO_LEN;
-          errA = k;
+          errA = <u32>((e - sg) / SG_SIZE);
           break;
         }
         if (!inRam(load<u64>(e + SG_ADDR), len, ram)) {
           err = E_REQ_ADDR;
-          errA = k;
+          errA = <u32>((e - sg) / SG_SIZE);
           break;
         }
         chainBytes += len;
