@@ -90,5 +90,7 @@ export { deviceQueueFromAreas } from './virtqueue/queue.js';
 export type { DeviceHost, ProgrammedRing, DeviceRingOptions } from './virtqueue/device-host.js';
 export * from './devices/blk/index.js';
 export * from './drivers/blk/index.js';
+export * from './devices/console/index.js';
+export * from './drivers/console/index.js';
 export * from './devices/net/index.js';
 export * from './drivers/net/index.js';

@@ -121,7 +121,7 @@ export class BlkQueueServer {
     for (let s = 0; s < maxSets; s++) {
       const n = this.queue.popBatch(maxPerSet);
       if (n === 0) break;
-      this.process(n);
+      this.process(n, Math.min(maxPerSet ?? this.pop.popChains, this.pop.popChains));
       this.queue.pushPopped(n);
       total += n;
     }
@@ -146,10 +146,11 @@ export class BlkQueueServer {
   }
 
   /** Does the I/O of the first n chains of the last pop and writes their status bytes. */
-  private process(n: number): void {
+  private process(n: number, asked: number): void {
     const v = this.v;
-    const { popOut, popChains } = this.pop;
-    const elems = popOut + popChains * L.POP_SIZE;
+    const { popOut } = this.pop;
+    // The pop output's elements follow the records of the chains asked for.
+    const elems = popOut + asked * L.POP_SIZE;
     let start = 0;
     for (let k = 0; k < n; k++) {
       const end = v.getUint32(popOut + k * L.POP_SIZE + L.POP_ELEM_END, true);

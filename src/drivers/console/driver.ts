@@ -1,0 +1,184 @@
+// A guest virtio-console driver for port 0, after Linux's virtio_console.c:
+// probe (F_SIZE read under the generation counter), receive buffers posted
+// and re-posted (add_inbuf), writes through the transmit queue (one chain per
+// write, mapped TO_DEVICE and unmapped when the device has used it), reads
+// from used receive buffers. Like Linux, a used length above the buffer is
+// clamped (buf->len = min(len, buf->size)); the naive mode takes it as is.
+import { DmaDirection } from '../../dma/types.js';
+import type { DmaApi } from '../../dma/api.js';
+import type { GuestMemory } from '../../memory/guest-memory.js';
+import { probeDevice, readConfigStable, type TransportAccess } from '../../transport/driver.js';
+import { Feature, hasFeature } from '../../virtqueue/features.js';
+import type { Virtqueue } from '../../virtqueue/queue.js';
+import {
+  CONSOLE_RECEIVEQ,
+  CONSOLE_TRANSMITQ,
+  ConsoleConfig,
+  ConsoleFeature,
+  VIRTIO_ID_CONSOLE,
+} from '../../devices/console/device.js';
+
+export interface ConsoleDriverOptions {
+  features?: bigint;
+  queueSize?: number;
+  /** Bytes per receive buffer (Linux: PAGE_SIZE). Default 4096. */
+  rxBufferBytes?: number;
+  /** Largest write in one chain; longer writes are split. Default 4096. */
+  txBufferBytes?: number;
+  hardened?: boolean;
+}
+
+export const CONSOLE_DRIVER_FEATURES = [
+  Feature.RING_PACKED,
+  Feature.EVENT_IDX,
+  Feature.INDIRECT_DESC,
+  ConsoleFeature.SIZE,
+  ConsoleFeature.EMERG_WRITE,
+].reduce((f, b) => f | (1n << BigInt(b)), 0n);
+
+export class ConsoleDriverError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConsoleDriverError';
+  }
+}
+
+export class ConsoleDriver {
+  readonly rxq: Virtqueue;
+  readonly txq: Virtqueue;
+  readonly hardened: boolean;
+  cols = 0;
+  rows = 0;
+  private readonly rxBytes: number;
+  private readonly txBytes: number;
+  private readonly rxPool: number;
+  private readonly txPool: number;
+  private readonly txFree: number[] = [];
+  private readonly received: Uint8Array[] = [];
+
+  private constructor(
+    readonly access: TransportAccess,
+    readonly mem: GuestMemory,
+    readonly dma: DmaApi,
+    readonly features: bigint,
+    queues: Virtqueue[],
+    options: ConsoleDriverOptions,
+  ) {
+    this.hardened = options.hardened ?? true;
+    this.rxq = queues[CONSOLE_RECEIVEQ]!;
+    this.txq = queues[CONSOLE_TRANSMITQ]!;
+    this.rxBytes = options.rxBufferBytes ?? 4096;
+    this.txBytes = options.txBufferBytes ?? 4096;
+    this.rxPool = mem.alloc(this.rxq.size * this.rxBytes, { shared: true });
+    this.txPool = mem.alloc(this.txq.size * this.txBytes, { shared: true });
+    for (let k = this.txq.size - 1; k >= 0; k--) this.txFree.push(k);
+    this.readSize();
+    access.onConfigInterrupt(() => this.readSize());
+    // fill_queue: every receive buffer posted.
+    for (let k = 0; k < this.rxq.size; k++) this.postRx(k);
+    if (this.rxq.driver.kick()) access.notify(CONSOLE_RECEIVEQ);
+  }
+
+  static probe(
+    access: TransportAccess,
+    mem: GuestMemory,
+    dma: DmaApi,
+    options: ConsoleDriverOptions = {},
+  ): ConsoleDriver {
+    if (access.deviceId() !== VIRTIO_ID_CONSOLE) {
+      throw new ConsoleDriverError(
+        'CONSOLE_NOT_CONSOLE',
+        `virtio_console: device ${access.deviceId()} is not a console`,
+      );
+    }
+    const dev = probeDevice(access, mem, {
+      features: (options.features ?? CONSOLE_DRIVER_FEATURES) & ~(1n << BigInt(ConsoleFeature.MULTIPORT)),
+      queueSize: options.queueSize,
+      queues: 2,
+    });
+    return new ConsoleDriver(access, mem, dma, dev.features, dev.queues, options);
+  }
+
+  private readSize(): void {
+    if (!hasFeature(this.features, ConsoleFeature.SIZE)) return;
+    [this.cols, this.rows] = readConfigStable(this.access, () => [
+      this.access.readConfig(ConsoleConfig.COLS, 2),
+      this.access.readConfig(ConsoleConfig.ROWS, 2),
+    ]);
+  }
+
+  private postRx(k: number): void {
+    const gpa = this.rxPool + k * this.rxBytes;
+    const addr = this.dma.map(gpa, this.rxBytes, DmaDirection.FROM_DEVICE);
+    this.rxq.driver.add([], [{ addr, len: this.rxBytes }], k);
+  }
+
+  /** Emergency write of one byte through config space (F_EMERG_WRITE). */
+  emergencyWrite(byte: number): void {
+    this.access.writeConfig(ConsoleConfig.EMERG_WR, 4, byte & 0xff);
+  }
+
+  /** Reclaims transmitted buffers. */
+  private reclaimTx(): void {
+    const d = this.txq.driver;
+    const n = d.reap();
+    for (let i = 0; i < n; i++) {
+      const k = d.completions[2 * i]!;
+      this.dma.unmap(this.txAddr(k), this.txBytes, DmaDirection.TO_DEVICE);
+      this.txFree.push(k);
+    }
+  }
+  private txAddr(k: number): number {
+    return this.txPool + k * this.txBytes;
+  }
+
+  /**
+   * Sends `bytes` (split into chains of txBufferBytes) and kicks once.
+   * Returns the bytes queued: fewer when the transmit ring is full.
+   */
+  write(bytes: Uint8Array): number {
+    this.reclaimTx();
+    let done = 0;
+    while (done < bytes.length && this.txFree.length > 0) {
+      const k = this.txFree.pop()!;
+      const n = Math.min(this.txBytes, bytes.length - done);
+      const gpa = this.txAddr(k);
+      this.mem.write(gpa, bytes.subarray(done, done + n));
+      const addr = this.dma.map(gpa, this.txBytes, DmaDirection.TO_DEVICE);
+      this.txq.driver.add([{ addr, len: n }], [], k);
+      done += n;
+    }
+    if (this.txq.driver.kick()) this.access.notify(CONSOLE_TRANSMITQ);
+    this.reclaimTx();
+    return done;
+  }
+
+  /** Takes the bytes the device delivered so far, and posts their buffers again. */
+  read(): Uint8Array {
+    const d = this.rxq.driver;
+    let total = 0;
+    for (let n = d.reap(); n > 0; n = d.reap()) {
+      for (let i = 0; i < n; i++) {
+        const k = d.completions[2 * i]!;
+        let len = d.completions[2 * i + 1]!;
+        this.dma.unmap(this.rxPool + k * this.rxBytes, this.rxBytes, DmaDirection.FROM_DEVICE);
+        if (len > this.rxBytes && this.hardened) len = this.rxBytes;
+        this.received.push(this.mem.read(this.rxPool + k * this.rxBytes, len));
+        total += len;
+        this.postRx(k);
+      }
+      if (d.kick()) this.access.notify(CONSOLE_RECEIVEQ);
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const r of this.received) {
+      out.set(r, at);
+      at += r.length;
+    }
+    this.received.length = 0;
+    return out;
+  }
+}
