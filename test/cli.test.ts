@@ -101,7 +101,7 @@ describe('vqsim command line', () => {
     await rejects(['bench', '-x'], /unknown flag -x/);
     await rejects(['--bogus'], /unknown flag --bogus/);
     await rejects(['frob'], /unknown command frob: must be bench/);
-    await rejects(['bench', 'net'], /unknown benchmark net: must be ring/);
+    await rejects(['bench', 'frob'], /unknown benchmark frob: must be ring/);
     await rejects(['bench', 'ring', 'extra'], /unexpected argument extra/);
   });
 
