@@ -150,8 +150,10 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
     const chainStart = elemEnd;
     let id: u32 = 0;
     let ndescs: u32 = 0;
-    let seenWrite = false;
     let readBytes: u64 = 0;
+    // Device-writable bytes so far; not 0 once a writable descriptor was seen
+    // (a zero length fails its own check first), which is what the order
+    // check asks (§2.8.4: readable descriptors before writable ones).
     let writeBytes: u64 = 0;
     let full = false;
     if ((flags & PDESC_F_INDIRECT) != 0) {
@@ -186,8 +188,9 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
       const table = linear(taddr);
       const max = tlen / PDESC_SIZE;
       // Every entry of the table belongs to the buffer; NEXT is ignored there.
-      for (let k: u32 = 0; k < max; k++) {
-        const t = table + <usize>k * PDESC_SIZE;
+      const tableEnd = table + <usize>max * PDESC_SIZE;
+      for (let t = table; t < tableEnd; t += PDESC_SIZE) {
+        const k = <u32>((t - table) / PDESC_SIZE);
         const addr = load<u64>(t + PDESC_ADDR);
         // {len u32, id u16, flags u16} in one load.
         const lif = load<u64>(t + PDESC_LEN);
@@ -210,10 +213,9 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
           break;
         }
         if ((tflags & PDESC_F_WRITE) != 0) {
-          seenWrite = true;
           writeBytes += len;
         } else {
-          if (seenWrite) {
+          if (writeBytes != 0) {
             err = E_DESC_ORDER;
             errA = k;
             break;
@@ -250,7 +252,6 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
         break;
       }
       if ((flags & PDESC_F_WRITE) != 0) {
-        seenWrite = true;
         writeBytes = len0;
       } else {
         readBytes = len0;
@@ -296,10 +297,9 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
               break;
             }
             if ((flags & PDESC_F_WRITE) != 0) {
-              seenWrite = true;
               writeBytes += len;
             } else {
-              if (seenWrite) {
+              if (writeBytes != 0) {
                 err = E_DESC_ORDER;
                 errA = i;
                 break;

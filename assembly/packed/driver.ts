@@ -290,11 +290,11 @@ function packedWrite(drv: usize, req: usize, m: u32, indirect: bool, indirCap: u
     if (useIndirectFor(p, total, indirect, indirCap)) {
       // The table: WRITE is its only flag (§2.8.7); ids are reserved, left 0.
       const table = <usize>load<u32>(drv + PDRV_INDIR_POOL) + <usize>id * <usize>indirCap * PDESC_SIZE;
-      for (let k: u32 = 0; k < total; k++) {
-        const e = sg + <usize>k * SG_SIZE;
-        const d = table + <usize>k * PDESC_SIZE;
+      const sgEnd = sg + <usize>total * SG_SIZE;
+      const sgIn = sg + <usize>outN * SG_SIZE;
+      for (let e = sg, d = table; e < sgEnd; e += SG_SIZE, d += PDESC_SIZE) {
         store<u64>(d + PDESC_ADDR, load<u64>(e + SG_ADDR));
-        store<u64>(d + PDESC_LEN, packDesc(load<u32>(e + SG_LEN), 0, k < outN ? 0 : PDESC_F_WRITE));
+        store<u64>(d + PDESC_LEN, packDesc(load<u32>(e + SG_LEN), 0, e < sgIn ? 0 : PDESC_F_WRITE));
       }
       const tableAddr = <u64>(table - GUEST_BASE);
       const tableLen = total * PDESC_SIZE;
