@@ -194,6 +194,27 @@ describe('backends', () => {
   });
 });
 
+describe('backend edges', () => {
+  it('the source backend completes TX frames as a sink', () => {
+    const m = machine({ backend: { kind: 'source', packetBytes: 64, packets: 0 } });
+    expect(m.driver.send(0, [frame(64, 1), frame(64, 2)])).toBe(2);
+    expect(m.driver.reapTx(0)).toBe(2);
+    expect(m.device.counters(0).sinkPackets).toBe(2);
+    expect(m.device.counters(0).txWaiting).toBe(0);
+  });
+
+  it('a frame larger than every RX buffer of the ring together is dropped, not left waiting', () => {
+    const m = machine({ maxQueueSize: 8, mtu: 20000 }, { queueSize: 8 });
+    const big = frame(20000, 1); // needs 14 mergeable buffers; the ring has 8
+    const small = frame(64, 2);
+    expect(m.driver.send(0, [big, small])).toBe(2);
+    const got = m.driver.receive(0);
+    expect(got.map((p) => p.data.length)).toEqual([64]);
+    expect(m.device.counters(0).drops).toBe(1);
+    expect(m.driver.reapTx(0)).toBe(2);
+  });
+});
+
 describe('control queue', () => {
   it('VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET acks OK in range and ERR outside', () => {
     const m = machine({ queuePairs: 4 }, { queuePairs: 1 });

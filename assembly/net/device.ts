@@ -10,7 +10,7 @@ import { copyBytes } from "../copy";
 import {
   NET_FLAG_MRG,
   NET_MODE_LOOPBACK,
-  NET_MODE_SINK,
+  NET_MODE_SOURCE,
   NS_DROPS,
   NS_FLAGS,
   NS_MODE,
@@ -203,7 +203,8 @@ function place(
       room += load<u32>(rec + <usize>j * PR_SIZE + PR_BYTES);
       j++;
     }
-    if (room < len) return 0;
+    // A frame that all the ring's buffers cannot hold is dropped; otherwise it waits for more.
+    if (room < len) return j - head >= usedCap ? -1 : 0;
   }
   const nb = j - head;
   if (usedN + nb > usedCap) return 0;
@@ -250,7 +251,8 @@ export function net_run(st: usize): i32 {
   let txErrors: u64 = 0;
   let sink: u64 = 0;
   let done: i32 = 0;
-  if (mode == NET_MODE_SINK || mode == NET_MODE_LOOPBACK) {
+  {
+    // TX: loopback delivers each frame to the RX pool; sink and source count and drop it.
     const pool = <usize>load<u32>(st + NS_TXPOOL);
     const rec = <usize>load<u32>(pool + POOL_REC);
     const elem = <usize>load<u32>(pool + POOL_ELEM);
@@ -263,7 +265,7 @@ export function net_run(st: usize): i32 {
       const len = load<u32>(r + PR_BYTES);
       if (len < HDR) {
         txErrors++;
-      } else if (mode == NET_MODE_SINK) {
+      } else if (mode != NET_MODE_LOOPBACK) {
         sink++;
         txPkts++;
         txBytes += <u64>(len - HDR);
@@ -289,7 +291,8 @@ export function net_run(st: usize): i32 {
       done++;
     }
     store<u32>(pool + POOL_HEAD, i);
-  } else {
+  }
+  if (mode == NET_MODE_SOURCE) {
     // Source: frames from the template at NS_SRC_ELEM (a host linear address).
     const src = st + NS_SRC_ELEM;
     const len = load<u32>(src + PE_LEN);

@@ -78,7 +78,7 @@ export interface NetPairCounters {
   drops: number;
   /** TX chains shorter than the 12-byte header (counted and completed). */
   txErrors: number;
-  /** Frames the sink dropped. */
+  /** TX frames counted and dropped (sink and source backends). */
   sinkPackets: number;
   /** TX chains waiting in the device for RX buffers (loopback). */
   txWaiting: number;
