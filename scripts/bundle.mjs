@@ -20,6 +20,7 @@ await build({
     index: 'src/index.ts',
     cli: 'src/cli/main.ts',
     'workers/queue-worker': 'workers/queue-worker.ts',
+    'workers/blk-device': 'workers/blk-device.ts',
   },
   outdir: 'dist',
 });
