@@ -4,10 +4,12 @@ import { formatJson, formatTable } from './report.js';
 import { runBench } from './run.js';
 import { colocatedCommand, pingpongCommand } from './threads.js';
 import { netCommand } from './net.js';
+import { blkCommand } from './blk.js';
+import { consoleCommand } from './console.js';
 import type { Io } from '../io.js';
 
 /** Benchmarks `vqsim bench` knows. `ring` (the default) is the single-thread ring round trip. */
-export const BENCHMARKS = ['ring', 'pingpong', 'colocated', 'net'] as const;
+export const BENCHMARKS = ['ring', 'pingpong', 'colocated', 'net', 'blk', 'console'] as const;
 
 /** `vqsim bench [ring] [options]`. Returns the exit code. */
 export async function benchCommand(args: string[], io: Io): Promise<number> {
@@ -23,6 +25,8 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   if (which === 'pingpong') return pingpongCommand(rest, io);
   if (which === 'colocated') return colocatedCommand(rest, io);
   if (which === 'net') return netCommand(rest, io);
+  if (which === 'blk') return blkCommand(rest, io);
+  if (which === 'console') return consoleCommand(rest, io);
   const o = parseBenchArgs(rest);
   if (o.help) {
     io.out(BENCH_HELP);

@@ -136,15 +136,16 @@ export class ConsoleDriver {
   }
 
   /**
-   * Sends `bytes` (split into chains of txBufferBytes) and kicks once.
-   * Returns the bytes queued: fewer when the transmit ring is full.
+   * Sends `bytes` in chains of `chunk` bytes (at most txBufferBytes), one
+   * kick for all; returns the bytes queued (fewer when the ring is full).
    */
-  write(bytes: Uint8Array): number {
+  writeChunks(bytes: Uint8Array, chunk: number): number {
     this.reclaimTx();
+    const size = Math.min(chunk, this.txBytes);
     let done = 0;
     while (done < bytes.length && this.txFree.length > 0) {
       const k = this.txFree.pop()!;
-      const n = Math.min(this.txBytes, bytes.length - done);
+      const n = Math.min(size, bytes.length - done);
       const gpa = this.txAddr(k);
       this.mem.write(gpa, bytes.subarray(done, done + n));
       const addr = this.dma.map(gpa, this.txBytes, DmaDirection.TO_DEVICE);
@@ -154,6 +155,31 @@ export class ConsoleDriver {
     if (this.txq.driver.kick()) this.access.notify(CONSOLE_TRANSMITQ);
     this.reclaimTx();
     return done;
+  }
+
+  /**
+   * Sends `bytes` (split into chains of txBufferBytes) and kicks once.
+   * Returns the bytes queued: fewer when the transmit ring is full.
+   */
+  write(bytes: Uint8Array): number {
+    return this.writeChunks(bytes, this.txBytes);
+  }
+
+  /** Counts the bytes delivered so far without copying them out, and posts the buffers again (benchmarks). */
+  readCount(): number {
+    const d = this.rxq.driver;
+    let total = 0;
+    for (let n = d.reap(); n > 0; n = d.reap()) {
+      for (let i = 0; i < n; i++) {
+        const k = d.completions[2 * i]!;
+        const len = d.completions[2 * i + 1]!;
+        this.dma.unmap(this.rxPool + k * this.rxBytes, this.rxBytes, DmaDirection.FROM_DEVICE);
+        total += this.hardened ? Math.min(len, this.rxBytes) : len;
+        this.postRx(k);
+      }
+      if (d.kick()) this.access.notify(CONSOLE_RECEIVEQ);
+    }
+    return total;
   }
 
   /** Takes the bytes the device delivered so far, and posts their buffers again. */

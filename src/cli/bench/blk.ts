@@ -1,0 +1,412 @@
+// `vqsim bench blk`: virtio-blk on one thread over the in-memory store. The
+// guest driver keeps --depth requests in flight on each queue (one addBatch
+// call per batch, every buffer mapped through the DMA API), the device serves
+// each popped set with one batched Wasm copy call and pushes it back, and the
+// driver reaps the set with one call and checks each status byte. Random
+// offsets come from a seeded generator, so a run is repeatable.
+import { parseArgs } from 'node:util';
+import { cpus } from 'node:os';
+import { Bench } from 'tinybench';
+import {
+  BlkDevice,
+  BlkDriver,
+  BlkStatus,
+  BlkType,
+  DmaApi,
+  Feature,
+  GuestMemory,
+  MemoryBackend,
+  PciDriverAccess,
+  VirtioPciTransport,
+  type RingKind,
+} from '../../index.js';
+import type { Io } from '../io.js';
+import { UsageError } from '../usage.js';
+import { choices, describeParseError, ints } from './options.js';
+
+export const BLK_MODES = ['randread', 'randwrite', 'seqread', 'seqwrite'] as const;
+export type BlkMode = (typeof BLK_MODES)[number];
+/** I/O size of each mode: 4 KiB random, 128 KiB sequential. */
+export const BLK_IO_BYTES: Record<BlkMode, number> = {
+  randread: 4096,
+  randwrite: 4096,
+  seqread: 128 * 1024,
+  seqwrite: 128 * 1024,
+};
+
+export const BLK_HELP = `Usage: vqsim bench blk [options]
+
+virtio-blk on one JavaScript thread, batched Wasm, in-memory backing store:
+the guest driver keeps --depth requests in flight on each of --queues queues
+(4 KiB at seeded random offsets for randread/randwrite, 128 KiB in order for
+seqread/seqwrite), the device serves each popped set with one batched Wasm copy
+and the driver reaps it and checks each status byte. Reports I/O per second and
+bytes per second. The queues run one after another on the one thread. Lists
+are comma-separated; every combination runs.
+
+Options:
+  --mode <m,...>            randread, randwrite, seqread, seqwrite (default all four)
+  --queues <n,...>          queues, 1 to 64 (default 1,2)
+  --ring <split,packed>     ring layouts (default split,packed)
+  --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
+  --depth <n>               requests in flight per queue, 1 to the queue size (default 64)
+  --capacity-mib <n>        size of the in-memory disk, 1 to 48 MiB (default 32)
+  --seed <n>                seed of the random offsets, 0 to 4294967295 (default 1)
+  --time <ms>               measuring time per case, 1 to 600000 ms (default 300)
+  --json                    print JSON rows
+  -h, --help                show this help
+`;
+
+export interface BlkMachineOptions {
+  ring?: RingKind;
+  queues?: number;
+  queueSize?: number;
+  /** Requests in flight per queue (buffers are sized for it). Default 64. */
+  depth?: number;
+  /** Bytes of the in-memory store. Default 32 MiB. */
+  capacityBytes?: number;
+  /** Largest request, in bytes. Default 128 KiB. */
+  maxIoBytes?: number;
+}
+
+/** A guest driver and a virtio-blk device over virtio-pci, in one memory. */
+export interface BlkMachine {
+  mem: GuestMemory;
+  dma: DmaApi;
+  backend: MemoryBackend;
+  device: BlkDevice;
+  driver: BlkDriver;
+  depth: number;
+  maxIoBytes: number;
+}
+
+export function createBlkMachine(o: BlkMachineOptions = {}): BlkMachine {
+  const queues = o.queues ?? 1;
+  const queueSize = o.queueSize ?? 256;
+  const depth = Math.min(o.depth ?? 64, queueSize);
+  const maxIoBytes = o.maxIoBytes ?? 128 * 1024;
+  const need = queues * (depth * maxIoBytes + queueSize * 4096) + (16 << 20);
+  const mem = new GuestMemory({ size: Math.ceil(need / (1 << 20)) * (1 << 20) });
+  const dma = new DmaApi(mem);
+  const view = dma.deviceView();
+  const backend = MemoryBackend.create(view, o.capacityBytes ?? 32 << 20);
+  const device = new BlkDevice(view, backend, { queues, maxQueueSize: queueSize });
+  const access = new PciDriverAccess(new VirtioPciTransport(device));
+  let features = BlkDriver.ALL_FEATURES;
+  if ((o.ring ?? 'split') === 'split') features &= ~(1n << BigInt(Feature.RING_PACKED));
+  const driver = BlkDriver.probe(access, mem, dma, { features, queueSize, maxIoBytes });
+  return { mem, dma, backend, device, driver, depth, maxIoBytes };
+}
+
+/** One queue's workload: its buffers, its random generator or sequential position. */
+export interface BlkJob {
+  queue: number;
+  mode: BlkMode;
+  ioBytes: number;
+  /** Guest address of depth × ioBytes of data buffers. */
+  buffers: number;
+  rng: number;
+  nextSector: number;
+}
+
+export function createBlkJob(m: BlkMachine, queue: number, mode: BlkMode, seed = 1): BlkJob {
+  const ioBytes = BLK_IO_BYTES[mode];
+  const buffers = m.mem.alloc(m.depth * ioBytes, { shared: true });
+  // A distinct, non-zero xorshift32 state per queue.
+  const rng = (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(queue + 1, 0x85ebca6b)) >>> 0 || 1;
+  return { queue, mode, ioBytes, buffers, rng, nextSector: 0 };
+}
+
+/** What runBlkQueue moved. */
+export interface BlkRunCounts {
+  ios: number;
+  bytes: number;
+  /** Submit-kick-reap rounds. */
+  rounds: number;
+}
+
+/**
+ * Runs at least `ios` requests of `job` on its queue of `m`, keeping up to
+ * m.depth in flight, and returns what moved: the per-queue unit a worker can
+ * call in a loop. Throws on a status other than OK, or when a round
+ * completes nothing three times in a row.
+ */
+export function runBlkQueue(m: BlkMachine, job: BlkJob, ios: number): BlkRunCounts {
+  const q = m.driver.queues[job.queue]!;
+  const sectors = m.backend.bytes / 512;
+  const per = job.ioBytes / 512;
+  const slots = Math.floor(sectors / per);
+  const type = job.mode === 'randread' || job.mode === 'seqread' ? BlkType.IN : BlkType.OUT;
+  const random = job.mode === 'randread' || job.mode === 'randwrite';
+  let done = 0;
+  let rounds = 0;
+  let idle = 0;
+  let bad = -1;
+  let submitted = 0;
+  const onDone = (c: { status: number }) => {
+    if (c.status !== BlkStatus.OK) bad = c.status;
+    done++;
+  };
+  while (done < ios) {
+    while (q.inflight < m.depth && submitted < ios) {
+      let sector: number;
+      if (random) {
+        let x = job.rng;
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        job.rng = x >>> 0;
+        sector = (job.rng % slots) * per;
+      } else {
+        sector = job.nextSector;
+        job.nextSector = sector + per >= slots * per ? 0 : sector + per;
+      }
+      const buf = job.buffers + (submitted % m.depth) * job.ioBytes;
+      if (q.submit(type, sector, buf, job.ioBytes) < 0) break;
+      submitted++;
+    }
+    q.kick();
+    const got = q.reap(onDone);
+    if (bad >= 0) throw new Error(`blk queue ${job.queue}: a request completed with status ${bad}`);
+    rounds++;
+    if (got === 0 && ++idle >= 3) {
+      const why = m.device.failure === undefined ? '' : `: the device failed (${m.device.failure})`;
+      throw new Error(`blk queue ${job.queue}: no request completed in 3 rounds (${done} of ${ios})${why}`);
+    } else if (got > 0) idle = 0;
+  }
+  return { ios: done, bytes: done * job.ioBytes, rounds };
+}
+
+export interface BlkCase {
+  ring: RingKind;
+  queues: number;
+  mode: BlkMode;
+  queueSize: number;
+  depth: number;
+}
+
+export interface BlkRow extends BlkCase {
+  name: string;
+  device: 'blk';
+  ioBytes: number;
+  iops: number;
+  bytesPerSec: number;
+  nsPerIo: number;
+  iosPerIteration: number;
+  iterations: number;
+  rme: number;
+}
+
+export function blkCaseName(c: BlkCase): string {
+  return ['blk', c.mode, c.ring, `q${c.queueSize}`, `d${c.depth}`, `${c.queues}queue`].join('/');
+}
+
+/** Measures one case: I/Os per iteration are split evenly over the queues, run one after another. */
+export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: number, seed: number): Promise<BlkRow> {
+  const m = createBlkMachine({
+    ring: c.ring,
+    queues: c.queues,
+    queueSize: c.queueSize,
+    depth: c.depth,
+    capacityBytes,
+    maxIoBytes: BLK_IO_BYTES[c.mode],
+  });
+  const jobs = Array.from({ length: c.queues }, (_, q) => createBlkJob(m, q, c.mode, seed));
+  const ioBytes = BLK_IO_BYTES[c.mode];
+  const perQueue = Math.max(c.depth, Math.ceil(2 ** 23 / ioBytes / c.queues));
+  let moved = 0;
+  for (let k = 0; k < 5; k++) for (const j of jobs) runBlkQueue(m, j, c.depth * 4);
+  let iterations = 0;
+  const name = blkCaseName(c);
+  const bench = new Bench({
+    name,
+    time: timeMs,
+    iterations: 3,
+    warmupTime: Math.min(100, timeMs / 4),
+    warmupIterations: 2,
+    throws: true,
+  });
+  bench.add(name, () => {
+    for (const j of jobs) moved += runBlkQueue(m, j, perQueue).ios;
+    iterations++;
+  });
+  await bench.run();
+  const result = bench.tasks[0]?.result;
+  if (!result || (result.state !== 'completed' && result.state !== 'aborted-with-statistics')) {
+    throw new Error(`${name}: tinybench did not complete (${result?.state ?? 'no task'})`);
+  }
+  const iosPerIteration = moved / iterations;
+  const nsPerIo = (result.latency.mean * 1e6) / iosPerIteration;
+  // Sanity: the device served at least what the driver counted.
+  const served = m.device.counters();
+  if ((served.reads ?? 0) + (served.writes ?? 0) < moved) {
+    throw new Error(`${name}: device served ${served.reads + served.writes} requests, driver counted ${moved}`);
+  }
+  const iops = 1e9 / nsPerIo;
+  return {
+    name,
+    device: 'blk',
+    ...c,
+    ioBytes,
+    iops,
+    bytesPerSec: iops * ioBytes,
+    nsPerIo,
+    iosPerIteration,
+    iterations: result.latency.samplesCount,
+    rme: result.latency.rme,
+  };
+}
+
+export interface BlkOptions {
+  modes: BlkMode[];
+  queues: number[];
+  rings: RingKind[];
+  queueSize: number;
+  depth: number;
+  capacityMiB: number;
+  seed: number;
+  timeMs: number;
+  json: boolean;
+  help: boolean;
+}
+
+const spec = {
+  mode: { type: 'string' },
+  queues: { type: 'string' },
+  ring: { type: 'string' },
+  'queue-size': { type: 'string' },
+  depth: { type: 'string' },
+  'capacity-mib': { type: 'string' },
+  seed: { type: 'string' },
+  time: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function one(flag: string, value: string | undefined, fallback: number, ok: (n: number) => boolean, allowed: string) {
+  if (value === undefined) return fallback;
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!ok(n)) throw new UsageError(`--${flag} ${value}: ${allowed}`);
+  return n;
+}
+
+/** Parses and validates `vqsim bench blk` flags; a bad one is a UsageError naming it. */
+export function parseBlkArgs(args: string[]): BlkOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const r = parseArgs({ args, options: spec, strict: true, allowPositionals: true });
+    if (r.positionals.length > 0)
+      throw new UsageError(`unexpected argument ${r.positionals[0]}: see vqsim bench blk --help`);
+    values = r.values;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(describeParseError(e));
+  }
+  const str = (k: keyof typeof spec) => values[k] as string | undefined;
+  const modes = choices<BlkMode>('mode', str('mode') ?? BLK_MODES.join(','), BLK_MODES);
+  const queues = ints(
+    'queues',
+    str('queues') ?? '1,2',
+    (n) => n >= 1 && n <= 64,
+    'must be whole numbers of queues from 1 to 64',
+  );
+  const rings = choices<RingKind>('ring', str('ring') ?? 'split,packed', ['split', 'packed']);
+  const queueSize = one(
+    'queue-size',
+    str('queue-size'),
+    256,
+    (n) => n >= 8 && n <= 32768 && (n & (n - 1)) === 0,
+    'must be one power of two from 8 to 32768',
+  );
+  const depth = one(
+    'depth',
+    str('depth'),
+    Math.min(64, queueSize),
+    (n) => n >= 1 && n <= queueSize,
+    `must be a whole number from 1 to the queue size (${queueSize})`,
+  );
+  const capacityMiB = one(
+    'capacity-mib',
+    str('capacity-mib'),
+    32,
+    (n) => n >= 1 && n <= 48,
+    'must be a whole number of MiB from 1 to 48',
+  );
+  const seed = one(
+    'seed',
+    str('seed'),
+    1,
+    (n) => n >= 0 && n <= 0xffffffff,
+    'must be a whole number from 0 to 4294967295',
+  );
+  const timeStr = str('time');
+  let timeMs = 300;
+  if (timeStr !== undefined) {
+    timeMs = /^\d+(\.\d+)?$/.test(timeStr.trim()) ? Number(timeStr) : NaN;
+    if (!(timeMs >= 1 && timeMs <= 600000)) {
+      throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to 600000`);
+    }
+  }
+  return {
+    modes,
+    queues,
+    rings,
+    queueSize,
+    depth,
+    capacityMiB,
+    seed,
+    timeMs,
+    json: values.json === true,
+    help: values.help === true,
+  };
+}
+
+export async function runBlkBench(o: BlkOptions, progress: (line: string) => void = () => {}): Promise<BlkRow[]> {
+  const rows: BlkRow[] = [];
+  for (const ring of o.rings)
+    for (const mode of o.modes)
+      for (const queues of o.queues) {
+        const c: BlkCase = { ring, queues, mode, queueSize: o.queueSize, depth: o.depth };
+        progress(`${blkCaseName(c)} ...`);
+        rows.push(await measureBlk(c, o.timeMs, o.capacityMiB << 20, o.seed));
+      }
+  return rows;
+}
+
+export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
+  const head = ['mode', 'ring', 'queues', 'io B', 'kIOPS', 'MB/s', 'ns/io', '±%'];
+  const cells = rows.map((r) => [
+    r.mode,
+    r.ring,
+    String(r.queues),
+    String(r.ioBytes),
+    (r.iops / 1e3).toFixed(1),
+    (r.bytesPerSec / 1e6).toFixed(0),
+    r.nsPerIo.toFixed(0),
+    r.rme.toFixed(1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((x, i) => (i < 4 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
+  return (
+    [
+      `vqsim bench blk: single thread, batched Wasm, in-memory store of ${o.capacityMiB} MiB, queue size ${o.queueSize}, depth ${o.depth}, seed ${o.seed}, ${o.timeMs} ms per case`,
+      `node ${process.version}, v8 ${process.versions.v8}, ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`,
+      '',
+      line(head),
+      line(widths.map((w) => '-'.repeat(w))),
+      ...cells.map(line),
+    ].join('\n') + '\n'
+  );
+}
+
+/** `vqsim bench blk [options]`. Returns the exit code. */
+export async function blkCommand(args: string[], io: Io): Promise<number> {
+  const o = parseBlkArgs(args);
+  if (o.help) {
+    io.out(BLK_HELP);
+    return 0;
+  }
+  const rows = await runBlkBench(o, io.progress);
+  io.out(o.json ? JSON.stringify(rows, null, 2) + '\n' : formatBlkTable(rows, o));
+  return 0;
+}
