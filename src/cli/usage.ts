@@ -26,7 +26,8 @@ call). A batch is as many chains as fit: queue size / chain length for direct
 chains, queue size for indirect ones. Each chain is chain-length device-readable
 buffers of buffer-bytes each (a virtio-net TX-like chain; used len = 0), every
 buffer distinct, in shared guest pages. Each case checks that the queue's stats
-count every chain it timed. Lists are comma-separated; every combination runs.
+count every chain it timed; rates come from the median timed iteration. Lists
+are comma-separated; every combination runs.
 
 Options:
   --queue-size <n,...>      queue sizes from 1 to 32768, powers of two for split (default 256)

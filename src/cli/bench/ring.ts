@@ -138,7 +138,8 @@ export class RingRoundTrip {
 /**
  * Measures one case with tinybench: warms up with batched calls (Wasm tiers
  * up per call; there is no on-stack replacement), then times iterations of
- * `rounds` round trips each for about `timeMs`.
+ * `rounds` round trips each for about `timeMs`; the rate comes from the
+ * median iteration.
  */
 export async function measureRing(c: RingCase, timeMs: number): Promise<RingResult> {
   const rt = new RingRoundTrip(c);
@@ -162,7 +163,9 @@ export async function measureRing(c: RingCase, timeMs: number): Promise<RingResu
     throw new BenchSanityError(`${caseName(c)}: tinybench did not complete (${result?.state ?? 'no task'})`);
   }
   const chainsPerIteration = rt.rounds * rt.batchChains;
-  const nsPerChain = (result.latency.mean * 1e6) / chainsPerIteration;
+  // The median iteration, not the mean: on a shared machine a few iterations
+  // that lost the core would otherwise decide the figure (and every ratio).
+  const nsPerChain = (result.latency.p50 * 1e6) / chainsPerIteration;
   return {
     chainsPerSec: 1e9 / nsPerChain,
     nsPerChain,
