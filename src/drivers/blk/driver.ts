@@ -108,6 +108,9 @@ interface Slot {
 export class BlkQueue {
   /** Per slot: header (16 bytes) at slot × 32, status byte at + 16. In shared pages. */
   private readonly slab: number;
+  /** The slab's linear address, for the header and status stores (checked once, here). */
+  private readonly slabLinear: number;
+  private readonly view: DataView;
   private readonly slots: Slot[] = [];
   private readonly free: number[] = [];
   private readonly batch: RequestBatch;
@@ -122,6 +125,8 @@ export class BlkQueue {
   ) {
     const mem = driver.mem;
     this.slab = mem.alloc(vq.size * 32, { shared: true });
+    this.slabLinear = mem.linear(this.slab, vq.size * 32);
+    this.view = mem.view;
     for (let k = vq.size - 1; k >= 0; k--) {
       this.free.push(k);
       this.slots.push({ dataGpa: 0, dataLen: 0, dataDir: DmaDirection.TO_DEVICE, dataDma: 0, writable: 0 });
@@ -140,13 +145,14 @@ export class BlkQueue {
     if (this.free.length === 0 || descs < (this.driver.indirect && need > 1 ? 1 : need)) return -1;
     const k = this.free.pop()!;
     const dma = this.driver.dma;
-    const mem = this.driver.mem;
     const hdr = this.slab + k * 32;
-    mem.writeU32(hdr, type);
-    mem.writeU32(hdr + 4, 0);
-    mem.writeU32(hdr + 8, sector % 2 ** 32);
-    mem.writeU32(hdr + 12, Math.floor(sector / 2 ** 32));
-    mem.writeU8(hdr + 16, 0xff); // not a status: the device must write it
+    const v = this.view;
+    const h = this.slabLinear + k * 32;
+    v.setUint32(h, type, true);
+    v.setUint32(h + 4, 0, true);
+    v.setUint32(h + 8, sector % 2 ** 32, true);
+    v.setUint32(h + 12, Math.floor(sector / 2 ** 32), true);
+    v.setUint8(h + 16, 0xff); // not a status: the device must write it
     const s = this.slots[k]!;
     const hdrDma = dma.map(hdr, 32, DmaDirection.BIDIRECTIONAL);
     const readable = [{ addr: hdrDma, len: BLK_OUTHDR_SIZE }];
@@ -190,7 +196,6 @@ export class BlkQueue {
     const n = drv.reap();
     const comp = drv.completions;
     const dma = this.driver.dma;
-    const mem = this.driver.mem;
     for (let i = 0; i < n; i++) {
       const k = comp[2 * i]!;
       const len = comp[2 * i + 1]!;
@@ -212,7 +217,7 @@ export class BlkQueue {
           );
         }
       }
-      onDone?.({ tag: k, status: mem.readU8(hdr + 16), len });
+      onDone?.({ tag: k, status: this.view.getUint8(this.slabLinear + k * 32 + 16), len });
     }
     return n;
   }
