@@ -101,3 +101,17 @@ describe('dma_copy (Wasm)', () => {
     }
   });
 });
+
+describe('popBatch with fewer chains than the output holds', () => {
+  for (const ring of ['split', 'packed'] as const) {
+    it(`${ring}: chain(k) finds the elements the core laid out after the records it asked for`, () => {
+      const mem = new GuestMemory({ size: 1 << 20 });
+      const q = createQueue(mem, { ring, size: 16 });
+      const buf = mem.alloc(4096, { shared: true });
+      for (let k = 0; k < 6; k++) q.driver.add([{ addr: buf + 64 * k, len: 8 + k }], [], k);
+      expect(q.device.popBatch(2)).toBe(2);
+      expect(q.device.chain(1).readable).toEqual([{ addr: buf + 64, len: 9 }]);
+      expect(q.device.pop(3).map((c) => c.readable[0]!.len)).toEqual([10, 11, 12]);
+    });
+  }
+});

@@ -2,8 +2,8 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import type { GuestBuffer } from './buffers.js';
 import type { EngineName } from './engine.js';
 import type { QueueStats } from './stats.js';
-import type { Chain, UsedElem } from './split/device.js';
-import type { Completion } from './split/driver.js';
+import type { Chain, UsedElem } from './device-face.js';
+import type { Completion } from './driver-face.js';
 import { SplitQueue } from './split/queue.js';
 import { PackedQueue } from './packed/queue.js';
 import type { RequestBatch } from './split/request-batch.js';
@@ -37,6 +37,14 @@ export interface QueueDriver {
 export interface QueueDevice {
   readonly broken: boolean;
   readonly inflight: number;
+  /** Linear address of the pop output: POP_* chain records first. */
+  readonly popOut: number;
+  /** Most records one popBatch lays out. */
+  readonly popChains: number;
+  /** Most elements one popBatch lays out. */
+  readonly popElements: number;
+  /** Linear address of the ELEM_* elements of the last popBatch (after the records it asked for). */
+  readonly popElementsAt: number;
   popBatch(max?: number): number;
   chain(k: number): Chain;
   pop(max?: number): Chain[];

@@ -99,10 +99,7 @@ export class BlkQueueServer {
     readonly config: BlkServerConfig,
   ) {
     this.v = host.hostView;
-    const p = queue as unknown as Partial<PopOutput>;
-    if (p.popOut === undefined || p.popChains === undefined || p.popElements === undefined) {
-      throw new TypeError('blk server: the queue face has no pop output (SplitDevice or PackedDevice)');
-    }
+    const p = queue;
     this.pop = { popOut: p.popOut, popChains: p.popChains, popElements: p.popElements };
     this.listCap = p.popElements;
     this.list = host.hostAlloc(this.listCap * 16);
@@ -121,7 +118,7 @@ export class BlkQueueServer {
     for (let s = 0; s < maxSets; s++) {
       const n = this.queue.popBatch(maxPerSet);
       if (n === 0) break;
-      this.process(n, Math.min(maxPerSet ?? this.pop.popChains, this.pop.popChains));
+      this.process(n);
       this.queue.pushPopped(n);
       total += n;
     }
@@ -146,11 +143,10 @@ export class BlkQueueServer {
   }
 
   /** Does the I/O of the first n chains of the last pop and writes their status bytes. */
-  private process(n: number, asked: number): void {
+  private process(n: number): void {
     const v = this.v;
     const { popOut } = this.pop;
-    // The pop output's elements follow the records of the chains asked for.
-    const elems = popOut + asked * L.POP_SIZE;
+    const elems = this.queue.popElementsAt;
     let start = 0;
     for (let k = 0; k < n; k++) {
       const end = v.getUint32(popOut + k * L.POP_SIZE + L.POP_ELEM_END, true);

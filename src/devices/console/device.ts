@@ -10,8 +10,7 @@ import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel }
 import type { DmaView } from '../../dma/view.js';
 import { Feature } from '../../virtqueue/features.js';
 import { deviceQueueFromAreas, type QueueDevice } from '../../virtqueue/queue.js';
-import * as L from '../../../assembly/layout.js';
-import { getAddr, type GuestBuffer } from '../../virtqueue/buffers.js';
+import type { GuestBuffer } from '../../virtqueue/buffers.js';
 
 export const VIRTIO_ID_CONSOLE = 3;
 export const ConsoleFeature = { SIZE: 0, MULTIPORT: 1, EMERG_WRITE: 2 } as const;
@@ -42,23 +41,11 @@ export interface ConsoleCounters {
   emergBytes: number;
 }
 
-/**
- * Pops one chain. The pop output of popBatch(max) puts its elements after
- * `max` records (not after popChains, where QueueDevice.chain() looks), so
- * the one chain is read here.
- */
-function popOne(q: QueueDevice, v: DataView): { id: number; writable: GuestBuffer[] } | undefined {
+/** Pops one chain and returns its writable buffers. */
+function popOne(q: QueueDevice): { id: number; writable: GuestBuffer[] } | undefined {
   if (q.popBatch(1) === 0) return undefined;
-  const out = (q as unknown as { popOut: number }).popOut;
-  const end = v.getUint32(out + L.POP_ELEM_END, true);
-  const writable: GuestBuffer[] = [];
-  for (let e = 0; e < end; e++) {
-    const at = out + L.POP_SIZE + e * L.ELEM_SIZE;
-    if (v.getUint32(at + L.ELEM_FLAGS, true) & L.VRING_DESC_F_WRITE) {
-      writable.push({ addr: getAddr(v, at + L.ELEM_ADDR), len: v.getUint32(at + L.ELEM_LEN, true) });
-    }
-  }
-  return { id: v.getUint32(out + L.POP_ID, true), writable };
+  const { id, writable } = q.chain(0);
+  return { id, writable };
 }
 
 /** A byte FIFO in host memory; moves are Wasm copies. */
@@ -238,7 +225,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
     if (!q) return;
     let any = false;
     while (f.length > 0) {
-      const chain = popOne(q, this.view.hostView);
+      const chain = popOne(q);
       if (!chain) break;
       let wrote = 0;
       for (const b of chain.writable) {

@@ -11,8 +11,6 @@ import { ConfigError } from '../../errors.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
 import { Feature, hasFeature } from '../../virtqueue/features.js';
 import { deviceQueueFromAreas, type QueueDevice } from '../../virtqueue/queue.js';
-import { PackedDevice } from '../../virtqueue/packed/device.js';
-import { SplitDevice } from '../../virtqueue/split/device.js';
 import {
   NetConfig,
   NetFeature,
@@ -283,8 +281,8 @@ export class VirtioNetDevice implements VirtioDeviceModel {
     set(N.NS_FLAGS, mrg ? N.NET_FLAG_MRG : 0);
     set(N.NS_RXPOOL, rxPool);
     set(N.NS_TXPOOL, txPool);
-    set(N.NS_TX_USED, popOut(tx));
-    set(N.NS_RX_USED, popOut(rx));
+    set(N.NS_TX_USED, tx.popOut);
+    set(N.NS_RX_USED, rx.popOut);
     set(N.NS_TX_USED_CAP, txq.size);
     set(N.NS_RX_USED_CAP, rxq.size);
     if (b.kind === 'source') {
@@ -342,7 +340,7 @@ export class VirtioNetDevice implements VirtioDeviceModel {
   }
 
   private stash(pool: number, q: QueueDevice, n: number, write: number, index: number): void {
-    const rc = this.view.core.net_stash(pool, popOut(q), n, popChains(q), write);
+    const rc = this.view.core.net_stash(pool, q.popOut, n, q.popChains, write);
     if (rc === -1)
       throw new ConfigError(`virtio-net: queue ${index}: more buffers in flight than the device pool holds`);
     if (rc < 0) throw new ConfigError(`virtio-net: queue ${index}: a buffer lies outside guest RAM`);
@@ -436,16 +434,4 @@ export class VirtioNetDevice implements VirtioDeviceModel {
 
 function pending(hv: DataView, pool: number): number {
   return hv.getUint32(pool + N.POOL_N, true) - hv.getUint32(pool + N.POOL_HEAD, true);
-}
-
-/** The pop output of a device face (split and packed faces both have one). */
-function face(q: QueueDevice): SplitDevice | PackedDevice {
-  if (q instanceof SplitDevice || q instanceof PackedDevice) return q;
-  throw new ConfigError('virtio-net: a queue face without a pop output');
-}
-function popOut(q: QueueDevice): number {
-  return face(q).popOut;
-}
-function popChains(q: QueueDevice): number {
-  return face(q).popChains;
 }

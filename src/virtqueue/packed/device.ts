@@ -1,51 +1,36 @@
 import * as L from '../../../assembly/layout.js';
 import * as P from '../../../assembly/packed/layout.js';
-import { getAddr } from '../buffers.js';
-import { VirtqueueError } from '../errors.js';
-import type { QueueDevice } from '../queue.js';
-import type { Chain, UsedElem } from '../split/device.js';
+import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
 import type { PackedEngine } from '../engine.js';
 import { ReferencePackedEngine } from '../reference/packed.js';
-import { readStats, type QueueStats } from '../stats.js';
 import { checkPackedQueueSize } from './layout.js';
 import type { PackedQueue } from './queue.js';
 
-/** Where a packed device's state lives: enough to attach to it from another thread. */
-export interface PackedDeviceAddrs {
-  /** Linear address of the state block (host memory). */
-  state: number;
-  /** Linear address of the pop output: chain records, then elements. */
-  popOut: number;
-  popChains: number;
-  popElements: number;
-  /** Linear address of the push input used by push(). */
-  pushIn: number;
-}
+/** Where a packed device's state lives (see DeviceAddrs). */
+export type PackedDeviceAddrs = DeviceAddrs;
+
+const OFFSETS: DeviceStateOffsets = {
+  broken: P.PDEV_BROKEN,
+  inflight: P.PDEV_INFLIGHT,
+  errA: P.PDEV_ERR_A,
+  errB: P.PDEV_ERR_B,
+  batchDone: P.PDEV_BATCH_DONE,
+};
 
 /**
  * The device's face of a packed queue, after QEMU's virtqueue_packed_pop and
  * virtqueue_packed_flush. Pop output and push input have the split ring's
- * format, so a device model works on either ring unchanged.
+ * format, so a device model works on either ring unchanged; a chain's id is
+ * its buffer id.
  */
-export class PackedDevice implements QueueDevice {
-  readonly state: number;
-  readonly popOut: number;
-  readonly popChains: number;
-  readonly popElements: number;
-  private readonly pushIn: number;
-
+export class PackedDevice extends DeviceFace {
   constructor(
-    private readonly q: DeviceFaceOwner<PackedEngine>,
-    readonly addrs: PackedDeviceAddrs,
-    /** Linear address of the stats block the device side counts in. */
-    readonly statsBlock: number,
+    private readonly pq: DeviceFaceOwner<PackedEngine>,
+    addrs: PackedDeviceAddrs,
+    statsBlock: number,
   ) {
-    this.state = addrs.state;
-    this.popOut = addrs.popOut;
-    this.popChains = addrs.popChains;
-    this.popElements = addrs.popElements;
-    this.pushIn = addrs.pushIn;
+    super(pq, addrs, statsBlock, OFFSETS);
   }
 
   /** Lays out and initialises the device's host-side state for queue `q`. */
@@ -110,37 +95,6 @@ export class PackedDevice implements QueueDevice {
     );
   }
 
-  /** The counters of the stats block this side writes. */
-  stats(): QueueStats {
-    return readStats(this.q.mem.view, this.statsBlock);
-  }
-
-  private u32(off: number): number {
-    return this.q.mem.view.getUint32(this.state + off, true);
-  }
-
-  private error(rc: number): VirtqueueError {
-    return new VirtqueueError(
-      this.q.name,
-      -rc,
-      this.u32(P.PDEV_ERR_A),
-      this.u32(P.PDEV_ERR_B),
-      this.u32(P.PDEV_BATCH_DONE),
-      [],
-      'device',
-    );
-  }
-
-  /** True once the driver broke the protocol: pops return nothing, pushes fail. */
-  get broken(): boolean {
-    return this.u32(P.PDEV_BROKEN) !== 0;
-  }
-
-  /** Buffers popped and not yet pushed back. */
-  get inflight(): number {
-    return this.u32(P.PDEV_INFLIGHT);
-  }
-
   /** The device's avail wrap counter (the lap it expects at its next descriptor). */
   get availWrapCounter(): number {
     return this.u32(P.PDEV_AVAIL_WRAP);
@@ -151,81 +105,18 @@ export class PackedDevice implements QueueDevice {
     return this.u32(P.PDEV_USED_WRAP);
   }
 
-  /**
-   * Pops up to `max` available buffers into the pop output and returns how
-   * many. Throws VirtqueueError when the driver broke the protocol (the queue
-   * is then broken; error.done buffers before the bad one stay popped).
-   */
-  popBatch(max = this.popChains): number {
-    const rc = this.q.engine.packed_dev_pop(this.state, this.popOut, Math.min(max, this.popChains), this.popElements);
-    if (rc < 0) throw this.error(rc);
-    return rc;
+  protected popRaw(out: number, max: number, elemCap: number): number {
+    return this.pq.engine.packed_dev_pop(this.state, out, max, elemCap);
   }
-
-  /** The k-th chain of the last popBatch, as an object (its id is the buffer id). */
-  chain(k: number): Chain {
-    const v = this.q.mem.view;
-    const r = this.popOut + k * L.POP_SIZE;
-    const elems = this.popOut + this.popChains * L.POP_SIZE;
-    const start = k === 0 ? 0 : v.getUint32(r - L.POP_SIZE + L.POP_ELEM_END, true);
-    const end = v.getUint32(r + L.POP_ELEM_END, true);
-    const chain: Chain = {
-      id: v.getUint32(r + L.POP_ID, true),
-      readable: [],
-      writable: [],
-      readBytes: v.getUint32(r + L.POP_READ_BYTES, true),
-      writeBytes: v.getUint32(r + L.POP_WRITE_BYTES, true),
-    };
-    for (let e = start; e < end; e++) {
-      const at = elems + e * L.ELEM_SIZE;
-      const buf = { addr: getAddr(v, at + L.ELEM_ADDR), len: v.getUint32(at + L.ELEM_LEN, true) };
-      if (v.getUint32(at + L.ELEM_FLAGS, true) & P.PDESC_F_WRITE) chain.writable.push(buf);
-      else chain.readable.push(buf);
-    }
-    return chain;
+  protected pushRaw(entries: number, n: number, stride: number): number {
+    return this.pq.engine.packed_dev_push(this.state, entries, n, stride);
   }
-
-  /** Pops and returns the available buffers as objects. */
-  pop(max = this.popChains): Chain[] {
-    const n = this.popBatch(max);
-    const out: Chain[] = [];
-    for (let k = 0; k < n; k++) out.push(this.chain(k));
-    return out;
+  // virtio_packed_should_notify()
+  protected shouldNotifyRaw(): number {
+    return this.pq.engine.packed_dev_should_notify(this.state);
   }
-
-  private pushAt(ptr: number, n: number, stride: number): number {
-    const rc = this.q.engine.packed_dev_push(this.state, ptr, n, stride);
-    if (rc < 0) throw this.error(rc);
-    return rc;
-  }
-
-  /** Pushes the first n buffers of the last pop back as used, each with len = its writable bytes. */
-  pushPopped(n: number): number {
-    return this.pushAt(this.popOut, n, L.POP_SIZE);
-  }
-
-  /** Writes used descriptors for these buffers; the first one's flags last. */
-  push(elems: readonly UsedElem[]): number {
-    const v = this.q.mem.view;
-    let done = 0;
-    for (let k = 0; k < elems.length; k += this.q.size) {
-      const part = elems.slice(k, k + this.q.size);
-      part.forEach((e, j) => {
-        v.setUint32(this.pushIn + 8 * j + L.PUSH_ID, e.id >>> 0, true);
-        v.setUint32(this.pushIn + 8 * j + L.PUSH_LEN, e.len >>> 0, true);
-      });
-      done += this.pushAt(this.pushIn, part.length, 8);
-    }
-    return done;
-  }
-
-  /** virtio_packed_should_notify(): true when the driver wants an interrupt for what was pushed. */
-  shouldNotify(): boolean {
-    return this.q.engine.packed_dev_should_notify(this.state) === 1;
-  }
-
-  /** virtio_queue_packed_set_notification(); returns true when a buffer is already waiting. */
-  setNotify(enable: boolean): boolean {
-    return this.q.engine.packed_dev_set_notify(this.state, enable ? 1 : 0) === 1;
+  // virtio_queue_packed_set_notification()
+  protected setNotifyRaw(enable: number): number {
+    return this.pq.engine.packed_dev_set_notify(this.state, enable);
   }
 }

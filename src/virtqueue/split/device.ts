@@ -1,72 +1,34 @@
 import * as L from '../../../assembly/layout.js';
-import { getAddr } from '../buffers.js';
-import { VirtqueueError } from '../errors.js';
+import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
 import { splitEngineFor } from '../device-host.js';
 import type { SplitEngine } from '../engine.js';
-import { readStats, type QueueStats } from '../stats.js';
-import type { SplitQueue } from './queue.js';
 import { checkQueueSize } from './layout.js';
+import type { SplitQueue } from './queue.js';
 
-/** A buffer of a popped chain; the address is a number (exact for any guest RAM). */
-export interface PoppedBuffer {
-  addr: number;
-  len: number;
-}
+export type { Chain, PoppedBuffer, UsedElem } from '../device-face.js';
+/** Where a split device's state lives (see DeviceAddrs). */
+export type SplitDeviceAddrs = DeviceAddrs;
 
-/** A chain the device popped: its head id and its buffers, readable ones first. */
-export interface Chain {
-  id: number;
-  readable: PoppedBuffer[];
-  writable: PoppedBuffer[];
-  readBytes: number;
-  writeBytes: number;
-}
-
-/** Where a device's state lives: enough to attach to it from another thread. */
-export interface SplitDeviceAddrs {
-  /** Linear address of the state block (host memory). */
-  state: number;
-  /** Linear address of the pop output: chain records, then elements. */
-  popOut: number;
-  popChains: number;
-  popElements: number;
-  /** Linear address of the push input used by push(). */
-  pushIn: number;
-}
-
-/** A used element to push: the chain's head id and the bytes the device wrote. */
-export interface UsedElem {
-  id: number;
-  len: number;
-}
+const OFFSETS: DeviceStateOffsets = {
+  broken: L.DEV_BROKEN,
+  inflight: L.DEV_INFLIGHT,
+  errA: L.DEV_ERR_A,
+  errB: L.DEV_ERR_B,
+  batchDone: L.DEV_BATCH_DONE,
+};
 
 /**
- * The device's face of a split queue, after QEMU's virtqueue_pop/push. popBatch
- * leaves chain records and their buffers in host memory (`records`,
- * `elements`), so a device model can work through them without a call per
- * descriptor, and pushPopped hands the records back as used elements.
+ * The device's face of a split queue, after QEMU's virtqueue_pop, virtqueue_
+ * fill/flush and virtio_should_notify, on the engine the queue runs.
  */
-export class SplitDevice {
-  /** Linear address of the device's state block (host memory). */
-  readonly state: number;
-  /** Linear address of the pop output: chain records, then elements. */
-  readonly popOut: number;
-  readonly popChains: number;
-  readonly popElements: number;
-  private readonly pushIn: number;
-
+export class SplitDevice extends DeviceFace {
   constructor(
-    private readonly q: DeviceFaceOwner<SplitEngine>,
-    readonly addrs: SplitDeviceAddrs,
-    /** Linear address of the stats block the device side counts in. */
-    readonly statsBlock: number,
+    private readonly sq: DeviceFaceOwner<SplitEngine>,
+    addrs: SplitDeviceAddrs,
+    statsBlock: number,
   ) {
-    this.state = addrs.state;
-    this.popOut = addrs.popOut;
-    this.popChains = addrs.popChains;
-    this.popElements = addrs.popElements;
-    this.pushIn = addrs.pushIn;
+    super(sq, addrs, statsBlock, OFFSETS);
   }
 
   /** Lays out and initialises the device's host-side state for queue `q`. */
@@ -130,112 +92,16 @@ export class SplitDevice {
     return new SplitDevice(owner, SplitDevice.layOut(mem, size, rings, flags, statsBlock, popElements), statsBlock);
   }
 
-  /** The counters of the stats block this side writes (shared with the driver when one queue object holds both). */
-  stats(): QueueStats {
-    return readStats(this.q.mem.view, this.statsBlock);
+  protected popRaw(out: number, max: number, elemCap: number): number {
+    return this.sq.engine.split_dev_pop(this.state, out, max, elemCap);
   }
-
-  private u32(off: number): number {
-    return this.q.mem.view.getUint32(this.state + off, true);
+  protected pushRaw(entries: number, n: number, stride: number): number {
+    return this.sq.engine.split_dev_push(this.state, entries, n, stride);
   }
-
-  private error(rc: number): VirtqueueError {
-    return new VirtqueueError(
-      this.q.name,
-      -rc,
-      this.u32(L.DEV_ERR_A),
-      this.u32(L.DEV_ERR_B),
-      this.u32(L.DEV_BATCH_DONE),
-      [],
-      'device',
-    );
+  protected shouldNotifyRaw(): number {
+    return this.sq.engine.split_dev_should_notify(this.state);
   }
-
-  /** True once the driver broke the protocol: pops return nothing, pushes fail. */
-  get broken(): boolean {
-    return this.u32(L.DEV_BROKEN) !== 0;
-  }
-
-  /** Chains popped and not yet pushed back. */
-  get inflight(): number {
-    return this.u32(L.DEV_INFLIGHT);
-  }
-
-  /**
-   * Pops up to `max` available chains into the pop output and returns how
-   * many. Throws VirtqueueError when the driver broke the protocol (the queue
-   * is then broken; error.done chains before the bad one stay popped).
-   */
-  popBatch(max = this.popChains): number {
-    const rc = this.q.engine.split_dev_pop(this.state, this.popOut, Math.min(max, this.popChains), this.popElements);
-    if (rc < 0) throw this.error(rc);
-    return rc;
-  }
-
-  /** The k-th chain of the last popBatch, as an object. */
-  chain(k: number): Chain {
-    const v = this.q.mem.view;
-    const r = this.popOut + k * L.POP_SIZE;
-    const elems = this.popOut + this.popChains * L.POP_SIZE;
-    const start = k === 0 ? 0 : v.getUint32(r - L.POP_SIZE + L.POP_ELEM_END, true);
-    const end = v.getUint32(r + L.POP_ELEM_END, true);
-    const chain: Chain = {
-      id: v.getUint32(r + L.POP_ID, true),
-      readable: [],
-      writable: [],
-      readBytes: v.getUint32(r + L.POP_READ_BYTES, true),
-      writeBytes: v.getUint32(r + L.POP_WRITE_BYTES, true),
-    };
-    for (let e = start; e < end; e++) {
-      const at = elems + e * L.ELEM_SIZE;
-      const buf = { addr: getAddr(v, at + L.ELEM_ADDR), len: v.getUint32(at + L.ELEM_LEN, true) };
-      if (v.getUint32(at + L.ELEM_FLAGS, true) & L.VRING_DESC_F_WRITE) chain.writable.push(buf);
-      else chain.readable.push(buf);
-    }
-    return chain;
-  }
-
-  /** Pops and returns the available chains as objects. */
-  pop(max = this.popChains): Chain[] {
-    const n = this.popBatch(max);
-    const out: Chain[] = [];
-    for (let k = 0; k < n; k++) out.push(this.chain(k));
-    return out;
-  }
-
-  private pushAt(ptr: number, n: number, stride: number): number {
-    const rc = this.q.engine.split_dev_push(this.state, ptr, n, stride);
-    if (rc < 0) throw this.error(rc);
-    return rc;
-  }
-
-  /** Pushes the first n chains of the last pop back as used, each with len = its writable bytes. */
-  pushPopped(n: number): number {
-    return this.pushAt(this.popOut, n, L.POP_SIZE);
-  }
-
-  /** Pushes used elements and publishes used->idx once. */
-  push(elems: readonly UsedElem[]): number {
-    const v = this.q.mem.view;
-    let done = 0;
-    for (let k = 0; k < elems.length; k += this.q.size) {
-      const part = elems.slice(k, k + this.q.size);
-      part.forEach((e, j) => {
-        v.setUint32(this.pushIn + 8 * j + L.PUSH_ID, e.id >>> 0, true);
-        v.setUint32(this.pushIn + 8 * j + L.PUSH_LEN, e.len >>> 0, true);
-      });
-      done += this.pushAt(this.pushIn, part.length, 8);
-    }
-    return done;
-  }
-
-  /** virtio_should_notify(): true when the driver wants an interrupt for what was pushed. */
-  shouldNotify(): boolean {
-    return this.q.engine.split_dev_should_notify(this.state) === 1;
-  }
-
-  /** virtio_queue_set_notification(); returns true when chains are already waiting. */
-  setNotify(enable: boolean): boolean {
-    return this.q.engine.split_dev_set_notify(this.state, enable ? 1 : 0) === 1;
+  protected setNotifyRaw(enable: number): number {
+    return this.sq.engine.split_dev_set_notify(this.state, enable);
   }
 }

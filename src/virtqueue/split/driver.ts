@@ -1,43 +1,30 @@
 import * as L from '../../../assembly/layout.js';
-import type { GuestBuffer } from '../buffers.js';
-import { VirtqueueError } from '../errors.js';
+import { DriverFace, type DriverAddrs, type DriverStateOffsets } from '../driver-face.js';
 import type { SplitQueue } from './queue.js';
-import { RequestBatch } from './request-batch.js';
 
-/** Where a driver's state lives: enough to attach to it from another thread. */
-export interface SplitDriverAddrs {
-  /** Linear address of the private state block. */
-  state: number;
-  /** Linear address of the reap output. */
-  reapOut: number;
-}
+export type { Completion } from '../driver-face.js';
+/** Where a split driver's state lives (see DriverAddrs). */
+export type SplitDriverAddrs = DriverAddrs;
 
-/** A chain the device has finished: the token it was added with, and the bytes written. */
-export interface Completion {
-  token: number;
-  len: number;
-}
+const OFFSETS: DriverStateOffsets = {
+  numFree: L.DRV_NUM_FREE,
+  broken: L.DRV_BROKEN,
+  errA: L.DRV_ERR_A,
+  errB: L.DRV_ERR_B,
+  batchDone: L.DRV_BATCH_DONE,
+};
 
 /**
- * The guest driver's face of a split queue, after Linux's virtio_ring.c.
- * Batch calls (addBatch, reap) cross into the engine once per batch; the
- * one-chain helpers (add, getUsed) are built on them for small simulations.
+ * The guest driver's face of a split queue, after Linux's virtio_ring.c:
+ * virtqueue_add_split, virtqueue_kick_prepare_split, virtqueue_get_buf_ctx_split
+ * and the callback controls, on the engine the queue runs.
  */
-export class SplitDriver {
-  /** Linear address of the driver's private state block. */
-  readonly state: number;
-  /** Reap output: reap() leaves {token, len} pairs here. */
-  readonly completions: Uint32Array;
-  private readonly reapOut: number;
-  private single: RequestBatch | undefined;
-
+export class SplitDriver extends DriverFace {
   constructor(
-    private readonly q: SplitQueue,
-    readonly addrs: SplitDriverAddrs,
+    private readonly sq: SplitQueue,
+    addrs: SplitDriverAddrs,
   ) {
-    this.state = addrs.state;
-    this.reapOut = addrs.reapOut;
-    this.completions = new Uint32Array(q.mem.memory.buffer, this.reapOut, q.size * 2);
+    super(sq, addrs, OFFSETS);
   }
 
   /** Lays out and initialises the driver's private memory for queue `q`. */
@@ -68,87 +55,19 @@ export class SplitDriver {
     return new SplitDriver(q, { state: priv, reapOut: mem.linear(mem.alloc(outBytes), outBytes) });
   }
 
-  private u32(off: number): number {
-    return this.q.mem.view.getUint32(this.state + off, true);
+  protected addRaw(req: number, n: number): number {
+    return this.sq.engine.split_drv_add(this.state, req, n);
   }
-
-  private error(rc: number, done: number, partial?: readonly unknown[]): VirtqueueError {
-    return new VirtqueueError(this.q.name, -rc, this.u32(L.DRV_ERR_A), this.u32(L.DRV_ERR_B), done, partial);
+  protected kickRaw(): number {
+    return this.sq.engine.split_drv_kick_prepare(this.state);
   }
-
-  /** Free descriptors. */
-  get numFree(): number {
-    return this.u32(L.DRV_NUM_FREE);
+  protected getUsedRaw(out: number, max: number): number {
+    return this.sq.engine.split_drv_get_used(this.state, out, max);
   }
-
-  /** True once the device broke the protocol: adds fail, reaps return nothing. */
-  get broken(): boolean {
-    return this.u32(L.DRV_BROKEN) !== 0;
+  protected disableRaw(): void {
+    this.sq.engine.split_drv_disable_cb(this.state);
   }
-
-  /**
-   * Adds every chain of the batch it has room for and publishes them with one
-   * avail->idx store. Returns how many were added (fewer when descriptors ran
-   * out). Throws VirtqueueError for a malformed request or a broken queue.
-   */
-  addBatch(batch: RequestBatch): number {
-    const rc = this.q.engine.split_drv_add(this.state, batch.ptr, batch.count);
-    if (rc < 0) throw this.error(rc, this.u32(L.DRV_BATCH_DONE));
-    return rc;
-  }
-
-  /** Adds one chain; false when the ring has no room for it (Linux's -ENOSPC). */
-  add(
-    out: readonly GuestBuffer[],
-    inBufs: readonly GuestBuffer[] = [],
-    token = 0,
-    opts: { indirect?: boolean } = {},
-  ): boolean {
-    // A chain longer than the queue never fits the one-chain batch: name it as the core would.
-    const total = out.length + inBufs.length;
-    if (total > this.q.size) throw new VirtqueueError(this.q.name, L.E_REQ_TOO_LONG, 0, total, 0);
-    this.single ??= new RequestBatch(this.q.mem, 1, this.q.size);
-    this.single.clear().add(out, inBufs, token, opts.indirect ?? this.q.indirect);
-    return this.addBatch(this.single) === 1;
-  }
-
-  /** virtqueue_kick_prepare(): true when the device asked to be notified of what was added. */
-  kick(): boolean {
-    return this.q.engine.split_drv_kick_prepare(this.state) === 1;
-  }
-
-  /**
-   * Reaps up to `max` used chains into `completions` ({token, len} pairs) and
-   * returns how many. Throws VirtqueueError when the device returned a bad id
-   * (the queue is then broken; error.done entries before it were reaped).
-   */
-  reap(max = this.q.size): number {
-    const rc = this.q.engine.split_drv_get_used(this.state, this.reapOut, Math.min(max, this.q.size));
-    if (rc < 0) {
-      const done = this.u32(L.DRV_BATCH_DONE);
-      throw this.error(rc, done, this.collect(done));
-    }
-    return rc;
-  }
-
-  /** Reaps and returns the used chains as objects. */
-  getUsed(max = this.q.size): Completion[] {
-    return this.collect(this.reap(max));
-  }
-
-  private collect(n: number): Completion[] {
-    const out: Completion[] = [];
-    for (let k = 0; k < n; k++) out.push({ token: this.completions[2 * k]!, len: this.completions[2 * k + 1]! });
-    return out;
-  }
-
-  /** virtqueue_disable_cb(): ask the device not to interrupt. */
-  disableCallbacks(): void {
-    this.q.engine.split_drv_disable_cb(this.state);
-  }
-
-  /** virtqueue_enable_cb(): re-enable interrupts; false when used chains are already waiting. */
-  enableCallbacks(): boolean {
-    return this.q.engine.split_drv_enable_cb(this.state) === 1;
+  protected enableRaw(): number {
+    return this.sq.engine.split_drv_enable_cb(this.state);
   }
 }
