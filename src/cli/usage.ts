@@ -12,6 +12,9 @@ Commands:
   bench [ring]      single-thread ring round trip (Wasm, TypeScript reference, native C)
   bench pingpong    round trip between a driver thread and a device thread
   bench colocated   co-located worker threads, 1..N, and their scaling
+  bench net         virtio-net: Mpps and Gbps through loopback or sink
+  bench blk         virtio-blk: IOPS and MB/s, random and sequential
+  bench console     virtio-console: bytes per second through loopback
 
 Options:
   -h, --help     show this help; \`vqsim bench --help\` for the benchmark's options
