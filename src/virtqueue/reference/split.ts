@@ -1,10 +1,6 @@
 import * as L from '../../../assembly/layout.js';
 import type { SplitEngine } from '../engine.js';
-
-// vring_need_event() from linux/virtio_ring.h (VIRTIO 1.2 §2.7.10).
-function needEvent(event: number, newIdx: number, oldIdx: number): boolean {
-  return ((newIdx - event - 1) & 0xffff) < ((newIdx - oldIdx) & 0xffff);
-}
+import { needEvent, ReferenceMemory } from './memory.js';
 
 /**
  * The split ring in plain TypeScript, written from VIRTIO 1.2 §2.7, Linux's
@@ -14,49 +10,7 @@ function needEvent(event: number, newIdx: number, oldIdx: number): boolean {
  * "plain TypeScript" baseline of the benchmark. Clarity over speed; it is not
  * used on any hot path.
  */
-export class ReferenceSplitEngine implements SplitEngine {
-  private readonly v: DataView;
-
-  constructor(memory: WebAssembly.Memory) {
-    this.v = new DataView(memory.buffer);
-  }
-
-  // ---- little-endian accessors on linear addresses ----
-  private u16(at: number): number {
-    return this.v.getUint16(at, true);
-  }
-  private u32(at: number): number {
-    return this.v.getUint32(at, true);
-  }
-  // A 64-bit guest address as a number: exact below 2^53, and anything above
-  // that is far outside guest RAM anyway.
-  private u64(at: number): number {
-    return this.v.getUint32(at, true) + this.v.getUint32(at + 4, true) * 2 ** 32;
-  }
-  private set16(at: number, x: number): void {
-    this.v.setUint16(at, x, true);
-  }
-  private set32(at: number, x: number): void {
-    this.v.setUint32(at, x >>> 0, true);
-  }
-  private set64(at: number, x: number): void {
-    this.v.setUint32(at, x % 2 ** 32, true);
-    this.v.setUint32(at + 4, Math.floor(x / 2 ** 32), true);
-  }
-  /** Copies a 64-bit field as it is (a descriptor address from a request). */
-  private copy64(to: number, from: number): void {
-    this.v.setUint32(to, this.v.getUint32(from, true), true);
-    this.v.setUint32(to + 4, this.v.getUint32(from + 4, true), true);
-  }
-  // Counters are u64 in memory; a number is exact up to 2^53 events.
-  private bump(stats: number, off: number, by: number): void {
-    this.set64(stats + off, this.u64(stats + off) + by);
-  }
-  private inRam(addr: number, len: number): boolean {
-    const ram = this.u32(L.CONFIG_BASE + L.CFG_RAM_SIZE);
-    return addr <= ram && len <= ram - addr;
-  }
-
+export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine {
   // =========================== driver side ===========================
 
   split_drv_init(drv: number): void {
