@@ -21,6 +21,7 @@ await build({
     cli: 'src/cli/main.ts',
     'workers/queue-worker': 'workers/queue-worker.ts',
     'workers/blk-device': 'workers/blk-device.ts',
+    'workers/net-worker': 'workers/net-worker.ts',
   },
   outdir: 'dist',
 });

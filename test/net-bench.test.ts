@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import type { Io } from '../src/cli/io.js';
-import { createNetMachine, runNetPackets, type NetRow } from '../src/cli/bench/net.js';
+import type { NetRow } from '../src/cli/bench/net.js';
+import { createNetMachine, runNetPackets } from '../src/sim/net.js';
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -24,6 +25,8 @@ describe('vqsim bench net', () => {
       [['--backend', 'tap'], /^vqsim: --backend tap: must be loopback, sink/],
       [['--queue-size', '100'], /^vqsim: --queue-size 100: must be one power of two from 8 to 32768/],
       [['--time', '0'], /^vqsim: --time 0: must be a number of milliseconds from 1 to 600000/],
+      [['--workers', '0'], /^vqsim: --workers 0: must be whole numbers of worker threads from 1 to 256/],
+      [['--workers', '1', '--queues', '2'], /^vqsim: --queues 2: not with --workers/],
       [['--bogus'], /^vqsim: unknown flag --bogus/],
       [['extra'], /^vqsim: unexpected argument extra/],
     ];
@@ -77,5 +80,36 @@ describe('vqsim bench net', () => {
     expect(row).toMatchObject({ device: 'net', mode: 'single-thread', queues: 1, packetBytes: 64, ring: 'split' });
     expect(row.pps).toBeGreaterThan(0);
     expect(row.bitsPerSec).toBeCloseTo(row.pps * 64 * 8);
+  });
+
+  it('runs co-located workers and writes JSON rows with workers, pps, bitsPerSec and scaling', async () => {
+    const r = await run(
+      'bench',
+      'net',
+      '--json',
+      '--time',
+      '50',
+      '--packet-bytes',
+      '64',
+      '--ring',
+      'packed',
+      '--queue-size',
+      '32',
+      '--workers',
+      '1,2',
+      '--backend',
+      'sink',
+    );
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.out) as NetRow[];
+    expect(rows.map((x) => x.workers)).toEqual([1, 2]);
+    for (const row of rows) {
+      expect(row).toMatchObject({ device: 'net', mode: 'colocated', packetBytes: 64, ring: 'packed', backend: 'sink' });
+      expect(row.queues).toBe(row.workers);
+      expect(row.pps).toBeGreaterThan(0);
+      expect(row.bitsPerSec).toBeCloseTo(row.pps * 64 * 8);
+      expect(row.scaling).toBeGreaterThan(0);
+    }
+    expect(rows[0]!.scaling).toBe(1);
   });
 });

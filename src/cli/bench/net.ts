@@ -1,4 +1,5 @@
-// `vqsim bench net`: virtio-net loopback (or sink) throughput on one thread.
+// `vqsim bench net`: virtio-net loopback (or sink) throughput on one thread,
+// or on N co-located worker threads (--workers), each with its own machine.
 // The guest driver sends frames of a set size on each queue pair (one Wasm
 // call builds the TX batch, one adds it), the device pops TX and RX, copies
 // each frame into RX buffers and pushes both queues (a few Wasm calls per
@@ -7,18 +8,19 @@
 import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
-import {
-  DmaApi,
-  GuestMemory,
-  PciDriverAccess,
-  VirtioNetDevice,
-  VirtioNetDriver,
-  VirtioPciTransport,
-  type RingKind,
-} from '../../index.js';
+import type { RingKind } from '../../index.js';
+import { checkNetMachine, createNetMachine, runNetColocated, runNetPackets } from '../../sim/net.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
+
+export {
+  createNetMachine,
+  runNetPackets,
+  type NetMachine,
+  type NetMachineOptions,
+  type NetRunCounts,
+} from '../../sim/net.js';
 
 export const NET_HELP = `Usage: vqsim bench net [options]
 
@@ -27,12 +29,16 @@ of --packet-bytes on each of --queues queue pairs, the device loops each frame
 back to the RX queue of the same pair (or drops it: --backend sink), and the
 driver receives, checks (hardened) and reposts. Reports packets/s (Mpps) and
 frame bits/s (Gbps, frame bytes only: without the 12-byte virtio header). The
-pairs run one after another on the one thread. Lists are comma-separated;
-every combination runs.
+pairs run one after another on the one thread. With --workers, each of N
+worker threads builds its own machine (one queue pair) and runs co-located
+(driver and device on that thread) for --time, all at once; rows give the sum
+and the scaling against one worker. Lists are comma-separated; every
+combination runs.
 
 Options:
   --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (default 64,1500,9000)
-  --queues <n,...>          queue pairs, 1 to 64 (default 1,2)
+  --queues <n,...>          queue pairs, 1 to 64 (default 1,2; not with --workers)
+  --workers <n,...>         co-located worker threads, 1 to 256 (default: none, one thread)
   --ring <split,packed>     ring layouts (default split,packed)
   --mergeable <on,off>      VIRTIO_NET_F_MRG_RXBUF (default on)
   --backend <loopback,sink> what the device does with a TX frame (default loopback)
@@ -41,91 +47,6 @@ Options:
   --json                    print JSON rows
   -h, --help                show this help
 `;
-
-export interface NetMachineOptions {
-  ring?: RingKind;
-  queuePairs?: number;
-  /** Frame size (without the virtio header); the device's MTU is at least this. */
-  packetBytes: number;
-  queueSize?: number;
-  mergeable?: boolean;
-  backend?: 'loopback' | 'sink';
-  eventIdx?: boolean;
-  hardened?: boolean;
-  /** An existing machine memory to build in (default: a new one sized for the buffers). */
-  mem?: GuestMemory;
-}
-
-/** A guest driver and a virtio-net device over virtio-pci, in one memory. */
-export interface NetMachine {
-  mem: GuestMemory;
-  dma: DmaApi;
-  device: VirtioNetDevice;
-  driver: VirtioNetDriver;
-  packetBytes: number;
-  backend: 'loopback' | 'sink';
-}
-
-export function createNetMachine(o: NetMachineOptions): NetMachine {
-  const pairs = o.queuePairs ?? 1;
-  const queueSize = o.queueSize ?? 256;
-  const mtu = Math.max(1500, o.packetBytes);
-  const frameBuf = 12 + mtu + 18;
-  const need = pairs * queueSize * (frameBuf + 4096 + 1536 + 256) * 2 + (16 << 20);
-  const mem = o.mem ?? new GuestMemory({ size: Math.ceil(need / (1 << 20)) * (1 << 20) });
-  const dma = new DmaApi(mem, { track: true });
-  const backend = o.backend ?? 'loopback';
-  const device = new VirtioNetDevice(dma.deviceView(), {
-    queuePairs: pairs,
-    mtu,
-    maxQueueSize: queueSize,
-    backend: { kind: backend },
-  });
-  const access = new PciDriverAccess(new VirtioPciTransport(device));
-  const driver = VirtioNetDriver.probe(access, mem, dma, {
-    ring: o.ring ?? 'split',
-    mergeable: o.mergeable ?? true,
-    eventIdx: o.eventIdx ?? true,
-    queueSize,
-    hardened: o.hardened ?? true,
-  });
-  return { mem, dma, device, driver, packetBytes: o.packetBytes, backend };
-}
-
-/** What runNetPackets moved. */
-export interface NetRunCounts {
-  /** Frames delivered (loopback: received by the driver; sink: completed by the device). */
-  packets: number;
-  /** Frame bytes of those packets. */
-  bytes: number;
-  /** Driver-side rounds (send, reap TX, receive). */
-  rounds: number;
-}
-
-/**
- * Runs at least `packets` frames through queue pair `pair` of `m` and returns
- * what moved: the per-pair unit a co-located worker calls in a loop. Throws
- * when a round moves nothing three times in a row.
- */
-export function runNetPackets(m: NetMachine, pair: number, packets: number): NetRunCounts {
-  const d = m.driver;
-  const size = d.pairs[pair]!.tx.size;
-  let done = 0;
-  let rounds = 0;
-  let idle = 0;
-  while (done < packets) {
-    d.sendBurst(pair, size, m.packetBytes);
-    const completed = d.reapTx(pair);
-    const got = m.backend === 'sink' ? completed : d.receiveCount(pair);
-    done += got;
-    rounds++;
-    if (got === 0 && ++idle >= 3) {
-      const why = m.device.failure === undefined ? '' : `: the device failed (${m.device.failure})`;
-      throw new Error(`net pair ${pair}: no frame moved in 3 rounds (${done} of ${packets})${why}`);
-    } else if (got > 0) idle = 0;
-  }
-  return { packets: done, bytes: done * m.packetBytes, rounds };
-}
 
 export interface NetCase {
   ring: RingKind;
@@ -139,13 +60,17 @@ export interface NetCase {
 export interface NetRow extends NetCase {
   name: string;
   device: 'net';
-  mode: 'single-thread';
+  mode: 'single-thread' | 'colocated';
+  /** Worker threads (colocated: one machine with one queue pair each; single-thread: 0). */
+  workers: number;
   pps: number;
   bitsPerSec: number;
   nsPerPacket: number;
   packetsPerIteration: number;
   iterations: number;
   rme: number;
+  /** Colocated: pps over the pps of one worker of the same case in this run (absent without a 1-worker row). */
+  scaling?: number;
 }
 
 export function netCaseName(c: NetCase): string {
@@ -202,16 +127,13 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRow> {
   const packetsPerIteration = moved / iterations;
   const nsPerPacket = (result.latency.mean * 1e6) / packetsPerIteration;
   // Sanity: the device counted what the driver counted.
-  const t = m.device.totals();
-  const counted = c.backend === 'sink' ? t.sinkPackets : t.rxPackets;
-  if (counted < m.driver.counters.rxPackets || m.driver.counters.rxLengthErrors !== 0) {
-    throw new Error(`${netCaseName(c)}: device counted ${counted} frames, driver ${m.driver.counters.rxPackets}`);
-  }
+  checkNetMachine(m, netCaseName(c));
   const pps = 1e9 / nsPerPacket;
   return {
     name: netCaseName(c),
     device: 'net',
     mode: 'single-thread',
+    workers: 0,
     ...c,
     pps,
     bitsPerSec: pps * c.packetBytes * 8,
@@ -222,9 +144,51 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRow> {
   };
 }
 
+/**
+ * Measures one case on `workers` co-located worker threads, each with its own
+ * machine of one queue pair: warm-up, then all run for `timeMs` at once.
+ */
+export async function measureNetColocated(c: NetCase, workers: number, timeMs: number): Promise<NetRow> {
+  const r = await runNetColocated(
+    workers,
+    {
+      ring: c.ring,
+      queuePairs: 1,
+      packetBytes: c.packetBytes,
+      queueSize: c.queueSize,
+      mergeable: c.mergeable,
+      backend: c.backend,
+    },
+    { durationMs: timeMs },
+    { warmMs: 200 },
+  );
+  const name = `${netCaseName(c)}/${workers}w`;
+  const rates = r.workers.map((w) => (w.elapsedMs > 0 ? (w.packets * 1000) / w.elapsedMs : 0));
+  const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
+  const sd = Math.sqrt(rates.reduce((a, b) => a + (b - mean) ** 2, 0) / rates.length);
+  return {
+    name,
+    device: 'net',
+    mode: 'colocated',
+    workers,
+    ...c,
+    queues: workers,
+    pps: r.pps,
+    bitsPerSec: r.bitsPerSec,
+    // Per worker: one worker's time per packet.
+    nsPerPacket: (r.seconds * 1e9 * workers) / Math.max(1, r.packets),
+    packetsPerIteration: r.packets,
+    iterations: 1,
+    // Spread of the per-worker rates, in percent of their mean.
+    rme: mean > 0 ? (100 * sd) / mean : 0,
+  };
+}
+
 export interface NetOptions {
   packetBytes: number[];
   queues: number[];
+  /** Worker counts for co-located runs; empty: single thread. */
+  workers: number[];
   rings: RingKind[];
   mergeable: boolean[];
   backends: ('loopback' | 'sink')[];
@@ -237,6 +201,7 @@ export interface NetOptions {
 const spec = {
   'packet-bytes': { type: 'string' },
   queues: { type: 'string' },
+  workers: { type: 'string' },
   ring: { type: 'string' },
   mergeable: { type: 'string' },
   backend: { type: 'string' },
@@ -271,6 +236,14 @@ export function parseNetArgs(args: string[]): NetOptions {
     (n) => n >= 1 && n <= 64,
     'must be whole numbers of queue pairs from 1 to 64',
   );
+  const workersStr = str('workers');
+  const workers =
+    workersStr === undefined
+      ? []
+      : ints('workers', workersStr, (n) => n >= 1 && n <= 256, 'must be whole numbers of worker threads from 1 to 256');
+  if (workers.length > 0 && str('queues') !== undefined) {
+    throw new UsageError(`--queues ${str('queues')}: not with --workers (each worker runs one queue pair)`);
+  }
   const rings = choices<RingKind>('ring', str('ring') ?? 'split,packed', ['split', 'packed']);
   const mergeable = choices('mergeable', str('mergeable') ?? 'on', ['on', 'off']).map((s) => s === 'on');
   const backends = choices<'loopback' | 'sink'>('backend', str('backend') ?? 'loopback', ['loopback', 'sink']);
@@ -292,7 +265,8 @@ export function parseNetArgs(args: string[]): NetOptions {
   }
   return {
     packetBytes,
-    queues,
+    queues: workers.length > 0 ? [1] : queues,
+    workers,
     rings,
     mergeable,
     backends,
@@ -311,30 +285,60 @@ export async function runNetBench(o: NetOptions, progress: (line: string) => voi
         for (const queues of o.queues)
           for (const packetBytes of o.packetBytes) {
             const c: NetCase = { ring, queues, packetBytes, mergeable, backend, queueSize: o.queueSize };
-            progress(`${netCaseName(c)} ...`);
-            rows.push(await measureNet(c, o.timeMs));
+            if (o.workers.length === 0) {
+              progress(`${netCaseName(c)} ...`);
+              rows.push(await measureNet(c, o.timeMs));
+              continue;
+            }
+            let one: number | undefined;
+            for (const w of o.workers) {
+              progress(`${netCaseName(c)}/${w}w ...`);
+              const row = await measureNetColocated(c, w, o.timeMs);
+              if (w === 1) one = row.pps;
+              if (one !== undefined && one > 0) row.scaling = row.pps / one;
+              rows.push(row);
+            }
           }
   return rows;
 }
 
 export function formatNetTable(rows: NetRow[], o: NetOptions): string {
-  const head = ['backend', 'ring', 'rx bufs', 'pairs', 'frame B', 'Mpps', 'Gbps', 'ns/pkt', '±%'];
-  const cells = rows.map((r) => [
-    r.backend,
-    r.ring,
-    r.mergeable ? 'mergeable' : 'big',
-    String(r.queues),
-    String(r.packetBytes),
-    (r.pps / 1e6).toFixed(2),
-    (r.bitsPerSec / 1e9).toFixed(2),
-    r.nsPerPacket.toFixed(1),
-    r.rme.toFixed(1),
-  ]);
+  const colocated = o.workers.length > 0;
+  const head = [
+    'backend',
+    'ring',
+    'rx bufs',
+    colocated ? 'workers' : 'pairs',
+    'frame B',
+    'Mpps',
+    'Gbps',
+    'ns/pkt',
+    '±%',
+  ];
+  if (colocated) head.push('scaling');
+  const cells = rows.map((r) => {
+    const cell = [
+      r.backend,
+      r.ring,
+      r.mergeable ? 'mergeable' : 'big',
+      String(colocated ? r.workers : r.queues),
+      String(r.packetBytes),
+      (r.pps / 1e6).toFixed(2),
+      (r.bitsPerSec / 1e9).toFixed(2),
+      r.nsPerPacket.toFixed(1),
+      r.rme.toFixed(1),
+    ];
+    if (colocated) cell.push(r.scaling === undefined ? '-' : r.scaling.toFixed(2));
+    return cell;
+  });
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((x, i) => (i < 5 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
+  const what = colocated
+    ? `co-located workers (a machine with one queue pair each; ns/pkt per worker, ±% spread of worker rates)`
+    : 'single thread, batched Wasm';
   return (
     [
-      `vqsim bench net: single thread, batched Wasm, queue size ${o.queueSize}, ${o.timeMs} ms per case`,
+      `vqsim bench net: ${what}, queue size ${o.queueSize}, ${o.timeMs} ms per case`,
       `node ${process.version}, v8 ${process.versions.v8}, ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`,
       '',
       line(head),

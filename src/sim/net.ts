@@ -1,0 +1,454 @@
+// A whole virtio-net machine on one thread (guest memory, DMA API, virtio-pci
+// transport, device, hardened driver), the per-pair packet loop, and
+// co-located net workers: each worker thread builds its own machine (a
+// machine per worker, as separate VMs) and runs loopback or sink packets
+// through it for a duration; the main thread starts N of them at once and
+// sums what they moved. Control goes through comlink (build, warm, run) and
+// a small control block in a SharedArrayBuffer (stop, heartbeat, live
+// counters), since a running loop blocks its thread.
+import { wrap, releaseProxy, type Remote } from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { VirtioNetDevice } from '../devices/net/device.js';
+import { DmaApi } from '../dma/api.js';
+import { VirtioNetDriver } from '../drivers/net/driver.js';
+import { ConfigError, VqsimError } from '../errors.js';
+import { GuestMemory } from '../memory/guest-memory.js';
+import { wasmModule } from '../memory/wasm-core.js';
+import { VirtioPciTransport } from '../transport/pci.js';
+import { PciDriverAccess } from '../transport/driver.js';
+import type { RingKind } from '../virtqueue/queue.js';
+import { CONTROL_BYTES, Control, W_DRV_BEAT, zeroCounters, type ThreadCounters } from './control.js';
+import type { Fault, RunLimits } from './loops.js';
+import type { NetWorkerApi } from '../../workers/net-worker.js';
+
+export interface NetMachineOptions {
+  ring?: RingKind;
+  queuePairs?: number;
+  /** Frame size (without the virtio header); the device's MTU is at least this. */
+  packetBytes: number;
+  queueSize?: number;
+  mergeable?: boolean;
+  backend?: 'loopback' | 'sink';
+  eventIdx?: boolean;
+  hardened?: boolean;
+  /** An existing machine memory to build in (default: a new one sized for the buffers). */
+  mem?: GuestMemory;
+  /** The compiled core for a new memory (a worker gets it from its parent). */
+  module?: WebAssembly.Module;
+}
+
+/** A guest driver and a virtio-net device over virtio-pci, in one memory. */
+export interface NetMachine {
+  mem: GuestMemory;
+  dma: DmaApi;
+  device: VirtioNetDevice;
+  driver: VirtioNetDriver;
+  packetBytes: number;
+  backend: 'loopback' | 'sink';
+}
+
+export function createNetMachine(o: NetMachineOptions): NetMachine {
+  const pairs = o.queuePairs ?? 1;
+  const queueSize = o.queueSize ?? 256;
+  const mtu = Math.max(1500, o.packetBytes);
+  const frameBuf = 12 + mtu + 18;
+  const need = pairs * queueSize * (frameBuf + 4096 + 1536 + 256) * 2 + (16 << 20);
+  const mem = o.mem ?? new GuestMemory({ size: Math.ceil(need / (1 << 20)) * (1 << 20), module: o.module });
+  const dma = new DmaApi(mem, { track: true });
+  const backend = o.backend ?? 'loopback';
+  const device = new VirtioNetDevice(dma.deviceView(), {
+    queuePairs: pairs,
+    mtu,
+    maxQueueSize: queueSize,
+    backend: { kind: backend },
+  });
+  const access = new PciDriverAccess(new VirtioPciTransport(device));
+  const driver = VirtioNetDriver.probe(access, mem, dma, {
+    ring: o.ring ?? 'split',
+    mergeable: o.mergeable ?? true,
+    eventIdx: o.eventIdx ?? true,
+    queueSize,
+    hardened: o.hardened ?? true,
+  });
+  return { mem, dma, device, driver, packetBytes: o.packetBytes, backend };
+}
+
+/** What runNetPackets moved. */
+export interface NetRunCounts {
+  /** Frames delivered (loopback: received by the driver; sink: completed by the device). */
+  packets: number;
+  /** Frame bytes of those packets. */
+  bytes: number;
+  /** Driver-side rounds (send, reap TX, receive). */
+  rounds: number;
+}
+
+/**
+ * Runs at least `packets` frames through queue pair `pair` of `m` and returns
+ * what moved: the per-pair unit a co-located worker calls in a loop. Throws
+ * when a round moves nothing three times in a row.
+ */
+export function runNetPackets(m: NetMachine, pair: number, packets: number): NetRunCounts {
+  const d = m.driver;
+  const size = d.pairs[pair]!.tx.size;
+  const sink = m.backend === 'sink';
+  let done = 0;
+  let rounds = 0;
+  let idle = 0;
+  while (done < packets) {
+    d.sendBurst(pair, size, m.packetBytes);
+    const completed = d.reapTx(pair);
+    const got = sink ? completed : d.receiveCount(pair);
+    done += got;
+    rounds++;
+    if (got === 0 && ++idle >= 3) {
+      const why = m.device.failure === undefined ? '' : `: the device failed (${m.device.failure})`;
+      throw new Error(`net pair ${pair}: no frame moved in 3 rounds (${done} of ${packets})${why}`);
+    } else if (got > 0) idle = 0;
+  }
+  return { packets: done, bytes: done * m.packetBytes, rounds };
+}
+
+/**
+ * Checks that the device counted every frame the driver counted and that the
+ * driver saw no length error; throws naming `what` otherwise.
+ */
+export function checkNetMachine(m: NetMachine, what: string): void {
+  const t = m.device.totals();
+  const counted = m.backend === 'sink' ? t.sinkPackets : t.rxPackets;
+  if (counted < m.driver.counters.rxPackets || m.driver.counters.rxLengthErrors !== 0) {
+    throw new VqsimError(
+      'NET_COUNT_MISMATCH',
+      `${what}: device counted ${counted} frames, driver ${m.driver.counters.rxPackets} (${m.driver.counters.rxLengthErrors} length errors)`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Co-located net workers.
+
+/** One net worker's machine: every option of createNetMachine but the memory. */
+export type NetWorkerMachine = Omit<NetMachineOptions, 'mem' | 'module'>;
+
+export interface NetLoopOptions {
+  /** Packets per runNetPackets call between stop and deadline checks (default 4 × queue size). */
+  chunk?: number;
+  /** For tests: a fault to inject (throw, hang without heartbeat, or exit the thread). */
+  fault?: Fault;
+}
+
+/** What one net worker moved in one run. */
+export interface NetLoopResult {
+  /** Frames delivered (see NetRunCounts.packets), summed over the worker's pairs. */
+  packets: number;
+  bytes: number;
+  rounds: number;
+  /** Device totals at the end of the run, for a cross-check. */
+  deviceTxPackets: number;
+  deviceDelivered: number;
+  elapsedMs: number;
+}
+
+/**
+ * The loop a net worker runs (on any thread): all pairs of `m` in turn, a
+ * chunk of packets each, until `limits` are met or the control block says
+ * stop. Bumps the heartbeat every chunk and publishes live counters (chains =
+ * packets) as the driver role every 16 chunks and at the end.
+ */
+export function netLoop(
+  ctl: Control | undefined,
+  m: NetMachine,
+  limits: RunLimits,
+  opts: NetLoopOptions = {},
+): NetLoopResult {
+  const pairs = m.driver.pairs.length;
+  const chunk = opts.chunk ?? 4 * m.driver.pairs[0]!.tx.size;
+  const target = limits.chains ?? Number.POSITIVE_INFINITY;
+  const deadline = limits.durationMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + limits.durationMs;
+  const fault = opts.fault;
+  const i32 = ctl?.i32;
+  const c = zeroCounters();
+  const before = deviceDelivered(m);
+  const beforeTx = m.device.totals().txPackets;
+  let packets = 0;
+  let rounds = 0;
+  const t0 = performance.now();
+  try {
+    while (packets < target) {
+      if (i32) {
+        if (Atomics.load(i32, 0) !== 0) break;
+        i32[W_DRV_BEAT] = (i32[W_DRV_BEAT]! + 1) | 0;
+      }
+      if (performance.now() >= deadline) break;
+      if (fault && packets >= (fault.afterChains ?? 0)) injectFault(fault);
+      for (let p = 0; p < pairs; p++) {
+        const r = runNetPackets(m, p, Math.min(chunk, Math.max(1, target - packets)));
+        packets += r.packets;
+        rounds += r.rounds;
+      }
+      c.turns++;
+      if (ctl && (c.turns & 15) === 0) {
+        c.chains = c.added = packets;
+        c.elapsedMs = performance.now() - t0;
+        ctl.publish('driver', c);
+      }
+    }
+  } finally {
+    c.chains = c.added = packets;
+    c.elapsedMs = performance.now() - t0;
+    ctl?.publish('driver', c);
+  }
+  return {
+    packets,
+    bytes: packets * m.packetBytes,
+    rounds,
+    deviceTxPackets: m.device.totals().txPackets - beforeTx,
+    deviceDelivered: deviceDelivered(m) - before,
+    elapsedMs: c.elapsedMs,
+  };
+}
+
+function deviceDelivered(m: NetMachine): number {
+  const t = m.device.totals();
+  return m.backend === 'sink' ? t.sinkPackets : t.rxPackets;
+}
+
+function injectFault(f: Fault): void {
+  if (f.kind === 'throw') throw new VqsimError('INJECTED_FAULT', 'net loop: injected fault');
+  if (f.kind === 'exit') process.exit(7);
+  for (;;) {
+    /* 'hang': spin without a heartbeat until terminated */
+  }
+}
+
+// The bundle ships workers/ beside itself; from the sources it is in dist/.
+const candidates = ['./workers/net-worker.js', '../../dist/workers/net-worker.js'];
+
+function workerPath(): string {
+  for (const rel of candidates) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  throw new Error('workers/net-worker.js not found: run `npm run build` (the package build makes it)');
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export interface NetWorkerOptions {
+  /** A worker whose heartbeat stops this long is reported hung and terminated. Default 5000 ms. */
+  hangTimeoutMs?: number;
+  /** Label for errors (default "net worker 0"). */
+  label?: string;
+  loop?: NetLoopOptions;
+}
+
+/**
+ * A worker thread with its own net machine. Fails as QueueWorker does: a
+ * thread that dies or exits (WORKER_DIED), whose loop throws (WORKER_FAILED)
+ * or whose heartbeat stops (WORKER_HUNG, and the thread is terminated) fails
+ * every pending and later call with an error naming it, so nothing waits forever.
+ */
+export class NetWorker {
+  private readonly worker: Worker;
+  private readonly api: Remote<NetWorkerApi>;
+  private readonly ctl = new Control(new SharedArrayBuffer(CONTROL_BYTES), 0);
+  private readonly dead: Promise<never>;
+  private rejectDead!: (e: VqsimError) => void;
+  private failure: VqsimError | undefined;
+  private released = false;
+  private running: Promise<NetLoopResult> | undefined;
+
+  private constructor(
+    readonly label: string,
+    private readonly opts: NetWorkerOptions,
+  ) {
+    this.worker = new Worker(workerPath());
+    this.api = wrap<NetWorkerApi>(nodeEndpoint(this.worker));
+    this.dead = new Promise<never>((_, reject) => {
+      this.rejectDead = reject;
+    });
+    this.dead.catch(() => {});
+    this.worker.once('error', (e) => this.fail(new VqsimError('WORKER_DIED', `${label} failed: ${messageOf(e)}`)));
+    this.worker.once('exit', (code) => this.fail(new VqsimError('WORKER_DIED', `${label} exited with code ${code}`)));
+  }
+
+  /** Starts a thread and builds its machine there. */
+  static async start(machine: NetWorkerMachine, opts: NetWorkerOptions = {}): Promise<NetWorker> {
+    const w = new NetWorker(opts.label ?? 'net worker 0', opts);
+    try {
+      await w.call(() => w.api.build(machine, wasmModule(), w.ctl.i32.buffer as SharedArrayBuffer));
+    } catch (e) {
+      await w.terminate();
+      throw e;
+    }
+    return w;
+  }
+
+  /** The error the worker failed with, if it did (not counting a plain stop). */
+  get error(): VqsimError | undefined {
+    return this.failure?.code === 'WORKER_STOPPED' ? undefined : this.failure;
+  }
+
+  private fail(e: VqsimError): void {
+    if (this.failure) return;
+    this.failure = e;
+    this.rejectDead(e);
+    void this.worker.terminate();
+  }
+
+  private call<T>(f: () => Promise<T>): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    const p = f().catch((e: unknown) => {
+      if (e instanceof VqsimError && e.code.startsWith('WORKER_')) throw e;
+      const err = new VqsimError('WORKER_FAILED', `${this.label} failed: ${messageOf(e)}`);
+      this.fail(err);
+      throw err;
+    });
+    return Promise.race([p, this.dead]);
+  }
+
+  private watch<T>(p: Promise<T>): Promise<T> {
+    const hangMs = this.opts.hangTimeoutMs ?? 5000;
+    const beat = () => Atomics.load(this.ctl.i32, W_DRV_BEAT);
+    let last = beat();
+    let since = Date.now();
+    const timer = setInterval(
+      () => {
+        const now = beat();
+        if (now !== last) {
+          last = now;
+          since = Date.now();
+        } else if (Date.now() - since >= hangMs) {
+          this.fail(new VqsimError('WORKER_HUNG', `${this.label} hung: no progress for ${hangMs} ms`));
+        }
+      },
+      Math.max(5, Math.min(250, hangMs / 4)),
+    );
+    timer.unref();
+    return p.finally(() => clearInterval(timer));
+  }
+
+  /** Runs the machine's packets for `ms` without counting (the Wasm functions tier up). */
+  warm(ms: number): Promise<void> {
+    return this.run({ durationMs: ms }).then(() => undefined);
+  }
+
+  /** Runs until `limits` are met or stop() is called; rejects, naming the worker, if it fails. */
+  run(limits: RunLimits): Promise<NetLoopResult> {
+    if (limits.chains === undefined && limits.durationMs === undefined) {
+      return Promise.reject(new ConfigError('run limits: give chains or durationMs (or both)'));
+    }
+    if (this.running) return Promise.reject(new ConfigError(`${this.label}: a run is already going`));
+    this.ctl.reset();
+    const run = this.watch(this.call(() => this.api.run(limits, this.opts.loop ?? {}))).finally(() => {
+      this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+
+  /** Live counters of the running loop (chains = packets). */
+  stats(): ThreadCounters {
+    return this.ctl.read('driver');
+  }
+
+  /** Asks a running loop to end after its current chunk. */
+  stop(): void {
+    this.ctl.stop();
+  }
+
+  /** Ends the thread as a crash would (for tests): pending calls fail with WORKER_DIED naming it. */
+  kill(): Promise<number> {
+    return this.worker.terminate();
+  }
+
+  /** Ends the thread; later calls reject with WORKER_STOPPED. Safe to call twice. */
+  async terminate(): Promise<void> {
+    this.ctl.stop();
+    if (this.running) await Promise.race([this.running.catch(() => {}), sleep(1000)]);
+    if (!this.failure) {
+      this.failure = new VqsimError('WORKER_STOPPED', `${this.label} stopped`);
+      this.rejectDead(this.failure);
+    }
+    if (this.released) return;
+    this.released = true;
+    this.api[releaseProxy]();
+    await this.worker.terminate();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+export interface NetColocatedOptions extends NetWorkerOptions {
+  /** Warm-up per worker before the timed run, in ms (default 200). */
+  warmMs?: number;
+}
+
+/** What N co-located net workers did together. */
+export interface NetColocatedReport {
+  workers: NetLoopResult[];
+  packets: number;
+  bytes: number;
+  /** Longest worker wall time, in seconds. */
+  seconds: number;
+  /** All packets over the longest worker wall time. */
+  pps: number;
+  /** Frame bits per second (frame bytes only, without the virtio header). */
+  bitsPerSec: number;
+}
+
+/**
+ * Starts `n` net workers, each with its own machine built from `machine`,
+ * warms them, runs them all at once until `limits`, checks that each device
+ * counted what its driver moved, and ends the workers. If any worker fails,
+ * the others are stopped and the error, naming the worker, is thrown.
+ */
+export async function runNetColocated(
+  n: number,
+  machine: NetWorkerMachine,
+  limits: RunLimits,
+  opts: NetColocatedOptions = {},
+): Promise<NetColocatedReport> {
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new ConfigError(`workers ${n}: must be from 1 to 256`);
+  const workers: NetWorker[] = [];
+  const stopAll = () => workers.forEach((w) => w.stop());
+  try {
+    const started = await Promise.allSettled(
+      Array.from({ length: n }, (_, k) => NetWorker.start(machine, { ...opts, label: `net worker ${k}` })),
+    );
+    for (const s of started) if (s.status === 'fulfilled') workers.push(s.value);
+    const bad = started.find((s) => s.status === 'rejected');
+    if (bad) throw bad.reason;
+    const warmMs = opts.warmMs ?? 200;
+    if (warmMs > 0) {
+      const warms = workers.map((w) => w.warm(warmMs));
+      warms.forEach((r) => r.catch(stopAll));
+      await Promise.all(warms);
+    }
+    const runs = workers.map((w) => w.run(limits));
+    runs.forEach((r) => r.catch(stopAll));
+    const results = await Promise.all(runs);
+    results.forEach((r, k) => {
+      if (r.deviceDelivered < r.packets) {
+        throw new VqsimError(
+          'NET_COUNT_MISMATCH',
+          `net worker ${k}: device delivered ${r.deviceDelivered} frames, driver counted ${r.packets}`,
+        );
+      }
+    });
+    const packets = results.reduce((s, r) => s + r.packets, 0);
+    const bytes = results.reduce((s, r) => s + r.bytes, 0);
+    const seconds = Math.max(...results.map((r) => r.elapsedMs)) / 1000;
+    const pps = seconds > 0 ? packets / seconds : 0;
+    return { workers: results, packets, bytes, seconds, pps, bitsPerSec: seconds > 0 ? (bytes * 8) / seconds : 0 };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,38 @@
+// A co-located virtio-net worker: builds its own net machine (its own guest
+// memory, DMA API, transport, device and driver: a machine per worker, as
+// separate VMs) and runs packets through it. comlink carries build and run;
+// stop, heartbeat and live counters go through the control block the parent
+// passes (a SharedArrayBuffer), since a running loop blocks this thread.
+import { expose } from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { parentPort } from 'node:worker_threads';
+import { Control } from '../src/sim/control.js';
+import type { RunLimits } from '../src/sim/loops.js';
+import {
+  createNetMachine,
+  netLoop,
+  type NetLoopOptions,
+  type NetLoopResult,
+  type NetMachine,
+  type NetWorkerMachine,
+} from '../src/sim/net.js';
+
+let machine: NetMachine | undefined;
+let ctl: Control | undefined;
+
+const api = {
+  build(options: NetWorkerMachine, module: WebAssembly.Module, control: SharedArrayBuffer): void {
+    machine = createNetMachine({ ...options, module });
+    ctl = new Control(control, 0);
+  },
+
+  run(limits: RunLimits, opts: NetLoopOptions): NetLoopResult {
+    if (!machine) throw new Error('net worker: build() first');
+    return netLoop(ctl, machine, limits, opts);
+  },
+};
+
+export type NetWorkerApi = typeof api;
+
+if (!parentPort) throw new Error('net-worker.js runs as a worker thread');
+expose(api, nodeEndpoint(parentPort));
