@@ -4,10 +4,6 @@
 // register offsets into calls on this core.
 
 import { Feature, hasFeature } from '../virtqueue/features.js';
-import { packedRingLayout } from '../virtqueue/packed/layout.js';
-import type { PackedQueueHandle } from '../virtqueue/packed/queue.js';
-import { splitRingLayout } from '../virtqueue/split/layout.js';
-import type { SplitQueueHandle } from '../virtqueue/split/queue.js';
 import { Isr, Status, VIRTIO_MSI_NO_VECTOR } from './constants.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from './device-model.js';
 import { TransportError } from './errors.js';
@@ -67,7 +63,6 @@ interface QueueRegs {
   driver: bigint;
   device: bigint;
   msixVector: number;
-  handle: SplitQueueHandle | PackedQueueHandle | undefined;
 }
 
 function hex(n: number | bigint): string {
@@ -155,7 +150,6 @@ export class TransportCore {
       driver: 0n,
       device: 0n,
       msixVector: VIRTIO_MSI_NO_VECTOR,
-      handle: undefined,
     };
   }
 
@@ -390,7 +384,6 @@ export class TransportCore {
       indirect: hasFeature(this.negotiated, Feature.INDIRECT_DESC),
       inOrder: hasFeature(this.negotiated, Feature.IN_ORDER),
     };
-    if (q.handle && handleMatches(q.handle, cfg)) cfg.handle = q.handle;
     this.device.onQueueReady(index, cfg);
     return true;
   }
@@ -403,12 +396,6 @@ export class TransportCore {
       return;
     }
     q.enabled = false;
-  }
-
-  bindQueueHandle(index: number, handle: SplitQueueHandle | PackedQueueHandle): void {
-    const q = this.queues[index];
-    if (!q) throw new TransportError('BAD_OPTION', `queue ${index}: the device has ${this.queues.length} queues`);
-    q.handle = handle;
   }
 
   // ---- notifications and interrupts ----
@@ -495,24 +482,4 @@ export class TransportCore {
     }
     return true;
   }
-}
-
-/** True when a queue handle describes the rings at the addresses the driver programmed. */
-function handleMatches(h: SplitQueueHandle | PackedQueueHandle, cfg: QueueConfig): boolean {
-  if (h.size !== cfg.size || h.kind !== cfg.ring) return false;
-  const base = BigInt(h.ringAddr);
-  if (h.kind === 'split') {
-    const l = splitRingLayout(h.size, h.align);
-    return (
-      cfg.desc === base + BigInt(l.desc) &&
-      cfg.driver === base + BigInt(l.avail) &&
-      cfg.device === base + BigInt(l.used)
-    );
-  }
-  const l = packedRingLayout(h.size);
-  return (
-    cfg.desc === base + BigInt(l.desc) &&
-    cfg.driver === base + BigInt(l.driver) &&
-    cfg.device === base + BigInt(l.device)
-  );
 }

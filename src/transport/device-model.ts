@@ -4,9 +4,7 @@
 // guest access, runs the status state machine and feature negotiation, and
 // calls the model at the few points where the device itself must act.
 
-import type { PackedQueueHandle } from '../virtqueue/packed/queue.js';
 import type { RingKind } from '../virtqueue/queue.js';
-import type { SplitQueueHandle } from '../virtqueue/split/queue.js';
 
 /** Access width of a device-specific config space access, in bytes. */
 export type ConfigWidth = 1 | 2 | 4;
@@ -31,15 +29,6 @@ export interface QueueConfig {
   indirect: boolean;
   /** VIRTIO_F_IN_ORDER negotiated. */
   inOrder: boolean;
-  /**
-   * Simulator wiring, not a register: when the driver built this queue with
-   * vqsim's createQueue in the same machine, the queue's handle, so the device
-   * can attach its face (SplitQueue.attach / PackedQueue.attach) without
-   * rebuilding state. The transport hands it over only when its areas match
-   * the addresses the driver programmed; otherwise it is undefined and the
-   * device has only the areas.
-   */
-  handle?: SplitQueueHandle | PackedQueueHandle;
 }
 
 /**

@@ -196,7 +196,6 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
       list.push(index);
       this.vectorQueues.set(vector, list);
     }
-    bindHandle(vq, (h) => this.transport.bindQueueHandle(index, h));
     this.w(PciCommon.QUEUE_ENABLE, 2, 1);
     if (this.r(PciCommon.QUEUE_ENABLE, 2) !== 1) {
       throw new TransportError(
@@ -310,7 +309,6 @@ export class MmioDriverAccess extends AccessBase implements TransportAccess {
     writeAddr((o, v) => t.write(o, 4, v), Mmio.QUEUE_DESC_LOW, a.desc);
     writeAddr((o, v) => t.write(o, 4, v), Mmio.QUEUE_DRIVER_LOW, a.driver);
     writeAddr((o, v) => t.write(o, 4, v), Mmio.QUEUE_DEVICE_LOW, a.device);
-    bindHandle(vq, (h) => t.bindQueueHandle(index, h));
     t.write(Mmio.QUEUE_READY, 4, 1);
     if (t.read(Mmio.QUEUE_READY) !== 1) {
       throw new TransportError(
@@ -333,13 +331,6 @@ export class MmioDriverAccess extends AccessBase implements TransportAccess {
 function writeAddr(write: (off: number, v: number) => void, lowOffset: number, addr: number): void {
   write(lowOffset, addr % 0x100000000);
   write(lowOffset + 4, Math.floor(addr / 0x100000000));
-}
-
-function bindHandle(
-  vq: Virtqueue,
-  bind: (h: ReturnType<SplitQueue['handle']> | ReturnType<PackedQueue['handle']>) => void,
-) {
-  if (vq instanceof SplitQueue || vq instanceof PackedQueue) bind(vq.handle());
 }
 
 /**

@@ -2,8 +2,6 @@
 // device-specific config space from 0x100, one interrupt line with the
 // InterruptStatus / InterruptACK pair.
 
-import type { PackedQueueHandle } from '../virtqueue/packed/queue.js';
-import type { SplitQueueHandle } from '../virtqueue/split/queue.js';
 import { Mmio, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from './constants.js';
 import { TransportCore, type InterruptEvent, type TransportCounters } from './core.js';
 import type { VirtioDeviceModel } from './device-model.js';
@@ -37,11 +35,6 @@ export class VirtioMmioTransport {
   /** Where the interrupt line goes: the driver's handler (MmioDriverAccess installs one). */
   setInterruptHandler(fn: ((irq: InterruptEvent) => void) | undefined): void {
     this.core.setInterruptHandler(fn);
-  }
-
-  /** Simulator wiring (not a register): see QueueConfig.handle. */
-  bindQueueHandle(index: number, handle: SplitQueueHandle | PackedQueueHandle): void {
-    this.core.bindQueueHandle(index, handle);
   }
 
   read(offset: number, width = 4): number {

@@ -2,8 +2,6 @@
 // structure, the notification area, the ISR status byte and the device-specific
 // config space, all in one memory BAR, with MSI-X vectors per queue.
 
-import type { PackedQueueHandle } from '../virtqueue/packed/queue.js';
-import type { SplitQueueHandle } from '../virtqueue/split/queue.js';
 import {
   PCI_COMMON_WIDTH,
   PCI_MODERN_DEVICE_ID_BASE,
@@ -121,11 +119,6 @@ export class VirtioPciTransport {
 
   get msixEnabled(): boolean {
     return this.core.msixEnabled;
-  }
-
-  /** Simulator wiring (not a register): see QueueConfig.handle. */
-  bindQueueHandle(index: number, handle: SplitQueueHandle | PackedQueueHandle): void {
-    this.core.bindQueueHandle(index, handle);
   }
 
   // ---- common configuration structure ----
