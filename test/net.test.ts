@@ -22,6 +22,7 @@ import {
   type ConfigWidth,
   type NetDeviceOptions,
   type NetDriverOptions,
+  type NetPacket,
   type TransportAccess,
 } from '../src/index.js';
 
@@ -140,6 +141,26 @@ describe('loopback moves frames byte-exact', () => {
     [...first, ...second].forEach((p, k) => expect(Buffer.from(p.data).equals(Buffer.from(frames[k]!))).toBe(true));
     expect(first[0]!.buffers).toBe(2);
     expect(first[0]!.header[10]).toBe(2); // num_buffers
+  });
+
+  it('frames sent while others wait queue up behind them, in order (pop output and pool together)', () => {
+    const m = machine({ maxQueueSize: 16, mtu: 9000 }, { queueSize: 16, mergeable: true });
+    // 16 RX buffers; 12 frames of 3000 bytes need 2 each: 8 go through straight from the pop, 4 wait.
+    const frames = Array.from({ length: 12 }, (_, k) => frame(3000, k));
+    expect(m.driver.send(0, frames)).toBe(12);
+    expect(m.device.counters(0).txWaiting).toBe(4);
+    expect(m.driver.reapTx(0)).toBe(8);
+    // Two more while four wait: they go behind the waiting ones.
+    const more = [frame(64, 100), frame(64, 101)];
+    expect(m.driver.send(0, more)).toBe(2);
+    expect(m.device.counters(0).txWaiting).toBe(6);
+    const got: NetPacket[] = [];
+    for (let r = 0; r < 6 && got.length < 14; r++) got.push(...m.driver.receive(0));
+    expect(got.length).toBe(14);
+    [...frames, ...more].forEach((f, k) => expect(Buffer.from(got[k]!.data).equals(Buffer.from(f))).toBe(true));
+    expect(m.device.counters(0).txWaiting).toBe(0);
+    expect(m.device.counters(0).txPackets).toBe(14);
+    expect(m.driver.counters.rxLengthErrors).toBe(0);
   });
 });
 

@@ -4,7 +4,7 @@
 // pool; sink: count and drop), copies the bytes, sets num_buffers, and leaves
 // the used records where the queue's pushPopped() reads them. No state of its
 // own: everything lives at the addresses TypeScript passes in.
-import { GUEST_BASE, ELEM_ADDR, ELEM_FLAGS, ELEM_LEN, ELEM_SIZE, POP_ELEM_END, POP_ID, POP_SIZE, PUSH_ID, PUSH_LEN, VRING_DESC_F_WRITE } from "../layout";
+import { GUEST_BASE, ELEM_ADDR, ELEM_FLAGS, ELEM_LEN, ELEM_SIZE, POP_ELEM_END, POP_ID, POP_SIZE, POP_WRITE_BYTES, PUSH_ID, PUSH_LEN, VRING_DESC_F_WRITE } from "../layout";
 import { inRam, ramSize } from "../guest";
 import { copyBytes } from "../copy";
 import {
@@ -31,6 +31,8 @@ import {
   NS_TX_USED,
   NS_TX_USED_CAP,
   NS_TX_USED_N,
+  NS_TXIN_CHAINS,
+  NS_TXIN_N,
   NS_TXPOOL,
   PE_ADDR,
   PE_LEN,
@@ -106,6 +108,11 @@ function compact(pool: usize): void {
 // pool is full, or -2 for a buffer outside guest RAM.
 export function net_stash(pool: usize, popOut: usize, n: u32, popChains: u32, wantWrite: u32): i32 {
   compact(pool);
+  return stashRange(pool, popOut, 0, n, popChains, wantWrite, 0);
+}
+
+// Appends chains [from, n) of a pop output to the pool; `e` is the first element of chain `from`.
+function stashRange(pool: usize, popOut: usize, from: u32, n: u32, popChains: u32, wantWrite: u32, e: u32): i32 {
   const rec = <usize>load<u32>(pool + POOL_REC);
   const elem = <usize>load<u32>(pool + POOL_ELEM);
   const recCap = load<u32>(pool + POOL_REC_CAP);
@@ -114,9 +121,8 @@ export function net_stash(pool: usize, popOut: usize, n: u32, popChains: u32, wa
   let count = load<u32>(pool + POOL_N);
   let elems = load<u32>(pool + POOL_ELEMS);
   const src = popOut + <usize>popChains * POP_SIZE;
-  let e: u32 = 0;
   const want: u32 = wantWrite != 0 ? VRING_DESC_F_WRITE : 0;
-  for (let k: u32 = 0; k < n; k++) {
+  for (let k: u32 = from; k < n; k++) {
     const p = popOut + <usize>k * POP_SIZE;
     const end = load<u32>(p + POP_ELEM_END);
     if (count >= recCap) return -1;
@@ -243,9 +249,32 @@ function place(
   return <i32>nb;
 }
 
-// Moves every packet it can. Sets NS_TX_USED_N and NS_RX_USED_N (the counts
-// of used records left for pushPopped). Returns the packets handled.
+// Moves every packet it can: first the TX chains held in the pool, then the
+// NS_TXIN_N chains of the TX pop output straight from there (no stash) when
+// the pool is empty; chains that cannot go yet (no RX room, or a chain with a
+// device-writable buffer) are stashed for a later run. Sets NS_TX_USED_N and
+// NS_RX_USED_N (the counts of used records left for pushPopped). Returns the
+// packets handled, or -1 (the TX pool is full) / -2 (a TX buffer outside
+// guest RAM) as net_stash does, before any counter or pool head moves.
 export function net_run(st: usize): i32 {
+  const inN = load<u32>(st + NS_TXIN_N);
+  const inChains = load<u32>(st + NS_TXIN_CHAINS);
+  store<u32>(st + NS_TXIN_N, 0);
+  if (inN != 0) {
+    const pool = <usize>load<u32>(st + NS_TXPOOL);
+    // Chains held from an earlier run go first: queue the new ones behind them.
+    if (load<u32>(pool + POOL_HEAD) < load<u32>(pool + POOL_N)) {
+      compact(pool);
+      const rc = stashRange(pool, <usize>load<u32>(st + NS_TX_USED), 0, inN, inChains, 0, 0);
+      if (rc < 0) return rc;
+      return runPool(st, 0, 0);
+    }
+  }
+  return runPool(st, inN, inChains);
+}
+
+@inline
+function runPool(st: usize, inN: u32, inChains: u32): i32 {
   const mode = load<u32>(st + NS_MODE);
   const mrg = (load<u32>(st + NS_FLAGS) & NET_FLAG_MRG) != 0;
   const rxPool = <usize>load<u32>(st + NS_RXPOOL);
@@ -306,6 +335,63 @@ export function net_run(st: usize): i32 {
       done++;
     }
     store<u32>(pool + POOL_HEAD, i);
+    if (inN != 0) {
+      // Straight from the pop output (the pool is empty, so txUsedN starts at 0
+      // and the used record k never overtakes pop record k before it is read).
+      const ram = ramSize();
+      const popElem = txUsed + <usize>inChains * POP_SIZE;
+      let k: u32 = 0;
+      let e: u32 = 0;
+      for (; k < inN && txUsedN < cap; k++) {
+        const p = txUsed + <usize>k * POP_SIZE;
+        const end = load<u32>(p + POP_ELEM_END);
+        // A TX chain with a device-writable buffer takes the stash path, which drops those buffers.
+        if (load<u32>(p + POP_WRITE_BYTES) != 0) break;
+        let len: u32 = 0;
+        for (let x = e; x < end; x++) {
+          const el = popElem + <usize>x * ELEM_SIZE;
+          const l = load<u32>(el + ELEM_LEN);
+          if (!inRam(load<u64>(el + ELEM_ADDR), l, ram)) return -2;
+          len += l;
+        }
+        const id = load<u32>(p + POP_ID);
+        if (len < HDR) {
+          txErrors++;
+        } else if (mode != NET_MODE_LOOPBACK) {
+          sink++;
+          txPkts++;
+          txBytes += <u64>(len - HDR);
+        } else {
+          const nb = place(rxRec, rxElem, rxHead, rxN, mrg, rxUsed, rxUsedN, rxCap, popElem, e, end, GUEST_BASE, len);
+          if (nb == 0) break;
+          if (nb < 0) {
+            drops++;
+          } else {
+            rxHead += <u32>nb;
+            rxUsedN += <u32>nb;
+            rxPkts++;
+            rxBytes += <u64>(len - HDR);
+            rxBufs += <u64>nb;
+          }
+          txPkts++;
+          txBytes += <u64>(len - HDR);
+        }
+        const u = txUsed + <usize>txUsedN * POP_SIZE;
+        store<u32>(u + PUSH_ID, id);
+        store<u32>(u + PUSH_LEN, 0);
+        txUsedN++;
+        done++;
+        e = end;
+      }
+      if (k < inN) {
+        // The rest waits in the pool (empty, so nothing to compact but its head).
+        store<u32>(pool + POOL_N, 0);
+        store<u32>(pool + POOL_HEAD, 0);
+        store<u32>(pool + POOL_ELEMS, 0);
+        const rc = stashRange(pool, txUsed, k, inN, inChains, 0, e);
+        if (rc < 0) return rc;
+      }
+    }
   }
   if (mode == NET_MODE_SOURCE) {
     // Source: frames from the template at NS_SRC_ELEM (a host linear address).

@@ -48,7 +48,11 @@ export const NS_RX_BUFS = 96;
 export const NS_DROPS = 104; // packets dropped: a big-mode RX buffer too small, or a bad RX buffer
 export const NS_TX_ERRORS = 112; // TX chains shorter than the header
 export const NS_SINK_PKTS = 120;
-export const NS_SIZE = 128;
+// Direct TX input for net_run: chains of the TX pop output (at NS_TX_USED) not
+// stashed, and the pop output's chain capacity (its elements follow the records).
+export const NS_TXIN_N = 128;
+export const NS_TXIN_CHAINS = 132;
+export const NS_SIZE = 136;
 
 export const NET_MODE_SINK = 0;
 export const NET_MODE_LOOPBACK = 1;

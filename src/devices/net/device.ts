@@ -318,10 +318,16 @@ export class VirtioNetDevice implements VirtioDeviceModel {
       const rxN = p.rx.popBatch();
       if (rxN > 0) this.stash(p.rxPool, p.rx, rxN, 1, 2 * pair);
       const txN = p.tx.popBatch();
-      if (txN > 0) this.stash(p.txPool, p.tx, txN, 0, 2 * pair + 1);
       const hv = this.view.hostView;
-      if (hv.getUint32(p.st + N.NS_MODE, true) === N.NET_MODE_SOURCE && pair >= this.curPairs) return 0;
+      if (hv.getUint32(p.st + N.NS_MODE, true) === N.NET_MODE_SOURCE && pair >= this.curPairs) {
+        if (txN > 0) this.stash(p.txPool, p.tx, txN, 0, 2 * pair + 1);
+        return 0;
+      }
+      // TX chains go to net_run straight from the pop output; it stashes what must wait.
+      hv.setUint32(p.st + N.NS_TXIN_N, txN, true);
+      hv.setUint32(p.st + N.NS_TXIN_CHAINS, p.tx.popChains, true);
       const done = core.net_run(p.st);
+      if (done < 0) this.stashFailed(done, 2 * pair + 1);
       const txUsed = hv.getUint32(p.st + N.NS_TX_USED_N, true);
       const rxUsed = hv.getUint32(p.st + N.NS_RX_USED_N, true);
       if (rxUsed > 0) {
@@ -341,9 +347,13 @@ export class VirtioNetDevice implements VirtioDeviceModel {
 
   private stash(pool: number, q: QueueDevice, n: number, write: number, index: number): void {
     const rc = this.view.core.net_stash(pool, q.popOut, n, q.popChains, write);
+    if (rc < 0) this.stashFailed(rc, index);
+  }
+
+  private stashFailed(rc: number, index: number): never {
     if (rc === -1)
       throw new ConfigError(`virtio-net: queue ${index}: more buffers in flight than the device pool holds`);
-    if (rc < 0) throw new ConfigError(`virtio-net: queue ${index}: a buffer lies outside guest RAM`);
+    throw new ConfigError(`virtio-net: queue ${index}: a buffer lies outside guest RAM`);
   }
 
   private fail(reason: string): void {

@@ -279,14 +279,17 @@ export class VirtioNetDriver {
 
   private slots(count: number, bufBytes: number, dir: DmaDirection): Slots {
     const mem = this.mem;
-    const gpa = mem.alloc(count * bufBytes);
+    // Each buffer starts on a cache line (as a kmalloc'd skb head does): a
+    // short frame then spans the fewest lines.
+    const stride = (bufBytes + 63) & ~63;
+    const gpa = mem.alloc(count * stride);
     const table = mem.linear(mem.alloc(count * N.SLOT_SIZE), count * N.SLOT_SIZE);
     const dma: number[] = [];
     for (let k = 0; k < count; k++) {
-      const d = this.dma.map(gpa + k * bufBytes, bufBytes, dir);
+      const d = this.dma.map(gpa + k * stride, bufBytes, dir);
       dma.push(d);
       const s = table + k * N.SLOT_SIZE;
-      mem.view.setUint32(s + N.SLOT_CPU, mem.linear(gpa + k * bufBytes, bufBytes), true);
+      mem.view.setUint32(s + N.SLOT_CPU, mem.linear(gpa + k * stride, bufBytes), true);
       mem.view.setUint32(s + N.SLOT_LEN, bufBytes, true);
       mem.view.setBigUint64(s + N.SLOT_DMA, BigInt(d), true);
     }
