@@ -96,6 +96,29 @@ describe('vqsim command line', () => {
     }
   });
 
+  it('every benchmark prints one JSON document: the machine, then the rows', { timeout: 60_000 }, async () => {
+    const cases: [string[], Record<string, unknown>][] = [
+      [
+        ['bench', 'blk', '--mode', 'randread', '--queues', '1', '--ring', 'split', '--time', '5'],
+        { device: 'blk', mode: 'randread', queues: 1, ioBytes: 4096 },
+      ],
+      [
+        ['bench', 'net', '--packet-bytes', '64', '--queues', '1', '--ring', 'split', '--time', '5'],
+        { device: 'net', packetBytes: 64 },
+      ],
+      [['bench', 'console', '--time', '5'], {}],
+    ];
+    for (const [argv, row] of cases) {
+      const r = await run(...argv, '--json');
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.out) as { node: string; v8: string; cpu: string; results: Record<string, unknown>[] };
+      expect(doc.node).toBe(process.version);
+      expect(doc.cpu).toMatch(/cores/);
+      expect(doc.results.length).toBeGreaterThan(0);
+      expect(doc.results[0]).toMatchObject(row);
+    }
+  });
+
   it('rejects unknown flags, commands and benchmarks', async () => {
     await rejects(['bench', '--bogus'], /unknown flag --bogus/);
     await rejects(['bench', '-x'], /unknown flag -x/);

@@ -74,7 +74,7 @@ describe('vqsim bench net', () => {
       '32',
     );
     expect(r.code).toBe(0);
-    const rows = JSON.parse(r.out) as NetRow[];
+    const rows = (JSON.parse(r.out) as { results: NetRow[] }).results;
     expect(rows).toHaveLength(1);
     const row = rows[0]!;
     expect(row).toMatchObject({ device: 'net', mode: 'single-thread', queues: 1, packetBytes: 64, ring: 'split' });
@@ -101,7 +101,7 @@ describe('vqsim bench net', () => {
       'sink',
     );
     expect(r.code).toBe(0);
-    const rows = JSON.parse(r.out) as NetRow[];
+    const rows = (JSON.parse(r.out) as { results: NetRow[] }).results;
     expect(rows.map((x) => x.workers)).toEqual([1, 2]);
     for (const row of rows) {
       expect(row).toMatchObject({ device: 'net', mode: 'colocated', packetBytes: 64, ring: 'packed', backend: 'sink' });

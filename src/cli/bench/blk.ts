@@ -1,3 +1,4 @@
+import { jsonDocument } from './report.js';
 // `vqsim bench blk`: virtio-blk on one thread over the in-memory store. The
 // guest driver keeps --depth requests in flight on each queue (one addBatch
 // call per batch, every buffer mapped through the DMA API), the device serves
@@ -407,6 +408,6 @@ export async function blkCommand(args: string[], io: Io): Promise<number> {
     return 0;
   }
   const rows = await runBlkBench(o, io.progress);
-  io.out(o.json ? JSON.stringify(rows, null, 2) + '\n' : formatBlkTable(rows, o));
+  io.out(o.json ? jsonDocument(rows) : formatBlkTable(rows, o));
   return 0;
 }

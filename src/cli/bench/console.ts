@@ -1,3 +1,4 @@
+import { jsonDocument } from './report.js';
 // `vqsim bench console`: bytes per second through a virtio-console loopback on
 // one thread. The guest driver writes chunks on the transmit queue, the device
 // moves them through its host FIFO into the posted receive buffers (Wasm
@@ -204,7 +205,7 @@ export async function consoleCommand(args: string[], io: Io): Promise<number> {
       io.progress(`console/${ring}/${chunk}B ...`);
       rows.push(await measureConsole(ring, chunk, o.queueSize, o.timeMs));
     }
-  if (o.json) io.out(JSON.stringify(rows, null, 2) + '\n');
+  if (o.json) io.out(jsonDocument(rows));
   else {
     const lines = rows.map(
       (r) =>

@@ -1,3 +1,4 @@
+import { jsonDocument } from './report.js';
 // `vqsim bench net`: virtio-net loopback (or sink) throughput on one thread,
 // or on N co-located worker threads (--workers), each with its own machine.
 // The guest driver sends frames of a set size on each queue pair (one Wasm
@@ -356,6 +357,6 @@ export async function netCommand(args: string[], io: Io): Promise<number> {
     return 0;
   }
   const rows = await runNetBench(o, io.progress);
-  io.out(o.json ? JSON.stringify(rows, null, 2) + '\n' : formatNetTable(rows, o));
+  io.out(o.json ? jsonDocument(rows) : formatNetTable(rows, o));
   return 0;
 }

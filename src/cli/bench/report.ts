@@ -1,3 +1,4 @@
+import { cpus } from 'node:os';
 import type { BenchReport, NativeRow, ResultRow } from './run.js';
 import { configs, sameConfig, type Config } from './run.js';
 import type { BenchOptions } from './options.js';
@@ -69,4 +70,13 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
 /** The `--json` document. */
 export function formatJson(report: BenchReport): string {
   return JSON.stringify(report, null, 2) + '\n';
+}
+
+/**
+ * The `--json` document of every benchmark: the machine, then the rows, so
+ * figures from different runs can be compared with where they came from.
+ */
+export function jsonDocument(results: readonly object[]): string {
+  const cpu = `${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`;
+  return JSON.stringify({ node: process.version, v8: process.versions.v8, cpu, results }, null, 2) + '\n';
 }

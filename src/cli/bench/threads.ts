@@ -1,3 +1,4 @@
+import { jsonDocument } from './report.js';
 import { parseArgs } from 'node:util';
 import { runColocatedBench, runPingpong, type ColocatedRow, type PingpongRow } from '../../../bench/pingpong.js';
 import type { RingKind } from '../../index.js';
@@ -112,7 +113,7 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
     durationMs: timeOf(v),
   });
   if (v.json) {
-    io.out(JSON.stringify({ node: process.version, v8: process.versions.v8, results: rows }, null, 2) + '\n');
+    io.out(jsonDocument(rows));
     return 0;
   }
   io.out(`vqsim bench pingpong: driver and device on two threads, node ${process.version}\n\n`);
@@ -144,7 +145,7 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
   if (!workers.includes(1)) workers.unshift(1); // the scaling needs the one-worker rate
   const rows: ColocatedRow[] = await runColocatedBench({ rings, queueSize, workers, durationMs: timeOf(v) });
   if (v.json) {
-    io.out(JSON.stringify({ node: process.version, v8: process.versions.v8, results: rows }, null, 2) + '\n');
+    io.out(jsonDocument(rows));
     return 0;
   }
   io.out(`vqsim bench colocated: driver and device on one thread per worker, node ${process.version}\n\n`);
