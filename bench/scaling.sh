@@ -2,11 +2,13 @@
 # Multi-core figures for the README, on a machine with more cores than the
 # 2-core development machines: co-located workers 1..16, the two-thread
 # pingpong, and virtio-net on co-located workers. Usage:
-#   bench/scaling.sh OUTDIR [NODE]
-# NODE defaults to `node`; on a bare machine, unpack a Node binary first.
+#   bench/scaling.sh OUTDIR [NODE] [CLI]
+# NODE defaults to `node`, CLI to bin/vqsim.js; on a bare machine, unpack a
+# Node binary first and carry dist/ with node_modules/comlink and tinybench.
 set -euo pipefail
 out=${1:?usage: bench/scaling.sh OUTDIR [NODE]}
 node=${2:-node}
+cli=${3:-bin/vqsim.js}
 time=${VQSIM_SCALING_MS:-1000}
 mkdir -p "$out"
 {
@@ -14,8 +16,6 @@ mkdir -p "$out"
   nproc
   lscpu | grep -E 'Model name|^CPU\(s\)|Thread|Core|Socket|NUMA node\(s\)' || true
 } > "$out/machine.txt"
-"$node" bin/vqsim.js bench colocated --workers 1,2,4,8,16 --time "$time" --json > "$out/colocated.json"
-"$node" bin/vqsim.js bench pingpong --time "$time" --json > "$out/pingpong.json"
-if "$node" bin/vqsim.js bench net --help | grep -q -- '--workers'; then
-  "$node" bin/vqsim.js bench net --workers 1,2,4,8,16 --packet-bytes 64 --time "$time" --json > "$out/net.json"
-fi
+"$node" "$cli" bench colocated --workers 1,2,4,8,16 --time "$time" --json > "$out/colocated.json"
+"$node" "$cli" bench pingpong --time "$time" --json > "$out/pingpong.json"
+"$node" "$cli" bench net --workers 1,2,4,8,16 --packet-bytes 64 --ring split,packed --time "$time" --json > "$out/net.json"
