@@ -17,6 +17,8 @@ export {
   packed_drv_get_used,
   packed_drv_disable_cb,
   packed_drv_enable_cb,
+  packed_drv_add_in_order,
+  packed_drv_get_used_in_order,
 } from "./packed/driver";
 export {
   packed_dev_init,
@@ -24,6 +26,8 @@ export {
   packed_dev_push,
   packed_dev_should_notify,
   packed_dev_set_notify,
+  packed_dev_pop_in_order,
+  packed_dev_push_in_order,
 } from "./packed/device";
 export { dma_copy, dma_copy_batch } from "./copy";
 export { net_stash, net_run } from "./net/device";

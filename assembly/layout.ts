@@ -63,6 +63,9 @@ export const VIRTIO_F_IN_ORDER = 35;
 // Queue feature flags as the Wasm core sees them (a u32 in each state block).
 export const QF_EVENT_IDX = 1;
 export const QF_INDIRECT = 2;
+// VIRTIO_F_IN_ORDER (packed ring): buffers are used in the order they were made
+// available, and one used descriptor may stand for a whole batch.
+export const QF_IN_ORDER = 4;
 
 // ---- Driver state of a split queue: guest-private memory (like Linux's
 // struct vring_virtqueue plus desc_extra / desc_state). Pointers are linear-

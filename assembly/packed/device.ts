@@ -22,6 +22,7 @@ import {
   ELEM_SIZE,
   POP_ID,
   POP_READ_BYTES,
+  PUSH_LEN,
   POP_SIZE,
   PUSH_ID,
   QF_EVENT_IDX,
@@ -37,6 +38,7 @@ import {
 import {
   E_AVAIL_ID_IN_USE,
   E_PUSH_NOT_INFLIGHT,
+  E_PUSH_OUT_OF_ORDER,
   PDESC_ADDR,
   PDESC_F_AVAIL,
   PDESC_F_AVAIL_SHIFT,
@@ -64,6 +66,7 @@ import {
   PDEV_LAST_AVAIL,
   PDEV_NOTIFY_ENABLED,
   PDEV_NUM,
+  PDEV_ORDER,
   PDEV_SIGNALLED_USED,
   PDEV_SIGNALLED_VALID,
   PDEV_STATS,
@@ -547,4 +550,108 @@ export function packed_dev_set_notify(dev: usize, enable: u32): i32 {
   const ring = <usize>load<u32>(dev + PDEV_DESC);
   const flags = <u32>atomic.load<u16>(ring + <usize>lastAvail * PDESC_SIZE + PDESC_FLAGS);
   return isAvail(flags, wrap) ? 1 : 0;
+}
+
+// ---- VIRTIO_F_IN_ORDER (VIRTIO 1.2 §2.8.9). The device uses buffers in the
+// order they were made available and writes one used descriptor per batch:
+// the batch's last buffer id and len, at the batch's first descriptor (the
+// position of its used index), then skips the descriptors of every buffer of
+// the batch. order[pos] records which id was popped at each ring position, so
+// a push is checked against the order of the pops (host memory only). ----
+
+// packed_dev_pop, then order[] for the buffers popped.
+export function packed_dev_pop_in_order(dev: usize, out: usize, maxChains: u32, elemCap: u32): i32 {
+  let pos = load<u32>(dev + PDEV_LAST_AVAIL);
+  const rc = packed_dev_pop(dev, out, maxChains, elemCap);
+  const count = load<u32>(dev + PDEV_BATCH_DONE);
+  const num = load<u32>(dev + PDEV_NUM);
+  const ids = <usize>load<u32>(dev + PDEV_IDS);
+  const order = <usize>load<u32>(dev + PDEV_ORDER);
+  const end = out + <usize>count * POP_SIZE;
+  for (let r = out; r < end; r += POP_SIZE) {
+    const id = load<u32>(r + POP_ID);
+    store<u16>(order + <usize>pos * 2, <u16>id);
+    pos += <u32>load<u16>(ids + <usize>id * 2);
+    if (pos >= num) pos -= num;
+  }
+  return rc;
+}
+
+// One push of n {id, len} entries is one batch: each id must be the next one
+// popped (else E_PUSH_OUT_OF_ORDER, a caller error: the queue stays usable
+// and the entries before it form the batch). One used descriptor is written,
+// its flags last with release ordering. Returns n, or -code.
+export function packed_dev_push_in_order(dev: usize, entries: usize, n: u32, stride: u32): i32 {
+  store<u32>(dev + PDEV_BATCH_DONE, 0);
+  if (load<u32>(dev + PDEV_BROKEN) != 0) return fail(dev, E_BROKEN, 0, 0);
+  if (n == 0) return 0;
+  const num = load<u32>(dev + PDEV_NUM);
+  const ring = <usize>load<u32>(dev + PDEV_DESC);
+  const ids = <usize>load<u32>(dev + PDEV_IDS);
+  const order = <usize>load<u32>(dev + PDEV_ORDER);
+  const start = load<u32>(dev + PDEV_USED_IDX);
+  const startWrap = load<u32>(dev + PDEV_USED_WRAP);
+  let pos = start;
+  let wrap = startWrap;
+  let wrapped = false;
+  let bytes: u64 = 0;
+  let lastId: u32 = 0;
+  let lastLen: u32 = 0;
+  let k: u32 = 0;
+  let err: i32 = 0;
+  let errA: u32 = 0;
+  let errB: u32 = 0;
+  for (; k < n; k++) {
+    const p = entries + <usize>k * <usize>stride;
+    const id = load<u32>(p + PUSH_ID);
+    const len = load<u32>(p + PUSH_LEN);
+    if (id >= num) {
+      err = E_PUSH_ID_RANGE;
+      errA = id;
+      errB = k;
+      break;
+    }
+    const slot = ids + <usize>id * 2;
+    const ndescs = <u32>load<u16>(slot);
+    if (ndescs == 0) {
+      err = E_PUSH_NOT_INFLIGHT;
+      errA = id;
+      errB = k;
+      break;
+    }
+    const expected = <u32>load<u16>(order + <usize>pos * 2);
+    if (id != expected) {
+      err = E_PUSH_OUT_OF_ORDER;
+      errA = id;
+      errB = expected;
+      break;
+    }
+    store<u16>(slot, 0);
+    bytes += len;
+    lastId = id;
+    lastLen = len;
+    pos += ndescs;
+    if (pos >= num) {
+      pos -= num;
+      wrap ^= 1;
+      wrapped = true;
+    }
+  }
+  if (k > 0) {
+    const d0 = ring + <usize>start * PDESC_SIZE;
+    store<u16>(d0 + PDESC_ID, <u16>lastId);
+    store<u32>(d0 + PDESC_LEN, lastLen);
+    atomic.store<u16>(d0 + PDESC_FLAGS, <u16>usedFlags(startWrap, lastLen));
+    store<u32>(dev + PDEV_USED_IDX, pos);
+    store<u32>(dev + PDEV_USED_WRAP, wrap);
+    if (wrapped) store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
+    const inflight = load<u32>(dev + PDEV_INFLIGHT);
+    store<u32>(dev + PDEV_INFLIGHT, inflight > k ? inflight - k : 0);
+    const stats = <usize>load<u32>(dev + PDEV_STATS);
+    bump(stats, ST_CHAINS_USED, k);
+    bump(stats, ST_BYTES_USED, bytes);
+  }
+  store<u32>(dev + PDEV_BATCH_DONE, k);
+  if (err != 0) return fail(dev, err, errA, errB);
+  return <i32>k;
 }

@@ -59,6 +59,13 @@ export const PDRV_ERR_CODE = 72;
 export const PDRV_ERR_A = 76;
 export const PDRV_ERR_B = 80;
 export const PDRV_BATCH_DONE = 84;
+// VIRTIO_F_IN_ORDER only (Linux's desc_state[].total_len and batch_last):
+// linear address of total_len[num] (u32 each: every byte of buffer id's
+// chain, readable and writable), and the used descriptor of the batch being
+// reaped ({id, len}; id = num when none is pending).
+export const PDRV_TOTAL_LEN = 88;
+export const PDRV_BATCH_LAST_ID = 92;
+export const PDRV_BATCH_LAST_LEN = 96;
 export const PDRV_SIZE = 128;
 
 // desc_extra[] uses the split ring's EXTRA_* layout ({addr, len, flags, next});
@@ -95,6 +102,10 @@ export const PDEV_BATCH_DONE = 72;
 // by each buffer id the device holds, 0 when the id is not in flight (QEMU
 // keeps this as VirtQueueElement.ndescs).
 export const PDEV_IDS = 76;
+// VIRTIO_F_IN_ORDER only: linear address of order[num] (u16 each, host
+// memory): the buffer id popped with its first descriptor at each ring
+// position, so a push can check that ids come back in the order popped.
+export const PDEV_ORDER = 80;
 export const PDEV_SIZE = 128;
 
 // ---- Error codes (60-79; the split ring's codes are reused where the
@@ -106,3 +117,6 @@ export const E_USED_WRAP = 60;
 export const E_AVAIL_ID_IN_USE = 61;
 // Device side, caller error: pushing an id the device does not hold.
 export const E_PUSH_NOT_INFLIGHT = 62;
+// Device side, caller error (VIRTIO_F_IN_ORDER): pushing an id out of the
+// order in which the buffers were popped.
+export const E_PUSH_OUT_OF_ORDER = 63;

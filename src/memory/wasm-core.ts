@@ -25,6 +25,14 @@ export interface WasmCore {
   packed_dev_push(dev: number, entries: number, n: number, stride: number): number;
   packed_dev_should_notify(dev: number): number;
   packed_dev_set_notify(dev: number, enable: number): number;
+  /** VIRTIO_F_IN_ORDER: packed_drv_add, then each chain's total length for skipped completions. */
+  packed_drv_add_in_order(drv: number, req: number, n: number): number;
+  /** VIRTIO_F_IN_ORDER: one used descriptor completes every outstanding buffer up to its id. */
+  packed_drv_get_used_in_order(drv: number, out: number, max: number): number;
+  /** VIRTIO_F_IN_ORDER: packed_dev_pop, recording the order of the buffers popped. */
+  packed_dev_pop_in_order(dev: number, out: number, maxChains: number, elemCap: number): number;
+  /** VIRTIO_F_IN_ORDER: one push is one batch, written as one used descriptor; ids in popped order. */
+  packed_dev_push_in_order(dev: number, entries: number, n: number, stride: number): number;
   /** memory.copy (a v128 loop up to 256 bytes) between checked linear addresses. */
   dma_copy(dst: number, src: number, len: number): void;
   /** n copies from {dst, src, len, pad} u32 records at `list`. */

@@ -35,4 +35,8 @@ export type PackedEngine = Pick<
   | 'packed_dev_push'
   | 'packed_dev_should_notify'
   | 'packed_dev_set_notify'
+  | 'packed_drv_add_in_order'
+  | 'packed_drv_get_used_in_order'
+  | 'packed_dev_pop_in_order'
+  | 'packed_dev_push_in_order'
 >;

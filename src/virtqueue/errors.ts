@@ -235,3 +235,9 @@ table.set(P.E_PUSH_NOT_INFLIGHT, {
   violation: false,
   message: (a) => `used id ${a} is not a buffer the device holds`,
 });
+table.set(P.E_PUSH_OUT_OF_ORDER, {
+  code: 'PUSH_OUT_OF_ORDER',
+  side: 'device',
+  violation: false,
+  message: (a, b) => `VIRTIO_F_IN_ORDER: used id ${a} pushed out of order (buffer id ${b} was popped first)`,
+});

@@ -74,6 +74,8 @@ export interface QueueOptions {
   eventIdx?: boolean;
   indirect?: boolean;
   indirectMax?: number;
+  /** VIRTIO_F_IN_ORDER (packed ring only; see PackedQueueOptions.inOrder). Default false. */
+  inOrder?: boolean;
   engine?: EngineName;
   name?: string;
   /** Buffers the device's pop output holds per call (see SplitQueueOptions). */
@@ -82,9 +84,12 @@ export interface QueueOptions {
 
 /** Builds a queue of the ring kind asked for; code written against Virtqueue runs on both. */
 export function createQueue(mem: GuestMemory, options: QueueOptions = {}): Virtqueue {
-  const { ring = 'split', ...rest } = options;
-  if (ring === 'split') return new SplitQueue(mem, rest);
-  if (ring === 'packed') return new PackedQueue(mem, rest);
+  const { ring = 'split', inOrder, ...rest } = options;
+  if (ring === 'split') {
+    if (inOrder) throw new ConfigError('inOrder: VIRTIO_F_IN_ORDER is implemented for ring packed only');
+    return new SplitQueue(mem, rest);
+  }
+  if (ring === 'packed') return new PackedQueue(mem, { ...rest, inOrder });
   throw new ConfigError(`ring ${String(ring)}: must be split or packed`);
 }
 

@@ -31,7 +31,11 @@ export class PackedDevice extends DeviceFace {
     statsBlock: number,
   ) {
     super(pq, addrs, statsBlock, OFFSETS);
+    this.inOrder = (this.u32(P.PDEV_FEATURES) & L.QF_IN_ORDER) !== 0;
   }
+
+  /** VIRTIO_F_IN_ORDER negotiated: each push is one batch, written as one used descriptor. */
+  readonly inOrder: boolean;
 
   /** Lays out and initialises the device's host-side state for queue `q`. */
   static create(q: PackedQueue, ring: number, flags: number, popElements: number): PackedDevice {
@@ -59,6 +63,7 @@ export class PackedDevice extends DeviceFace {
     s(P.PDEV_DEVICE_AREA, areas.device);
     s(P.PDEV_STATS, statsBlock);
     s(P.PDEV_IDS, host.hostAlloc(size * 2));
+    if (flags & L.QF_IN_ORDER) s(P.PDEV_ORDER, host.hostAlloc(size * 2));
     engine.packed_dev_init(state);
     return {
       state,
@@ -106,9 +111,11 @@ export class PackedDevice extends DeviceFace {
   }
 
   protected popRaw(out: number, max: number, elemCap: number): number {
+    if (this.inOrder) return this.pq.engine.packed_dev_pop_in_order(this.state, out, max, elemCap);
     return this.pq.engine.packed_dev_pop(this.state, out, max, elemCap);
   }
   protected pushRaw(entries: number, n: number, stride: number): number {
+    if (this.inOrder) return this.pq.engine.packed_dev_push_in_order(this.state, entries, n, stride);
     return this.pq.engine.packed_dev_push(this.state, entries, n, stride);
   }
   // virtio_packed_should_notify()

@@ -21,19 +21,25 @@ const OFFSETS: DriverStateOffsets = {
  * device sees the whole batch at once.
  */
 export class PackedDriver extends DriverFace {
+  /** VIRTIO_F_IN_ORDER negotiated: adds and reaps take the in-order engine calls. */
+  readonly inOrder: boolean;
+
   constructor(
     private readonly pq: PackedQueue,
     addrs: PackedDriverAddrs,
   ) {
     super(pq, addrs, OFFSETS);
+    this.inOrder = (this.u32(P.PDRV_FEATURES) & L.QF_IN_ORDER) !== 0;
   }
 
   /** Lays out and initialises the driver's private memory for queue `q`. */
   static create(q: PackedQueue, ring: number, flags: number, indirectMax: number): PackedDriver {
     const { mem, size, layout } = q;
     const v = mem.view;
-    // Private guest pages: the state block, desc_extra[size], desc_state[size].
-    const privBytes = P.PDRV_SIZE + size * (L.EXTRA_SIZE + P.PSTATE_SIZE);
+    // Private guest pages: the state block, desc_extra[size], desc_state[size],
+    // and with VIRTIO_F_IN_ORDER total_len[size] (u32).
+    const inOrder = (flags & L.QF_IN_ORDER) !== 0;
+    const privBytes = P.PDRV_SIZE + size * (L.EXTRA_SIZE + P.PSTATE_SIZE + (inOrder ? 4 : 0));
     const priv = mem.linear(mem.alloc(privBytes), privBytes);
     const s = (off: number, val: number) => v.setUint32(priv + off, val, true);
     s(P.PDRV_NUM, size);
@@ -44,6 +50,7 @@ export class PackedDriver extends DriverFace {
     s(P.PDRV_EXTRA, priv + P.PDRV_SIZE);
     s(P.PDRV_STATE, priv + P.PDRV_SIZE + size * L.EXTRA_SIZE);
     s(P.PDRV_STATS, q.statsBlock);
+    if (inOrder) s(P.PDRV_TOTAL_LEN, priv + P.PDRV_SIZE + size * (L.EXTRA_SIZE + P.PSTATE_SIZE));
     if (indirectMax > 0) {
       // Indirect tables are read by the device: shared pages, one slot per id.
       const bytes = size * indirectMax * P.PDESC_SIZE;
@@ -76,12 +83,14 @@ export class PackedDriver extends DriverFace {
   }
 
   protected addRaw(req: number, n: number): number {
+    if (this.inOrder) return this.pq.engine.packed_drv_add_in_order(this.state, req, n);
     return this.pq.engine.packed_drv_add(this.state, req, n);
   }
   protected kickRaw(): number {
     return this.pq.engine.packed_drv_kick_prepare(this.state);
   }
   protected getUsedRaw(out: number, max: number): number {
+    if (this.inOrder) return this.pq.engine.packed_drv_get_used_in_order(this.state, out, max);
     return this.pq.engine.packed_drv_get_used(this.state, out, max);
   }
   protected disableRaw(): void {

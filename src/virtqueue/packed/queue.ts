@@ -16,6 +16,13 @@ export interface PackedQueueOptions {
   eventIdx?: boolean;
   /** VIRTIO_F_INDIRECT_DESC negotiated. Default false. */
   indirect?: boolean;
+  /**
+   * VIRTIO_F_IN_ORDER negotiated (§2.8.9). Default false. The device uses
+   * buffers in the order they were made available and writes one used
+   * descriptor per push (the batch's last id and len); the driver completes
+   * every buffer up to that id, the skipped ones with their total length.
+   */
+  inOrder?: boolean;
   /** Descriptors in each per-id indirect table (at most the queue size). Default min(size, 32). */
   indirectMax?: number;
   /** 'wasm' (default) or 'reference' (the plain TypeScript model). */
@@ -33,6 +40,7 @@ export interface PackedQueueHandle {
   size: number;
   eventIdx: boolean;
   indirect: boolean;
+  inOrder: boolean;
   ringAddr: number;
   statsBlock: number;
   driver: PackedDriverAddrs;
@@ -51,6 +59,7 @@ export class PackedQueue implements Virtqueue {
   readonly size: number;
   readonly eventIdx: boolean;
   readonly indirect: boolean;
+  readonly inOrder: boolean;
   readonly layout: PackedRingLayout;
   /** Guest physical address of the ring (descriptor ring first). */
   readonly ringAddr: number;
@@ -72,6 +81,7 @@ export class PackedQueue implements Virtqueue {
     this.name = attachTo?.name ?? options.name ?? 'vq0';
     this.eventIdx = attachTo?.eventIdx ?? options.eventIdx ?? false;
     this.indirect = attachTo?.indirect ?? options.indirect ?? false;
+    this.inOrder = attachTo?.inOrder ?? options.inOrder ?? false;
     this.engineName = options.engine ?? 'wasm';
     if (this.engineName === 'wasm') this.engine = mem.core;
     else if (this.engineName === 'reference') this.engine = new ReferencePackedEngine(mem.memory);
@@ -93,7 +103,8 @@ export class PackedQueue implements Virtqueue {
       throw new ConfigError(`popElements ${popElements}: must be at least the queue size (${size})`);
     }
     this.ringAddr = mem.alloc(this.layout.total, { shared: true, align: 16 });
-    const flags = (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0);
+    const flags =
+      (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0) | (this.inOrder ? L.QF_IN_ORDER : 0);
     const ring = mem.linear(this.ringAddr, this.layout.total);
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
     this.driver = PackedDriver.create(this, ring, flags, this.indirect ? indirectMax : 0);
@@ -108,6 +119,7 @@ export class PackedQueue implements Virtqueue {
       size: this.size,
       eventIdx: this.eventIdx,
       indirect: this.indirect,
+      inOrder: this.inOrder,
       ringAddr: this.ringAddr,
       statsBlock: this.statsBlock,
       driver: { ...this.driver.addrs },

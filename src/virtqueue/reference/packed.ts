@@ -76,6 +76,8 @@ export class ReferencePackedEngine implements PackedEngine {
     this.set32(drv + P.PDRV_NEXT_AVAIL, 0);
     this.set32(drv + P.PDRV_AVAIL_WRAP, 1);
     this.set32(drv + P.PDRV_LAST_USED, WRAP_BIT);
+    // VIRTIO_F_IN_ORDER: no batch pending (Linux's batch_last.id = num).
+    if (this.u32(drv + P.PDRV_FEATURES) & L.QF_IN_ORDER) this.set32(drv + P.PDRV_BATCH_LAST_ID, num);
     if (this.u32(drv + P.PDRV_FEATURES) & L.QF_EVENT_IDX) {
       // Ask for an interrupt at the first used descriptor (index 0, lap 1).
       const area = this.u32(drv + P.PDRV_DRIVER_AREA);
@@ -354,6 +356,13 @@ export class ReferencePackedEngine implements PackedEngine {
       const shadow = event ? P.PEVENT_FLAG_DESC : P.PEVENT_FLAG_ENABLE;
       this.set32(drv + P.PDRV_EVENT_FLAGS_SHADOW, shadow);
       this.set16(area + P.PEVENT_FLAGS, shadow);
+    }
+    // VIRTIO_F_IN_ORDER: a batch whose used descriptor was read is still being reaped.
+    if (
+      this.u32(drv + P.PDRV_FEATURES) & L.QF_IN_ORDER &&
+      this.u32(drv + P.PDRV_BATCH_LAST_ID) !== this.u32(drv + P.PDRV_NUM)
+    ) {
+      return 0;
     }
     const ring = this.u32(drv + P.PDRV_DESC);
     const wrap = lastUsed >>> P.PEVENT_WRAP_SHIFT;
@@ -665,5 +674,220 @@ export class ReferencePackedEngine implements PackedEngine {
     }
     const flags = this.u16(this.u32(dev + P.PDEV_DESC) + lastAvail * P.PDESC_SIZE + P.PDESC_FLAGS);
     return ReferencePackedEngine.isAvail(flags, wrap) ? 1 : 0;
+  }
+
+  // ====================== VIRTIO_F_IN_ORDER (§2.8.9) ======================
+  // A buffer's id is the ring index of its first descriptor (as in Linux's
+  // virtqueue_add_packed_in_order): the free list keeps its initial links
+  // i -> i + 1 because the in-order reap never relinks it, so the id add
+  // takes is always next_avail, and the next outstanding buffer is found at
+  // last_used itself.
+
+  /** packed_drv_add, then total_len[id] of each chain added (readable and writable bytes, as Linux). */
+  packed_drv_add_in_order(drv: number, req: number, n: number): number {
+    let id = this.u32(drv + P.PDRV_NEXT_AVAIL);
+    const rc = this.packed_drv_add(drv, req, n);
+    const done = this.u32(drv + P.PDRV_BATCH_DONE);
+    const num = this.u32(drv + P.PDRV_NUM);
+    const hasIndirect = (this.u32(drv + P.PDRV_FEATURES) & L.QF_INDIRECT) !== 0;
+    const indirCap = this.u32(drv + P.PDRV_INDIR_CAP);
+    const totals = this.u32(drv + P.PDRV_TOTAL_LEN);
+    let p = req;
+    for (let c = 0; c < done; c++) {
+      const total = this.u32(p + L.REQ_OUT) + this.u32(p + L.REQ_IN);
+      let bytes = 0;
+      for (let k = 0; k < total; k++) bytes += this.u32(p + L.REQ_HDR_SIZE + k * L.SG_SIZE + L.SG_LEN);
+      this.set32(totals + id * 4, bytes);
+      const useIndirect =
+        hasIndirect && (this.u32(p + L.REQ_FLAGS) & L.REQ_F_INDIRECT) !== 0 && total > 1 && total <= indirCap;
+      id = (id + (useIndirect ? 1 : total)) % num;
+      p += L.REQ_HDR_SIZE + total * L.SG_SIZE;
+    }
+    return rc;
+  }
+
+  /**
+   * virtqueue_get_buf_ctx_packed_in_order(): the used descriptor at last_used
+   * names the batch's last buffer X (in range, outstanding); every buffer from
+   * last_used up to X completes in order, X with the used len, the others with
+   * their total_len ("assumed to have been used (read or written) by the
+   * device completely"). A batch may be reaped over several calls.
+   */
+  packed_drv_get_used_in_order(drv: number, out: number, max: number): number {
+    this.set32(drv + P.PDRV_BATCH_DONE, 0);
+    if (this.u32(drv + P.PDRV_BROKEN) !== 0) return 0;
+    const num = this.u32(drv + P.PDRV_NUM);
+    const ring = this.u32(drv + P.PDRV_DESC);
+    const state = this.u32(drv + P.PDRV_STATE);
+    const totals = this.u32(drv + P.PDRV_TOTAL_LEN);
+    const lastUsedIdx = this.u32(drv + P.PDRV_LAST_USED);
+    let pos = lastUsedIdx & P.PEVENT_OFF_MASK;
+    let wrap = lastUsedIdx >>> P.PEVENT_WRAP_SHIFT;
+    let batchId = this.u32(drv + P.PDRV_BATCH_LAST_ID);
+    let batchLen = this.u32(drv + P.PDRV_BATCH_LAST_LEN);
+    let numFree = this.u32(drv + P.PDRV_NUM_FREE);
+    let count = 0;
+    let bytes = 0;
+    let err = 0;
+    let errA = 0;
+    let errB = 0;
+    while (count < max) {
+      if (batchId === num) {
+        const d = ring + pos * P.PDESC_SIZE;
+        const flags = this.u16(d + P.PDESC_FLAGS);
+        const { avail, used } = wrapBits(flags);
+        if (avail !== used || used !== wrap) {
+          const driversOwn = avail === wrap && used !== wrap;
+          if (numFree < num && !driversOwn) {
+            err = P.E_USED_WRAP;
+            errA = pos;
+            errB = flags;
+          }
+          break;
+        }
+        const id = this.u16(d + P.PDESC_ID);
+        if (id >= num) {
+          err = L.E_USED_ID_RANGE;
+          errA = id;
+          break;
+        }
+        if (this.u16(state + id * P.PSTATE_SIZE + P.PSTATE_NUM) === 0) {
+          err = L.E_USED_ID_NOT_HEAD;
+          errA = id;
+          break;
+        }
+        batchId = id;
+        batchLen = this.u32(d + P.PDESC_LEN);
+      }
+      // The next buffer in order; its id is its ring index.
+      const st = state + pos * P.PSTATE_SIZE;
+      const descs = this.u16(st + P.PSTATE_NUM);
+      if (descs === 0) {
+        err = L.E_USED_ID_NOT_HEAD;
+        errA = pos;
+        errB = batchId;
+        break;
+      }
+      const len = pos === batchId ? batchLen : this.u32(totals + pos * 4);
+      const o = out + count * L.REAP_SIZE;
+      this.set32(o + L.REAP_TOKEN, this.u32(st + P.PSTATE_TOKEN));
+      this.set32(o + L.REAP_LEN, len);
+      bytes += len;
+      numFree += descs;
+      this.set16(st + P.PSTATE_NUM, 0);
+      if (pos === batchId) batchId = num;
+      pos += descs;
+      if (pos >= num) {
+        pos -= num;
+        wrap ^= 1;
+      }
+      count++;
+    }
+    this.set32(drv + P.PDRV_BATCH_LAST_ID, batchId);
+    this.set32(drv + P.PDRV_BATCH_LAST_LEN, batchLen);
+    if (count > 0) {
+      const lastUsed = pos | (wrap << P.PEVENT_WRAP_SHIFT);
+      this.set32(drv + P.PDRV_LAST_USED, lastUsed);
+      this.set32(drv + P.PDRV_NUM_FREE, numFree);
+      if (this.u32(drv + P.PDRV_EVENT_FLAGS_SHADOW) === P.PEVENT_FLAG_DESC) {
+        this.set16(this.u32(drv + P.PDRV_DRIVER_AREA) + P.PEVENT_OFF_WRAP, lastUsed);
+      }
+      const stats = this.u32(drv + P.PDRV_STATS);
+      this.bump(stats, L.ST_CHAINS_COMPLETED, count);
+      this.bump(stats, L.ST_BYTES_COMPLETED, bytes);
+    }
+    this.set32(drv + P.PDRV_BATCH_DONE, count);
+    if (err !== 0) return this.drvFail(drv, err, errA, errB, true);
+    return count;
+  }
+
+  /** packed_dev_pop, then order[pos] = the id popped with its first descriptor at pos. */
+  packed_dev_pop_in_order(dev: number, out: number, maxChains: number, elemCap: number): number {
+    let pos = this.u32(dev + P.PDEV_LAST_AVAIL);
+    const rc = this.packed_dev_pop(dev, out, maxChains, elemCap);
+    const count = this.u32(dev + P.PDEV_BATCH_DONE);
+    const num = this.u32(dev + P.PDEV_NUM);
+    const ids = this.u32(dev + P.PDEV_IDS);
+    const order = this.u32(dev + P.PDEV_ORDER);
+    for (let k = 0; k < count; k++) {
+      const id = this.u32(out + k * L.POP_SIZE + L.POP_ID);
+      this.set16(order + pos * 2, id);
+      pos = (pos + this.u16(ids + id * 2)) % num;
+    }
+    return rc;
+  }
+
+  /**
+   * One push is one batch: every id must be the next one popped (else
+   * E_PUSH_OUT_OF_ORDER, a caller error; the entries before it form the
+   * batch). One used descriptor, the batch's last {id, len}, goes at the
+   * batch's first descriptor; the used index skips the whole batch.
+   */
+  packed_dev_push_in_order(dev: number, entries: number, n: number, stride: number): number {
+    this.set32(dev + P.PDEV_BATCH_DONE, 0);
+    if (this.u32(dev + P.PDEV_BROKEN) !== 0) return this.devFail(dev, L.E_BROKEN, 0, 0);
+    if (n === 0) return 0;
+    const num = this.u32(dev + P.PDEV_NUM);
+    const ring = this.u32(dev + P.PDEV_DESC);
+    const ids = this.u32(dev + P.PDEV_IDS);
+    const order = this.u32(dev + P.PDEV_ORDER);
+    const start = this.u32(dev + P.PDEV_USED_IDX);
+    const startWrap = this.u32(dev + P.PDEV_USED_WRAP);
+    let pos = start;
+    let wrap = startWrap;
+    let wrapped = false;
+    let bytes = 0;
+    let last: { id: number; len: number } | undefined;
+    let k = 0;
+    let err = 0;
+    let errA = 0;
+    let errB = 0;
+    for (; k < n; k++) {
+      const p = entries + k * stride;
+      const id = this.u32(p + L.PUSH_ID);
+      const len = this.u32(p + L.PUSH_LEN);
+      if (id >= num) {
+        [err, errA, errB] = [L.E_PUSH_ID_RANGE, id, k];
+        break;
+      }
+      const ndescs = this.u16(ids + id * 2);
+      if (ndescs === 0) {
+        [err, errA, errB] = [P.E_PUSH_NOT_INFLIGHT, id, k];
+        break;
+      }
+      const expected = this.u16(order + pos * 2);
+      if (id !== expected) {
+        [err, errA, errB] = [P.E_PUSH_OUT_OF_ORDER, id, expected];
+        break;
+      }
+      this.set16(ids + id * 2, 0);
+      bytes += len;
+      last = { id, len };
+      pos += ndescs;
+      if (pos >= num) {
+        pos -= num;
+        wrap ^= 1;
+        wrapped = true;
+      }
+    }
+    if (last !== undefined) {
+      const d = ring + start * P.PDESC_SIZE;
+      this.set16(d + P.PDESC_ID, last.id);
+      this.set32(d + P.PDESC_LEN, last.len);
+      let flags = startWrap ? P.PDESC_F_AVAIL | P.PDESC_F_USED : 0;
+      if (last.len !== 0) flags |= P.PDESC_F_WRITE;
+      this.set16(d + P.PDESC_FLAGS, flags);
+      this.set32(dev + P.PDEV_USED_IDX, pos);
+      this.set32(dev + P.PDEV_USED_WRAP, wrap);
+      if (wrapped) this.set32(dev + P.PDEV_SIGNALLED_VALID, 0);
+      const inflight = this.u32(dev + P.PDEV_INFLIGHT);
+      this.set32(dev + P.PDEV_INFLIGHT, inflight > k ? inflight - k : 0);
+      const stats = this.u32(dev + P.PDEV_STATS);
+      this.bump(stats, L.ST_CHAINS_USED, k);
+      this.bump(stats, L.ST_BYTES_USED, bytes);
+    }
+    this.set32(dev + P.PDEV_BATCH_DONE, k);
+    if (err !== 0) return this.devFail(dev, err, errA, errB);
+    return k;
   }
 }
