@@ -33,8 +33,8 @@ frame bits/s (Gbps, frame bytes only: without the 12-byte virtio header). The
 pairs run one after another on the one thread. With --workers, each of N
 worker threads builds its own machine (one queue pair) and runs co-located
 (driver and device on that thread) for --time, all at once; rows give the sum
-and the scaling against one worker. Lists are comma-separated; every
-combination runs.
+and the scaling: rate ÷ (workers × the one-worker rate). Lists are
+comma-separated; every combination runs.
 
 Options:
   --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (default 64,1500,9000)
@@ -70,7 +70,11 @@ export interface NetRow extends NetCase {
   packetsPerIteration: number;
   iterations: number;
   rme: number;
-  /** Colocated: pps over the pps of one worker of the same case in this run (absent without a 1-worker row). */
+  /**
+   * Colocated: pps over (workers × the pps of one worker) of the same case in
+   * this run, as `vqsim bench colocated` reports it: 1.0 is linear scaling
+   * (absent without a 1-worker row).
+   */
   scaling?: number;
 }
 
@@ -296,7 +300,7 @@ export async function runNetBench(o: NetOptions, progress: (line: string) => voi
               progress(`${netCaseName(c)}/${w}w ...`);
               const row = await measureNetColocated(c, w, o.timeMs);
               if (w === 1) one = row.pps;
-              if (one !== undefined && one > 0) row.scaling = row.pps / one;
+              if (one !== undefined && one > 0) row.scaling = row.pps / (w * one);
               rows.push(row);
             }
           }
