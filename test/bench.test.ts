@@ -21,6 +21,7 @@ const base: RingCase = {
   queueSize: 256,
   chainLength: 4,
   indirect: false,
+  inOrder: false,
   eventIdx: true,
   bufferBytes: 64,
 };

@@ -69,6 +69,8 @@ describe('vqsim command line', () => {
     );
     await rejects(['bench', '--ring', 'split,packed', '--queue-size', '300'], /power of two from 1 to 32768/);
     await rejects(['bench', '--ring', 'ring'], /--ring ring: must be split, packed/);
+    await rejects(['bench', '--in-order', 'on'], /--in-order on: needs --ring packed/);
+    await rejects(['bench', '--ring', 'packed', '--in-order', 'maybe'], /--in-order maybe: must be off, on or off,on/);
     await rejects(['bench', '--buffer-bytes', '0'], /--buffer-bytes 0: .*from 1 to 65536/);
     await rejects(['bench', '--buffer-bytes', '65537'], /--buffer-bytes/);
     await rejects(['bench', '--time', '0'], /--time 0: must be a number of milliseconds/);

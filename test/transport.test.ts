@@ -27,6 +27,7 @@ import {
   VirtioStatus as S,
   deviceQueueFromAreas,
   features,
+  hasFeature,
   probeDevice,
   type QueueDevice,
   readConfig64,
@@ -691,4 +692,23 @@ describe('device models see guest memory through a DMA view', () => {
     expect(view.readU32(addr)).toBe(0xcafef00d);
     dma.unmap(addr, 4, DmaDirection.TO_DEVICE);
   });
+});
+
+describe('VIRTIO_F_IN_ORDER through the transport', () => {
+  for (const kind of ['pci', 'mmio'] as const) {
+    it(`${kind}: negotiated with a packed ring, the device's face batches; dropped for a split ring`, () => {
+      const offered = features(Feature.VERSION_1, Feature.RING_PACKED, Feature.IN_ORDER);
+      const { access, toy, mem } = setup(kind, (m) => new ToyDevice(m, offered));
+      const dev = probeDevice(access, mem, { features: offered, queueSize: 10 });
+      expect(toy.ready.get(0)?.inOrder).toBe(true);
+      expect((dev.queues[0] as PackedQueue).inOrder).toBe(true);
+      const face = toy.attached.get(0) as unknown as { inOrder: boolean };
+      expect(face.inOrder).toBe(true);
+
+      const split = setup(kind, (m) => new ToyDevice(m, features(Feature.VERSION_1, Feature.IN_ORDER)));
+      const sdev = probeDevice(split.access, split.mem, { features: features(Feature.IN_ORDER), queueSize: 8 });
+      expect(hasFeature(sdev.features, Feature.IN_ORDER)).toBe(false);
+      expect(split.toy.ready.get(0)?.inOrder).toBe(false);
+    });
+  }
 });

@@ -37,6 +37,7 @@ Options:
   --chain-lengths <n,...>   descriptors per chain, 1 to the queue size (default 1,4,16)
   --indirect <off,on>       indirect descriptors (default off,on)
   --event-idx <off,on>      VIRTIO_F_EVENT_IDX (default off,on)
+  --in-order <off,on>       VIRTIO_F_IN_ORDER, packed rings only (default off)
   --engine <wasm,reference> Wasm core and/or the plain TypeScript model (default both)
   --ring <split,packed>     ring layouts (default split); packed sizes need not be powers of two
   --buffer-bytes <n,...>    bytes per buffer, 1 to 65536 (default 64)

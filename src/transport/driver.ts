@@ -407,6 +407,9 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
     let features = (options.features | (1n << BigInt(Feature.VERSION_1))) & offered;
     const v = options.validate?.(access, features);
     if (typeof v === 'bigint') features = v & offered;
+    // A driver accepts only what it implements: vqsim's split ring has no
+    // in-order mode, so IN_ORDER goes with RING_PACKED or not at all.
+    if (!hasFeature(features, Feature.RING_PACKED)) features &= ~(1n << BigInt(Feature.IN_ORDER));
     access.setDriverFeatures(features);
     access.setStatus(access.getStatus() | Status.FEATURES_OK);
     const status = access.getStatus();
@@ -433,6 +436,7 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
         size,
         eventIdx: hasFeature(features, Feature.EVENT_IDX),
         indirect: hasFeature(features, Feature.INDIRECT_DESC),
+        inOrder: ring === 'packed' && hasFeature(features, Feature.IN_ORDER),
         indirectMax: options.indirectMax,
         engine: options.engine,
         name: `vq${i}`,

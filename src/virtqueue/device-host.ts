@@ -37,6 +37,8 @@ export interface ProgrammedRing {
   device: number;
   eventIdx: boolean;
   indirect: boolean;
+  /** VIRTIO_F_IN_ORDER (packed rings only: vqsim's split ring has no in-order mode). */
+  inOrder?: boolean;
 }
 
 export interface DeviceRingOptions {

@@ -7,6 +7,8 @@ export interface BenchOptions {
   queueSizes: number[];
   chainLengths: number[];
   indirect: boolean[];
+  /** VIRTIO_F_IN_ORDER: packed rings only. */
+  inOrder: boolean[];
   eventIdx: boolean[];
   engines: EngineName[];
   rings: RingKind[];
@@ -26,6 +28,7 @@ const spec = {
   'queue-size': { type: 'string' },
   'chain-lengths': { type: 'string' },
   indirect: { type: 'string' },
+  'in-order': { type: 'string' },
   'event-idx': { type: 'string' },
   engine: { type: 'string' },
   ring: { type: 'string' },
@@ -99,6 +102,10 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   );
   const indirect = onOff('indirect', str('indirect') ?? 'off,on');
   const eventIdx = onOff('event-idx', str('event-idx') ?? 'off,on');
+  const inOrder = onOff('in-order', str('in-order') ?? 'off');
+  if (inOrder.includes(true) && !rings.includes('packed')) {
+    throw new UsageError(`--in-order ${str('in-order')}: needs --ring packed (the split ring has no in-order mode)`);
+  }
   const engines = choices<EngineName>('engine', str('engine') ?? 'wasm,reference', ['wasm', 'reference']);
   const bufferBytes = ints(
     'buffer-bytes',
@@ -118,6 +125,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     queueSizes,
     chainLengths,
     indirect,
+    inOrder,
     eventIdx,
     engines,
     rings,

@@ -17,6 +17,7 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
     'queue',
     'chain',
     'indirect',
+    'in order',
     'event idx',
     'buf B',
     'wasm Mch/s',
@@ -32,12 +33,16 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
     const w = find(cfg, 'wasm');
     const ref = find(cfg, 'reference');
     // The native loop is a port of the split ring only.
-    const nat = cfg.ring === 'split' ? nativeRows.find((n) => sameConfig({ ...n, ring: 'split' }, cfg)) : undefined;
+    const nat =
+      cfg.ring === 'split'
+        ? nativeRows.find((n) => sameConfig({ ...n, ring: 'split', inOrder: false }, cfg))
+        : undefined;
     return [
       cfg.ring,
       String(cfg.queueSize),
       String(cfg.chainLength),
       cfg.indirect ? 'on' : 'off',
+      cfg.inOrder ? 'on' : 'off',
       cfg.eventIdx ? 'on' : 'off',
       String(cfg.bufferBytes),
       mps(w),
@@ -52,7 +57,7 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i < 6 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+    cells.map((c, i) => (i < 7 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const out = [
     `vqsim bench ring: single-thread round trip, ${o.timeMs} ms per case`,
     `node ${report.node}, v8 ${report.v8}, ${report.cpu}`,

@@ -8,6 +8,8 @@ export interface RingCase {
   queueSize: number;
   chainLength: number;
   indirect: boolean;
+  /** VIRTIO_F_IN_ORDER (packed only): one used descriptor per pushed batch. */
+  inOrder: boolean;
   eventIdx: boolean;
   bufferBytes: number;
 }
@@ -42,6 +44,7 @@ export function caseName(c: RingCase): string {
     `chain${c.chainLength}`,
     c.indirect ? 'indirect' : 'direct',
     c.eventIdx ? 'evidx' : 'noevidx',
+    ...(c.inOrder ? ['inorder'] : []),
     `${c.bufferBytes}B`,
     c.engine,
   ].join('/');
@@ -80,6 +83,7 @@ export class RingRoundTrip {
       size: c.queueSize,
       eventIdx: c.eventIdx,
       indirect: c.indirect,
+      inOrder: c.inOrder,
       indirectMax,
       engine: c.engine,
       name: caseName(c),

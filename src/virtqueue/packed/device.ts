@@ -87,7 +87,8 @@ export class PackedDevice extends DeviceFace {
       driver: host.linear(ring.driver, P.PEVENT_SIZE, false),
       device: host.linear(ring.device, P.PEVENT_SIZE, true),
     };
-    const flags = (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0);
+    const flags =
+      (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0) | (ring.inOrder ? L.QF_IN_ORDER : 0);
     const popElements = options.popElements ?? Math.max(4 * size, 1024);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
     const mem = { view: host.hostView, hostAlloc: (b: number, a?: number) => host.hostAlloc(b, a) };

@@ -1,11 +1,7 @@
 import * as L from '../../../assembly/layout.js';
 import * as P from '../../../assembly/packed/layout.js';
 import type { PackedEngine } from '../engine.js';
-
-// vring_need_event() from linux/virtio_ring.h, in 16-bit arithmetic.
-function needEvent(event: number, newIdx: number, oldIdx: number): boolean {
-  return ((newIdx - event - 1) & 0xffff) < ((newIdx - oldIdx) & 0xffff);
-}
+import { needEvent, ReferenceMemory } from './memory.js';
 
 const WRAP_BIT = 1 << P.PEVENT_WRAP_SHIFT;
 
@@ -26,45 +22,7 @@ function wrapBits(flags: number): { avail: number; used: number } {
  * the inverse; the device marks one used with AVAIL = USED = its wrap counter.
  * Each counter flips when its index passes the end of the ring.
  */
-export class ReferencePackedEngine implements PackedEngine {
-  private readonly v: DataView;
-
-  constructor(memory: WebAssembly.Memory) {
-    this.v = new DataView(memory.buffer);
-  }
-
-  // ---- little-endian accessors on linear addresses ----
-  private u16(at: number): number {
-    return this.v.getUint16(at, true);
-  }
-  private u32(at: number): number {
-    return this.v.getUint32(at, true);
-  }
-  private u64(at: number): number {
-    return this.v.getUint32(at, true) + this.v.getUint32(at + 4, true) * 2 ** 32;
-  }
-  private set16(at: number, x: number): void {
-    this.v.setUint16(at, x & 0xffff, true);
-  }
-  private set32(at: number, x: number): void {
-    this.v.setUint32(at, x >>> 0, true);
-  }
-  private set64(at: number, x: number): void {
-    this.v.setUint32(at, x % 2 ** 32, true);
-    this.v.setUint32(at + 4, Math.floor(x / 2 ** 32), true);
-  }
-  private copy64(to: number, from: number): void {
-    this.v.setUint32(to, this.v.getUint32(from, true), true);
-    this.v.setUint32(to + 4, this.v.getUint32(from + 4, true), true);
-  }
-  private bump(stats: number, off: number, by: number): void {
-    this.set64(stats + off, this.u64(stats + off) + by);
-  }
-  private inRam(addr: number, len: number): boolean {
-    const ram = this.u32(L.CONFIG_BASE + L.CFG_RAM_SIZE);
-    return addr <= ram && len <= ram - addr;
-  }
-
+export class ReferencePackedEngine extends ReferenceMemory implements PackedEngine {
   // =========================== driver side ===========================
 
   packed_drv_init(drv: number): void {
