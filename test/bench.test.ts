@@ -50,6 +50,8 @@ describe('vqsim bench (ring round trip)', () => {
       'on',
       '--engine',
       'wasm,reference',
+      '--rounds',
+      '2',
     );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
@@ -74,6 +76,10 @@ describe('vqsim bench (ring round trip)', () => {
       });
       expect(row.chainsPerSec).toBeGreaterThan(0);
       expect(row.nsPerChain * row.chainsPerSec).toBeCloseTo(1e9, -3);
+      // Two rounds of the matrix: the row is one of them, inside the spread.
+      expect(row.rounds).toBe(2);
+      expect(row.spread[0]).toBeLessThanOrEqual(row.chainsPerSec);
+      expect(row.chainsPerSec).toBeLessThanOrEqual(row.spread[1]);
       engines.add(row.engine);
     }
     const names = doc.results.map((row: { name: string }) => row.name);
@@ -87,7 +93,19 @@ describe('vqsim bench (ring round trip)', () => {
   });
 
   it('prints a table by default', { timeout: 60_000 }, async () => {
-    const r = await run('bench', '--time', '2', '--queue-size', '16', '--chain-lengths', '1', '--engine', 'wasm');
+    const r = await run(
+      'bench',
+      '--time',
+      '2',
+      '--rounds',
+      '1',
+      '--queue-size',
+      '16',
+      '--chain-lengths',
+      '1',
+      '--engine',
+      'wasm',
+    );
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/wasm Mch\/s/);
     expect(r.out).toMatch(/wasm÷ref/);

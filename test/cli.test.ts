@@ -74,6 +74,7 @@ describe('vqsim command line', () => {
     await rejects(['bench', '--buffer-bytes', '0'], /--buffer-bytes 0: .*from 1 to 65536/);
     await rejects(['bench', '--buffer-bytes', '65537'], /--buffer-bytes/);
     await rejects(['bench', '--time', '0'], /--time 0: must be a number of milliseconds/);
+    await rejects(['bench', '--rounds', '0'], /--rounds 0: must be a whole number from 1 to 50/);
     await rejects(['bench', '--time', 'fast'], /--time fast/);
     await rejects(['bench', '--time'], /--time: needs a value/);
     await rejects(['bench', '--json=yes'], /--json: takes no value/);

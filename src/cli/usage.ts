@@ -17,7 +17,7 @@ Commands:
   bench console     virtio-console: bytes per second through loopback
 
 Options:
-  -h, --help     show this help; \`vqsim bench --help\` for the benchmark's options
+  -h, --help     show this help; \`vqsim bench <name> --help\` for a benchmark's options
 `;
 
 export const BENCH_HELP = `Usage: vqsim bench [ring] [options]
@@ -29,8 +29,9 @@ call). A batch is as many chains as fit: queue size / chain length for direct
 chains, queue size for indirect ones. Each chain is chain-length device-readable
 buffers of buffer-bytes each (a virtio-net TX-like chain; used len = 0), every
 buffer distinct, in shared guest pages. Each case checks that the queue's stats
-count every chain it timed; rates come from the median timed iteration. Lists
-are comma-separated; every combination runs.
+count every chain it timed. Rates come from the median timed iteration, and
+the median of --rounds rounds of the whole matrix. Lists are comma-separated;
+every combination runs.
 
 Options:
   --queue-size <n,...>      queue sizes from 1 to 32768, powers of two for split (default 256)
@@ -41,7 +42,9 @@ Options:
   --engine <wasm,reference> Wasm core and/or the plain TypeScript model (default both)
   --ring <split,packed>     ring layouts (default split); packed sizes need not be powers of two
   --buffer-bytes <n,...>    bytes per buffer, 1 to 65536 (default 64)
-  --time <ms>               measuring time per case, 1 to 600000 ms (default 300)
+  --time <ms>               measuring time per case, 1 to 600000 ms (default 200)
+  --rounds <n>              times the whole matrix runs, 1 to 50; each case
+                            reports its median round (default 3)
   --json                    print JSON instead of a table
   --no-native               skip the native C loop (built with cc -O2 when a compiler exists)
   -h, --help                show this help

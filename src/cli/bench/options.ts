@@ -15,12 +15,14 @@ export interface BenchOptions {
   bufferBytes: number[];
   /** Measuring time per case in milliseconds. */
   timeMs: number;
+  /** Times the whole matrix runs; each case reports its median round. */
+  rounds: number;
   json: boolean;
   native: boolean;
   help: boolean;
 }
 
-export const DEFAULT_TIME_MS = 300;
+export const DEFAULT_TIME_MS = 200;
 const MAX_BUFFER_BYTES = 65536;
 const MAX_TIME_MS = 600000;
 
@@ -34,6 +36,7 @@ const spec = {
   ring: { type: 'string' },
   'buffer-bytes': { type: 'string' },
   time: { type: 'string' },
+  rounds: { type: 'string' },
   json: { type: 'boolean' },
   'no-native': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -121,7 +124,14 @@ export function parseBenchArgs(args: string[]): BenchOptions {
       throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to ${MAX_TIME_MS}`);
     }
   }
+  const rounds = ints(
+    'rounds',
+    str('rounds') ?? '3',
+    (n) => Number.isInteger(n) && n >= 1 && n <= 50,
+    'must be a whole number from 1 to 50',
+  )[0]!;
   return {
+    rounds,
     queueSizes,
     chainLengths,
     indirect,

@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import { buildNative, runNative, type NativeBuild } from './native.js';
 import type { BenchOptions } from './options.js';
-import { batchChains, caseName, measureRing, type RingCase } from './ring.js';
+import { batchChains, caseName, measureRing, type RingCase, type RingResult } from './ring.js';
 
 /** One measured case, as `--json` prints it. */
 export interface ResultRow extends RingCase {
@@ -16,6 +16,10 @@ export interface ResultRow extends RingCase {
   vsNative?: number;
   /** On packed Wasm rows: packed chains/s ÷ split chains/s of the same configuration. */
   vsSplit?: number;
+  /** Rounds measured; the row is the median one. */
+  rounds: number;
+  /** Slowest and fastest round, chains per second. */
+  spread: [number, number];
 }
 
 export interface NativeRow {
@@ -26,6 +30,8 @@ export interface NativeRow {
   bufferBytes: number;
   chainsPerSec: number;
   nsPerChain: number;
+  rounds: number;
+  spread: [number, number];
 }
 
 export interface BenchReport {
@@ -68,6 +74,18 @@ export const sameConfig = (a: Config, b: Config): boolean =>
   a.eventIdx === b.eventIdx &&
   a.bufferBytes === b.bufferBytes;
 
+/** The run of median rate (the lower middle one for an even count). */
+function median<T extends { chainsPerSec: number }>(runs: T[]): T {
+  const sorted = [...runs].sort((a, b) => a.chainsPerSec - b.chainsPerSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+/** Slowest and fastest round, in chains per second. */
+function spread(runs: { chainsPerSec: number }[]): [number, number] {
+  const r = runs.map((x) => x.chainsPerSec);
+  return [Math.min(...r), Math.max(...r)];
+}
+
 /** Runs every case the options ask for; throws on a failed sanity check. */
 export async function runBench(o: BenchOptions, progress: Progress = () => {}): Promise<BenchReport> {
   const results: ResultRow[] = [];
@@ -79,19 +97,38 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     if (typeof b === 'string') native = { skipped: b };
     else build = b;
   }
-  for (const cfg of configs(o)) {
-    for (const engine of o.engines) {
-      const c: RingCase = { ...cfg, engine };
-      const name = caseName(c);
-      progress(`${name} ...`);
-      const r = await measureRing(c, o.timeMs);
-      results.push({ name, ...c, ...r });
+  // Every round runs the whole matrix, so a slow spell of a shared machine
+  // hits one round of every case rather than every round of one case; each
+  // case then reports its median round, with the spread beside it.
+  const rounds = new Map<string, { row: RingCase & { name: string }; runs: RingResult[] }>();
+  const nativeRounds = new Map<string, { cfg: Config; runs: { chainsPerSec: number; nsPerChain: number }[] }>();
+  for (let round = 0; round < o.rounds; round++) {
+    for (const cfg of configs(o)) {
+      for (const engine of o.engines) {
+        const c: RingCase = { ...cfg, engine };
+        const name = caseName(c);
+        progress(`round ${round + 1}/${o.rounds} ${name} ...`);
+        const r = await measureRing(c, o.timeMs);
+        const slot = rounds.get(name) ?? { row: { name, ...c }, runs: [] };
+        slot.runs.push(r);
+        rounds.set(name, slot);
+      }
+      if (build && cfg.chainLength === 1 && cfg.ring === 'split') {
+        const name = caseName({ ...cfg, engine: 'wasm' }).replace(/\/wasm$/, '');
+        progress(`round ${round + 1}/${o.rounds} native ${name} ...`);
+        const n = runNative(build, { ...cfg, batchChains: batchChains(cfg) }, o.timeMs);
+        const slot = nativeRounds.get(name) ?? { cfg, runs: [] };
+        slot.runs.push(n);
+        nativeRounds.set(name, slot);
+      }
     }
-    if (build && cfg.chainLength === 1 && cfg.ring === 'split') {
-      progress(`native ${caseName({ ...cfg, engine: 'wasm' }).replace(/\/wasm$/, '')} ...`);
-      const n = runNative(build, { ...cfg, batchChains: batchChains(cfg) }, o.timeMs);
-      nativeRows.push({ ...cfg, ...n });
-    }
+  }
+  for (const { row, runs } of rounds.values()) {
+    const m = median(runs);
+    results.push({ ...row, ...m, rounds: runs.length, spread: spread(runs) });
+  }
+  for (const { cfg, runs } of nativeRounds.values()) {
+    nativeRows.push({ ...cfg, ...median(runs), rounds: runs.length, spread: spread(runs) });
   }
   if (build) native = { compiler: build.compiler, flags: build.flags, results: nativeRows };
   for (const row of results) {
