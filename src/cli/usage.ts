@@ -30,7 +30,8 @@ chains, queue size for indirect ones. Each chain is chain-length device-readable
 buffers of buffer-bytes each (a virtio-net TX-like chain; used len = 0), every
 buffer distinct, in shared guest pages. Each case checks that the queue's stats
 count every chain it timed. Rates come from the median timed iteration, and
-the median of --rounds rounds of the whole matrix. Lists are comma-separated;
+the median of --rounds rounds of the whole matrix; ratios compare each case's
+best round, the one least disturbed by other load. Lists are comma-separated;
 every combination runs.
 
 Options:
@@ -49,6 +50,7 @@ Options:
   --no-native               skip the native C loop (built with cc -O2 when a compiler exists)
   -h, --help                show this help
 
-Table columns: Mchains/s and ns/chain per engine, Wasm ÷ reference, and for
-one-descriptor chains the native C port of the same work and Wasm ÷ native.
+Table columns: Mchains/s (median round; 'best' is the best round) and ns/chain
+per engine, Wasm ÷ reference, for one-descriptor split chains the native C port
+of the same work and Wasm ÷ native, and packed ÷ split.
 `;
