@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'build/', 'assembly/', 'coverage/'] },
+  { ignores: ['node_modules/', 'dist/', 'build/', 'assembly/', 'coverage/', '.device/'] },
   ...tseslint.configs.recommended,
   {
     rules: {
