@@ -6,11 +6,6 @@
 // sums what they moved. Control goes through comlink (build, warm, run) and
 // a small control block in a SharedArrayBuffer (stop, heartbeat, live
 // counters), since a running loop blocks its thread.
-import { wrap, releaseProxy, type Remote } from 'comlink';
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { VirtioNetDevice } from '../devices/net/device.js';
 import { DmaApi } from '../dma/api.js';
 import { VirtioNetDriver } from '../drivers/net/driver.js';
@@ -23,6 +18,7 @@ import type { RingKind } from '../virtqueue/queue.js';
 import { CONTROL_BYTES, Control, W_DRV_BEAT, zeroCounters, type ThreadCounters } from './control.js';
 import type { Fault, RunLimits } from './loops.js';
 import type { NetWorkerApi } from '../../workers/net-worker.js';
+import { ThreadWorker } from './thread-worker.js';
 
 export interface NetMachineOptions {
   ring?: RingKind;
@@ -224,21 +220,6 @@ function injectFault(f: Fault): void {
   }
 }
 
-// The bundle ships workers/ beside itself; from the sources it is in dist/.
-const candidates = ['./workers/net-worker.js', '../../dist/workers/net-worker.js'];
-
-function workerPath(): string {
-  for (const rel of candidates) {
-    const path = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(path)) return path;
-  }
-  throw new Error('workers/net-worker.js not found: run `npm run build` (the package build makes it)');
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 export interface NetWorkerOptions {
   /** A worker whose heartbeat stops this long is reported hung and terminated. Default 5000 ms. */
   hangTimeoutMs?: number;
@@ -254,34 +235,22 @@ export interface NetWorkerOptions {
  * every pending and later call with an error naming it, so nothing waits forever.
  */
 export class NetWorker {
-  private readonly worker: Worker;
-  private readonly api: Remote<NetWorkerApi>;
+  private readonly thread: ThreadWorker<NetWorkerApi>;
   private readonly ctl = new Control(new SharedArrayBuffer(CONTROL_BYTES), 0);
-  private readonly dead: Promise<never>;
-  private rejectDead!: (e: VqsimError) => void;
-  private failure: VqsimError | undefined;
-  private released = false;
   private running: Promise<NetLoopResult> | undefined;
 
   private constructor(
     readonly label: string,
     private readonly opts: NetWorkerOptions,
   ) {
-    this.worker = new Worker(workerPath());
-    this.api = wrap<NetWorkerApi>(nodeEndpoint(this.worker));
-    this.dead = new Promise<never>((_, reject) => {
-      this.rejectDead = reject;
-    });
-    this.dead.catch(() => {});
-    this.worker.once('error', (e) => this.fail(new VqsimError('WORKER_DIED', `${label} failed: ${messageOf(e)}`)));
-    this.worker.once('exit', (code) => this.fail(new VqsimError('WORKER_DIED', `${label} exited with code ${code}`)));
+    this.thread = new ThreadWorker<NetWorkerApi>('net-worker', label);
   }
 
   /** Starts a thread and builds its machine there. */
   static async start(machine: NetWorkerMachine, opts: NetWorkerOptions = {}): Promise<NetWorker> {
     const w = new NetWorker(opts.label ?? 'net worker 0', opts);
     try {
-      await w.call(() => w.api.build(machine, wasmModule(), w.ctl.i32.buffer as SharedArrayBuffer));
+      await w.thread.call(() => w.thread.api.build(machine, wasmModule(), w.ctl.i32.buffer as SharedArrayBuffer));
     } catch (e) {
       await w.terminate();
       throw e;
@@ -291,46 +260,8 @@ export class NetWorker {
 
   /** The error the worker failed with, if it did (not counting a plain stop). */
   get error(): VqsimError | undefined {
-    return this.failure?.code === 'WORKER_STOPPED' ? undefined : this.failure;
-  }
-
-  private fail(e: VqsimError): void {
-    if (this.failure) return;
-    this.failure = e;
-    this.rejectDead(e);
-    void this.worker.terminate();
-  }
-
-  private call<T>(f: () => Promise<T>): Promise<T> {
-    if (this.failure) return Promise.reject(this.failure);
-    const p = f().catch((e: unknown) => {
-      if (e instanceof VqsimError && e.code.startsWith('WORKER_')) throw e;
-      const err = new VqsimError('WORKER_FAILED', `${this.label} failed: ${messageOf(e)}`);
-      this.fail(err);
-      throw err;
-    });
-    return Promise.race([p, this.dead]);
-  }
-
-  private watch<T>(p: Promise<T>): Promise<T> {
-    const hangMs = this.opts.hangTimeoutMs ?? 5000;
-    const beat = () => Atomics.load(this.ctl.i32, W_DRV_BEAT);
-    let last = beat();
-    let since = Date.now();
-    const timer = setInterval(
-      () => {
-        const now = beat();
-        if (now !== last) {
-          last = now;
-          since = Date.now();
-        } else if (Date.now() - since >= hangMs) {
-          this.fail(new VqsimError('WORKER_HUNG', `${this.label} hung: no progress for ${hangMs} ms`));
-        }
-      },
-      Math.max(5, Math.min(250, hangMs / 4)),
-    );
-    timer.unref();
-    return p.finally(() => clearInterval(timer));
+    const e = this.thread.error;
+    return e?.code === 'WORKER_STOPPED' ? undefined : e;
   }
 
   /** Runs the machine's packets for `ms` without counting (the Wasm functions tier up). */
@@ -345,7 +276,10 @@ export class NetWorker {
     }
     if (this.running) return Promise.reject(new ConfigError(`${this.label}: a run is already going`));
     this.ctl.reset();
-    const run = this.watch(this.call(() => this.api.run(limits, this.opts.loop ?? {}))).finally(() => {
+    const hangMs = this.opts.hangTimeoutMs ?? 5000;
+    const beat = () => Atomics.load(this.ctl.i32, W_DRV_BEAT);
+    const call = this.thread.call(() => this.thread.api.run(limits, this.opts.loop ?? {}));
+    const run = this.thread.watch(call, beat, hangMs).finally(() => {
       this.running = undefined;
     });
     this.running = run;
@@ -364,21 +298,14 @@ export class NetWorker {
 
   /** Ends the thread as a crash would (for tests): pending calls fail with WORKER_DIED naming it. */
   kill(): Promise<number> {
-    return this.worker.terminate();
+    return this.thread.kill();
   }
 
   /** Ends the thread; later calls reject with WORKER_STOPPED. Safe to call twice. */
   async terminate(): Promise<void> {
     this.ctl.stop();
     if (this.running) await Promise.race([this.running.catch(() => {}), sleep(1000)]);
-    if (!this.failure) {
-      this.failure = new VqsimError('WORKER_STOPPED', `${this.label} stopped`);
-      this.rejectDead(this.failure);
-    }
-    if (this.released) return;
-    this.released = true;
-    this.api[releaseProxy]();
-    await this.worker.terminate();
+    await this.thread.terminate();
   }
 }
 
