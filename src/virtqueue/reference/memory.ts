@@ -52,4 +52,24 @@ export class ReferenceMemory {
     const ram = this.u32(L.CONFIG_BASE + L.CFG_RAM_SIZE);
     return addr <= ram && len <= ram - addr;
   }
+
+  /**
+   * Checks one request of a RequestBatch (the format both ring kinds share):
+   * returns [error code, detail, total bytes], code 0 when it is well formed.
+   */
+  protected checkRequest(req: number, num: number): [number, number, number] {
+    const total = this.u32(req + L.REQ_OUT) + this.u32(req + L.REQ_IN);
+    if (total === 0) return [L.E_REQ_EMPTY, 0, 0];
+    // VIRTIO 1.2 §2.7.5.3.1: no chain longer than the queue, indirect or not.
+    if (total > num) return [L.E_REQ_TOO_LONG, total, 0];
+    let bytes = 0;
+    for (let k = 0; k < total; k++) {
+      const e = req + L.REQ_HDR_SIZE + k * L.SG_SIZE;
+      const len = this.u32(e + L.SG_LEN);
+      if (len === 0) return [L.E_REQ_ZERO_LEN, k, 0];
+      if (!this.inRam(this.u64(e + L.SG_ADDR), len)) return [L.E_REQ_ADDR, k, 0];
+      bytes += len;
+    }
+    return [0, 0, bytes];
+  }
 }

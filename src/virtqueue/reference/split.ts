@@ -40,23 +40,6 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
     this.set16(d + L.VRING_DESC_NEXT, next);
   }
 
-  /** Checks a request's buffers; returns [error code, buffer index] or [0, 0]. */
-  private checkRequest(req: number, num: number): [number, number, number] {
-    const outN = this.u32(req + L.REQ_OUT);
-    const total = outN + this.u32(req + L.REQ_IN);
-    if (total === 0) return [L.E_REQ_EMPTY, 0, 0];
-    if (total > num) return [L.E_REQ_TOO_LONG, total, 0];
-    let bytes = 0;
-    for (let k = 0; k < total; k++) {
-      const e = req + L.REQ_HDR_SIZE + k * L.SG_SIZE;
-      const len = this.u32(e + L.SG_LEN);
-      if (len === 0) return [L.E_REQ_ZERO_LEN, k, 0];
-      if (!this.inRam(this.u64(e + L.SG_ADDR), len)) return [L.E_REQ_ADDR, k, 0];
-      bytes += len;
-    }
-    return [0, 0, bytes];
-  }
-
   split_drv_add(drv: number, req: number, n: number): number {
     this.set32(drv + L.DRV_BATCH_DONE, 0);
     if (this.u32(drv + L.DRV_BROKEN) !== 0) return this.drvFail(drv, L.E_BROKEN, 0, 0, false);
