@@ -483,3 +483,34 @@ export class TransportCore {
     return true;
   }
 }
+
+/**
+ * What every transport presents besides its registers: the core (status,
+ * features, queues, interrupts, counters) shared by virtio-pci and
+ * virtio-mmio. A subclass attaches the device model once its own layout is set.
+ */
+export abstract class TransportBase {
+  readonly core: TransportCore;
+
+  constructor(
+    readonly device: VirtioDeviceModel,
+    name: string,
+  ) {
+    this.core = new TransportCore(device, name);
+  }
+
+  /** The counters, as a plain object (a copy). */
+  counters(): TransportCounters {
+    return this.core.snapshot();
+  }
+
+  /** Why the device last refused or ignored a write, for logs and tests. */
+  lastRejection(): string | undefined {
+    return this.core.lastRejection();
+  }
+
+  /** Where interrupts go: the driver's handler (the driver access installs one). */
+  setInterruptHandler(fn: ((irq: InterruptEvent) => void) | undefined): void {
+    this.core.setInterruptHandler(fn);
+  }
+}

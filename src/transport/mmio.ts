@@ -3,7 +3,7 @@
 // InterruptStatus / InterruptACK pair.
 
 import { Mmio, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from './constants.js';
-import { TransportCore, type InterruptEvent, type TransportCounters } from './core.js';
+import { TransportBase } from './core.js';
 import type { VirtioDeviceModel } from './device-model.js';
 
 /** VendorID a device model without one presents ("QEMU", as QEMU's virtio-mmio does). */
@@ -14,27 +14,12 @@ export const DEFAULT_MMIO_VENDOR_ID = 0x554d4551;
  * it with read(offset, width) and write(offset, width, value); MmioDriverAccess
  * does this for a driver.
  */
-export class VirtioMmioTransport {
+export class VirtioMmioTransport extends TransportBase {
   readonly kind = 'mmio' as const;
-  readonly core: TransportCore;
 
-  constructor(readonly device: VirtioDeviceModel) {
-    this.core = new TransportCore(device, `virtio-mmio device ${device.deviceId}`);
+  constructor(device: VirtioDeviceModel) {
+    super(device, `virtio-mmio device ${device.deviceId}`);
     device.attach(this.core.ctx);
-  }
-
-  /** The counters, as a plain object (a copy). */
-  counters(): TransportCounters {
-    return this.core.snapshot();
-  }
-
-  lastRejection(): string | undefined {
-    return this.core.lastRejection();
-  }
-
-  /** Where the interrupt line goes: the driver's handler (MmioDriverAccess installs one). */
-  setInterruptHandler(fn: ((irq: InterruptEvent) => void) | undefined): void {
-    this.core.setInterruptHandler(fn);
   }
 
   read(offset: number, width = 4): number {

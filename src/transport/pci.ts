@@ -10,7 +10,7 @@ import {
   PciCommon,
   VIRTIO_MSI_NO_VECTOR,
 } from './constants.js';
-import { TransportCore, type InterruptEvent, type TransportCounters } from './core.js';
+import { TransportBase } from './core.js';
 import type { VirtioDeviceModel } from './device-model.js';
 import { TransportError } from './errors.js';
 
@@ -46,20 +46,16 @@ export interface VirtioPciOptions {
  * writeDeviceConfig and writeNotify (or barRead/barWrite by BAR offset, which
  * dispatch to those); PciDriverAccess does this for a driver.
  */
-export class VirtioPciTransport {
+export class VirtioPciTransport extends TransportBase {
   readonly kind = 'pci' as const;
-  readonly core: TransportCore;
   readonly vendorId = PCI_VENDOR_ID_REDHAT_QUMRANET;
   readonly pciDeviceId: number;
   readonly msixVectors: number;
   readonly notifyOffMultiplier: number;
   readonly capabilities: readonly VirtioPciCap[];
 
-  constructor(
-    readonly device: VirtioDeviceModel,
-    options: VirtioPciOptions = {},
-  ) {
-    this.core = new TransportCore(device, `virtio-pci device ${device.deviceId}`);
+  constructor(device: VirtioDeviceModel, options: VirtioPciOptions = {}) {
+    super(device, `virtio-pci device ${device.deviceId}`);
     this.pciDeviceId = PCI_MODERN_DEVICE_ID_BASE + device.deviceId;
     const msix = options.msixVectors ?? device.numQueues + 1;
     if (!Number.isInteger(msix) || msix < 0 || msix > 2048) {
@@ -94,21 +90,6 @@ export class VirtioPciTransport {
       },
     ];
     device.attach(this.core.ctx);
-  }
-
-  /** The counters, as a plain object (a copy). */
-  counters(): TransportCounters {
-    return this.core.snapshot();
-  }
-
-  /** Why the device last refused or ignored a write, for logs and tests. */
-  lastRejection(): string | undefined {
-    return this.core.lastRejection();
-  }
-
-  /** Where interrupts go: the driver's handler (PciDriverAccess installs one). */
-  setInterruptHandler(fn: ((irq: InterruptEvent) => void) | undefined): void {
-    this.core.setInterruptHandler(fn);
   }
 
   /** The MSI-X Enable bit of the function's MSI-X capability (PCI config space). */
