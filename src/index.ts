@@ -94,3 +94,4 @@ export * from './devices/console/index.js';
 export * from './drivers/console/index.js';
 export * from './devices/net/index.js';
 export * from './drivers/net/index.js';
+export type { RingMemory } from './virtqueue/ring-memory.js';

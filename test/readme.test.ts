@@ -53,3 +53,28 @@ it('the README device example runs: virtio-blk over virtio-pci', () => {
   expect(c.notifications).toBeGreaterThan(0);
   expect(c.registerWrites).toBeGreaterThan(0);
 });
+
+it('drivers take their rings from dma_alloc_coherent, one per queue', () => {
+  const mem = new GuestMemory({ size: 64 << 20 });
+  const dma = new DmaApi(mem);
+  const view = dma.deviceView();
+  const blk = BlkDriver.probe(
+    new PciDriverAccess(new VirtioPciTransport(new BlkDevice(view, MemoryBackend.create(view, 1 << 20)))),
+    mem,
+    dma,
+    { queueSize: 64 },
+  );
+  expect(dma.counters().coherentAllocs).toBe(blk.queues.length);
+  expect(blk.write(0, new Uint8Array(512).fill(1))).toBe(BlkStatus.OK);
+});
+
+it('a queue on caller-allocated ring memory gives the device its DMA address', () => {
+  const mem = new GuestMemory({ size: 4 << 20 });
+  const addr = mem.alloc(8192, { shared: true });
+  const q = new SplitQueue(mem, { size: 16, ringMemory: { addr, dma: addr + 0x100000 } });
+  expect(q.ringAddr).toBe(addr);
+  expect(q.areas.desc).toBe(addr + 0x100000);
+  expect(() => new SplitQueue(mem, { size: 16, ringMemory: { addr: addr + 8 } })).toThrow(
+    /ringMemory.addr .*aligned to 4096/,
+  );
+});

@@ -198,6 +198,16 @@ export class DmaApi {
     return region;
   }
 
+  /**
+   * Ring memory from dma_alloc_coherent, in the shape the queues take
+   * (`ringMemory`): the address the driver writes through and the one the
+   * device is given. Pass it as probeDevice's `allocRing`.
+   */
+  allocRing(bytes: number): { addr: number; dma: number } {
+    const r = this.allocCoherent(bytes);
+    return { addr: r.cpu, dma: r.dma };
+  }
+
   /** dma_free_coherent. */
   freeCoherent(region: DmaCoherent): void {
     const r = this.coherent.get(region.cpu);

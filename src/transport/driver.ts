@@ -9,6 +9,9 @@ import { Feature, hasFeature } from '../virtqueue/features.js';
 import { PackedQueue } from '../virtqueue/packed/queue.js';
 import { createQueue, type Virtqueue } from '../virtqueue/queue.js';
 import { SplitQueue } from '../virtqueue/split/queue.js';
+import type { RingMemory } from '../virtqueue/ring-memory.js';
+import { splitRingLayout } from '../virtqueue/split/layout.js';
+import { packedRingLayout } from '../virtqueue/packed/layout.js';
 import {
   Isr,
   Mmio,
@@ -371,6 +374,12 @@ export interface ProbeOptions {
    * read config and return the features to accept instead (e.g. drop a bit).
    */
   validate?: (access: TransportAccess, features: bigint) => bigint | void;
+  /**
+   * Where rings come from: the guest DMA API's dma_alloc_coherent, as Linux's
+   * vring_alloc_queue does (drivers pass their DmaApi's). Default: shared
+   * guest pages with DMA address = guest physical address.
+   */
+  allocRing?: (bytes: number) => RingMemory;
 }
 
 /** A device after a successful probe: DRIVER_OK is set and its queues are live. */
@@ -431,9 +440,13 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
       if (!Number.isInteger(size) || size < 1) {
         throw new TransportError('QUEUE_SIZE', `virtio: queue ${i} size ${size} is not usable`);
       }
+      const ringMemory = options.allocRing?.(
+        ring === 'split' ? splitRingLayout(size).total : packedRingLayout(size).total,
+      );
       const vq = createQueue(mem, {
         ring,
         size,
+        ringMemory,
         eventIdx: hasFeature(features, Feature.EVENT_IDX),
         indirect: hasFeature(features, Feature.INDIRECT_DESC),
         inOrder: ring === 'packed' && hasFeature(features, Feature.IN_ORDER),

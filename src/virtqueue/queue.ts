@@ -8,6 +8,7 @@ import { SplitQueue } from './split/queue.js';
 import { PackedQueue } from './packed/queue.js';
 import type { RequestBatch } from './split/request-batch.js';
 import { ConfigError } from '../errors.js';
+import type { RingMemory } from './ring-memory.js';
 import type { DeviceHost, DeviceRingOptions, ProgrammedRing } from './device-host.js';
 import { SplitDevice } from './split/device.js';
 import { PackedDevice } from './packed/device.js';
@@ -80,6 +81,8 @@ export interface QueueOptions {
   name?: string;
   /** Buffers the device's pop output holds per call (see SplitQueueOptions). */
   popElements?: number;
+  /** Caller-allocated ring memory, e.g. from DmaApi.allocCoherent (see SplitQueueOptions). */
+  ringMemory?: RingMemory;
 }
 
 /** Builds a queue of the ring kind asked for; code written against Virtqueue runs on both. */

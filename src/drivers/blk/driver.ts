@@ -280,6 +280,8 @@ export class BlkDriver {
         probe.queues = Math.min(n, options.queues ?? n);
       },
     };
+    // Rings come from dma_alloc_coherent (the validate hook above sets the queue count on this object).
+    probe.allocRing = (b) => dma.allocRing(b);
     const dev = probeDevice(access, mem, probe);
     try {
       const f = dev.features;

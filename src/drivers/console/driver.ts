@@ -98,6 +98,7 @@ export class ConsoleDriver {
       features: (options.features ?? CONSOLE_DRIVER_FEATURES) & ~(1n << BigInt(ConsoleFeature.MULTIPORT)),
       queueSize: options.queueSize,
       queues: 2,
+      allocRing: (b) => dma.allocRing(b),
     });
     return new ConsoleDriver(access, mem, dma, dev.features, dev.queues, options);
   }

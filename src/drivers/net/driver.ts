@@ -230,6 +230,8 @@ export class VirtioNetDriver {
         return f;
       },
     };
+    // Rings come from dma_alloc_coherent (the validate hook above sets the queue count on this object).
+    probeOptions.allocRing = (b) => dma.allocRing(b);
     const dev = probeDevice(access, mem, probeOptions);
     if (dev.deviceId !== VIRTIO_ID_NET) {
       throw new ConfigError(`net driver: device ${dev.deviceId} is not a network device (${VIRTIO_ID_NET})`);

@@ -1,5 +1,6 @@
 import * as L from '../../../assembly/layout.js';
 import { ConfigError } from '../../errors.js';
+import { checkRingMemory, type RingMemory } from '../ring-memory.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { EngineName, PackedEngine } from '../engine.js';
 import type { Virtqueue } from '../queue.js';
@@ -31,6 +32,14 @@ export interface PackedQueueOptions {
   name?: string;
   /** Buffers the device's pop output holds per call. Default max(4 × size, 1024). */
   popElements?: number;
+  /**
+   * Memory for the ring, allocated by the caller: a guest driver passes what
+   * its DMA API's dma_alloc_coherent returned (`addr` the guest physical
+   * address it writes through, `dma` the address the device is given). At
+   * least the ring layout's total bytes, aligned as the layout needs. Default:
+   * shared guest pages allocated here, with dma = addr.
+   */
+  ringMemory?: RingMemory;
 }
 
 /** A packed queue as a plain object, for PackedQueue.attach() in another thread. */
@@ -42,6 +51,7 @@ export interface PackedQueueHandle {
   indirect: boolean;
   inOrder: boolean;
   ringAddr: number;
+  ringDma: number;
   statsBlock: number;
   driver: PackedDriverAddrs;
   device: PackedDeviceAddrs;
@@ -63,6 +73,8 @@ export class PackedQueue implements Virtqueue {
   readonly layout: PackedRingLayout;
   /** Guest physical address of the ring (descriptor ring first). */
   readonly ringAddr: number;
+  /** The ring's address as the device is given it (its DMA address; = ringAddr unless ringMemory said otherwise). */
+  readonly ringDma: number;
   readonly engine: PackedEngine;
   readonly engineName: EngineName;
   /** Linear address of the stats block. */
@@ -89,6 +101,7 @@ export class PackedQueue implements Virtqueue {
 
     if (attachTo) {
       this.ringAddr = attachTo.ringAddr;
+      this.ringDma = attachTo.ringDma;
       this.statsBlock = attachTo.statsBlock;
       this.driver = new PackedDriver(this, attachTo.driver);
       this.device = new PackedDevice(this, attachTo.device, attachTo.statsBlock);
@@ -102,7 +115,13 @@ export class PackedQueue implements Virtqueue {
     if (!Number.isInteger(popElements) || popElements < size) {
       throw new ConfigError(`popElements ${popElements}: must be at least the queue size (${size})`);
     }
-    this.ringAddr = mem.alloc(this.layout.total, { shared: true, align: 16 });
+    const rm = options.ringMemory ?? {
+      addr: mem.alloc(this.layout.total, { shared: true, align: 16 }),
+      dma: undefined,
+    };
+    checkRingMemory(rm, this.layout.total, 16);
+    this.ringAddr = rm.addr;
+    this.ringDma = rm.dma ?? rm.addr;
     const flags =
       (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0) | (this.inOrder ? L.QF_IN_ORDER : 0);
     const ring = mem.linear(this.ringAddr, this.layout.total);
@@ -121,6 +140,7 @@ export class PackedQueue implements Virtqueue {
       indirect: this.indirect,
       inOrder: this.inOrder,
       ringAddr: this.ringAddr,
+      ringDma: this.ringDma,
       statsBlock: this.statsBlock,
       driver: { ...this.driver.addrs },
       device: { ...this.device.addrs },
@@ -137,12 +157,12 @@ export class PackedQueue implements Virtqueue {
     return readStats(this.mem.view, this.statsBlock);
   }
 
-  /** Guest physical addresses of the three areas, as a transport would program them. */
+  /** Addresses of the three areas as the device is given them (a transport programs these). */
   get areas(): { desc: number; driver: number; device: number } {
     return {
-      desc: this.ringAddr + this.layout.desc,
-      driver: this.ringAddr + this.layout.driver,
-      device: this.ringAddr + this.layout.device,
+      desc: this.ringDma + this.layout.desc,
+      driver: this.ringDma + this.layout.driver,
+      device: this.ringDma + this.layout.device,
     };
   }
 }

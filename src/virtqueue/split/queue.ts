@@ -1,5 +1,6 @@
 import * as L from '../../../assembly/layout.js';
 import { ConfigError } from '../../errors.js';
+import { checkRingMemory, type RingMemory } from '../ring-memory.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { EngineName, SplitEngine } from '../engine.js';
 import { ReferenceSplitEngine } from '../reference/split.js';
@@ -26,6 +27,14 @@ export interface SplitQueueOptions {
   name?: string;
   /** Buffers the device's pop output holds per call. Default max(4 × size, 1024). */
   popElements?: number;
+  /**
+   * Memory for the ring, allocated by the caller: a guest driver passes what
+   * its DMA API's dma_alloc_coherent returned (`addr` the guest physical
+   * address it writes through, `dma` the address the device is given). At
+   * least the ring layout's total bytes, aligned as the layout needs. Default:
+   * shared guest pages allocated here, with dma = addr.
+   */
+  ringMemory?: RingMemory;
 }
 
 /** A queue as a plain object, for SplitQueue.attach() in another thread. */
@@ -37,6 +46,7 @@ export interface SplitQueueHandle {
   eventIdx: boolean;
   indirect: boolean;
   ringAddr: number;
+  ringDma: number;
   statsBlock: number;
   driver: SplitDriverAddrs;
   device: SplitDeviceAddrs;
@@ -57,6 +67,8 @@ export class SplitQueue implements Virtqueue {
   readonly layout: SplitRingLayout;
   /** Guest physical address of the ring (descriptor table first). */
   readonly ringAddr: number;
+  /** The ring's address as the device is given it (its DMA address; = ringAddr unless ringMemory said otherwise). */
+  readonly ringDma: number;
   readonly engine: SplitEngine;
   readonly engineName: EngineName;
   /** Linear address of the stats block. */
@@ -82,6 +94,7 @@ export class SplitQueue implements Virtqueue {
 
     if (attachTo) {
       this.ringAddr = attachTo.ringAddr;
+      this.ringDma = attachTo.ringDma;
       this.statsBlock = attachTo.statsBlock;
       this.driver = new SplitDriver(this, attachTo.driver);
       this.device = new SplitDevice(this, attachTo.device, attachTo.statsBlock);
@@ -96,7 +109,13 @@ export class SplitQueue implements Virtqueue {
       throw new ConfigError(`popElements ${popElements}: must be at least the queue size (${size})`);
     }
 
-    this.ringAddr = mem.alloc(this.layout.total, { shared: true, align: this.layout.align });
+    const rm = options.ringMemory ?? {
+      addr: mem.alloc(this.layout.total, { shared: true, align: this.layout.align }),
+      dma: undefined,
+    };
+    checkRingMemory(rm, this.layout.total, this.layout.align);
+    this.ringAddr = rm.addr;
+    this.ringDma = rm.dma ?? rm.addr;
     const flags = (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0);
     const ring = mem.linear(this.ringAddr, this.layout.total);
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
@@ -117,6 +136,7 @@ export class SplitQueue implements Virtqueue {
       eventIdx: this.eventIdx,
       indirect: this.indirect,
       ringAddr: this.ringAddr,
+      ringDma: this.ringDma,
       statsBlock: this.statsBlock,
       driver: { ...this.driver.addrs },
       device: { ...this.device.addrs },
@@ -137,12 +157,12 @@ export class SplitQueue implements Virtqueue {
     return readStats(this.mem.view, this.statsBlock);
   }
 
-  /** Guest physical addresses of the three areas, as a transport would program them. */
+  /** Addresses of the three areas as the device is given them (a transport programs these). */
   get areas(): { desc: number; avail: number; used: number } {
     return {
-      desc: this.ringAddr + this.layout.desc,
-      avail: this.ringAddr + this.layout.avail,
-      used: this.ringAddr + this.layout.used,
+      desc: this.ringDma + this.layout.desc,
+      avail: this.ringDma + this.layout.avail,
+      used: this.ringDma + this.layout.used,
     };
   }
 }
