@@ -95,3 +95,19 @@ export * from './drivers/console/index.js';
 export * from './devices/net/index.js';
 export * from './drivers/net/index.js';
 export type { RingMemory } from './virtqueue/ring-memory.js';
+export {
+  createNetMachine,
+  runNetPackets,
+  checkNetMachine,
+  NetWorker,
+  runNetColocated,
+  type NetMachine,
+  type NetMachineOptions,
+  type NetRunCounts,
+  type NetWorkerMachine,
+  type NetWorkerOptions,
+  type NetLoopResult,
+  type NetColocatedOptions,
+  type NetColocatedReport,
+} from './sim/net.js';
+export { ThreadWorker, type WorkerEntry } from './sim/thread-worker.js';
