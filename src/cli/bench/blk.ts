@@ -1,4 +1,4 @@
-import { jsonDocument } from './report.js';
+import { jsonDocument, textTable } from './report.js';
 // `vqsim bench blk`: virtio-blk on one thread over the in-memory store. The
 // guest driver keeps --depth requests in flight on each queue (one addBatch
 // call per batch, every buffer mapped through the DMA API), the device serves
@@ -6,7 +6,6 @@ import { jsonDocument } from './report.js';
 // driver reaps the set with one call and checks each status byte. Random
 // offsets come from a seeded generator, so a run is repeatable.
 import { parseArgs } from 'node:util';
-import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import {
   BlkDevice,
@@ -386,17 +385,11 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
     r.nsPerIo.toFixed(0),
     r.rme.toFixed(1),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i < 4 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
-  return (
-    [
-      `vqsim bench blk: single thread, batched Wasm, in-memory store of ${o.capacityMiB} MiB, queue size ${o.queueSize}, depth ${o.depth}, seed ${o.seed}, ${o.timeMs} ms per case`,
-      `node ${process.version}, v8 ${process.versions.v8}, ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`,
-      '',
-      line(head),
-      line(widths.map((w) => '-'.repeat(w))),
-      ...cells.map(line),
-    ].join('\n') + '\n'
+  return textTable(
+    `vqsim bench blk: single thread, batched Wasm, in-memory store of ${o.capacityMiB} MiB, queue size ${o.queueSize}, depth ${o.depth}, seed ${o.seed}, ${o.timeMs} ms per case`,
+    head,
+    cells,
+    4,
   );
 }
 

@@ -1,10 +1,9 @@
-import { jsonDocument } from './report.js';
+import { jsonDocument, textTable } from './report.js';
 // `vqsim bench console`: bytes per second through a virtio-console loopback on
 // one thread. The guest driver writes chunks on the transmit queue, the device
 // moves them through its host FIFO into the posted receive buffers (Wasm
 // copies both ways), and the driver reaps and reposts the receive buffers.
 import { parseArgs } from 'node:util';
-import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import {
   CONSOLE_DRIVER_FEATURES,
@@ -207,19 +206,9 @@ export async function consoleCommand(args: string[], io: Io): Promise<number> {
     }
   if (o.json) io.out(jsonDocument(rows));
   else {
-    const lines = rows.map(
-      (r) =>
-        `${r.ring.padEnd(6)}  ${String(r.ioBytes).padStart(5)}  ${(r.bytesPerSec / 1e6).toFixed(1).padStart(9)}  ${r.rme.toFixed(1).padStart(5)}`,
-    );
-    io.out(
-      [
-        `vqsim bench console: loopback, single thread, queue size ${o.queueSize}, ${o.timeMs} ms per case`,
-        `node ${process.version}, v8 ${process.versions.v8}, ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`,
-        '',
-        'ring    chunk B       MB/s     ±%',
-        ...lines,
-      ].join('\n') + '\n',
-    );
+    const cells = rows.map((r) => [r.ring, String(r.ioBytes), (r.bytesPerSec / 1e6).toFixed(1), r.rme.toFixed(1)]);
+    const title = `vqsim bench console: loopback, single thread, queue size ${o.queueSize}, ${o.timeMs} ms per case`;
+    io.out(textTable(title, ['ring', 'chunk B', 'MB/s', '±%'], cells, 1));
   }
   return 0;
 }

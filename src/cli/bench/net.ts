@@ -1,4 +1,4 @@
-import { jsonDocument } from './report.js';
+import { jsonDocument, textTable } from './report.js';
 // `vqsim bench net`: virtio-net loopback (or sink) throughput on one thread,
 // or on N co-located worker threads (--workers), each with its own machine.
 // The guest driver sends frames of a set size on each queue pair (one Wasm
@@ -7,7 +7,6 @@ import { jsonDocument } from './report.js';
 // batch), and the driver reaps TX, checks and counts RX in Wasm and reposts
 // the RX buffers. Every frame's bytes are really copied.
 import { parseArgs } from 'node:util';
-import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import type { RingKind } from '../../index.js';
 import { checkNetMachine, createNetMachine, runNetColocated, runNetPackets } from '../../sim/net.js';
@@ -336,21 +335,10 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
     if (colocated) cell.push(r.scaling === undefined ? '-' : r.scaling.toFixed(2));
     return cell;
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i < 5 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
   const what = colocated
     ? `co-located workers (a machine with one queue pair each; ns/pkt per worker, ±% spread of worker rates)`
     : 'single thread, batched Wasm';
-  return (
-    [
-      `vqsim bench net: ${what}, queue size ${o.queueSize}, ${o.timeMs} ms per case`,
-      `node ${process.version}, v8 ${process.versions.v8}, ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`,
-      '',
-      line(head),
-      line(widths.map((w) => '-'.repeat(w))),
-      ...cells.map(line),
-    ].join('\n') + '\n'
-  );
+  return textTable(`vqsim bench net: ${what}, queue size ${o.queueSize}, ${o.timeMs} ms per case`, head, cells, 5);
 }
 
 /** `vqsim bench net [options]`. Returns the exit code. */

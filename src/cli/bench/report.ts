@@ -57,21 +57,13 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
       ratio(w?.vsSplit),
     ];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i < 7 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const out = [
-    `vqsim bench ring: single-thread round trip, ${o.timeMs} ms per case`,
-    `node ${report.node}, v8 ${report.v8}, ${report.cpu}`,
-    '',
-    line(head),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
-  ];
-  const notes: string[] = [];
-  if ('skipped' in report.native) notes.push(report.native.skipped);
-  else notes.push(`native: ${report.native.compiler} ${report.native.flags.join(' ')} (bench/native/roundtrip.c)`);
-  return [...out, '', ...notes].join('\n') + '\n';
+  const note =
+    'skipped' in report.native
+      ? report.native.skipped
+      : `native: ${report.native.compiler} ${report.native.flags.join(' ')} (bench/native/roundtrip.c)`;
+  return (
+    textTable(`vqsim bench ring: single-thread round trip, ${o.timeMs} ms per case`, head, rows, 7) + `\n${note}\n`
+  );
 }
 
 /** The `--json` document. */
@@ -84,6 +76,31 @@ export function formatJson(report: BenchReport): string {
  * figures from different runs can be compared with where they came from.
  */
 export function jsonDocument(results: readonly object[]): string {
-  const cpu = `${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`;
-  return JSON.stringify({ node: process.version, v8: process.versions.v8, cpu, results }, null, 2) + '\n';
+  return JSON.stringify({ node: process.version, v8: process.versions.v8, cpu: cpuName(), results }, null, 2) + '\n';
+}
+
+/** The processor as the benchmarks name it: model and core count. */
+export function cpuName(): string {
+  return `${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`;
+}
+
+/**
+ * A benchmark's readable table: a title, the machine, then columns padded to
+ * their widest cell, the first `textColumns` left-aligned and the numbers
+ * right-aligned.
+ */
+export function textTable(title: string, head: string[], rows: string[][], textColumns: number): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < textColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return (
+    [
+      title,
+      `node ${process.version}, v8 ${process.versions.v8}, ${cpuName()}`,
+      '',
+      line(head),
+      line(widths.map((w) => '-'.repeat(w))),
+      ...rows.map(line),
+    ].join('\n') + '\n'
+  );
 }

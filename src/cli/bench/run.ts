@@ -1,6 +1,6 @@
-import { cpus } from 'node:os';
 import { buildNative, runNative, type NativeBuild } from './native.js';
 import type { BenchOptions } from './options.js';
+import { cpuName } from './report.js';
 import { batchChains, caseName, measureRing, type RingCase, type RingResult } from './ring.js';
 
 /** One measured case, as `--json` prints it. */
@@ -147,7 +147,7 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
   return {
     node: process.version,
     v8: process.versions.v8,
-    cpu: `${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores)`,
+    cpu: cpuName(),
     results,
     native,
   };
