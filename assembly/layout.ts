@@ -163,6 +163,10 @@ export const PUSH_ID = 0;
 export const PUSH_LEN = 4;
 
 // ---- Stats block (host memory), u64 counters ----
+// The driver's counters fill the first 128 bytes and the device's start at
+// 128: each side writes only its own aligned 128-byte pair of cache lines, so
+// a driver thread and a device thread do not false-share through the
+// adjacent-line prefetcher (the reason for DPDK's RTE_CACHE_GUARD).
 export const ST_CHAINS_ADDED = 0;
 export const ST_DESCS_ADDED = 8;
 export const ST_BYTES_ADDED = 16;
@@ -172,13 +176,13 @@ export const ST_KICKS_SUPPRESSED = 40;
 export const ST_CHAINS_COMPLETED = 48;
 export const ST_BYTES_COMPLETED = 56;
 export const ST_DRIVER_CHECKS_FAILED = 64;
-export const ST_CHAINS_POPPED = 72;
-export const ST_DESCS_POPPED = 80;
-export const ST_CHAINS_USED = 88;
-export const ST_BYTES_USED = 96;
-export const ST_INTERRUPTS = 104;
-export const ST_INTERRUPTS_SUPPRESSED = 112;
-export const ST_DEVICE_CHECKS_FAILED = 120;
+export const ST_CHAINS_POPPED = 128;
+export const ST_DESCS_POPPED = 136;
+export const ST_CHAINS_USED = 144;
+export const ST_BYTES_USED = 152;
+export const ST_INTERRUPTS = 160;
+export const ST_INTERRUPTS_SUPPRESSED = 168;
+export const ST_DEVICE_CHECKS_FAILED = 176;
 export const ST_SIZE = 512;
 
 // ---- Error codes: Wasm returns -code; details go to *_ERR_A / *_ERR_B. ----

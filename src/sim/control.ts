@@ -92,7 +92,7 @@ export class Control {
 
   /** Reserves and zeroes a control block in `mem`'s host area (on the thread that built the machine). */
   static alloc(mem: GuestMemory): Control {
-    return new Control(mem.memory.buffer, mem.hostAlloc(CONTROL_BYTES, 64));
+    return new Control(mem.memory.buffer, mem.hostAlloc(CONTROL_BYTES));
   }
 
   get stopped(): boolean {

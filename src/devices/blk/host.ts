@@ -26,7 +26,7 @@ export class ArenaHost implements DeviceHost {
     return this.inner.linear(dma, len, write);
   }
 
-  hostAlloc(bytes: number, align = 64): number {
+  hostAlloc(bytes: number, align = 128): number {
     const at = Math.ceil(this.next / align) * align;
     if (at + bytes > this.at + this.bytes) {
       throw new RangeError(
