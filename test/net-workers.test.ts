@@ -2,9 +2,13 @@
 // packets through it; the main thread sums them. Every packet is counted on
 // both sides, a stop ends a run cleanly, and a worker that dies, throws or
 // hangs is reported by name without anything waiting forever.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { VqsimError } from '../src/errors.js';
 import { NetWorker, createNetMachine, netLoop, runNetColocated } from '../src/sim/net.js';
+import { bundleWorker } from './helpers/bundle-worker.js';
+
+// The threads run the bundled entry: build it from the sources under test.
+beforeAll(() => bundleWorker('net-worker'));
 
 const machine = { ring: 'split' as const, packetBytes: 64, queueSize: 64 };
 
@@ -20,13 +24,18 @@ async function rejection(p: Promise<unknown>): Promise<VqsimError> {
 
 describe('co-located net workers', () => {
   it('netLoop on this thread moves the packets asked for, and the device counts each one', () => {
-    for (const backend of ['loopback', 'sink'] as const) {
+    for (const backend of ['loopback', 'sink', 'source'] as const) {
       const m = createNetMachine({ ...machine, ring: 'packed', backend, queuePairs: 2 });
       const r = netLoop(undefined, m, { chains: 3000 });
-      expect(r.packets).toBeGreaterThanOrEqual(3000);
-      expect(r.deviceDelivered).toBe(r.packets);
-      expect(r.deviceTxPackets).toBe(m.driver.counters.txCompleted);
+      expect(r.packets, backend).toBeGreaterThanOrEqual(3000);
+      expect(r.deviceDelivered, backend).toBe(r.packets);
+      expect(r.deviceTxPackets, backend).toBe(m.driver.counters.txCompleted);
       expect(m.driver.counters.rxLengthErrors).toBe(0);
+      // Source: the guest only receives; every frame it counted came from the device.
+      if (backend === 'source') {
+        expect(r.deviceTxPackets).toBe(0);
+        expect(m.driver.counters.rxPackets).toBe(r.packets);
+      }
     }
   });
 
@@ -42,6 +51,22 @@ describe('co-located net workers', () => {
       }
       expect(r.packets).toBe(r.workers[0]!.packets + r.workers[1]!.packets);
       expect(r.bitsPerSec).toBeCloseTo(r.pps * 64 * 8, 0);
+    }
+  });
+
+  it('a source worker only receives, and its device delivered every frame its driver counted', async () => {
+    for (const ring of ['split', 'packed'] as const) {
+      const r = await runNetColocated(
+        1,
+        { ...machine, ring, packetBytes: 1500, backend: 'source' },
+        { chains: 5000 },
+        { warmMs: 0 },
+      );
+      const w = r.workers[0]!;
+      expect(w.packets).toBeGreaterThanOrEqual(5000);
+      expect(w.deviceDelivered).toBe(w.packets);
+      expect(w.deviceTxPackets).toBe(0);
+      expect(w.bytes).toBe(w.packets * 1500);
     }
   });
 

@@ -1,10 +1,10 @@
 // A whole virtio-net machine on one thread (guest memory, DMA API, virtio-pci
 // transport, device, hardened driver), the per-pair packet loop, and
 // co-located net workers: each worker thread builds its own machine (a
-// machine per worker, as separate VMs) and runs loopback or sink packets
-// through it for a duration; the main thread starts N of them at once and
-// sums what they moved. Control goes through comlink (build, warm, run) and
-// a small control block in a SharedArrayBuffer (stop, heartbeat, live
+// machine per worker, as separate VMs) and runs loopback, sink or source
+// packets through it for a duration; the main thread starts N of them at once
+// and sums what they moved. Control goes through comlink (build, warm, run)
+// and a small control block in a SharedArrayBuffer (stop, heartbeat, live
 // counters), since a running loop blocks its thread.
 import { VirtioNetDevice } from '../devices/net/device.js';
 import { DmaApi } from '../dma/api.js';
@@ -20,6 +20,9 @@ import type { Fault, RunLimits } from './loops.js';
 import type { NetWorkerApi } from '../../workers/net-worker.js';
 import { ThreadWorker } from './thread-worker.js';
 
+/** The device backends a net machine is built with (see NetBackend in the device). */
+export type NetBenchBackend = 'loopback' | 'sink' | 'source';
+
 export interface NetMachineOptions {
   ring?: RingKind;
   queuePairs?: number;
@@ -27,7 +30,12 @@ export interface NetMachineOptions {
   packetBytes: number;
   queueSize?: number;
   mergeable?: boolean;
-  backend?: 'loopback' | 'sink';
+  /**
+   * What the device does: loopback (TX frames come back on RX), sink (the
+   * guest only transmits; the device drops), source (the guest only
+   * receives; the device delivers frames of packetBytes, without end).
+   */
+  backend?: NetBenchBackend;
   eventIdx?: boolean;
   hardened?: boolean;
   /** An existing machine memory to build in (default: a new one sized for the buffers). */
@@ -43,7 +51,7 @@ export interface NetMachine {
   device: VirtioNetDevice;
   driver: VirtioNetDriver;
   packetBytes: number;
-  backend: 'loopback' | 'sink';
+  backend: NetBenchBackend;
 }
 
 export function createNetMachine(o: NetMachineOptions): NetMachine {
@@ -59,7 +67,7 @@ export function createNetMachine(o: NetMachineOptions): NetMachine {
     queuePairs: pairs,
     mtu,
     maxQueueSize: queueSize,
-    backend: { kind: backend },
+    backend: backend === 'source' ? { kind: 'source', packetBytes: o.packetBytes } : { kind: backend },
   });
   const access = new PciDriverAccess(new VirtioPciTransport(device));
   const driver = VirtioNetDriver.probe(access, mem, dma, {
@@ -69,35 +77,52 @@ export function createNetMachine(o: NetMachineOptions): NetMachine {
     queueSize,
     hardened: o.hardened ?? true,
   });
+  if (backend === 'source') {
+    // The driver posts every pair's RX buffers before VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET
+    // enables the pairs past the first (virtnet_probe, then virtnet_set_queues), so
+    // the device takes them in while those pairs are idle and sources nothing into
+    // them; and the driver kicks an RX queue only when it reposts buffers it reaped,
+    // so nothing would ring those doorbells again. Run each newly enabled pair once,
+    // as a NIC starts delivering on a queue once it is enabled.
+    for (let p = 1; p < driver.activePairs; p++) device.poll(p);
+  }
   return { mem, dma, device, driver, packetBytes: o.packetBytes, backend };
 }
 
 /** What runNetPackets moved. */
 export interface NetRunCounts {
-  /** Frames delivered (loopback: received by the driver; sink: completed by the device). */
+  /** Frames delivered (loopback, source: received by the driver; sink: completed by the device). */
   packets: number;
   /** Frame bytes of those packets. */
   bytes: number;
-  /** Driver-side rounds (send, reap TX, receive). */
+  /** Driver-side rounds (send, reap TX, receive; source: receive only). */
   rounds: number;
 }
 
 /**
  * Runs at least `packets` frames through queue pair `pair` of `m` and returns
  * what moved: the per-pair unit a co-located worker calls in a loop. Throws
- * when a round moves nothing three times in a row.
+ * when a round moves nothing three times in a row. With the source backend
+ * the guest only receives, as DPDK testpmd's rxonly forwarding mode: each
+ * receive reposts the buffers it reaped and kicks the RX queue, and the
+ * device fills them with new frames on that kick.
  */
 export function runNetPackets(m: NetMachine, pair: number, packets: number): NetRunCounts {
   const d = m.driver;
   const size = d.pairs[pair]!.tx.size;
   const sink = m.backend === 'sink';
+  const source = m.backend === 'source';
   let done = 0;
   let rounds = 0;
   let idle = 0;
   while (done < packets) {
-    d.sendBurst(pair, size, m.packetBytes);
-    const completed = d.reapTx(pair);
-    const got = sink ? completed : d.receiveCount(pair);
+    let got: number;
+    if (source) got = d.receiveCount(pair);
+    else {
+      d.sendBurst(pair, size, m.packetBytes);
+      const completed = d.reapTx(pair);
+      got = sink ? completed : d.receiveCount(pair);
+    }
     done += got;
     rounds++;
     if (got === 0 && ++idle >= 3) {
@@ -110,11 +135,12 @@ export function runNetPackets(m: NetMachine, pair: number, packets: number): Net
 
 /**
  * Checks that the device counted every frame the driver counted and that the
- * driver saw no length error; throws naming `what` otherwise.
+ * driver saw no length error; throws naming `what` otherwise. Loopback and
+ * source: the device's RX frames (a source device may be a ring ahead: frames
+ * it delivered that the driver has not reaped yet); sink: the frames it dropped.
  */
 export function checkNetMachine(m: NetMachine, what: string): void {
-  const t = m.device.totals();
-  const counted = m.backend === 'sink' ? t.sinkPackets : t.rxPackets;
+  const counted = deviceDelivered(m);
   if (counted < m.driver.counters.rxPackets || m.driver.counters.rxLengthErrors !== 0) {
     throw new VqsimError(
       'NET_COUNT_MISMATCH',
@@ -207,6 +233,7 @@ export function netLoop(
   };
 }
 
+/** Frames the device delivered: put on RX (loopback, source) or counted and dropped (sink). */
 function deviceDelivered(m: NetMachine): number {
   const t = m.device.totals();
   return m.backend === 'sink' ? t.sinkPackets : t.rxPackets;
