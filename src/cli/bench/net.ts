@@ -1,15 +1,22 @@
 import { jsonDocument, textTable } from './report.js';
-// `vqsim bench net`: virtio-net loopback (or sink) throughput on one thread,
-// or on N co-located worker threads (--workers), each with its own machine.
-// The guest driver sends frames of a set size on each queue pair (one Wasm
-// call builds the TX batch, one adds it), the device pops TX and RX, copies
-// each frame into RX buffers and pushes both queues (a few Wasm calls per
-// batch), and the driver reaps TX, checks and counts RX in Wasm and reposts
-// the RX buffers. Every frame's bytes are really copied.
+// `vqsim bench net`: virtio-net loopback (or sink, or source) throughput on
+// one thread, or on N co-located worker threads (--workers), each with its own
+// machine. The guest driver sends frames of a set size on each queue pair (one
+// Wasm call builds the TX batch, one adds it), the device pops TX and RX,
+// copies each frame into RX buffers and pushes both queues (a few Wasm calls
+// per batch), and the driver reaps TX, checks and counts RX in Wasm and
+// reposts the RX buffers. Every frame's bytes are really copied. Sink leaves
+// out the RX half (DPDK testpmd's txonly), source the TX half (rxonly).
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import type { RingKind } from '../../index.js';
-import { checkNetMachine, createNetMachine, runNetColocated, runNetPackets } from '../../sim/net.js';
+import {
+  checkNetMachine,
+  createNetMachine,
+  runNetColocated,
+  runNetPackets,
+  type NetBenchBackend,
+} from '../../sim/net.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
@@ -17,6 +24,7 @@ import { choices, describeParseError, ints } from './options.js';
 export {
   createNetMachine,
   runNetPackets,
+  type NetBenchBackend,
   type NetMachine,
   type NetMachineOptions,
   type NetRunCounts,
@@ -26,24 +34,33 @@ export const NET_HELP = `Usage: vqsim bench net [options]
 
 virtio-net on one JavaScript thread, batched Wasm: the guest driver sends frames
 of --packet-bytes on each of --queues queue pairs, the device loops each frame
-back to the RX queue of the same pair (or drops it: --backend sink), and the
-driver receives, checks (hardened) and reposts. Reports packets/s (Mpps) and
-frame bits/s (Gbps, frame bytes only: without the 12-byte virtio header). The
-pairs run one after another on the one thread. With --workers, each of N
-worker threads builds its own machine (one queue pair) and runs co-located
-(driver and device on that thread) for --time, all at once; rows give the sum
-and the scaling: rate ÷ (workers × the one-worker rate). Lists are
-comma-separated; every combination runs.
+back to the RX queue of the same pair, and the driver receives, checks
+(hardened) and reposts. --backend sink: the device drops each frame, the guest
+only transmits (like DPDK's txonly or pktgen); source: the device delivers
+frames of --packet-bytes to the guest, which only receives (like DPDK's
+rxonly). Reports packets/s (Mpps) and frame bits/s (Gbps, frame bytes only:
+without the 12-byte virtio header). The pairs run one after another on the one
+thread. With --workers, each of N worker threads builds its own machine (one
+queue pair) and runs co-located (driver and device on that thread) for --time,
+all at once; rows give the sum and the scaling: rate ÷ (workers × the
+one-worker rate). Every round runs the whole matrix (with --workers, one worker
+first for each case), so each round scales against its own one-worker rate;
+rows give the median round, the best round's Mpps and, with --workers, the
+median scaling, its range and the slowest and fastest worker of the median
+round. Lists are comma-separated; every combination runs.
 
 Options:
   --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (default 64,1500,9000)
   --queues <n,...>          queue pairs, 1 to 64 (default 1,2; not with --workers)
-  --workers <n,...>         co-located worker threads, 1 to 256 (default: none, one thread)
+  --workers <n,...>         worker threads, 1 to 256; 1 runs first (default: none, one thread)
   --ring <split,packed>     ring layouts (default split,packed)
   --mergeable <on,off>      VIRTIO_NET_F_MRG_RXBUF (default on)
-  --backend <loopback,sink> what the device does with a TX frame (default loopback)
+  --backend <loopback,sink,source>
+                            loopback: TX frames come back on RX; sink: the guest
+                            only transmits; source: it only receives (default loopback)
   --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
-  --time <ms>               measuring time per case, 1 to 600000 ms (default 300)
+  --time <ms>               time per case and round, 1 to 600000 ms (default 300)
+  --rounds <n>              rounds, 1 to 50 (default 3 with --workers, else 1)
   --json                    print JSON rows
   -h, --help                show this help
 `;
@@ -53,7 +70,7 @@ export interface NetCase {
   queues: number;
   packetBytes: number;
   mergeable: boolean;
-  backend: 'loopback' | 'sink';
+  backend: NetBenchBackend;
   queueSize: number;
 }
 
@@ -69,13 +86,27 @@ export interface NetRow extends NetCase {
   packetsPerIteration: number;
   iterations: number;
   rme: number;
+  /** Rounds measured; pps and the figures beside it are the median round's (the lower middle one for an even count). */
+  rounds: number;
+  /** Slowest and fastest round's pps (the fastest is the best round, the least disturbed by other load). */
+  ppsMin: number;
+  ppsMax: number;
   /**
-   * Colocated: pps over (workers × the pps of one worker) of the same case in
-   * this run, as `vqsim bench colocated` reports it: 1.0 is linear scaling
-   * (absent without a 1-worker row).
+   * Colocated: the median over rounds of the round's pps over (workers × the
+   * pps of one worker of the same case in the same round), as `vqsim bench
+   * colocated` reports it: 1.0 is linear scaling.
    */
   scaling?: number;
+  /** Colocated: the lowest and highest per-round scaling. */
+  scalingMin?: number;
+  scalingMax?: number;
+  /** Colocated: the slowest and fastest worker of the median round, its packets over its own elapsed time. */
+  workerMinPps?: number;
+  workerMaxPps?: number;
 }
+
+/** One measured round of a case, before the rounds are summed up. */
+export type NetRoundRow = Omit<NetRow, 'rounds' | 'ppsMin' | 'ppsMax' | 'scalingMin' | 'scalingMax'>;
 
 export function netCaseName(c: NetCase): string {
   return [
@@ -90,7 +121,7 @@ export function netCaseName(c: NetCase): string {
 }
 
 /** Measures one case: packets per iteration are split evenly over the pairs, run one after another. */
-export async function measureNet(c: NetCase, timeMs: number): Promise<NetRow> {
+export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRow> {
   const m = createNetMachine({
     ring: c.ring,
     queuePairs: c.queues,
@@ -152,7 +183,7 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRow> {
  * Measures one case on `workers` co-located worker threads, each with its own
  * machine of one queue pair: warm-up, then all run for `timeMs` at once.
  */
-export async function measureNetColocated(c: NetCase, workers: number, timeMs: number): Promise<NetRow> {
+export async function measureNetColocated(c: NetCase, workers: number, timeMs: number): Promise<NetRoundRow> {
   const r = await runNetColocated(
     workers,
     {
@@ -185,6 +216,8 @@ export async function measureNetColocated(c: NetCase, workers: number, timeMs: n
     iterations: 1,
     // Spread of the per-worker rates, in percent of their mean.
     rme: mean > 0 ? (100 * sd) / mean : 0,
+    workerMinPps: Math.min(...rates),
+    workerMaxPps: Math.max(...rates),
   };
 }
 
@@ -195,9 +228,11 @@ export interface NetOptions {
   workers: number[];
   rings: RingKind[];
   mergeable: boolean[];
-  backends: ('loopback' | 'sink')[];
+  backends: NetBenchBackend[];
   queueSize: number;
   timeMs: number;
+  /** Times the whole matrix runs; each case reports its median round. */
+  rounds: number;
   json: boolean;
   help: boolean;
 }
@@ -211,9 +246,12 @@ const spec = {
   backend: { type: 'string' },
   'queue-size': { type: 'string' },
   time: { type: 'string' },
+  rounds: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+const ROUNDS = 'must be a whole number from 1 to 50';
 
 /** Parses and validates `vqsim bench net` flags; a bad one is a UsageError naming it. */
 export function parseNetArgs(args: string[]): NetOptions {
@@ -241,16 +279,18 @@ export function parseNetArgs(args: string[]): NetOptions {
     'must be whole numbers of queue pairs from 1 to 64',
   );
   const workersStr = str('workers');
-  const workers =
+  const asked =
     workersStr === undefined
       ? []
       : ints('workers', workersStr, (n) => n >= 1 && n <= 256, 'must be whole numbers of worker threads from 1 to 256');
+  // The scaling needs each round's one-worker rate of the same case, measured first.
+  const workers = asked.length === 0 ? [] : [1, ...asked.filter((n) => n !== 1)];
   if (workers.length > 0 && str('queues') !== undefined) {
     throw new UsageError(`--queues ${str('queues')}: not with --workers (each worker runs one queue pair)`);
   }
   const rings = choices<RingKind>('ring', str('ring') ?? 'split,packed', ['split', 'packed']);
   const mergeable = choices('mergeable', str('mergeable') ?? 'on', ['on', 'off']).map((s) => s === 'on');
-  const backends = choices<'loopback' | 'sink'>('backend', str('backend') ?? 'loopback', ['loopback', 'sink']);
+  const backends = choices<NetBenchBackend>('backend', str('backend') ?? 'loopback', ['loopback', 'sink', 'source']);
   const queueSize = ints(
     'queue-size',
     str('queue-size') ?? '256',
@@ -267,6 +307,9 @@ export function parseNetArgs(args: string[]): NetOptions {
       throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to 600000`);
     }
   }
+  const roundsStr = str('rounds');
+  const rounds = ints('rounds', roundsStr ?? (workers.length > 0 ? '3' : '1'), (n) => n >= 1 && n <= 50, ROUNDS);
+  if (rounds.length !== 1) throw new UsageError(`--rounds ${roundsStr}: ${ROUNDS}`);
   return {
     packetBytes,
     queues: workers.length > 0 ? [1] : queues,
@@ -276,38 +319,70 @@ export function parseNetArgs(args: string[]): NetOptions {
     backends,
     queueSize: queueSize[0]!,
     timeMs,
+    rounds: rounds[0]!,
     json: values.json === true,
     help: values.help === true,
   };
 }
 
+/** The lower middle of `xs` (a measured value for an even count too). */
+function lowerMedian(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+/**
+ * Runs every case `o.rounds` times. Every round runs the whole matrix, so a
+ * slow spell of a shared machine lands in one round of each case rather than
+ * on whole cases; with workers, each case's worker counts run back to back,
+ * one worker first, and each count scales against that round's one-worker
+ * rate. A case then reports its median round and the spread.
+ */
 export async function runNetBench(o: NetOptions, progress: (line: string) => void = () => {}): Promise<NetRow[]> {
+  const runs = new Map<string, NetRoundRow[]>();
+  const add = (row: NetRoundRow) => runs.set(row.name, [...(runs.get(row.name) ?? []), row]);
+  for (let round = 0; round < o.rounds; round++) {
+    const tag = o.rounds > 1 ? `round ${round + 1}/${o.rounds} ` : '';
+    for (const backend of o.backends)
+      for (const ring of o.rings)
+        for (const mergeable of o.mergeable)
+          for (const queues of o.queues)
+            for (const packetBytes of o.packetBytes) {
+              const c: NetCase = { ring, queues, packetBytes, mergeable, backend, queueSize: o.queueSize };
+              if (o.workers.length === 0) {
+                progress(`${tag}${netCaseName(c)} ...`);
+                add(await measureNet(c, o.timeMs));
+                continue;
+              }
+              let one: number | undefined;
+              for (const w of o.workers) {
+                progress(`${tag}${netCaseName(c)}/${w}w ...`);
+                const row = await measureNetColocated(c, w, o.timeMs);
+                if (w === 1) one = row.pps;
+                if (one !== undefined && one > 0) row.scaling = row.pps / (w * one);
+                add(row);
+              }
+            }
+  }
   const rows: NetRow[] = [];
-  for (const backend of o.backends)
-    for (const ring of o.rings)
-      for (const mergeable of o.mergeable)
-        for (const queues of o.queues)
-          for (const packetBytes of o.packetBytes) {
-            const c: NetCase = { ring, queues, packetBytes, mergeable, backend, queueSize: o.queueSize };
-            if (o.workers.length === 0) {
-              progress(`${netCaseName(c)} ...`);
-              rows.push(await measureNet(c, o.timeMs));
-              continue;
-            }
-            let one: number | undefined;
-            for (const w of o.workers) {
-              progress(`${netCaseName(c)}/${w}w ...`);
-              const row = await measureNetColocated(c, w, o.timeMs);
-              if (w === 1) one = row.pps;
-              if (one !== undefined && one > 0) row.scaling = row.pps / (w * one);
-              rows.push(row);
-            }
-          }
+  for (const all of runs.values()) {
+    const pps = all.map((r) => r.pps);
+    const mid = all.find((r) => r.pps === lowerMedian(pps))!;
+    const row: NetRow = { ...mid, rounds: all.length, ppsMin: Math.min(...pps), ppsMax: Math.max(...pps) };
+    const scalings = all.flatMap((r) => (r.scaling === undefined ? [] : [r.scaling]));
+    if (scalings.length > 0) {
+      row.scaling = lowerMedian(scalings);
+      row.scalingMin = Math.min(...scalings);
+      row.scalingMax = Math.max(...scalings);
+    }
+    rows.push(row);
+  }
   return rows;
 }
 
 export function formatNetTable(rows: NetRow[], o: NetOptions): string {
   const colocated = o.workers.length > 0;
+  const mpps = (x: number | undefined) => (x === undefined ? '-' : (x / 1e6).toFixed(2));
   const head = [
     'backend',
     'ring',
@@ -315,11 +390,12 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
     colocated ? 'workers' : 'pairs',
     'frame B',
     'Mpps',
+    'best Mpps',
     'Gbps',
     'ns/pkt',
     '±%',
   ];
-  if (colocated) head.push('scaling');
+  if (colocated) head.push('scaling', 'scaling min–max', 'worker min', 'worker max');
   const cells = rows.map((r) => {
     const cell = [
       r.backend,
@@ -327,18 +403,31 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
       r.mergeable ? 'mergeable' : 'big',
       String(colocated ? r.workers : r.queues),
       String(r.packetBytes),
-      (r.pps / 1e6).toFixed(2),
+      mpps(r.pps),
+      mpps(r.ppsMax),
       (r.bitsPerSec / 1e9).toFixed(2),
       r.nsPerPacket.toFixed(1),
       r.rme.toFixed(1),
     ];
-    if (colocated) cell.push(r.scaling === undefined ? '-' : r.scaling.toFixed(2));
+    if (colocated) {
+      cell.push(
+        r.scaling === undefined ? '-' : r.scaling.toFixed(2),
+        r.scalingMin === undefined || r.scalingMax === undefined
+          ? '-'
+          : `${r.scalingMin.toFixed(2)}–${r.scalingMax.toFixed(2)}`,
+        mpps(r.workerMinPps),
+        mpps(r.workerMaxPps),
+      );
+    }
     return cell;
   });
   const what = colocated
     ? `co-located workers (a machine with one queue pair each; ns/pkt per worker, ±% spread of worker rates)`
     : 'single thread, batched Wasm';
-  return textTable(`vqsim bench net: ${what}, queue size ${o.queueSize}, ${o.timeMs} ms per case`, head, cells, 5);
+  const rounds = `median of ${o.rounds} round${o.rounds === 1 ? '' : 's'}`;
+  const title = `vqsim bench net: ${what}, queue size ${o.queueSize}, ${o.timeMs} ms per case, ${rounds}`;
+  const note = colocated ? 'worker min, max: Mpps of the slowest and the fastest worker in the median round\n' : '';
+  return textTable(title, head, cells, 5) + note;
 }
 
 /** `vqsim bench net [options]`. Returns the exit code. */
