@@ -155,11 +155,18 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
 export interface ColocatedBenchOptions {
   rings?: RingKind[];
   queueSize?: number;
-  /** Worker counts to run (each worker runs one queue). Default [1, 2]. */
+  /** Worker counts to run (each worker runs one queue). Default [1, 2]; 1 is always run, first. */
   workers?: number[];
   durationMs?: number;
   warmupMs?: number;
   chainBytes?: number;
+  /**
+   * Times the whole worker-count list runs for each ring. Default 3. Each
+   * round measures its own one-worker baseline, so a slow spell of a shared
+   * machine lowers a round's N-worker rate and its baseline alike instead of
+   * reading as poor scaling.
+   */
+  rounds?: number;
 }
 
 export interface ColocatedRow {
@@ -167,52 +174,117 @@ export interface ColocatedRow {
   ring: RingKind;
   queueSize: number;
   workers: number;
+  /** chains, seconds, chainsPerSec and nsPerChain are the median round's (by chainsPerSec). */
   chains: number;
   seconds: number;
   chainsPerSec: number;
   nsPerChain: number;
-  /** chainsPerSec over workers × the one-worker rate of the same ring (1 for the one-worker row). */
+  /**
+   * Median over rounds of the round's chainsPerSec ÷ (workers × that round's
+   * one-worker rate of the same ring); 1 for the one-worker row.
+   */
   scaling: number;
+  /** Lowest and highest per-round scaling. */
+  scalingMin: number;
+  scalingMax: number;
+  rounds: number;
+  /** Slowest and fastest worker of the median round: its chains over its own elapsed time. */
+  workerMinChainsPerSec: number;
+  workerMaxChainsPerSec: number;
   node: string;
 }
 
-/** Co-located throughput: one queue per worker, driver and device on the same thread, 1..N workers. */
+/** One worker count of one ring in one round. */
+interface ColocatedRound {
+  chains: number;
+  seconds: number;
+  chainsPerSec: number;
+  scaling: number;
+  workerRates: number[];
+}
+
+/** The lower middle of `xs` (a measured value for an even count too). */
+function lowerMedian(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+async function colocatedRound(
+  ring: RingKind,
+  size: number,
+  n: number,
+  durationMs: number,
+  warmupMs: number,
+  chainBytes: number | undefined,
+): Promise<Omit<ColocatedRound, 'scaling'>> {
+  const mem = new GuestMemory({ size: Math.max(4 << 20, n * size * 1024) });
+  const queues = Array.from({ length: n }, (_, k) => createQueue(mem, { ring, size, name: `${ring}${k}` }));
+  const workers = await Promise.all(queues.map((q) => ColocatedWorker.start([q], { chainBytes })));
+  try {
+    if (warmupMs > 0) await Promise.all(workers.map((w) => w.run({ durationMs: warmupMs })));
+    const res = await Promise.all(workers.map((w) => w.run({ durationMs })));
+    const chains = res.reduce((s, r) => s + r.chains, 0);
+    const seconds = Math.max(...res.map((r) => r.elapsedMs)) / 1000;
+    return {
+      chains,
+      seconds,
+      chainsPerSec: chains / seconds,
+      workerRates: res.map((r) => (r.elapsedMs > 0 ? (r.chains * 1000) / r.elapsedMs : 0)),
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+  }
+}
+
+/**
+ * Co-located throughput: one queue per worker, driver and device on the same
+ * thread, 1..N workers. Every round runs the one-worker case first and then
+ * each other count, ring by ring, and scales each count against that round's
+ * own one-worker rate; rows give the median round and the spread.
+ */
 export async function runColocatedBench(options: ColocatedBenchOptions = {}): Promise<ColocatedRow[]> {
   const rings = options.rings ?? ['split', 'packed'];
   const size = options.queueSize ?? 256;
   const durationMs = options.durationMs ?? 2000;
   const warmupMs = options.warmupMs ?? 500;
+  const rounds = options.rounds ?? 3;
+  if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`rounds ${rounds}: must be a whole number from 1`);
+  const counts = [1, ...new Set((options.workers ?? [1, 2]).filter((n) => n !== 1))];
+  const runs = new Map<string, ColocatedRound[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const ring of rings) {
+      let one = 0;
+      for (const n of counts) {
+        const r = await colocatedRound(ring, size, n, durationMs, warmupMs, options.chainBytes);
+        if (n === 1) one = r.chainsPerSec;
+        const key = `${ring}/${n}`;
+        runs.set(key, [...(runs.get(key) ?? []), { ...r, scaling: one > 0 ? r.chainsPerSec / (n * one) : 1 }]);
+      }
+    }
+  }
   const rows: ColocatedRow[] = [];
   for (const ring of rings) {
-    let one = 0;
-    for (const n of options.workers ?? [1, 2]) {
-      const mem = new GuestMemory({ size: Math.max(4 << 20, n * size * 1024) });
-      const queues = Array.from({ length: n }, (_, k) => createQueue(mem, { ring, size, name: `${ring}${k}` }));
-      const workers = await Promise.all(
-        queues.map((q) => ColocatedWorker.start([q], { chainBytes: options.chainBytes })),
-      );
-      try {
-        if (warmupMs > 0) await Promise.all(workers.map((w) => w.run({ durationMs: warmupMs })));
-        const res = await Promise.all(workers.map((w) => w.run({ durationMs })));
-        const chains = res.reduce((s, r) => s + r.chains, 0);
-        const seconds = Math.max(...res.map((r) => r.elapsedMs)) / 1000;
-        const rate = chains / seconds;
-        if (n === 1) one = rate;
-        rows.push({
-          bench: 'colocated',
-          ring,
-          queueSize: size,
-          workers: n,
-          chains,
-          seconds,
-          chainsPerSec: rate,
-          nsPerChain: (seconds * 1e9 * n) / chains,
-          scaling: one > 0 ? rate / (n * one) : 1,
-          node: process.version,
-        });
-      } finally {
-        await Promise.all(workers.map((w) => w.close()));
-      }
+    for (const n of counts) {
+      const all = runs.get(`${ring}/${n}`)!;
+      const mid = all.find((r) => r.chainsPerSec === lowerMedian(all.map((x) => x.chainsPerSec)))!;
+      const scalings = all.map((r) => r.scaling);
+      rows.push({
+        bench: 'colocated',
+        ring,
+        queueSize: size,
+        workers: n,
+        chains: mid.chains,
+        seconds: mid.seconds,
+        chainsPerSec: mid.chainsPerSec,
+        nsPerChain: (mid.seconds * 1e9 * n) / mid.chains,
+        scaling: lowerMedian(scalings),
+        scalingMin: Math.min(...scalings),
+        scalingMax: Math.max(...scalings),
+        rounds: all.length,
+        workerMinChainsPerSec: Math.min(...mid.workerRates),
+        workerMaxChainsPerSec: Math.max(...mid.workerRates),
+        node: process.version,
+      });
     }
   }
   return rows;

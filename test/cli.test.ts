@@ -92,6 +92,16 @@ describe('vqsim command line', () => {
       /--workers 0: worker counts must be whole numbers from 1 to 64/,
     );
     await rejects(['bench', 'colocated', '--ring', 'ring'], /--ring ring: must be split, packed/);
+    await rejects(
+      ['bench', 'colocated', '--rounds', '0'],
+      /^vqsim: --rounds 0: must be a whole number from 1 to 50\n$/,
+    );
+    await rejects(['bench', 'colocated', '--rounds', '51'], /^vqsim: --rounds 51: must be a whole number from 1 to 50/);
+    await rejects(
+      ['bench', 'colocated', '--rounds', '1,2'],
+      /^vqsim: --rounds 1,2: must be a whole number from 1 to 50/,
+    );
+    await rejects(['bench', 'colocated', '--warmup', '60001'], /^vqsim: --warmup 60001: .*from 0 to 60000/);
     for (const which of ['pingpong', 'colocated']) {
       const r = await run('bench', which, '--help');
       expect(r.code).toBe(0);
@@ -110,6 +120,23 @@ describe('vqsim command line', () => {
         { device: 'net', packetBytes: 64 },
       ],
       [['bench', 'console', '--time', '5'], {}],
+      [
+        [
+          'bench',
+          'net',
+          '--backend',
+          'source',
+          '--packet-bytes',
+          '64',
+          '--queues',
+          '1',
+          '--ring',
+          'split',
+          '--time',
+          '5',
+        ],
+        { device: 'net', backend: 'source', packetBytes: 64, rounds: 1 },
+      ],
     ];
     for (const [argv, row] of cases) {
       const r = await run(...argv, '--json');

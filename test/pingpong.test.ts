@@ -43,12 +43,43 @@ describe('pingpong benchmark', () => {
       durationMs: 100,
       warmupMs: 0,
       queueSize: 32,
+      rounds: 1,
     });
     expect(rows.map((r) => r.workers)).toEqual([1, 2]);
     for (const r of rows) {
       expect(r.chains).toBeGreaterThan(0);
       expect(r.chainsPerSec).toBeCloseTo(r.chains / r.seconds, 3);
+      expect(r.rounds).toBe(1);
+      expect(r.scalingMin).toBe(r.scaling);
+      expect(r.scalingMax).toBe(r.scaling);
     }
     expect(rows[0]!.scaling).toBe(1);
+  });
+
+  it('runs one worker first in every round and sums the rounds up per row', async () => {
+    const rows = await runColocatedBench({
+      rings: ['packed', 'split'],
+      workers: [2],
+      durationMs: 40,
+      warmupMs: 0,
+      queueSize: 32,
+      rounds: 2,
+    });
+    expect(rows.map((r) => `${r.ring}/${r.workers}`)).toEqual(['packed/1', 'packed/2', 'split/1', 'split/2']);
+    for (const r of rows) {
+      expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+      expect(r.rounds).toBe(2);
+      // The median round's own figures agree with each other.
+      expect(r.chainsPerSec).toBeCloseTo(r.chains / r.seconds, 3);
+      expect(r.nsPerChain * r.chainsPerSec).toBeCloseTo(1e9 * r.workers, 0);
+      expect(r.scalingMin).toBeLessThanOrEqual(r.scaling);
+      expect(r.scaling).toBeLessThanOrEqual(r.scalingMax);
+      expect(r.workerMinChainsPerSec).toBeGreaterThan(0);
+      expect(r.workerMinChainsPerSec).toBeLessThanOrEqual(r.workerMaxChainsPerSec);
+      if (r.workers === 1) {
+        expect([r.scaling, r.scalingMin, r.scalingMax]).toEqual([1, 1, 1]);
+        expect(r.workerMinChainsPerSec).toBe(r.workerMaxChainsPerSec);
+      }
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { jsonDocument } from './report.js';
+import { jsonDocument, textTable } from './report.js';
 import { parseArgs } from 'node:util';
 import { runColocatedBench, runPingpong, type ColocatedRow, type PingpongRow } from '../../../bench/pingpong.js';
 import type { RingKind } from '../../index.js';
@@ -30,13 +30,19 @@ export const COLOCATED_HELP = `Usage: vqsim bench colocated [options]
 Co-located workers: each worker thread runs the driver and the device side of its
 own queue in batches (add, kick decision, pop, push, interrupt decision, reap),
 all over the machine's one shared memory. Reports chains/s for each worker count
-and the scaling against one worker.
+and the scaling against one worker. Each of --rounds rounds runs one worker
+first and then every other count, ring by ring, and scales each count against
+that round's own one-worker rate, so a slow spell of a shared machine moves a
+round's baseline with it; rows give the median round, the median scaling, its
+range over the rounds, and the slowest and fastest worker of the median round.
 
 Options:
   --ring <split,packed>     ring layouts (default split,packed)
   --queue-size <n>          queue size (default 256)
-  --workers <n,...>         worker counts, 1 to 64 (default 1,2)
-  --time <ms>               measured time per case, 10 to 600000 ms (default 2000)
+  --workers <n,...>         worker counts, 1 to 64 (default 1,2; 1 runs first)
+  --rounds <n>              rounds, 1 to 50 (default 3)
+  --time <ms>               time per case and round, 10 to 600000 ms (default 2000)
+  --warmup <ms>             untimed run before each case, 0 to 60000 ms (default 500)
   --json                    print JSON rows
   -h, --help                show this help
 `;
@@ -80,6 +86,14 @@ function ringsAndSize(v: Record<string, string | boolean | undefined>): { rings:
     throw new UsageError(`--queue-size ${queueSize}: the queue size must be a power of two from 1 to 32768`);
   }
   return { rings, queueSize };
+}
+
+/** One whole number from `lo` to `hi` (not a list), or undefined when the flag is absent. */
+function single(flag: string, value: string | undefined, lo: number, hi: number, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = ints(flag, value, (x) => x >= lo && x <= hi, what);
+  if (n.length !== 1) throw new UsageError(`--${flag} ${value}: ${what}`);
+  return n[0];
 }
 
 const timeOf = (v: Record<string, string | boolean | undefined>) =>
@@ -130,7 +144,12 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
 }
 
 export async function colocatedCommand(args: string[], io: Io): Promise<number> {
-  const v = parse(args, { ...common, workers: { type: 'string' } });
+  const v = parse(args, {
+    ...common,
+    workers: { type: 'string' },
+    rounds: { type: 'string' },
+    warmup: { type: 'string' },
+  });
   if (v.help) {
     io.out(COLOCATED_HELP);
     return 0;
@@ -142,19 +161,59 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
     (n) => Number.isInteger(n) && n >= 1 && n <= 64,
     'worker counts must be whole numbers from 1 to 64',
   );
-  if (!workers.includes(1)) workers.unshift(1); // the scaling needs the one-worker rate
-  const rows: ColocatedRow[] = await runColocatedBench({ rings, queueSize, workers, durationMs: timeOf(v) });
+  // The scaling needs each round's one-worker rate, measured first.
+  const counts = [1, ...workers.filter((n) => n !== 1)];
+  const rounds = single('rounds', v.rounds as string | undefined, 1, 50, 'must be a whole number from 1 to 50') ?? 3;
+  const warmupMs =
+    single(
+      'warmup',
+      v.warmup as string | undefined,
+      0,
+      60000,
+      'must be a whole number of milliseconds from 0 to 60000',
+    ) ?? 500;
+  const durationMs = timeOf(v);
+  const rows: ColocatedRow[] = await runColocatedBench({
+    rings,
+    queueSize,
+    workers: counts,
+    durationMs,
+    warmupMs,
+    rounds,
+  });
   if (v.json) {
     io.out(jsonDocument(rows));
     return 0;
   }
-  io.out(`vqsim bench colocated: driver and device on one thread per worker, node ${process.version}\n\n`);
-  io.out('ring    queue  workers  M chains/s  ns/chain/worker  scaling\n');
-  for (const r of rows) {
-    io.out(
-      `${r.ring.padEnd(6)}  ${String(r.queueSize).padStart(5)}  ${String(r.workers).padStart(7)}  ` +
-        `${f2(r.chainsPerSec / 1e6).padStart(10)}  ${f2(r.nsPerChain).padStart(15)}  ${f2(r.scaling).padStart(6)}×\n`,
-    );
-  }
+  const m = (x: number) => f2(x / 1e6);
+  io.out(
+    textTable(
+      `vqsim bench colocated: driver and device on one thread per worker, ${durationMs} ms per case, ` +
+        `median of ${rounds} round${rounds === 1 ? '' : 's'}`,
+      [
+        'ring',
+        'queue',
+        'workers',
+        'M chains/s',
+        'ns/chain/worker',
+        'scaling',
+        'scaling min–max',
+        'worker min',
+        'worker max',
+      ],
+      rows.map((r) => [
+        r.ring,
+        String(r.queueSize),
+        String(r.workers),
+        m(r.chainsPerSec),
+        f2(r.nsPerChain),
+        `${f2(r.scaling)}×`,
+        `${f2(r.scalingMin)}–${f2(r.scalingMax)}`,
+        m(r.workerMinChainsPerSec),
+        m(r.workerMaxChainsPerSec),
+      ]),
+      1,
+    ) + 'worker min, max: M chains/s of the slowest and the fastest worker in the median round\n',
+  );
   return 0;
 }
