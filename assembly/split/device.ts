@@ -133,12 +133,48 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
       errA = head;
       break;
     }
+    let d = ring + <usize>head * VRING_DESC_SIZE;
+    let flags = <u32>load<u16>(d + VRING_DESC_FLAGS);
+    if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) == 0) {
+      // A chain of one descriptor (every virtio-net buffer without indirect):
+      // the walk below, checks included, without its loop.
+      const addr = load<u64>(d + VRING_DESC_ADDR);
+      const len = load<u32>(d + VRING_DESC_LEN);
+      if (len == 0) {
+        err = E_ZERO_LEN;
+        errA = head;
+        break;
+      }
+      if (!inRam(addr, len, ram)) {
+        err = E_ADDR_RANGE;
+        errA = <u32>addr;
+        errB = <u32>(addr >> 32);
+        break;
+      }
+      if (elemEnd >= elemCap) {
+        if (count == 0) err = E_POP_OUTPUT;
+        break;
+      }
+      const write = flags & VRING_DESC_F_WRITE;
+      const e = elems + <usize>elemEnd * ELEM_SIZE;
+      store<u64>(e + ELEM_ADDR, addr);
+      store<u32>(e + ELEM_LEN, len);
+      store<u32>(e + ELEM_FLAGS, write);
+      elemEnd++;
+      const r = out + <usize>count * POP_SIZE;
+      store<u32>(r + POP_ID, head);
+      store<u32>(r + POP_WRITE_BYTES, write != 0 ? len : 0);
+      store<u32>(r + POP_READ_BYTES, write != 0 ? 0 : len);
+      store<u32>(r + POP_ELEM_END, elemEnd);
+      lastAvail = (lastAvail + 1) & 0xffff;
+      inflight++;
+      count++;
+      continue;
+    }
     const chainStart = elemEnd;
     let table = ring;
     let max = num;
     let i = head;
-    let d = ring + <usize>head * VRING_DESC_SIZE;
-    let flags = <u32>load<u16>(d + VRING_DESC_FLAGS);
     if ((flags & VRING_DESC_F_INDIRECT) != 0) {
       if ((features & QF_INDIRECT) == 0) {
         err = E_INDIRECT_NOT_NEGOTIATED;

@@ -149,6 +149,45 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
       errA = total;
       break;
     }
+    if (total == 1) {
+      // One buffer (virtqueue_add_outbuf/inbuf with one sg, the virtio-net
+      // case): the same checks and stores as the general path below, without
+      // its loops.
+      const addr = load<u64>(sg + SG_ADDR);
+      const len = load<u32>(sg + SG_LEN);
+      if (len == 0) {
+        err = E_REQ_ZERO_LEN;
+        break;
+      }
+      if (!inRam(addr, len, ram)) {
+        err = E_REQ_ADDR;
+        break;
+      }
+      if (numFree == 0) break;
+      const head = freeHead;
+      const flags: u32 = outN != 0 ? 0 : VRING_DESC_F_WRITE;
+      const x = extra + <usize>head * EXTRA_SIZE;
+      const next = load<u16>(x + EXTRA_NEXT);
+      const d = desc + <usize>head * VRING_DESC_SIZE;
+      store<u64>(d + VRING_DESC_ADDR, addr);
+      store<u32>(d + VRING_DESC_LEN, len);
+      store<u16>(d + VRING_DESC_FLAGS, <u16>flags);
+      store<u16>(d + VRING_DESC_NEXT, next);
+      store<u64>(x + EXTRA_ADDR, addr);
+      store<u32>(x + EXTRA_LEN, len);
+      store<u16>(x + EXTRA_FLAGS, <u16>flags);
+      freeHead = next;
+      const st = state + <usize>head * STATE_SIZE;
+      store<u32>(st + STATE_HEAD, STATE_DIRECT);
+      store<u32>(st + STATE_TOKEN, load<u32>(p + REQ_TOKEN));
+      numFree--;
+      store<u16>(avail + VRING_AVAIL_RING + <usize>(availIdx & mask) * 2, <u16>head);
+      availIdx = (availIdx + 1) & 0xffff;
+      descs++;
+      bytes += len;
+      p = sg + SG_SIZE;
+      continue;
+    }
     let chainBytes: u64 = 0;
     for (let k: u32 = 0; k < total; k++) {
       const e = sg + <usize>k * SG_SIZE;
