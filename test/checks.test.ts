@@ -113,6 +113,15 @@ const deviceCases: DeviceCase[] = [
     message: 'vqT: virtio: zero sized buffers are not allowed',
   },
   {
+    name: 'zero-length buffer (a chain of one descriptor)',
+    attack: ({ mock }) => {
+      mock.writeDesc(4, { addr: 0, len: 0, flags: 0 });
+      mock.addAvail(4);
+    },
+    code: 'ZERO_LENGTH_BUFFER',
+    message: 'vqT: virtio: zero sized buffers are not allowed',
+  },
+  {
     name: 'address outside guest RAM (straddling its end)',
     attack: ({ mock }) => {
       mock.writeDesc(0, { addr: RAM - 8, len: 16, flags: 0 });
@@ -409,6 +418,15 @@ describe('caller errors do not break the queue', () => {
     expectVqError(
       () => m.q.driver.add([{ addr: m.buf, len: 16 }], [{ addr: m.buf, len: 0 }]),
       req('vqT: request 0, buffer 1: zero-length buffers are not allowed', 'ZERO_LENGTH_BUFFER'),
+    );
+    stillWorks(m);
+  });
+
+  it('zero-length buffer in a one-buffer request', () => {
+    const m = machine();
+    expectVqError(
+      () => m.q.driver.add([], [{ addr: m.buf, len: 0 }]),
+      req('vqT: request 0, buffer 0: zero-length buffers are not allowed', 'ZERO_LENGTH_BUFFER'),
     );
     stillWorks(m);
   });
