@@ -77,15 +77,6 @@ export function createNetMachine(o: NetMachineOptions): NetMachine {
     queueSize,
     hardened: o.hardened ?? true,
   });
-  if (backend === 'source') {
-    // The driver posts every pair's RX buffers before VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET
-    // enables the pairs past the first (virtnet_probe, then virtnet_set_queues), so
-    // the device takes them in while those pairs are idle and sources nothing into
-    // them; and the driver kicks an RX queue only when it reposts buffers it reaped,
-    // so nothing would ring those doorbells again. Run each newly enabled pair once,
-    // as a NIC starts delivering on a queue once it is enabled.
-    for (let p = 1; p < driver.activePairs; p++) device.poll(p);
-  }
   return { mem, dma, device, driver, packetBytes: o.packetBytes, backend };
 }
 

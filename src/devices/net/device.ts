@@ -365,6 +365,7 @@ export class VirtioNetDevice implements VirtioDeviceModel {
   private serveCtrl(): void {
     const q = this.ctrl;
     if (!q) return;
+    const before = this.curPairs;
     try {
       const chains = q.pop();
       if (chains.length === 0) return;
@@ -392,6 +393,11 @@ export class VirtioNetDevice implements VirtioDeviceModel {
     } catch (e) {
       this.fail(e instanceof Error ? e.message : String(e));
     }
+    // A NIC starts on a queue pair once it is enabled: the driver posted its
+    // RX buffers before MQ_VQ_PAIRS_SET (virtnet_probe, then virtnet_set_queues)
+    // and will not kick those queues again until it reaps something, so take
+    // the buffers in (and, as a source, fill them) now.
+    for (let p = before; p < this.curPairs; p++) this.poll(p);
   }
 
   /** One control command; returns VIRTIO_NET_OK or VIRTIO_NET_ERR. */
