@@ -121,6 +121,20 @@ export function net_drv_rx(st: usize): i32 {
       if (nb == 0) nb = 1;
       if (nb > n - k) nb = n - k;
     }
+    if (nb == 1) {
+      // One buffer (every 64-byte frame): the general code below without its loops.
+      refill(req, k, slots, token);
+      if (out != 0) {
+        const p = out + <usize>pkts * PK_SIZE;
+        store<u32>(p + PK_FIRST, k);
+        store<u32>(p + PK_NBUFS, 1);
+        store<u32>(p + PK_LEN, len);
+      }
+      pkts++;
+      bytes += len - (len >= HDR ? HDR : len);
+      k++;
+      continue;
+    }
     let total = len;
     let bad = false;
     for (let j: u32 = 1; j < nb; j++) {
