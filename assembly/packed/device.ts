@@ -150,6 +150,56 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
     // Acquire: the rest of the chain was written before the head's flags.
     let flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
     if (!isAvail(flags, wrap)) break;
+    if ((flags & (PDESC_F_INDIRECT | PDESC_F_NEXT)) == 0) {
+      // A buffer of one descriptor (every virtio-net buffer without
+      // indirect): the checks and stores of the general code below, in its
+      // order, without the state that code carries from chain to chain.
+      const lif = load<u64>(d + PDESC_LEN);
+      const addr = load<u64>(d + PDESC_ADDR);
+      const len = <u32>lif;
+      if (len == 0) {
+        err = E_ZERO_LEN;
+        errA = lastAvail;
+        break;
+      }
+      if (!inRam(addr, len, ram)) {
+        err = E_ADDR_RANGE;
+        errA = <u32>addr;
+        errB = <u32>(addr >> 32);
+        break;
+      }
+      if (elemEnd >= elemCap) {
+        if (count == 0) err = E_POP_OUTPUT;
+        break;
+      }
+      storeElem(elems + <usize>elemEnd * ELEM_SIZE, addr, len, flags);
+      elemEnd++;
+      const id = <u32>(lif >> 32) & 0xffff;
+      if (id >= num) {
+        err = E_AVAIL_HEAD_RANGE;
+        errA = id;
+        break;
+      }
+      const slot = ids + <usize>id * 2;
+      if (load<u16>(slot) != 0) {
+        err = E_AVAIL_ID_IN_USE;
+        errA = id;
+        break;
+      }
+      store<u16>(slot, 1);
+      const write: u64 = (flags & PDESC_F_WRITE) != 0 ? <u64>len : 0;
+      const r = out + <usize>count * POP_SIZE;
+      store<u64>(r + POP_ID, <u64>id | (write << 32));
+      store<u64>(r + POP_READ_BYTES, (<u64>len - write) | (<u64>elemEnd << 32));
+      lastAvail++;
+      if (lastAvail >= num) {
+        lastAvail = 0;
+        wrap ^= 1;
+      }
+      inflight++;
+      count++;
+      continue;
+    }
     const chainStart = elemEnd;
     let id: u32 = 0;
     let ndescs: u32 = 0;
