@@ -107,6 +107,60 @@ function fail(drv: usize, code: i32, a: u32, b: u32, breaks: bool): i32 {
   return -code;
 }
 
+// virtqueue_add_split() for the leading run of one-buffer requests
+// (virtqueue_add_outbuf/inbuf with one sg: every virtio-net buffer): the
+// stores of the general loop in split_drv_add for a chain of one, in a
+// function of its own so that V8 keeps its few loop values in registers.
+// Stops before a request of more buffers, one that fails a check (the
+// general loop then reports it), or when no descriptor is free. Saves the
+// free list and the avail shadow, adds the bytes to the stats, and returns
+// the requests added; split_drv_add publishes avail->idx for the batch.
+function addOneBuffers(drv: usize, req: usize, n: u32, ram: u64): u32 {
+  const numFree = load<u32>(drv + DRV_NUM_FREE);
+  const end = n < numFree ? n : numFree;
+  const mask = load<u32>(drv + DRV_NUM) - 1;
+  const desc = <usize>load<u32>(drv + DRV_DESC);
+  const ring = <usize>load<u32>(drv + DRV_AVAIL) + VRING_AVAIL_RING;
+  const extra = <usize>load<u32>(drv + DRV_EXTRA);
+  const state = <usize>load<u32>(drv + DRV_STATE);
+  let freeHead = load<u32>(drv + DRV_FREE_HEAD);
+  let availIdx = load<u32>(drv + DRV_AVAIL_IDX_SHADOW);
+  let bytes: u64 = 0;
+  let k: u32 = 0;
+  for (let p = req; k < end; k++, p += REQ_HDR_SIZE + SG_SIZE) {
+    const outN = load<u32>(p + REQ_OUT);
+    if (outN + load<u32>(p + REQ_IN) != 1) break;
+    const addr = load<u64>(p + REQ_HDR_SIZE + SG_ADDR);
+    const len = load<u32>(p + REQ_HDR_SIZE + SG_LEN);
+    if (len == 0 || !inRam(addr, len, ram)) break;
+    const head = freeHead;
+    const flags: u32 = outN != 0 ? 0 : VRING_DESC_F_WRITE;
+    const x = extra + <usize>head * EXTRA_SIZE;
+    freeHead = load<u16>(x + EXTRA_NEXT);
+    const d = desc + <usize>head * VRING_DESC_SIZE;
+    store<u64>(d + VRING_DESC_ADDR, addr);
+    store<u32>(d + VRING_DESC_LEN, len);
+    store<u16>(d + VRING_DESC_FLAGS, <u16>flags);
+    store<u16>(d + VRING_DESC_NEXT, <u16>freeHead);
+    store<u64>(x + EXTRA_ADDR, addr);
+    store<u32>(x + EXTRA_LEN, len);
+    store<u16>(x + EXTRA_FLAGS, <u16>flags);
+    const st = state + <usize>head * STATE_SIZE;
+    store<u32>(st + STATE_HEAD, STATE_DIRECT);
+    store<u32>(st + STATE_TOKEN, load<u32>(p + REQ_TOKEN));
+    store<u16>(ring + <usize>(availIdx & mask) * 2, <u16>head);
+    availIdx = (availIdx + 1) & 0xffff;
+    bytes += len;
+  }
+  if (k > 0) {
+    store<u32>(drv + DRV_FREE_HEAD, freeHead);
+    store<u32>(drv + DRV_NUM_FREE, numFree - k);
+    store<u32>(drv + DRV_AVAIL_IDX_SHADOW, availIdx);
+    bump(<usize>load<u32>(drv + DRV_STATS), ST_BYTES_ADDED, bytes);
+  }
+  return k;
+}
+
 // virtqueue_add_split() for up to n requests laid out back to back at `req`
 // (REQ header, then out + in SG entries). Returns the number of chains added:
 // fewer than n when descriptors ran out (Linux's -ENOSPC), or -code when a
@@ -125,16 +179,18 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
   const indirPool = <usize>load<u32>(drv + DRV_INDIR_POOL);
   const indirCap = load<u32>(drv + DRV_INDIR_CAP);
   const ram = ramSize();
+  // The leading one-buffer requests first, in their own function (see addOneBuffers).
+  const ones = addOneBuffers(drv, req, n, ram);
   let freeHead = load<u32>(drv + DRV_FREE_HEAD);
   let numFree = load<u32>(drv + DRV_NUM_FREE);
   let availIdx = load<u32>(drv + DRV_AVAIL_IDX_SHADOW);
-  let added: u32 = 0;
-  let descs: u64 = 0;
+  let added: u32 = ones;
+  let descs: u64 = ones;
   let bytes: u64 = 0;
   let indirects: u64 = 0;
   let err: i32 = 0;
   let errA: u32 = 0;
-  let p = req;
+  let p = req + <usize>ones * (REQ_HDR_SIZE + SG_SIZE);
   for (; added < n; added++) {
     const outN = load<u32>(p + REQ_OUT);
     const total = outN + load<u32>(p + REQ_IN);
@@ -148,45 +204,6 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
       err = E_REQ_TOO_LONG;
       errA = total;
       break;
-    }
-    if (total == 1) {
-      // One buffer (virtqueue_add_outbuf/inbuf with one sg, the virtio-net
-      // case): the same checks and stores as the general path below, without
-      // its loops.
-      const addr = load<u64>(sg + SG_ADDR);
-      const len = load<u32>(sg + SG_LEN);
-      if (len == 0) {
-        err = E_REQ_ZERO_LEN;
-        break;
-      }
-      if (!inRam(addr, len, ram)) {
-        err = E_REQ_ADDR;
-        break;
-      }
-      if (numFree == 0) break;
-      const head = freeHead;
-      const flags: u32 = outN != 0 ? 0 : VRING_DESC_F_WRITE;
-      const x = extra + <usize>head * EXTRA_SIZE;
-      const next = load<u16>(x + EXTRA_NEXT);
-      const d = desc + <usize>head * VRING_DESC_SIZE;
-      store<u64>(d + VRING_DESC_ADDR, addr);
-      store<u32>(d + VRING_DESC_LEN, len);
-      store<u16>(d + VRING_DESC_FLAGS, <u16>flags);
-      store<u16>(d + VRING_DESC_NEXT, next);
-      store<u64>(x + EXTRA_ADDR, addr);
-      store<u32>(x + EXTRA_LEN, len);
-      store<u16>(x + EXTRA_FLAGS, <u16>flags);
-      freeHead = next;
-      const st = state + <usize>head * STATE_SIZE;
-      store<u32>(st + STATE_HEAD, STATE_DIRECT);
-      store<u32>(st + STATE_TOKEN, load<u32>(p + REQ_TOKEN));
-      numFree--;
-      store<u16>(avail + VRING_AVAIL_RING + <usize>(availIdx & mask) * 2, <u16>head);
-      availIdx = (availIdx + 1) & 0xffff;
-      descs++;
-      bytes += len;
-      p = sg + SG_SIZE;
-      continue;
     }
     let chainBytes: u64 = 0;
     for (let k: u32 = 0; k < total; k++) {
