@@ -167,6 +167,12 @@ export interface ColocatedBenchOptions {
    * reading as poor scaling.
    */
   rounds?: number;
+  /**
+   * The machine's own scaling, measured in the same rounds: runs `workers`
+   * copies of a native loop at once for `durationMs` and returns each copy's
+   * rate (the CLI runs the C port of the split round trip, one process each).
+   */
+  native?: (workers: number, durationMs: number) => Promise<number[]>;
 }
 
 export interface ColocatedRow {
@@ -191,6 +197,15 @@ export interface ColocatedRow {
   /** Slowest and fastest worker of the median round: its chains over its own elapsed time. */
   workerMinChainsPerSec: number;
   workerMaxChainsPerSec: number;
+  /**
+   * With a native baseline: the native copies' summed rate (median round),
+   * their scaling (median over rounds, as `scaling`), and the median over
+   * rounds of scaling ÷ native scaling: 1.0 means the workers scale as well
+   * as native code does on this machine.
+   */
+  nativeChainsPerSec?: number;
+  nativeScaling?: number;
+  scalingVsNative?: number;
   node: string;
 }
 
@@ -207,6 +222,18 @@ interface ColocatedRound {
 function lowerMedian(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+function nativeFields(
+  rounds: { rate: number; scaling: number }[] | undefined,
+  scalings: number[],
+): Pick<ColocatedRow, 'nativeChainsPerSec' | 'nativeScaling' | 'scalingVsNative'> {
+  if (!rounds) return {};
+  return {
+    nativeChainsPerSec: lowerMedian(rounds.map((r) => r.rate)),
+    nativeScaling: lowerMedian(rounds.map((r) => r.scaling)),
+    scalingVsNative: lowerMedian(scalings.map((s, k) => s / rounds[k]!.scaling)),
+  };
 }
 
 async function colocatedRound(
@@ -251,6 +278,8 @@ export async function runColocatedBench(options: ColocatedBenchOptions = {}): Pr
   if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`rounds ${rounds}: must be a whole number from 1`);
   const counts = [1, ...new Set((options.workers ?? [1, 2]).filter((n) => n !== 1))];
   const runs = new Map<string, ColocatedRound[]>();
+  // Per worker count, per round: the native copies' summed rate and scaling.
+  const native = new Map<number, { rate: number; scaling: number }[]>();
   for (let round = 0; round < rounds; round++) {
     for (const ring of rings) {
       let one = 0;
@@ -259,6 +288,14 @@ export async function runColocatedBench(options: ColocatedBenchOptions = {}): Pr
         if (n === 1) one = r.chainsPerSec;
         const key = `${ring}/${n}`;
         runs.set(key, [...(runs.get(key) ?? []), { ...r, scaling: one > 0 ? r.chainsPerSec / (n * one) : 1 }]);
+      }
+    }
+    if (options.native) {
+      let one = 0;
+      for (const n of counts) {
+        const rate = (await options.native(n, durationMs)).reduce((a, b) => a + b, 0);
+        if (n === 1) one = rate;
+        native.set(n, [...(native.get(n) ?? []), { rate, scaling: one > 0 ? rate / (n * one) : 1 }]);
       }
     }
   }
@@ -283,6 +320,7 @@ export async function runColocatedBench(options: ColocatedBenchOptions = {}): Pr
         rounds: all.length,
         workerMinChainsPerSec: Math.min(...mid.workerRates),
         workerMaxChainsPerSec: Math.max(...mid.workerRates),
+        ...nativeFields(native.get(n), scalings),
         node: process.version,
       });
     }

@@ -80,6 +80,44 @@ describe('pingpong benchmark', () => {
         expect([r.scaling, r.scalingMin, r.scalingMax]).toEqual([1, 1, 1]);
         expect(r.workerMinChainsPerSec).toBe(r.workerMaxChainsPerSec);
       }
+      expect(r.nativeScaling).toBeUndefined();
     }
+  });
+
+  it('a native baseline runs the same counts in every round; rows divide by its scaling', async () => {
+    // A stand-in baseline whose copies slow down as more run at once: two
+    // copies scale by 0.75 in the first round and 0.5 in the second.
+    const calls: number[] = [];
+    const native = async (n: number) => {
+      calls.push(n);
+      const round = calls.filter((c) => c === 1).length;
+      const each = n === 1 ? 100 : round === 1 ? 75 : 50;
+      return Array.from({ length: n }, () => each);
+    };
+    const rows = await runColocatedBench({
+      rings: ['split'],
+      workers: [2],
+      durationMs: 30,
+      warmupMs: 0,
+      queueSize: 32,
+      rounds: 2,
+      native,
+    });
+    expect(calls).toEqual([1, 2, 1, 2]);
+    const [one, two] = rows;
+    expect(one).toMatchObject({ nativeChainsPerSec: 100, nativeScaling: 1, scalingVsNative: 1 });
+    // The lower median of {0.75, 0.5} and of the per-round ratios.
+    expect(two!.nativeScaling).toBe(0.5);
+    expect(two!.nativeChainsPerSec).toBe(100);
+    const perRound = [0.75, 0.5];
+    expect(two!.scalingVsNative).toBeGreaterThan(0);
+    expect(
+      [
+        two!.scalingMin / perRound[0]!,
+        two!.scalingMax / perRound[0]!,
+        two!.scalingMin / perRound[1]!,
+        two!.scalingMax / perRound[1]!,
+      ].some((x) => Math.abs(x - two!.scalingVsNative!) < 1e-9),
+    ).toBe(true);
   });
 });

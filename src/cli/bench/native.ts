@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +42,12 @@ function findCompiler(): string | undefined {
  * and the flags. Returns a reason string when it cannot (no compiler, no source).
  */
 export function buildNative(): NativeBuild | string {
+  // A prebuilt binary (for a machine without a compiler): VQSIM_NATIVE_BIN.
+  const prebuilt = process.env.VQSIM_NATIVE_BIN;
+  if (prebuilt) {
+    if (!existsSync(prebuilt)) return `native loop skipped: VQSIM_NATIVE_BIN ${prebuilt} does not exist`;
+    return { compiler: 'prebuilt', flags: CFLAGS, binary: prebuilt };
+  }
   const src = nativeSource();
   if (!src) return 'native loop skipped: bench/native/roundtrip.c not found';
   const compiler = findCompiler();
@@ -73,22 +79,46 @@ export interface NativeCase {
   bufferBytes: number;
 }
 
+function nativeArgs(c: NativeCase, timeMs: number): string[] {
+  return [c.queueSize, c.batchChains, c.chainLength, c.eventIdx ? 1 : 0, c.indirect ? 1 : 0, c.bufferBytes, timeMs].map(
+    String,
+  );
+}
+
+function parseNative(status: number | null, stdout: string, stderr: string): NativeRun {
+  if (status !== 0) throw new Error(`native loop failed (exit ${status}): ${stderr.trim()}`);
+  const parsed = JSON.parse(stdout) as { chainsPerSec: number; nsPerChain: number };
+  if (!(parsed.chainsPerSec > 0)) throw new Error(`native loop printed no rate: ${stdout.trim()}`);
+  return { chainsPerSec: parsed.chainsPerSec, nsPerChain: parsed.nsPerChain };
+}
+
 /** Runs the native loop for one case for about timeMs; throws if it fails its own checks. */
 export function runNative(build: NativeBuild, c: NativeCase, timeMs: number): NativeRun {
-  const args = [
-    c.queueSize,
-    c.batchChains,
-    c.chainLength,
-    c.eventIdx ? 1 : 0,
-    c.indirect ? 1 : 0,
-    c.bufferBytes,
-    timeMs,
-  ];
-  const r = spawnSync(build.binary, args.map(String), { encoding: 'utf8' });
-  if (r.status !== 0) {
-    throw new Error(`native loop failed (exit ${r.status}): ${(r.stderr || r.error?.message || '').trim()}`);
-  }
-  const parsed = JSON.parse(r.stdout) as { chainsPerSec: number; nsPerChain: number };
-  if (!(parsed.chainsPerSec > 0)) throw new Error(`native loop printed no rate: ${r.stdout.trim()}`);
-  return { chainsPerSec: parsed.chainsPerSec, nsPerChain: parsed.nsPerChain };
+  const r = spawnSync(build.binary, nativeArgs(c, timeMs), { encoding: 'utf8' });
+  return parseNative(r.status, r.stdout, r.stderr || r.error?.message || '');
+}
+
+/**
+ * Runs `n` copies of the native loop at once, each its own process with its
+ * own memory (as co-located workers each have their own queue): the
+ * machine's own scaling for this work, the yardstick for the workers'.
+ */
+export function runNativeParallel(build: NativeBuild, c: NativeCase, timeMs: number, n: number): Promise<NativeRun[]> {
+  const one = () =>
+    new Promise<NativeRun>((resolve, reject) => {
+      const child = spawn(build.binary, nativeArgs(c, timeMs));
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('error', reject);
+      child.on('close', (status) => {
+        try {
+          resolve(parseNative(status, out, err));
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+  return Promise.all(Array.from({ length: n }, one));
 }

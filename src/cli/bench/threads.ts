@@ -4,6 +4,7 @@ import { runColocatedBench, runPingpong, type ColocatedRow, type PingpongRow } f
 import type { RingKind } from '../../index.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
+import { buildNative, runNativeParallel } from './native.js';
 import { choices, describeParseError, ints } from './options.js';
 
 export const PINGPONG_HELP = `Usage: vqsim bench pingpong [options]
@@ -35,6 +36,10 @@ first and then every other count, ring by ring, and scales each count against
 that round's own one-worker rate, so a slow spell of a shared machine moves a
 round's baseline with it; rows give the median round, the median scaling, its
 range over the rounds, and the slowest and fastest worker of the median round.
+Each round also runs the same counts of the native C port of the split round
+trip (bench/native/roundtrip.c, one process each, built with cc -O2 when a
+compiler exists): the machine's own scaling for this work, and the workers'
+scaling divided by it (vs native: 1.00 means they scale as native code does).
 
 Options:
   --ring <split,packed>     ring layouts (default split,packed)
@@ -43,6 +48,7 @@ Options:
   --rounds <n>              rounds, 1 to 50 (default 3)
   --time <ms>               time per case and round, 10 to 600000 ms (default 2000)
   --warmup <ms>             untimed run before each case, 0 to 60000 ms (default 500)
+  --no-native               skip the native scaling baseline
   --json                    print JSON rows
   -h, --help                show this help
 `;
@@ -149,6 +155,7 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
     workers: { type: 'string' },
     rounds: { type: 'string' },
     warmup: { type: 'string' },
+    'no-native': { type: 'boolean' },
   });
   if (v.help) {
     io.out(COLOCATED_HELP);
@@ -173,6 +180,26 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
       'must be a whole number of milliseconds from 0 to 60000',
     ) ?? 500;
   const durationMs = timeOf(v);
+  // The native port is of the split ring: queue sizes are powers of two.
+  let nativeNote = 'native baseline skipped: --no-native';
+  let native: ((n: number, ms: number) => Promise<number[]>) | undefined;
+  if (v['no-native'] !== true) {
+    const build =
+      (queueSize & (queueSize - 1)) === 0 ? buildNative() : 'native baseline skipped: queue size not a power of two';
+    if (typeof build === 'string') nativeNote = build.replace('native loop', 'native baseline');
+    else {
+      nativeNote = '';
+      const c = {
+        queueSize,
+        batchChains: queueSize,
+        chainLength: 1,
+        eventIdx: false,
+        indirect: false,
+        bufferBytes: 64,
+      };
+      native = async (n, ms) => (await runNativeParallel(build, c, ms, n)).map((r) => r.chainsPerSec);
+    }
+  }
   const rows: ColocatedRow[] = await runColocatedBench({
     rings,
     queueSize,
@@ -180,6 +207,7 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
     durationMs,
     warmupMs,
     rounds,
+    native,
   });
   if (v.json) {
     io.out(jsonDocument(rows));
@@ -200,6 +228,8 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
         'scaling min–max',
         'worker min',
         'worker max',
+        'native scaling',
+        'vs native',
       ],
       rows.map((r) => [
         r.ring,
@@ -211,9 +241,13 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
         `${f2(r.scalingMin)}–${f2(r.scalingMax)}`,
         m(r.workerMinChainsPerSec),
         m(r.workerMaxChainsPerSec),
+        r.nativeScaling === undefined ? '–' : `${f2(r.nativeScaling)}×`,
+        r.scalingVsNative === undefined ? '–' : f2(r.scalingVsNative),
       ]),
       1,
-    ) + 'worker min, max: M chains/s of the slowest and the fastest worker in the median round\n',
+    ) +
+      'worker min, max: M chains/s of the slowest and the fastest worker in the median round\n' +
+      (nativeNote ? `${nativeNote}\n` : ''),
   );
   return 0;
 }
