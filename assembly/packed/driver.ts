@@ -171,16 +171,18 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
   const num = load<u32>(drv + PDRV_NUM);
   const indirect = (load<u32>(drv + PDRV_FEATURES) & QF_INDIRECT) != 0;
   const indirCap = load<u32>(drv + PDRV_INDIR_CAP);
-  const numFree = load<u32>(drv + PDRV_NUM_FREE);
   const ram = ramSize();
+  // The leading one-buffer requests first, in one pass (see addOneBuffers).
+  const ones = addOneBuffers(drv, req, n, ram);
+  const numFree = load<u32>(drv + PDRV_NUM_FREE);
   // ---- Pass 1: checks, and how many chains fit. ----
   let free = numFree;
-  let added: u32 = 0;
+  let added: u32 = ones;
   let bytes: u64 = 0;
   let indirects: u64 = 0;
   let err: i32 = 0;
   let errA: u32 = 0;
-  let p = req;
+  let p = req + <usize>ones * (REQ_HDR_SIZE + SG_SIZE);
   for (; added < n; added++) {
     const outN = load<u32>(p + REQ_OUT);
     const total = outN + load<u32>(p + REQ_IN);
@@ -235,12 +237,12 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
     if (useIndirect) indirects++;
     p = sg + <usize>total * SG_SIZE;
   }
-  if (added > 0) {
-    const descs = packedWrite(drv, req, added, indirect, indirCap);
+  if (added > ones) {
+    const descs = packedWrite(drv, req + <usize>ones * (REQ_HDR_SIZE + SG_SIZE), added - ones, indirect, indirCap);
     store<u32>(drv + PDRV_NUM_ADDED, load<u32>(drv + PDRV_NUM_ADDED) + descs);
     store<u32>(drv + PDRV_NUM_FREE, free);
     const stats = <usize>load<u32>(drv + PDRV_STATS);
-    bump(stats, ST_CHAINS_ADDED, added);
+    bump(stats, ST_CHAINS_ADDED, added - ones);
     bump(stats, ST_DESCS_ADDED, descs);
     bump(stats, ST_BYTES_ADDED, bytes);
     bump(stats, ST_INDIRECT_ADDED, indirects);
@@ -248,6 +250,72 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
   store<u32>(drv + PDRV_BATCH_DONE, added);
   if (err != 0) return fail(drv, err, added, errA, false);
   return <i32>added;
+}
+
+// The leading run of one-buffer requests (virtqueue_add_outbuf/inbuf with
+// one sg: every virtio-net buffer) in one pass: checked and written at once,
+// with the stores packedWrite makes for a chain of one, in a function of its
+// own so that V8 keeps its few loop values in registers. Stops before a
+// request of more buffers, one that fails a check (the general passes then
+// report it), or when no descriptor is free. The run is a batch of its own:
+// its first head's flags are stored last, with release ordering. Saves the
+// ring position, wrap counter and free list, counts the run in the stats, and
+// returns the requests added.
+function addOneBuffers(drv: usize, req: usize, n: u32, ram: u64): u32 {
+  const numFree = load<u32>(drv + PDRV_NUM_FREE);
+  const end = n < numFree ? n : numFree;
+  const num = load<u32>(drv + PDRV_NUM);
+  const ring = <usize>load<u32>(drv + PDRV_DESC);
+  const extra = <usize>load<u32>(drv + PDRV_EXTRA);
+  const state = <usize>load<u32>(drv + PDRV_STATE);
+  const start = load<u32>(drv + PDRV_NEXT_AVAIL);
+  let freeHead = load<u32>(drv + PDRV_FREE_HEAD);
+  let wrap = load<u32>(drv + PDRV_AVAIL_WRAP);
+  let i = start;
+  let firstFlags: u32 = 0;
+  let bytes: u64 = 0;
+  let k: u32 = 0;
+  for (let p = req; k < end; k++, p += REQ_HDR_SIZE + SG_SIZE) {
+    const outN = load<u32>(p + REQ_OUT);
+    if (outN + load<u32>(p + REQ_IN) != 1) break;
+    const addr = load<u64>(p + REQ_HDR_SIZE + SG_ADDR);
+    const len = load<u32>(p + REQ_HDR_SIZE + SG_LEN);
+    if (len == 0 || !inRam(addr, len, ram)) break;
+    const id = freeHead;
+    const flags = availBits(wrap) | (outN == 0 ? PDESC_F_WRITE : 0);
+    const d = ring + <usize>i * PDESC_SIZE;
+    store<u64>(d + PDESC_ADDR, addr);
+    if (k == 0) {
+      store<u32>(d + PDESC_LEN, len);
+      store<u16>(d + PDESC_ID, <u16>id);
+      firstFlags = flags;
+    } else {
+      store<u64>(d + PDESC_LEN, packDesc(len, id, flags));
+    }
+    freeHead = shadow(extra, id, addr, len, flags);
+    // desc_state[id] = {token, num 1, last id}.
+    store<u64>(state + <usize>id * PSTATE_SIZE + PSTATE_TOKEN, <u64>load<u32>(p + REQ_TOKEN) | (1 << 32) | (<u64>id << 48));
+    i++;
+    if (i >= num) {
+      i = 0;
+      wrap ^= 1;
+    }
+    bytes += len;
+  }
+  if (k > 0) {
+    // virtio_wmb() then the first head's flags: a seq-cst store is a release store.
+    atomic.store<u16>(ring + <usize>start * PDESC_SIZE + PDESC_FLAGS, <u16>firstFlags);
+    store<u32>(drv + PDRV_NEXT_AVAIL, i);
+    store<u32>(drv + PDRV_AVAIL_WRAP, wrap);
+    store<u32>(drv + PDRV_FREE_HEAD, freeHead);
+    store<u32>(drv + PDRV_NUM_FREE, numFree - k);
+    store<u32>(drv + PDRV_NUM_ADDED, load<u32>(drv + PDRV_NUM_ADDED) + k);
+    const stats = <usize>load<u32>(drv + PDRV_STATS);
+    bump(stats, ST_CHAINS_ADDED, k);
+    bump(stats, ST_DESCS_ADDED, k);
+    bump(stats, ST_BYTES_ADDED, bytes);
+  }
+  return k;
 }
 
 // virtqueue_use_indirect(): only for more than one buffer, and only when the

@@ -212,6 +212,53 @@ static i32 drv_fail(u8 *m, usize drv, i32 code, u32 a, u32 b, int breaks) {
   return -code;
 }
 
+// addOneBuffers() in assembly/split/driver.ts: the leading one-buffer requests.
+static u32 add_one_buffers(u8 *m, usize drv, usize req, u32 n, u64 ram) {
+  const u32 num_free = load32(drv + DRV_NUM_FREE);
+  const u32 end = n < num_free ? n : num_free;
+  const u32 mask = load32(drv + DRV_NUM) - 1;
+  const usize desc = load32(drv + DRV_DESC);
+  const usize ring = load32(drv + DRV_AVAIL) + VRING_AVAIL_RING;
+  const usize extra = load32(drv + DRV_EXTRA);
+  const usize state = load32(drv + DRV_STATE);
+  u32 free_head = load32(drv + DRV_FREE_HEAD);
+  u32 avail_idx = load32(drv + DRV_AVAIL_IDX_SHADOW);
+  u64 bytes = 0;
+  u32 k = 0;
+  for (usize p = req; k < end; k++, p += REQ_HDR_SIZE + SG_SIZE) {
+    const u32 out_n = load32(p + REQ_OUT);
+    if (out_n + load32(p + REQ_IN) != 1) break;
+    const u64 addr = load64(p + REQ_HDR_SIZE + SG_ADDR);
+    const u32 len = load32(p + REQ_HDR_SIZE + SG_LEN);
+    if (len == 0 || !in_ram(addr, len, ram)) break;
+    const u32 head = free_head;
+    const u32 flags = out_n != 0 ? 0 : VRING_DESC_F_WRITE;
+    const usize x = extra + head * EXTRA_SIZE;
+    free_head = load16(x + EXTRA_NEXT);
+    const usize d = desc + head * VRING_DESC_SIZE;
+    store64(d + VRING_DESC_ADDR, addr);
+    store32(d + VRING_DESC_LEN, len);
+    store16(d + VRING_DESC_FLAGS, flags);
+    store16(d + VRING_DESC_NEXT, free_head);
+    store64(x + EXTRA_ADDR, addr);
+    store32(x + EXTRA_LEN, len);
+    store16(x + EXTRA_FLAGS, flags);
+    const usize st = state + head * STATE_SIZE;
+    store32(st + STATE_HEAD, STATE_DIRECT);
+    store32(st + STATE_TOKEN, load32(p + REQ_TOKEN));
+    store16(ring + (avail_idx & mask) * 2, head);
+    avail_idx = (avail_idx + 1) & 0xffff;
+    bytes += len;
+  }
+  if (k > 0) {
+    store32(drv + DRV_FREE_HEAD, free_head);
+    store32(drv + DRV_NUM_FREE, num_free - k);
+    store32(drv + DRV_AVAIL_IDX_SHADOW, avail_idx);
+    bump(m, load32(drv + DRV_STATS), ST_BYTES_ADDED, bytes);
+  }
+  return k;
+}
+
 __attribute__((noinline)) static i32 split_drv_add(usize drv, usize req, u32 n) {
   u8 *const m = M;
   store32(drv + DRV_BATCH_DONE, 0);
@@ -226,14 +273,15 @@ __attribute__((noinline)) static i32 split_drv_add(usize drv, usize req, u32 n) 
   const usize indir_pool = load32(drv + DRV_INDIR_POOL);
   const u32 indir_cap = load32(drv + DRV_INDIR_CAP);
   const u64 ram = ram_size(m);
+  const u32 ones = add_one_buffers(m, drv, req, n, ram);
   u32 free_head = load32(drv + DRV_FREE_HEAD);
   u32 num_free = load32(drv + DRV_NUM_FREE);
   u32 avail_idx = load32(drv + DRV_AVAIL_IDX_SHADOW);
-  u32 added = 0;
-  u64 descs = 0, bytes = 0, indirects = 0;
+  u32 added = ones;
+  u64 descs = ones, bytes = 0, indirects = 0;
   i32 err = 0;
   u32 err_a = 0;
-  usize p = req;
+  usize p = req + ones * (REQ_HDR_SIZE + SG_SIZE);
   for (; added < n; added++) {
     const u32 out_n = load32(p + REQ_OUT);
     const u32 total = out_n + load32(p + REQ_IN);
@@ -448,6 +496,45 @@ static i32 dev_broken(u8 *m, usize dev, i32 code, u32 a, u32 b) {
   return dev_fail(m, dev, code, a, b);
 }
 
+// popOneBuffers() in assembly/split/device.ts: the leading chains of one descriptor.
+static u32 pop_one_buffers(u8 *m, usize dev, usize out, u32 max_chains, u32 elem_cap, u32 avail_idx, u64 ram) {
+  const u32 num = load32(dev + DEV_NUM);
+  const u32 mask = num - 1;
+  const usize ring = load32(dev + DEV_DESC);
+  const usize avail_ring = load32(dev + DEV_AVAIL) + VRING_AVAIL_RING;
+  const usize elems = out + max_chains * POP_SIZE;
+  const u32 end = max_chains < elem_cap ? max_chains : elem_cap;
+  u32 last_avail = load32(dev + DEV_LAST_AVAIL);
+  u32 inflight = load32(dev + DEV_INFLIGHT);
+  u32 k = 0;
+  while (k < end && last_avail != avail_idx && inflight < num) {
+    const u32 head = load16(avail_ring + (last_avail & mask) * 2);
+    if (head >= num) break;
+    const usize d = ring + head * VRING_DESC_SIZE;
+    const u32 flags = load16(d + VRING_DESC_FLAGS);
+    if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) != 0) break;
+    const u64 addr = load64(d + VRING_DESC_ADDR);
+    const u32 len = load32(d + VRING_DESC_LEN);
+    if (len == 0 || !in_ram(addr, len, ram)) break;
+    const u32 write = flags & VRING_DESC_F_WRITE;
+    const usize e = elems + k * ELEM_SIZE;
+    store64(e + ELEM_ADDR, addr);
+    store32(e + ELEM_LEN, len);
+    store32(e + ELEM_FLAGS, write);
+    const usize r = out + k * POP_SIZE;
+    store32(r + POP_ID, head);
+    store32(r + POP_WRITE_BYTES, write != 0 ? len : 0);
+    store32(r + POP_READ_BYTES, write != 0 ? 0 : len);
+    store32(r + POP_ELEM_END, k + 1);
+    last_avail = (last_avail + 1) & 0xffff;
+    inflight++;
+    k++;
+  }
+  store32(dev + DEV_LAST_AVAIL, last_avail);
+  store32(dev + DEV_INFLIGHT, inflight);
+  return k;
+}
+
 __attribute__((noinline)) static i32 split_dev_pop(usize dev, usize out, u32 max_chains, u32 elem_cap) {
   u8 *const m = M;
   store32(dev + DEV_BATCH_DONE, 0);
@@ -471,6 +558,11 @@ __attribute__((noinline)) static i32 split_dev_pop(usize dev, usize out, u32 max
     err = E_AVAIL_IDX_JUMP;
     err_a = last_avail;
     err_b = avail_idx;
+  } else {
+    count = pop_one_buffers(m, dev, out, max_chains, elem_cap, avail_idx, ram);
+    elem_end = count;
+    last_avail = load32(dev + DEV_LAST_AVAIL);
+    inflight = load32(dev + DEV_INFLIGHT);
   }
   while (err == 0 && count < max_chains && last_avail != avail_idx) {
     if (inflight >= num) {
