@@ -223,6 +223,41 @@ describe('backends', () => {
     expect(c.txBytes).toBe(300 * 1500);
     expect(c.rxPackets).toBe(0);
     expect(m.driver.receive(0)).toEqual([]);
+    // The device read every byte of the last frame (its DMA), header first.
+    const got = m.device.lastSinkFrame(0, 12 + 1500);
+    expect(Buffer.from(got.subarray(12)).equals(Buffer.from(frames[299]!))).toBe(true);
+  });
+
+  it('sink reads frames of every length, from one buffer or a chain of several', () => {
+    const m = machine({ backend: { kind: 'sink' }, mtu: 9000 });
+    for (const len of [1, 15, 16, 40, 100, 127, 128, 129, 4000, 9000]) {
+      const f = frame(len, len);
+      expect(m.driver.send(0, [f])).toBe(1);
+      m.driver.reapTx(0);
+      expect(Buffer.from(m.device.lastSinkFrame(0, 12 + len).subarray(12)).equals(Buffer.from(f))).toBe(true);
+    }
+    // Header and frame in two buffers, as Linux sends when it cannot push the
+    // header in front of the frame.
+    const at = m.mem.alloc(4096, { shared: true });
+    const f = frame(300, 77);
+    m.mem.bytes.fill(0, m.mem.linear(at, 12), m.mem.linear(at, 12) + 12);
+    m.mem.bytes.set(f, m.mem.linear(at + 64, 300));
+    expect(
+      m.driver.pairs[0]!.tx.driver.add(
+        [
+          { addr: at, len: 12 },
+          { addr: at + 64, len: 300 },
+        ],
+        [],
+        0,
+      ),
+    ).toBe(true);
+    m.device.poll(0);
+    expect(Buffer.from(m.device.lastSinkFrame(0, 312).subarray(12)).equals(Buffer.from(f))).toBe(true);
+    expect(m.device.counters(0).txBytes).toBe(
+      [1, 15, 16, 40, 100, 127, 128, 129, 4000, 9000, 300].reduce((a, b) => a + b),
+    );
+    expect(machine({ backend: { kind: 'loopback' } }).device.lastSinkFrame(0, 64).length).toBe(0);
   });
 
   it('source delivers frames of the set size, in sequence', () => {

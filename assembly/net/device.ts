@@ -1,7 +1,8 @@
 // virtio-net device, per-packet work (VIRTIO 1.2 §5.1.6): popped TX and RX
 // chains wait in pools in host memory; one call moves every packet it can
 // (loopback: TX pool to RX pool; source: a host frame template to the RX
-// pool; sink: count and drop), copies the bytes, sets num_buffers, and leaves
+// pool; sink: read the frame into a device buffer, as a NIC's DMA does, and
+// drop it), copies the bytes, sets num_buffers, and leaves
 // the used records where the queue's pushPopped() reads them. No state of its
 // own: everything lives at the addresses TypeScript passes in.
 import { GUEST_BASE, ELEM_ADDR, ELEM_FLAGS, ELEM_LEN, ELEM_SIZE, POP_ELEM_END, POP_ID, POP_SIZE, POP_WRITE_BYTES, PUSH_ID, PUSH_LEN, VRING_DESC_F_WRITE } from "../layout";
@@ -21,6 +22,8 @@ import {
   NS_RX_USED_CAP,
   NS_RX_USED_N,
   NS_RXPOOL,
+  NS_SINK_BUF,
+  NS_SINK_CAP,
   NS_SINK_PKTS,
   NS_SRC_ELEM,
   NS_SRC_LEFT,
@@ -91,6 +94,22 @@ function frameCopy(dst: usize, src: usize, len: u32): void {
 @inline
 function add64(p: usize, by: u64): void {
   store<u64>(p, load<u64>(p) + by);
+}
+
+// A sink's DMA read of one TX frame: the guest element run [s0, s1) (stride
+// ELEM_SIZE, which is also PE_SIZE) into the device buffer, up to its size.
+function sinkRead(st: usize, elems: usize, s0: u32, s1: u32): void {
+  const buf = <usize>load<u32>(st + NS_SINK_BUF);
+  let room = load<u32>(st + NS_SINK_CAP);
+  let off: usize = 0;
+  for (let x = s0; x < s1 && room > 0; x++) {
+    const el = elems + <usize>x * ELEM_SIZE;
+    const len = load<u32>(el + ELEM_LEN);
+    const n = len < room ? len : room;
+    frameCopy(buf + off, <usize>(load<u64>(el + ELEM_ADDR) + <u64>GUEST_BASE), n);
+    off += <usize>n;
+    room -= n;
+  }
 }
 
 // Moves the unconsumed records to the front of the pool.
@@ -344,6 +363,7 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
       if (len < HDR) {
         txErrors++;
       } else if (mode != NET_MODE_LOOPBACK) {
+        sinkRead(st, elem, load<u32>(r + PR_START), load<u32>(r + PR_END));
         sink++;
         txPkts++;
         txBytes += <u64>(len - HDR);
@@ -382,6 +402,8 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
       // the general loop below, with fewer live values. Any other shape, or a
       // short frame, leaves it for the general loop at the same chain.
       const loop = mode == NET_MODE_LOOPBACK;
+      const sinkBuf = <usize>load<u32>(st + NS_SINK_BUF);
+      const sinkCap = load<u32>(st + NS_SINK_CAP);
       let fast: u32 = 0;
       let fastBytes: u64 = 0;
       while (k < inN && txUsedN < cap) {
@@ -408,6 +430,8 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
           store<u32>(u + PUSH_LEN, len);
           rxHead++;
           rxUsedN++;
+        } else {
+          frameCopy(sinkBuf, <usize>(addr + <u64>GUEST_BASE), len < sinkCap ? len : sinkCap);
         }
         // Record k is read before used record txUsedN (<= k) overwrites it.
         const id = load<u32>(p + POP_ID);
@@ -446,6 +470,7 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
         if (len < HDR) {
           txErrors++;
         } else if (mode != NET_MODE_LOOPBACK) {
+          sinkRead(st, popElem, e, end);
           sink++;
           txPkts++;
           txBytes += <u64>(len - HDR);

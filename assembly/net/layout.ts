@@ -52,7 +52,12 @@ export const NS_SINK_PKTS = 120;
 // stashed, and the pop output's chain capacity (its elements follow the records).
 export const NS_TXIN_N = 128;
 export const NS_TXIN_CHAINS = 132;
-export const NS_SIZE = 136;
+// Where a frame the device does not loop back is read to (host linear), and
+// that buffer's size: a sink or source still takes every TX frame in, as a
+// NIC reads it over DMA before its wire.
+export const NS_SINK_BUF = 136;
+export const NS_SINK_CAP = 140;
+export const NS_SIZE = 144;
 
 export const NET_MODE_SINK = 0;
 export const NET_MODE_LOOPBACK = 1;

@@ -94,6 +94,9 @@ interface Pair {
   txPool: number;
 }
 
+/** The device-side buffer a sink reads each TX frame into: 64 KiB of frame and its virtio header. */
+const SINK_BUF_BYTES = 65536 + VIRTIO_NET_HDR_LEN;
+
 const COUNTER_FIELDS: [keyof NetPairCounters, number][] = [
   ['txPackets', N.NS_TX_PKTS],
   ['txBytes', N.NS_TX_BYTES],
@@ -279,6 +282,13 @@ export class VirtioNetDevice implements VirtioDeviceModel {
       b.kind === 'sink' ? N.NET_MODE_SINK : b.kind === 'loopback' ? N.NET_MODE_LOOPBACK : N.NET_MODE_SOURCE,
     );
     set(N.NS_FLAGS, mrg ? N.NET_FLAG_MRG : 0);
+    if (b.kind !== 'loopback') {
+      // A sink (and a source, for what the guest sends it) reads every TX frame
+      // into this buffer before dropping it, as a NIC DMAs a frame before its
+      // wire: the largest frame without segmentation offloads, and its header.
+      set(N.NS_SINK_BUF, v.hostAlloc(SINK_BUF_BYTES));
+      set(N.NS_SINK_CAP, SINK_BUF_BYTES);
+    }
     set(N.NS_RXPOOL, rxPool);
     set(N.NS_TXPOOL, txPool);
     set(N.NS_TX_USED, tx.popOut);
@@ -410,6 +420,19 @@ export class VirtioNetDevice implements VirtioDeviceModel {
       return VIRTIO_NET_OK;
     }
     return VIRTIO_NET_ERR;
+  }
+
+  /**
+   * A copy of the last TX frame a sink (or source) backend of pair `pair`
+   * read, with its virtio header, up to `bytes` bytes; empty for loopback.
+   */
+  lastSinkFrame(pair: number, bytes: number): Uint8Array {
+    const p = this.pairs[pair];
+    if (!p) return new Uint8Array(0);
+    const hv = this.view.hostView;
+    const buf = hv.getUint32(p.st + N.NS_SINK_BUF, true);
+    const n = Math.min(bytes, hv.getUint32(p.st + N.NS_SINK_CAP, true));
+    return new Uint8Array(hv.buffer, buf, n).slice();
   }
 
   /** Counters of queue pair `pair` (zeros before DRIVER_OK). */
