@@ -15,6 +15,7 @@ import {
   type ThreadCounters,
   type Virtqueue,
 } from '../src/index.js';
+import { lowerMedian, medianBy } from '../src/cli/bench/report.js';
 
 export interface PingpongOptions {
   /** Ring kinds to run. Default ['split', 'packed']. */
@@ -218,12 +219,6 @@ interface ColocatedRound {
   workerRates: number[];
 }
 
-/** The lower middle of `xs` (a measured value for an even count too). */
-function lowerMedian(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
-}
-
 function nativeFields(
   rounds: { rate: number; scaling: number }[] | undefined,
   scalings: number[],
@@ -303,7 +298,7 @@ export async function runColocatedBench(options: ColocatedBenchOptions = {}): Pr
   for (const ring of rings) {
     for (const n of counts) {
       const all = runs.get(`${ring}/${n}`)!;
-      const mid = all.find((r) => r.chainsPerSec === lowerMedian(all.map((x) => x.chainsPerSec)))!;
+      const mid = medianBy(all, (r) => r.chainsPerSec);
       const scalings = all.map((r) => r.scaling);
       rows.push({
         bench: 'colocated',

@@ -1,4 +1,4 @@
-import { jsonDocument, textTable } from './report.js';
+import { jsonDocument, lowerMedian, medianBy, textTable } from './report.js';
 // `vqsim bench net`: virtio-net loopback (or sink, or source) throughput on
 // one thread, or on N co-located worker threads (--workers), each with its own
 // machine. The guest driver sends frames of a set size on each queue pair (one
@@ -325,12 +325,6 @@ export function parseNetArgs(args: string[]): NetOptions {
   };
 }
 
-/** The lower middle of `xs` (a measured value for an even count too). */
-function lowerMedian(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
-}
-
 /**
  * Runs every case `o.rounds` times. Every round runs the whole matrix, so a
  * slow spell of a shared machine lands in one round of each case rather than
@@ -367,7 +361,7 @@ export async function runNetBench(o: NetOptions, progress: (line: string) => voi
   const rows: NetRow[] = [];
   for (const all of runs.values()) {
     const pps = all.map((r) => r.pps);
-    const mid = all.find((r) => r.pps === lowerMedian(pps))!;
+    const mid = medianBy(all, (r) => r.pps);
     const row: NetRow = { ...mid, rounds: all.length, ppsMin: Math.min(...pps), ppsMax: Math.max(...pps) };
     const scalings = all.flatMap((r) => (r.scaling === undefined ? [] : [r.scaling]));
     if (scalings.length > 0) {

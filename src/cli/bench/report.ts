@@ -104,3 +104,17 @@ export function textTable(title: string, head: string[], rows: string[][], textC
     ].join('\n') + '\n'
   );
 }
+
+/**
+ * The item of median `key` over rounds: the lower middle one for an even
+ * count, so a row is always one measured round, never an average of two.
+ */
+export function medianBy<T>(items: readonly T[], key: (t: T) => number): T {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+/** The median of measured values (the lower middle one for an even count). */
+export function lowerMedian(xs: readonly number[]): number {
+  return medianBy(xs, (x) => x);
+}

@@ -1,6 +1,6 @@
 import { buildNative, runNative, type NativeBuild } from './native.js';
 import type { BenchOptions } from './options.js';
-import { cpuName } from './report.js';
+import { cpuName, medianBy } from './report.js';
 import { batchChains, caseName, measureRing, type RingCase, type RingResult } from './ring.js';
 
 /** One measured case, as `--json` prints it. */
@@ -74,12 +74,6 @@ export const sameConfig = (a: Config, b: Config): boolean =>
   a.eventIdx === b.eventIdx &&
   a.bufferBytes === b.bufferBytes;
 
-/** The run of median rate (the lower middle one for an even count). */
-function median<T extends { chainsPerSec: number }>(runs: T[]): T {
-  const sorted = [...runs].sort((a, b) => a.chainsPerSec - b.chainsPerSec);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
-}
-
 /** Slowest and fastest round, in chains per second. */
 function spread(runs: { chainsPerSec: number }[]): [number, number] {
   const r = runs.map((x) => x.chainsPerSec);
@@ -124,11 +118,11 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     }
   }
   for (const { row, runs } of rounds.values()) {
-    const m = median(runs);
+    const m = medianBy(runs, (r) => r.chainsPerSec);
     results.push({ ...row, ...m, rounds: runs.length, spread: spread(runs) });
   }
   for (const { cfg, runs } of nativeRounds.values()) {
-    nativeRows.push({ ...cfg, ...median(runs), rounds: runs.length, spread: spread(runs) });
+    nativeRows.push({ ...cfg, ...medianBy(runs, (r) => r.chainsPerSec), rounds: runs.length, spread: spread(runs) });
   }
   if (build) native = { compiler: build.compiler, flags: build.flags, results: nativeRows };
   // Ratios compare best rounds: the round least disturbed by other load is
