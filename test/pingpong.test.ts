@@ -1,23 +1,9 @@
-import { build } from 'esbuild';
-import { renameSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runColocatedBench, runPingpong } from '../bench/pingpong.js';
+import { bundleWorker } from './helpers/bundle-worker.js';
 
 // The workers run the bundled entry; build it from the sources under test.
-beforeAll(async () => {
-  const tmp = `dist/workers/queue-worker.${process.pid}.pp.tmp.js`;
-  await build({
-    entryPoints: ['workers/queue-worker.ts'],
-    outfile: tmp,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  });
-  renameSync(tmp, 'dist/workers/queue-worker.js');
-});
+beforeAll(() => bundleWorker('queue-worker'));
 
 // Never asserts on speed: only that the rows are whole and agree with themselves.
 describe('pingpong benchmark', () => {

@@ -1,5 +1,3 @@
-import { build } from 'esbuild';
-import { renameSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -13,25 +11,10 @@ import {
 } from '../src/index.js';
 import { oneBufferBatch } from '../src/sim/attach.js';
 import { colocatedLoop } from '../src/sim/loops.js';
+import { bundleWorker } from './helpers/bundle-worker.js';
 
-// The workers run the bundled entry; build it from the sources under test
-// (atomically: other test files may start workers meanwhile).
-async function bundleQueueWorker(): Promise<void> {
-  const tmp = `dist/workers/queue-worker.${process.pid}.tmp.js`;
-  await build({
-    entryPoints: ['workers/queue-worker.ts'],
-    outfile: tmp,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  });
-  renameSync(tmp, 'dist/workers/queue-worker.js');
-}
-
-beforeAll(bundleQueueWorker);
+// The workers run the bundled entry; build it from the sources under test.
+beforeAll(() => bundleWorker('queue-worker'));
 
 const rings: RingKind[] = ['split', 'packed'];
 

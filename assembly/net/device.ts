@@ -165,22 +165,6 @@ function stashRange(pool: usize, popOut: usize, from: u32, n: u32, popChains: u3
     if (count >= recCap) return -1;
     const start = elems;
     let bytes: u32 = 0;
-    if (end == e + 1) {
-      // One buffer (every virtio-net RX buffer): the loop below without its loop.
-      const s = src + <usize>e * ELEM_SIZE;
-      if ((load<u32>(s + ELEM_FLAGS) & VRING_DESC_F_WRITE) == want) {
-        const addr = load<u64>(s + ELEM_ADDR);
-        const len = load<u32>(s + ELEM_LEN);
-        if (!inRam(addr, len, ram)) return -2;
-        if (elems >= elemCap) return -1;
-        const d = elem + <usize>elems * PE_SIZE;
-        store<u64>(d + PE_ADDR, addr);
-        store<u32>(d + PE_LEN, len);
-        elems++;
-        bytes = len;
-      }
-      e = end;
-    }
     for (; e < end; e++) {
       const s = src + <usize>e * ELEM_SIZE;
       if ((load<u32>(s + ELEM_FLAGS) & VRING_DESC_F_WRITE) != want) continue;
