@@ -223,6 +223,26 @@ function sgCopy(dst: usize, d: u32, d1: u32, src: usize, s: u32, s1: u32, srcBas
   }
 }
 
+// The common case of place(), with fewer live values: the first element of
+// RX record `head` holds the whole frame (`len` bytes from host linear
+// `src`). Copies it, sets num_buffers to 1 and writes used record usedN;
+// returns false, having written nothing, when the frame does not fit there.
+@inline
+function placeInFirst(rec: usize, elem: usize, head: u32, used: usize, usedN: u32, src: usize, len: u32): bool {
+  const r = rec + <usize>head * PR_SIZE;
+  const fStart = load<u32>(r + PR_START);
+  if (fStart == load<u32>(r + PR_END)) return false;
+  const fe = elem + <usize>fStart * PE_SIZE;
+  if (load<u32>(fe + PE_LEN) < len) return false;
+  const dst = <usize>(load<u64>(fe + PE_ADDR) + <u64>GUEST_BASE);
+  frameCopy(dst, src, len);
+  store<u16>(dst + VIRTIO_NET_HDR_NUM_BUFFERS, 1);
+  const u = used + <usize>usedN * POP_SIZE;
+  store<u32>(u + PUSH_ID, load<u32>(r + PR_ID));
+  store<u32>(u + PUSH_LEN, len);
+  return true;
+}
+
 // Places one frame of `len` bytes (header included) from the element run
 // [s0, s1) (addresses + srcBase) into the RX pool's buffers from record
 // `head` on, and writes their used records at used[usedN...]. Returns the
@@ -401,17 +421,7 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
         if (len < HDR) break;
         if (loop) {
           if (rxHead >= rxN || rxUsedN >= rxCap) break;
-          const r = rxRec + <usize>rxHead * PR_SIZE;
-          const fStart = load<u32>(r + PR_START);
-          if (fStart == load<u32>(r + PR_END)) break;
-          const fe = rxElem + <usize>fStart * PE_SIZE;
-          if (load<u32>(fe + PE_LEN) < len) break;
-          const dst = <usize>(load<u64>(fe + PE_ADDR) + <u64>GUEST_BASE);
-          frameCopy(dst, <usize>(addr + <u64>GUEST_BASE), len);
-          store<u16>(dst + VIRTIO_NET_HDR_NUM_BUFFERS, 1);
-          const u = rxUsed + <usize>rxUsedN * POP_SIZE;
-          store<u32>(u + PUSH_ID, load<u32>(r + PR_ID));
-          store<u32>(u + PUSH_LEN, len);
+          if (!placeInFirst(rxRec, rxElem, rxHead, rxUsed, rxUsedN, <usize>(addr + <u64>GUEST_BASE), len)) break;
           rxHead++;
           rxUsedN++;
         } else {
@@ -502,27 +512,16 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
       if (rxHead < rxN && rxUsedN < rxCap) {
         // Fast path: the next RX buffer's first element holds the frame (what
         // place() does for that case, with fewer live values).
-        const r = rxRec + <usize>rxHead * PR_SIZE;
-        const fStart = load<u32>(r + PR_START);
-        if (fStart != load<u32>(r + PR_END)) {
-          const fe = rxElem + <usize>fStart * PE_SIZE;
-          if (load<u32>(fe + PE_LEN) >= len) {
-            const dst = <usize>(load<u64>(fe + PE_ADDR) + <u64>GUEST_BASE);
-            frameCopy(dst, tmpl, len);
-            store<u16>(dst + VIRTIO_NET_HDR_NUM_BUFFERS, 1);
-            const u = rxUsed + <usize>rxUsedN * POP_SIZE;
-            store<u32>(u + PUSH_ID, load<u32>(r + PR_ID));
-            store<u32>(u + PUSH_LEN, len);
-            rxHead++;
-            rxUsedN++;
-            rxPkts++;
-            rxBytes += <u64>(len - HDR);
-            rxBufs++;
-            seq++;
-            if (left != 0xffffffff) left--;
-            done++;
-            continue;
-          }
+        if (placeInFirst(rxRec, rxElem, rxHead, rxUsed, rxUsedN, tmpl, len)) {
+          rxHead++;
+          rxUsedN++;
+          rxPkts++;
+          rxBytes += <u64>(len - HDR);
+          rxBufs++;
+          seq++;
+          if (left != 0xffffffff) left--;
+          done++;
+          continue;
         }
       }
       const nb = place(rxRec, rxElem, rxHead, rxN, mrg, rxUsed, rxUsedN, rxCap, src, 0, 1, 0, len);
