@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import type { Io } from '../src/cli/io.js';
 import { parseBenchArgs } from '../src/cli/bench/options.js';
+import { buildNative } from '../src/cli/bench/native.js';
+import type { ColocatedRow } from '../bench/pingpong.js';
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -146,6 +148,30 @@ describe('vqsim command line', () => {
       expect(doc.cpu).toMatch(/cores/);
       expect(doc.results.length).toBeGreaterThan(0);
       expect(doc.results[0]).toMatchObject(row);
+    }
+  });
+
+  it('bench colocated runs the native baseline in the same rounds, or says why not', { timeout: 60_000 }, async () => {
+    const args = ['bench', 'colocated', '--ring', 'split', '--rounds', '1', '--time', '20', '--warmup', '0'];
+    const r = await run(...args, '--workers', '1,2', '--json');
+    expect(r.code).toBe(0);
+    const rows = (JSON.parse(r.out) as { results: ColocatedRow[] }).results;
+    if (typeof buildNative() === 'string') {
+      expect(rows[0]!.nativeScaling).toBeUndefined();
+    } else {
+      expect(rows[0]).toMatchObject({ workers: 1, nativeScaling: 1, scalingVsNative: 1 });
+      const two = rows[1]!;
+      expect(two.nativeChainsPerSec).toBeGreaterThan(0);
+      // One round: the workers' scaling over the native copies' scaling.
+      expect(two.scalingVsNative).toBeCloseTo(two.scaling / two.nativeScaling!, 9);
+    }
+    process.env.VQSIM_NATIVE_BIN = '/nonexistent/roundtrip';
+    try {
+      const t = await run(...args, '--workers', '1');
+      expect(t.code).toBe(0);
+      expect(t.out).toMatch(/native baseline skipped: VQSIM_NATIVE_BIN \/nonexistent\/roundtrip does not exist/);
+    } finally {
+      delete process.env.VQSIM_NATIVE_BIN;
     }
   });
 
