@@ -126,8 +126,9 @@ export function packed_dev_init(dev: usize): void {
 
 // The leading run of buffers of one descriptor (every virtio-net buffer
 // without indirect): the general walk in packed_dev_pop for a buffer of one,
-// checks included, in a function of its own so that V8 keeps its few loop
-// values in registers. It stops, leaving the buffer available, at anything
+// checks included, in a loop of its own with few live values, which V8 keeps
+// in registers (binaryen may inline the function; the loop stays apart). It
+// stops, leaving the buffer available, at anything
 // else: a descriptor that is not available, one with NEXT or INDIRECT, one
 // that fails a check (the general loop then reads it again and reports it),
 // or a full pop output. Saves the ring position, wrap counter and in-flight

@@ -254,8 +254,8 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
 
 // The leading run of one-buffer requests (virtqueue_add_outbuf/inbuf with
 // one sg: every virtio-net buffer) in one pass: checked and written at once,
-// with the stores packedWrite makes for a chain of one, in a function of its
-// own so that V8 keeps its few loop values in registers. Stops before a
+// with the stores packedWrite makes for a chain of one, in a loop of its own
+// with few live values, which V8 keeps in registers. Stops before a
 // request of more buffers, one that fails a check (the general passes then
 // report it), or when no descriptor is free. The run is a batch of its own:
 // its first head's flags are stored last, with release ordering. Saves the

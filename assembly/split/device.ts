@@ -93,7 +93,8 @@ function broken(dev: usize, code: i32, a: u32, b: u32): i32 {
 
 // The leading run of chains of one descriptor (every virtio-net buffer
 // without indirect): the general walk in split_dev_pop for a chain of one, in
-// a function of its own so that V8 keeps its few loop values in registers.
+// a loop of its own with few live values, which V8 keeps in registers
+// (binaryen may inline the function; the loop stays apart).
 // It stops, leaving the chain available, at anything else: a chain that is
 // not one direct descriptor, or one that fails a check (the general loop then
 // reads it again and reports it), or a full pop output. Saves last_avail_idx

@@ -109,8 +109,9 @@ function fail(drv: usize, code: i32, a: u32, b: u32, breaks: bool): i32 {
 
 // virtqueue_add_split() for the leading run of one-buffer requests
 // (virtqueue_add_outbuf/inbuf with one sg: every virtio-net buffer): the
-// stores of the general loop in split_drv_add for a chain of one, in a
-// function of its own so that V8 keeps its few loop values in registers.
+// stores of the general loop in split_drv_add for a chain of one, in a loop
+// of its own with few live values, which V8 keeps in registers (binaryen may
+// inline the function; the loop stays apart).
 // Stops before a request of more buffers, one that fails a check (the
 // general loop then reports it), or when no descriptor is free. Saves the
 // free list and the avail shadow, adds the bytes to the stats, and returns
@@ -179,7 +180,7 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
   const indirPool = <usize>load<u32>(drv + DRV_INDIR_POOL);
   const indirCap = load<u32>(drv + DRV_INDIR_CAP);
   const ram = ramSize();
-  // The leading one-buffer requests first, in their own function (see addOneBuffers).
+  // The leading one-buffer requests first, in their own loop (see addOneBuffers).
   const ones = addOneBuffers(drv, req, n, ram);
   let freeHead = load<u32>(drv + DRV_FREE_HEAD);
   let numFree = load<u32>(drv + DRV_NUM_FREE);
