@@ -224,7 +224,7 @@ export function netLoop(
   };
 }
 
-/** Frames the device delivered: put on RX (loopback, source) or counted and dropped (sink). */
+/** Frames the device delivered: put on RX (loopback, source) or read and dropped (sink). */
 function deviceDelivered(m: NetMachine): number {
   const t = m.device.totals();
   return m.backend === 'sink' ? t.sinkPackets : t.rxPackets;

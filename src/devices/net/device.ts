@@ -29,7 +29,7 @@ import {
 export type NetBackend =
   /** A TX packet comes back on the RX queue of the same pair (waiting in the device until RX buffers are posted). */
   | { kind: 'loopback' }
-  /** TX packets are counted and dropped. */
+  /** TX frames are read into a device buffer (as a NIC DMAs them), counted and dropped. */
   | { kind: 'sink' }
   /**
    * The device delivers frames of `packetBytes` (without the 12-byte header)
@@ -76,7 +76,7 @@ export interface NetPairCounters {
   drops: number;
   /** TX chains shorter than the 12-byte header (counted and completed). */
   txErrors: number;
-  /** TX frames counted and dropped (sink and source backends). */
+  /** TX frames read, counted and dropped (sink and source backends). */
   sinkPackets: number;
   /** TX chains waiting in the device for RX buffers (loopback). */
   txWaiting: number;
