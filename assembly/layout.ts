@@ -91,6 +91,13 @@ export const DRV_ERR_CODE = 68;
 export const DRV_ERR_A = 72;
 export const DRV_ERR_B = 76;
 export const DRV_BATCH_DONE = 80;
+// The DMA window of the driver's domain (u64s): a buffer's DMA address must
+// lie in [DRV_DMA_BASE, DRV_DMA_BASE + DRV_DMA_SIZE).
+export const DRV_DMA_BASE = 88;
+export const DRV_DMA_SIZE = 96;
+// DMA address of the indirect pool (u64): it comes from dma_alloc_coherent,
+// so a table's DMA address is this plus its offset in the pool.
+export const DRV_INDIR_DMA = 104;
 export const DRV_SIZE = 128;
 
 // desc_extra[i]: private shadow of each descriptor (Linux struct vring_desc_extra).
@@ -126,6 +133,9 @@ export const DEV_ERR_A = 52;
 export const DEV_ERR_B = 56;
 export const DEV_INFLIGHT = 60;
 export const DEV_BATCH_DONE = 64;
+// Linear address of the device's DMA context (assembly/mem/layout.ts): every
+// descriptor is translated through it at pop time.
+export const DEV_DMA_CTX = 68;
 export const DEV_SIZE = 128;
 
 // ---- Batch records ----
@@ -147,7 +157,11 @@ export const REAP_SIZE = 8;
 
 // Device pop output (host): chain records, then an element array.
 // A chain record starts with {id, len} so it can be pushed back as a used
-// element directly (len = every writable byte of the chain).
+// element directly (len = every writable byte of the chain). Elements are the
+// chain's buffers translated through the device's DMA context, as QEMU's
+// virtqueue_map_desc() makes iovecs: one or more per descriptor (split where
+// the translation is not contiguous), each with the DMA address it came from
+// and the linear address the device may touch.
 export const POP_ID = 0;
 export const POP_WRITE_BYTES = 4;
 export const POP_READ_BYTES = 8;
@@ -156,7 +170,8 @@ export const POP_SIZE = 16;
 export const ELEM_ADDR = 0;
 export const ELEM_LEN = 8;
 export const ELEM_FLAGS = 12;
-export const ELEM_SIZE = 16;
+export const ELEM_LINEAR = 16;
+export const ELEM_SIZE = 24;
 
 // Device push input: {id, len} with a caller-given stride (8 or POP_SIZE).
 export const PUSH_ID = 0;
@@ -209,6 +224,13 @@ export const E_DESC_ORDER = 39;
 export const E_INDIRECT_TOO_BIG = 40;
 export const E_CHAIN_LEN_OVERFLOW = 41;
 export const E_INFLIGHT = 42;
+// Device side: the DMA context refused an access (E_ADDR_RANGE: outside the
+// device's DMA address space, which for the direct backend is guest RAM).
+export const E_DMA_UNMAPPED = 43;
+export const E_DMA_PERM = 44;
+export const E_DMA_PRIVATE = 45;
+// An indirect table that does not translate to one contiguous run.
+export const E_INDIRECT_MAP = 46;
 // Device side: the caller asked for something impossible (queue not broken).
 export const E_PUSH_ID_RANGE = 50;
 export const E_POP_OUTPUT = 51;

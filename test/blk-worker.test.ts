@@ -58,7 +58,7 @@ describe.skipIf(!existsSync(workerFile))('virtio-blk device worker killed mid-st
     const mem = new GuestMemory({ size: 16 << 20 });
     const dma = new DmaApi(mem);
     const view = dma.deviceView();
-    const backend = new FileBackend(mem.memory, path, 1 << 20);
+    const backend = new FileBackend((at, len) => mem.bytes.subarray(at, at + len), path, 1 << 20);
     const dev = new BlkDevice(view, backend, { serve: 'manual' });
     const access = new PciDriverAccess(new VirtioPciTransport(dev));
     let blk = BlkDriver.probe(access, mem, dma, { queueSize: 64 });

@@ -126,7 +126,10 @@ describe.each([
     const path = join(dir, `reset-${kind}-${ring}.img`);
     for (const backend of ['memory', 'file'] as const) {
       const m = machine(kind, {
-        backend: backend === 'file' ? (mem) => new FileBackend(mem.memory, path, 1 << 20) : undefined,
+        backend:
+          backend === 'file'
+            ? (mem) => new FileBackend((at, len) => mem.bytes.subarray(at, at + len), path, 1 << 20)
+            : undefined,
       });
       let blk = BlkDriver.probe(m.access, m.mem, m.dma, drvOpts());
       const acked = new Map<number, Uint8Array>();

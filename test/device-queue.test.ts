@@ -2,6 +2,7 @@
 // (as a transport hands them over), reaching guest RAM only through its DMA
 // view; and the Wasm copy the DMA view uses for payload.
 import { describe, expect, it } from 'vitest';
+import { iov } from './helpers/ring.js';
 import {
   DmaApi,
   GuestMemory,
@@ -38,7 +39,7 @@ describe('SplitDevice.fromAreas', () => {
         ),
       ).toBe(true);
       const [chain] = dev.pop();
-      expect(chain!.readable).toEqual([{ addr: buf, len: 4 }]);
+      expect(chain!.readable).toEqual([iov(mem, buf, 4)]);
       // The device copies the request into the first writable buffer through its view.
       view.copy(Number(chain!.writable[0]!.addr), Number(chain!.readable[0]!.addr), 4);
       expect(dev.push([{ id: chain!.id, len: 4 }])).toBe(1);
@@ -110,7 +111,7 @@ describe('popBatch with fewer chains than the output holds', () => {
       const buf = mem.alloc(4096, { shared: true });
       for (let k = 0; k < 6; k++) q.driver.add([{ addr: buf + 64 * k, len: 8 + k }], [], k);
       expect(q.device.popBatch(2)).toBe(2);
-      expect(q.device.chain(1).readable).toEqual([{ addr: buf + 64, len: 9 }]);
+      expect(q.device.chain(1).readable).toEqual([iov(mem, buf + 64, 9)]);
       expect(q.device.pop(3).map((c) => c.readable[0]!.len)).toEqual([10, 11, 12]);
     });
   }

@@ -2,6 +2,7 @@
 // address), its named errors and counters, and the device's DMA view.
 import { describe, expect, it } from 'vitest';
 import { DmaApi, DmaDirection as D, DmaError, GuestMemory, type DmaBackend } from '../src/index.js';
+import { DMA_OFFSET, OffsetDmaBackend } from '../src/dma/offset.js';
 
 const RAM = 1 << 20;
 
@@ -117,19 +118,22 @@ describe('DMA API, direct backend', () => {
     const mem = new GuestMemory({ size: RAM });
     const calls: string[] = [];
     // A toy translating backend: DMA addresses are GPA + 1 MiB (like an IOVA space).
-    const OFF = 0x100000;
+    // A backend of the test's own: the offset backend's mapping with calls recorded.
+    const inner = new OffsetDmaBackend(mem);
     const backend: DmaBackend = {
       name: 'toy-iommu',
-      map: (gpa, len, dir) => (calls.push(`map ${len} ${dir}`), gpa + OFF),
-      unmap: (dma, gpa) => void calls.push(`unmap ${dma - OFF === gpa}`),
+      context: inner.context,
+      window: inner.window,
+      needSync: true,
+      map: (gpa, len, dir) => (calls.push(`map ${len} ${dir}`), inner.map(gpa, len, dir)),
+      unmap: (dma, gpa, len, dir) => {
+        calls.push(`unmap ${dma - DMA_OFFSET === gpa}`);
+        inner.unmap(dma, gpa, len, dir);
+      },
       syncForCpu: () => void calls.push('sync cpu'),
       syncForDevice: () => void calls.push('sync dev'),
-      allocCoherent: (bytes) => {
-        const gpa = mem.alloc(bytes, { shared: true });
-        return { cpu: gpa, dma: gpa + OFF, bytes };
-      },
-      freeCoherent: (r) => mem.free(r.cpu),
-      translate: (dma, len) => (dma >= OFF && dma - OFF + len <= mem.size ? dma - OFF : -1),
+      allocCoherent: (bytes) => inner.allocCoherent(bytes),
+      freeCoherent: (r) => inner.freeCoherent(r),
     };
     const dma = new DmaApi(mem, { backend });
     const view = dma.deviceView();
@@ -138,9 +142,12 @@ describe('DMA API, direct backend', () => {
     const a = dma.map(buf, 2, D.TO_DEVICE);
     expect(view.readU16(a)).toBe(0xabcd);
     expect(code(() => view.readU16(buf))).toBe('DMA_FAULT'); // a GPA is not a DMA address here
+    expect(dma.needSync).toBe(true);
     dma.syncForDevice(a, 2, D.TO_DEVICE);
     dma.unmap(a, 2, D.TO_DEVICE);
     expect(calls).toEqual(['map 2 1', 'sync dev', 'unmap true']);
+    // Unmapped, the page is out of the device's reach again: an IOTLB miss.
+    expect(code(() => view.readU16(a))).toBe('DMA_FAULT');
   });
 });
 
@@ -177,13 +184,16 @@ describe("the device's DMA view", () => {
     mem.bytes[host] = 9;
     view.copyFromHost(buf + 300, host, 4);
     expect(Array.from(mem.read(buf + 300, 4))).toEqual([9, 2, 3, 4]);
+    // Every access went through the context: one iovec translated (a map)
+    // per read or write, counted in its shared stats block.
     expect(view.counters()).toEqual({
       reads: 7,
       writes: 8,
-      copies: 3,
       bytesRead: 1 + 2 + 4 + 8 + 4 + 4 + 4,
       bytesWritten: 1 + 2 + 4 + 8 + 4 + 4 + 8 + 4,
       faults: 0,
+      maps: 15,
+      splits: 0,
     });
   });
 
@@ -207,7 +217,7 @@ describe("the device's DMA view", () => {
       e = x;
     }
     expect((e as Error).message).toBe(
-      'DMA fault: device read of 4 bytes at 0xffffe is outside what the direct backend lets it reach',
+      "DMA fault: device read of 4 bytes at 0xffffe: outside the device's DMA address space (the direct backend's)",
     );
   });
 });

@@ -3,6 +3,7 @@
 // system's <linux/virtio_ring.h>; and that the queue really puts every field
 // at those offsets in guest memory.
 import { afterAll, describe, expect, it } from 'vitest';
+import { iov } from './helpers/ring.js';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as L from '../assembly/layout.js';
@@ -59,6 +60,7 @@ describe('the queue places the rings where the layout says', () => {
       const buf = mem.alloc(64);
       // (A queue of size 1 takes one-buffer chains only.)
       const out = n >= 2 ? [{ addr: buf, len: 16 }] : [];
+      const outIov = n >= 2 ? [iov(mem, buf, 16)] : [];
       expect(q.driver.add(out, [{ addr: buf + 16, len: 48 }], 7)).toBe(true);
       const r = q.ringAddr;
       // One chain of two descriptors from the free list head 0.
@@ -77,8 +79,8 @@ describe('the queue places the rings where the layout says', () => {
         const [chain] = q.device.pop();
         expect(chain).toEqual({
           id: 0,
-          readable: out,
-          writable: [{ addr: buf + 16, len: 48 }],
+          readable: outIov,
+          writable: [iov(mem, buf + 16, 48)],
           readBytes: n >= 2 ? 16 : 0,
           writeBytes: 48,
         });

@@ -3,6 +3,7 @@
 // 2021 wrap trap, event suppression, and every check with its named error and
 // the broken state that follows.
 import { describe, expect, it } from 'vitest';
+import { iov } from './helpers/ring.js';
 import * as P from '../assembly/packed/layout.js';
 import {
   ConfigError,
@@ -100,12 +101,12 @@ describe.each(ENGINES)('packed round trips (%s)', (engine) => {
       expect(chains).toEqual([
         {
           id: 0,
-          readable: [{ addr: buf, len: 10 }],
-          writable: [{ addr: buf + 100, len: 20 }],
+          readable: [iov(m.mem, buf, 10)],
+          writable: [iov(m.mem, buf + 100, 20)],
           readBytes: 10,
           writeBytes: 20,
         },
-        { id: indirect ? 1 : 2, readable: [{ addr: buf + 200, len: 30 }], writable: [], readBytes: 30, writeBytes: 0 },
+        { id: indirect ? 1 : 2, readable: [iov(m.mem, buf + 200, 30)], writable: [], readBytes: 30, writeBytes: 0 },
       ]);
       expect(q.device.inflight).toBe(2);
       // Complete out of order: the second buffer first.

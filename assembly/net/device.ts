@@ -4,14 +4,17 @@
 // pool; sink: read the frame into a device buffer, as a NIC's DMA does, and
 // drop it), copies the bytes, sets num_buffers, and leaves
 // the used records where the queue's pushPopped() reads them. No state of its
-// own: everything lives at the addresses TypeScript passes in.
-import { GUEST_BASE, ELEM_ADDR, ELEM_FLAGS, ELEM_LEN, ELEM_SIZE, POP_ELEM_END, POP_ID, POP_SIZE, POP_WRITE_BYTES, PUSH_ID, PUSH_LEN, VRING_DESC_F_WRITE } from "../layout";
-import { inRam, ramSize } from "../guest";
+// own: everything lives at the addresses TypeScript passes in. The device
+// touches guest memory only through the iovecs its queues' pops made with its
+// DMA context (their linear addresses), and counts those accesses there.
+import { ELEM_ADDR, ELEM_FLAGS, ELEM_LEN, ELEM_LINEAR, ELEM_SIZE, POP_ELEM_END, POP_ID, POP_SIZE, POP_WRITE_BYTES, PUSH_ID, PUSH_LEN, VRING_DESC_F_WRITE } from "../layout";
+import { dmaCount } from "../mem/dma";
 import { copyBytes } from "../copy";
 import {
   NET_FLAG_MRG,
   NET_MODE_LOOPBACK,
   NET_MODE_SOURCE,
+  NS_CTX,
   NS_DROPS,
   NS_FLAGS,
   NS_MODE,
@@ -39,6 +42,7 @@ import {
   NS_TXPOOL,
   PE_ADDR,
   PE_LEN,
+  PE_LINEAR,
   PE_SIZE,
   POOL_ELEM,
   POOL_ELEM_CAP,
@@ -106,7 +110,7 @@ function sinkRead(st: usize, elems: usize, s0: u32, s1: u32): void {
     const el = elems + <usize>x * ELEM_SIZE;
     const len = load<u32>(el + ELEM_LEN);
     const n = len < room ? len : room;
-    frameCopy(buf + off, <usize>(load<u64>(el + ELEM_ADDR) + <u64>GUEST_BASE), n);
+    frameCopy(buf + off, <usize>load<u32>(el + ELEM_LINEAR), n);
     off += <usize>n;
     room -= n;
   }
@@ -141,8 +145,8 @@ function compact(pool: usize): void {
 }
 
 // Appends the n chains of a pop output to the pool, keeping the buffers of
-// one direction (writable for RX, readable for TX). Returns 0, -1 when the
-// pool is full, or -2 for a buffer outside guest RAM.
+// one direction (writable for RX, readable for TX). Returns 0, or -1 when the
+// pool is full.
 export function net_stash(pool: usize, popOut: usize, n: u32, popChains: u32, wantWrite: u32): i32 {
   compact(pool);
   return stashRange(pool, popOut, 0, n, popChains, wantWrite, 0);
@@ -154,7 +158,6 @@ function stashRange(pool: usize, popOut: usize, from: u32, n: u32, popChains: u3
   const elem = <usize>load<u32>(pool + POOL_ELEM);
   const recCap = load<u32>(pool + POOL_REC_CAP);
   const elemCap = load<u32>(pool + POOL_ELEM_CAP);
-  const ram = ramSize();
   let count = load<u32>(pool + POOL_N);
   let elems = load<u32>(pool + POOL_ELEMS);
   const src = popOut + <usize>popChains * POP_SIZE;
@@ -168,13 +171,12 @@ function stashRange(pool: usize, popOut: usize, from: u32, n: u32, popChains: u3
     for (; e < end; e++) {
       const s = src + <usize>e * ELEM_SIZE;
       if ((load<u32>(s + ELEM_FLAGS) & VRING_DESC_F_WRITE) != want) continue;
-      const addr = load<u64>(s + ELEM_ADDR);
       const len = load<u32>(s + ELEM_LEN);
-      if (!inRam(addr, len, ram)) return -2;
       if (elems >= elemCap) return -1;
       const d = elem + <usize>elems * PE_SIZE;
-      store<u64>(d + PE_ADDR, addr);
+      store<u64>(d + PE_ADDR, load<u64>(s + ELEM_ADDR));
       store<u32>(d + PE_LEN, len);
+      store<u32>(d + PE_LINEAR, load<u32>(s + ELEM_LINEAR));
       elems++;
       bytes += len;
     }
@@ -190,9 +192,8 @@ function stashRange(pool: usize, popOut: usize, from: u32, n: u32, popChains: u3
   return 0;
 }
 
-// Copies `total` bytes from the element run [s, s1) (addresses + srcBase) to
-// the guest element run [d, d1).
-function sgCopy(dst: usize, d: u32, d1: u32, src: usize, s: u32, s1: u32, srcBase: usize, total: u32): void {
+// Copies `total` bytes from the element run [s, s1) to the element run [d, d1).
+function sgCopy(dst: usize, d: u32, d1: u32, src: usize, s: u32, s1: u32, total: u32): void {
   let doff: u32 = 0;
   let soff: u32 = 0;
   let left = total;
@@ -204,11 +205,7 @@ function sgCopy(dst: usize, d: u32, d1: u32, src: usize, s: u32, s1: u32, srcBas
     let n = dl - doff;
     if (sl - soff < n) n = sl - soff;
     if (left < n) n = left;
-    copyBytes(
-      <usize>(load<u64>(da + PE_ADDR) + <u64>GUEST_BASE) + doff,
-      <usize>load<u64>(sa + PE_ADDR) + srcBase + soff,
-      n,
-    );
+    copyBytes(<usize>load<u32>(da + PE_LINEAR) + doff, <usize>load<u32>(sa + PE_LINEAR) + soff, n);
     doff += n;
     soff += n;
     left -= n;
@@ -234,7 +231,7 @@ function placeInFirst(rec: usize, elem: usize, head: u32, used: usize, usedN: u3
   if (fStart == load<u32>(r + PR_END)) return false;
   const fe = elem + <usize>fStart * PE_SIZE;
   if (load<u32>(fe + PE_LEN) < len) return false;
-  const dst = <usize>(load<u64>(fe + PE_ADDR) + <u64>GUEST_BASE);
+  const dst = <usize>load<u32>(fe + PE_LINEAR);
   frameCopy(dst, src, len);
   store<u16>(dst + VIRTIO_NET_HDR_NUM_BUFFERS, 1);
   const u = used + <usize>usedN * POP_SIZE;
@@ -244,7 +241,7 @@ function placeInFirst(rec: usize, elem: usize, head: u32, used: usize, usedN: u3
 }
 
 // Places one frame of `len` bytes (header included) from the element run
-// [s0, s1) (addresses + srcBase) into the RX pool's buffers from record
+// [s0, s1) into the RX pool's buffers from record
 // `head` on, and writes their used records at used[usedN...]. Returns the
 // buffers used, 0 when the pool has too few (the frame waits), or -1 when the
 // frame is dropped (a big-mode buffer too small, or a first buffer that cannot
@@ -262,7 +259,6 @@ function place(
   src: usize,
   s0: u32,
   s1: u32,
-  srcBase: usize,
   len: u32,
 ): i32 {
   if (head >= n) return 0;
@@ -286,11 +282,11 @@ function place(
   }
   const nb = j - head;
   if (usedN + nb > usedCap) return 0;
-  const dst0 = <usize>(load<u64>(firstElem + PE_ADDR) + <u64>GUEST_BASE);
+  const dst0 = <usize>load<u32>(firstElem + PE_LINEAR);
   if (s1 - s0 == 1 && fLen >= len) {
-    frameCopy(dst0, <usize>load<u64>(src + <usize>s0 * PE_SIZE + PE_ADDR) + srcBase, len);
+    frameCopy(dst0, <usize>load<u32>(src + <usize>s0 * PE_SIZE + PE_LINEAR), len);
   } else {
-    sgCopy(elem, fStart, load<u32>(rec + <usize>(j - 1) * PR_SIZE + PR_END), src, s0, s1, srcBase, len);
+    sgCopy(elem, fStart, load<u32>(rec + <usize>(j - 1) * PR_SIZE + PR_END), src, s0, s1, len);
   }
   store<u16>(dst0 + VIRTIO_NET_HDR_NUM_BUFFERS, <u16>nb);
   let left = len;
@@ -311,8 +307,8 @@ function place(
 // the pool is empty; chains that cannot go yet (no RX room, or a chain with a
 // device-writable buffer) are stashed for a later run. Sets NS_TX_USED_N and
 // NS_RX_USED_N (the counts of used records left for pushPopped). Returns the
-// packets handled, or -1 (the TX pool is full) / -2 (a TX buffer outside
-// guest RAM) as net_stash does, before any counter or pool head moves.
+// packets handled, or -1 (the TX pool is full) as net_stash does, before any
+// counter or pool head moves.
 export function net_run(st: usize): i32 {
   const inN = load<u32>(st + NS_TXIN_N);
   const inChains = load<u32>(st + NS_TXIN_CHAINS);
@@ -372,7 +368,7 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
         txPkts++;
         txBytes += <u64>(len - HDR);
       } else {
-        const nb = place(rxRec, rxElem, rxHead, rxN, mrg, rxUsed, rxUsedN, rxCap, elem, load<u32>(r + PR_START), load<u32>(r + PR_END), GUEST_BASE, len);
+        const nb = place(rxRec, rxElem, rxHead, rxN, mrg, rxUsed, rxUsedN, rxCap, elem, load<u32>(r + PR_START), load<u32>(r + PR_END), len);
         if (nb == 0) break;
         if (nb < 0) {
           drops++;
@@ -396,7 +392,6 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
     if (inN != 0) {
       // Straight from the pop output (the pool is empty, so txUsedN starts at 0
       // and the used record k never overtakes pop record k before it is read).
-      const ram = ramSize();
       const popElem = txUsed + <usize>inChains * POP_SIZE;
       let k: u32 = 0;
       let e: u32 = 0;
@@ -415,17 +410,16 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
         const end = load<u32>(p + POP_ELEM_END);
         if (end != e + 1 || load<u32>(p + POP_WRITE_BYTES) != 0) break;
         const el = popElem + <usize>e * ELEM_SIZE;
-        const addr = load<u64>(el + ELEM_ADDR);
+        const frame = <usize>load<u32>(el + ELEM_LINEAR);
         const len = load<u32>(el + ELEM_LEN);
-        if (!inRam(addr, len, ram)) return -2;
         if (len < HDR) break;
         if (loop) {
           if (rxHead >= rxN || rxUsedN >= rxCap) break;
-          if (!placeInFirst(rxRec, rxElem, rxHead, rxUsed, rxUsedN, <usize>(addr + <u64>GUEST_BASE), len)) break;
+          if (!placeInFirst(rxRec, rxElem, rxHead, rxUsed, rxUsedN, frame, len)) break;
           rxHead++;
           rxUsedN++;
         } else {
-          frameCopy(sinkBuf, <usize>(addr + <u64>GUEST_BASE), len < sinkCap ? len : sinkCap);
+          frameCopy(sinkBuf, frame, len < sinkCap ? len : sinkCap);
         }
         // Record k is read before used record txUsedN (<= k) overwrites it.
         const id = load<u32>(p + POP_ID);
@@ -455,10 +449,7 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
         if (load<u32>(p + POP_WRITE_BYTES) != 0) break;
         let len: u32 = 0;
         for (let x = e; x < end; x++) {
-          const el = popElem + <usize>x * ELEM_SIZE;
-          const l = load<u32>(el + ELEM_LEN);
-          if (!inRam(load<u64>(el + ELEM_ADDR), l, ram)) return -2;
-          len += l;
+          len += load<u32>(popElem + <usize>x * ELEM_SIZE + ELEM_LEN);
         }
         const id = load<u32>(p + POP_ID);
         if (len < HDR) {
@@ -469,7 +460,7 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
           txPkts++;
           txBytes += <u64>(len - HDR);
         } else {
-          const nb = place(rxRec, rxElem, rxHead, rxN, mrg, rxUsed, rxUsedN, rxCap, popElem, e, end, GUEST_BASE, len);
+          const nb = place(rxRec, rxElem, rxHead, rxN, mrg, rxUsed, rxUsedN, rxCap, popElem, e, end, len);
           if (nb == 0) break;
           if (nb < 0) {
             drops++;
@@ -504,7 +495,7 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
     // Source: frames from the template at NS_SRC_ELEM (a host linear address).
     const src = st + NS_SRC_ELEM;
     const len = load<u32>(src + PE_LEN);
-    const tmpl = <usize>load<u64>(src + PE_ADDR);
+    const tmpl = <usize>load<u32>(src + PE_LINEAR);
     let left = load<u32>(st + NS_SRC_LEFT);
     let seq = load<u32>(st + NS_SRC_SEQ);
     while (left != 0) {
@@ -524,7 +515,7 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
           continue;
         }
       }
-      const nb = place(rxRec, rxElem, rxHead, rxN, mrg, rxUsed, rxUsedN, rxCap, src, 0, 1, 0, len);
+      const nb = place(rxRec, rxElem, rxHead, rxN, mrg, rxUsed, rxUsedN, rxCap, src, 0, 1, len);
       if (nb == 0) break;
       if (nb < 0) {
         // The source stops rather than drop forever.
@@ -554,5 +545,10 @@ function runPool(st: usize, inN: u32, inChains: u32): i32 {
   add64(st + NS_DROPS, drops);
   add64(st + NS_TX_ERRORS, txErrors);
   add64(st + NS_SINK_PKTS, sink);
+  // The device's DMA accesses through its context: a read of every TX frame
+  // taken in (header included), a write of every RX buffer filled. The
+  // source's frames come from host memory, not the guest.
+  const txRead = txPkts + txErrors;
+  dmaCount(<usize>load<u32>(st + NS_CTX), <u32>txRead, txBytes + txPkts * HDR, <u32>rxBufs, rxBytes + rxPkts * HDR);
   return done;
 }

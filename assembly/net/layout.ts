@@ -21,10 +21,12 @@ export const PR_BYTES = 4;
 export const PR_START = 8;
 export const PR_END = 12;
 export const PR_SIZE = 16;
-// Pool element: same layout as a pop element (ELEM_ADDR u64, ELEM_LEN u32).
+// Pool element: same layout as a pop element (ELEM_ADDR u64, ELEM_LEN u32,
+// ELEM_FLAGS u32, ELEM_LINEAR u32: the iovec the pop's DMA context made).
 export const PE_ADDR = 0;
 export const PE_LEN = 8;
-export const PE_SIZE = 16;
+export const PE_LINEAR = 16;
+export const PE_SIZE = 24;
 
 // ---- Device: per queue pair state (host memory). u32 fields, then u64 counters. ----
 export const NS_MODE = 0;
@@ -37,27 +39,29 @@ export const NS_TX_USED_N = 24;
 export const NS_RX_USED_N = 28;
 export const NS_TX_USED_CAP = 32;
 export const NS_RX_USED_CAP = 36;
-export const NS_SRC_ELEM = 40; // one pool element: the source backend's frame template (host linear)
-export const NS_SRC_SEQ = 56;
-export const NS_SRC_LEFT = 60; // packets the source still sends; 0xffffffff: no limit
-export const NS_TX_PKTS = 64;
-export const NS_TX_BYTES = 72;
-export const NS_RX_PKTS = 80;
-export const NS_RX_BYTES = 88;
-export const NS_RX_BUFS = 96;
-export const NS_DROPS = 104; // packets dropped: a big-mode RX buffer too small, or a bad RX buffer
-export const NS_TX_ERRORS = 112; // TX chains shorter than the header
-export const NS_SINK_PKTS = 120;
+export const NS_SRC_ELEM = 40; // one pool element: the source backend's frame template (PE_LINEAR: host linear)
+export const NS_SRC_SEQ = 64;
+export const NS_SRC_LEFT = 68; // packets the source still sends; 0xffffffff: no limit
+export const NS_TX_PKTS = 72;
+export const NS_TX_BYTES = 80;
+export const NS_RX_PKTS = 88;
+export const NS_RX_BYTES = 96;
+export const NS_RX_BUFS = 104;
+export const NS_DROPS = 112; // packets dropped: a big-mode RX buffer too small, or a bad RX buffer
+export const NS_TX_ERRORS = 120; // TX chains shorter than the header
+export const NS_SINK_PKTS = 128;
 // Direct TX input for net_run: chains of the TX pop output (at NS_TX_USED) not
 // stashed, and the pop output's chain capacity (its elements follow the records).
-export const NS_TXIN_N = 128;
-export const NS_TXIN_CHAINS = 132;
+export const NS_TXIN_N = 136;
+export const NS_TXIN_CHAINS = 140;
 // Where a frame the device does not loop back is read to (host linear), and
 // that buffer's size: a sink or source still takes every TX frame in, as a
 // NIC reads it over DMA before its wire.
-export const NS_SINK_BUF = 136;
-export const NS_SINK_CAP = 140;
-export const NS_SIZE = 144;
+export const NS_SINK_BUF = 144;
+export const NS_SINK_CAP = 148;
+// Linear address of the device's DMA context, where its accesses are counted.
+export const NS_CTX = 152;
+export const NS_SIZE = 160;
 
 export const NET_MODE_SINK = 0;
 export const NET_MODE_LOOPBACK = 1;

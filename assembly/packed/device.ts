@@ -4,7 +4,6 @@
 // set_notification) with the checks of QEMU and vhost. Every value read from
 // the ring is checked where it is read; a failed check marks the queue broken.
 import {
-  E_ADDR_RANGE,
   E_AVAIL_HEAD_RANGE,
   E_BROKEN,
   E_CHAIN_LEN_OVERFLOW,
@@ -17,8 +16,6 @@ import {
   E_POP_OUTPUT,
   E_PUSH_ID_RANGE,
   E_ZERO_LEN,
-  ELEM_ADDR,
-  ELEM_LEN,
   ELEM_SIZE,
   POP_ID,
   POP_READ_BYTES,
@@ -56,6 +53,7 @@ import {
   PDEV_BROKEN,
   PDEV_DESC,
   PDEV_DEVICE_AREA,
+  PDEV_DMA_CTX,
   PDEV_DRIVER_AREA,
   PDEV_ERR_A,
   PDEV_ERR_B,
@@ -80,7 +78,8 @@ import {
   PEVENT_OFF_WRAP,
   PEVENT_WRAP_SHIFT,
 } from "./layout";
-import { bump, inRam, linear, needEvent, ramSize } from "../guest";
+import { bump, needEvent, within } from "../ring";
+import { dmaCountMaps, dmaIsPlain, dmaLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
   store<u32>(dev + PDEV_ERR_CODE, code);
@@ -102,13 +101,6 @@ function isAvail(flags: u32, wrap: u32): bool {
   return ((flags >>> PDESC_F_AVAIL_SHIFT) & 1) == wrap && ((flags >>> PDESC_F_USED_SHIFT) & 1) != wrap;
 }
 
-// One pop output element {addr u64, len u32, flags u32}: two 64-bit stores.
-@inline
-function storeElem(e: usize, addr: u64, len: u32, flags: u32): void {
-  store<u64>(e + ELEM_ADDR, addr);
-  store<u64>(e + ELEM_LEN, <u64>len | (<u64>(flags & PDESC_F_WRITE) << 32));
-}
-
 // Both wrap counters start at 1. With event idx the device asks for a kick at
 // the first descriptor (so the first add kicks, as with the split ring).
 export function packed_dev_init(dev: usize): void {
@@ -128,12 +120,13 @@ export function packed_dev_init(dev: usize): void {
 // without indirect): the general walk in packed_dev_pop for a buffer of one,
 // checks included, in a loop of its own with few live values, which V8 keeps
 // in registers (binaryen may inline the function; the loop stays apart). It
+// runs only for a plain direct DMA context (the caller checks). It
 // stops, leaving the buffer available, at anything
 // else: a descriptor that is not available, one with NEXT or INDIRECT, one
 // that fails a check (the general loop then reads it again and reports it),
 // or a full pop output. Saves the ring position, wrap counter and in-flight
 // count and returns the buffers popped (element k belongs to record k).
-function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, ram: u64): u32 {
+function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, limit: u64): u32 {
   const num = load<u32>(dev + PDEV_NUM);
   const ring = <usize>load<u32>(dev + PDEV_DESC);
   const ids = <usize>load<u32>(dev + PDEV_IDS);
@@ -152,11 +145,11 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, ram
     const addr = load<u64>(d + PDESC_ADDR);
     const len = <u32>lif;
     const id = <u32>(lif >> 32) & 0xffff;
-    if (len == 0 || !inRam(addr, len, ram) || id >= num) break;
+    if (len == 0 || !within(addr, len, limit) || id >= num) break;
     const slot = ids + <usize>id * 2;
     if (load<u16>(slot) != 0) break;
     store<u16>(slot, 1);
-    storeElem(elems + <usize>k * ELEM_SIZE, addr, len, flags);
+    storeIov(elems + <usize>k * ELEM_SIZE, addr, len, flags & PDESC_F_WRITE, plainLinear(addr));
     const write: u64 = (flags & PDESC_F_WRITE) != 0 ? <u64>len : 0;
     const r = out + <usize>k * POP_SIZE;
     store<u64>(r + POP_ID, <u64>id | (write << 32));
@@ -187,10 +180,13 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
   const ring = <usize>load<u32>(dev + PDEV_DESC);
   const ids = <usize>load<u32>(dev + PDEV_IDS);
   const features = load<u32>(dev + PDEV_FEATURES);
-  const ram = ramSize();
+  const ctx = <usize>load<u32>(dev + PDEV_DMA_CTX);
+  const plain = dmaIsPlain(ctx);
+  const limit = dmaLimit(ctx);
   const elems = out + <usize>maxChains * POP_SIZE;
-  let count = popOneBuffers(dev, out, maxChains, elemCap, ram);
+  let count = plain ? popOneBuffers(dev, out, maxChains, elemCap, limit) : 0;
   let elemEnd = count;
+  let descs = count;
   let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
   let wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
   let inflight = load<u32>(dev + PDEV_INFLIGHT);
@@ -211,6 +207,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
     // check asks (§2.8.4: readable descriptors before writable ones).
     let writeBytes: u64 = 0;
     let full = false;
+    let tableDescs: u32 = 0;
     if ((flags & PDESC_F_INDIRECT) != 0) {
       if ((features & QF_INDIRECT) == 0) {
         err = E_INDIRECT_NOT_NEGOTIATED;
@@ -232,15 +229,21 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
         break;
       }
       const taddr = load<u64>(d + PDESC_ADDR);
-      if (!inRam(taddr, tlen, ram)) {
-        err = E_ADDR_RANGE;
+      if (elemEnd >= elemCap) {
+        if (count == 0) err = E_POP_OUTPUT;
+        break;
+      }
+      // Read through the context as one contiguous run (see mapTable).
+      const t = mapTable(ctx, plain, limit, taddr, tlen, elems + <usize>elemEnd * ELEM_SIZE);
+      if (t < 0) {
+        err = <i32>-t;
         errA = <u32>taddr;
         errB = <u32>(taddr >> 32);
         break;
       }
       id = <u32>(headLenId >> 32) & 0xffff;
       ndescs = 1;
-      const table = linear(taddr);
+      const table = <usize>t;
       const max = tlen / PDESC_SIZE;
       // Every entry of the table belongs to the buffer; NEXT is ignored there.
       const tableEnd = table + <usize>max * PDESC_SIZE;
@@ -261,8 +264,9 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
           errA = k;
           break;
         }
-        if (!inRam(addr, len, ram)) {
-          err = E_ADDR_RANGE;
+        const got = mapDesc(ctx, plain, limit, addr, len, tflags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+        if (got < 0) {
+          err = -got;
           errA = <u32>addr;
           errB = <u32>(addr >> 32);
           break;
@@ -277,12 +281,12 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
           }
           readBytes += len;
         }
-        if (elemEnd >= elemCap) {
+        if (got == 0) {
           full = true;
           break;
         }
-        storeElem(elems + <usize>elemEnd * ELEM_SIZE, addr, len, tflags);
-        elemEnd++;
+        elemEnd += <u32>got;
+        tableDescs++;
       }
     } else {
       // A direct chain: consecutive ring descriptors (wrapping at the end)
@@ -300,8 +304,9 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
         errA = i;
         break;
       }
-      if (!inRam(addr0, len0, ram)) {
-        err = E_ADDR_RANGE;
+      const got0 = mapDesc(ctx, plain, limit, addr0, len0, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+      if (got0 < 0) {
+        err = -got0;
         errA = <u32>addr0;
         errB = <u32>(addr0 >> 32);
         break;
@@ -311,11 +316,10 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
       } else {
         readBytes = len0;
       }
-      if (elemEnd >= elemCap) {
+      if (got0 == 0) {
         full = true;
       } else {
-        storeElem(elems + <usize>elemEnd * ELEM_SIZE, addr0, len0, flags);
-        elemEnd++;
+        elemEnd += <u32>got0;
         ndescs = 1;
         if ((flags & PDESC_F_NEXT) == 0) {
           id = <u32>(lif >> 32) & 0xffff;
@@ -345,8 +349,9 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
               errA = i;
               break;
             }
-            if (!inRam(addr, len, ram)) {
-              err = E_ADDR_RANGE;
+            const got = mapDesc(ctx, plain, limit, addr, len, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+            if (got < 0) {
+              err = -got;
               errA = <u32>addr;
               errB = <u32>(addr >> 32);
               break;
@@ -361,12 +366,11 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
               }
               readBytes += len;
             }
-            if (elemEnd >= elemCap) {
+            if (got == 0) {
               full = true;
               break;
             }
-            storeElem(elems + <usize>elemEnd * ELEM_SIZE, addr, len, flags);
-            elemEnd++;
+            elemEnd += <u32>got;
             ndescs++;
             if ((flags & PDESC_F_NEXT) == 0) {
               id = <u32>(lif >> 32) & 0xffff;
@@ -413,6 +417,8 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
     }
     inflight++;
     count++;
+    // An indirect buffer took one ring descriptor; count what its table held.
+    descs += (flags & PDESC_F_INDIRECT) != 0 ? tableDescs : ndescs;
   }
   store<u32>(dev + PDEV_LAST_AVAIL, lastAvail);
   store<u32>(dev + PDEV_AVAIL_WRAP, wrap);
@@ -420,7 +426,8 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
   if (count > 0) {
     const stats = <usize>load<u32>(dev + PDEV_STATS);
     bump(stats, ST_CHAINS_POPPED, count);
-    bump(stats, ST_DESCS_POPPED, elemEnd);
+    bump(stats, ST_DESCS_POPPED, descs);
+    dmaCountMaps(ctx, elemEnd);
     // As split_dev_pop does with avail_event: with event idx and
     // notifications on, ask for a kick at the next descriptor.
     if ((features & QF_EVENT_IDX) != 0 && load<u32>(dev + PDEV_NOTIFY_ENABLED) != 0) {

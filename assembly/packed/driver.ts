@@ -16,7 +16,6 @@ import {
   E_REQ_ZERO_LEN,
   E_USED_ID_NOT_HEAD,
   E_USED_ID_RANGE,
-  GUEST_BASE,
   QF_EVENT_IDX,
   QF_IN_ORDER,
   QF_INDIRECT,
@@ -70,7 +69,10 @@ import {
   PDRV_EXTRA,
   PDRV_FEATURES,
   PDRV_FREE_HEAD,
+  PDRV_DMA_BASE,
+  PDRV_DMA_SIZE,
   PDRV_INDIR_CAP,
+  PDRV_INDIR_DMA,
   PDRV_INDIR_POOL,
   PDRV_LAST_USED,
   PDRV_NEXT_AVAIL,
@@ -91,7 +93,7 @@ import {
   PSTATE_SIZE,
   PSTATE_TOKEN,
 } from "./layout";
-import { bump, inRam, needEvent, ramSize } from "../guest";
+import { bump, inWindow, needEvent } from "../ring";
 
 // Both wrap bits of a descriptor's flags: AVAIL (bit 7) and USED (bit 15).
 const WRAP_BITS: u32 = PDESC_F_AVAIL | PDESC_F_USED;
@@ -171,9 +173,10 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
   const num = load<u32>(drv + PDRV_NUM);
   const indirect = (load<u32>(drv + PDRV_FEATURES) & QF_INDIRECT) != 0;
   const indirCap = load<u32>(drv + PDRV_INDIR_CAP);
-  const ram = ramSize();
+  const dmaBase = load<u64>(drv + PDRV_DMA_BASE);
+  const dmaSize = load<u64>(drv + PDRV_DMA_SIZE);
   // The leading one-buffer requests first, in one pass (see addOneBuffers).
-  const ones = addOneBuffers(drv, req, n, ram);
+  const ones = addOneBuffers(drv, req, n, dmaBase, dmaSize);
   const numFree = load<u32>(drv + PDRV_NUM_FREE);
   // ---- Pass 1: checks, and how many chains fit. ----
   let free = numFree;
@@ -204,7 +207,7 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
       err = E_REQ_ZERO_LEN;
       break;
     }
-    if (!inRam(load<u64>(sg + SG_ADDR), len0, ram)) {
+    if (!inWindow(load<u64>(sg + SG_ADDR), len0, dmaBase, dmaSize)) {
       err = E_REQ_ADDR;
       break;
     }
@@ -220,7 +223,7 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
           errA = <u32>((e - sg) / SG_SIZE);
           break;
         }
-        if (!inRam(load<u64>(e + SG_ADDR), len, ram)) {
+        if (!inWindow(load<u64>(e + SG_ADDR), len, dmaBase, dmaSize)) {
           err = E_REQ_ADDR;
           errA = <u32>((e - sg) / SG_SIZE);
           break;
@@ -261,7 +264,7 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
 // its first head's flags are stored last, with release ordering. Saves the
 // ring position, wrap counter and free list, counts the run in the stats, and
 // returns the requests added.
-function addOneBuffers(drv: usize, req: usize, n: u32, ram: u64): u32 {
+function addOneBuffers(drv: usize, req: usize, n: u32, dmaBase: u64, dmaSize: u64): u32 {
   const numFree = load<u32>(drv + PDRV_NUM_FREE);
   const end = n < numFree ? n : numFree;
   const num = load<u32>(drv + PDRV_NUM);
@@ -280,7 +283,7 @@ function addOneBuffers(drv: usize, req: usize, n: u32, ram: u64): u32 {
     if (outN + load<u32>(p + REQ_IN) != 1) break;
     const addr = load<u64>(p + REQ_HDR_SIZE + SG_ADDR);
     const len = load<u32>(p + REQ_HDR_SIZE + SG_LEN);
-    if (len == 0 || !inRam(addr, len, ram)) break;
+    if (len == 0 || !inWindow(addr, len, dmaBase, dmaSize)) break;
     const id = freeHead;
     const flags = availBits(wrap) | (outN == 0 ? PDESC_F_WRITE : 0);
     const d = ring + <usize>i * PDESC_SIZE;
@@ -363,14 +366,16 @@ function packedWrite(drv: usize, req: usize, m: u32, indirect: bool, indirCap: u
     let need: u32;
     if (useIndirectFor(p, total, indirect, indirCap)) {
       // The table: WRITE is its only flag (§2.8.7); ids are reserved, left 0.
-      const table = <usize>load<u32>(drv + PDRV_INDIR_POOL) + <usize>id * <usize>indirCap * PDESC_SIZE;
+      const poolOff = <usize>id * <usize>indirCap * PDESC_SIZE;
+      const table = <usize>load<u32>(drv + PDRV_INDIR_POOL) + poolOff;
       const sgEnd = sg + <usize>total * SG_SIZE;
       const sgIn = sg + <usize>outN * SG_SIZE;
       for (let e = sg, d = table; e < sgEnd; e += SG_SIZE, d += PDESC_SIZE) {
         store<u64>(d + PDESC_ADDR, load<u64>(e + SG_ADDR));
         store<u64>(d + PDESC_LEN, packDesc(load<u32>(e + SG_LEN), 0, e < sgIn ? 0 : PDESC_F_WRITE));
       }
-      const tableAddr = <u64>(table - GUEST_BASE);
+      // A coherent pool: the table's DMA address is the pool's plus its offset.
+      const tableAddr = load<u64>(drv + PDRV_INDIR_DMA) + <u64>poolOff;
       const tableLen = total * PDESC_SIZE;
       headFlags = PDESC_F_INDIRECT | availBits(wrap);
       store<u64>(head + PDESC_ADDR, tableAddr);

@@ -66,6 +66,10 @@ export const PDRV_BATCH_DONE = 84;
 export const PDRV_TOTAL_LEN = 88;
 export const PDRV_BATCH_LAST_ID = 92;
 export const PDRV_BATCH_LAST_LEN = 96;
+// As the split ring's DRV_DMA_BASE, DRV_DMA_SIZE and DRV_INDIR_DMA (u64s).
+export const PDRV_DMA_BASE = 104;
+export const PDRV_DMA_SIZE = 112;
+export const PDRV_INDIR_DMA = 120;
 export const PDRV_SIZE = 128;
 
 // desc_extra[] uses the split ring's EXTRA_* layout ({addr, len, flags, next});
@@ -106,6 +110,8 @@ export const PDEV_IDS = 76;
 // memory): the buffer id popped with its first descriptor at each ring
 // position, so a push can check that ids come back in the order popped.
 export const PDEV_ORDER = 80;
+// Linear address of the device's DMA context (as the split ring's DEV_DMA_CTX).
+export const PDEV_DMA_CTX = 84;
 export const PDEV_SIZE = 128;
 
 // ---- Error codes (60-79; the split ring's codes are reused where the

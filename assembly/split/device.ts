@@ -8,6 +8,7 @@ import {
   DEV_BATCH_DONE,
   DEV_BROKEN,
   DEV_DESC,
+  DEV_DMA_CTX,
   DEV_ERR_A,
   DEV_ERR_B,
   DEV_ERR_CODE,
@@ -37,9 +38,6 @@ import {
   E_POP_OUTPUT,
   E_PUSH_ID_RANGE,
   E_ZERO_LEN,
-  ELEM_ADDR,
-  ELEM_FLAGS,
-  ELEM_LEN,
   ELEM_SIZE,
   POP_ELEM_END,
   POP_ID,
@@ -75,7 +73,8 @@ import {
   VRING_USED_IDX,
   VRING_USED_RING,
 } from "../layout";
-import { bump, inRam, linear, needEvent, ramSize } from "../guest";
+import { bump, needEvent, within } from "../ring";
+import { dmaCountMaps, dmaIsPlain, dmaLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
   store<u32>(dev + DEV_ERR_CODE, code);
@@ -94,13 +93,15 @@ function broken(dev: usize, code: i32, a: u32, b: u32): i32 {
 // The leading run of chains of one descriptor (every virtio-net buffer
 // without indirect): the general walk in split_dev_pop for a chain of one, in
 // a loop of its own with few live values, which V8 keeps in registers
-// (binaryen may inline the function; the loop stays apart).
+// (binaryen may inline the function; the loop stays apart). It runs only for
+// a plain direct DMA context (the caller checks), whose translation is the
+// bounds check against `limit` and one add.
 // It stops, leaving the chain available, at anything else: a chain that is
 // not one direct descriptor, or one that fails a check (the general loop then
 // reads it again and reports it), or a full pop output. Saves last_avail_idx
 // and the in-flight count and returns the chains popped; their records and
 // elements are in place (element k belongs to chain k).
-function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, availIdx: u32, ram: u64): u32 {
+function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, availIdx: u32, limit: u64): u32 {
   const num = load<u32>(dev + DEV_NUM);
   const mask = num - 1;
   const ring = <usize>load<u32>(dev + DEV_DESC);
@@ -118,12 +119,9 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, ava
     if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) != 0) break;
     const addr = load<u64>(d + VRING_DESC_ADDR);
     const len = load<u32>(d + VRING_DESC_LEN);
-    if (len == 0 || !inRam(addr, len, ram)) break;
+    if (len == 0 || !within(addr, len, limit)) break;
     const write = flags & VRING_DESC_F_WRITE;
-    const e = elems + <usize>k * ELEM_SIZE;
-    store<u64>(e + ELEM_ADDR, addr);
-    store<u32>(e + ELEM_LEN, len);
-    store<u32>(e + ELEM_FLAGS, write);
+    storeIov(elems + <usize>k * ELEM_SIZE, addr, len, write, plainLinear(addr));
     const r = out + <usize>k * POP_SIZE;
     store<u32>(r + POP_ID, head);
     store<u32>(r + POP_WRITE_BYTES, write != 0 ? len : 0);
@@ -151,7 +149,9 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
   const ring = <usize>load<u32>(dev + DEV_DESC);
   const avail = <usize>load<u32>(dev + DEV_AVAIL);
   const features = load<u32>(dev + DEV_FEATURES);
-  const ram = ramSize();
+  const ctx = <usize>load<u32>(dev + DEV_DMA_CTX);
+  const plain = dmaIsPlain(ctx);
+  const limit = dmaLimit(ctx);
   const elems = out + <usize>maxChains * POP_SIZE;
   let lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
   let inflight = load<u32>(dev + DEV_INFLIGHT);
@@ -159,6 +159,7 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
   const availIdx = <u32>atomic.load<u16>(avail + VRING_AVAIL_IDX);
   let count: u32 = 0;
   let elemEnd: u32 = 0;
+  let descs: u32 = 0;
   let err: i32 = 0;
   let errA: u32 = 0;
   let errB: u32 = 0;
@@ -168,8 +169,9 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
     errA = lastAvail;
     errB = availIdx;
   } else {
-    count = popOneBuffers(dev, out, maxChains, elemCap, availIdx, ram);
+    if (plain) count = popOneBuffers(dev, out, maxChains, elemCap, availIdx, limit);
     elemEnd = count;
+    descs = count;
     lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
     inflight = load<u32>(dev + DEV_INFLIGHT);
   }
@@ -209,14 +211,21 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
         errA = tlen;
         break;
       }
+      // The table is read through the context too, and must translate to
+      // one contiguous run (QEMU: "Cannot map indirect buffer").
       const taddr = load<u64>(d + VRING_DESC_ADDR);
-      if (!inRam(taddr, tlen, ram)) {
-        err = E_ADDR_RANGE;
+      if (elemEnd >= elemCap) {
+        if (count == 0) err = E_POP_OUTPUT;
+        break;
+      }
+      const t = mapTable(ctx, plain, limit, taddr, tlen, elems + <usize>elemEnd * ELEM_SIZE);
+      if (t < 0) {
+        err = <i32>-t;
         errA = <u32>taddr;
         errB = <u32>(taddr >> 32);
         break;
       }
-      table = linear(taddr);
+      table = <usize>t;
       max = tlen / VRING_DESC_SIZE;
       i = 0;
     }
@@ -247,8 +256,9 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
         errA = i;
         break;
       }
-      if (!inRam(addr, len, ram)) {
-        err = E_ADDR_RANGE;
+      const got = mapDesc(ctx, plain, limit, addr, len, flags & VRING_DESC_F_WRITE, elems, elemEnd, elemCap);
+      if (got < 0) {
+        err = -got;
         errA = <u32>addr;
         errB = <u32>(addr >> 32);
         break;
@@ -264,15 +274,11 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
         }
         readBytes += len;
       }
-      if (elemEnd >= elemCap) {
+      if (got == 0) {
         full = true;
         break;
       }
-      const e = elems + <usize>elemEnd * ELEM_SIZE;
-      store<u64>(e + ELEM_ADDR, addr);
-      store<u32>(e + ELEM_LEN, len);
-      store<u32>(e + ELEM_FLAGS, flags & VRING_DESC_F_WRITE);
-      elemEnd++;
+      elemEnd += <u32>got;
       n++;
       if ((flags & VRING_DESC_F_NEXT) == 0) break;
       i = <u32>load<u16>(d + VRING_DESC_NEXT);
@@ -304,13 +310,15 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
     lastAvail = (lastAvail + 1) & 0xffff;
     inflight++;
     count++;
+    descs += n;
   }
   store<u32>(dev + DEV_LAST_AVAIL, lastAvail);
   store<u32>(dev + DEV_INFLIGHT, inflight);
   if (count > 0) {
     const stats = <usize>load<u32>(dev + DEV_STATS);
     bump(stats, ST_CHAINS_POPPED, count);
-    bump(stats, ST_DESCS_POPPED, elemEnd);
+    bump(stats, ST_DESCS_POPPED, descs);
+    dmaCountMaps(ctx, elemEnd);
     // virtqueue_split_pop(): with event idx, ask for a kick at the next
     // new entry while notifications are on.
     if ((features & QF_EVENT_IDX) != 0 && load<u32>(dev + DEV_NOTIFY_ENABLED) != 0) {

@@ -15,7 +15,10 @@ import {
   DRV_EXTRA,
   DRV_FEATURES,
   DRV_FREE_HEAD,
+  DRV_DMA_BASE,
+  DRV_DMA_SIZE,
   DRV_INDIR_CAP,
+  DRV_INDIR_DMA,
   DRV_INDIR_POOL,
   DRV_LAST_USED,
   DRV_NUM,
@@ -36,7 +39,6 @@ import {
   EXTRA_LEN,
   EXTRA_NEXT,
   EXTRA_SIZE,
-  GUEST_BASE,
   QF_EVENT_IDX,
   QF_INDIRECT,
   REAP_LEN,
@@ -82,7 +84,7 @@ import {
   VRING_USED_IDX,
   VRING_USED_RING,
 } from "../layout";
-import { bump, inRam, needEvent, ramSize } from "../guest";
+import { bump, inWindow, needEvent } from "../ring";
 
 // Linux's vring_alloc_desc_extra(): every descriptor on one free list, in order.
 export function split_drv_init(drv: usize): void {
@@ -116,7 +118,7 @@ function fail(drv: usize, code: i32, a: u32, b: u32, breaks: bool): i32 {
 // general loop then reports it), or when no descriptor is free. Saves the
 // free list and the avail shadow, adds the bytes to the stats, and returns
 // the requests added; split_drv_add publishes avail->idx for the batch.
-function addOneBuffers(drv: usize, req: usize, n: u32, ram: u64): u32 {
+function addOneBuffers(drv: usize, req: usize, n: u32, dmaBase: u64, dmaSize: u64): u32 {
   const numFree = load<u32>(drv + DRV_NUM_FREE);
   const end = n < numFree ? n : numFree;
   const mask = load<u32>(drv + DRV_NUM) - 1;
@@ -133,7 +135,7 @@ function addOneBuffers(drv: usize, req: usize, n: u32, ram: u64): u32 {
     if (outN + load<u32>(p + REQ_IN) != 1) break;
     const addr = load<u64>(p + REQ_HDR_SIZE + SG_ADDR);
     const len = load<u32>(p + REQ_HDR_SIZE + SG_LEN);
-    if (len == 0 || !inRam(addr, len, ram)) break;
+    if (len == 0 || !inWindow(addr, len, dmaBase, dmaSize)) break;
     const head = freeHead;
     const flags: u32 = outN != 0 ? 0 : VRING_DESC_F_WRITE;
     const x = extra + <usize>head * EXTRA_SIZE;
@@ -179,9 +181,10 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
   const indirect = (load<u32>(drv + DRV_FEATURES) & QF_INDIRECT) != 0;
   const indirPool = <usize>load<u32>(drv + DRV_INDIR_POOL);
   const indirCap = load<u32>(drv + DRV_INDIR_CAP);
-  const ram = ramSize();
+  const dmaBase = load<u64>(drv + DRV_DMA_BASE);
+  const dmaSize = load<u64>(drv + DRV_DMA_SIZE);
   // The leading one-buffer requests first, in their own loop (see addOneBuffers).
-  const ones = addOneBuffers(drv, req, n, ram);
+  const ones = addOneBuffers(drv, req, n, dmaBase, dmaSize);
   let freeHead = load<u32>(drv + DRV_FREE_HEAD);
   let numFree = load<u32>(drv + DRV_NUM_FREE);
   let availIdx = load<u32>(drv + DRV_AVAIL_IDX_SHADOW);
@@ -215,7 +218,7 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
         errA = k;
         break;
       }
-      if (!inRam(load<u64>(e + SG_ADDR), len, ram)) {
+      if (!inWindow(load<u64>(e + SG_ADDR), len, dmaBase, dmaSize)) {
         err = E_REQ_ADDR;
         errA = k;
         break;
@@ -247,7 +250,10 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
       const x = extra + <usize>head * EXTRA_SIZE;
       const next = load<u16>(x + EXTRA_NEXT);
       const d = desc + <usize>head * VRING_DESC_SIZE;
-      const tableAddr = <u64>(table - GUEST_BASE);
+      // The table came from dma_alloc_coherent with the pool: its DMA address
+      // is the pool's plus its offset (Linux maps each table with
+      // vring_map_single(); a coherent pool needs no per-add mapping).
+      const tableAddr = load<u64>(drv + DRV_INDIR_DMA) + <u64>(table - indirPool);
       const tableLen = total * VRING_DESC_SIZE;
       store<u64>(d + VRING_DESC_ADDR, tableAddr);
       store<u32>(d + VRING_DESC_LEN, tableLen);

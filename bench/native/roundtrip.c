@@ -70,6 +70,9 @@ typedef int32_t i32;
 #define DRV_ERR_A 72u
 #define DRV_ERR_B 76u
 #define DRV_BATCH_DONE 80u
+#define DRV_DMA_BASE 88u
+#define DRV_DMA_SIZE 96u
+#define DRV_INDIR_DMA 104u
 #define DRV_SIZE 128u
 #define EXTRA_ADDR 0u
 #define EXTRA_LEN 8u
@@ -97,6 +100,7 @@ typedef int32_t i32;
 #define DEV_ERR_B 56u
 #define DEV_INFLIGHT 60u
 #define DEV_BATCH_DONE 64u
+#define DEV_DMA_CTX 68u
 #define DEV_SIZE 128u
 #define REQ_OUT 0u
 #define REQ_IN 4u
@@ -118,7 +122,8 @@ typedef int32_t i32;
 #define ELEM_ADDR 0u
 #define ELEM_LEN 8u
 #define ELEM_FLAGS 12u
-#define ELEM_SIZE 16u
+#define ELEM_LINEAR 16u
+#define ELEM_SIZE 24u
 #define PUSH_ID 0u
 #define PUSH_LEN 4u
 #define ST_CHAINS_ADDED 0u
@@ -182,10 +187,29 @@ static inline void st16(u8 *m, usize a, u16 v) { memcpy(m + a, &v, 2); }
 static inline void st32(u8 *m, usize a, u32 v) { memcpy(m + a, &v, 4); }
 static inline void st64(u8 *m, usize a, u64 v) { memcpy(m + a, &v, 8); }
 
-// ---- assembly/guest.ts ----
-static inline u64 ram_size(u8 *m) { return (u64)load32(CONFIG_BASE + CFG_RAM_SIZE); }
-static inline int in_ram(u64 addr, u32 len, u64 ram) { return addr <= ram && (u64)len <= ram - addr; }
-static inline usize linear(u64 addr) { return (usize)(addr + (u64)GUEST_BASE); }
+// ---- assembly/mem/layout.ts (the DMA context block and its stats) ----
+#define CTX_MODE 0u
+#define CTX_FLAGS 4u
+#define CTX_STATS 8u
+#define CTX_LIMIT 16u
+#define CTX_SIZE 64u
+#define DMA_MODE_DIRECT 0u
+#define DST_MAPS 40u
+#define DST_SIZE 128u
+
+// ---- assembly/ring.ts and assembly/mem/dma.ts (the plain direct context) ----
+static inline int within(u64 addr, u32 len, u64 size) { return addr <= size && (u64)len <= size - addr; }
+static inline int in_window(u64 addr, u32 len, u64 base, u64 size) { return addr >= base && within(addr - base, len, size); }
+static inline usize plain_linear(u64 addr) { return (usize)(addr + (u64)GUEST_BASE); }
+static inline int dma_is_plain(u8 *m, usize ctx) { return (load32(ctx + CTX_MODE) | load32(ctx + CTX_FLAGS)) == DMA_MODE_DIRECT; }
+static inline void store_iov(u8 *m, usize e, u64 dma, u32 len, u32 write, usize lin) {
+  store64(e + ELEM_ADDR, dma);
+  store64(e + ELEM_LEN, (u64)len | ((u64)write << 32));
+  store32(e + ELEM_LINEAR, lin);
+}
+static inline void dma_count_maps(u8 *m, usize ctx, u32 n) {
+  if (n > 0) __atomic_fetch_add((u64 *)(m + (usize)load32(ctx + CTX_STATS) + DST_MAPS), (u64)n, __ATOMIC_SEQ_CST);
+}
 static inline int need_event(u32 event_idx, u32 new_idx, u32 old_idx) {
   return ((new_idx - event_idx - 1) & 0xffff) < ((new_idx - old_idx) & 0xffff);
 }
@@ -213,7 +237,7 @@ static i32 drv_fail(u8 *m, usize drv, i32 code, u32 a, u32 b, int breaks) {
 }
 
 // addOneBuffers() in assembly/split/driver.ts: the leading one-buffer requests.
-static u32 add_one_buffers(u8 *m, usize drv, usize req, u32 n, u64 ram) {
+static u32 add_one_buffers(u8 *m, usize drv, usize req, u32 n, u64 dma_base, u64 dma_size) {
   const u32 num_free = load32(drv + DRV_NUM_FREE);
   const u32 end = n < num_free ? n : num_free;
   const u32 mask = load32(drv + DRV_NUM) - 1;
@@ -230,7 +254,7 @@ static u32 add_one_buffers(u8 *m, usize drv, usize req, u32 n, u64 ram) {
     if (out_n + load32(p + REQ_IN) != 1) break;
     const u64 addr = load64(p + REQ_HDR_SIZE + SG_ADDR);
     const u32 len = load32(p + REQ_HDR_SIZE + SG_LEN);
-    if (len == 0 || !in_ram(addr, len, ram)) break;
+    if (len == 0 || !in_window(addr, len, dma_base, dma_size)) break;
     const u32 head = free_head;
     const u32 flags = out_n != 0 ? 0 : VRING_DESC_F_WRITE;
     const usize x = extra + head * EXTRA_SIZE;
@@ -272,8 +296,9 @@ __attribute__((noinline)) static i32 split_drv_add(usize drv, usize req, u32 n) 
   const int indirect = (load32(drv + DRV_FEATURES) & QF_INDIRECT) != 0;
   const usize indir_pool = load32(drv + DRV_INDIR_POOL);
   const u32 indir_cap = load32(drv + DRV_INDIR_CAP);
-  const u64 ram = ram_size(m);
-  const u32 ones = add_one_buffers(m, drv, req, n, ram);
+  const u64 dma_base = load64(drv + DRV_DMA_BASE);
+  const u64 dma_size = load64(drv + DRV_DMA_SIZE);
+  const u32 ones = add_one_buffers(m, drv, req, n, dma_base, dma_size);
   u32 free_head = load32(drv + DRV_FREE_HEAD);
   u32 num_free = load32(drv + DRV_NUM_FREE);
   u32 avail_idx = load32(drv + DRV_AVAIL_IDX_SHADOW);
@@ -304,7 +329,7 @@ __attribute__((noinline)) static i32 split_drv_add(usize drv, usize req, u32 n) 
         err_a = k;
         break;
       }
-      if (!in_ram(load64(e + SG_ADDR), len, ram)) {
+      if (!in_window(load64(e + SG_ADDR), len, dma_base, dma_size)) {
         err = E_REQ_ADDR;
         err_a = k;
         break;
@@ -333,7 +358,7 @@ __attribute__((noinline)) static i32 split_drv_add(usize drv, usize req, u32 n) 
       const usize x = extra + head * EXTRA_SIZE;
       const u32 next = load16(x + EXTRA_NEXT);
       const usize d = desc + head * VRING_DESC_SIZE;
-      const u64 table_addr = (u64)(usize)(table - GUEST_BASE);
+      const u64 table_addr = load64(drv + DRV_INDIR_DMA) + (u64)(table - indir_pool);
       const u32 table_len = total * VRING_DESC_SIZE;
       store64(d + VRING_DESC_ADDR, table_addr);
       store32(d + VRING_DESC_LEN, table_len);
@@ -497,7 +522,7 @@ static i32 dev_broken(u8 *m, usize dev, i32 code, u32 a, u32 b) {
 }
 
 // popOneBuffers() in assembly/split/device.ts: the leading chains of one descriptor.
-static u32 pop_one_buffers(u8 *m, usize dev, usize out, u32 max_chains, u32 elem_cap, u32 avail_idx, u64 ram) {
+static u32 pop_one_buffers(u8 *m, usize dev, usize out, u32 max_chains, u32 elem_cap, u32 avail_idx, u64 limit) {
   const u32 num = load32(dev + DEV_NUM);
   const u32 mask = num - 1;
   const usize ring = load32(dev + DEV_DESC);
@@ -515,12 +540,9 @@ static u32 pop_one_buffers(u8 *m, usize dev, usize out, u32 max_chains, u32 elem
     if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) != 0) break;
     const u64 addr = load64(d + VRING_DESC_ADDR);
     const u32 len = load32(d + VRING_DESC_LEN);
-    if (len == 0 || !in_ram(addr, len, ram)) break;
+    if (len == 0 || !within(addr, len, limit)) break;
     const u32 write = flags & VRING_DESC_F_WRITE;
-    const usize e = elems + k * ELEM_SIZE;
-    store64(e + ELEM_ADDR, addr);
-    store32(e + ELEM_LEN, len);
-    store32(e + ELEM_FLAGS, write);
+    store_iov(m, elems + k * ELEM_SIZE, addr, len, write, plain_linear(addr));
     const usize r = out + k * POP_SIZE;
     store32(r + POP_ID, head);
     store32(r + POP_WRITE_BYTES, write != 0 ? len : 0);
@@ -544,7 +566,13 @@ __attribute__((noinline)) static i32 split_dev_pop(usize dev, usize out, u32 max
   const usize ring = load32(dev + DEV_DESC);
   const usize avail = load32(dev + DEV_AVAIL);
   const u32 features = load32(dev + DEV_FEATURES);
-  const u64 ram = ram_size(m);
+  // The port models the plain direct DMA context only (what the benchmark sets up).
+  const usize ctx = load32(dev + DEV_DMA_CTX);
+  if (!dma_is_plain(m, ctx)) {
+    fprintf(stderr, "roundtrip: the native port runs a plain direct DMA context only\n");
+    exit(1);
+  }
+  const u64 limit = load64(ctx + CTX_LIMIT);
   const usize elems = out + max_chains * POP_SIZE;
   u32 last_avail = load32(dev + DEV_LAST_AVAIL);
   u32 inflight = load32(dev + DEV_INFLIGHT);
@@ -559,7 +587,7 @@ __attribute__((noinline)) static i32 split_dev_pop(usize dev, usize out, u32 max
     err_a = last_avail;
     err_b = avail_idx;
   } else {
-    count = pop_one_buffers(m, dev, out, max_chains, elem_cap, avail_idx, ram);
+    count = pop_one_buffers(m, dev, out, max_chains, elem_cap, avail_idx, limit);
     elem_end = count;
     last_avail = load32(dev + DEV_LAST_AVAIL);
     inflight = load32(dev + DEV_INFLIGHT);
@@ -600,13 +628,18 @@ __attribute__((noinline)) static i32 split_dev_pop(usize dev, usize out, u32 max
         break;
       }
       const u64 taddr = load64(d + VRING_DESC_ADDR);
-      if (!in_ram(taddr, tlen, ram)) {
+      if (elem_end >= elem_cap) {
+        if (count == 0) err = E_POP_OUTPUT;
+        break;
+      }
+      if (!within(taddr, tlen, limit)) {
         err = E_ADDR_RANGE;
         err_a = (u32)taddr;
         err_b = (u32)(taddr >> 32);
         break;
       }
-      table = linear(taddr);
+      dma_count_maps(m, ctx, 1);
+      table = plain_linear(taddr);
       max = tlen / VRING_DESC_SIZE;
       i = 0;
     }
@@ -635,7 +668,7 @@ __attribute__((noinline)) static i32 split_dev_pop(usize dev, usize out, u32 max
         err_a = i;
         break;
       }
-      if (!in_ram(addr, len, ram)) {
+      if (!within(addr, len, limit)) {
         err = E_ADDR_RANGE;
         err_a = (u32)addr;
         err_b = (u32)(addr >> 32);
@@ -656,10 +689,7 @@ __attribute__((noinline)) static i32 split_dev_pop(usize dev, usize out, u32 max
         full = 1;
         break;
       }
-      const usize e = elems + elem_end * ELEM_SIZE;
-      store64(e + ELEM_ADDR, addr);
-      store32(e + ELEM_LEN, len);
-      store32(e + ELEM_FLAGS, flags & VRING_DESC_F_WRITE);
+      store_iov(m, elems + elem_end * ELEM_SIZE, addr, len, flags & VRING_DESC_F_WRITE, plain_linear(addr));
       elem_end++;
       n++;
       if ((flags & VRING_DESC_F_NEXT) == 0) break;
@@ -696,6 +726,7 @@ __attribute__((noinline)) static i32 split_dev_pop(usize dev, usize out, u32 max
     const usize stats = load32(dev + DEV_STATS);
     bump(m, stats, ST_CHAINS_POPPED, count);
     bump(m, stats, ST_DESCS_POPPED, elem_end);
+    dma_count_maps(m, ctx, elem_end);
     if ((features & QF_EVENT_IDX) != 0 && load32(dev + DEV_NOTIFY_ENABLED) != 0) {
       const usize used = load32(dev + DEV_USED);
       atomic_store16(used + VRING_USED_RING + num * VRING_USED_ELEM_SIZE, last_avail);
@@ -844,9 +875,14 @@ int main(int argc, char **argv) {
   store32(drv + DRV_EXTRA, drv + DRV_SIZE);
   store32(drv + DRV_STATE, drv + DRV_SIZE + num * EXTRA_SIZE);
   store32(drv + DRV_STATS, stats);
+  // The DMA window of the driver's domain: guest RAM (the direct backend).
+  store64(drv + DRV_DMA_BASE, 0);
+  store64(drv + DRV_DMA_SIZE, ram_rounded);
   if (indir_cap > 0) {
-    store32(drv + DRV_INDIR_POOL, guest_alloc(num * indir_cap * VRING_DESC_SIZE, 4096));
+    const usize pool = guest_alloc(num * indir_cap * VRING_DESC_SIZE, 4096);
+    store32(drv + DRV_INDIR_POOL, pool);
     store32(drv + DRV_INDIR_CAP, indir_cap);
+    store64(drv + DRV_INDIR_DMA, (u64)(pool - GUEST_BASE));
   }
   split_drv_init(drv);
   const usize reap_out = guest_alloc(num * REAP_SIZE, 4096);
@@ -859,6 +895,13 @@ int main(int argc, char **argv) {
   store32(dev + DEV_USED, ring + used_off);
   store32(dev + DEV_STATS, stats);
   store32(dev + DEV_NOTIFY_ENABLED, 1);
+  // Its DMA context: direct over guest RAM, as DmaContext.direct() lays it out.
+  const usize ctx = host_alloc(CTX_SIZE);
+  store32(ctx + CTX_MODE, DMA_MODE_DIRECT);
+  store32(ctx + CTX_FLAGS, 0);
+  store32(ctx + CTX_STATS, host_alloc(DST_SIZE));
+  store64(ctx + CTX_LIMIT, ram_rounded);
+  store32(dev + DEV_DMA_CTX, ctx);
   const u32 pop_elements = buffers > 4 * num ? buffers : (4 * num > 1024 ? 4 * num : 1024);
   const usize pop_out = host_alloc(num * POP_SIZE + pop_elements * ELEM_SIZE);
 

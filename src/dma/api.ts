@@ -3,7 +3,8 @@
 // this; the backend (direct now; swiotlb and iommu later) does the rest.
 
 import type { GuestMemory } from '../memory/guest-memory.js';
-import { DirectDmaBackend, assertDirect } from './direct.js';
+import { DirectDmaBackend } from './direct.js';
+import { OffsetDmaBackend } from './offset.js';
 import { DmaError } from './errors.js';
 import {
   DmaDirection,
@@ -13,11 +14,12 @@ import {
   type DmaCoherent,
   type DmaCounters,
 } from './types.js';
-import { DmaView } from './view.js';
+import { DmaView } from '../memory/dma-view.js';
+import type { DriverDma } from '../memory/dma-context.js';
 
 export interface DmaApiOptions {
-  /** Backend name or instance. Default 'direct'. */
-  backend?: 'direct' | DmaBackend;
+  /** Backend name or instance. Default 'direct'; 'offset' is the test-only backend of src/dma/offset.ts. */
+  backend?: DmaBackendName | DmaBackend;
   /**
    * Keep a table of live mappings, like CONFIG_DMA_API_DEBUG, so that unmaps
    * and syncs of what was never mapped, or with another size or direction,
@@ -25,6 +27,10 @@ export interface DmaApiOptions {
    */
   track?: boolean;
 }
+
+/** The backends DmaApi builds by name. */
+export const DMA_BACKENDS = ['direct', 'offset'] as const;
+export type DmaBackendName = (typeof DMA_BACKENDS)[number];
 
 interface Mapping {
   gpa: number;
@@ -60,18 +66,44 @@ export class DmaApi {
     options: DmaApiOptions = {},
   ) {
     const b = options.backend ?? 'direct';
-    if (typeof b === 'string') {
-      assertDirect(b);
-      this.backend = new DirectDmaBackend(mem);
+    if (b === 'direct') this.backend = new DirectDmaBackend(mem);
+    else if (b === 'offset') this.backend = new OffsetDmaBackend(mem);
+    else if (typeof b === 'string') {
+      throw new DmaError('DMA_BAD_BACKEND', `DMA backend ${String(b)}: must be one of ${DMA_BACKENDS.join(', ')}`);
     } else {
       this.backend = b;
     }
     this.track = options.track ?? true;
   }
 
-  /** The device's view of guest memory through this API's backend. Hand it to the device model. */
+  /**
+   * The device's view of guest memory: the DMA context this API's backend
+   * configures. Hand it to the device model (one view per device).
+   */
   deviceView(): DmaView {
-    return new DmaView(this.mem, this.backend);
+    return (this.view ??= new DmaView(this.mem, this.backend.context, this.backend.name));
+  }
+  private view: DmaView | undefined;
+
+  /**
+   * dma_need_sync(): whether sync calls do anything for this device. A driver
+   * asks once and skips them on its hot path when they do not (Linux's
+   * dma_need_sync() / the DMA_ATTR_SKIP_CPU_SYNC hot paths of page_pool).
+   */
+  get needSync(): boolean {
+    return this.backend.needSync;
+  }
+
+  /** What a queue's driver side needs from this API (see SplitQueueOptions.dma). */
+  driverDma(): DriverDma {
+    return {
+      base: this.backend.window.base,
+      bytes: this.backend.window.bytes,
+      allocCoherent: (bytes) => {
+        const r = this.allocCoherent(bytes);
+        return { addr: r.cpu, dma: r.dma };
+      },
+    };
   }
 
   counters(): DmaCounters {

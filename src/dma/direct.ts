@@ -1,16 +1,22 @@
+import { DmaContext } from '../memory/dma-context.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
-import { DmaError } from './errors.js';
 import type { DmaBackend, DmaCoherent, DmaDirection } from './types.js';
 
 /**
  * The `direct` backend (Linux's dma-direct without swiotlb or an IOMMU): the
  * DMA address is the guest physical address, mapping shares and copies
- * nothing, and the device may reach all of guest RAM.
+ * nothing, and the device's context is direct over all of guest RAM.
  */
 export class DirectDmaBackend implements DmaBackend {
   readonly name = 'direct';
+  readonly context: DmaContext;
+  readonly window: { base: number; bytes: number };
+  readonly needSync = false;
 
-  constructor(private readonly mem: GuestMemory) {}
+  constructor(private readonly mem: GuestMemory) {
+    this.context = DmaContext.direct(mem);
+    this.window = { base: 0, bytes: mem.size };
+  }
 
   map(gpa: number, _len: number, _dir: DmaDirection): number {
     return gpa;
@@ -27,18 +33,5 @@ export class DirectDmaBackend implements DmaBackend {
 
   freeCoherent(region: DmaCoherent): void {
     this.mem.free(region.cpu);
-  }
-
-  translate(dma: number, len: number): number {
-    return dma >= 0 && dma + len <= this.mem.size ? dma : -1;
-  }
-}
-
-export function assertDirect(name: string): void {
-  if (name !== 'direct') {
-    throw new DmaError(
-      'DMA_BAD_BACKEND',
-      `DMA backend ${name}: only "direct" exists so far (swiotlb and iommu come later)`,
-    );
   }
 }

@@ -1,5 +1,3 @@
-import { VqsimError } from '../errors.js';
-
 /**
  * A misuse of the DMA API by a driver, or a device access the DMA view
  * refused. Codes (the DMA-API debug messages of Linux's kernel/dma/debug.c
@@ -17,9 +15,4 @@ import { VqsimError } from '../errors.js';
  * - DMA_FAULT: a device access through its DMA view outside what it may reach.
  * - DMA_BAD_BACKEND: an unknown backend name.
  */
-export class DmaError extends VqsimError {
-  constructor(code: string, message: string) {
-    super(code, message);
-    this.name = 'DmaError';
-  }
-}
+export { DmaError } from '../memory/dma-context.js';

@@ -1,3 +1,5 @@
+import type { DmaContext } from '../memory/dma-context.js';
+
 /** enum dma_data_direction (linux/dma-direction.h): the numbers are Linux's. */
 export const DmaDirection = {
   BIDIRECTIONAL: 0,
@@ -26,20 +28,32 @@ export interface DmaCoherent {
 /**
  * One way of making guest memory reachable by a device. The DMA API (DmaApi)
  * checks arguments, keeps the mapping table and counts; the backend does the
- * work that differs:
+ * work that differs, on both sides: on the guest side it maps, syncs and
+ * allocates; on the device side it configures the device's DMA context
+ * (assembly/mem/), which the Wasm core translates every device access
+ * through.
  *
- * - direct (now): DMA address = guest physical address; nothing to do.
- * - swiotlb (later): map picks bounce slots in a shared pool (slot search in
- *   Wasm) and copies TO_DEVICE data in; unmap / syncForCpu copy FROM_DEVICE
- *   data out; translate() allows only the pool.
- * - iommu (later): map allocates an IOVA and fills the page table; translate()
- *   walks the IOTLB (counting misses) and faults on what is not mapped.
+ * - direct: DMA address = guest physical address; nothing to do; the
+ *   context is direct over guest RAM.
+ * - offset (test-only, src/dma/offset.ts): DMA address = guest physical
+ *   address + a large constant, in a paged context that refuses anything not
+ *   mapped: proves nothing bypasses the DMA API or the context.
+ * - swiotlb, iommu (later): bounce slots in a shared pool; an IOVA page table.
  *
  * Drivers never see a backend: they call DmaApi, so swapping the backend
  * changes no driver.
  */
 export interface DmaBackend {
   readonly name: string;
+  /** The device side: the DMA context this backend configures for the device. */
+  readonly context: DmaContext;
+  /** The window every DMA address this backend hands out lies in: [base, base + bytes). */
+  readonly window: { base: number; bytes: number };
+  /**
+   * Whether syncs do anything (Linux's dma_need_sync()): false lets a driver
+   * skip the calls on its hot path; true when the backend bounces.
+   */
+  readonly needSync: boolean;
   /** Makes [gpa, gpa + len) reachable by the device; returns its DMA address. */
   map(gpa: number, len: number, dir: DmaDirection): number;
   /** Ends a mapping made by map() (the API passes the original gpa). */
@@ -48,15 +62,9 @@ export interface DmaBackend {
   syncForCpu(dma: number, gpa: number, len: number, dir: DmaDirection): void;
   /** Hands a mapped range to the device (swiotlb: copy into the bounce buffer). */
   syncForDevice(dma: number, gpa: number, len: number, dir: DmaDirection): void;
-  /** Allocates memory both sides use without syncs (rings). */
+  /** Allocates memory both sides use without syncs (rings, indirect tables). */
   allocCoherent(bytes: number): DmaCoherent;
   freeCoherent(region: DmaCoherent): void;
-  /**
-   * The device side: the guest physical address a device access of `len`
-   * bytes at DMA address `dma` reaches, or -1 when the device may not reach
-   * it. `write` is true for a device write. Called by DmaView only.
-   */
-  translate(dma: number, len: number, write: boolean): number;
 }
 
 /** Counters of the guest DMA API (the cost model reads them). */
@@ -75,16 +83,5 @@ export interface DmaCounters {
   errors: number;
 }
 
-/** Counters of a device's DMA view. */
-export interface DmaViewCounters {
-  /** Device reads of guest memory (scalar reads and bulk reads). */
-  reads: number;
-  /** Device writes to guest memory. */
-  writes: number;
-  /** Bulk copies (guest to guest, guest to host area, host area to guest). */
-  copies: number;
-  bytesRead: number;
-  bytesWritten: number;
-  /** Accesses refused (DMA_FAULT). */
-  faults: number;
-}
+/** Counters of a device's DMA view: those of its DMA context. */
+export type { DmaContextCounters as DmaViewCounters } from '../memory/dma-context.js';

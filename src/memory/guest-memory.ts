@@ -57,6 +57,12 @@ export class GuestMemory {
   /** The whole linear memory; guest physical address g is at byte GUEST_BASE + g. */
   readonly bytes: Uint8Array;
   readonly view: DataView;
+  /**
+   * The linear memory below guest RAM: host-side blocks (device state, stats,
+   * pop output). What a device model gets instead of `view`: an access at or
+   * above guest RAM is a RangeError, never a way around its DMA context.
+   */
+  readonly hostView: DataView;
   private hostNext = HOST_BASE;
 
   constructor(options: GuestMemoryOptions = {}) {
@@ -84,6 +90,7 @@ export class GuestMemory {
       this.view.setUint32(CONFIG_BASE + CFG_RAM_SIZE, size, true);
       this.view.setUint32(CONFIG_BASE + CFG_PAGE_COUNT, size / GUEST_PAGE_SIZE, true);
     }
+    this.hostView = new DataView(this.memory.buffer, 0, GUEST_BASE);
     this.core = instantiateCore(this.memory, options.module ?? wasmModule());
     this.pages = new GuestPageAllocator(this.size / GUEST_PAGE_SIZE, GUEST_PAGE_SIZE);
   }
@@ -162,6 +169,12 @@ export class GuestMemory {
     this.hostNext = at + bytes;
     this.bytes.fill(0, at, at + bytes);
     return at;
+  }
+
+  /** Why [at, at + len) is not a range of the host area, or undefined when it is. */
+  hostRangeError(at: number, len: number): string | undefined {
+    if (Number.isInteger(at) && Number.isInteger(len) && len >= 0 && at >= HOST_BASE && at + len <= GUEST_BASE) return;
+    return `host buffer ${String(at)} + ${String(len)} bytes is outside the host area [${hex(HOST_BASE)}, ${hex(GUEST_BASE)})`;
   }
 
   readU8(gpa: number): number {

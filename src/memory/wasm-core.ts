@@ -37,6 +37,12 @@ export interface WasmCore {
   dma_copy(dst: number, src: number, len: number): void;
   /** n copies from {dst, src, len, pad} u32 records at `list`. */
   dma_copy_batch(list: number, n: number): void;
+  /** DMA context: translates (hi:lo, len) into at most `cap` iovecs at `out`; count, 0 when they do not fit, or -code. */
+  dma_map(ctx: number, lo: number, hi: number, len: number, write: number, out: number, cap: number): number;
+  /** DMA context: a device write of `len` bytes of `value`; as dma_read. */
+  dma_fill(ctx: number, lo: number, hi: number, len: number, value: number, scratch: number, cap: number): number;
+  /** DMA context: counts device accesses made through iovecs of its pops. */
+  dma_count(ctx: number, reads: number, readBytes: number, writes: number, writtenBytes: number): void;
   /** virtio-net device: appends n popped chains to a pool, keeping writable (RX) or readable (TX) buffers. */
   net_stash(pool: number, popOut: number, n: number, popChains: number, wantWrite: number): number;
   /** virtio-net device: moves every packet it can for one queue pair (state at `st`); returns packets handled. */

@@ -14,12 +14,19 @@ export interface DeviceAddrs {
   popElements: number;
   /** Linear address of the push input used by push(). */
   pushIn: number;
+  /** Linear address of the stats block the device side counts in. */
+  statsBlock: number;
 }
 
-/** A buffer of a popped chain; the address is a number (exact for any guest RAM). */
+/**
+ * A buffer of a popped chain: one iovec the device's DMA context made. `addr`
+ * is its DMA address (a number: exact below 2^53); `linear` where the
+ * context placed it, for the Wasm copies on host blocks.
+ */
 export interface PoppedBuffer {
   addr: number;
   len: number;
+  linear: number;
 }
 
 /** A chain the device popped: its head (or buffer) id and its buffers, readable ones first. */
@@ -62,13 +69,15 @@ export abstract class DeviceFace {
   /** The record count the last popBatch laid out: its elements start after that many records. */
   private recordsOfLastPop: number;
 
+  /** Linear address of the stats block the device side counts in. */
+  readonly statsBlock: number;
+
   constructor(
     protected readonly q: DeviceFaceOwner<unknown>,
     readonly addrs: DeviceAddrs,
-    /** Linear address of the stats block the device side counts in. */
-    readonly statsBlock: number,
     private readonly off: DeviceStateOffsets,
   ) {
+    this.statsBlock = addrs.statsBlock;
     this.state = addrs.state;
     this.popOut = addrs.popOut;
     this.popChains = addrs.popChains;
@@ -109,7 +118,7 @@ export abstract class DeviceFace {
     return this.u32(this.off.inflight);
   }
 
-  /** The counters of the stats block this side writes (shared with the driver when one queue object holds both). */
+  /** The counters of the stats block this side writes (the device half: chainsPopped and on). */
   stats(): QueueStats {
     return readStats(this.q.mem.view, this.statsBlock);
   }
@@ -147,7 +156,11 @@ export abstract class DeviceFace {
     };
     for (let e = start; e < end; e++) {
       const at = elems + e * L.ELEM_SIZE;
-      const buf = { addr: getAddr(v, at + L.ELEM_ADDR), len: v.getUint32(at + L.ELEM_LEN, true) };
+      const buf = {
+        addr: getAddr(v, at + L.ELEM_ADDR),
+        len: v.getUint32(at + L.ELEM_LEN, true),
+        linear: v.getUint32(at + L.ELEM_LINEAR, true),
+      };
       // Both ring kinds record the device-writable bit as VRING_DESC_F_WRITE (2).
       if (v.getUint32(at + L.ELEM_FLAGS, true) & L.VRING_DESC_F_WRITE) chain.writable.push(buf);
       else chain.readable.push(buf);

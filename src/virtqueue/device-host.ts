@@ -1,22 +1,9 @@
-import type { WasmCore } from '../memory/wasm-core.js';
-import type { EngineName } from './engine.js';
-import { ReferenceSplitEngine } from './reference/split.js';
+import { ConfigError } from '../errors.js';
+import type { PackedEngine, SplitEngine } from './engine.js';
 
-/**
- * What a device needs to run its side of a queue: the checked translation of
- * its DMA accesses (the DMA view implements it), and host memory of its own
- * for state, stats and pop output. A device never gets GuestMemory.
- */
-export interface DeviceHost {
-  /** Linear address of a device access of `len` bytes at DMA address `dma`, or a thrown DMA fault. */
-  linear(dma: number, len: number, write: boolean): number;
-  /** Reserves zeroed host memory (outside guest RAM); returns its linear address. */
-  hostAlloc(bytes: number, align?: number): number;
-  /** A view of the linear memory, for the device's own host-side blocks. */
-  readonly hostView: DataView;
-  readonly core: WasmCore;
-  readonly memory: WebAssembly.Memory;
-}
+import type { DeviceHost } from '../memory/dma-view.js';
+
+export type { DeviceHost, DeviceCore } from '../memory/dma-view.js';
 
 /** What a device face of a ring needs from its owner, whoever built it. */
 export interface DeviceFaceOwner<E> {
@@ -43,12 +30,31 @@ export interface ProgrammedRing {
 
 export interface DeviceRingOptions {
   name?: string;
-  engine?: EngineName;
+  /**
+   * The engine the device face runs on: the Wasm core (default), or an
+   * engine object such as the reference model (ReferenceSplitEngine /
+   * ReferencePackedEngine over the machine's memory), for differential tests
+   * and the plain-TypeScript baseline.
+   */
+  engine?: 'wasm' | SplitEngine | PackedEngine;
   /** Buffers the pop output holds per call. Default max(4 × size, 1024). */
   popElements?: number;
 }
 
-/** The engine a device face runs on: the Wasm core, or the reference model over the same memory. */
-export function splitEngineFor(host: DeviceHost, engine: EngineName): WasmCore | ReferenceSplitEngine {
-  return engine === 'reference' ? new ReferenceSplitEngine(host.memory) : host.core;
+/** The engine a device face runs on: the host's Wasm core unless the options give an engine object. */
+export function engineOf<E>(host: Pick<DeviceHost, 'core'>, engine: DeviceRingOptions['engine']): E {
+  if (engine === undefined || engine === 'wasm') return host.core as unknown as E;
+  if (typeof engine === 'object' && engine !== null) return engine as unknown as E;
+  throw new ConfigError(
+    `engine ${String(engine)}: must be 'wasm' or an engine object (e.g. new ReferenceSplitEngine(memory))`,
+  );
+}
+
+/** The pop output's element count: max(4 × size, 1024) unless given; at least the queue size. */
+export function checkPopElements(popElements: number | undefined, size: number): number {
+  const n = popElements ?? Math.max(4 * size, 1024);
+  if (!Number.isInteger(n) || n < size) {
+    throw new ConfigError(`popElements ${n}: must be at least the queue size (${size})`);
+  }
+  return n;
 }

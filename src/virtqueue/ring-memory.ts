@@ -1,4 +1,7 @@
 import { ConfigError } from '../errors.js';
+import type { DriverDma } from '../memory/dma-context.js';
+
+export type { DriverDma } from '../memory/dma-context.js';
 
 /**
  * Memory for a ring that the caller allocated: `addr` is the guest physical
@@ -21,4 +24,33 @@ export function checkRingMemory(rm: RingMemory, bytes: number, align: number): v
     }
   }
   if (!Number.isInteger(bytes) || bytes < 1) throw new ConfigError(`ring of ${bytes} bytes`);
+}
+
+/** Direct DMA without a DMA API: the window is guest RAM and coherent memory is shared pages with dma = addr. */
+export function directDriverDma(mem: {
+  size: number;
+  alloc(bytes: number, o: { shared: boolean; align: number }): number;
+}): DriverDma {
+  return {
+    base: 0,
+    bytes: mem.size,
+    allocCoherent: (bytes, align) => ({ addr: mem.alloc(bytes, { shared: true, align }) }),
+  };
+}
+
+/** Writes the DMA window and the indirect pool's DMA address into a driver state block. */
+export function setDriverDma(
+  v: DataView,
+  state: number,
+  off: { base: number; size: number; indirDma: number },
+  dma: DriverDma,
+  indirDma: number,
+): void {
+  const set64 = (at: number, x: number) => {
+    v.setUint32(at, x % 2 ** 32, true);
+    v.setUint32(at + 4, Math.floor(x / 2 ** 32), true);
+  };
+  set64(state + off.base, dma.base);
+  set64(state + off.size, dma.bytes);
+  set64(state + off.indirDma, indirDma);
 }

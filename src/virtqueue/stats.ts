@@ -45,3 +45,13 @@ export function readStats(view: DataView, block: number): QueueStats {
   for (const [name, off] of fields) out[name] = Number(view.getBigUint64(block + off, true));
   return out;
 }
+
+/**
+ * Two stats blocks added field by field: a queue's driver half (driver
+ * counters, zeros above) and device half (zeros below, device counters).
+ */
+export function sumStats(a: QueueStats, b: QueueStats): QueueStats {
+  const out = { ...a };
+  for (const [name] of fields) out[name] += b[name];
+  return out;
+}

@@ -19,3 +19,15 @@ export function rng(seed: number): () => number {
 export function int(r: () => number, lo: number, hi: number): number {
   return lo + Math.floor(r() * (hi - lo + 1));
 }
+
+/**
+ * A popped buffer as the device's direct DMA context makes it: the DMA
+ * address (= guest physical), the length, and where the context placed it.
+ */
+export function iov(
+  mem: { linear(gpa: number, len?: number): number },
+  addr: number,
+  len: number,
+): { addr: number; len: number; linear: number } {
+  return { addr, len, linear: mem.linear(addr, len) };
+}

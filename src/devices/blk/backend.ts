@@ -48,21 +48,21 @@ export class MemoryBackend implements BlkBackend {
   private readonly bytesView: Uint8Array;
 
   private constructor(
-    private readonly host: Pick<DeviceHost, 'core' | 'memory'>,
+    private readonly host: Pick<DeviceHost, 'core' | 'bytesAt'>,
     readonly linearBase: number,
     readonly bytes: number,
   ) {
-    this.bytesView = new Uint8Array(host.memory.buffer, linearBase, bytes);
+    this.bytesView = host.bytesAt(linearBase, bytes);
   }
 
   /** Reserves a zeroed store of `bytes` in the host area (GuestMemory.hostAlloc / DmaView.hostAlloc). */
-  static create(host: Pick<DeviceHost, 'core' | 'memory' | 'hostAlloc'>, bytes: number): MemoryBackend {
+  static create(host: Pick<DeviceHost, 'core' | 'bytesAt' | 'hostAlloc'>, bytes: number): MemoryBackend {
     checkBytes(bytes);
     return new MemoryBackend(host, host.hostAlloc(bytes, 4096), bytes);
   }
 
   /** Opens a store made earlier (same memory, possibly another thread). */
-  static open(host: Pick<DeviceHost, 'core' | 'memory'>, desc: { at: number; bytes: number }): MemoryBackend {
+  static open(host: Pick<DeviceHost, 'core' | 'bytesAt'>, desc: { at: number; bytes: number }): MemoryBackend {
     checkBytes(desc.bytes);
     return new MemoryBackend(host, desc.at, desc.bytes);
   }
@@ -100,7 +100,8 @@ export class FileBackend implements BlkBackend {
    * that size (never shrunk); without it, the file's size is the capacity.
    */
   constructor(
-    private readonly memory: WebAssembly.Memory,
+    /** The bytes of an iovec or host block (DeviceHost.bytesAt): where reads land and writes come from. */
+    private readonly bytesAt: (at: number, len: number) => Uint8Array,
     readonly path: string,
     bytes?: number,
   ) {
@@ -121,7 +122,7 @@ export class FileBackend implements BlkBackend {
 
   read(pos: number, dst: number, len: number): void {
     const fd = this.handle();
-    const view = new Uint8Array(this.memory.buffer, dst, len);
+    const view = this.bytesAt(dst, len);
     let done = 0;
     while (done < len) {
       const n = readSync(fd, view, done, len - done, pos + done);
@@ -134,7 +135,7 @@ export class FileBackend implements BlkBackend {
   }
   write(pos: number, src: number, len: number): void {
     const fd = this.handle();
-    const view = new Uint8Array(this.memory.buffer, src, len);
+    const view = this.bytesAt(src, len);
     let done = 0;
     while (done < len) done += writeSync(fd, view, done, len - done, pos + done);
   }
@@ -161,6 +162,8 @@ export class FileBackend implements BlkBackend {
 }
 
 /** Opens the store a description names, over `host`'s memory. */
-export function openBackend(host: Pick<DeviceHost, 'core' | 'memory'>, desc: BlkBackendDesc): BlkBackend {
-  return desc.kind === 'memory' ? MemoryBackend.open(host, desc) : new FileBackend(host.memory, desc.path, desc.bytes);
+export function openBackend(host: Pick<DeviceHost, 'core' | 'bytesAt'>, desc: BlkBackendDesc): BlkBackend {
+  return desc.kind === 'memory'
+    ? MemoryBackend.open(host, desc)
+    : new FileBackend((at, len) => host.bytesAt(at, len), desc.path, desc.bytes);
 }

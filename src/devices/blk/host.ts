@@ -2,24 +2,27 @@
 // worker thread attached to the machine's memory has no host allocator of its
 // own (a second bump allocator would hand out the same addresses), so the
 // thread that starts it reserves the arena and the worker allocates in it.
-import type { DeviceHost } from '../../virtqueue/device-host.js';
-import type { WasmCore } from '../../memory/wasm-core.js';
+import type { DeviceCore, DeviceHost } from '../../virtqueue/device-host.js';
 
 export class ArenaHost implements DeviceHost {
   private next: number;
   readonly hostView: DataView;
-  readonly core: WasmCore;
-  readonly memory: WebAssembly.Memory;
+  readonly core: DeviceCore;
+  readonly dmaContext: number;
 
   constructor(
-    private readonly inner: Pick<DeviceHost, 'linear' | 'hostView' | 'core' | 'memory'>,
+    private readonly inner: DeviceHost,
     readonly at: number,
     readonly bytes: number,
   ) {
     this.next = at;
     this.hostView = inner.hostView;
     this.core = inner.core;
-    this.memory = inner.memory;
+    this.dmaContext = inner.dmaContext;
+  }
+
+  bytesAt(at: number, len: number): Uint8Array {
+    return this.inner.bytesAt(at, len);
   }
 
   linear(dma: number, len: number, write: boolean): number {
@@ -34,7 +37,7 @@ export class ArenaHost implements DeviceHost {
       );
     }
     this.next = at + bytes;
-    new Uint8Array(this.memory.buffer, at, bytes).fill(0);
+    this.inner.bytesAt(at, bytes).fill(0);
     return at;
   }
 }

@@ -5,7 +5,6 @@
 // status byte is written, and the set pushed, only after all of the set's data
 // is in the store (nothing is acknowledged before it is stored).
 import * as L from '../../../assembly/layout.js';
-import { getAddr } from '../../virtqueue/buffers.js';
 import type { DeviceHost } from '../../virtqueue/device-host.js';
 import type { QueueDevice } from '../../virtqueue/queue.js';
 import type { BlkBackend } from './backend.js';
@@ -148,6 +147,7 @@ export class BlkQueueServer {
     const { popOut } = this.pop;
     const elems = this.queue.popElementsAt;
     let start = 0;
+    this.io.reads = this.io.readBytes = this.io.writes = this.io.writtenBytes = 0;
     for (let k = 0; k < n; k++) {
       const end = v.getUint32(popOut + k * L.POP_SIZE + L.POP_ELEM_END, true);
       const st = this.request(elems, start, end);
@@ -156,27 +156,63 @@ export class BlkQueueServer {
       start = end;
     }
     this.runCopies();
-    for (let k = 0; k < n; k++) v.setUint8(this.statusAt[k]!, this.statusVal[k]!);
+    // The status bytes last: the data is in place first (virtio-blk §5.2.6).
+    for (let k = 0; k < n; k++) this.host.bytesAt(this.statusAt[k]!, 1)[0] = this.statusVal[k]!;
+    const io = this.io;
+    this.host.core.dma_count(this.host.dmaContext, io.reads, io.readBytes, io.writes + n, io.writtenBytes + n);
   }
 
-  /** One request: elements [start, end) of the pop output. Returns its status byte's address and value. */
+  /** Device accesses of the batch, counted in the DMA context once per batch. */
+  private readonly io = { reads: 0, readBytes: 0, writes: 0, writtenBytes: 0 };
+
+  /** `n` bytes from the iovecs [e, end) of a chain, `skip` bytes into element e (headers, segments). */
+  private gather(elems: number, e: number, end: number, skip: number, n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let got = 0; got < n && e < end; e++) {
+      const at = elems + e * L.ELEM_SIZE;
+      const l = this.v.getUint32(at + L.ELEM_LEN, true);
+      if (skip >= l) {
+        skip -= l;
+        continue;
+      }
+      const take = Math.min(l - skip, n - got);
+      out.set(this.host.bytesAt(this.v.getUint32(at + L.ELEM_LINEAR, true) + skip, take), got);
+      got += take;
+      skip = 0;
+    }
+    this.io.reads++;
+    this.io.readBytes += n;
+    return out;
+  }
+
+  /**
+   * One request: elements [start, end) of the pop output, the iovecs the
+   * queue's DMA context made. Returns its status byte's linear address and value.
+   */
   private request(elems: number, start: number, end: number): { at: number; status: number } {
     const v = this.v;
-    const host = this.host;
-    const addr = (e: number) => getAddr(v, elems + e * L.ELEM_SIZE + L.ELEM_ADDR);
+    const io = this.io;
     const len = (e: number) => v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_LEN, true);
+    const lin = (e: number) => v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_LINEAR, true);
     const writable = (e: number) =>
       (v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_FLAGS, true) & L.VRING_DESC_F_WRITE) !== 0;
     // Readable elements come first (the ring code enforces the order).
     let firstW = start;
     while (firstW < end && !writable(firstW)) firstW++;
-    if (firstW === start || len(start) < BLK_OUTHDR_SIZE) throw new BlkRequestError('virtio-blk missing headers');
+    let outBytes = 0;
+    for (let e = start; e < firstW; e++) outBytes += len(e);
+    if (firstW === start || outBytes < BLK_OUTHDR_SIZE) throw new BlkRequestError('virtio-blk missing headers');
     if (firstW === end) throw new BlkRequestError('virtio-blk request inhdr too short');
     const last = end - 1;
-    const statusAt = host.linear(addr(last) + len(last) - 1, 1, true);
-    const h = host.linear(addr(start), BLK_OUTHDR_SIZE, false);
-    const type = v.getUint32(h, true);
-    const sector = v.getUint32(h + 8, true) + v.getUint32(h + 12, true) * 2 ** 32;
+    const statusAt = lin(last) + len(last) - 1;
+    // The header may span iovecs where the translation was not contiguous.
+    const hdr = new DataView(this.gather(elems, start, firstW, 0, BLK_OUTHDR_SIZE).buffer);
+    const type = hdr.getUint32(0, true);
+    const sector = hdr.getUint32(8, true) + hdr.getUint32(12, true) * 2 ** 32;
+    // Where the data after the header starts: element `dataE`, `dataSkip` bytes in.
+    let dataE = start;
+    let dataSkip = BLK_OUTHDR_SIZE;
+    while (dataE < firstW && dataSkip >= len(dataE)) dataSkip -= len(dataE++);
     const c = this.counters;
     const cfg = this.config;
     const status = (s: number) => {
@@ -196,10 +232,12 @@ export class BlkQueueServer {
         let off = 0;
         for (let e = firstW; e < end && left > 0; e++) {
           const n = Math.min(len(e), left);
-          const at = host.linear(addr(e), n, true);
-          for (let i = 0; i < n; i++) v.setUint8(at + i, cfg.id[off + i] ?? 0);
+          const dst = this.host.bytesAt(lin(e), n);
+          for (let i = 0; i < n; i++) dst[i] = cfg.id[off + i] ?? 0;
           off += n;
           left -= n;
+          io.writes++;
+          io.writtenBytes += n;
         }
         return status(BlkStatus.OK);
       }
@@ -209,12 +247,13 @@ export class BlkQueueServer {
       const base = this.backend.linearBase;
       for (let e = firstW, left = dataLen; e < end && left > 0; e++) {
         const n = Math.min(len(e), left);
-        const dst = host.linear(addr(e), n, true);
-        if (base !== undefined) this.copy(dst, base + pos, n);
-        else this.backend.read(pos, dst, n);
+        if (base !== undefined) this.copy(lin(e), base + pos, n);
+        else this.backend.read(pos, lin(e), n);
         pos += n;
         left -= n;
+        io.writes++;
       }
+      io.writtenBytes += dataLen;
       c.bytesRead += dataLen;
       return status(BlkStatus.OK);
     }
@@ -222,20 +261,20 @@ export class BlkQueueServer {
     // Device-readable data: the rest of the header element, then the other readable elements.
     if (type === BlkType.OUT) {
       c.writes++;
-      let dataLen = len(start) - BLK_OUTHDR_SIZE;
-      for (let e = start + 1; e < firstW; e++) dataLen += len(e);
+      const dataLen = outBytes - BLK_OUTHDR_SIZE;
       if (cfg.readOnly || !this.inRange(sector, dataLen)) return status(BlkStatus.IOERR);
       let pos = sector * SECTOR_SIZE;
       const base = this.backend.linearBase;
-      for (let e = start; e < firstW; e++) {
-        const skip = e === start ? BLK_OUTHDR_SIZE : 0;
+      for (let e = dataE; e < firstW; e++) {
+        const skip = e === dataE ? dataSkip : 0;
         const n = len(e) - skip;
         if (n === 0) continue;
-        const src = host.linear(addr(e) + skip, n, false);
-        if (base !== undefined) this.copy(base + pos, src, n);
-        else this.backend.write(pos, src, n);
+        if (base !== undefined) this.copy(base + pos, lin(e) + skip, n);
+        else this.backend.write(pos, lin(e) + skip, n);
         pos += n;
+        io.reads++;
       }
+      io.readBytes += dataLen;
       c.bytesWritten += dataLen;
       return status(BlkStatus.OK);
     }
@@ -254,23 +293,18 @@ export class BlkQueueServer {
       else c.writeZeroes++;
       if (discard ? !cfg.discard : !cfg.writeZeroes) return status(BlkStatus.UNSUPP);
       if (cfg.readOnly) return status(BlkStatus.IOERR);
-      // The segments: struct virtio_blk_discard_write_zeroes, whole ones per element.
-      const segs: { at: number }[] = [];
-      for (let e = start; e < firstW; e++) {
-        const skip = e === start ? BLK_OUTHDR_SIZE : 0;
-        const n = len(e) - skip;
-        if (n % BLK_DWZ_SIZE !== 0) return status(BlkStatus.IOERR);
-        const at = host.linear(addr(e) + skip, n, false);
-        for (let o = 0; o < n; o += BLK_DWZ_SIZE) segs.push({ at: at + o });
-      }
+      // The segments: struct virtio_blk_discard_write_zeroes, whole ones.
+      const dataLen = outBytes - BLK_OUTHDR_SIZE;
       const maxSeg = discard ? cfg.maxDiscardSeg : cfg.maxWriteZeroesSeg;
       const maxSectors = discard ? cfg.maxDiscardSectors : cfg.maxWriteZeroesSectors;
-      if (segs.length === 0 || segs.length > maxSeg) return status(BlkStatus.IOERR);
+      const nseg = dataLen / BLK_DWZ_SIZE;
+      if (dataLen % BLK_DWZ_SIZE !== 0 || nseg === 0 || nseg > maxSeg) return status(BlkStatus.IOERR);
+      const segs = new DataView(this.gather(elems, dataE, firstW, dataSkip, dataLen).buffer);
       const ranges: [number, number][] = [];
-      for (const s of segs) {
-        const first = v.getUint32(s.at, true) + v.getUint32(s.at + 4, true) * 2 ** 32;
-        const num = v.getUint32(s.at + 8, true);
-        const flags = v.getUint32(s.at + 12, true);
+      for (let o = 0; o < dataLen; o += BLK_DWZ_SIZE) {
+        const first = segs.getUint32(o, true) + segs.getUint32(o + 4, true) * 2 ** 32;
+        const num = segs.getUint32(o + 8, true);
+        const flags = segs.getUint32(o + 12, true);
         if (discard ? flags !== 0 : (flags & ~BLK_WRITE_ZEROES_FLAG_UNMAP) !== 0) return status(BlkStatus.UNSUPP);
         if (num > maxSectors || !this.inRange(first, num * SECTOR_SIZE)) return status(BlkStatus.IOERR);
         ranges.push([first, num]);

@@ -10,7 +10,7 @@ import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel }
 import type { DmaView } from '../../dma/view.js';
 import { Feature } from '../../virtqueue/features.js';
 import { deviceQueueFromAreas, type QueueDevice } from '../../virtqueue/queue.js';
-import type { GuestBuffer } from '../../virtqueue/buffers.js';
+import type { PoppedBuffer } from '../../virtqueue/device-face.js';
 
 export const VIRTIO_ID_CONSOLE = 3;
 export const ConsoleFeature = { SIZE: 0, MULTIPORT: 1, EMERG_WRITE: 2 } as const;
@@ -42,7 +42,7 @@ export interface ConsoleCounters {
 }
 
 /** Pops one chain and returns its writable buffers. */
-function popOne(q: QueueDevice): { id: number; writable: GuestBuffer[] } | undefined {
+function popOne(q: QueueDevice): { id: number; writable: PoppedBuffer[] } | undefined {
   if (q.popBatch(1) === 0) return undefined;
   const { id, writable } = q.chain(0);
   return { id, writable };
@@ -178,14 +178,14 @@ export class ConsoleDevice implements VirtioDeviceModel {
   /** Sink: takes the bytes the guest sent so far. */
   take(): Uint8Array {
     const f = this.collected;
-    const out = new Uint8Array(this.view.memory.buffer, f.at + f.rd, f.length).slice();
+    const out = this.view.bytesAt(f.at + f.rd, f.length).slice();
     f.rd = f.wr = 0;
     return out;
   }
 
   private deliver(bytes: Uint8Array, f: HostFifo): void {
     const n = Math.min(bytes.length, f.room());
-    new Uint8Array(this.view.memory.buffer, f.at + f.wr, n).set(bytes.subarray(0, n));
+    this.view.bytesAt(f.at + f.wr, n).set(bytes.subarray(0, n));
     f.wr += n;
     this.counters.dropped += bytes.length - n;
   }
@@ -197,14 +197,18 @@ export class ConsoleDevice implements VirtioDeviceModel {
     const f = this.mode === 'loopback' ? this.toGuest : this.collected;
     const c = this.counters;
     let any = false;
+    let reads = 0;
+    let readBytes = 0;
     for (let n = q.popBatch(); n > 0; n = q.popBatch()) {
       const used = [];
       for (let k = 0; k < n; k++) {
         const chain = q.chain(k);
         for (const b of chain.readable) {
-          const addr = Number(b.addr);
+          // The iovec the pop translated: a Wasm copy into the FIFO.
           const fit = Math.min(b.len, f.room());
-          if (fit > 0) this.view.copyToHost(f.at + f.wr, addr, fit);
+          if (fit > 0) this.view.core.dma_copy(f.at + f.wr, b.linear, fit);
+          reads++;
+          readBytes += fit;
           f.wr += fit;
           c.txBytes += fit;
           c.dropped += b.len - fit;
@@ -215,6 +219,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
       c.txChains += n;
       any = true;
     }
+    this.view.countAccess(reads, readBytes, 0, 0);
     if (any && q.shouldNotify()) this.ctx.raiseQueueInterrupt(CONSOLE_TRANSMITQ);
   }
 
@@ -231,7 +236,8 @@ export class ConsoleDevice implements VirtioDeviceModel {
       for (const b of chain.writable) {
         const len = Math.min(b.len, f.length);
         if (len === 0) break;
-        this.view.copyFromHost(Number(b.addr), f.at + f.rd, len);
+        this.view.core.dma_copy(b.linear, f.at + f.rd, len);
+        this.view.countAccess(0, 0, 1, len);
         f.rd += len;
         wrote += len;
       }

@@ -143,11 +143,6 @@ export class VirtioNetDevice implements VirtioDeviceModel {
         `net queuePairs ${pairs}: must be a whole number from 1 to ${VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX}`,
       );
     }
-    if (view.backendName !== 'direct') {
-      // The Wasm packet path reaches guest RAM at GUEST_BASE + address after a RAM bounds check,
-      // which is the direct backend's translation; swiotlb and iommu need a translated path.
-      throw new ConfigError(`net device: DMA backend ${view.backendName} is not supported yet (only direct)`);
-    }
     this.maxPairs = pairs;
     this.backend = options.backend ?? { kind: 'loopback' };
     if (this.backend.kind === 'source') {
@@ -282,6 +277,7 @@ export class VirtioNetDevice implements VirtioDeviceModel {
       b.kind === 'sink' ? N.NET_MODE_SINK : b.kind === 'loopback' ? N.NET_MODE_LOOPBACK : N.NET_MODE_SOURCE,
     );
     set(N.NS_FLAGS, mrg ? N.NET_FLAG_MRG : 0);
+    set(N.NS_CTX, v.dmaContext);
     if (b.kind !== 'loopback') {
       // A sink (and a source, for what the guest sends it) reads every TX frame
       // into this buffer before dropping it, as a NIC DMAs a frame before its
@@ -298,10 +294,11 @@ export class VirtioNetDevice implements VirtioDeviceModel {
     if (b.kind === 'source') {
       const len = VIRTIO_NET_HDR_LEN + b.packetBytes;
       const tmpl = v.hostAlloc(len);
-      const payload = new Uint8Array(v.memory.buffer, tmpl + VIRTIO_NET_HDR_LEN, b.packetBytes);
+      const payload = v.bytesAt(tmpl + VIRTIO_NET_HDR_LEN, b.packetBytes);
       if (b.fill) b.fill(payload);
       else for (let k = 0; k < payload.length; k++) payload[k] = k & 0xff;
-      hv.setBigUint64(st + N.NS_SRC_ELEM + N.PE_ADDR, BigInt(tmpl), true);
+      // A pool element whose iovec is the host template (it never came from the guest).
+      set(N.NS_SRC_ELEM + N.PE_LINEAR, tmpl);
       set(N.NS_SRC_ELEM + N.PE_LEN, len);
       set(N.NS_SRC_LEFT, b.packets === undefined ? 0xffffffff : Math.min(b.packets, 0xfffffffe));
     }

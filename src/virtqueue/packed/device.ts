@@ -2,10 +2,9 @@ import * as L from '../../../assembly/layout.js';
 import * as P from '../../../assembly/packed/layout.js';
 import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
+import { checkPopElements, engineOf } from '../device-host.js';
 import type { PackedEngine } from '../engine.js';
-import { ReferencePackedEngine } from '../reference/packed.js';
 import { checkPackedQueueSize } from './layout.js';
-import type { PackedQueue } from './queue.js';
 
 /** Where a packed device's state lives (see DeviceAddrs). */
 export type PackedDeviceAddrs = DeviceAddrs;
@@ -28,25 +27,16 @@ export class PackedDevice extends DeviceFace {
   constructor(
     private readonly pq: DeviceFaceOwner<PackedEngine>,
     addrs: PackedDeviceAddrs,
-    statsBlock: number,
   ) {
-    super(pq, addrs, statsBlock, OFFSETS);
+    super(pq, addrs, OFFSETS);
     this.inOrder = (this.u32(P.PDEV_FEATURES) & L.QF_IN_ORDER) !== 0;
   }
 
   /** VIRTIO_F_IN_ORDER negotiated: each push is one batch, written as one used descriptor. */
   readonly inOrder: boolean;
 
-  /** Lays out and initialises the device's host-side state for queue `q`. */
-  static create(q: PackedQueue, ring: number, flags: number, popElements: number): PackedDevice {
-    const { layout } = q;
-    const areas = { desc: ring + layout.desc, driver: ring + layout.driver, device: ring + layout.device };
-    const addrs = PackedDevice.layOut(q.mem, q.engine, q.size, areas, flags, q.statsBlock, popElements);
-    return new PackedDevice(q, addrs, q.statsBlock);
-  }
-
   private static layOut(
-    host: { view: DataView; hostAlloc(bytes: number, align?: number): number },
+    host: DeviceHost,
     engine: PackedEngine,
     size: number,
     areas: { desc: number; driver: number; device: number },
@@ -55,13 +45,14 @@ export class PackedDevice extends DeviceFace {
     popElements: number,
   ): PackedDeviceAddrs {
     const state = host.hostAlloc(P.PDEV_SIZE);
-    const s = (off: number, val: number) => host.view.setUint32(state + off, val, true);
+    const s = (off: number, val: number) => host.hostView.setUint32(state + off, val, true);
     s(P.PDEV_NUM, size);
     s(P.PDEV_FEATURES, flags);
     s(P.PDEV_DESC, areas.desc);
     s(P.PDEV_DRIVER_AREA, areas.driver);
     s(P.PDEV_DEVICE_AREA, areas.device);
     s(P.PDEV_STATS, statsBlock);
+    s(P.PDEV_DMA_CTX, host.dmaContext);
     s(P.PDEV_IDS, host.hostAlloc(size * 2));
     if (flags & L.QF_IN_ORDER) s(P.PDEV_ORDER, host.hostAlloc(size * 2));
     engine.packed_dev_init(state);
@@ -71,13 +62,15 @@ export class PackedDevice extends DeviceFace {
       popChains: size,
       popElements,
       pushIn: host.hostAlloc(size * 8),
+      statsBlock,
     };
   }
 
   /**
    * The device's own face of a packed ring a driver programmed through the
-   * transport (see SplitDevice.fromAreas): the areas are reached through the
-   * device's checked DMA translation; state and stats live in its host memory.
+   * transport, the only way a packed device face is built (see
+   * SplitDevice.fromAreas): the areas and every descriptor are translated
+   * through the device's DMA context; state and stats live in its host memory.
    */
   static fromAreas(host: DeviceHost, ring: ProgrammedRing, options: DeviceRingOptions = {}): PackedDevice {
     const { size } = ring;
@@ -89,15 +82,33 @@ export class PackedDevice extends DeviceFace {
     };
     const flags =
       (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0) | (ring.inOrder ? L.QF_IN_ORDER : 0);
-    const popElements = options.popElements ?? Math.max(4 * size, 1024);
+    const popElements = checkPopElements(options.popElements, size);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
-    const mem = { view: host.hostView, hostAlloc: (b: number, a?: number) => host.hostAlloc(b, a) };
-    const engine: PackedEngine = options.engine === 'reference' ? new ReferencePackedEngine(host.memory) : host.core;
-    const owner: DeviceFaceOwner<PackedEngine> = { mem, engine, name: options.name ?? 'vq0', size };
+    const engine = engineOf<PackedEngine>(host, options.engine);
+    const owner: DeviceFaceOwner<PackedEngine> = {
+      mem: { view: host.hostView },
+      engine,
+      name: options.name ?? 'vq0',
+      size,
+    };
+    return new PackedDevice(owner, PackedDevice.layOut(host, engine, size, areas, flags, statsBlock, popElements));
+  }
+
+  /** A second face of a device queue laid out in the same memory (another thread's). */
+  static attach(
+    host: Pick<DeviceHost, 'hostView' | 'core'>,
+    addrs: PackedDeviceAddrs,
+    size: number,
+    options: DeviceRingOptions = {},
+  ): PackedDevice {
     return new PackedDevice(
-      owner,
-      PackedDevice.layOut(mem, engine, size, areas, flags, statsBlock, popElements),
-      statsBlock,
+      {
+        mem: { view: host.hostView },
+        engine: engineOf<PackedEngine>(host, options.engine),
+        name: options.name ?? 'vq0',
+        size,
+      },
+      addrs,
     );
   }
 

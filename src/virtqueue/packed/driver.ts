@@ -2,6 +2,7 @@ import * as L from '../../../assembly/layout.js';
 import * as P from '../../../assembly/packed/layout.js';
 import { DriverFace, type DriverAddrs, type DriverStateOffsets } from '../driver-face.js';
 import type { PackedQueue } from './queue.js';
+import { setDriverDma, type DriverDma } from '../ring-memory.js';
 
 /** Where a packed driver's state lives (see DriverAddrs). */
 export type PackedDriverAddrs = DriverAddrs;
@@ -33,7 +34,7 @@ export class PackedDriver extends DriverFace {
   }
 
   /** Lays out and initialises the driver's private memory for queue `q`. */
-  static create(q: PackedQueue, ring: number, flags: number, indirectMax: number): PackedDriver {
+  static create(q: PackedQueue, ring: number, flags: number, indirectMax: number, dma: DriverDma): PackedDriver {
     const { mem, size, layout } = q;
     const v = mem.view;
     // Private guest pages: the state block, desc_extra[size], desc_state[size],
@@ -51,12 +52,16 @@ export class PackedDriver extends DriverFace {
     s(P.PDRV_STATE, priv + P.PDRV_SIZE + size * L.EXTRA_SIZE);
     s(P.PDRV_STATS, q.statsBlock);
     if (inOrder) s(P.PDRV_TOTAL_LEN, priv + P.PDRV_SIZE + size * (L.EXTRA_SIZE + P.PSTATE_SIZE));
+    let indirDma = 0;
     if (indirectMax > 0) {
-      // Indirect tables are read by the device: shared pages, one slot per id.
+      // Indirect tables are read by the device: coherent memory, one slot per id.
       const bytes = size * indirectMax * P.PDESC_SIZE;
-      s(P.PDRV_INDIR_POOL, mem.linear(mem.alloc(bytes, { shared: true }), bytes));
+      const pool = dma.allocCoherent(bytes, 16);
+      s(P.PDRV_INDIR_POOL, mem.linear(pool.addr, bytes));
       s(P.PDRV_INDIR_CAP, indirectMax);
+      indirDma = pool.dma ?? pool.addr;
     }
+    setDriverDma(v, priv, { base: P.PDRV_DMA_BASE, size: P.PDRV_DMA_SIZE, indirDma: P.PDRV_INDIR_DMA }, dma, indirDma);
     q.engine.packed_drv_init(priv);
     const outBytes = size * L.REAP_SIZE;
     return new PackedDriver(q, { state: priv, reapOut: mem.linear(mem.alloc(outBytes), outBytes) });

@@ -5,7 +5,9 @@ import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { EngineName, PackedEngine } from '../engine.js';
 import type { Virtqueue } from '../queue.js';
 import { ReferencePackedEngine } from '../reference/packed.js';
-import { readStats, type QueueStats } from '../stats.js';
+import { readStats, sumStats, type QueueStats } from '../stats.js';
+import { directDeviceView, type DeviceHost } from '../../memory/dma-view.js';
+import { directDriverDma, type DriverDma } from '../ring-memory.js';
 import { PackedDevice, type PackedDeviceAddrs } from './device.js';
 import { PackedDriver, type PackedDriverAddrs } from './driver.js';
 import { packedRingLayout, type PackedRingLayout } from './layout.js';
@@ -40,6 +42,10 @@ export interface PackedQueueOptions {
    * shared guest pages allocated here, with dma = addr.
    */
   ringMemory?: RingMemory;
+  /** The driver's DMA domain (see SplitQueueOptions.dma). Default: direct DMA over guest RAM. */
+  dma?: DriverDma;
+  /** The device's view of guest memory (see SplitQueueOptions.device). Default: a direct context. */
+  device?: DeviceHost;
 }
 
 /** A packed queue as a plain object, for PackedQueue.attach() in another thread. */
@@ -104,21 +110,15 @@ export class PackedQueue implements Virtqueue {
       this.ringDma = attachTo.ringDma;
       this.statsBlock = attachTo.statsBlock;
       this.driver = new PackedDriver(this, attachTo.driver);
-      this.device = new PackedDevice(this, attachTo.device, attachTo.statsBlock);
+      this.device = PackedDevice.attach(mem, attachTo.device, size, { engine: this.engine, name: this.name });
       return;
     }
     const indirectMax = options.indirectMax ?? Math.min(size, 32);
     if (!Number.isInteger(indirectMax) || indirectMax < 1 || indirectMax > size) {
       throw new ConfigError(`indirectMax ${indirectMax}: must be from 1 to the queue size (${size})`);
     }
-    const popElements = options.popElements ?? Math.max(4 * size, 1024);
-    if (!Number.isInteger(popElements) || popElements < size) {
-      throw new ConfigError(`popElements ${popElements}: must be at least the queue size (${size})`);
-    }
-    const rm = options.ringMemory ?? {
-      addr: mem.alloc(this.layout.total, { shared: true, align: 16 }),
-      dma: undefined,
-    };
+    const dma = options.dma ?? directDriverDma(mem);
+    const rm = options.ringMemory ?? dma.allocCoherent(this.layout.total, 16);
     checkRingMemory(rm, this.layout.total, 16);
     this.ringAddr = rm.addr;
     this.ringDma = rm.dma ?? rm.addr;
@@ -126,8 +126,13 @@ export class PackedQueue implements Virtqueue {
       (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0) | (this.inOrder ? L.QF_IN_ORDER : 0);
     const ring = mem.linear(this.ringAddr, this.layout.total);
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
-    this.driver = PackedDriver.create(this, ring, flags, this.indirect ? indirectMax : 0);
-    this.device = PackedDevice.create(this, ring, flags, popElements);
+    this.driver = PackedDriver.create(this, ring, flags, this.indirect ? indirectMax : 0, dma);
+    const { desc, driver, device } = this.areas;
+    this.device = PackedDevice.fromAreas(
+      options.device ?? directDeviceView(mem),
+      { size, desc, driver, device, eventIdx: this.eventIdx, indirect: this.indirect, inOrder: this.inOrder },
+      { engine: this.engine, name: this.name, popElements: options.popElements },
+    );
   }
 
   /** Everything another thread needs to drive this queue over the same memory. */
@@ -152,9 +157,9 @@ export class PackedQueue implements Virtqueue {
     return new PackedQueue(mem, { engine }, handle);
   }
 
-  /** The queue's counters (both sides write the same block). */
+  /** The queue's counters: the driver's half from its block, the device's from the device's. */
   stats(): QueueStats {
-    return readStats(this.mem.view, this.statsBlock);
+    return sumStats(readStats(this.mem.view, this.statsBlock), this.device.stats());
   }
 
   /** Addresses of the three areas as the device is given them (a transport programs these). */

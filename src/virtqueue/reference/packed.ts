@@ -90,7 +90,12 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
     };
     let p = req;
     for (; added < n; added++) {
-      const [code, detail, chainBytes] = this.checkRequest(p, num);
+      const [code, detail, chainBytes] = this.checkRequest(
+        p,
+        num,
+        this.u64(drv + P.PDRV_DMA_BASE),
+        this.u64(drv + P.PDRV_DMA_SIZE),
+      );
       if (code !== 0) {
         err = code;
         errA = detail;
@@ -117,7 +122,8 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
           this.set16(d + P.PDESC_ID, 0);
           this.set16(d + P.PDESC_FLAGS, k < outN ? 0 : P.PDESC_F_WRITE);
         }
-        const tableAddr = table - L.GUEST_BASE;
+        // A coherent pool: the table's DMA address is the pool's plus its offset.
+        const tableAddr = this.u64(drv + P.PDRV_INDIR_DMA) + (table - indirPool);
         const tableLen = total * P.PDESC_SIZE;
         this.set64(head + P.PDESC_ADDR, tableAddr);
         this.set32(head + P.PDESC_LEN, tableLen);
@@ -358,9 +364,11 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
     let inflight = this.u32(dev + P.PDEV_INFLIGHT);
     let count = 0;
     let elemEnd = 0;
+    let descs = 0;
     let err = 0;
     let errA = 0;
     let errB = 0;
+    const ctx = this.u32(dev + P.PDEV_DMA_CTX);
     const fault = (code: number, a: number, b = 0) => {
       err = code;
       errA = a >>> 0;
@@ -378,6 +386,7 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
       let readBytes = 0;
       let writeBytes = 0;
       let full = false;
+      let chainDescs = 0;
 
       /** Checks one buffer descriptor and records it; false stops the walk. */
       const take = (d: number, flags: number, where: number): boolean => {
@@ -387,8 +396,9 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
           fault(L.E_ZERO_LEN, where);
           return false;
         }
-        if (!this.inRam(addr, len)) {
-          fault(L.E_ADDR_RANGE, this.u32(d + P.PDESC_ADDR), this.u32(d + P.PDESC_ADDR + 4));
+        const got = this.mapDesc(ctx, addr, len, flags & P.PDESC_F_WRITE, elems, elemEnd, elemCap);
+        if (got < 0) {
+          fault(-got, this.u32(d + P.PDESC_ADDR), this.u32(d + P.PDESC_ADDR + 4));
           return false;
         }
         if (flags & P.PDESC_F_WRITE) {
@@ -401,15 +411,12 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
           }
           readBytes += len;
         }
-        if (elemEnd >= elemCap) {
+        if (got === 0) {
           full = true;
           return false;
         }
-        const e = elems + elemEnd * L.ELEM_SIZE;
-        this.copy64(e + L.ELEM_ADDR, d + P.PDESC_ADDR);
-        this.set32(e + L.ELEM_LEN, len);
-        this.set32(e + L.ELEM_FLAGS, flags & P.PDESC_F_WRITE);
-        elemEnd++;
+        elemEnd += got;
+        chainDescs++;
         return true;
       };
 
@@ -428,13 +435,17 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
           break;
         }
         const taddr = this.u64(headDesc + P.PDESC_ADDR);
-        if (!this.inRam(taddr, tlen)) {
-          fault(L.E_ADDR_RANGE, this.u32(headDesc + P.PDESC_ADDR), this.u32(headDesc + P.PDESC_ADDR + 4));
+        if (elemEnd >= elemCap) {
+          if (count === 0) err = L.E_POP_OUTPUT;
+          break;
+        }
+        const table = this.mapTable(ctx, taddr, tlen, elems + elemEnd * L.ELEM_SIZE);
+        if (table < 0) {
+          fault(-table, this.u32(headDesc + P.PDESC_ADDR), this.u32(headDesc + P.PDESC_ADDR + 4));
           break;
         }
         id = this.u16(headDesc + P.PDESC_ID);
         ndescs = 1;
-        const table = L.GUEST_BASE + taddr;
         // All entries belong to the buffer; NEXT means nothing in a table.
         for (let k = 0; k < tlen / P.PDESC_SIZE; k++) {
           const t = table + k * P.PDESC_SIZE;
@@ -499,6 +510,7 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
       }
       inflight++;
       count++;
+      descs += chainDescs;
     }
     this.set32(dev + P.PDEV_LAST_AVAIL, lastAvail);
     this.set32(dev + P.PDEV_AVAIL_WRAP, wrap);
@@ -506,7 +518,8 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
     if (count > 0) {
       const stats = this.u32(dev + P.PDEV_STATS);
       this.bump(stats, L.ST_CHAINS_POPPED, count);
-      this.bump(stats, L.ST_DESCS_POPPED, elemEnd);
+      this.bump(stats, L.ST_DESCS_POPPED, descs);
+      this.countMaps(ctx, elemEnd);
       if (features & L.QF_EVENT_IDX && this.u32(dev + P.PDEV_NOTIFY_ENABLED) !== 0) {
         this.set16(this.u32(dev + P.PDEV_DEVICE_AREA) + P.PEVENT_OFF_WRAP, lastAvail | (wrap << P.PEVENT_WRAP_SHIFT));
       }

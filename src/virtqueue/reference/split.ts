@@ -63,7 +63,12 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
     for (; added < n; added++) {
       const outN = this.u32(p + L.REQ_OUT);
       const total = outN + this.u32(p + L.REQ_IN);
-      const [code, where, chainBytes] = this.checkRequest(p, num);
+      const [code, where, chainBytes] = this.checkRequest(
+        p,
+        num,
+        this.u64(drv + L.DRV_DMA_BASE),
+        this.u64(drv + L.DRV_DMA_SIZE),
+      );
       if (code !== 0) {
         err = code;
         errA = where;
@@ -85,7 +90,8 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
         }
         const x = extra + head * L.EXTRA_SIZE;
         const next = this.u16(x + L.EXTRA_NEXT);
-        const tableAddr = table - L.GUEST_BASE;
+        // A coherent pool: the table's DMA address is the pool's plus its offset.
+        const tableAddr = this.u64(drv + L.DRV_INDIR_DMA) + (table - this.u32(drv + L.DRV_INDIR_POOL));
         this.writeDesc(desc + head * 16, tableAddr, total * 16, L.VRING_DESC_F_INDIRECT, next);
         this.set64(x + L.EXTRA_ADDR, tableAddr);
         this.set32(x + L.EXTRA_LEN, total * 16);
@@ -267,12 +273,14 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
     const ring = this.u32(dev + L.DEV_DESC);
     const avail = this.u32(dev + L.DEV_AVAIL);
     const features = this.u32(dev + L.DEV_FEATURES);
+    const ctx = this.u32(dev + L.DEV_DMA_CTX);
     const elems = out + maxChains * L.POP_SIZE;
     let lastAvail = this.u32(dev + L.DEV_LAST_AVAIL);
     let inflight = this.u32(dev + L.DEV_INFLIGHT);
     const availIdx = this.u16(avail + L.VRING_AVAIL_IDX);
     let count = 0;
     let elemEnd = 0;
+    let descs = 0;
     // [code, a, b] of the first failed check.
     let err: [number, number, number] = [0, 0, 0];
     if (((availIdx - lastAvail) & 0xffff) > num) err = [L.E_AVAIL_IDX_JUMP, lastAvail, availIdx];
@@ -297,9 +305,17 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
         if ((features & L.QF_INDIRECT) === 0) err = [L.E_INDIRECT_NOT_NEGOTIATED, head, 0];
         else if (tlen === 0 || tlen % 16 !== 0) err = [L.E_INDIRECT_LEN, tlen, 0];
         else if (tlen / 16 > num) err = [L.E_INDIRECT_TOO_BIG, tlen, 0];
-        else if (!this.inRam(taddr, tlen)) err = [L.E_ADDR_RANGE, this.u32(hd), this.u32(hd + 4)];
         if (err[0] !== 0) break;
-        table = taddr + L.GUEST_BASE;
+        if (elemEnd >= elemCap) {
+          if (count === 0) err = [L.E_POP_OUTPUT, elemCap, 0];
+          break;
+        }
+        const t = this.mapTable(ctx, taddr, tlen, elems + elemEnd * L.ELEM_SIZE);
+        if (t < 0) {
+          err = [-t, this.u32(hd), this.u32(hd + 4)];
+          break;
+        }
+        table = t;
         max = tlen / 16;
         i = 0;
       }
@@ -320,7 +336,9 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
         const flags = this.u16(d + L.VRING_DESC_FLAGS);
         if (flags & L.VRING_DESC_F_INDIRECT) err = [L.E_INDIRECT_NESTED, i, 0];
         else if (len === 0) err = [L.E_ZERO_LEN, i, 0];
-        else if (!this.inRam(addr, len)) err = [L.E_ADDR_RANGE, this.u32(d), this.u32(d + 4)];
+        if (err[0] !== 0) break;
+        const got = this.mapDesc(ctx, addr, len, flags & L.VRING_DESC_F_WRITE, elems, elemEnd, elemCap);
+        if (got < 0) err = [-got, this.u32(d), this.u32(d + 4)];
         else if (!(flags & L.VRING_DESC_F_WRITE) && seenWrite) err = [L.E_DESC_ORDER, i, 0];
         if (err[0] !== 0) break;
         if (flags & L.VRING_DESC_F_WRITE) {
@@ -329,15 +347,11 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
         } else {
           readBytes += len;
         }
-        if (elemEnd >= elemCap) {
+        if (got === 0) {
           full = true;
           break;
         }
-        const e = elems + elemEnd * L.ELEM_SIZE;
-        this.copy64(e + L.ELEM_ADDR, d + L.VRING_DESC_ADDR);
-        this.set32(e + L.ELEM_LEN, len);
-        this.set32(e + L.ELEM_FLAGS, flags & L.VRING_DESC_F_WRITE);
-        elemEnd++;
+        elemEnd += got;
         n++;
         if (!(flags & L.VRING_DESC_F_NEXT)) break;
         i = this.u16(d + L.VRING_DESC_NEXT);
@@ -366,13 +380,15 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
       lastAvail = (lastAvail + 1) & 0xffff;
       inflight++;
       count++;
+      descs += n;
     }
     this.set32(dev + L.DEV_LAST_AVAIL, lastAvail);
     this.set32(dev + L.DEV_INFLIGHT, inflight);
     if (count > 0) {
       const stats = this.u32(dev + L.DEV_STATS);
       this.bump(stats, L.ST_CHAINS_POPPED, count);
-      this.bump(stats, L.ST_DESCS_POPPED, elemEnd);
+      this.bump(stats, L.ST_DESCS_POPPED, descs);
+      this.countMaps(ctx, elemEnd);
       if (features & L.QF_EVENT_IDX && this.u32(dev + L.DEV_NOTIFY_ENABLED) !== 0) {
         this.set16(this.u32(dev + L.DEV_USED) + L.VRING_USED_RING + num * L.VRING_USED_ELEM_SIZE, lastAvail);
       }

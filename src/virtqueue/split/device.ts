@@ -1,10 +1,9 @@
 import * as L from '../../../assembly/layout.js';
 import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
-import { splitEngineFor } from '../device-host.js';
+import { checkPopElements, engineOf } from '../device-host.js';
 import type { SplitEngine } from '../engine.js';
 import { checkQueueSize } from './layout.js';
-import type { SplitQueue } from './queue.js';
 
 export type { Chain, PoppedBuffer, UsedElem } from '../device-face.js';
 /** Where a split device's state lives (see DeviceAddrs). */
@@ -26,20 +25,12 @@ export class SplitDevice extends DeviceFace {
   constructor(
     private readonly sq: DeviceFaceOwner<SplitEngine>,
     addrs: SplitDeviceAddrs,
-    statsBlock: number,
   ) {
-    super(sq, addrs, statsBlock, OFFSETS);
-  }
-
-  /** Lays out and initialises the device's host-side state for queue `q`. */
-  static create(q: SplitQueue, ring: number, flags: number, popElements: number): SplitDevice {
-    const { layout } = q;
-    const rings = { desc: ring + layout.desc, avail: ring + layout.avail, used: ring + layout.used };
-    return new SplitDevice(q, SplitDevice.layOut(q.mem, q.size, rings, flags, q.statsBlock, popElements), q.statsBlock);
+    super(sq, addrs, OFFSETS);
   }
 
   private static layOut(
-    host: { view: DataView; hostAlloc(bytes: number, align?: number): number },
+    host: DeviceHost,
     size: number,
     rings: { desc: number; avail: number; used: number },
     flags: number,
@@ -47,13 +38,14 @@ export class SplitDevice extends DeviceFace {
     popElements: number,
   ): SplitDeviceAddrs {
     const state = host.hostAlloc(L.DEV_SIZE);
-    const s = (off: number, val: number) => host.view.setUint32(state + off, val, true);
+    const s = (off: number, val: number) => host.hostView.setUint32(state + off, val, true);
     s(L.DEV_NUM, size);
     s(L.DEV_FEATURES, flags);
     s(L.DEV_DESC, rings.desc);
     s(L.DEV_AVAIL, rings.avail);
     s(L.DEV_USED, rings.used);
     s(L.DEV_STATS, statsBlock);
+    s(L.DEV_DMA_CTX, host.dmaContext);
     s(L.DEV_NOTIFY_ENABLED, 1);
     return {
       state,
@@ -61,15 +53,18 @@ export class SplitDevice extends DeviceFace {
       popChains: size,
       popElements,
       pushIn: host.hostAlloc(size * 8),
+      statsBlock,
     };
   }
 
   /**
    * The device's own face of a split ring that a driver programmed through the
-   * transport. The three areas are reached through the device's checked DMA
-   * translation once, here (a fault if the driver pointed them outside what the
-   * device may reach); state, stats and pop output live in the device's host
-   * memory. Nothing of the driver's side is shared but the ring itself.
+   * transport: the only way a split device face is built. The three areas are
+   * translated through the device's DMA context once, here (QEMU's vring
+   * caches; a fault if the driver pointed them outside what the device may
+   * reach), and every descriptor is translated through it at pop time; state,
+   * stats and pop output live in the device's host memory. Nothing of the
+   * driver's side is shared but the ring itself.
    */
   static fromAreas(host: DeviceHost, ring: ProgrammedRing, options: DeviceRingOptions = {}): SplitDevice {
     const { size } = ring;
@@ -80,16 +75,33 @@ export class SplitDevice extends DeviceFace {
       used: host.linear(ring.device, L.VRING_USED_RING + L.VRING_USED_ELEM_SIZE * size + 2, true),
     };
     const flags = (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0);
-    const popElements = options.popElements ?? Math.max(4 * size, 1024);
+    const popElements = checkPopElements(options.popElements, size);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
-    const mem = { view: host.hostView, hostAlloc: (b: number, a?: number) => host.hostAlloc(b, a) };
     const owner: DeviceFaceOwner<SplitEngine> = {
-      mem,
-      engine: splitEngineFor(host, options.engine ?? 'wasm'),
+      mem: { view: host.hostView },
+      engine: engineOf<SplitEngine>(host, options.engine),
       name: options.name ?? 'vq0',
       size,
     };
-    return new SplitDevice(owner, SplitDevice.layOut(mem, size, rings, flags, statsBlock, popElements), statsBlock);
+    return new SplitDevice(owner, SplitDevice.layOut(host, size, rings, flags, statsBlock, popElements));
+  }
+
+  /** A second face of a device queue laid out in the same memory (another thread's). */
+  static attach(
+    host: Pick<DeviceHost, 'hostView' | 'core'>,
+    addrs: SplitDeviceAddrs,
+    size: number,
+    options: DeviceRingOptions = {},
+  ): SplitDevice {
+    return new SplitDevice(
+      {
+        mem: { view: host.hostView },
+        engine: engineOf<SplitEngine>(host, options.engine),
+        name: options.name ?? 'vq0',
+        size,
+      },
+      addrs,
+    );
   }
 
   protected popRaw(out: number, max: number, elemCap: number): number {

@@ -1,6 +1,7 @@
 import * as L from '../../../assembly/layout.js';
 import { DriverFace, type DriverAddrs, type DriverStateOffsets } from '../driver-face.js';
 import type { SplitQueue } from './queue.js';
+import { setDriverDma, type DriverDma } from '../ring-memory.js';
 
 export type { Completion } from '../driver-face.js';
 /** Where a split driver's state lives (see DriverAddrs). */
@@ -28,7 +29,7 @@ export class SplitDriver extends DriverFace {
   }
 
   /** Lays out and initialises the driver's private memory for queue `q`. */
-  static create(q: SplitQueue, ring: number, flags: number, indirectMax: number): SplitDriver {
+  static create(q: SplitQueue, ring: number, flags: number, indirectMax: number, dma: DriverDma): SplitDriver {
     const { mem, size, layout } = q;
     const v = mem.view;
     // Private guest pages: the state block, desc_extra[size], desc_state[size].
@@ -43,13 +44,18 @@ export class SplitDriver extends DriverFace {
     s(L.DRV_EXTRA, priv + L.DRV_SIZE);
     s(L.DRV_STATE, priv + L.DRV_SIZE + size * L.EXTRA_SIZE);
     s(L.DRV_STATS, q.statsBlock);
+    let indirDma = 0;
     if (indirectMax > 0) {
-      // Indirect tables are read by the device, so they sit in shared pages:
-      // one slot per head, as a head has at most one table outstanding.
+      // Indirect tables are read by the device, so they come from the DMA
+      // API's coherent memory (shared pages in a CVM): one slot per head, as
+      // a head has at most one table outstanding.
       const bytes = size * indirectMax * L.VRING_DESC_SIZE;
-      s(L.DRV_INDIR_POOL, mem.linear(mem.alloc(bytes, { shared: true }), bytes));
+      const pool = dma.allocCoherent(bytes, 16);
+      s(L.DRV_INDIR_POOL, mem.linear(pool.addr, bytes));
       s(L.DRV_INDIR_CAP, indirectMax);
+      indirDma = pool.dma ?? pool.addr;
     }
+    setDriverDma(v, priv, { base: L.DRV_DMA_BASE, size: L.DRV_DMA_SIZE, indirDma: L.DRV_INDIR_DMA }, dma, indirDma);
     q.engine.split_drv_init(priv);
     const outBytes = size * L.REAP_SIZE;
     return new SplitDriver(q, { state: priv, reapOut: mem.linear(mem.alloc(outBytes), outBytes) });

@@ -5,7 +5,9 @@ import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { EngineName, SplitEngine } from '../engine.js';
 import { ReferenceSplitEngine } from '../reference/split.js';
 import type { Virtqueue } from '../queue.js';
-import { readStats, type QueueStats } from '../stats.js';
+import { readStats, sumStats, type QueueStats } from '../stats.js';
+import { directDeviceView, type DeviceHost } from '../../memory/dma-view.js';
+import { directDriverDma, type DriverDma } from '../ring-memory.js';
 import { SplitDevice, type SplitDeviceAddrs } from './device.js';
 import { SplitDriver, type SplitDriverAddrs } from './driver.js';
 import { splitRingLayout, type SplitRingLayout } from './layout.js';
@@ -35,6 +37,18 @@ export interface SplitQueueOptions {
    * shared guest pages allocated here, with dma = addr.
    */
   ringMemory?: RingMemory;
+  /**
+   * The driver's DMA domain (what its DMA API gives it): the window a
+   * buffer's DMA address must lie in, and dma_alloc_coherent for the
+   * indirect pool. Default: direct DMA over guest RAM.
+   */
+  dma?: DriverDma;
+  /**
+   * The device's view of guest memory (its DMA context), through which the
+   * device face is built from the areas, as a transport would. Default: a
+   * direct context over guest RAM.
+   */
+  device?: DeviceHost;
 }
 
 /** A queue as a plain object, for SplitQueue.attach() in another thread. */
@@ -47,17 +61,20 @@ export interface SplitQueueHandle {
   indirect: boolean;
   ringAddr: number;
   ringDma: number;
+  /** The driver's stats block (the device's is in device.statsBlock). */
   statsBlock: number;
   driver: SplitDriverAddrs;
   device: SplitDeviceAddrs;
 }
 
 /**
- * A split virtqueue (VIRTIO 1.2 §2.7) in guest memory, with its driver side
- * (guest, `driver`) and device side (host, `device`). The rings live in shared
- * guest pages exactly as the spec lays them out; the driver's bookkeeping lives
- * in private guest pages; the device's state and the stats block live in host
- * memory outside guest RAM.
+ * A split virtqueue (VIRTIO 1.2 §2.7) in guest memory: its driver side
+ * (guest, `driver`) paired with a device side (host, `device`) built the one
+ * way a device side is built, from the areas the driver would program,
+ * through a DMA context (SplitDevice.fromAreas). The rings live in shared
+ * guest pages exactly as the spec lays them out; the driver's bookkeeping
+ * lives in private guest pages; the device's state and each side's stats
+ * block live in host memory outside guest RAM.
  */
 export class SplitQueue implements Virtqueue {
   readonly name: string;
@@ -71,7 +88,7 @@ export class SplitQueue implements Virtqueue {
   readonly ringDma: number;
   readonly engine: SplitEngine;
   readonly engineName: EngineName;
-  /** Linear address of the stats block. */
+  /** Linear address of the driver's stats block (the device counts in device.statsBlock). */
   readonly statsBlock: number;
   readonly driver: SplitDriver;
   readonly device: SplitDevice;
@@ -97,30 +114,28 @@ export class SplitQueue implements Virtqueue {
       this.ringDma = attachTo.ringDma;
       this.statsBlock = attachTo.statsBlock;
       this.driver = new SplitDriver(this, attachTo.driver);
-      this.device = new SplitDevice(this, attachTo.device, attachTo.statsBlock);
+      this.device = SplitDevice.attach(mem, attachTo.device, size, { engine: this.engine, name: this.name });
       return;
     }
     const indirectMax = options.indirectMax ?? Math.min(size, 32);
     if (!Number.isInteger(indirectMax) || indirectMax < 1 || indirectMax > size) {
       throw new ConfigError(`indirectMax ${indirectMax}: must be from 1 to the queue size (${size})`);
     }
-    const popElements = options.popElements ?? Math.max(4 * size, 1024);
-    if (!Number.isInteger(popElements) || popElements < size) {
-      throw new ConfigError(`popElements ${popElements}: must be at least the queue size (${size})`);
-    }
-
-    const rm = options.ringMemory ?? {
-      addr: mem.alloc(this.layout.total, { shared: true, align: this.layout.align }),
-      dma: undefined,
-    };
+    const dma = options.dma ?? directDriverDma(mem);
+    const rm = options.ringMemory ?? dma.allocCoherent(this.layout.total, this.layout.align);
     checkRingMemory(rm, this.layout.total, this.layout.align);
     this.ringAddr = rm.addr;
     this.ringDma = rm.dma ?? rm.addr;
     const flags = (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0);
     const ring = mem.linear(this.ringAddr, this.layout.total);
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
-    this.driver = SplitDriver.create(this, ring, flags, this.indirect ? indirectMax : 0);
-    this.device = SplitDevice.create(this, ring, flags, popElements);
+    this.driver = SplitDriver.create(this, ring, flags, this.indirect ? indirectMax : 0, dma);
+    const { desc, avail, used } = this.areas;
+    this.device = SplitDevice.fromAreas(
+      options.device ?? directDeviceView(mem),
+      { size, desc, driver: avail, device: used, eventIdx: this.eventIdx, indirect: this.indirect },
+      { engine: this.engine, name: this.name, popElements: options.popElements },
+    );
   }
 
   /**
@@ -152,9 +167,9 @@ export class SplitQueue implements Virtqueue {
     return new SplitQueue(mem, { engine }, handle);
   }
 
-  /** The queue's counters (both sides write the same block). */
+  /** The queue's counters: the driver's half from its block, the device's from the device's. */
   stats(): QueueStats {
-    return readStats(this.mem.view, this.statsBlock);
+    return sumStats(readStats(this.mem.view, this.statsBlock), this.device.stats());
   }
 
   /** Addresses of the three areas as the device is given them (a transport programs these). */

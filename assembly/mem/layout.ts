@@ -1,0 +1,52 @@
+// The DMA context (the memory room's one way into guest memory for a device):
+// block and stats offsets shared by the Wasm core and TypeScript (valid
+// AssemblyScript and valid TypeScript: integer constants only).
+//
+// A context is one device's DMA domain (QEMU: the AddressSpace a device's
+// DMA goes through; Linux: the IOMMU domain or the lack of one). It lives in
+// host memory, where the guest cannot reach it; TypeScript configures it and
+// the Wasm pops, device copies and the DmaView's scalar accessors all
+// translate through it.
+
+// ---- Context block (host memory) ----
+export const CTX_MODE = 0; // DMA_MODE_*
+export const CTX_FLAGS = 4; // DMA_F_*
+export const CTX_STATS = 8; // linear address of the context's stats block (DST_*)
+export const CTX_PT = 12; // paged: linear address of the page table (u32 per 4 KiB IOVA page)
+export const CTX_LIMIT = 16; // u64: bytes of the DMA address space (direct: guest RAM; paged: the IOVA window)
+export const CTX_BASE = 24; // u64: paged: the first DMA address of the IOVA window
+export const CTX_FAULT_ADDR = 32; // u64: the last fault's DMA address
+export const CTX_FAULT_LEN = 40;
+export const CTX_FAULT_CODE = 44; // its error code (E_ADDR_RANGE or E_DMA_*)
+export const CTX_FAULT_WRITE = 48; // 1 for a device write
+export const CTX_SIZE = 64;
+
+// Direct: the DMA address is the guest physical address, and the space is
+// guest RAM (a traditional VM's device built into the hypervisor).
+export const DMA_MODE_DIRECT = 0;
+// Paged: DMA addresses are IOVAs in a window [base, base + limit), translated
+// page by page through a table the guest's IOMMU driver fills (an IOMMU, a
+// VDUSE IOTLB, or the test-only offset backend).
+export const DMA_MODE_PAGED = 1;
+
+// The device may touch shared pages only (a confidential VM: private pages
+// are encrypted and the host has no key); checked against the page-ownership
+// map for every page an access touches.
+export const DMA_F_SHARED_ONLY = 1;
+
+// Page-table entry: the guest physical page base | the permissions below;
+// 0 is "not mapped".
+export const PTE_READ = 1; // the device may read (DMA_TO_DEVICE)
+export const PTE_WRITE = 2; // the device may write (DMA_FROM_DEVICE)
+export const PTE_PERM_MASK = 3;
+
+// ---- Context stats block (host memory), u64 counters, updated with atomic
+// adds once per batch: a device's queues may run on several threads. ----
+export const DST_READS = 0; // device reads of guest memory (one per iovec or scalar read)
+export const DST_WRITES = 8; // device writes
+export const DST_BYTES_READ = 16;
+export const DST_BYTES_WRITTEN = 24;
+export const DST_FAULTS = 32; // accesses refused
+export const DST_MAPS = 40; // iovecs made by translating descriptors (pops, indirect tables, ring areas)
+export const DST_SPLITS = 48; // iovecs beyond the first of a range (the translation was not contiguous)
+export const DST_SIZE = 128;

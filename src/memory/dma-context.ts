@@ -1,0 +1,247 @@
+// The TypeScript face of a DMA context (assembly/mem/): it lays out and
+// configures the block the Wasm core translates every device access
+// through. TypeScript only configures; the translation itself, on the hot
+// path and for the DmaView's scalar accessors alike, runs in Wasm.
+import * as L from '../../assembly/layout.js';
+import { GUEST_PAGE_SIZE } from '../../assembly/layout.js';
+import * as C from '../../assembly/mem/layout.js';
+import { ConfigError, GuestMemoryError, VqsimError } from '../errors.js';
+import type { GuestMemory } from './guest-memory.js';
+
+export type DmaContextMode = 'direct' | 'paged';
+
+/** Counters of a DMA context's shared stats block. */
+export interface DmaContextCounters {
+  /** Device reads of guest memory (one per iovec read, frame read or scalar read). */
+  reads: number;
+  writes: number;
+  bytesRead: number;
+  bytesWritten: number;
+  /** Accesses the context refused. */
+  faults: number;
+  /** iovecs made by translating descriptors, indirect tables and ring areas. */
+  maps: number;
+  /** iovecs beyond the first of a range whose translation was not contiguous. */
+  splits: number;
+}
+
+/** Where the last refused access went (the context keeps only the last). */
+export interface DmaFaultRecord {
+  addr: number;
+  len: number;
+  /** The Wasm error code (E_ADDR_RANGE, E_DMA_UNMAPPED, E_DMA_PERM, E_DMA_PRIVATE). */
+  code: number;
+  write: boolean;
+}
+
+export interface PagedContextOptions {
+  /** First DMA address (IOVA) of the window, a multiple of 4096. */
+  base: number;
+  /** Bytes of the window, a multiple of 4096 (one page-table entry per page). */
+  bytes: number;
+  sharedOnly?: boolean;
+}
+
+const COUNTERS: [keyof DmaContextCounters, number][] = [
+  ['reads', C.DST_READS],
+  ['writes', C.DST_WRITES],
+  ['bytesRead', C.DST_BYTES_READ],
+  ['bytesWritten', C.DST_BYTES_WRITTEN],
+  ['faults', C.DST_FAULTS],
+  ['maps', C.DST_MAPS],
+  ['splits', C.DST_SPLITS],
+];
+
+function u64(view: DataView, at: number): number {
+  return view.getUint32(at, true) + view.getUint32(at + 4, true) * 2 ** 32;
+}
+
+function setU64(view: DataView, at: number, v: number): void {
+  view.setUint32(at, v % 2 ** 32, true);
+  view.setUint32(at + 4, Math.floor(v / 2 ** 32), true);
+}
+
+function pageAligned(what: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0 || v % GUEST_PAGE_SIZE !== 0) {
+    throw new ConfigError(`${what} ${v}: must be a whole multiple of 4096`);
+  }
+}
+
+/**
+ * One device's DMA domain, in host memory: direct (the DMA address is the
+ * guest physical address, the space is guest RAM) or paged (an IOVA window
+ * translated page by page through a table the guest's IOMMU driver fills).
+ * Optionally restricted to shared pages (a confidential VM's device).
+ */
+export class DmaContext {
+  private constructor(
+    private readonly mem: GuestMemory,
+    /** Linear address of the context block. */
+    readonly block: number,
+  ) {}
+
+  /** A direct context over all of guest RAM. */
+  static direct(mem: GuestMemory, options: { sharedOnly?: boolean } = {}): DmaContext {
+    const ctx = DmaContext.layOut(mem, C.DMA_MODE_DIRECT, options.sharedOnly ?? false);
+    setU64(mem.view, ctx.block + C.CTX_LIMIT, mem.size);
+    return ctx;
+  }
+
+  /** A paged context: nothing is reachable until mapPages() maps it. */
+  static paged(mem: GuestMemory, options: PagedContextOptions): DmaContext {
+    pageAligned('paged DMA context base', options.base);
+    pageAligned('paged DMA context bytes', options.bytes);
+    if (options.bytes === 0) throw new ConfigError('paged DMA context bytes 0: must be at least 4096');
+    const ctx = DmaContext.layOut(mem, C.DMA_MODE_PAGED, options.sharedOnly ?? false);
+    const v = mem.view;
+    setU64(v, ctx.block + C.CTX_BASE, options.base);
+    setU64(v, ctx.block + C.CTX_LIMIT, options.bytes);
+    v.setUint32(ctx.block + C.CTX_PT, mem.hostAlloc((options.bytes / GUEST_PAGE_SIZE) * 4, 4096), true);
+    return ctx;
+  }
+
+  /** The face of a context another thread laid out in the same memory. */
+  static attach(mem: GuestMemory, block: number): DmaContext {
+    return new DmaContext(mem, block);
+  }
+
+  private static layOut(mem: GuestMemory, mode: number, sharedOnly: boolean): DmaContext {
+    const block = mem.hostAlloc(C.CTX_SIZE);
+    const v = mem.view;
+    v.setUint32(block + C.CTX_MODE, mode, true);
+    v.setUint32(block + C.CTX_FLAGS, sharedOnly ? C.DMA_F_SHARED_ONLY : 0, true);
+    v.setUint32(block + C.CTX_STATS, mem.hostAlloc(C.DST_SIZE), true);
+    return new DmaContext(mem, block);
+  }
+
+  get mode(): DmaContextMode {
+    return this.mem.view.getUint32(this.block + C.CTX_MODE, true) === C.DMA_MODE_DIRECT ? 'direct' : 'paged';
+  }
+
+  /** Linear address of the context's stats block (DST_*). */
+  get statsBlock(): number {
+    return this.mem.view.getUint32(this.block + C.CTX_STATS, true);
+  }
+
+  /** The first DMA address and the size of the space (direct: 0 and guest RAM). */
+  get window(): { base: number; bytes: number } {
+    const v = this.mem.view;
+    return { base: u64(v, this.block + C.CTX_BASE), bytes: u64(v, this.block + C.CTX_LIMIT) };
+  }
+
+  get sharedOnly(): boolean {
+    return (this.mem.view.getUint32(this.block + C.CTX_FLAGS, true) & C.DMA_F_SHARED_ONLY) !== 0;
+  }
+
+  /** Restricts the device to shared pages (or lifts it), e.g. as a confidential VM boots. */
+  set sharedOnly(on: boolean) {
+    const v = this.mem.view;
+    const flags = v.getUint32(this.block + C.CTX_FLAGS, true);
+    v.setUint32(this.block + C.CTX_FLAGS, on ? flags | C.DMA_F_SHARED_ONLY : flags & ~C.DMA_F_SHARED_ONLY, true);
+  }
+
+  private pte(iova: number): number {
+    const { base, bytes } = this.window;
+    const off = iova - base;
+    if (this.mode !== 'paged' || off < 0 || off >= bytes) {
+      throw new GuestMemoryError('DMA_WINDOW', `IOVA 0x${iova.toString(16)} is outside the context's window`);
+    }
+    return this.mem.view.getUint32(this.block + C.CTX_PT, true) + (off / GUEST_PAGE_SIZE) * 4;
+  }
+
+  /**
+   * Maps the page-aligned IOVA range [iova, iova + bytes) to guest physical
+   * [gpa, gpa + bytes) with the device's permissions (the guest IOMMU
+   * driver's iommu_map()).
+   */
+  mapPages(iova: number, gpa: number, bytes: number, perm: { read: boolean; write: boolean }): void {
+    pageAligned('IOVA', iova);
+    pageAligned('guest address', gpa);
+    pageAligned('mapping length', bytes);
+    this.mem.check(gpa, bytes);
+    const bits = (perm.read ? C.PTE_READ : 0) | (perm.write ? C.PTE_WRITE : 0);
+    for (let off = 0; off < bytes; off += GUEST_PAGE_SIZE) {
+      this.mem.view.setUint32(this.pte(iova + off), bits === 0 ? 0 : (gpa + off) | bits, true);
+    }
+  }
+
+  /** Unmaps the page-aligned IOVA range [iova, iova + bytes) (iommu_unmap()). */
+  unmapPages(iova: number, bytes: number): void {
+    pageAligned('IOVA', iova);
+    pageAligned('mapping length', bytes);
+    for (let off = 0; off < bytes; off += GUEST_PAGE_SIZE) this.mem.view.setUint32(this.pte(iova + off), 0, true);
+  }
+
+  /**
+   * Counts a device access refused before it reached the translation (not a
+   * DMA address at all, or a host buffer outside the host area).
+   */
+  countFault(): void {
+    const at = this.statsBlock + C.DST_FAULTS;
+    Atomics.add(new BigUint64Array(this.mem.memory.buffer, at, 1), 0, 1n);
+  }
+
+  counters(): DmaContextCounters {
+    const out = {} as DmaContextCounters;
+    const s = this.statsBlock;
+    for (const [name, off] of COUNTERS) out[name] = u64(this.mem.view, s + off);
+    return out;
+  }
+
+  /** The last access the context refused, or undefined when none was. */
+  lastFault(): DmaFaultRecord | undefined {
+    const v = this.mem.view;
+    const code = v.getUint32(this.block + C.CTX_FAULT_CODE, true);
+    if (code === 0) return undefined;
+    return {
+      addr: u64(v, this.block + C.CTX_FAULT_ADDR),
+      len: v.getUint32(this.block + C.CTX_FAULT_LEN, true),
+      code,
+      write: v.getUint32(this.block + C.CTX_FAULT_WRITE, true) !== 0,
+    };
+  }
+}
+
+/**
+ * What a refused device access means, by the Wasm error code (the messages
+ * vhost and QEMU print for the same refusal, where they have one).
+ */
+export function dmaFaultMessage(code: number, backend: string): string {
+  switch (code) {
+    case L.E_ADDR_RANGE:
+      return `outside the device's DMA address space (the ${backend} backend's)`;
+    case L.E_DMA_UNMAPPED:
+      return 'IOTLB miss: no mapping for the address (vhost: "IOTLB miss"; QEMU: bogus descriptor)';
+    case L.E_DMA_PERM:
+      return 'the mapping does not allow this direction (IOMMU permission fault)';
+    case L.E_DMA_PRIVATE:
+      return 'the page is private to the guest (encrypted): a device may touch shared pages only';
+    default:
+      return `refused (code ${code})`;
+  }
+}
+
+/** What the guest DMA API gives a queue's driver side: its domain's DMA window and coherent memory. */
+export interface DriverDma {
+  /** First DMA address of the domain's window (0 for the direct backend). */
+  base: number;
+  /** Bytes of the window (guest RAM for the direct backend). */
+  bytes: number;
+  /**
+   * dma_alloc_coherent for memory the device reads (the indirect pool):
+   * `addr` the guest physical address the driver writes through, `dma` the
+   * device's address for it.
+   */
+  allocCoherent(bytes: number, align: number): { addr: number; dma?: number | undefined };
+}
+
+/**
+ * A misuse of the DMA API by a driver, or a device access the DMA context
+ * refused (DMA_FAULT). The codes are listed in src/dma/errors.ts.
+ */
+export class DmaError extends VqsimError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = 'DmaError';
+  }
+}
