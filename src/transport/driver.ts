@@ -9,9 +9,7 @@ import { Feature, hasFeature } from '../virtqueue/features.js';
 import { PackedQueue } from '../virtqueue/packed/queue.js';
 import { createQueue, type Virtqueue } from '../virtqueue/queue.js';
 import { SplitQueue } from '../virtqueue/split/queue.js';
-import type { RingMemory } from '../virtqueue/ring-memory.js';
-import { splitRingLayout } from '../virtqueue/split/layout.js';
-import { packedRingLayout } from '../virtqueue/packed/layout.js';
+import type { DriverDma } from '../virtqueue/ring-memory.js';
 import {
   Isr,
   Mmio,
@@ -375,11 +373,12 @@ export interface ProbeOptions {
    */
   validate?: (access: TransportAccess, features: bigint) => bigint | void;
   /**
-   * Where rings come from: the guest DMA API's dma_alloc_coherent, as Linux's
-   * vring_alloc_queue does (drivers pass their DmaApi's). Default: shared
-   * guest pages with DMA address = guest physical address.
+   * The guest DMA API for this device (DmaApi.driverDma()): rings and
+   * indirect tables come from its dma_alloc_coherent, as Linux's
+   * vring_alloc_queue does, and buffers must lie in its DMA window. Default:
+   * direct DMA, shared guest pages with DMA address = guest physical address.
    */
-  allocRing?: (bytes: number) => RingMemory;
+  dma?: DriverDma;
 }
 
 /** A device after a successful probe: DRIVER_OK is set and its queues are live. */
@@ -440,13 +439,13 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
       if (!Number.isInteger(size) || size < 1) {
         throw new TransportError('QUEUE_SIZE', `virtio: queue ${i} size ${size} is not usable`);
       }
-      const ringMemory = options.allocRing?.(
-        ring === 'split' ? splitRingLayout(size).total : packedRingLayout(size).total,
-      );
+      // The device side is the transport's: it builds its own face from the
+      // areas programmed below, through its DMA context.
       const vq = createQueue(mem, {
         ring,
         size,
-        ringMemory,
+        dma: options.dma,
+        deviceFace: false,
         eventIdx: hasFeature(features, Feature.EVENT_IDX),
         indirect: hasFeature(features, Feature.INDIRECT_DESC),
         inOrder: ring === 'packed' && hasFeature(features, Feature.IN_ORDER),

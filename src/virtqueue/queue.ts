@@ -8,7 +8,7 @@ import { SplitQueue } from './split/queue.js';
 import { PackedQueue } from './packed/queue.js';
 import type { RequestBatch } from './split/request-batch.js';
 import { ConfigError } from '../errors.js';
-import type { RingMemory } from './ring-memory.js';
+import type { DriverDma, RingMemory } from './ring-memory.js';
 import type { DeviceHost, DeviceRingOptions, ProgrammedRing } from './device-host.js';
 import { SplitDevice } from './split/device.js';
 import { PackedDevice } from './packed/device.js';
@@ -83,6 +83,12 @@ export interface QueueOptions {
   popElements?: number;
   /** Caller-allocated ring memory, e.g. from DmaApi.allocCoherent (see SplitQueueOptions). */
   ringMemory?: RingMemory;
+  /** The driver's DMA domain (see SplitQueueOptions.dma). */
+  dma?: DriverDma;
+  /** The device's DMA view the paired device face is built through (see SplitQueueOptions.device). */
+  device?: DeviceHost;
+  /** False: a driver's queue only, whose device side the transport's device builds. */
+  deviceFace?: boolean;
 }
 
 /** Builds a queue of the ring kind asked for; code written against Virtqueue runs on both. */

@@ -93,6 +93,8 @@ export interface BlkRange {
 }
 
 interface Slot {
+  /** The header's DMA address, as map() returned it. */
+  hdrDma: number;
   dataGpa: number;
   dataLen: number;
   dataDir: DmaDirection;
@@ -129,7 +131,7 @@ export class BlkQueue {
     this.view = mem.view;
     for (let k = vq.size - 1; k >= 0; k--) {
       this.free.push(k);
-      this.slots.push({ dataGpa: 0, dataLen: 0, dataDir: DmaDirection.TO_DEVICE, dataDma: 0, writable: 0 });
+      this.slots.push({ hdrDma: 0, dataGpa: 0, dataLen: 0, dataDir: DmaDirection.TO_DEVICE, dataDma: 0, writable: 0 });
     }
     this.batch = new RequestBatch(mem, vq.size, vq.size * 3);
   }
@@ -155,6 +157,7 @@ export class BlkQueue {
     v.setUint8(h + 16, 0xff); // not a status: the device must write it
     const s = this.slots[k]!;
     const hdrDma = dma.map(hdr, 32, DmaDirection.BIDIRECTIONAL);
+    s.hdrDma = hdrDma;
     const readable = [{ addr: hdrDma, len: BLK_OUTHDR_SIZE }];
     const writable: { addr: number; len: number }[] = [];
     s.dataLen = dataLen;
@@ -200,8 +203,8 @@ export class BlkQueue {
       const k = comp[2 * i]!;
       const len = comp[2 * i + 1]!;
       const s = this.slots[k]!;
-      const hdr = this.slab + k * 32;
-      dma.unmap(hdr, 32, DmaDirection.BIDIRECTIONAL);
+      // Unmapped with the addresses map() returned (the device's, not the CPU's).
+      dma.unmap(s.hdrDma, 32, DmaDirection.BIDIRECTIONAL);
       if (s.dataLen > 0) dma.unmap(s.dataDma, s.dataLen, s.dataDir);
       this.free.push(k);
       this.inflight--;
@@ -281,7 +284,7 @@ export class BlkDriver {
       },
     };
     // Rings come from dma_alloc_coherent (the validate hook above sets the queue count on this object).
-    probe.allocRing = (b) => dma.allocRing(b);
+    probe.dma = dma.driverDma();
     const dev = probeDevice(access, mem, probe);
     try {
       const f = dev.features;

@@ -56,6 +56,9 @@ export class ConsoleDriver {
   private readonly txBytes: number;
   private readonly rxPool: number;
   private readonly txPool: number;
+  /** The DMA address map() returned for each receive and transmit buffer in flight. */
+  private readonly rxDma: number[] = [];
+  private readonly txDma: number[] = [];
   private readonly txFree: number[] = [];
   private readonly received: Uint8Array[] = [];
 
@@ -98,7 +101,7 @@ export class ConsoleDriver {
       features: (options.features ?? CONSOLE_DRIVER_FEATURES) & ~(1n << BigInt(ConsoleFeature.MULTIPORT)),
       queueSize: options.queueSize,
       queues: 2,
-      allocRing: (b) => dma.allocRing(b),
+      dma: dma.driverDma(),
     });
     return new ConsoleDriver(access, mem, dma, dev.features, dev.queues, options);
   }
@@ -114,7 +117,13 @@ export class ConsoleDriver {
   private postRx(k: number): void {
     const gpa = this.rxPool + k * this.rxBytes;
     const addr = this.dma.map(gpa, this.rxBytes, DmaDirection.FROM_DEVICE);
+    this.rxDma[k] = addr;
     this.rxq.driver.add([], [{ addr, len: this.rxBytes }], k);
+  }
+
+  /** Ends receive buffer k's mapping, with the address map() returned. */
+  private unmapRx(k: number): void {
+    this.dma.unmap(this.rxDma[k]!, this.rxBytes, DmaDirection.FROM_DEVICE);
   }
 
   /** Emergency write of one byte through config space (F_EMERG_WRITE). */
@@ -128,7 +137,7 @@ export class ConsoleDriver {
     const n = d.reap();
     for (let i = 0; i < n; i++) {
       const k = d.completions[2 * i]!;
-      this.dma.unmap(this.txAddr(k), this.txBytes, DmaDirection.TO_DEVICE);
+      this.dma.unmap(this.txDma[k]!, this.txBytes, DmaDirection.TO_DEVICE);
       this.txFree.push(k);
     }
   }
@@ -150,6 +159,7 @@ export class ConsoleDriver {
       const gpa = this.txAddr(k);
       this.mem.write(gpa, bytes.subarray(done, done + n));
       const addr = this.dma.map(gpa, this.txBytes, DmaDirection.TO_DEVICE);
+      this.txDma[k] = addr;
       this.txq.driver.add([{ addr, len: n }], [], k);
       done += n;
     }
@@ -174,7 +184,7 @@ export class ConsoleDriver {
       for (let i = 0; i < n; i++) {
         const k = d.completions[2 * i]!;
         const len = d.completions[2 * i + 1]!;
-        this.dma.unmap(this.rxPool + k * this.rxBytes, this.rxBytes, DmaDirection.FROM_DEVICE);
+        this.unmapRx(k);
         total += this.hardened ? Math.min(len, this.rxBytes) : len;
         this.postRx(k);
       }
@@ -191,7 +201,7 @@ export class ConsoleDriver {
       for (let i = 0; i < n; i++) {
         const k = d.completions[2 * i]!;
         let len = d.completions[2 * i + 1]!;
-        this.dma.unmap(this.rxPool + k * this.rxBytes, this.rxBytes, DmaDirection.FROM_DEVICE);
+        this.unmapRx(k);
         if (len > this.rxBytes && this.hardened) len = this.rxBytes;
         this.received.push(this.mem.read(this.rxPool + k * this.rxBytes, len));
         total += len;

@@ -5,6 +5,7 @@
 // at setup (premapped pools, like virtio_net's premapped RX mode and
 // AF_XDP/page_pool); a sync is made per buffer only when the backend needs it
 // (dma_need_sync). Per-packet work runs in Wasm (assembly/net/driver.ts).
+import * as L from '../../../assembly/layout.js';
 import * as N from '../../../assembly/net/layout.js';
 import { DmaApi } from '../../dma/api.js';
 import { DmaDirection } from '../../dma/types.js';
@@ -173,7 +174,8 @@ export class VirtioNetDriver {
     this.hardened = options.hardened ?? true;
     this.onError = options.onError ?? 'drop';
     this.mergeable = hasFeature(features, NetFeature.MRG_RXBUF);
-    this.needSync = dma.backend.name !== 'direct';
+    // dma_need_sync(): ask the API once, skip the calls on the hot path when they do nothing.
+    this.needSync = dma.needSync;
     this.queueList = queues;
     if (hasFeature(features, NetFeature.CTRL_VQ)) {
       this.ctrlIndex = 2 * maxPairs;
@@ -231,7 +233,7 @@ export class VirtioNetDriver {
       },
     };
     // Rings come from dma_alloc_coherent (the validate hook above sets the queue count on this object).
-    probeOptions.allocRing = (b) => dma.allocRing(b);
+    probeOptions.dma = dma.driverDma();
     const dev = probeDevice(access, mem, probeOptions);
     if (dev.deviceId !== VIRTIO_ID_NET) {
       throw new ConfigError(`net driver: device ${dev.deviceId} is not a network device (${VIRTIO_ID_NET})`);
@@ -406,6 +408,10 @@ export class VirtioNetDriver {
     data.forEach((b, k) => v.setUint8(at + 2 + k, b));
     v.setUint8(at + 32, 0xff);
     const len = 2 + data.length;
+    if (this.needSync) {
+      this.dma.syncForDevice(this.ctrlDma.out, len, DmaDirection.TO_DEVICE);
+      this.dma.syncForDevice(this.ctrlDma.ack, 1, DmaDirection.FROM_DEVICE);
+    }
     if (!q.driver.add([{ addr: this.ctrlDma.out, len }], [{ addr: this.ctrlDma.ack, len: 1 }], 0)) {
       throw new NetDriverError('CTRL_NO_ANSWER', 'virtio-net: control queue full');
     }
@@ -414,6 +420,7 @@ export class VirtioNetDriver {
     if (done.length === 0) {
       throw new NetDriverError('CTRL_NO_ANSWER', `virtio-net: device did not answer control command ${cls}.${cmd}`);
     }
+    if (this.needSync) this.dma.syncForCpu(this.ctrlDma.ack, 1, DmaDirection.FROM_DEVICE);
     return v.getUint8(at + 32) === VIRTIO_NET_OK;
   }
 
@@ -469,6 +476,9 @@ export class VirtioNetDriver {
     const built = this.mem.core.net_drv_tx_build(p.txState, Math.min(n, p.tx.size), len);
     if (built === 0) return 0;
     p.txBatch.count = built;
+    // A burst hands the device what the buffers hold now: sync each one
+    // (dma_sync_single_for_device), unless send() did it frame by frame.
+    if (this.needSync && len > 0) this.syncBatch(p.txBatch, built, DmaDirection.TO_DEVICE);
     const added = p.tx.driver.addBatch(p.txBatch);
     if (added < built) {
       // Return what did not fit (cannot happen with one descriptor per slot and slots = queue size).
@@ -477,6 +487,16 @@ export class VirtioNetDriver {
     this.counters.txPackets += added;
     this.kick(p.tx, 2 * p.index + 1);
     return added;
+  }
+
+  /** Syncs the one buffer of each of the first n requests of a one-buffer batch for the device. */
+  private syncBatch(batch: RequestBatch, n: number, dir: DmaDirection): void {
+    const v = this.mem.view;
+    for (let k = 0, r = batch.ptr; k < n; k++, r += L.REQ_HDR_SIZE + L.SG_SIZE) {
+      const sg = r + L.REQ_HDR_SIZE;
+      const addr = v.getUint32(sg + L.SG_ADDR, true) + v.getUint32(sg + L.SG_ADDR + 4, true) * 2 ** 32;
+      this.dma.syncForDevice(addr, v.getUint32(sg + L.SG_LEN, true), dir);
+    }
   }
 
   /** Reaps TX completions of pair `i` (free_old_xmit); returns how many. */
@@ -505,8 +525,7 @@ export class VirtioNetDriver {
           const token = compl[2 * (first + j)]!;
           const len = compl[2 * (first + j) + 1]!;
           const cpu = v.getUint32(p.rxSlots.table + token * N.SLOT_SIZE + N.SLOT_CPU, true);
-          if (this.needSync)
-            this.dma.syncForCpu(p.rxSlots.dma[token]!, Math.min(len, p.rxSlots.bufBytes), DmaDirection.FROM_DEVICE);
+          // (Synced for the CPU in rx(), before anything read the buffer.)
           // A naive driver takes the device's length as it is, even past the end of the buffer.
           const end = Math.min(cpu + len, this.mem.bytes.length);
           buf.set(this.mem.bytes.subarray(cpu, end), off);
@@ -528,6 +547,18 @@ export class VirtioNetDriver {
     const p = this.pair(i);
     const n = p.rx.driver.reap();
     if (n === 0) return 0;
+    // dma_sync_single_for_cpu on every buffer reaped, before the driver reads
+    // num_buffers or any byte of it (virtnet_receive → page_pool sync): with a
+    // bouncing backend the data reaches the buffer only here. The device's
+    // length is clamped to the buffer: the sync must not reach past it.
+    if (this.needSync) {
+      const compl = p.rx.driver.completions;
+      for (let k = 0; k < n; k++) {
+        const len = Math.min(compl[2 * k + 1]!, p.rxSlots.bufBytes);
+        const d = p.rxSlots.dma[compl[2 * k]!];
+        if (len > 0 && d !== undefined) this.dma.syncForCpu(d, len, DmaDirection.FROM_DEVICE);
+      }
+    }
     const v = this.mem.view;
     const st = p.rxState;
     v.setUint32(st + N.DR_N, n, true);

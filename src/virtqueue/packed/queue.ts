@@ -46,6 +46,12 @@ export interface PackedQueueOptions {
   dma?: DriverDma;
   /** The device's view of guest memory (see SplitQueueOptions.device). Default: a direct context. */
   device?: DeviceHost;
+  /**
+   * False for a driver's queue whose device side is the transport's (the
+   * device builds its own face from the programmed areas): no device face is
+   * built here. Default true.
+   */
+  deviceFace?: boolean;
 }
 
 /** A packed queue as a plain object, for PackedQueue.attach() in another thread. */
@@ -86,7 +92,7 @@ export class PackedQueue implements Virtqueue {
   /** Linear address of the stats block. */
   readonly statsBlock: number;
   readonly driver: PackedDriver;
-  readonly device: PackedDevice;
+  private readonly deviceSide: PackedDevice | undefined;
 
   constructor(
     readonly mem: GuestMemory,
@@ -110,7 +116,7 @@ export class PackedQueue implements Virtqueue {
       this.ringDma = attachTo.ringDma;
       this.statsBlock = attachTo.statsBlock;
       this.driver = new PackedDriver(this, attachTo.driver);
-      this.device = PackedDevice.attach(mem, attachTo.device, size, { engine: this.engine, name: this.name });
+      this.deviceSide = PackedDevice.attach(mem, attachTo.device, size, { engine: this.engine, name: this.name });
       return;
     }
     const indirectMax = options.indirectMax ?? Math.min(size, 32);
@@ -128,11 +134,22 @@ export class PackedQueue implements Virtqueue {
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
     this.driver = PackedDriver.create(this, ring, flags, this.indirect ? indirectMax : 0, dma);
     const { desc, driver, device } = this.areas;
-    this.device = PackedDevice.fromAreas(
+    if (options.deviceFace === false) return;
+    this.deviceSide = PackedDevice.fromAreas(
       options.device ?? directDeviceView(mem),
       { size, desc, driver, device, eventIdx: this.eventIdx, indirect: this.indirect, inOrder: this.inOrder },
       { engine: this.engine, name: this.name, popElements: options.popElements },
     );
+  }
+
+  /** The device face paired with this driver (see PackedQueueOptions.deviceFace). */
+  get device(): PackedDevice {
+    if (!this.deviceSide) {
+      throw new ConfigError(
+        `${this.name}: a driver's queue has no device face here; the device builds its own from the areas it was given`,
+      );
+    }
+    return this.deviceSide;
   }
 
   /** Everything another thread needs to drive this queue over the same memory. */

@@ -49,6 +49,12 @@ export interface SplitQueueOptions {
    * direct context over guest RAM.
    */
   device?: DeviceHost;
+  /**
+   * False for a driver's queue whose device side is the transport's (the
+   * device builds its own face from the programmed areas): no device face is
+   * built here. Default true.
+   */
+  deviceFace?: boolean;
 }
 
 /** A queue as a plain object, for SplitQueue.attach() in another thread. */
@@ -91,7 +97,7 @@ export class SplitQueue implements Virtqueue {
   /** Linear address of the driver's stats block (the device counts in device.statsBlock). */
   readonly statsBlock: number;
   readonly driver: SplitDriver;
-  readonly device: SplitDevice;
+  private readonly deviceSide: SplitDevice | undefined;
 
   constructor(
     readonly mem: GuestMemory,
@@ -114,7 +120,7 @@ export class SplitQueue implements Virtqueue {
       this.ringDma = attachTo.ringDma;
       this.statsBlock = attachTo.statsBlock;
       this.driver = new SplitDriver(this, attachTo.driver);
-      this.device = SplitDevice.attach(mem, attachTo.device, size, { engine: this.engine, name: this.name });
+      this.deviceSide = SplitDevice.attach(mem, attachTo.device, size, { engine: this.engine, name: this.name });
       return;
     }
     const indirectMax = options.indirectMax ?? Math.min(size, 32);
@@ -131,11 +137,22 @@ export class SplitQueue implements Virtqueue {
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
     this.driver = SplitDriver.create(this, ring, flags, this.indirect ? indirectMax : 0, dma);
     const { desc, avail, used } = this.areas;
-    this.device = SplitDevice.fromAreas(
+    if (options.deviceFace === false) return;
+    this.deviceSide = SplitDevice.fromAreas(
       options.device ?? directDeviceView(mem),
       { size, desc, driver: avail, device: used, eventIdx: this.eventIdx, indirect: this.indirect },
       { engine: this.engine, name: this.name, popElements: options.popElements },
     );
+  }
+
+  /** The device face paired with this driver (see SplitQueueOptions.deviceFace). */
+  get device(): SplitDevice {
+    if (!this.deviceSide) {
+      throw new ConfigError(
+        `${this.name}: a driver's queue has no device face here; the device builds its own from the areas it was given`,
+      );
+    }
+    return this.deviceSide;
   }
 
   /**
