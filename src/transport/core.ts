@@ -3,8 +3,10 @@
 // generation counter, interrupts and the counters. The transports only decode
 // register offsets into calls on this core.
 
-import { Feature, hasFeature } from '../virtqueue/features.js';
-import { Isr, Status, VIRTIO_MSI_NO_VECTOR } from './constants.js';
+import { Isr, Status, type InterruptEvent } from '../spec/config.js';
+import { Feature } from '../spec/features.js';
+import { VIRTIO_MSI_NO_VECTOR } from '../spec/pci.js';
+import { hasFeature } from '../virtqueue/features.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from './device-model.js';
 import { TransportError } from './errors.js';
 
@@ -52,8 +54,7 @@ export interface TransportCounters {
   perQueue: { notifications: number; interrupts: number }[];
 }
 
-/** An interrupt as the driver receives it: an MSI-X vector, or the shared line (PCI INTx, MMIO). */
-export type InterruptEvent = { line: 'msix'; vector: number } | { line: 'intx' };
+export type { InterruptEvent } from '../spec/config.js';
 
 /** The queue registers of one virtqueue. */
 interface QueueRegs {

@@ -4,10 +4,10 @@
 // guest access, runs the status state machine and feature negotiation, and
 // calls the model at the few points where the device itself must act.
 
+import type { ConfigWidth } from '../spec/config.js';
 import type { RingKind } from '../virtqueue/queue.js';
 
-/** Access width of a device-specific config space access, in bytes. */
-export type ConfigWidth = 1 | 2 | 4;
+export type { ConfigWidth } from '../spec/config.js';
 
 /** A queue the driver has enabled: what the device needs to drive it. */
 export interface QueueConfig {

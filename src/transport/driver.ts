@@ -5,24 +5,17 @@
 
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { EngineName } from '../virtqueue/engine.js';
-import { Feature, hasFeature } from '../virtqueue/features.js';
+import { Isr, Status, type ConfigWidth, type InterruptEvent } from '../spec/config.js';
+import { Feature } from '../spec/features.js';
+import { Mmio, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from '../spec/mmio.js';
+import { PciCommon, VIRTIO_MSI_NO_VECTOR } from '../spec/pci.js';
+import { hasFeature } from '../virtqueue/features.js';
 import { PackedQueue } from '../virtqueue/packed/queue.js';
 import { createQueue, type Virtqueue } from '../virtqueue/queue.js';
 import { SplitQueue } from '../virtqueue/split/queue.js';
 import type { RingMemory } from '../virtqueue/ring-memory.js';
 import { splitRingLayout } from '../virtqueue/split/layout.js';
 import { packedRingLayout } from '../virtqueue/packed/layout.js';
-import {
-  Isr,
-  Mmio,
-  PciCommon,
-  Status,
-  VIRTIO_MMIO_MAGIC,
-  VIRTIO_MMIO_VERSION,
-  VIRTIO_MSI_NO_VECTOR,
-} from './constants.js';
-import type { InterruptEvent } from './core.js';
-import type { ConfigWidth } from './device-model.js';
 import { TransportError } from './errors.js';
 import type { VirtioMmioTransport } from './mmio.js';
 import { PciBarLayout, type VirtioPciTransport } from './pci.js';

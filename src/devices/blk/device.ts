@@ -4,11 +4,12 @@
 // DMA view only.
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
 import type { DeviceHost } from '../../virtqueue/device-host.js';
-import { Feature, hasFeature } from '../../virtqueue/features.js';
+import { Feature } from '../../spec/features.js';
+import { hasFeature } from '../../virtqueue/features.js';
 import { deviceQueueFromAreas, type QueueDevice } from '../../virtqueue/queue.js';
 import { ConfigError } from '../../errors.js';
 import type { BlkBackend } from './backend.js';
-import { BlkConfig, BlkFeature, SECTOR_SIZE, VIRTIO_ID_BLOCK } from './constants.js';
+import { BlkConfig, BlkFeature, SECTOR_SIZE, VIRTIO_ID_BLOCK } from '../../spec/blk.js';
 import { BlkQueueServer, type BlkServerConfig, type BlkServerCounters } from './server.js';
 
 export interface BlkDeviceOptions {

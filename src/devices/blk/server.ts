@@ -17,7 +17,8 @@ import {
   BlkType,
   SECTOR_SIZE,
   VIRTIO_BLK_ID_BYTES,
-} from './constants.js';
+} from '../../spec/blk.js';
+import { VRING_DESC_F_WRITE } from '../../spec/ring.js';
 
 /** What the server enforces and answers; from the device's config and the negotiated features. */
 export interface BlkServerConfig {
@@ -166,7 +167,7 @@ export class BlkQueueServer {
     const addr = (e: number) => getAddr(v, elems + e * L.ELEM_SIZE + L.ELEM_ADDR);
     const len = (e: number) => v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_LEN, true);
     const writable = (e: number) =>
-      (v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_FLAGS, true) & L.VRING_DESC_F_WRITE) !== 0;
+      (v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_FLAGS, true) & VRING_DESC_F_WRITE) !== 0;
     // Readable elements come first (the ring code enforces the order).
     let firstW = start;
     while (firstW < end && !writable(firstW)) firstW++;

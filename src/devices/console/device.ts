@@ -8,16 +8,16 @@
 import { ConfigError } from '../../errors.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
 import type { DmaView } from '../../dma/view.js';
-import { Feature } from '../../virtqueue/features.js';
+import {
+  CONSOLE_RECEIVEQ,
+  CONSOLE_TRANSMITQ,
+  ConsoleConfig,
+  ConsoleFeature,
+  VIRTIO_ID_CONSOLE,
+} from '../../spec/console.js';
+import { Feature } from '../../spec/features.js';
 import { deviceQueueFromAreas, type QueueDevice } from '../../virtqueue/queue.js';
 import type { GuestBuffer } from '../../virtqueue/buffers.js';
-
-export const VIRTIO_ID_CONSOLE = 3;
-export const ConsoleFeature = { SIZE: 0, MULTIPORT: 1, EMERG_WRITE: 2 } as const;
-/** Offsets in struct virtio_console_config. */
-export const ConsoleConfig = { COLS: 0, ROWS: 2, MAX_NR_PORTS: 4, EMERG_WR: 8, SIZE: 12 } as const;
-export const CONSOLE_RECEIVEQ = 0;
-export const CONSOLE_TRANSMITQ = 1;
 
 export interface ConsoleDeviceOptions {
   /** 'loopback': what the guest sends comes back to it. 'sink': it is collected for the host (take()). Default loopback. */

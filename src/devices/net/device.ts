@@ -9,7 +9,8 @@ import * as N from '../../../assembly/net/layout.js';
 import type { DmaView } from '../../dma/view.js';
 import { ConfigError } from '../../errors.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
-import { Feature, hasFeature } from '../../virtqueue/features.js';
+import { Feature } from '../../spec/features.js';
+import { hasFeature } from '../../virtqueue/features.js';
 import { deviceQueueFromAreas, type QueueDevice } from '../../virtqueue/queue.js';
 import {
   NetConfig,
@@ -23,7 +24,7 @@ import {
   VIRTIO_NET_HDR_LEN,
   VIRTIO_NET_OK,
   VIRTIO_NET_S_LINK_UP,
-} from './constants.js';
+} from '../../spec/net.js';
 
 /** Where TX packets go and where RX packets come from. */
 export type NetBackend =

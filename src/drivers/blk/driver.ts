@@ -13,7 +13,8 @@ import {
   type ProbeOptions,
   type TransportAccess,
 } from '../../transport/driver.js';
-import { Feature, hasFeature } from '../../virtqueue/features.js';
+import { Feature } from '../../spec/features.js';
+import { hasFeature } from '../../virtqueue/features.js';
 import type { RingKind, Virtqueue } from '../../virtqueue/queue.js';
 import { RequestBatch } from '../../virtqueue/split/request-batch.js';
 import {
@@ -27,7 +28,7 @@ import {
   SECTOR_SIZE,
   VIRTIO_BLK_ID_BYTES,
   VIRTIO_ID_BLOCK,
-} from '../../devices/blk/constants.js';
+} from '../../spec/blk.js';
 
 const PAGE_SIZE = 4096;
 const EINVAL = 22;

@@ -8,7 +8,8 @@ import { DmaDirection } from '../../dma/types.js';
 import type { DmaApi } from '../../dma/api.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { probeDevice, readConfigStable, type TransportAccess } from '../../transport/driver.js';
-import { Feature, hasFeature } from '../../virtqueue/features.js';
+import { Feature } from '../../spec/features.js';
+import { hasFeature } from '../../virtqueue/features.js';
 import type { Virtqueue } from '../../virtqueue/queue.js';
 import {
   CONSOLE_RECEIVEQ,
@@ -16,7 +17,7 @@ import {
   ConsoleConfig,
   ConsoleFeature,
   VIRTIO_ID_CONSOLE,
-} from '../../devices/console/device.js';
+} from '../../spec/console.js';
 
 export interface ConsoleDriverOptions {
   features?: bigint;

@@ -10,10 +10,11 @@ import { DmaApi } from '../../dma/api.js';
 import { DmaDirection } from '../../dma/types.js';
 import { ConfigError } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { Status } from '../../transport/constants.js';
+import { Status } from '../../spec/config.js';
 import { probeDevice, readConfigStable, type TransportAccess } from '../../transport/driver.js';
 import type { EngineName } from '../../virtqueue/engine.js';
-import { Feature, hasFeature } from '../../virtqueue/features.js';
+import { Feature } from '../../spec/features.js';
+import { hasFeature } from '../../virtqueue/features.js';
 import type { RingKind, Virtqueue } from '../../virtqueue/queue.js';
 import { RequestBatch } from '../../virtqueue/split/request-batch.js';
 import {
@@ -29,7 +30,7 @@ import {
   VIRTIO_NET_HDR_LEN,
   VIRTIO_NET_OK,
   VIRTIO_NET_S_LINK_UP,
-} from '../../devices/net/constants.js';
+} from '../../spec/net.js';
 import { NetDriverError } from './errors.js';
 
 export interface NetDriverOptions {
