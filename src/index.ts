@@ -1,5 +1,5 @@
 // vqsim: a VIRTIO virtqueue simulator. The public API.
-export { VqsimError, GuestMemoryError, ConfigError } from './errors.js';
+export { VqsimError, GuestMemoryError, ConfigError, TransportError } from './errors.js';
 export { GuestMemory, DEFAULT_GUEST_RAM, type GuestMemoryOptions, type AllocOptions } from './memory/guest-memory.js';
 export { GuestPageAllocator } from './memory/page-allocator.js';
 export { wasmModule, instantiateCore, type WasmCore } from './memory/wasm-core.js';
@@ -51,23 +51,20 @@ export { Status as VirtioStatus, Isr as VirtioIsr } from './spec/config.js';
 export { PciCommon, PCI_COMMON_WIDTH, PciCapType, VIRTIO_MSI_NO_VECTOR } from './spec/pci.js';
 export { Mmio as MmioReg, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from './spec/mmio.js';
 export type { VirtioDeviceModel, VirtioDeviceContext, QueueConfig, ConfigWidth } from './transport/device-model.js';
-export { TransportError } from './transport/errors.js';
 export { TransportCore, type TransportCounters, type InterruptEvent } from './transport/core.js';
 export { VirtioPciTransport, PciBarLayout, type VirtioPciCap, type VirtioPciOptions } from './transport/pci.js';
 export { VirtioMmioTransport, DEFAULT_MMIO_VENDOR_ID } from './transport/mmio.js';
 export {
   PciDriverAccess,
   MmioDriverAccess,
-  probeDevice,
-  readConfigStable,
-  readConfig64,
   queueAreas,
   type TransportAccess,
   type PciAccessOptions,
-  type ProbeOptions,
-  type ProbedDevice,
+  type PciFunction,
+  type MmioWindow,
   type QueueAreas,
-} from './transport/driver.js';
+} from './drivers/transport-access.js';
+export { probeDevice, readConfigStable, readConfig64, type ProbeOptions, type ProbedDevice } from './drivers/probe.js';
 export { DmaApi, type DmaApiOptions } from './dma/api.js';
 export { DmaView } from './dma/view.js';
 export { DirectDmaBackend } from './dma/direct.js';

@@ -8,7 +8,7 @@ import { Feature } from '../spec/features.js';
 import { VIRTIO_MSI_NO_VECTOR } from '../spec/pci.js';
 import { hasFeature } from '../virtqueue/features.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from './device-model.js';
-import { TransportError } from './errors.js';
+import { TransportError } from '../errors.js';
 
 /**
  * Counters of one transport. In a real VM every register or config access is

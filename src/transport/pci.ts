@@ -13,7 +13,7 @@ import {
 } from '../spec/pci.js';
 import { TransportBase } from './core.js';
 import type { VirtioDeviceModel } from './device-model.js';
-import { TransportError } from './errors.js';
+import { TransportError } from '../errors.js';
 
 /** Where each structure sits in the BAR (the layout QEMU uses, one 4 KiB page each). */
 export const PciBarLayout = {

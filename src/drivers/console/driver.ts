@@ -7,7 +7,8 @@
 import { DmaDirection } from '../../dma/types.js';
 import type { DmaApi } from '../../dma/api.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { probeDevice, readConfigStable, type TransportAccess } from '../../transport/driver.js';
+import { probeDevice, readConfigStable } from '../probe.js';
+import type { TransportAccess } from '../transport-access.js';
 import { Feature } from '../../spec/features.js';
 import { hasFeature } from '../../virtqueue/features.js';
 import type { Virtqueue } from '../../virtqueue/queue.js';
