@@ -1,5 +1,13 @@
 // vqsim: a VIRTIO virtqueue simulator. The public API.
-export { VqsimError, GuestMemoryError, ConfigError, TransportError } from './errors.js';
+export {
+  VqsimError,
+  GuestMemoryError,
+  ConfigError,
+  DeviceError,
+  TransportError,
+  toVqsimError,
+  type FaultSide,
+} from './errors.js';
 export { GuestMemory, DEFAULT_GUEST_RAM, type GuestMemoryOptions, type AllocOptions } from './memory/guest-memory.js';
 export { GuestPageAllocator } from './memory/page-allocator.js';
 export { wasmModule, instantiateCore, type WasmCore } from './memory/wasm-core.js';

@@ -400,7 +400,7 @@ export class VirtioNetDriver {
   /** Sends one control command and waits for its ack (virtnet_send_command). */
   ctrlCommand(cls: number, cmd: number, data: readonly number[]): boolean {
     const q = this.ctrlVq;
-    if (!q) throw new NetDriverError('CTRL_NO_QUEUE', 'virtio-net: no control queue negotiated');
+    if (!q) throw new NetDriverError('CTRL_NO_QUEUE', 'virtio-net: no control queue negotiated', 'user');
     const v = this.mem.view;
     const at = this.mem.linear(this.ctrlBuf, 64);
     v.setUint8(at, cls);
