@@ -5,6 +5,7 @@
 // status byte is written, and the set pushed, only after all of the set's data
 // is in the store (nothing is acknowledged before it is stored).
 import * as L from '../../../assembly/layout.js';
+import { DeviceError } from '../../errors.js';
 import { getAddr } from '../../virtqueue/buffers.js';
 import type { DeviceHost } from '../../virtqueue/device-host.js';
 import type { QueueDevice } from '../../virtqueue/queue.js';
@@ -52,11 +53,13 @@ export interface BlkServerCounters {
   copyBatches: number;
 }
 
-/** A chain the device cannot parse as a request (QEMU's virtio_error: the device needs a reset). */
-export class BlkRequestError extends Error {
-  readonly code = 'BLK_BAD_REQUEST';
+/**
+ * A chain the device cannot parse as a request (QEMU's virtio_error: the
+ * device needs a reset). Code BLK_BAD_REQUEST, side 'driver': the driver sent it.
+ */
+export class BlkRequestError extends DeviceError {
   constructor(message: string) {
-    super(message);
+    super('BLK_BAD_REQUEST', message, 'driver');
     this.name = 'BlkRequestError';
   }
 }

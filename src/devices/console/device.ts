@@ -5,7 +5,7 @@
 // backend; bytes for the guest wait in a host-side FIFO (in the shared
 // memory's host area) until the guest posts receive buffers. Payload copies
 // are Wasm copies through the DMA view.
-import { ConfigError } from '../../errors.js';
+import { ConfigError, toVqsimError, type VqsimError } from '../../errors.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
 import type { DmaView } from '../../dma/view.js';
 import {
@@ -89,7 +89,12 @@ export class ConsoleDevice implements VirtioDeviceModel {
   private readonly toGuest: HostFifo;
   /** Bytes the guest sent, for the host (sink). */
   private readonly collected: HostFifo;
-  failure: string | undefined;
+  /** Why the device stopped (it needs a reset), if it did: the error, with its code and the side at fault. */
+  fault: VqsimError | undefined;
+  /** The fault's message. */
+  get failure(): string | undefined {
+    return this.fault?.message;
+  }
 
   constructor(
     readonly view: DmaView,
@@ -140,7 +145,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
     this.ready.set(index, queue);
   }
   onDriverOk(_features: bigint): void {
-    this.failure = undefined;
+    this.fault = undefined;
     const face = (i: number) => {
       const q = this.ready.get(i);
       if (!q) return undefined;
@@ -164,8 +169,8 @@ export class ConsoleDevice implements VirtioDeviceModel {
       if (index === CONSOLE_TRANSMITQ) this.serveTx();
       this.serveRx();
     } catch (e) {
-      this.failure = e instanceof Error ? e.message : String(e);
-      this.ctx.needsReset(this.failure);
+      this.fault = toVqsimError(e, 'DEVICE_INTERNAL');
+      this.ctx.needsReset(this.fault);
     }
   }
 
