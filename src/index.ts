@@ -1,5 +1,13 @@
 // vqsim: a VIRTIO virtqueue simulator. The public API.
-export { VqsimError, GuestMemoryError, ConfigError } from './errors.js';
+export {
+  VqsimError,
+  GuestMemoryError,
+  ConfigError,
+  DeviceError,
+  TransportError,
+  toVqsimError,
+  type FaultSide,
+} from './errors.js';
 export { GuestMemory, DEFAULT_GUEST_RAM, type GuestMemoryOptions, type AllocOptions } from './memory/guest-memory.js';
 export { GuestPageAllocator } from './memory/page-allocator.js';
 export { wasmModule, instantiateCore, type WasmCore } from './memory/wasm-core.js';
@@ -12,7 +20,8 @@ export { splitRingLayout, checkQueueSize, type SplitRingLayout } from './virtque
 export { ReferenceSplitEngine } from './virtqueue/reference/split.js';
 export { VirtqueueError, type Side } from './virtqueue/errors.js';
 export { readStats, type QueueStats } from './virtqueue/stats.js';
-export { Feature, features, hasFeature } from './virtqueue/features.js';
+export { Feature } from './spec/features.js';
+export { features, hasFeature } from './virtqueue/features.js';
 export type { GuestBuffer } from './virtqueue/buffers.js';
 export type { SplitEngine, EngineName } from './virtqueue/engine.js';
 export * as layout from '../assembly/layout.js';
@@ -46,35 +55,24 @@ export {
   type Fault,
 } from './sim/workers.js';
 export { queueHandle, attachQueue, type QueueHandle } from './sim/attach.js';
-export {
-  Status as VirtioStatus,
-  Isr as VirtioIsr,
-  PciCommon,
-  PCI_COMMON_WIDTH,
-  PciCapType,
-  Mmio as MmioReg,
-  VIRTIO_MSI_NO_VECTOR,
-  VIRTIO_MMIO_MAGIC,
-  VIRTIO_MMIO_VERSION,
-} from './transport/constants.js';
+export { Status as VirtioStatus, Isr as VirtioIsr } from './spec/config.js';
+export { PciCommon, PCI_COMMON_WIDTH, PciCapType, VIRTIO_MSI_NO_VECTOR } from './spec/pci.js';
+export { Mmio as MmioReg, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from './spec/mmio.js';
 export type { VirtioDeviceModel, VirtioDeviceContext, QueueConfig, ConfigWidth } from './transport/device-model.js';
-export { TransportError } from './transport/errors.js';
 export { TransportCore, type TransportCounters, type InterruptEvent } from './transport/core.js';
 export { VirtioPciTransport, PciBarLayout, type VirtioPciCap, type VirtioPciOptions } from './transport/pci.js';
 export { VirtioMmioTransport, DEFAULT_MMIO_VENDOR_ID } from './transport/mmio.js';
 export {
   PciDriverAccess,
   MmioDriverAccess,
-  probeDevice,
-  readConfigStable,
-  readConfig64,
   queueAreas,
   type TransportAccess,
   type PciAccessOptions,
-  type ProbeOptions,
-  type ProbedDevice,
+  type PciFunction,
+  type MmioWindow,
   type QueueAreas,
-} from './transport/driver.js';
+} from './drivers/transport-access.js';
+export { probeDevice, readConfigStable, readConfig64, type ProbeOptions, type ProbedDevice } from './drivers/probe.js';
 export { DmaApi, type DmaApiOptions } from './dma/api.js';
 export { DmaView } from './dma/view.js';
 export { DirectDmaBackend } from './dma/direct.js';
@@ -88,6 +86,9 @@ export {
 } from './dma/types.js';
 export { deviceQueueFromAreas } from './virtqueue/queue.js';
 export type { DeviceHost, ProgrammedRing, DeviceRingOptions } from './virtqueue/device-host.js';
+export * from './spec/blk.js';
+export * from './spec/console.js';
+export * from './spec/net.js';
 export * from './devices/blk/index.js';
 export * from './drivers/blk/index.js';
 export * from './devices/console/index.js';

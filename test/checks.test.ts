@@ -14,7 +14,7 @@ const RAM = 1 << 20;
 
 const BROKEN = {
   code: 'QUEUE_BROKEN',
-  side: 'driver' as 'driver' | 'device',
+  detectedBy: 'driver' as 'driver' | 'device',
   violation: false,
   message: 'vqT: virtqueue is broken (-EIO): an earlier check failed',
 };
@@ -29,7 +29,7 @@ function expectDeviceBroken(m: Machine): void {
   if (q.driver.numFree > 0) expect(q.driver.add([{ addr: buf, len: 64 }], [], 99)).toBe(true);
   expect(q.device.popBatch()).toBe(0);
   expect(q.device.pop()).toEqual([]);
-  expectVqError(() => q.device.push([{ id: 0, len: 0 }]), { ...BROKEN, side: 'device' });
+  expectVqError(() => q.device.push([{ id: 0, len: 0 }]), { ...BROKEN, detectedBy: 'device' });
   expect(q.device.broken).toBe(true);
 }
 
@@ -286,7 +286,7 @@ describe('device-side checks: a misbehaving driver breaks the queue', () => {
     const popped = m.q.stats().chainsPopped;
     const e = expectVqError(() => m.q.device.popBatch(), {
       code: c.code,
-      side: 'device',
+      detectedBy: 'device',
       violation: true,
       message: c.message,
       done: c.done ?? 0,
@@ -304,7 +304,7 @@ describe('device-side checks: a misbehaving driver breaks the queue', () => {
     mock.addAvail(8);
     expectVqError(() => q.device.popBatch(), {
       code: 'AVAIL_HEAD_OUT_OF_RANGE',
-      side: 'device',
+      detectedBy: 'device',
       violation: true,
       message: 'vqT: Guest says index 8 is available',
       done: 2,
@@ -324,7 +324,7 @@ describe('driver-side checks: a misbehaving device breaks the queue', () => {
     m.mock.addUsed(8, 0);
     expectVqError(() => m.q.driver.reap(), {
       code: 'USED_ID_OUT_OF_RANGE',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: true,
       message: 'vqT: id 8 out of range',
       done: 0,
@@ -337,7 +337,7 @@ describe('driver-side checks: a misbehaving device breaks the queue', () => {
     m.mock.addUsed(0xffffffff, 0);
     expectVqError(() => m.q.driver.getUsed(), {
       code: 'USED_ID_OUT_OF_RANGE',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: true,
       message: 'vqT: id 4294967295 out of range',
     });
@@ -350,7 +350,7 @@ describe('driver-side checks: a misbehaving device breaks the queue', () => {
     m.mock.addUsed(1, 0);
     expectVqError(() => m.q.driver.reap(), {
       code: 'USED_ID_NOT_A_HEAD',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: true,
       message: 'vqT: id 1 is not a head!',
     });
@@ -366,7 +366,7 @@ describe('driver-side checks: a misbehaving device breaks the queue', () => {
     mock.addUsed(0, 64);
     const e = expectVqError(() => q.driver.reap(), {
       code: 'USED_ID_NOT_A_HEAD',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: true,
       message: 'vqT: id 0 is not a head!',
       done: 1,
@@ -382,7 +382,7 @@ describe('driver-side checks: a misbehaving device breaks the queue', () => {
     m.mock.addUsed(3, 0);
     expectVqError(() => m.q.driver.reap(), {
       code: 'USED_ID_NOT_A_HEAD',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: true,
       message: 'vqT: id 3 is not a head!',
     });
@@ -402,7 +402,7 @@ describe('caller errors do not break the queue', () => {
     q.device.push(chains.map((c) => ({ id: c.id, len: 0 })));
     expect(q.driver.getUsed().map((c) => c.token)).toContain(42);
   }
-  const req = (message: string, code: string) => ({ code, side: 'driver' as const, violation: false, message });
+  const req = (message: string, code: string) => ({ code, detectedBy: 'driver' as const, violation: false, message });
 
   it('empty chain', () => {
     const m = machine();
@@ -492,7 +492,7 @@ describe('caller errors do not break the queue', () => {
         ]),
       {
         code: 'PUSH_ID_OUT_OF_RANGE',
-        side: 'device',
+        detectedBy: 'device',
         violation: false,
         message: 'vqT: used id 8 is not a descriptor of this queue',
         done: 1,

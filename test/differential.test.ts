@@ -235,10 +235,11 @@ class Machine {
       return out;
     } catch (e) {
       if (!(e instanceof VirtqueueError)) throw e;
-      if (this.q.engineName === 'wasm') tally(`${e.side} ${e.code}`);
+      if (this.q.engineName === 'wasm') tally(`${e.detectedBy} ${e.code}`);
       return {
         error: e.code,
         side: e.side,
+        detectedBy: e.detectedBy,
         violation: e.violation,
         message: e.message,
         done: e.done,

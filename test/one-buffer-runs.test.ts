@@ -31,7 +31,7 @@ describe.each(['split', 'packed'] as const)('one-buffer runs (%s ring)', (ring) 
     for (let k = 0; k < 5; k++) batch.add([{ addr: buf + 64 * k, len: k === 3 ? 0 : 64 }], [], k);
     expectVqError(() => q.driver.addBatch(batch), {
       code: 'ZERO_LENGTH_BUFFER',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: false,
       message: 'vqR: request 3, buffer 0: zero-length buffers are not allowed',
       done: 3,
@@ -87,7 +87,7 @@ describe.each(['split', 'packed'] as const)('one-buffer runs (%s ring)', (ring) 
     mem.writeU64(descAddr(q, 3), BigInt(RAM + 4096));
     expectVqError(() => q.device.popBatch(), {
       code: 'ADDRESS_OUTSIDE_GUEST_RAM',
-      side: 'device',
+      detectedBy: 'device',
       violation: true,
       message: `vqR: virtio: bogus descriptor or out of resources (address 0x${(RAM + 4096).toString(16)})`,
       done: 3,

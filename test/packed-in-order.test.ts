@@ -286,7 +286,7 @@ describe.each(ENGINES)('in-order checks (%s)', (engine) => {
     expect(q.device.pop().map((c) => c.id)).toEqual([0, 1, 2]);
     expectVqError(() => q.device.push([{ id: 1, len: 0 }]), {
       code: 'PUSH_OUT_OF_ORDER',
-      side: 'device',
+      detectedBy: 'device',
       violation: false,
       message: 'vqI: VIRTIO_F_IN_ORDER: used id 1 pushed out of order (buffer id 0 was popped first)',
       done: 0,
@@ -300,7 +300,7 @@ describe.each(ENGINES)('in-order checks (%s)', (engine) => {
         ]),
       {
         code: 'PUSH_OUT_OF_ORDER',
-        side: 'device',
+        detectedBy: 'device',
         violation: false,
         message: 'vqI: VIRTIO_F_IN_ORDER: used id 2 pushed out of order (buffer id 1 was popped first)',
         done: 1,
@@ -309,13 +309,13 @@ describe.each(ENGINES)('in-order checks (%s)', (engine) => {
     expect(desc(m, 0)).toEqual({ id: 0, len: 0, flags: AVAIL | USED });
     expectVqError(() => q.device.push([{ id: 0, len: 0 }]), {
       code: 'PUSH_ID_NOT_IN_FLIGHT',
-      side: 'device',
+      detectedBy: 'device',
       violation: false,
       message: 'vqI: used id 0 is not a buffer the device holds',
     });
     expectVqError(() => q.device.push([{ id: 9, len: 0 }]), {
       code: 'PUSH_ID_OUT_OF_RANGE',
-      side: 'device',
+      detectedBy: 'device',
       violation: false,
       message: 'vqI: used id 9 is not a descriptor of this queue',
     });
@@ -336,7 +336,7 @@ describe.each(ENGINES)('in-order checks (%s)', (engine) => {
     writeDesc(m, 0, { id: 99, len: 0, flags: AVAIL | USED });
     expectVqError(() => m.q.driver.reap(), {
       code: 'USED_ID_OUT_OF_RANGE',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: true,
       message: 'vqI: id 99 out of range',
       done: 0,
@@ -362,7 +362,7 @@ describe.each(ENGINES)('in-order checks (%s)', (engine) => {
       }
       const e = expectVqError(() => q.driver.reap(), {
         code: 'USED_ID_NOT_A_HEAD',
-        side: 'driver',
+        detectedBy: 'driver',
         violation: true,
         message: `vqI: id ${stale ? 0 : 4} is not a head!`,
         done: stale ? 1 : 0,
@@ -379,7 +379,7 @@ describe.each(ENGINES)('in-order checks (%s)', (engine) => {
     writeDesc(m, 0, { id: 0, len: 0, flags: 0 });
     expectVqError(() => m.q.driver.reap(), {
       code: 'USED_WRAP_MISMATCH',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: true,
       message: 'vqI: used descriptor 0 has flags 0x0: AVAIL/USED do not match the used wrap counter',
       done: 0,
@@ -396,7 +396,7 @@ describe.each(ENGINES)('in-order checks (%s)', (engine) => {
     m.mem.writeU16(q.ringAddr + P.PDESC_SIZE + P.PDESC_ID, 0);
     expectVqError(() => q.device.pop(), {
       code: 'AVAIL_ID_IN_USE',
-      side: 'device',
+      detectedBy: 'device',
       violation: true,
       message: 'vqI: Guest says buffer id 0 is available while it is in use',
     });

@@ -48,7 +48,7 @@ function writeDesc(m: M, i: number, d: { addr?: number; len?: number; id?: numbe
 
 const BROKEN = {
   code: 'QUEUE_BROKEN',
-  side: 'driver' as 'driver' | 'device',
+  detectedBy: 'driver' as 'driver' | 'device',
   violation: false,
   message: 'vqP: virtqueue is broken (-EIO): an earlier check failed',
 };
@@ -57,7 +57,7 @@ function expectDeviceBroken(m: M): void {
   expect(m.q.device.broken).toBe(true);
   expect(m.q.stats().deviceChecksFailed).toBe(1);
   expect(m.q.device.popBatch()).toBe(0);
-  expectVqError(() => m.q.device.push([{ id: 0, len: 0 }]), { ...BROKEN, side: 'device' });
+  expectVqError(() => m.q.device.push([{ id: 0, len: 0 }]), { ...BROKEN, detectedBy: 'device' });
 }
 
 function expectDriverBroken(m: M): void {
@@ -280,7 +280,7 @@ describe.each(ENGINES)('driver-side checks: the device lied (%s)', (engine) => {
     writeDesc(m, 0, { id: 99, len: 0, flags: AVAIL | USED });
     expectVqError(() => m.q.driver.reap(), {
       code: 'USED_ID_OUT_OF_RANGE',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: true,
       message: 'vqP: id 99 out of range',
       done: 0,
@@ -297,7 +297,7 @@ describe.each(ENGINES)('driver-side checks: the device lied (%s)', (engine) => {
     writeDesc(m, 1, { id: 0, len: 0, flags: AVAIL | USED });
     const e = expectVqError(() => m.q.driver.reap(), {
       code: 'USED_ID_NOT_A_HEAD',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: true,
       message: 'vqP: id 0 is not a head!',
       done: 1,
@@ -314,7 +314,7 @@ describe.each(ENGINES)('driver-side checks: the device lied (%s)', (engine) => {
       writeDesc(m, 0, { id: 0, len: 0, flags });
       expectVqError(() => m.q.driver.reap(), {
         code: 'USED_WRAP_MISMATCH',
-        side: 'driver',
+        detectedBy: 'driver',
         violation: true,
         message: `vqP: used descriptor 0 has flags 0x${flags.toString(16)}: AVAIL/USED do not match the used wrap counter`,
         done: 0,
@@ -444,7 +444,7 @@ describe.each(ENGINES)('device-side checks: the driver lied (%s)', (engine) => {
   it.each(cases)('$name', ({ opts, attack, code, message }) => {
     const m = machine({ engine, ...opts });
     attack(m);
-    const e = expectVqError(() => m.q.device.popBatch(), { code, side: 'device', violation: true, message });
+    const e = expectVqError(() => m.q.device.popBatch(), { code, detectedBy: 'device', violation: true, message });
     expect(e.done).toBe(code === 'AVAIL_ID_IN_USE' ? 1 : 0);
     expectDeviceBroken(m);
   });
@@ -460,13 +460,13 @@ describe.each(ENGINES)('device-side checks: the driver lied (%s)', (engine) => {
     const m = machine({ engine });
     expectVqError(() => m.q.device.push([{ id: 2, len: 0 }]), {
       code: 'PUSH_ID_NOT_IN_FLIGHT',
-      side: 'device',
+      detectedBy: 'device',
       violation: false,
       message: 'vqP: used id 2 is not a buffer the device holds',
     });
     expectVqError(() => m.q.device.push([{ id: 9, len: 0 }]), {
       code: 'PUSH_ID_OUT_OF_RANGE',
-      side: 'device',
+      detectedBy: 'device',
       violation: false,
       message: 'vqP: used id 9 is not a descriptor of this queue',
     });
@@ -479,7 +479,7 @@ describe.each(ENGINES)('device-side checks: the driver lied (%s)', (engine) => {
     const m = machine({ engine, size: 4 });
     expectVqError(() => m.q.driver.add([{ addr: m.buf, len: 0 }]), {
       code: 'ZERO_LENGTH_BUFFER',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: false,
       message: 'vqP: request 0, buffer 0: zero-length buffers are not allowed',
     });
@@ -487,7 +487,7 @@ describe.each(ENGINES)('device-side checks: the driver lied (%s)', (engine) => {
     const batch = new RequestBatch(m.mem, 1, 5).add(five, []);
     expectVqError(() => m.q.driver.addBatch(batch), {
       code: 'CHAIN_TOO_LONG',
-      side: 'driver',
+      detectedBy: 'driver',
       violation: false,
       message: 'vqP: request 0: chain of 5 buffers is longer than the queue',
     });

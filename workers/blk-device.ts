@@ -6,6 +6,7 @@
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { parentPort } from 'node:worker_threads';
+import { VqsimError } from '../src/errors.js';
 import { DmaApi } from '../src/dma/api.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { ArenaHost } from '../src/devices/blk/host.js';
@@ -33,7 +34,7 @@ const api = {
 
   /** Serves at most `maxSets` popped sets of at most `maxPerSet` requests. */
   serve(maxSets?: number, maxPerSet?: number): { requests: number; interrupt: boolean } {
-    if (!server) throw new Error('blk device worker: attach() first');
+    if (!server) throw new VqsimError('WORKER_NOT_READY', 'blk device worker: attach() first', 'user');
     return server.serve(maxSets, maxPerSet);
   },
 
@@ -44,5 +45,5 @@ const api = {
 
 export type BlkDeviceWorkerApi = typeof api;
 
-if (!parentPort) throw new Error('blk-device.js runs as a worker thread');
+if (!parentPort) throw new VqsimError('NOT_A_WORKER', 'blk-device.js runs as a worker thread', 'user');
 expose(api, nodeEndpoint(parentPort));

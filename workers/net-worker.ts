@@ -6,6 +6,7 @@
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { parentPort } from 'node:worker_threads';
+import { VqsimError } from '../src/errors.js';
 import { Control } from '../src/sim/control.js';
 import type { RunLimits } from '../src/sim/loops.js';
 import {
@@ -27,12 +28,12 @@ const api = {
   },
 
   run(limits: RunLimits, opts: NetLoopOptions): NetLoopResult {
-    if (!machine) throw new Error('net worker: build() first');
+    if (!machine) throw new VqsimError('WORKER_NOT_READY', 'net worker: build() first', 'user');
     return netLoop(ctl, machine, limits, opts);
   },
 };
 
 export type NetWorkerApi = typeof api;
 
-if (!parentPort) throw new Error('net-worker.js runs as a worker thread');
+if (!parentPort) throw new VqsimError('NOT_A_WORKER', 'net-worker.js runs as a worker thread', 'user');
 expose(api, nodeEndpoint(parentPort));

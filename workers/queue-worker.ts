@@ -6,6 +6,7 @@
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { parentPort } from 'node:worker_threads';
+import { VqsimError } from '../src/errors.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { attachQueue, batchView, type BatchHandle, type QueueHandle } from '../src/sim/attach.js';
 import { Control, type ThreadCounters } from '../src/sim/control.js';
@@ -14,7 +15,7 @@ import { colocatedLoop, deviceLoop, driverLoop, type LoopOptions, type RunLimits
 let mem: GuestMemory | undefined;
 
 function memory(): GuestMemory {
-  if (!mem) throw new Error('queue worker: init() first');
+  if (!mem) throw new VqsimError('WORKER_NOT_READY', 'queue worker: init() first', 'user');
   return mem;
 }
 
@@ -68,5 +69,5 @@ const api = {
 
 export type QueueWorkerApi = typeof api;
 
-if (!parentPort) throw new Error('queue-worker.js runs as a worker thread');
+if (!parentPort) throw new VqsimError('NOT_A_WORKER', 'queue-worker.js runs as a worker thread', 'user');
 expose(api, nodeEndpoint(parentPort));

@@ -241,7 +241,9 @@ export interface DriverDma {
  */
 export class DmaError extends VqsimError {
   constructor(code: string, message: string) {
-    super(code, message);
+    // A refused device access is the device's fault; an unknown backend the
+    // configuration's; every other code is a driver's misuse of the DMA API.
+    super(code, message, code === 'DMA_FAULT' ? 'device' : code === 'DMA_BAD_BACKEND' ? 'user' : 'driver');
     this.name = 'DmaError';
   }
 }

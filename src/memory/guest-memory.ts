@@ -164,6 +164,7 @@ export class GuestMemory {
       throw new GuestMemoryError(
         'OUT_OF_HOST_MEMORY',
         `host area exhausted: ${bytes} bytes asked, ${HOST_END - at} left of ${HOST_END - HOST_BASE}`,
+        'host',
       );
     }
     this.hostNext = at + bytes;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
+import { VqsimError } from '../errors.js';
 
 /** The exports of the Wasm core (assembly/index.ts). Addresses are linear-memory offsets. */
 export interface WasmCore {
@@ -71,7 +72,11 @@ export function wasmModule(): WebAssembly.Module {
       return compiled;
     }
   }
-  throw new Error('vqsim.wasm not found: run `npm run build` (the package build makes it)');
+  throw new VqsimError(
+    'WASM_NOT_FOUND',
+    'vqsim.wasm not found: run `npm run build` (the package build makes it)',
+    'host',
+  );
 }
 
 /** Instantiates the core over a machine's shared memory. */

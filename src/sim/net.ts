@@ -13,7 +13,7 @@ import { ConfigError, VqsimError } from '../errors.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { wasmModule } from '../memory/wasm-core.js';
 import { VirtioPciTransport } from '../transport/pci.js';
-import { PciDriverAccess } from '../transport/driver.js';
+import { PciDriverAccess } from '../drivers/transport-access.js';
 import type { RingKind } from '../virtqueue/queue.js';
 import { CONTROL_BYTES, Control, W_DRV_BEAT, zeroCounters, type ThreadCounters } from './control.js';
 import type { Fault, RunLimits } from './loops.js';

@@ -3,10 +3,12 @@
 // generation counter, interrupts and the counters. The transports only decode
 // register offsets into calls on this core.
 
-import { Feature, hasFeature } from '../virtqueue/features.js';
-import { Isr, Status, VIRTIO_MSI_NO_VECTOR } from './constants.js';
+import { Isr, Status, type InterruptEvent } from '../spec/config.js';
+import { Feature } from '../spec/features.js';
+import { VIRTIO_MSI_NO_VECTOR } from '../spec/pci.js';
+import { hasFeature } from '../virtqueue/features.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from './device-model.js';
-import { TransportError } from './errors.js';
+import { DeviceError, TransportError, type VqsimError } from '../errors.js';
 
 /**
  * Counters of one transport. In a real VM every register or config access is
@@ -52,8 +54,7 @@ export interface TransportCounters {
   perQueue: { notifications: number; interrupts: number }[];
 }
 
-/** An interrupt as the driver receives it: an MSI-X vector, or the shared line (PCI INTx, MMIO). */
-export type InterruptEvent = { line: 'msix'; vector: number } | { line: 'intx' };
+export type { InterruptEvent } from '../spec/config.js';
 
 /** The queue registers of one virtqueue. */
 interface QueueRegs {
@@ -87,7 +88,7 @@ export class TransportCore {
   readonly queues: QueueRegs[];
   private readonly c: TransportCounters;
   private rejection: string | undefined;
-  private resetReason: string | undefined;
+  private resetFault: VqsimError | undefined;
   private handler: ((irq: InterruptEvent) => void) | undefined;
   readonly ctx: VirtioDeviceContext;
 
@@ -165,8 +166,14 @@ export class TransportCore {
     return this.rejection;
   }
 
+  /** Why the device asked for a reset (NEEDS_RESET), if it did: the fault's message. */
   needsResetReason(): string | undefined {
-    return this.resetReason;
+    return this.resetFault?.message;
+  }
+
+  /** The fault that made the device ask for a reset, with its code and the side that committed it. */
+  needsResetFault(): VqsimError | undefined {
+    return this.resetFault;
   }
 
   setInterruptHandler(fn: ((irq: InterruptEvent) => void) | undefined): void {
@@ -264,7 +271,7 @@ export class TransportCore {
     this.deviceFeatureSel = 0;
     this.driverFeatureSel = 0;
     this.queueSel = 0;
-    this.resetReason = undefined;
+    this.resetFault = undefined;
     for (let i = 0; i < this.queues.length; i++) this.queues[i] = this.freshQueue();
     this.device.onReset();
   }
@@ -453,8 +460,8 @@ export class TransportCore {
     if (this.status & Status.DRIVER_OK) this.raiseConfigInterrupt();
   }
 
-  needsReset(reason: string): void {
-    this.resetReason = reason;
+  needsReset(reason: string | VqsimError): void {
+    this.resetFault = typeof reason === 'string' ? new DeviceError('DEVICE_NEEDS_RESET', reason, 'device') : reason;
     this.status |= Status.NEEDS_RESET;
     if (this.status & Status.DRIVER_OK) this.raiseConfigInterrupt();
   }

@@ -4,10 +4,11 @@
 // guest access, runs the status state machine and feature negotiation, and
 // calls the model at the few points where the device itself must act.
 
+import type { VqsimError } from '../errors.js';
+import type { ConfigWidth } from '../spec/config.js';
 import type { RingKind } from '../virtqueue/queue.js';
 
-/** Access width of a device-specific config space access, in bytes. */
-export type ConfigWidth = 1 | 2 | 4;
+export type { ConfigWidth } from '../spec/config.js';
 
 /** A queue the driver has enabled: what the device needs to drive it. */
 export interface QueueConfig {
@@ -58,9 +59,11 @@ export interface VirtioDeviceContext {
   /**
    * The device hit an error it cannot recover from without a reset: sets
    * NEEDS_RESET and, when DRIVER_OK is set, raises a config interrupt
-   * (VIRTIO 1.2 §2.1.2). `reason` is kept for the log (QEMU's virtio_error).
+   * (VIRTIO 1.2 §2.1.2). `reason` is kept for the log (QEMU's virtio_error):
+   * pass the error itself, so its code and side are kept too; a bare message
+   * is recorded as a DeviceError DEVICE_NEEDS_RESET, side 'device'.
    */
-  needsReset(reason: string): void;
+  needsReset(reason: string | VqsimError): void;
 }
 
 /**

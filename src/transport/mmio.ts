@@ -2,7 +2,7 @@
 // device-specific config space from 0x100, one interrupt line with the
 // InterruptStatus / InterruptACK pair.
 
-import { Mmio, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from './constants.js';
+import { Mmio, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from '../spec/mmio.js';
 import { TransportBase } from './core.js';
 import type { VirtioDeviceModel } from './device-model.js';
 

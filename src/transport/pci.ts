@@ -9,10 +9,11 @@ import {
   PciCapType,
   PciCommon,
   VIRTIO_MSI_NO_VECTOR,
-} from './constants.js';
+  type VirtioPciCap,
+} from '../spec/pci.js';
 import { TransportBase } from './core.js';
 import type { VirtioDeviceModel } from './device-model.js';
-import { TransportError } from './errors.js';
+import { TransportError } from '../errors.js';
 
 /** Where each structure sits in the BAR (the layout QEMU uses, one 4 KiB page each). */
 export const PciBarLayout = {
@@ -24,14 +25,7 @@ export const PciBarLayout = {
   REGION_SIZE: 0x1000,
 } as const;
 
-/** A virtio vendor capability (struct virtio_pci_cap, plus notify_off_multiplier for NOTIFY_CFG). */
-export interface VirtioPciCap {
-  cfgType: number;
-  bar: number;
-  offset: number;
-  length: number;
-  notifyOffMultiplier?: number;
-}
+export type { VirtioPciCap } from '../spec/pci.js';
 
 export interface VirtioPciOptions {
   /** MSI-X table size. Default numQueues + 1 (one per queue plus the config vector); 0: no MSI-X. */

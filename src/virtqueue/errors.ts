@@ -2,12 +2,13 @@ import * as L from '../../assembly/layout.js';
 import * as P from '../../assembly/packed/layout.js';
 import { VqsimError } from '../errors.js';
 
-/** Which side detected the problem: the driver (the device lied) or the device (the driver lied). */
+/** One end of a virtqueue: the driver or the device. */
 export type Side = 'driver' | 'device';
 
 interface ErrorInfo {
   code: string;
-  side: Side;
+  /** The face whose check fails: the driver's (the device lied) or the device's (the driver lied). */
+  face: Side;
   /** True when the other side broke the protocol: the queue is then marked broken. */
   violation: boolean;
   message: (a: number, b: number) => string;
@@ -20,24 +21,24 @@ const table = new Map<number, ErrorInfo>([
     L.E_BROKEN,
     {
       code: 'QUEUE_BROKEN',
-      side: 'driver',
+      face: 'driver',
       violation: false,
       message: () => 'virtqueue is broken (-EIO): an earlier check failed',
     },
   ],
   [
     L.E_USED_ID_RANGE,
-    { code: 'USED_ID_OUT_OF_RANGE', side: 'driver', violation: true, message: (a) => `id ${a} out of range` },
+    { code: 'USED_ID_OUT_OF_RANGE', face: 'driver', violation: true, message: (a) => `id ${a} out of range` },
   ],
   [
     L.E_USED_ID_NOT_HEAD,
-    { code: 'USED_ID_NOT_A_HEAD', side: 'driver', violation: true, message: (a) => `id ${a} is not a head!` },
+    { code: 'USED_ID_NOT_A_HEAD', face: 'driver', violation: true, message: (a) => `id ${a} is not a head!` },
   ],
   [
     L.E_REQ_EMPTY,
     {
       code: 'EMPTY_CHAIN',
-      side: 'driver',
+      face: 'driver',
       violation: false,
       message: (a) => `request ${a}: a chain needs at least one buffer`,
     },
@@ -46,7 +47,7 @@ const table = new Map<number, ErrorInfo>([
     L.E_REQ_ZERO_LEN,
     {
       code: 'ZERO_LENGTH_BUFFER',
-      side: 'driver',
+      face: 'driver',
       violation: false,
       message: (a, b) => `request ${a}, buffer ${b}: zero-length buffers are not allowed`,
     },
@@ -55,7 +56,7 @@ const table = new Map<number, ErrorInfo>([
     L.E_REQ_ADDR,
     {
       code: 'ADDRESS_OUTSIDE_GUEST_RAM',
-      side: 'driver',
+      face: 'driver',
       violation: false,
       message: (a, b) => `request ${a}, buffer ${b}: address outside guest RAM`,
     },
@@ -64,7 +65,7 @@ const table = new Map<number, ErrorInfo>([
     L.E_REQ_TOO_LONG,
     {
       code: 'CHAIN_TOO_LONG',
-      side: 'driver',
+      face: 'driver',
       violation: false,
       message: (a, b) => `request ${a}: chain of ${b} buffers is longer than the queue`,
     },
@@ -73,7 +74,7 @@ const table = new Map<number, ErrorInfo>([
     L.E_AVAIL_IDX_JUMP,
     {
       code: 'AVAIL_IDX_JUMP',
-      side: 'device',
+      face: 'device',
       violation: true,
       message: (a, b) => `Guest moved used index from ${a} to ${b}`,
     },
@@ -82,20 +83,20 @@ const table = new Map<number, ErrorInfo>([
     L.E_AVAIL_HEAD_RANGE,
     {
       code: 'AVAIL_HEAD_OUT_OF_RANGE',
-      side: 'device',
+      face: 'device',
       violation: true,
       message: (a) => `Guest says index ${a} is available`,
     },
   ],
   [
     L.E_DESC_NEXT_RANGE,
-    { code: 'DESC_NEXT_OUT_OF_RANGE', side: 'device', violation: true, message: (a) => `Desc next is ${a}` },
+    { code: 'DESC_NEXT_OUT_OF_RANGE', face: 'device', violation: true, message: (a) => `Desc next is ${a}` },
   ],
   [
     L.E_DESC_LOOP,
     {
       code: 'DESC_LOOP',
-      side: 'device',
+      face: 'device',
       violation: true,
       message: (a) => `Looped descriptor (chain at head ${a} is longer than the queue)`,
     },
@@ -104,7 +105,7 @@ const table = new Map<number, ErrorInfo>([
     L.E_ZERO_LEN,
     {
       code: 'ZERO_LENGTH_BUFFER',
-      side: 'device',
+      face: 'device',
       violation: true,
       message: () => 'virtio: zero sized buffers are not allowed',
     },
@@ -113,7 +114,7 @@ const table = new Map<number, ErrorInfo>([
     L.E_ADDR_RANGE,
     {
       code: 'ADDRESS_OUTSIDE_GUEST_RAM',
-      side: 'device',
+      face: 'device',
       violation: true,
       message: (a, b) =>
         `virtio: bogus descriptor or out of resources (address 0x${((BigInt(b) << 32n) | BigInt(a)).toString(16)})`,
@@ -123,50 +124,50 @@ const table = new Map<number, ErrorInfo>([
     L.E_INDIRECT_LEN,
     {
       code: 'INDIRECT_BAD_LENGTH',
-      side: 'device',
+      face: 'device',
       violation: true,
       message: (a) => `Invalid size for indirect buffer table (${a} bytes, not a non-zero multiple of 16)`,
     },
   ],
   [
     L.E_INDIRECT_NESTED,
-    { code: 'INDIRECT_NESTED', side: 'device', violation: true, message: () => 'Nested indirect descriptor' },
+    { code: 'INDIRECT_NESTED', face: 'device', violation: true, message: () => 'Nested indirect descriptor' },
   ],
   [
     L.E_INDIRECT_NOT_NEGOTIATED,
     {
       code: 'INDIRECT_NOT_NEGOTIATED',
-      side: 'device',
+      face: 'device',
       violation: true,
       message: () => 'indirect descriptor without VIRTIO_F_INDIRECT_DESC',
     },
   ],
   [
     L.E_DESC_ORDER,
-    { code: 'DESC_ORDER', side: 'device', violation: true, message: () => 'Incorrect order for descriptors' },
+    { code: 'DESC_ORDER', face: 'device', violation: true, message: () => 'Incorrect order for descriptors' },
   ],
   [
     L.E_INDIRECT_TOO_BIG,
     {
       code: 'INDIRECT_TOO_BIG',
-      side: 'device',
+      face: 'device',
       violation: true,
       message: (a) => `Indirect buffer length too big (${a} bytes, more descriptors than the queue size)`,
     },
   ],
   [
     L.E_CHAIN_LEN_OVERFLOW,
-    { code: 'CHAIN_LENGTH_OVERFLOW', side: 'device', violation: true, message: () => 'chain length overflows 32 bits' },
+    { code: 'CHAIN_LENGTH_OVERFLOW', face: 'device', violation: true, message: () => 'chain length overflows 32 bits' },
   ],
   [
     L.E_INFLIGHT,
-    { code: 'VIRTQUEUE_SIZE_EXCEEDED', side: 'device', violation: true, message: () => 'Virtqueue size exceeded' },
+    { code: 'VIRTQUEUE_SIZE_EXCEEDED', face: 'device', violation: true, message: () => 'Virtqueue size exceeded' },
   ],
   [
     L.E_PUSH_ID_RANGE,
     {
       code: 'PUSH_ID_OUT_OF_RANGE',
-      side: 'device',
+      face: 'device',
       violation: false,
       message: (a) => `used id ${a} is not a descriptor of this queue`,
     },
@@ -175,16 +176,25 @@ const table = new Map<number, ErrorInfo>([
     L.E_POP_OUTPUT,
     {
       code: 'POP_OUTPUT_TOO_SMALL',
-      side: 'device',
+      face: 'device',
       violation: false,
       message: (a) => `pop output holds ${a} buffers, too few for one chain`,
     },
   ],
 ]);
 
-/** An error from a virtqueue operation, with the name Linux or QEMU would print. */
+/**
+ * An error from a virtqueue operation, with the name Linux or QEMU would print.
+ * `side` is who committed the fault (VqsimError's meaning): for a violation the
+ * other end, which broke the protocol; for a broken queue the other end too,
+ * whose earlier violation broke it; for a request the queue refuses (an empty
+ * chain, a push of an id not held) the end that asked. `detectedBy` is the end
+ * whose face raised it.
+ */
 export class VirtqueueError extends VqsimError {
-  readonly side: Side;
+  declare readonly side: Side;
+  /** The face that raised it: the driver's (add, reap) or the device's (pop, push). */
+  readonly detectedBy: Side;
   /** True when the other side broke the protocol and the queue is now broken. */
   readonly violation: boolean;
   /** How many items of the batch were done (and stay done) before the error. */
@@ -193,7 +203,7 @@ export class VirtqueueError extends VqsimError {
   readonly partial: readonly unknown[];
   /**
    * `side` is the face that raised it; codes both faces can raise (a broken
-   * queue) need it, the others know their side.
+   * queue) need it, the others know their face.
    */
   constructor(
     queue: string,
@@ -206,10 +216,17 @@ export class VirtqueueError extends VqsimError {
   ) {
     const info = table.get(numeric);
     const code = info?.code ?? `E${numeric}`;
-    super(code, `${queue}: ${info ? info.message(a, b) : `error ${numeric}`}`);
+    const detectedBy = side ?? info?.face ?? 'driver';
+    const violation = info?.violation ?? false;
+    const other: Side = detectedBy === 'driver' ? 'device' : 'driver';
+    super(
+      code,
+      `${queue}: ${info ? info.message(a, b) : `error ${numeric}`}`,
+      violation || numeric === L.E_BROKEN ? other : detectedBy,
+    );
     this.name = 'VirtqueueError';
-    this.side = side ?? info?.side ?? 'driver';
-    this.violation = info?.violation ?? false;
+    this.detectedBy = detectedBy;
+    this.violation = violation;
     this.done = done;
     this.partial = partial;
   }
@@ -218,26 +235,26 @@ export class VirtqueueError extends VqsimError {
 // ---- Packed ring (assembly/packed/layout.ts, codes 60-79) ----
 table.set(P.E_USED_WRAP, {
   code: 'USED_WRAP_MISMATCH',
-  side: 'driver',
+  face: 'driver',
   violation: true,
   message: (a, b) =>
     `used descriptor ${a} has flags 0x${b.toString(16)}: AVAIL/USED do not match the used wrap counter`,
 });
 table.set(P.E_AVAIL_ID_IN_USE, {
   code: 'AVAIL_ID_IN_USE',
-  side: 'device',
+  face: 'device',
   violation: true,
   message: (a) => `Guest says buffer id ${a} is available while it is in use`,
 });
 table.set(P.E_PUSH_NOT_INFLIGHT, {
   code: 'PUSH_ID_NOT_IN_FLIGHT',
-  side: 'device',
+  face: 'device',
   violation: false,
   message: (a) => `used id ${a} is not a buffer the device holds`,
 });
 table.set(P.E_PUSH_OUT_OF_ORDER, {
   code: 'PUSH_OUT_OF_ORDER',
-  side: 'device',
+  face: 'device',
   violation: false,
   message: (a, b) => `VIRTIO_F_IN_ORDER: used id ${a} pushed out of order (buffer id ${b} was popped first)`,
 });

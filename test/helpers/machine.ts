@@ -18,14 +18,19 @@ export function machine(options: SplitQueueOptions = {}, ram = 1 << 20): Machine
 
 export interface Expected {
   code: string;
-  side: 'driver' | 'device';
+  /** The face that raises it (VirtqueueError.detectedBy). */
+  detectedBy: 'driver' | 'device';
   violation: boolean;
   /** The whole message, queue name included. */
   message: string;
   done?: number;
 }
 
-/** Runs fn, which must throw a VirtqueueError with exactly these fields. */
+/**
+ * Runs fn, which must throw a VirtqueueError with exactly these fields. Its
+ * `side` (who committed the fault) must be the other end for a violation or a
+ * broken queue, and the end that raised it for a refused request.
+ */
 export function expectVqError(fn: () => unknown, want: Expected): VirtqueueError {
   let caught: unknown;
   try {
@@ -35,8 +40,10 @@ export function expectVqError(fn: () => unknown, want: Expected): VirtqueueError
   }
   expect(caught).toBeInstanceOf(VirtqueueError);
   const e = caught as VirtqueueError;
-  const got: Expected = { code: e.code, side: e.side, violation: e.violation, message: e.message };
+  const got: Expected = { code: e.code, detectedBy: e.detectedBy, violation: e.violation, message: e.message };
   if (want.done !== undefined) got.done = e.done;
   expect(got).toEqual(want);
+  const other = want.detectedBy === 'driver' ? 'device' : 'driver';
+  expect(e.side).toBe(want.violation || want.code === 'QUEUE_BROKEN' ? other : want.detectedBy);
   return e;
 }

@@ -23,6 +23,7 @@ import {
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
+import { BenchSanityError } from './ring.js';
 
 export const BLK_MODES = ['randread', 'randwrite', 'seqread', 'seqwrite'] as const;
 export type BlkMode = (typeof BLK_MODES)[number];
@@ -167,11 +168,11 @@ export function runBlkQueue(m: BlkMachine, job: BlkJob, ios: number): BlkRunCoun
     }
     q.kick();
     const got = q.reap(onDone);
-    if (bad >= 0) throw new Error(`blk queue ${job.queue}: a request completed with status ${bad}`);
+    if (bad >= 0) throw new BenchSanityError(`blk queue ${job.queue}: a request completed with status ${bad}`);
     rounds++;
     if (got === 0 && ++idle >= 3) {
       const why = m.device.failure === undefined ? '' : `: the device failed (${m.device.failure})`;
-      throw new Error(`blk queue ${job.queue}: no request completed in 3 rounds (${done} of ${ios})${why}`);
+      throw new BenchSanityError(`blk queue ${job.queue}: no request completed in 3 rounds (${done} of ${ios})${why}`);
     } else if (got > 0) idle = 0;
   }
   return { ios: done, bytes: done * job.ioBytes, rounds };
@@ -233,14 +234,16 @@ export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: numb
   await bench.run();
   const result = bench.tasks[0]?.result;
   if (!result || (result.state !== 'completed' && result.state !== 'aborted-with-statistics')) {
-    throw new Error(`${name}: tinybench did not complete (${result?.state ?? 'no task'})`);
+    throw new BenchSanityError(`${name}: tinybench did not complete (${result?.state ?? 'no task'})`);
   }
   const iosPerIteration = moved / iterations;
   const nsPerIo = (result.latency.mean * 1e6) / iosPerIteration;
   // Sanity: the device served at least what the driver counted.
   const served = m.device.counters();
   if ((served.reads ?? 0) + (served.writes ?? 0) < moved) {
-    throw new Error(`${name}: device served ${served.reads + served.writes} requests, driver counted ${moved}`);
+    throw new BenchSanityError(
+      `${name}: device served ${served.reads + served.writes} requests, driver counted ${moved}`,
+    );
   }
   const iops = 1e9 / nsPerIo;
   return {

@@ -19,6 +19,7 @@ import {
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
+import { BenchSanityError } from './ring.js';
 
 export const CONSOLE_HELP = `Usage: vqsim bench console [options]
 
@@ -70,7 +71,7 @@ export function runConsoleLoopback(m: ConsoleMachine, chunk: number, bytes: numb
     const got = d.readCount();
     back += got;
     if (got === 0 && ++idle >= 3)
-      throw new Error(`console loopback: nothing came back in 3 rounds (${back} of ${bytes})`);
+      throw new BenchSanityError(`console loopback: nothing came back in 3 rounds (${back} of ${bytes})`);
     else if (got > 0) idle = 0;
   }
   return back;
@@ -116,10 +117,10 @@ export async function measureConsole(
   await bench.run();
   const result = bench.tasks[0]?.result;
   if (!result || (result.state !== 'completed' && result.state !== 'aborted-with-statistics')) {
-    throw new Error(`${name}: tinybench did not complete (${result?.state ?? 'no task'})`);
+    throw new BenchSanityError(`${name}: tinybench did not complete (${result?.state ?? 'no task'})`);
   }
   if (m.device.counters.dropped !== 0)
-    throw new Error(`${name}: the device dropped ${m.device.counters.dropped} bytes`);
+    throw new BenchSanityError(`${name}: the device dropped ${m.device.counters.dropped} bytes`);
   const bytesPerSec = moved / iterations / (result.latency.mean / 1e3);
   return {
     name,

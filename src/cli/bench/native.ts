@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { VqsimError } from '../../errors.js';
 
 /** The C port of the Wasm round trip: bench/native/roundtrip.c, beside dist/ or src/. */
 const SOURCES = ['../bench/native/roundtrip.c', '../../../bench/native/roundtrip.c'];
@@ -86,9 +87,10 @@ function nativeArgs(c: NativeCase, timeMs: number): string[] {
 }
 
 function parseNative(status: number | null, stdout: string, stderr: string): NativeRun {
-  if (status !== 0) throw new Error(`native loop failed (exit ${status}): ${stderr.trim()}`);
+  if (status !== 0) throw new VqsimError('NATIVE_LOOP_FAILED', `native loop failed (exit ${status}): ${stderr.trim()}`);
   const parsed = JSON.parse(stdout) as { chainsPerSec: number; nsPerChain: number };
-  if (!(parsed.chainsPerSec > 0)) throw new Error(`native loop printed no rate: ${stdout.trim()}`);
+  if (!(parsed.chainsPerSec > 0))
+    throw new VqsimError('NATIVE_LOOP_FAILED', `native loop printed no rate: ${stdout.trim()}`);
   return { chainsPerSec: parsed.chainsPerSec, nsPerChain: parsed.nsPerChain };
 }
 

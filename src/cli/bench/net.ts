@@ -20,6 +20,7 @@ import {
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
+import { BenchSanityError } from './ring.js';
 
 export {
   createNetMachine,
@@ -156,7 +157,7 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
   await bench.run();
   const result = bench.tasks[0]?.result;
   if (!result || (result.state !== 'completed' && result.state !== 'aborted-with-statistics')) {
-    throw new Error(`${netCaseName(c)}: tinybench did not complete (${result?.state ?? 'no task'})`);
+    throw new BenchSanityError(`${netCaseName(c)}: tinybench did not complete (${result?.state ?? 'no task'})`);
   }
   // Packets moved per iteration (runNetPackets may overshoot by part of a batch).
   const packetsPerIteration = moved / iterations;

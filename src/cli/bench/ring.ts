@@ -1,4 +1,5 @@
 import { Bench } from 'tinybench';
+import { VqsimError } from '../../errors.js';
 import { createQueue, GuestMemory, RequestBatch, type EngineName, type RingKind, type Virtqueue } from '../../index.js';
 
 /** One configuration of the ring round-trip benchmark. */
@@ -50,8 +51,17 @@ export function caseName(c: RingCase): string {
   ].join('/');
 }
 
-/** Thrown when a case's counters disagree with what the loop counted. */
-export class BenchSanityError extends Error {}
+/**
+ * A benchmark that did not run as it should: counters that disagree with what
+ * the loop counted, a run that stalled or did not complete. Code BENCH_SANITY,
+ * side 'host'.
+ */
+export class BenchSanityError extends VqsimError {
+  constructor(message: string) {
+    super('BENCH_SANITY', message, 'host');
+    this.name = 'BenchSanityError';
+  }
+}
 
 /**
  * A queue, its buffers and a prepared batch, with the round-trip loop. The

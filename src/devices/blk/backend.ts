@@ -10,7 +10,7 @@
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { ConfigError } from '../../errors.js';
 import type { DeviceHost } from '../../virtqueue/device-host.js';
-import { SECTOR_SIZE } from './constants.js';
+import { SECTOR_SIZE } from '../../spec/blk.js';
 
 /** What it takes to open the same store again (on another thread, after a crash). */
 export type BlkBackendDesc =

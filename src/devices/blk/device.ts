@@ -4,11 +4,12 @@
 // DMA view only.
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
 import type { DeviceHost } from '../../virtqueue/device-host.js';
-import { Feature, hasFeature } from '../../virtqueue/features.js';
+import { Feature } from '../../spec/features.js';
+import { hasFeature } from '../../virtqueue/features.js';
 import { deviceQueueFromAreas, type QueueDevice } from '../../virtqueue/queue.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, toVqsimError, type VqsimError } from '../../errors.js';
 import type { BlkBackend } from './backend.js';
-import { BlkConfig, BlkFeature, SECTOR_SIZE, VIRTIO_ID_BLOCK } from './constants.js';
+import { BlkConfig, BlkFeature, SECTOR_SIZE, VIRTIO_ID_BLOCK } from '../../spec/blk.js';
 import { BlkQueueServer, type BlkServerConfig, type BlkServerCounters } from './server.js';
 
 export interface BlkDeviceOptions {
@@ -55,8 +56,12 @@ export class BlkDevice implements VirtioDeviceModel {
   private features = 0n;
   private readonly id: Uint8Array;
   private readonly mode: 'notify' | 'manual';
-  /** Why the device stopped (needs a reset), if it did. */
-  failure: string | undefined;
+  /** Why the device stopped (it needs a reset), if it did: the error, with its code and the side at fault. */
+  fault: VqsimError | undefined;
+  /** The fault's message. */
+  get failure(): string | undefined {
+    return this.fault?.message;
+  }
 
   constructor(
     readonly host: DeviceHost,
@@ -144,7 +149,7 @@ export class BlkDevice implements VirtioDeviceModel {
 
   onDriverOk(features: bigint): void {
     this.features = features;
-    this.failure = undefined;
+    this.fault = undefined;
     if (this.mode === 'manual') return;
     const cfg = this.serverConfig(features);
     this.servers = [];
@@ -175,8 +180,8 @@ export class BlkDevice implements VirtioDeviceModel {
     try {
       if (s.serve().interrupt) this.ctx.raiseQueueInterrupt(index);
     } catch (e) {
-      this.failure = e instanceof Error ? e.message : String(e);
-      this.ctx.needsReset(this.failure);
+      this.fault = toVqsimError(e, 'DEVICE_INTERNAL');
+      this.ctx.needsReset(this.fault);
     }
   }
 

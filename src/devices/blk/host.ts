@@ -2,6 +2,7 @@
 // worker thread attached to the machine's memory has no host allocator of its
 // own (a second bump allocator would hand out the same addresses), so the
 // thread that starts it reserves the arena and the worker allocates in it.
+import { GuestMemoryError } from '../../errors.js';
 import type { DeviceCore, DeviceHost } from '../../virtqueue/device-host.js';
 
 export class ArenaHost implements DeviceHost {
@@ -32,8 +33,10 @@ export class ArenaHost implements DeviceHost {
   hostAlloc(bytes: number, align = 128): number {
     const at = Math.ceil(this.next / align) * align;
     if (at + bytes > this.at + this.bytes) {
-      throw new RangeError(
+      throw new GuestMemoryError(
+        'OUT_OF_HOST_MEMORY',
         `device arena exhausted: ${bytes} bytes asked, ${this.at + this.bytes - at} left of ${this.bytes}`,
+        'host',
       );
     }
     this.next = at + bytes;

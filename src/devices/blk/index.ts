@@ -1,4 +1,3 @@
-export * from './constants.js';
 export * from './backend.js';
 export * from './server.js';
 export * from './device.js';

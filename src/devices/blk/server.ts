@@ -5,6 +5,7 @@
 // status byte is written, and the set pushed, only after all of the set's data
 // is in the store (nothing is acknowledged before it is stored).
 import * as L from '../../../assembly/layout.js';
+import { DeviceError } from '../../errors.js';
 import type { DeviceHost } from '../../virtqueue/device-host.js';
 import type { QueueDevice } from '../../virtqueue/queue.js';
 import type { BlkBackend } from './backend.js';
@@ -16,7 +17,8 @@ import {
   BlkType,
   SECTOR_SIZE,
   VIRTIO_BLK_ID_BYTES,
-} from './constants.js';
+} from '../../spec/blk.js';
+import { VRING_DESC_F_WRITE } from '../../spec/ring.js';
 
 /** What the server enforces and answers; from the device's config and the negotiated features. */
 export interface BlkServerConfig {
@@ -50,11 +52,13 @@ export interface BlkServerCounters {
   copyBatches: number;
 }
 
-/** A chain the device cannot parse as a request (QEMU's virtio_error: the device needs a reset). */
-export class BlkRequestError extends Error {
-  readonly code = 'BLK_BAD_REQUEST';
+/**
+ * A chain the device cannot parse as a request (QEMU's virtio_error: the
+ * device needs a reset). Code BLK_BAD_REQUEST, side 'driver': the driver sent it.
+ */
+export class BlkRequestError extends DeviceError {
   constructor(message: string) {
-    super(message);
+    super('BLK_BAD_REQUEST', message, 'driver');
     this.name = 'BlkRequestError';
   }
 }
@@ -195,7 +199,7 @@ export class BlkQueueServer {
     const len = (e: number) => v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_LEN, true);
     const lin = (e: number) => v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_LINEAR, true);
     const writable = (e: number) =>
-      (v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_FLAGS, true) & L.VRING_DESC_F_WRITE) !== 0;
+      (v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_FLAGS, true) & VRING_DESC_F_WRITE) !== 0;
     // Readable elements come first (the ring code enforces the order).
     let firstW = start;
     while (firstW < end && !writable(firstW)) firstW++;

@@ -5,19 +5,19 @@
 // backend; bytes for the guest wait in a host-side FIFO (in the shared
 // memory's host area) until the guest posts receive buffers. Payload copies
 // are Wasm copies through the DMA view.
-import { ConfigError } from '../../errors.js';
+import { ConfigError, toVqsimError, type VqsimError } from '../../errors.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
 import type { DmaView } from '../../dma/view.js';
-import { Feature } from '../../virtqueue/features.js';
+import {
+  CONSOLE_RECEIVEQ,
+  CONSOLE_TRANSMITQ,
+  ConsoleConfig,
+  ConsoleFeature,
+  VIRTIO_ID_CONSOLE,
+} from '../../spec/console.js';
+import { Feature } from '../../spec/features.js';
 import { deviceQueueFromAreas, type QueueDevice } from '../../virtqueue/queue.js';
 import type { PoppedBuffer } from '../../virtqueue/device-face.js';
-
-export const VIRTIO_ID_CONSOLE = 3;
-export const ConsoleFeature = { SIZE: 0, MULTIPORT: 1, EMERG_WRITE: 2 } as const;
-/** Offsets in struct virtio_console_config. */
-export const ConsoleConfig = { COLS: 0, ROWS: 2, MAX_NR_PORTS: 4, EMERG_WR: 8, SIZE: 12 } as const;
-export const CONSOLE_RECEIVEQ = 0;
-export const CONSOLE_TRANSMITQ = 1;
 
 export interface ConsoleDeviceOptions {
   /** 'loopback': what the guest sends comes back to it. 'sink': it is collected for the host (take()). Default loopback. */
@@ -89,7 +89,12 @@ export class ConsoleDevice implements VirtioDeviceModel {
   private readonly toGuest: HostFifo;
   /** Bytes the guest sent, for the host (sink). */
   private readonly collected: HostFifo;
-  failure: string | undefined;
+  /** Why the device stopped (it needs a reset), if it did: the error, with its code and the side at fault. */
+  fault: VqsimError | undefined;
+  /** The fault's message. */
+  get failure(): string | undefined {
+    return this.fault?.message;
+  }
 
   constructor(
     readonly view: DmaView,
@@ -140,7 +145,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
     this.ready.set(index, queue);
   }
   onDriverOk(_features: bigint): void {
-    this.failure = undefined;
+    this.fault = undefined;
     const face = (i: number) => {
       const q = this.ready.get(i);
       if (!q) return undefined;
@@ -164,8 +169,8 @@ export class ConsoleDevice implements VirtioDeviceModel {
       if (index === CONSOLE_TRANSMITQ) this.serveTx();
       this.serveRx();
     } catch (e) {
-      this.failure = e instanceof Error ? e.message : String(e);
-      this.ctx.needsReset(this.failure);
+      this.fault = toVqsimError(e, 'DEVICE_INTERNAL');
+      this.ctx.needsReset(this.fault);
     }
   }
 

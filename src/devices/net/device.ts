@@ -7,9 +7,10 @@
 // batch (assembly/net/device.ts).
 import * as N from '../../../assembly/net/layout.js';
 import type { DmaView } from '../../dma/view.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, DeviceError, toVqsimError, type VqsimError } from '../../errors.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
-import { Feature, hasFeature } from '../../virtqueue/features.js';
+import { Feature } from '../../spec/features.js';
+import { hasFeature } from '../../virtqueue/features.js';
 import { deviceQueueFromAreas, type QueueDevice } from '../../virtqueue/queue.js';
 import {
   NetConfig,
@@ -23,7 +24,7 @@ import {
   VIRTIO_NET_HDR_LEN,
   VIRTIO_NET_OK,
   VIRTIO_NET_S_LINK_UP,
-} from './constants.js';
+} from '../../spec/net.js';
 
 /** Where TX packets go and where RX packets come from. */
 export type NetBackend =
@@ -130,8 +131,12 @@ export class VirtioNetDevice implements VirtioDeviceModel {
   curPairs = 1;
   /** Control commands answered, by ack. */
   readonly ctrlCounters = { ok: 0, err: 0 };
-  /** Why the device stopped (needs a reset), if it did. */
-  failure: string | undefined;
+  /** Why the device stopped (it needs a reset), if it did: the error, with its code and the side at fault. */
+  fault: VqsimError | undefined;
+  /** The fault's message. */
+  get failure(): string | undefined {
+    return this.fault?.message;
+  }
 
   constructor(
     readonly view: DmaView,
@@ -220,7 +225,7 @@ export class VirtioNetDevice implements VirtioDeviceModel {
 
   onDriverOk(features: bigint): void {
     this.features = features;
-    this.failure = undefined;
+    this.fault = undefined;
     this.curPairs = 1;
     const n = this.negotiatedPairs;
     const mrg = hasFeature(features, NetFeature.MRG_RXBUF);
@@ -347,7 +352,7 @@ export class VirtioNetDevice implements VirtioDeviceModel {
       }
       return done;
     } catch (e) {
-      this.fail(e instanceof Error ? e.message : String(e));
+      this.fail(e);
       return 0;
     }
   }
@@ -358,14 +363,23 @@ export class VirtioNetDevice implements VirtioDeviceModel {
   }
 
   private stashFailed(rc: number, index: number): never {
-    if (rc === -1)
-      throw new ConfigError(`virtio-net: queue ${index}: more buffers in flight than the device pool holds`);
-    throw new ConfigError(`virtio-net: queue ${index}: a buffer lies outside guest RAM`);
+    if (rc === -1) {
+      throw new DeviceError(
+        'NET_POOL_EXHAUSTED',
+        `virtio-net: queue ${index}: more buffers in flight than the device pool holds`,
+        'device',
+      );
+    }
+    throw new DeviceError(
+      'ADDRESS_OUTSIDE_GUEST_RAM',
+      `virtio-net: queue ${index}: a buffer lies outside guest RAM`,
+      'driver',
+    );
   }
 
-  private fail(reason: string): void {
-    this.failure = reason;
-    this.ctx.needsReset(reason);
+  private fail(e: unknown): void {
+    this.fault = toVqsimError(e, 'DEVICE_INTERNAL');
+    this.ctx.needsReset(this.fault);
   }
 
   /** VIRTIO 1.2 §5.1.6.5: class, command, data (device-readable), then the ack byte (device-writable). */
@@ -398,7 +412,7 @@ export class VirtioNetDevice implements VirtioDeviceModel {
       q.push(used);
       if (q.shouldNotify()) this.ctx.raiseQueueInterrupt(this.ctrlIndex);
     } catch (e) {
-      this.fail(e instanceof Error ? e.message : String(e));
+      this.fail(e);
     }
     // A NIC starts on a queue pair once it is enabled: the driver posted its
     // RX buffers before MQ_VQ_PAIRS_SET (virtnet_probe, then virtnet_set_queues)

@@ -1,2 +1,1 @@
-export * from './constants.js';
 export * from './device.js';

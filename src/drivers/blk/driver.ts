@@ -5,15 +5,12 @@
 // device, for comparisons.
 import { DmaDirection } from '../../dma/types.js';
 import type { DmaApi } from '../../dma/api.js';
+import { ConfigError, VqsimError, type FaultSide } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import {
-  probeDevice,
-  readConfig64,
-  readConfigStable,
-  type ProbeOptions,
-  type TransportAccess,
-} from '../../transport/driver.js';
-import { Feature, hasFeature } from '../../virtqueue/features.js';
+import { probeDevice, readConfig64, readConfigStable, type ProbeOptions } from '../probe.js';
+import type { TransportAccess } from '../transport-access.js';
+import { Feature } from '../../spec/features.js';
+import { hasFeature } from '../../virtqueue/features.js';
 import type { RingKind, Virtqueue } from '../../virtqueue/queue.js';
 import { RequestBatch } from '../../virtqueue/split/request-batch.js';
 import {
@@ -27,20 +24,26 @@ import {
   SECTOR_SIZE,
   VIRTIO_BLK_ID_BYTES,
   VIRTIO_ID_BLOCK,
-} from '../../devices/blk/constants.js';
+} from '../../spec/blk.js';
 
 const PAGE_SIZE = 4096;
 const EINVAL = 22;
 const EIO = 5;
 
-/** A device value the driver refuses, with Linux's message and errno. */
-export class BlkDriverError extends Error {
+/**
+ * A device value the driver refuses, with Linux's message and errno: side
+ * 'device' (BLK_USED_LEN, BLK_NO_STATUS, BLK_MQ_ZERO_QUEUES,
+ * BLK_INVALID_BLOCK_SIZE, BLK_NOT_COMPLETED), or the caller's misuse, side
+ * 'user' (BLK_NOT_BLOCK: the access is not a block device; BLK_QUEUE_FULL).
+ */
+export class BlkDriverError extends VqsimError {
   constructor(
-    readonly code: string,
+    code: string,
     message: string,
     readonly errno: number,
+    side: FaultSide = 'device',
   ) {
-    super(message);
+    super(code, message, side);
     this.name = 'BlkDriverError';
   }
 }
@@ -265,7 +268,12 @@ export class BlkDriver {
   static probe(access: TransportAccess, mem: GuestMemory, dma: DmaApi, options: BlkDriverOptions = {}): BlkDriver {
     const hardened = options.hardened ?? true;
     if (access.deviceId() !== VIRTIO_ID_BLOCK) {
-      throw new BlkDriverError('BLK_NOT_BLOCK', `virtio_blk: device ${access.deviceId()} is not a block device`, 19);
+      throw new BlkDriverError(
+        'BLK_NOT_BLOCK',
+        `virtio_blk: device ${access.deviceId()} is not a block device`,
+        19,
+        'user',
+      );
     }
     let info: BlkDeviceInfo | undefined;
     const probe: ProbeOptions = {
@@ -320,9 +328,9 @@ export class BlkDriver {
 
   private one(q: number, type: number, sector: number, data: number, len: number): BlkCompletion {
     const queue = this.queues[q];
-    if (!queue) throw new RangeError(`blk queue ${q}: the driver has ${this.queues.length}`);
+    if (!queue) throw new ConfigError(`blk queue ${q}: the driver has ${this.queues.length}`);
     const tag = queue.submit(type, sector, data, len);
-    if (tag < 0) throw new BlkDriverError('BLK_QUEUE_FULL', `blk queue ${q} is full`, -28);
+    if (tag < 0) throw new BlkDriverError('BLK_QUEUE_FULL', `blk queue ${q} is full`, -28, 'user');
     queue.kick();
     let got: BlkCompletion | undefined;
     const others: BlkCompletion[] = [];
@@ -334,7 +342,7 @@ export class BlkDriver {
 
   private staging(len: number): number {
     if (len > this.maxIoBytes)
-      throw new RangeError(`blk request of ${len} bytes: at most maxIoBytes ${this.maxIoBytes}`);
+      throw new ConfigError(`blk request of ${len} bytes: at most maxIoBytes ${this.maxIoBytes}`);
     return this.scratch;
   }
 

@@ -6,9 +6,12 @@
 // clamped (buf->len = min(len, buf->size)); the naive mode takes it as is.
 import { DmaDirection } from '../../dma/types.js';
 import type { DmaApi } from '../../dma/api.js';
+import { VqsimError, type FaultSide } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { probeDevice, readConfigStable, type TransportAccess } from '../../transport/driver.js';
-import { Feature, hasFeature } from '../../virtqueue/features.js';
+import { probeDevice, readConfigStable } from '../probe.js';
+import type { TransportAccess } from '../transport-access.js';
+import { Feature } from '../../spec/features.js';
+import { hasFeature } from '../../virtqueue/features.js';
 import type { Virtqueue } from '../../virtqueue/queue.js';
 import {
   CONSOLE_RECEIVEQ,
@@ -16,7 +19,7 @@ import {
   ConsoleConfig,
   ConsoleFeature,
   VIRTIO_ID_CONSOLE,
-} from '../../devices/console/device.js';
+} from '../../spec/console.js';
 
 export interface ConsoleDriverOptions {
   features?: bigint;
@@ -36,12 +39,13 @@ export const CONSOLE_DRIVER_FEATURES = [
   ConsoleFeature.EMERG_WRITE,
 ].reduce((f, b) => f | (1n << BigInt(b)), 0n);
 
-export class ConsoleDriverError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+/**
+ * The console driver refused what it found. Codes: CONSOLE_NOT_CONSOLE (the
+ * access given to probe is not a console: side 'user').
+ */
+export class ConsoleDriverError extends VqsimError {
+  constructor(code: string, message: string, side: FaultSide = 'device') {
+    super(code, message, side);
     this.name = 'ConsoleDriverError';
   }
 }
@@ -95,6 +99,7 @@ export class ConsoleDriver {
       throw new ConsoleDriverError(
         'CONSOLE_NOT_CONSOLE',
         `virtio_console: device ${access.deviceId()} is not a console`,
+        'user',
       );
     }
     const dev = probeDevice(access, mem, {

@@ -11,10 +11,12 @@ import { DmaApi } from '../../dma/api.js';
 import { DmaDirection } from '../../dma/types.js';
 import { ConfigError } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { Status } from '../../transport/constants.js';
-import { probeDevice, readConfigStable, type TransportAccess } from '../../transport/driver.js';
+import { Status } from '../../spec/config.js';
+import { probeDevice, readConfigStable } from '../probe.js';
+import type { TransportAccess } from '../transport-access.js';
 import type { EngineName } from '../../virtqueue/engine.js';
-import { Feature, hasFeature } from '../../virtqueue/features.js';
+import { Feature } from '../../spec/features.js';
+import { hasFeature } from '../../virtqueue/features.js';
 import type { RingKind, Virtqueue } from '../../virtqueue/queue.js';
 import { RequestBatch } from '../../virtqueue/split/request-batch.js';
 import {
@@ -30,7 +32,7 @@ import {
   VIRTIO_NET_HDR_LEN,
   VIRTIO_NET_OK,
   VIRTIO_NET_S_LINK_UP,
-} from '../../devices/net/constants.js';
+} from '../../spec/net.js';
 import { NetDriverError } from './errors.js';
 
 export interface NetDriverOptions {
@@ -400,7 +402,7 @@ export class VirtioNetDriver {
   /** Sends one control command and waits for its ack (virtnet_send_command). */
   ctrlCommand(cls: number, cmd: number, data: readonly number[]): boolean {
     const q = this.ctrlVq;
-    if (!q) throw new NetDriverError('CTRL_NO_QUEUE', 'virtio-net: no control queue negotiated');
+    if (!q) throw new NetDriverError('CTRL_NO_QUEUE', 'virtio-net: no control queue negotiated', 'user');
     const v = this.mem.view;
     const at = this.mem.linear(this.ctrlBuf, 64);
     v.setUint8(at, cls);

@@ -1,4 +1,4 @@
-import { VqsimError } from '../../errors.js';
+import { VqsimError, type FaultSide } from '../../errors.js';
 
 /**
  * A check of Linux's virtio_net driver failed on what the device said. `code`
@@ -14,14 +14,19 @@ import { VqsimError } from '../../errors.js';
  * - MTU_CHANGED: the MTU read again at probe is below 68
  *   (virtnet_probe: "device MTU appears to have changed it is now %d < %d"); the probe fails.
  * - CTRL_NO_ANSWER: the device did not complete a control command.
+ * - RX_UNKNOWN: an RX check the driver does not know by name.
+ * - CTRL_NO_QUEUE: a control command with no control queue negotiated (the
+ *   caller's misuse: side 'user').
+ *
+ * Every code but CTRL_NO_QUEUE is the device's fault (side 'device').
  *
  * Not errors but counted (NetDriverCounters): an MTU below 68 at validate
  * (VIRTIO_NET_F_MTU is dropped, as virtnet_validate does) and a
  * max_virtqueue_pairs outside [1, 0x8000] (clamped to 1, as virtnet_probe does silently).
  */
 export class NetDriverError extends VqsimError {
-  constructor(code: string, message: string) {
-    super(code, message);
+  constructor(code: string, message: string, side: FaultSide = 'device') {
+    super(code, message, side);
     this.name = 'NetDriverError';
   }
 }

@@ -1,29 +1,59 @@
-// The guest driver's side of a transport, after Linux's virtio_pci_modern.c,
-// virtio_mmio.c and virtio.c (virtio_dev_probe): register accessors behind one
-// interface (like struct virtio_config_ops), the generation-stable config read,
-// interrupt dispatch, and the probe sequence.
+// The guest driver's view of a transport, after Linux's virtio_pci_modern.c
+// and virtio_mmio.c: register accessors behind one interface (like struct
+// virtio_config_ops) and interrupt dispatch. This is guest code: it reaches a
+// device only through the registers a PCI function or an MMIO window shows
+// (PciFunction, MmioWindow below), which the device side in src/transport
+// implements; it never imports that side.
 
-import type { GuestMemory } from '../memory/guest-memory.js';
-import type { EngineName } from '../virtqueue/engine.js';
-import { Feature, hasFeature } from '../virtqueue/features.js';
-import { PackedQueue } from '../virtqueue/packed/queue.js';
-import { createQueue, type Virtqueue } from '../virtqueue/queue.js';
-import { SplitQueue } from '../virtqueue/split/queue.js';
-import type { DriverDma } from '../virtqueue/ring-memory.js';
+import { TransportError } from '../errors.js';
+import { Isr, type ConfigWidth, type InterruptEvent } from '../spec/config.js';
+import { Mmio, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from '../spec/mmio.js';
 import {
-  Isr,
-  Mmio,
+  PCI_MODERN_DEVICE_ID_BASE,
+  PciCapType,
   PciCommon,
-  Status,
-  VIRTIO_MMIO_MAGIC,
-  VIRTIO_MMIO_VERSION,
   VIRTIO_MSI_NO_VECTOR,
-} from './constants.js';
-import type { InterruptEvent } from './core.js';
-import type { ConfigWidth } from './device-model.js';
-import { TransportError } from './errors.js';
-import type { VirtioMmioTransport } from './mmio.js';
-import { PciBarLayout, type VirtioPciTransport } from './pci.js';
+  type VirtioPciCap,
+} from '../spec/pci.js';
+import { PackedQueue } from '../virtqueue/packed/queue.js';
+import type { Virtqueue } from '../virtqueue/queue.js';
+import { SplitQueue } from '../virtqueue/split/queue.js';
+
+/**
+ * What a guest reaches of a virtio-pci function: the capability list, the
+ * structures in its BAR, the MSI-X Enable bit and its interrupts.
+ * VirtioPciTransport (src/transport/pci.ts) is one.
+ */
+export interface PciFunction {
+  /** PCI device ID: 0x1040 + the virtio device ID. */
+  readonly pciDeviceId: number;
+  /** MSI-X table size (0: INTx only). */
+  readonly msixVectors: number;
+  /** notify_off_multiplier of the NOTIFY_CFG capability. */
+  readonly notifyOffMultiplier: number;
+  /** The virtio vendor capabilities (struct virtio_pci_cap). */
+  readonly capabilities: readonly VirtioPciCap[];
+  setMsixEnabled(on: boolean): void;
+  readCommon(offset: number, width: number): number;
+  writeCommon(offset: number, width: number, value: number): void;
+  readIsr(): number;
+  readDeviceConfig(offset: number, width: number): number;
+  writeDeviceConfig(offset: number, width: number, value: number): void;
+  /** A write at a BAR offset (the driver rings doorbells this way). */
+  barWrite(offset: number, width: number, value: number): void;
+  setInterruptHandler(fn: ((irq: InterruptEvent) => void) | undefined): void;
+  /** Why the device last refused a write: for error messages (a simulator's aid, no real bus has it). */
+  lastRejection(): string | undefined;
+}
+
+/** What a guest reaches of a virtio-mmio device: its register window and its interrupt line. VirtioMmioTransport is one. */
+export interface MmioWindow {
+  read(offset: number, width?: number): number;
+  write(offset: number, width: number, value: number): void;
+  setInterruptHandler(fn: ((irq: InterruptEvent) => void) | undefined): void;
+  /** Why the device last refused a write: for error messages. */
+  lastRejection(): string | undefined;
+}
 
 /** Guest addresses of a queue's three areas, whatever the ring kind. */
 export interface QueueAreas {
@@ -100,18 +130,25 @@ export interface PciAccessOptions {
   msix?: boolean;
 }
 
-/** Guest-side access to a VirtioPciTransport, like Linux's virtio_pci_modern_dev helpers. */
+/** Guest-side access to a virtio-pci function (a PciFunction), like Linux's virtio_pci_modern_dev helpers. */
 export class PciDriverAccess extends AccessBase implements TransportAccess {
   readonly kind = 'pci' as const;
   private readonly msix: boolean;
   /** Queues on each MSI-X vector. */
   private readonly vectorQueues = new Map<number, number[]>();
 
+  /** BAR offset of the notify region, from the NOTIFY_CFG capability (as vp_modern_probe finds it). */
+  private readonly notifyBase: number;
+
   constructor(
-    readonly transport: VirtioPciTransport,
+    readonly transport: PciFunction,
     options: PciAccessOptions = {},
   ) {
     super();
+    const notify = transport.capabilities.find((c) => c.cfgType === PciCapType.NOTIFY_CFG);
+    if (!notify)
+      throw new TransportError('MISSING_CAPABILITY', 'virtio-pci: the function has no NOTIFY_CFG capability');
+    this.notifyBase = notify.offset;
     this.msix = (options.msix ?? true) && transport.msixVectors >= 2;
     transport.setMsixEnabled(this.msix);
     transport.setInterruptHandler((irq) => this.interrupt(irq));
@@ -125,7 +162,7 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
   }
 
   deviceId(): number {
-    return this.transport.pciDeviceId - 0x1040;
+    return this.transport.pciDeviceId - PCI_MODERN_DEVICE_ID_BASE;
   }
   getStatus(): number {
     return this.r(PciCommon.DEVICE_STATUS, 1);
@@ -207,7 +244,7 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
   }
   /** Rings the doorbell at NOTIFY + queue_notify_off × notify_off_multiplier, writing the queue index. */
   notify(index: number): void {
-    this.transport.barWrite(PciBarLayout.NOTIFY + this.notifyOff(index) * this.transport.notifyOffMultiplier, 2, index);
+    this.transport.barWrite(this.notifyBase + this.notifyOff(index) * this.transport.notifyOffMultiplier, 2, index);
   }
   private readonly notifyOffs: number[] = [];
   private notifyOff(index: number): number {
@@ -230,11 +267,11 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
   }
 }
 
-/** Guest-side access to a VirtioMmioTransport, like Linux's virtio_mmio.c. */
+/** Guest-side access to a virtio-mmio window (an MmioWindow), like Linux's virtio_mmio.c. */
 export class MmioDriverAccess extends AccessBase implements TransportAccess {
   readonly kind = 'mmio' as const;
 
-  constructor(readonly transport: VirtioMmioTransport) {
+  constructor(readonly transport: MmioWindow) {
     super();
     transport.setInterruptHandler(() => this.interrupt());
   }
@@ -332,134 +369,4 @@ export class MmioDriverAccess extends AccessBase implements TransportAccess {
 function writeAddr(write: (off: number, v: number) => void, lowOffset: number, addr: number): void {
   write(lowOffset, addr % 0x100000000);
   write(lowOffset + 4, Math.floor(addr / 0x100000000));
-}
-
-/**
- * Reads config fields consistently (VIRTIO 1.2 §2.5.1, Linux's
- * __virtio_cread_many): read the generation, run `read`, read the generation
- * again, and repeat while it changed. A device that never settles gets a
- * named error after `maxTries` rounds instead of hanging the driver.
- */
-export function readConfigStable<T>(access: TransportAccess, read: () => T, maxTries = 64): T {
-  for (let i = 0; i < maxTries; i++) {
-    const before = access.generation();
-    const value = read();
-    if (access.generation() === before) return value;
-  }
-  throw new TransportError('CONFIG_UNSTABLE', `config generation changed on each of ${maxTries} reads`);
-}
-
-/** Reads a 64-bit config field as two 32-bit halves (inside a readConfigStable callback). */
-export function readConfig64(access: TransportAccess, offset: number): bigint {
-  const lo = access.readConfig(offset, 4);
-  const hi = access.readConfig(offset + 4, 4);
-  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-}
-
-export interface ProbeOptions {
-  /** Every feature bit the driver understands; the probe accepts those the device offers too. VERSION_1 is implied. */
-  features: bigint;
-  /** Queues to set up, from 0. Default: all the device has. */
-  queues?: number;
-  /** Queue size wanted (capped at each queue's maximum). Default 256. */
-  queueSize?: number;
-  /** Engine for the driver's queues. Default 'wasm'. */
-  engine?: EngineName;
-  /** Descriptors per indirect table, when INDIRECT_DESC is negotiated. */
-  indirectMax?: number;
-  /**
-   * Device-specific checks before FEATURES_OK (Linux's driver->validate): may
-   * read config and return the features to accept instead (e.g. drop a bit).
-   */
-  validate?: (access: TransportAccess, features: bigint) => bigint | void;
-  /**
-   * The guest DMA API for this device (DmaApi.driverDma()): rings and
-   * indirect tables come from its dma_alloc_coherent, as Linux's
-   * vring_alloc_queue does, and buffers must lie in its DMA window. Default:
-   * direct DMA, shared guest pages with DMA address = guest physical address.
-   */
-  dma?: DriverDma;
-}
-
-/** A device after a successful probe: DRIVER_OK is set and its queues are live. */
-export interface ProbedDevice {
-  access: TransportAccess;
-  deviceId: number;
-  offered: bigint;
-  features: bigint;
-  queues: Virtqueue[];
-}
-
-/**
- * The driver-side bring-up, as Linux's virtio_dev_probe plus find_vqs does it
- * (VIRTIO 1.2 §3.1.1): reset; ACKNOWLEDGE; DRIVER; read the device features;
- * refuse a device without VERSION_1; accept (wanted ∩ offered); FEATURES_OK
- * and read it back; build each queue in guest memory for the negotiated ring
- * (RING_PACKED selects the packed ring, EVENT_IDX and INDIRECT_DESC carry
- * over) and program and enable it; DRIVER_OK. On a failure after ACKNOWLEDGE
- * it sets FAILED, as Linux does, and throws the named error.
- */
-export function probeDevice(access: TransportAccess, mem: GuestMemory, options: ProbeOptions): ProbedDevice {
-  if (access instanceof MmioDriverAccess) access.checkIdentity();
-  access.reset();
-  access.setStatus(Status.ACKNOWLEDGE);
-  try {
-    access.setStatus(access.getStatus() | Status.DRIVER);
-    const offered = access.getDeviceFeatures();
-    if (!hasFeature(offered, Feature.VERSION_1)) {
-      throw new TransportError(
-        'NO_VERSION_1',
-        `virtio: device ${access.deviceId()} uses modern interface but does not have VIRTIO_F_VERSION_1`,
-      );
-    }
-    let features = (options.features | (1n << BigInt(Feature.VERSION_1))) & offered;
-    const v = options.validate?.(access, features);
-    if (typeof v === 'bigint') features = v & offered;
-    // A driver accepts only what it implements: vqsim's split ring has no
-    // in-order mode, so IN_ORDER goes with RING_PACKED or not at all.
-    if (!hasFeature(features, Feature.RING_PACKED)) features &= ~(1n << BigInt(Feature.IN_ORDER));
-    access.setDriverFeatures(features);
-    access.setStatus(access.getStatus() | Status.FEATURES_OK);
-    const status = access.getStatus();
-    if (!(status & Status.FEATURES_OK)) {
-      throw new TransportError('FEATURES_REFUSED', `virtio: device refuses features: 0x${features.toString(16)}`);
-    }
-    if (status & Status.NEEDS_RESET) {
-      throw new TransportError('DEVICE_FAILED', `virtio: device ${access.deviceId()} needs a reset during probe`);
-    }
-    const ring = hasFeature(features, Feature.RING_PACKED) ? 'packed' : 'split';
-    const n = options.queues ?? access.numQueues();
-    access.setupConfigInterrupt();
-    const queues: Virtqueue[] = [];
-    for (let i = 0; i < n; i++) {
-      const max = access.queueMaxSize(i);
-      if (max === 0) throw new TransportError('QUEUE_UNAVAILABLE', `virtio: queue ${i} is not available`);
-      let size = Math.min(options.queueSize ?? 256, max);
-      if (ring === 'split') size = 2 ** Math.floor(Math.log2(size)); // split sizes are powers of two
-      if (!Number.isInteger(size) || size < 1) {
-        throw new TransportError('QUEUE_SIZE', `virtio: queue ${i} size ${size} is not usable`);
-      }
-      // The device side is the transport's: it builds its own face from the
-      // areas programmed below, through its DMA context.
-      const vq = createQueue(mem, {
-        ring,
-        size,
-        dma: options.dma,
-        deviceFace: false,
-        eventIdx: hasFeature(features, Feature.EVENT_IDX),
-        indirect: hasFeature(features, Feature.INDIRECT_DESC),
-        inOrder: ring === 'packed' && hasFeature(features, Feature.IN_ORDER),
-        indirectMax: options.indirectMax,
-        engine: options.engine,
-        name: `vq${i}`,
-      });
-      access.setupQueue(i, vq);
-      queues.push(vq);
-    }
-    access.setStatus(access.getStatus() | Status.DRIVER_OK);
-    return { access, deviceId: access.deviceId(), offered, features, queues };
-  } catch (e) {
-    access.setStatus(access.getStatus() | Status.FAILED);
-    throw e;
-  }
 }

@@ -1,9 +1,9 @@
-// virtio-blk numbers, as linux/virtio_blk.h and VIRTIO 1.2 §5.2 give them.
+// virtio-blk: VIRTIO 1.2 §5.2 and the Linux uapi header linux/virtio_blk.h.
 
-/** Virtio device ID of a block device. */
+/** Virtio device ID of a block device (VIRTIO_ID_BLOCK, linux/virtio_ids.h; §5). */
 export const VIRTIO_ID_BLOCK = 2;
 
-/** Device feature bits (VIRTIO_BLK_F_*). */
+/** Device feature bits (VIRTIO_BLK_F_* in linux/virtio_blk.h; §5.2.3). */
 export const BlkFeature = {
   SIZE_MAX: 1,
   SEG_MAX: 2,
@@ -18,7 +18,7 @@ export const BlkFeature = {
   WRITE_ZEROES: 14,
 } as const;
 
-/** Request types (VIRTIO_BLK_T_*). */
+/** Request types (VIRTIO_BLK_T_* in linux/virtio_blk.h; §5.2.6). */
 export const BlkType = {
   IN: 0,
   OUT: 1,
@@ -28,25 +28,25 @@ export const BlkType = {
   WRITE_ZEROES: 13,
 } as const;
 
-/** Status byte values (VIRTIO_BLK_S_*). */
+/** Status byte values (VIRTIO_BLK_S_* in linux/virtio_blk.h; §5.2.6). */
 export const BlkStatus = {
   OK: 0,
   IOERR: 1,
   UNSUPP: 2,
 } as const;
 
-/** Bytes of the device ID string GET_ID returns (VIRTIO_BLK_ID_BYTES). */
+/** Bytes of the device ID string GET_ID returns (VIRTIO_BLK_ID_BYTES, linux/virtio_blk.h). */
 export const VIRTIO_BLK_ID_BYTES = 20;
-/** Sectors are 512 bytes whatever blk_size says. */
+/** Sectors are 512 bytes whatever blk_size says (§5.2.6: "sector ... in 512-byte units"). */
 export const SECTOR_SIZE = 512;
-/** struct virtio_blk_outhdr: type u32, ioprio u32, sector u64. */
+/** sizeof(struct virtio_blk_outhdr): type u32, ioprio u32, sector u64 (linux/virtio_blk.h; §5.2.6). */
 export const BLK_OUTHDR_SIZE = 16;
-/** struct virtio_blk_discard_write_zeroes: sector u64, num_sectors u32, flags u32. */
+/** sizeof(struct virtio_blk_discard_write_zeroes): sector u64, num_sectors u32, flags u32 (§5.2.6). */
 export const BLK_DWZ_SIZE = 16;
-/** VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP. */
+/** VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP (linux/virtio_blk.h; §5.2.6). */
 export const BLK_WRITE_ZEROES_FLAG_UNMAP = 1;
 
-/** Offsets in struct virtio_blk_config. */
+/** Offsets in struct virtio_blk_config (linux/virtio_blk.h; §5.2.4). */
 export const BlkConfig = {
   CAPACITY: 0,
   SIZE_MAX: 8,
