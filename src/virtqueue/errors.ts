@@ -121,6 +121,46 @@ const table = new Map<number, ErrorInfo>([
     },
   ],
   [
+    L.E_DMA_UNMAPPED,
+    {
+      code: 'DMA_UNMAPPED',
+      face: 'device',
+      violation: true,
+      message: (a, b) =>
+        `IOTLB miss: no mapping for the descriptor's address 0x${((BigInt(b) << 32n) | BigInt(a)).toString(16)} in the device's DMA context`,
+    },
+  ],
+  [
+    L.E_DMA_PERM,
+    {
+      code: 'DMA_PERMISSION',
+      face: 'device',
+      violation: true,
+      message: (a, b) =>
+        `IOMMU permission fault: the mapping at 0x${((BigInt(b) << 32n) | BigInt(a)).toString(16)} does not allow the descriptor's direction`,
+    },
+  ],
+  [
+    L.E_DMA_PRIVATE,
+    {
+      code: 'DMA_PRIVATE_PAGE',
+      face: 'device',
+      violation: true,
+      message: (a, b) =>
+        `descriptor at 0x${((BigInt(b) << 32n) | BigInt(a)).toString(16)} points into a private (encrypted) page the device may not touch`,
+    },
+  ],
+  [
+    L.E_INDIRECT_MAP,
+    {
+      code: 'INDIRECT_NOT_CONTIGUOUS',
+      face: 'device',
+      violation: true,
+      message: (a, b) =>
+        `Cannot map indirect buffer (table at 0x${((BigInt(b) << 32n) | BigInt(a)).toString(16)} is not contiguous in guest memory)`,
+    },
+  ],
+  [
     L.E_INDIRECT_LEN,
     {
       code: 'INDIRECT_BAD_LENGTH',
