@@ -91,6 +91,9 @@ export const DRV_ERR_CODE = 68;
 export const DRV_ERR_A = 72;
 export const DRV_ERR_B = 76;
 export const DRV_BATCH_DONE = 80;
+// 1 when a kick was decided for (a forced decision at 65535 chains added) and
+// not yet returned by kick_prepare.
+export const DRV_KICK_OWED = 84;
 // The DMA window of the driver's domain (u64s): a buffer's DMA address must
 // lie in [DRV_DMA_BASE, DRV_DMA_BASE + DRV_DMA_SIZE).
 export const DRV_DMA_BASE = 88;

@@ -366,6 +366,13 @@ export function split_dev_push(dev: usize, entries: usize, n: u32, stride: u32):
   if (k > 0) {
     // smp_wmb() then used->idx (virtqueue_split_flush).
     atomic.store<u16>(used + VRING_USED_IDX, <u16>usedIdx);
+    // virtqueue_split_flush(): once the used index has run so far past the
+    // last index the device signalled that 16 bits cannot tell them apart,
+    // forget it, so the next should_notify interrupts rather than compare
+    // against a lapped value (QEMU signalled_used_valid, vhost signalled_used).
+    const oldIdx = load<u32>(dev + DEV_USED_IDX);
+    const sinceSignal = <i32><i16>(usedIdx - load<u32>(dev + DEV_SIGNALLED_USED));
+    if (sinceSignal < <i32>((usedIdx - oldIdx) & 0xffff)) store<u32>(dev + DEV_SIGNALLED_VALID, 0);
     store<u32>(dev + DEV_USED_IDX, usedIdx);
     const inflight = load<u32>(dev + DEV_INFLIGHT);
     store<u32>(dev + DEV_INFLIGHT, inflight > k ? inflight - k : 0);

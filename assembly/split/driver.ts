@@ -22,6 +22,7 @@ import {
   DRV_INDIR_POOL,
   DRV_LAST_USED,
   DRV_NUM,
+  DRV_KICK_OWED,
   DRV_NUM_ADDED,
   DRV_NUM_FREE,
   DRV_STATE,
@@ -307,7 +308,19 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
     // A sequentially consistent store is at least a release store.
     atomic.store<u16>(avail + VRING_AVAIL_IDX, <u16>availIdx);
     store<u32>(drv + DRV_AVAIL_IDX_SHADOW, availIdx);
-    store<u32>(drv + DRV_NUM_ADDED, load<u32>(drv + DRV_NUM_ADDED) + added);
+    // virtqueue_add_split(): once 65535 chains were added since the last
+    // kick decision, Linux kicks at once, because kick_prepare's window
+    // (new - num_added, new] is 16 bits wide and a 65536th chain would empty
+    // it. The batch API decides here, for the avail index the 65535th chain
+    // published, and owes the kick to the next kick_prepare.
+    const before = load<u32>(drv + DRV_NUM_ADDED);
+    let numAdded = before + added;
+    if (numAdded >= 0xffff) {
+      const at = (availIdx - (numAdded - 0xffff)) & 0xffff;
+      if (kickWanted(drv, at, (at - 0xffff) & 0xffff)) store<u32>(drv + DRV_KICK_OWED, 1);
+      numAdded -= 0xffff;
+    }
+    store<u32>(drv + DRV_NUM_ADDED, numAdded);
     store<u32>(drv + DRV_FREE_HEAD, freeHead);
     store<u32>(drv + DRV_NUM_FREE, numFree);
     const stats = <usize>load<u32>(drv + DRV_STATS);
@@ -321,8 +334,22 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
   return <i32>added;
 }
 
+// Whether the device asked for a notification for the chains that moved
+// avail->idx from oldIdx to newIdx (vring_need_event on avail_event, or the
+// NO_NOTIFY flag without event idx).
+function kickWanted(drv: usize, newIdx: u32, oldIdx: u32): bool {
+  const used = <usize>load<u32>(drv + DRV_USED);
+  if ((load<u32>(drv + DRV_FEATURES) & QF_EVENT_IDX) != 0) {
+    const num = load<u32>(drv + DRV_NUM);
+    // avail_event sits after the used ring (VIRTIO 1.2 §2.7.8).
+    const availEvent = <u32>atomic.load<u16>(used + VRING_USED_RING + <usize>num * VRING_USED_ELEM_SIZE);
+    return needEvent(availEvent, newIdx, oldIdx);
+  }
+  return (atomic.load<u16>(used + VRING_USED_FLAGS) & VRING_USED_F_NO_NOTIFY) == 0;
+}
+
 // virtqueue_kick_prepare_split(): 1 when the device wants a notification for the
-// chains added since the last call.
+// chains added since the last call (or a forced decision owed one).
 export function split_drv_kick_prepare(drv: usize): i32 {
   // virtio_mb(): the avail idx store must be visible before we read what the
   // device asked for. Wasm atomics are sequentially consistent, so the atomic
@@ -330,16 +357,9 @@ export function split_drv_kick_prepare(drv: usize): i32 {
   const newIdx = load<u32>(drv + DRV_AVAIL_IDX_SHADOW);
   const oldIdx = (newIdx - load<u32>(drv + DRV_NUM_ADDED)) & 0xffff;
   store<u32>(drv + DRV_NUM_ADDED, 0);
-  const used = <usize>load<u32>(drv + DRV_USED);
-  let kick: bool;
-  if ((load<u32>(drv + DRV_FEATURES) & QF_EVENT_IDX) != 0) {
-    const num = load<u32>(drv + DRV_NUM);
-    // avail_event sits after the used ring (VIRTIO 1.2 §2.7.8).
-    const availEvent = <u32>atomic.load<u16>(used + VRING_USED_RING + <usize>num * VRING_USED_ELEM_SIZE);
-    kick = needEvent(availEvent, newIdx, oldIdx);
-  } else {
-    kick = (atomic.load<u16>(used + VRING_USED_FLAGS) & VRING_USED_F_NO_NOTIFY) == 0;
-  }
+  const owed = load<u32>(drv + DRV_KICK_OWED) != 0;
+  store<u32>(drv + DRV_KICK_OWED, 0);
+  const kick = kickWanted(drv, newIdx, oldIdx) || owed;
   const stats = <usize>load<u32>(drv + DRV_STATS);
   bump(stats, kick ? ST_KICKS : ST_KICKS_SUPPRESSED, 1);
   return kick ? 1 : 0;

@@ -70,6 +70,7 @@ typedef int32_t i32;
 #define DRV_ERR_A 72u
 #define DRV_ERR_B 76u
 #define DRV_BATCH_DONE 80u
+#define DRV_KICK_OWED 84u
 #define DRV_DMA_BASE 88u
 #define DRV_DMA_SIZE 96u
 #define DRV_INDIR_DMA 104u
@@ -234,6 +235,17 @@ static i32 drv_fail(u8 *m, usize drv, i32 code, u32 a, u32 b, int breaks) {
     bump(m, load32(drv + DRV_STATS), ST_DRIVER_CHECKS_FAILED, 1);
   }
   return -code;
+}
+
+// kickWanted() in assembly/split/driver.ts
+static inline int kick_wanted(u8 *m, usize drv, u32 new_idx, u32 old_idx) {
+  const usize used = load32(drv + DRV_USED);
+  if ((load32(drv + DRV_FEATURES) & QF_EVENT_IDX) != 0) {
+    const u32 num = load32(drv + DRV_NUM);
+    const u32 avail_event = atomic_load16(used + VRING_USED_RING + num * VRING_USED_ELEM_SIZE);
+    return need_event(avail_event, new_idx, old_idx);
+  }
+  return (atomic_load16(used + VRING_USED_FLAGS) & VRING_USED_F_NO_NOTIFY) == 0;
 }
 
 // addOneBuffers() in assembly/split/driver.ts: the leading one-buffer requests.
@@ -409,7 +421,14 @@ __attribute__((noinline)) static i32 split_drv_add(usize drv, usize req, u32 n) 
   if (added > 0) {
     atomic_store16(avail + VRING_AVAIL_IDX, avail_idx);
     store32(drv + DRV_AVAIL_IDX_SHADOW, avail_idx);
-    store32(drv + DRV_NUM_ADDED, load32(drv + DRV_NUM_ADDED) + added);
+    const u32 before = load32(drv + DRV_NUM_ADDED);
+    u32 num_added = before + added;
+    if (num_added >= 0xffff) {
+      const u32 at = (avail_idx - (num_added - 0xffff)) & 0xffff;
+      if (kick_wanted(m, drv, at, (at - 0xffff) & 0xffff)) store32(drv + DRV_KICK_OWED, 1);
+      num_added -= 0xffff;
+    }
+    store32(drv + DRV_NUM_ADDED, num_added);
     store32(drv + DRV_FREE_HEAD, free_head);
     store32(drv + DRV_NUM_FREE, num_free);
     const usize stats = load32(drv + DRV_STATS);
@@ -428,15 +447,9 @@ __attribute__((noinline)) static i32 split_drv_kick_prepare(usize drv) {
   const u32 new_idx = load32(drv + DRV_AVAIL_IDX_SHADOW);
   const u32 old_idx = (new_idx - load32(drv + DRV_NUM_ADDED)) & 0xffff;
   store32(drv + DRV_NUM_ADDED, 0);
-  const usize used = load32(drv + DRV_USED);
-  int kick;
-  if ((load32(drv + DRV_FEATURES) & QF_EVENT_IDX) != 0) {
-    const u32 num = load32(drv + DRV_NUM);
-    const u32 avail_event = atomic_load16(used + VRING_USED_RING + num * VRING_USED_ELEM_SIZE);
-    kick = need_event(avail_event, new_idx, old_idx);
-  } else {
-    kick = (atomic_load16(used + VRING_USED_FLAGS) & VRING_USED_F_NO_NOTIFY) == 0;
-  }
+  const int owed = load32(drv + DRV_KICK_OWED) != 0;
+  store32(drv + DRV_KICK_OWED, 0);
+  const int kick = kick_wanted(m, drv, new_idx, old_idx) || owed;
   const usize stats = load32(drv + DRV_STATS);
   bump(m, stats, kick ? ST_KICKS : ST_KICKS_SUPPRESSED, 1);
   return kick ? 1 : 0;
@@ -767,6 +780,9 @@ __attribute__((noinline)) static i32 split_dev_push(usize dev, usize entries, u3
   }
   if (k > 0) {
     atomic_store16(used + VRING_USED_IDX, used_idx);
+    const u32 old_idx = load32(dev + DEV_USED_IDX);
+    if ((i32)(int16_t)(used_idx - load32(dev + DEV_SIGNALLED_USED)) < (i32)((used_idx - old_idx) & 0xffff))
+      store32(dev + DEV_SIGNALLED_VALID, 0);
     store32(dev + DEV_USED_IDX, used_idx);
     const u32 inflight = load32(dev + DEV_INFLIGHT);
     store32(dev + DEV_INFLIGHT, inflight > k ? inflight - k : 0);

@@ -134,7 +134,15 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
     if (added > 0) {
       this.set16(avail + L.VRING_AVAIL_IDX, availIdx);
       this.set32(drv + L.DRV_AVAIL_IDX_SHADOW, availIdx);
-      this.set32(drv + L.DRV_NUM_ADDED, this.u32(drv + L.DRV_NUM_ADDED) + added);
+      // virtqueue_add_split(): a kick decided at 65535 chains added, owed to kick_prepare.
+      const before = this.u32(drv + L.DRV_NUM_ADDED);
+      let numAdded = before + added;
+      if (numAdded >= 0xffff) {
+        const at = (availIdx - (numAdded - 0xffff)) & 0xffff;
+        if (this.kickWanted(drv, at, (at - 0xffff) & 0xffff)) this.set32(drv + L.DRV_KICK_OWED, 1);
+        numAdded -= 0xffff;
+      }
+      this.set32(drv + L.DRV_NUM_ADDED, numAdded);
       this.set32(drv + L.DRV_FREE_HEAD, freeHead);
       this.set32(drv + L.DRV_NUM_FREE, numFree);
       const stats = this.u32(drv + L.DRV_STATS);
@@ -148,18 +156,22 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
     return added;
   }
 
+  private kickWanted(drv: number, newIdx: number, oldIdx: number): boolean {
+    const used = this.u32(drv + L.DRV_USED);
+    if ((this.u32(drv + L.DRV_FEATURES) & L.QF_EVENT_IDX) !== 0) {
+      const num = this.u32(drv + L.DRV_NUM);
+      return needEvent(this.u16(used + L.VRING_USED_RING + num * L.VRING_USED_ELEM_SIZE), newIdx, oldIdx);
+    }
+    return (this.u16(used + L.VRING_USED_FLAGS) & L.VRING_USED_F_NO_NOTIFY) === 0;
+  }
+
   split_drv_kick_prepare(drv: number): number {
     const newIdx = this.u32(drv + L.DRV_AVAIL_IDX_SHADOW);
     const oldIdx = (newIdx - this.u32(drv + L.DRV_NUM_ADDED)) & 0xffff;
     this.set32(drv + L.DRV_NUM_ADDED, 0);
-    const used = this.u32(drv + L.DRV_USED);
-    let kick: boolean;
-    if ((this.u32(drv + L.DRV_FEATURES) & L.QF_EVENT_IDX) !== 0) {
-      const num = this.u32(drv + L.DRV_NUM);
-      kick = needEvent(this.u16(used + L.VRING_USED_RING + num * L.VRING_USED_ELEM_SIZE), newIdx, oldIdx);
-    } else {
-      kick = (this.u16(used + L.VRING_USED_FLAGS) & L.VRING_USED_F_NO_NOTIFY) === 0;
-    }
+    const owed = this.u32(drv + L.DRV_KICK_OWED) !== 0;
+    this.set32(drv + L.DRV_KICK_OWED, 0);
+    const kick = this.kickWanted(drv, newIdx, oldIdx) || owed;
     this.bump(this.u32(drv + L.DRV_STATS), kick ? L.ST_KICKS : L.ST_KICKS_SUPPRESSED, 1);
     return kick ? 1 : 0;
   }
@@ -424,6 +436,10 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
     }
     if (k > 0) {
       this.set16(used + L.VRING_USED_IDX, usedIdx);
+      // virtqueue_split_flush(): forget a signalled index the used index has lapped.
+      const oldIdx = this.u32(dev + L.DEV_USED_IDX);
+      const since = (((usedIdx - this.u32(dev + L.DEV_SIGNALLED_USED)) & 0xffff) << 16) >> 16;
+      if (since < ((usedIdx - oldIdx) & 0xffff)) this.set32(dev + L.DEV_SIGNALLED_VALID, 0);
       this.set32(dev + L.DEV_USED_IDX, usedIdx);
       const inflight = this.u32(dev + L.DEV_INFLIGHT);
       this.set32(dev + L.DEV_INFLIGHT, inflight > k ? inflight - k : 0);
