@@ -31,7 +31,6 @@ import { DMA_OFFSET } from '../../src/dma/offset.js';
 import { rng, int } from '../helpers/ring.js';
 
 type Backend = 'direct' | 'offset';
-const BACKENDS: Backend[] = ['direct', 'offset'];
 const RINGS: RingKind[] = ['split', 'packed'];
 
 function access(kind: 'pci' | 'mmio', device: VirtioDeviceModel): TransportAccess {
