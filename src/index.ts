@@ -2,6 +2,23 @@
 export { VqsimError, GuestMemoryError, ConfigError } from './errors.js';
 export { GuestMemory, DEFAULT_GUEST_RAM, type GuestMemoryOptions, type AllocOptions } from './memory/guest-memory.js';
 export { GuestPageAllocator } from './memory/page-allocator.js';
+export {
+  StatsRegistry,
+  CounterBlock,
+  STATS_KINDS,
+  STATS_REGISTRY_CAPACITY,
+  STATS_NAME_BYTES,
+  registerStats,
+  readStatsRegistry,
+  statsBlockBytes,
+  type StatsKind,
+  type StatsKindSchema,
+  type StatsField,
+  type CountersOf,
+  type StatsEntry,
+  type StatsRecord,
+  type HostBlocks,
+} from './memory/stats-registry.js';
 export { wasmModule, instantiateCore, type WasmCore } from './memory/wasm-core.js';
 export { SplitQueue, type SplitQueueOptions, type SplitQueueHandle } from './virtqueue/split/queue.js';
 export { SplitDriver, type Completion, type SplitDriverAddrs } from './virtqueue/split/driver.js';

@@ -1,5 +1,6 @@
 import * as L from '../../../assembly/layout.js';
 import * as P from '../../../assembly/packed/layout.js';
+import { registerStats } from '../../memory/stats-registry.js';
 import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
 import type { PackedEngine } from '../engine.js';
@@ -91,6 +92,7 @@ export class PackedDevice extends DeviceFace {
       (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0) | (ring.inOrder ? L.QF_IN_ORDER : 0);
     const popElements = options.popElements ?? Math.max(4 * size, 1024);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
+    registerStats(host.memory, 'ring', options.name ?? 'vq0', statsBlock);
     const mem = { view: host.hostView, hostAlloc: (b: number, a?: number) => host.hostAlloc(b, a) };
     const engine: PackedEngine = options.engine === 'reference' ? new ReferencePackedEngine(host.memory) : host.core;
     const owner: DeviceFaceOwner<PackedEngine> = { mem, engine, name: options.name ?? 'vq0', size };

@@ -1,4 +1,5 @@
 import * as L from '../../../assembly/layout.js';
+import { registerStats } from '../../memory/stats-registry.js';
 import { ConfigError } from '../../errors.js';
 import { checkRingMemory, type RingMemory } from '../ring-memory.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
@@ -126,6 +127,7 @@ export class PackedQueue implements Virtqueue {
       (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0) | (this.inOrder ? L.QF_IN_ORDER : 0);
     const ring = mem.linear(this.ringAddr, this.layout.total);
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
+    registerStats(mem.memory, 'ring', this.name, this.statsBlock);
     this.driver = PackedDriver.create(this, ring, flags, this.indirect ? indirectMax : 0);
     this.device = PackedDevice.create(this, ring, flags, popElements);
   }

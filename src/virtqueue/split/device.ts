@@ -1,4 +1,5 @@
 import * as L from '../../../assembly/layout.js';
+import { registerStats } from '../../memory/stats-registry.js';
 import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
 import { splitEngineFor } from '../device-host.js';
@@ -82,6 +83,7 @@ export class SplitDevice extends DeviceFace {
     const flags = (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0);
     const popElements = options.popElements ?? Math.max(4 * size, 1024);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
+    registerStats(host.memory, 'ring', options.name ?? 'vq0', statsBlock);
     const mem = { view: host.hostView, hostAlloc: (b: number, a?: number) => host.hostAlloc(b, a) };
     const owner: DeviceFaceOwner<SplitEngine> = {
       mem,

@@ -1,5 +1,6 @@
 import * as L from '../../../assembly/layout.js';
 import { ConfigError } from '../../errors.js';
+import { registerStats } from '../../memory/stats-registry.js';
 import { checkRingMemory, type RingMemory } from '../ring-memory.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { EngineName, SplitEngine } from '../engine.js';
@@ -119,6 +120,7 @@ export class SplitQueue implements Virtqueue {
     const flags = (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0);
     const ring = mem.linear(this.ringAddr, this.layout.total);
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
+    registerStats(mem.memory, 'ring', this.name, this.statsBlock);
     this.driver = SplitDriver.create(this, ring, flags, this.indirect ? indirectMax : 0);
     this.device = SplitDevice.create(this, ring, flags, popElements);
   }
