@@ -76,7 +76,12 @@ export {
 } from './transport/constants.js';
 export type { VirtioDeviceModel, VirtioDeviceContext, QueueConfig, ConfigWidth } from './transport/device-model.js';
 export { TransportError } from './transport/errors.js';
-export { TransportCore, type TransportCounters, type InterruptEvent } from './transport/core.js';
+export {
+  TransportCore,
+  type TransportCounters,
+  type TransportStatsOptions,
+  type InterruptEvent,
+} from './transport/core.js';
 export { VirtioPciTransport, PciBarLayout, type VirtioPciCap, type VirtioPciOptions } from './transport/pci.js';
 export { VirtioMmioTransport, DEFAULT_MMIO_VENDOR_ID } from './transport/mmio.js';
 export {

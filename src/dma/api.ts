@@ -3,6 +3,7 @@
 // this; the backend (direct now; swiotlb and iommu later) does the rest.
 
 import type { GuestMemory } from '../memory/guest-memory.js';
+import { CounterBlock } from '../memory/stats-registry.js';
 import { DirectDmaBackend, assertDirect } from './direct.js';
 import { DmaError } from './errors.js';
 import {
@@ -24,6 +25,11 @@ export interface DmaApiOptions {
    * are named errors. Default true; off saves a Map operation per call.
    */
   track?: boolean;
+  /**
+   * Name of this API's counter block in the machine's stats registry (kind
+   * `dma-api`). Default "dma-api"; a machine names one per device, e.g. "net0.dma-api".
+   */
+  name?: string;
 }
 
 interface Mapping {
@@ -43,17 +49,11 @@ export class DmaApi {
   /** Live streaming mappings by DMA address (a list: the same address may be mapped twice). */
   private readonly live = new Map<number, Mapping[]>();
   private readonly coherent = new Map<number, DmaCoherent>();
-  private readonly c: DmaCounters = {
-    maps: 0,
-    unmaps: 0,
-    syncsForCpu: 0,
-    syncsForDevice: 0,
-    bytesMapped: 0,
-    coherentAllocs: 0,
-    coherentFrees: 0,
-    liveMappings: 0,
-    errors: 0,
-  };
+  /**
+   * The counters, in a `dma-api` block in the shared memory: written by the
+   * thread that owns this API (the driver's), readable by name from any thread.
+   */
+  private readonly c: CounterBlock<'dma-api'>;
 
   constructor(
     readonly mem: GuestMemory,
@@ -67,6 +67,7 @@ export class DmaApi {
       this.backend = b;
     }
     this.track = options.track ?? true;
+    this.c = CounterBlock.alloc(mem, 'dma-api', options.name ?? 'dma-api');
   }
 
   /** The device's view of guest memory through this API's backend. Hand it to the device model. */
@@ -75,11 +76,11 @@ export class DmaApi {
   }
 
   counters(): DmaCounters {
-    return { ...this.c };
+    return this.c.read();
   }
 
   private fail(code: string, message: string): never {
-    this.c.errors++;
+    this.c.add('errors');
     throw new DmaError(code, message);
   }
 
@@ -103,13 +104,13 @@ export class DmaApi {
   map(gpa: number, len: number, dir: DmaDirection): number {
     this.checkArgs('dma map', gpa, len, dir);
     const dma = this.backend.map(gpa, len, dir);
-    this.c.maps++;
-    this.c.bytesMapped += len;
+    this.c.add('maps');
+    this.c.add('bytesMapped', len);
     if (this.track) {
       const list = this.live.get(dma);
       if (list) list.push({ gpa, len, dir });
       else this.live.set(dma, [{ gpa, len, dir }]);
-      this.c.liveMappings++;
+      this.c.add('liveMappings');
     }
     return dma;
   }
@@ -118,21 +119,21 @@ export class DmaApi {
   unmap(dma: number, len: number, dir: DmaDirection): void {
     const m = this.find('dma unmap', dma, len, dir, true);
     this.backend.unmap(dma, m ? m.gpa : dma, len, dir);
-    this.c.unmaps++;
+    this.c.add('unmaps');
   }
 
   /** dma_sync_single_for_cpu: the CPU may now read what the device wrote. */
   syncForCpu(dma: number, len: number, dir: DmaDirection): void {
     const m = this.find('dma sync for cpu', dma, len, dir, false);
     this.backend.syncForCpu(dma, m ? m.gpa : dma, len, dir);
-    this.c.syncsForCpu++;
+    this.c.add('syncsForCpu');
   }
 
   /** dma_sync_single_for_device: the device may now read what the CPU wrote. */
   syncForDevice(dma: number, len: number, dir: DmaDirection): void {
     const m = this.find('dma sync for device', dma, len, dir, false);
     this.backend.syncForDevice(dma, m ? m.gpa : dma, len, dir);
-    this.c.syncsForDevice++;
+    this.c.add('syncsForDevice');
   }
 
   /**
@@ -177,7 +178,7 @@ export class DmaApi {
     if (remove) {
       list.splice(k, 1);
       if (list.length === 0) this.live.delete(dma);
-      this.c.liveMappings--;
+      this.c.add('liveMappings', -1);
     }
     return m;
   }
@@ -190,11 +191,11 @@ export class DmaApi {
     try {
       region = this.backend.allocCoherent(bytes);
     } catch (e) {
-      this.c.errors++;
+      this.c.add('errors');
       throw e;
     }
     this.coherent.set(region.cpu, region);
-    this.c.coherentAllocs++;
+    this.c.add('coherentAllocs');
     return region;
   }
 
@@ -219,6 +220,6 @@ export class DmaApi {
     }
     this.coherent.delete(region.cpu);
     this.backend.freeCoherent(r);
-    this.c.coherentFrees++;
+    this.c.add('coherentFrees');
   }
 }

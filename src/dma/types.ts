@@ -59,7 +59,7 @@ export interface DmaBackend {
   translate(dma: number, len: number, write: boolean): number;
 }
 
-/** Counters of the guest DMA API (the cost model reads them). */
+/** Counters of the guest DMA API (the cost model reads them): the `dma-api` block of the stats registry. */
 export interface DmaCounters {
   maps: number;
   unmaps: number;
