@@ -1,21 +1,42 @@
 // The stats registry in shared memory: the table any thread attached to a
 // machine memory walks, the kinds and their schemas, u64 counters written from
 // JavaScript, and the ring blocks every queue registers when it is made.
-import { describe, expect, it } from 'vitest';
+import { wrap, releaseProxy, type Remote } from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as L from '../assembly/layout.js';
 import {
+  BlkDevice,
+  BlkDriver,
+  BlkStatus,
+  BlkType,
   ConfigError,
+  ConsoleDevice,
+  ConsoleDriver,
   CounterBlock,
+  DmaApi,
   GuestMemory,
   GuestMemoryError,
+  MemoryBackend,
+  MmioDriverAccess,
+  PciDriverAccess,
   STATS_KINDS,
   STATS_REGISTRY_CAPACITY,
   SplitQueue,
   StatsRegistry,
+  VirtioMmioTransport,
+  VirtioNetDevice,
+  VirtioNetDriver,
+  VirtioPciTransport,
   createQueue,
   readStatsRegistry,
   statsBlockBytes,
+  wasmModule,
 } from '../src/index.js';
+import type { BlkDeviceWorkerApi } from '../workers/blk-device.js';
+import { bundleWorker } from './helpers/bundle-worker.js';
 
 describe('stats kinds', () => {
   it('each kind has a distinct id and its u64 fields inside its block, aligned', () => {
@@ -137,6 +158,124 @@ describe('StatsRegistry', () => {
       expect(rec.addr).toBe((q as SplitQueue).statsBlock);
       expect(rec.counters).toEqual(q.stats());
       expect(rec.counters).toMatchObject({ chainsAdded: 1, bytesAdded: 64, chainsPopped: 1 });
+    }
+  });
+});
+
+/** Transport counters without the per-queue array (the registry reads those as the block's items). */
+function withoutPerQueue(t: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...t };
+  delete out.perQueue;
+  return out;
+}
+
+describe('DMA API, transport and device counters live in registry blocks', () => {
+  it('three devices in one memory: every block is read by name and matches the objects counters()', () => {
+    const mem = new GuestMemory({ size: 32 << 20 });
+    // virtio-net over MMIO.
+    const netDma = new DmaApi(mem, { name: 'net0.dma-api' });
+    const netDev = new VirtioNetDevice(netDma.deviceView(), { name: 'net0.device', queuePairs: 2 });
+    const netT = new VirtioMmioTransport(netDev, { stats: { host: mem, name: 'net0.transport' } });
+    const net = VirtioNetDriver.probe(new MmioDriverAccess(netT), mem, netDma, { queueSize: 32 });
+    const frame = Uint8Array.from({ length: 100 }, (_, i) => i);
+    expect(net.send(0, [frame, frame, frame])).toBe(3);
+    expect(net.receive(0)).toHaveLength(3);
+    // virtio-blk over PCI, memory store.
+    const blkDma = new DmaApi(mem, { name: 'blk0.dma-api' });
+    const view = blkDma.deviceView();
+    const blkDev = new BlkDevice(view, MemoryBackend.create(view, 1 << 20), { name: 'blk0.device' });
+    const blkT = new VirtioPciTransport(blkDev, { stats: { host: mem, name: 'blk0.transport' } });
+    const blk = BlkDriver.probe(new PciDriverAccess(blkT), mem, blkDma, { queueSize: 16 });
+    const buf = mem.alloc(4096, { shared: true });
+    expect(blk.queues[0]!.submit(BlkType.OUT, 8, buf, 4096)).toBeGreaterThanOrEqual(0);
+    blk.queues[0]!.kick();
+    expect(blk.queues[0]!.reap((c) => expect(c.status).toBe(BlkStatus.OK))).toBe(1);
+    // virtio-console over PCI.
+    const conDma = new DmaApi(mem, { name: 'console0.dma-api' });
+    const conDev = new ConsoleDevice(conDma.deviceView(), { name: 'console0.device' });
+    const conT = new VirtioPciTransport(conDev, { stats: { host: mem, name: 'console0.transport' } });
+    const con = ConsoleDriver.probe(new PciDriverAccess(conT), mem, conDma, { queueSize: 16 });
+    con.write(new TextEncoder().encode('hi'));
+    expect(new TextDecoder().decode(con.read())).toBe('hi');
+
+    // Read from a second face, as another thread would.
+    const stats = readStatsRegistry(new GuestMemory({ memory: mem.memory }).memory);
+    const c = (name: string) => stats[name]!.counters;
+    expect(stats['net0.transport']!.kind).toBe('transport');
+    const { perQueue, ...netTc } = netT.counters();
+    expect(c('net0.transport')).toEqual(netTc);
+    expect(stats['net0.transport']!.items).toEqual(perQueue);
+    expect(netTc.notifications).toBeGreaterThan(0);
+    expect(c('net0.dma-api')).toEqual(netDma.counters());
+    expect(c('net0.dma-api').maps).toBeGreaterThan(0);
+    expect(c('net0.device.pair0')).toMatchObject({ txPackets: 3, rxPackets: 3, txBytes: 300 });
+    expect(stats['net0.device.pair0']!.kind).toBe('net-pair');
+    expect(c('net0.device')).toEqual({ ctrlOk: netDev.ctrlCounters.ok, ctrlErr: netDev.ctrlCounters.err });
+    expect(c('net0.device.vq1')).toMatchObject({ chainsPopped: 3, chainsUsed: 3 }); // TX, device side
+    expect(c('blk0.device.q0')).toEqual(blkDev.counters());
+    expect(c('blk0.device.q0')).toMatchObject({ requests: 1, writes: 1, bytesWritten: 4096 });
+    expect(c('blk0.dma-api')).toEqual(blkDma.counters());
+    expect(c('blk0.transport')).toEqual(withoutPerQueue(blkT.counters()));
+    expect(c('console0.device')).toEqual(conDev.counters);
+    expect(c('console0.device')).toMatchObject({ txBytes: 2, rxBytes: 2 });
+    expect(c('console0.dma-api')).toEqual(conDma.counters());
+    expect(c('console0.transport').configReads).toBeGreaterThan(0);
+  });
+
+  it('a transport built without a machine memory keeps private counters', () => {
+    const mem = new GuestMemory({ size: 8 << 20 });
+    const before = StatsRegistry.attach(mem.memory).entries().length;
+    const dev = new ConsoleDevice(new DmaApi(mem).deviceView());
+    const t = new VirtioPciTransport(dev);
+    ConsoleDriver.probe(new PciDriverAccess(t), mem, new DmaApi(mem), { queueSize: 8 });
+    expect(t.counters().statusWrites).toBeGreaterThan(0);
+    expect(
+      StatsRegistry.attach(mem.memory)
+        .entries()
+        .some((e) => e.kind === 'transport'),
+    ).toBe(false);
+    expect(StatsRegistry.attach(mem.memory).entries().length).toBeGreaterThan(before);
+  });
+});
+
+describe('a device on a worker thread counts into blocks the main thread reads by name', () => {
+  const workerFile = fileURLToPath(new URL('../dist/workers/blk-device.js', import.meta.url));
+  beforeAll(() => bundleWorker('blk-device'));
+
+  it('virtio-blk queue 0 served on a worker: its server and ring blocks, registered there, read here', async () => {
+    const mem = new GuestMemory({ size: 16 << 20 });
+    const dma = new DmaApi(mem, { name: 'blk0.dma-api' });
+    const view = dma.deviceView();
+    const store = MemoryBackend.create(view, 1 << 20);
+    const dev = new BlkDevice(view, store, { serve: 'manual', name: 'blk0' });
+    const blk = BlkDriver.probe(new PciDriverAccess(new VirtioPciTransport(dev)), mem, dma, { queueSize: 16 });
+    const worker = new Worker(workerFile);
+    const api: Remote<BlkDeviceWorkerApi> = wrap(nodeEndpoint(worker));
+    try {
+      const arena = { at: mem.hostAlloc(1 << 16, 4096), bytes: 1 << 16 };
+      const desc = store.describe();
+      await api.attach(mem.memory, wasmModule(), arena, 0, dev.queueConfig(0)!, desc, dev.serverConfig(), 'blk0');
+      const q = blk.queues[0]!;
+      const buf = mem.alloc(4 * 4096, { shared: true });
+      for (let k = 0; k < 4; k++) expect(q.submit(BlkType.OUT, 8 * k, buf + 4096 * k, 4096)).toBeGreaterThanOrEqual(0);
+      expect(q.submit(BlkType.IN, 0, buf, 4096)).toBeGreaterThanOrEqual(0);
+      q.kick();
+      expect((await api.serve()).requests).toBe(5);
+      expect(q.reap(() => {})).toBe(5);
+
+      const stats = StatsRegistry.attach(mem.memory).read();
+      expect(stats['blk0.q0']).toMatchObject({
+        kind: 'blk',
+        counters: { requests: 5, writes: 4, reads: 1, bytesWritten: 4 * 4096, bytesRead: 4096 },
+      });
+      // The block lies in the arena this thread reserved for the worker.
+      expect(stats['blk0.q0']!.addr).toBeGreaterThanOrEqual(arena.at);
+      expect(stats['blk0.q0']!.addr).toBeLessThan(arena.at + arena.bytes);
+      expect(stats['blk0.vq0']).toMatchObject({ kind: 'ring', counters: { chainsPopped: 5, chainsUsed: 5 } });
+      expect(stats['blk0.q0']!.counters).toEqual(await api.counters());
+    } finally {
+      api[releaseProxy]();
+      await worker.terminate();
     }
   });
 });

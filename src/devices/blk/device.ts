@@ -39,6 +39,11 @@ export interface BlkDeviceOptions {
    * (or runs the queue on a worker thread from queueConfig()).
    */
   serve?: 'notify' | 'manual';
+  /**
+   * The device's name in the stats registry and in queue errors: each queue
+   * server counts in `<name>.q<i>` (kind blk), its ring is `<name>.vq<i>`. Default "blk".
+   */
+  name?: string;
 }
 
 export class BlkDevice implements VirtioDeviceModel {
@@ -57,6 +62,7 @@ export class BlkDevice implements VirtioDeviceModel {
   private readonly mode: 'notify' | 'manual';
   /** Why the device stopped (needs a reset), if it did. */
   failure: string | undefined;
+  readonly name: string;
 
   constructor(
     readonly host: DeviceHost,
@@ -68,6 +74,7 @@ export class BlkDevice implements VirtioDeviceModel {
       throw new ConfigError(`blk queues ${queues}: must be a whole number from 1 to 65535`);
     }
     this.numQueues = queues;
+    this.name = options.name ?? 'blk';
     this.maxQueueSize = options.maxQueueSize ?? 256;
     this.mode = options.serve ?? 'notify';
     this.id = new TextEncoder().encode(options.id ?? 'vqsim-blk').slice(0, 20);
@@ -149,7 +156,8 @@ export class BlkDevice implements VirtioDeviceModel {
     const cfg = this.serverConfig(features);
     this.servers = [];
     for (const [index, q] of this.ready) {
-      this.servers[index] = new BlkQueueServer(this.host, blkDeviceQueue(this.host, q, index), this.backend, cfg);
+      const queue = blkDeviceQueue(this.host, q, index, this.name);
+      this.servers[index] = new BlkQueueServer(this.host, queue, this.backend, cfg, `${this.name}.q${index}`);
     }
   }
 
@@ -188,7 +196,7 @@ export class BlkDevice implements VirtioDeviceModel {
 }
 
 /** The device's face of a programmed queue (either ring kind), through its DMA view. */
-export function blkDeviceQueue(host: DeviceHost, q: QueueConfig, index: number): QueueDevice {
+export function blkDeviceQueue(host: DeviceHost, q: QueueConfig, index: number, device = 'blk'): QueueDevice {
   return deviceQueueFromAreas(
     host,
     {
@@ -200,6 +208,6 @@ export function blkDeviceQueue(host: DeviceHost, q: QueueConfig, index: number):
       eventIdx: q.eventIdx,
       indirect: q.indirect,
     },
-    { name: `blk.vq${index}` },
+    { name: `${device}.vq${index}` },
   );
 }

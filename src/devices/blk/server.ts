@@ -5,6 +5,7 @@
 // status byte is written, and the set pushed, only after all of the set's data
 // is in the store (nothing is acknowledged before it is stored).
 import * as L from '../../../assembly/layout.js';
+import { CounterBlock } from '../../memory/stats-registry.js';
 import { getAddr } from '../../virtqueue/buffers.js';
 import type { DeviceHost } from '../../virtqueue/device-host.js';
 import type { QueueDevice } from '../../virtqueue/queue.js';
@@ -34,7 +35,7 @@ export interface BlkServerConfig {
   id: Uint8Array;
 }
 
-/** Counters of one queue's server. */
+/** Counters of one queue's server: a `blk` block in the stats registry, written by the thread that serves the queue. */
 export interface BlkServerCounters {
   requests: number;
   reads: number;
@@ -68,20 +69,7 @@ interface PopOutput {
 }
 
 export class BlkQueueServer {
-  readonly counters: BlkServerCounters = {
-    requests: 0,
-    reads: 0,
-    writes: 0,
-    flushes: 0,
-    getIds: 0,
-    discards: 0,
-    writeZeroes: 0,
-    unsupported: 0,
-    ioErrors: 0,
-    bytesRead: 0,
-    bytesWritten: 0,
-    copyBatches: 0,
-  };
+  private readonly c: CounterBlock<'blk'>;
   private readonly v: DataView;
   private readonly pop: PopOutput;
   /** {dst, src, len, pad} records for dma_copy_batch. */
@@ -97,7 +85,10 @@ export class BlkQueueServer {
     readonly queue: QueueDevice,
     readonly backend: BlkBackend,
     readonly config: BlkServerConfig,
+    /** The name of the server's counter block in the stats registry. */
+    readonly name = 'blk.q0',
   ) {
+    this.c = CounterBlock.alloc(host, 'blk', name);
     this.v = host.hostView;
     const p = queue;
     this.pop = { popOut: p.popOut, popChains: p.popChains, popElements: p.popElements };
@@ -122,7 +113,7 @@ export class BlkQueueServer {
       this.queue.pushPopped(n);
       total += n;
     }
-    this.counters.requests += total;
+    this.c.add('requests', total);
     return { requests: total, interrupt: total > 0 && this.queue.shouldNotify() };
   }
 
@@ -138,8 +129,13 @@ export class BlkQueueServer {
   private runCopies(): void {
     if (this.nList === 0) return;
     this.host.core.dma_copy_batch(this.list, this.nList);
-    this.counters.copyBatches++;
+    this.c.add('copyBatches');
     this.nList = 0;
+  }
+
+  /** The counters, read now from the block. */
+  get counters(): BlkServerCounters {
+    return this.c.read();
   }
 
   /** Does the I/O of the first n chains of the last pop and writes their status bytes. */
@@ -177,11 +173,11 @@ export class BlkQueueServer {
     const h = host.linear(addr(start), BLK_OUTHDR_SIZE, false);
     const type = v.getUint32(h, true);
     const sector = v.getUint32(h + 8, true) + v.getUint32(h + 12, true) * 2 ** 32;
-    const c = this.counters;
+    const c = this.c;
     const cfg = this.config;
     const status = (s: number) => {
-      if (s === BlkStatus.IOERR) c.ioErrors++;
-      if (s === BlkStatus.UNSUPP) c.unsupported++;
+      if (s === BlkStatus.IOERR) c.add('ioErrors');
+      if (s === BlkStatus.UNSUPP) c.add('unsupported');
       return { at: statusAt, status: s };
     };
 
@@ -191,7 +187,7 @@ export class BlkQueueServer {
       for (let e = firstW; e < end; e++) dataLen += len(e);
       dataLen -= 1;
       if (type === BlkType.GET_ID) {
-        c.getIds++;
+        c.add('getIds');
         let left = Math.min(dataLen, VIRTIO_BLK_ID_BYTES);
         let off = 0;
         for (let e = firstW; e < end && left > 0; e++) {
@@ -203,7 +199,7 @@ export class BlkQueueServer {
         }
         return status(BlkStatus.OK);
       }
-      c.reads++;
+      c.add('reads');
       if (!this.inRange(sector, dataLen)) return status(BlkStatus.IOERR);
       let pos = sector * SECTOR_SIZE;
       const base = this.backend.linearBase;
@@ -215,13 +211,13 @@ export class BlkQueueServer {
         pos += n;
         left -= n;
       }
-      c.bytesRead += dataLen;
+      c.add('bytesRead', dataLen);
       return status(BlkStatus.OK);
     }
 
     // Device-readable data: the rest of the header element, then the other readable elements.
     if (type === BlkType.OUT) {
-      c.writes++;
+      c.add('writes');
       let dataLen = len(start) - BLK_OUTHDR_SIZE;
       for (let e = start + 1; e < firstW; e++) dataLen += len(e);
       if (cfg.readOnly || !this.inRange(sector, dataLen)) return status(BlkStatus.IOERR);
@@ -236,12 +232,12 @@ export class BlkQueueServer {
         else this.backend.write(pos, src, n);
         pos += n;
       }
-      c.bytesWritten += dataLen;
+      c.add('bytesWritten', dataLen);
       return status(BlkStatus.OK);
     }
 
     if (type === BlkType.FLUSH) {
-      c.flushes++;
+      c.add('flushes');
       if (!cfg.flush) return status(BlkStatus.UNSUPP);
       this.runCopies(); // writes before the flush are in the store first
       this.backend.flush();
@@ -250,8 +246,7 @@ export class BlkQueueServer {
 
     if (type === BlkType.DISCARD || type === BlkType.WRITE_ZEROES) {
       const discard = type === BlkType.DISCARD;
-      if (discard) c.discards++;
-      else c.writeZeroes++;
+      c.add(discard ? 'discards' : 'writeZeroes');
       if (discard ? !cfg.discard : !cfg.writeZeroes) return status(BlkStatus.UNSUPP);
       if (cfg.readOnly) return status(BlkStatus.IOERR);
       // The segments: struct virtio_blk_discard_write_zeroes, whole ones per element.

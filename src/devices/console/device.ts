@@ -6,6 +6,7 @@
 // memory's host area) until the guest posts receive buffers. Payload copies
 // are Wasm copies through the DMA view.
 import { ConfigError } from '../../errors.js';
+import { CounterBlock } from '../../memory/stats-registry.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
 import type { DmaView } from '../../dma/view.js';
 import { Feature } from '../../virtqueue/features.js';
@@ -29,8 +30,11 @@ export interface ConsoleDeviceOptions {
   maxQueueSize?: number;
   /** Ring features offered besides VERSION_1. Default RING_PACKED, EVENT_IDX, INDIRECT_DESC. */
   ringFeatures?: readonly number[];
+  /** The device's name in the stats registry (its `console` block) and in queue errors (`<name>.vq<i>`). Default "console". */
+  name?: string;
 }
 
+/** The device's counters: a `console` block in the stats registry, written by the thread that runs the device. */
 export interface ConsoleCounters {
   txBytes: number;
   rxBytes: number;
@@ -79,7 +83,8 @@ export class ConsoleDevice implements VirtioDeviceModel {
   readonly maxQueueSize: number;
   readonly configSize = ConsoleConfig.SIZE;
   readonly config = new DataView(new ArrayBuffer(ConsoleConfig.SIZE));
-  readonly counters: ConsoleCounters = { txBytes: 0, rxBytes: 0, txChains: 0, rxChains: 0, dropped: 0, emergBytes: 0 };
+  readonly name: string;
+  private readonly stats: CounterBlock<'console'>;
   readonly mode: 'loopback' | 'sink';
   private ctx!: VirtioDeviceContext;
   private readonly ready = new Map<number, QueueConfig>();
@@ -100,6 +105,8 @@ export class ConsoleDevice implements VirtioDeviceModel {
       throw new ConfigError(`console backend ${String(this.mode)}: must be loopback or sink`);
     }
     this.maxQueueSize = options.maxQueueSize ?? 256;
+    this.name = options.name ?? 'console';
+    this.stats = CounterBlock.alloc(view, 'console', this.name);
     const fifo = options.fifoBytes ?? 1 << 20;
     this.toGuest = new HostFifo(view, view.hostAlloc(fifo), fifo);
     this.collected = new HostFifo(view, view.hostAlloc(fifo), fifo);
@@ -126,7 +133,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
   /** emerg_wr: one character to the host, outside the queues. */
   writeConfig(offset: number, _width: ConfigWidth, value: number): void {
     if (offset !== ConsoleConfig.EMERG_WR) return;
-    this.counters.emergBytes++;
+    this.stats.add('emergBytes');
     this.deliver(new Uint8Array([value & 0xff]), this.mode === 'loopback' ? this.toGuest : this.collected);
     if (this.rx && this.failure === undefined) this.serveRx();
   }
@@ -147,7 +154,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
       return deviceQueueFromAreas(
         this.view,
         { ...q, desc: Number(q.desc), driver: Number(q.driver), device: Number(q.device) },
-        { name: `console.vq${i}` },
+        { name: `${this.name}.vq${i}` },
       );
     };
     this.rx = face(CONSOLE_RECEIVEQ);
@@ -169,6 +176,11 @@ export class ConsoleDevice implements VirtioDeviceModel {
     }
   }
 
+  /** The counters, read now from the block. */
+  get counters(): ConsoleCounters {
+    return this.stats.read();
+  }
+
   /** Host input: bytes for the guest (delivered into its receive buffers as they come). */
   input(bytes: Uint8Array): void {
     this.deliver(bytes, this.toGuest);
@@ -187,7 +199,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
     const n = Math.min(bytes.length, f.room());
     new Uint8Array(this.view.memory.buffer, f.at + f.wr, n).set(bytes.subarray(0, n));
     f.wr += n;
-    this.counters.dropped += bytes.length - n;
+    this.stats.add('dropped', bytes.length - n);
   }
 
   /** TX: every byte the guest sent goes to the FIFO of its backend; each chain is used with len 0. */
@@ -195,7 +207,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
     const q = this.tx;
     if (!q) return;
     const f = this.mode === 'loopback' ? this.toGuest : this.collected;
-    const c = this.counters;
+    const c = this.stats;
     let any = false;
     for (let n = q.popBatch(); n > 0; n = q.popBatch()) {
       const used = [];
@@ -206,13 +218,13 @@ export class ConsoleDevice implements VirtioDeviceModel {
           const fit = Math.min(b.len, f.room());
           if (fit > 0) this.view.copyToHost(f.at + f.wr, addr, fit);
           f.wr += fit;
-          c.txBytes += fit;
-          c.dropped += b.len - fit;
+          c.add('txBytes', fit);
+          c.add('dropped', b.len - fit);
         }
         used.push({ id: chain.id, len: 0 });
       }
       q.push(used);
-      c.txChains += n;
+      c.add('txChains', n);
       any = true;
     }
     if (any && q.shouldNotify()) this.ctx.raiseQueueInterrupt(CONSOLE_TRANSMITQ);
@@ -236,8 +248,8 @@ export class ConsoleDevice implements VirtioDeviceModel {
         wrote += len;
       }
       q.push([{ id: chain.id, len: wrote }]);
-      this.counters.rxBytes += wrote;
-      this.counters.rxChains++;
+      this.stats.add('rxBytes', wrote);
+      this.stats.add('rxChains');
       any = true;
     }
     if (any && q.shouldNotify()) this.ctx.raiseQueueInterrupt(CONSOLE_RECEIVEQ);
