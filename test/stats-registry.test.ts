@@ -34,6 +34,7 @@ import {
   readStatsRegistry,
   statsBlockBytes,
   wasmModule,
+  type TransportCounters,
 } from '../src/index.js';
 import type { BlkDeviceWorkerApi } from '../workers/blk-device.js';
 import { bundleWorker } from './helpers/bundle-worker.js';
@@ -163,10 +164,10 @@ describe('StatsRegistry', () => {
 });
 
 /** Transport counters without the per-queue array (the registry reads those as the block's items). */
-function withoutPerQueue(t: Record<string, unknown>): Record<string, unknown> {
-  const out = { ...t };
-  delete out.perQueue;
-  return out;
+function withoutPerQueue(t: TransportCounters): Omit<TransportCounters, 'perQueue'> {
+  const { perQueue, ...rest } = t;
+  void perQueue;
+  return rest;
 }
 
 describe('DMA API, transport and device counters live in registry blocks', () => {
