@@ -100,6 +100,13 @@ export {
 export { DmaApi, type DmaApiOptions } from './dma/api.js';
 export { DmaView } from './dma/view.js';
 export { DirectDmaBackend } from './dma/direct.js';
+export {
+  DMA_BACKENDS,
+  DMA_BACKEND_NAMES,
+  createDmaBackend,
+  isDmaBackendName,
+  type DmaBackendName,
+} from './dma/backends.js';
 export { DmaError } from './dma/errors.js';
 export {
   DmaDirection,

@@ -4,7 +4,7 @@
 
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { CounterBlock } from '../memory/stats-registry.js';
-import { DirectDmaBackend, assertDirect } from './direct.js';
+import { createDmaBackend, type DmaBackendName } from './backends.js';
 import { DmaError } from './errors.js';
 import {
   DmaDirection,
@@ -17,8 +17,8 @@ import {
 import { DmaView } from './view.js';
 
 export interface DmaApiOptions {
-  /** Backend name or instance. Default 'direct'. */
-  backend?: 'direct' | DmaBackend;
+  /** Backend name (src/dma/backends.ts) or instance. Default 'direct'. */
+  backend?: DmaBackendName | DmaBackend;
   /**
    * Keep a table of live mappings, like CONFIG_DMA_API_DEBUG, so that unmaps
    * and syncs of what was never mapped, or with another size or direction,
@@ -60,12 +60,7 @@ export class DmaApi {
     options: DmaApiOptions = {},
   ) {
     const b = options.backend ?? 'direct';
-    if (typeof b === 'string') {
-      assertDirect(b);
-      this.backend = new DirectDmaBackend(mem);
-    } else {
-      this.backend = b;
-    }
+    this.backend = typeof b === 'string' ? createDmaBackend(b, mem) : b;
     this.track = options.track ?? true;
     this.c = CounterBlock.alloc(mem, 'dma-api', options.name ?? 'dma-api');
   }

@@ -1,5 +1,4 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
-import { DmaError } from './errors.js';
 import type { DmaBackend, DmaCoherent, DmaDirection } from './types.js';
 
 /**
@@ -31,14 +30,5 @@ export class DirectDmaBackend implements DmaBackend {
 
   translate(dma: number, len: number): number {
     return dma >= 0 && dma + len <= this.mem.size ? dma : -1;
-  }
-}
-
-export function assertDirect(name: string): void {
-  if (name !== 'direct') {
-    throw new DmaError(
-      'DMA_BAD_BACKEND',
-      `DMA backend ${name}: only "direct" exists so far (swiotlb and iommu come later)`,
-    );
   }
 }

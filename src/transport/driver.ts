@@ -51,6 +51,11 @@ export function queueAreas(vq: Virtqueue): QueueAreas {
  */
 export interface TransportAccess {
   readonly kind: 'pci' | 'mmio';
+  /**
+   * The guest's name for the device (Linux's dev_name, "virtio0"); the probe
+   * names its queues "<name>.vq<i>" (their stats blocks too). Unset: "vq<i>".
+   */
+  readonly name?: string;
   /** The virtio device ID. */
   deviceId(): number;
   getStatus(): number;
@@ -100,11 +105,14 @@ abstract class AccessBase {
 export interface PciAccessOptions {
   /** Use MSI-X when the function has it (default true); otherwise INTx with the ISR register. */
   msix?: boolean;
+  /** The guest's name for the device (see TransportAccess.name). */
+  name?: string;
 }
 
 /** Guest-side access to a VirtioPciTransport, like Linux's virtio_pci_modern_dev helpers. */
 export class PciDriverAccess extends AccessBase implements TransportAccess {
   readonly kind = 'pci' as const;
+  readonly name: string | undefined;
   private readonly msix: boolean;
   /** Queues on each MSI-X vector. */
   private readonly vectorQueues = new Map<number, number[]>();
@@ -114,6 +122,7 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
     options: PciAccessOptions = {},
   ) {
     super();
+    this.name = options.name;
     this.msix = (options.msix ?? true) && transport.msixVectors >= 2;
     transport.setMsixEnabled(this.msix);
     transport.setInterruptHandler((irq) => this.interrupt(irq));
@@ -235,9 +244,15 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
 /** Guest-side access to a VirtioMmioTransport, like Linux's virtio_mmio.c. */
 export class MmioDriverAccess extends AccessBase implements TransportAccess {
   readonly kind = 'mmio' as const;
+  readonly name: string | undefined;
 
-  constructor(readonly transport: VirtioMmioTransport) {
+  /** `options.name`: the guest's name for the device (see TransportAccess.name). */
+  constructor(
+    readonly transport: VirtioMmioTransport,
+    options: { name?: string } = {},
+  ) {
     super();
+    this.name = options.name;
     transport.setInterruptHandler(() => this.interrupt());
   }
 
@@ -452,7 +467,7 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
         inOrder: ring === 'packed' && hasFeature(features, Feature.IN_ORDER),
         indirectMax: options.indirectMax,
         engine: options.engine,
-        name: `vq${i}`,
+        name: access.name === undefined ? `vq${i}` : `${access.name}.vq${i}`,
       });
       access.setupQueue(i, vq);
       queues.push(vq);
