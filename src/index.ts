@@ -125,6 +125,37 @@ export * from './devices/net/index.js';
 export * from './drivers/net/index.js';
 export type { RingMemory } from './virtqueue/ring-memory.js';
 export {
+  createMachine,
+  type Machine,
+  type MachineDevice,
+  type MachineDeviceBase,
+  type NetMachineDevice,
+  type BlkMachineDevice,
+  type ConsoleMachineDevice,
+  type CreateMachineOptions,
+} from './sim/machine.js';
+export {
+  resolveMachineConfig,
+  DEVICE_KINDS,
+  TRANSPORT_KINDS,
+  RING_KINDS,
+  NET_BACKENDS,
+  BLK_BACKENDS,
+  CONSOLE_BACKENDS,
+  type MachineConfig,
+  type DeviceConfig,
+  type DeviceConfigBase,
+  type NetDeviceConfig,
+  type BlkDeviceConfig,
+  type ConsoleDeviceConfig,
+  type ResolvedMachineConfig,
+  type DeviceKind,
+  type TransportKind,
+  type NetBackendName,
+  type BlkBackendName,
+  type ConsoleBackendName,
+} from './sim/machine-config.js';
+export {
   createNetMachine,
   runNetPackets,
   checkNetMachine,
