@@ -156,13 +156,10 @@ export {
   type ConsoleBackendName,
 } from './sim/machine-config.js';
 export {
-  createNetMachine,
   runNetPackets,
-  checkNetMachine,
+  checkNetDevice,
   NetWorker,
   runNetColocated,
-  type NetMachine,
-  type NetMachineOptions,
   type NetRunCounts,
   type NetWorkerMachine,
   type NetWorkerOptions,
