@@ -75,7 +75,7 @@ export class DmaApi {
   }
 
   private fail(code: string, message: string): never {
-    this.c.add('errors');
+    this.c.f.errors.add();
     throw new DmaError(code, message);
   }
 
@@ -99,13 +99,13 @@ export class DmaApi {
   map(gpa: number, len: number, dir: DmaDirection): number {
     this.checkArgs('dma map', gpa, len, dir);
     const dma = this.backend.map(gpa, len, dir);
-    this.c.add('maps');
-    this.c.add('bytesMapped', len);
+    this.c.f.maps.add();
+    this.c.f.bytesMapped.add(len);
     if (this.track) {
       const list = this.live.get(dma);
       if (list) list.push({ gpa, len, dir });
       else this.live.set(dma, [{ gpa, len, dir }]);
-      this.c.add('liveMappings');
+      this.c.f.liveMappings.add();
     }
     return dma;
   }
@@ -114,21 +114,21 @@ export class DmaApi {
   unmap(dma: number, len: number, dir: DmaDirection): void {
     const m = this.find('dma unmap', dma, len, dir, true);
     this.backend.unmap(dma, m ? m.gpa : dma, len, dir);
-    this.c.add('unmaps');
+    this.c.f.unmaps.add();
   }
 
   /** dma_sync_single_for_cpu: the CPU may now read what the device wrote. */
   syncForCpu(dma: number, len: number, dir: DmaDirection): void {
     const m = this.find('dma sync for cpu', dma, len, dir, false);
     this.backend.syncForCpu(dma, m ? m.gpa : dma, len, dir);
-    this.c.add('syncsForCpu');
+    this.c.f.syncsForCpu.add();
   }
 
   /** dma_sync_single_for_device: the device may now read what the CPU wrote. */
   syncForDevice(dma: number, len: number, dir: DmaDirection): void {
     const m = this.find('dma sync for device', dma, len, dir, false);
     this.backend.syncForDevice(dma, m ? m.gpa : dma, len, dir);
-    this.c.add('syncsForDevice');
+    this.c.f.syncsForDevice.add();
   }
 
   /**
@@ -173,7 +173,7 @@ export class DmaApi {
     if (remove) {
       list.splice(k, 1);
       if (list.length === 0) this.live.delete(dma);
-      this.c.add('liveMappings', -1);
+      this.c.f.liveMappings.add(-1);
     }
     return m;
   }
@@ -186,11 +186,11 @@ export class DmaApi {
     try {
       region = this.backend.allocCoherent(bytes);
     } catch (e) {
-      this.c.add('errors');
+      this.c.f.errors.add();
       throw e;
     }
     this.coherent.set(region.cpu, region);
-    this.c.add('coherentAllocs');
+    this.c.f.coherentAllocs.add();
     return region;
   }
 
@@ -215,6 +215,6 @@ export class DmaApi {
     }
     this.coherent.delete(region.cpu);
     this.backend.freeCoherent(r);
-    this.c.add('coherentFrees');
+    this.c.f.coherentFrees.add();
   }
 }

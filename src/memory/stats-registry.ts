@@ -232,25 +232,71 @@ function bufferOf(m: WebAssembly.Memory | ArrayBufferLike): ArrayBufferLike {
 }
 
 /**
+ * One u64 counter of a block, for the thread that writes it. A writer keeps
+ * the Counter objects it bumps on hot paths (`block.f.maps.add()`): a named
+ * property and one monomorphic method, about as cheap as a JS field increment.
+ */
+export class Counter {
+  constructor(
+    private readonly u32: Uint32Array,
+    private readonly u64: BigUint64Array,
+    /** Index of the low 32-bit word (even: the counter is 8-byte aligned). */
+    private readonly i: number,
+  ) {}
+
+  /** Adds `n` (may be negative, for a gauge): one 32-bit store unless the low word carries. */
+  add(n = 1): void {
+    const lo = this.u32[this.i]! + n;
+    if (lo >= 0 && lo <= 0xffffffff) this.u32[this.i] = lo;
+    else this.carry(lo);
+  }
+
+  private carry(lo: number): void {
+    Atomics.store(this.u64, this.i >>> 1, BigInt(Math.max(0, this.u32[this.i + 1]! * 2 ** 32 + lo)));
+  }
+
+  /** The value, read untorn. */
+  get(): number {
+    return Number(Atomics.load(this.u64, this.i >>> 1));
+  }
+
+  set(value: number): void {
+    Atomics.store(this.u64, this.i >>> 1, BigInt(value));
+  }
+}
+
+/**
  * The counters of one block, for the thread that writes it (and any that read
  * it). Counters are u64 in the block; see the file comment for the stores.
  */
 export class CounterBlock<K extends StatsKind> {
-  private readonly u32: Uint32Array;
   private readonly u64: BigUint64Array;
-  private readonly base: number;
   private readonly schema: StatsKindSchema;
+  /** One Counter per field, by name: `block.f.maps.add()`. */
+  readonly f: { readonly [F in StatsField<K>]: Counter };
+  /** Per-item counters (kinds with items): `block.items[k].interrupts.add()`. */
+  readonly items: readonly Readonly<Record<string, Counter>>[];
 
   constructor(
     buffer: ArrayBufferLike,
     readonly kind: K,
     /** Linear address of the block (0 for a detached block). */
     readonly addr: number,
+    items = 0,
   ) {
-    this.u32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+    const u32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
     this.u64 = new BigUint64Array(buffer, 0, buffer.byteLength >>> 3);
-    this.base = addr >>> 2;
     this.schema = KINDS[kind];
+    const counters = (at: number, fields: Readonly<Record<string, number>>) => {
+      const out: Record<string, Counter> = {};
+      for (const [name, off] of Object.entries(fields)) out[name] = new Counter(u32, this.u64, (at + off) >>> 2);
+      return out;
+    };
+    this.f = counters(addr, this.schema.fields) as { readonly [F in StatsField<K>]: Counter };
+    const it = this.schema.items;
+    if (!it && items !== 0) throw new ConfigError(`stats kind ${kind} has no items`);
+    this.items = it ? Array.from({ length: items }, (_, k) => counters(addr + it.at + k * it.stride, it.fields)) : [];
+    if (it) u32[(addr + it.countAt) >>> 2] = items;
   }
 
   /**
@@ -260,8 +306,7 @@ export class CounterBlock<K extends StatsKind> {
    */
   static alloc<K extends StatsKind>(host: HostBlocks, kind: K, name: string, items = 0): CounterBlock<K> {
     const at = host.hostAlloc(statsBlockBytes(kind, items), 128);
-    const b = new CounterBlock(host.memory.buffer, kind, at);
-    b.setItemCount(items);
+    const b = new CounterBlock(host.memory.buffer, kind, at, items);
     StatsRegistry.attach(host.memory).register(kind, name, at);
     return b;
   }
@@ -272,40 +317,25 @@ export class CounterBlock<K extends StatsKind> {
    */
   static detached<K extends StatsKind>(kind: K, items = 0): CounterBlock<K> {
     const bytes = Math.ceil(statsBlockBytes(kind, items) / 8) * 8;
-    const b = new CounterBlock(new ArrayBuffer(bytes), kind, 0);
-    b.setItemCount(items);
-    return b;
+    return new CounterBlock(new ArrayBuffer(bytes), kind, 0, items);
   }
 
-  private setItemCount(items: number): void {
-    const it = this.schema.items;
-    if (it) this.u32[this.base + (it.countAt >>> 2)] = items;
-    else if (items !== 0) throw new ConfigError(`stats kind ${this.kind} has no items`);
-  }
-
-  /** Adds `n` (may be negative, for a gauge) to a u64 at word index i. */
-  private addAt(i: number, n: number): void {
-    const lo = this.u32[i]! + n;
-    if (lo >= 0 && lo <= 0xffffffff) this.u32[i] = lo;
-    else Atomics.store(this.u64, i >>> 1, BigInt(Math.max(0, this.u32[i + 1]! * 2 ** 32 + lo)));
-  }
-
+  /** Adds `n` to `field` (for cold paths; hot ones keep `f.<field>`). */
   add(field: StatsField<K>, n = 1): void {
-    this.addAt(this.base + (this.schema.fields[field]! >>> 2), n);
+    this.f[field].add(n);
   }
 
   get(field: StatsField<K>): number {
-    return Number(Atomics.load(this.u64, (this.base + (this.schema.fields[field]! >>> 2)) >>> 1));
+    return this.f[field].get();
   }
 
   set(field: StatsField<K>, value: number): void {
-    Atomics.store(this.u64, (this.base + (this.schema.fields[field]! >>> 2)) >>> 1, BigInt(value));
+    this.f[field].set(value);
   }
 
   /** Adds `n` to field `field` of item `k`. */
   addItem(k: number, field: string, n = 1): void {
-    const it = this.schema.items!;
-    this.addAt(this.base + ((it.at + k * it.stride + it.fields[field]!) >>> 2), n);
+    this.items[k]![field]!.add(n);
   }
 
   /** Every counter, read now. */

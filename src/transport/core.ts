@@ -177,26 +177,26 @@ export class TransportCore {
 
   /** Records a write the device refused. */
   reject(reason: string): void {
-    this.c.add('rejectedWrites');
+    this.c.f.rejectedWrites.add();
     this.rejection = `${this.transportName}: ${reason}`;
   }
 
   invalid(reason: string): void {
-    this.c.add('invalidAccesses');
+    this.c.f.invalidAccesses.add();
     this.rejection = `${this.transportName}: ${reason}`;
   }
 
   countRead(): void {
-    this.c.add('registerReads');
+    this.c.f.registerReads.add();
   }
   countWrite(): void {
-    this.c.add('registerWrites');
+    this.c.f.registerWrites.add();
   }
 
   // ---- device status (VIRTIO 1.2 §2.1, §3.1.1) ----
 
   writeStatus(value: number): void {
-    this.c.add('statusWrites');
+    this.c.f.statusWrites.add();
     const v = value & 0xff;
     if (v === 0) {
       this.reset();
@@ -237,7 +237,7 @@ export class TransportCore {
       } else {
         // VIRTIO 1.2 §2.2.2: the device "MUST fail to set FEATURES_OK"; the
         // driver finds out by reading the status back.
-        this.c.add('featuresRefused');
+        this.c.f.featuresRefused.add();
         this.rejection = `${this.transportName}: FEATURES_OK refused: ${why}`;
         want &= ~(Status.FEATURES_OK | Status.DRIVER_OK);
       }
@@ -257,7 +257,7 @@ export class TransportCore {
   }
 
   reset(): void {
-    this.c.add('resets');
+    this.c.f.resets.add();
     this.status = 0;
     this.driverFeatures = 0n;
     this.negotiated = 0n;
@@ -403,13 +403,13 @@ export class TransportCore {
   // ---- notifications and interrupts ----
 
   notify(index: number): void {
-    this.c.add('notifications');
+    this.c.f.notifications.add();
     const q = this.queues[index];
     if (!q || !q.enabled || !(this.status & Status.DRIVER_OK)) {
-      this.c.add('notificationsIgnored');
+      this.c.f.notificationsIgnored.add();
       return;
     }
-    this.c.addItem(index, 'notifications');
+    this.c.items[index]!.notifications!.add();
     this.device.onNotify(index);
   }
 
@@ -417,41 +417,41 @@ export class TransportCore {
     const q = this.queues[index];
     // VIRTIO 1.2 §2.1.2: no used buffer notification before DRIVER_OK.
     if (!q || !q.enabled || !(this.status & Status.DRIVER_OK)) {
-      this.c.add('interruptsSuppressed');
+      this.c.f.interruptsSuppressed.add();
       return false;
     }
     // Like QEMU's virtio_irq(): ISR bit 0 is set with or without MSI-X.
     this.isr |= Isr.QUEUE;
     if (!this.deliver(q.msixVector)) return false;
-    this.c.add('queueInterrupts');
-    this.c.addItem(index, 'interrupts');
+    this.c.f.queueInterrupts.add();
+    this.c.items[index]!.interrupts!.add();
     return true;
   }
 
   raiseConfigInterrupt(): boolean {
     if (this.status === 0) {
-      this.c.add('interruptsSuppressed');
+      this.c.f.interruptsSuppressed.add();
       return false;
     }
     this.isr |= Isr.CONFIG;
     if (!this.deliver(this.configVector)) return false;
-    this.c.add('configInterrupts');
+    this.c.f.configInterrupts.add();
     return true;
   }
 
   private deliver(vector: number): boolean {
     if (this.msixEnabled && vector === VIRTIO_MSI_NO_VECTOR) {
-      this.c.add('interruptsSuppressed');
+      this.c.f.interruptsSuppressed.add();
       return false;
     }
-    this.c.add('interrupts');
+    this.c.f.interrupts.add();
     this.handler?.(this.msixEnabled ? { line: 'msix', vector } : { line: 'intx' });
     return true;
   }
 
   configChanged(): void {
     this.generation = (this.generation + 1) >>> 0;
-    this.c.add('configGenerationChanges');
+    this.c.f.configGenerationChanges.add();
     if (this.status & Status.DRIVER_OK) this.raiseConfigInterrupt();
   }
 
@@ -464,13 +464,13 @@ export class TransportCore {
   // ---- device-specific config space ----
 
   readConfig(offset: number, width: number): number {
-    this.c.add('configReads');
+    this.c.f.configReads.add();
     if (!this.configInRange(offset, width)) return 0;
     return this.device.readConfig(offset, width as ConfigWidth);
   }
 
   writeConfig(offset: number, width: number, value: number): void {
-    this.c.add('configWrites');
+    this.c.f.configWrites.add();
     if (!this.configInRange(offset, width)) return;
     this.device.writeConfig(offset, width as ConfigWidth, value);
   }

@@ -113,7 +113,7 @@ export class BlkQueueServer {
       this.queue.pushPopped(n);
       total += n;
     }
-    this.c.add('requests', total);
+    this.c.f.requests.add(total);
     return { requests: total, interrupt: total > 0 && this.queue.shouldNotify() };
   }
 
@@ -129,7 +129,7 @@ export class BlkQueueServer {
   private runCopies(): void {
     if (this.nList === 0) return;
     this.host.core.dma_copy_batch(this.list, this.nList);
-    this.c.add('copyBatches');
+    this.c.f.copyBatches.add();
     this.nList = 0;
   }
 
@@ -176,8 +176,8 @@ export class BlkQueueServer {
     const c = this.c;
     const cfg = this.config;
     const status = (s: number) => {
-      if (s === BlkStatus.IOERR) c.add('ioErrors');
-      if (s === BlkStatus.UNSUPP) c.add('unsupported');
+      if (s === BlkStatus.IOERR) c.f.ioErrors.add();
+      if (s === BlkStatus.UNSUPP) c.f.unsupported.add();
       return { at: statusAt, status: s };
     };
 
@@ -187,7 +187,7 @@ export class BlkQueueServer {
       for (let e = firstW; e < end; e++) dataLen += len(e);
       dataLen -= 1;
       if (type === BlkType.GET_ID) {
-        c.add('getIds');
+        c.f.getIds.add();
         let left = Math.min(dataLen, VIRTIO_BLK_ID_BYTES);
         let off = 0;
         for (let e = firstW; e < end && left > 0; e++) {
@@ -199,7 +199,7 @@ export class BlkQueueServer {
         }
         return status(BlkStatus.OK);
       }
-      c.add('reads');
+      c.f.reads.add();
       if (!this.inRange(sector, dataLen)) return status(BlkStatus.IOERR);
       let pos = sector * SECTOR_SIZE;
       const base = this.backend.linearBase;
@@ -211,13 +211,13 @@ export class BlkQueueServer {
         pos += n;
         left -= n;
       }
-      c.add('bytesRead', dataLen);
+      c.f.bytesRead.add(dataLen);
       return status(BlkStatus.OK);
     }
 
     // Device-readable data: the rest of the header element, then the other readable elements.
     if (type === BlkType.OUT) {
-      c.add('writes');
+      c.f.writes.add();
       let dataLen = len(start) - BLK_OUTHDR_SIZE;
       for (let e = start + 1; e < firstW; e++) dataLen += len(e);
       if (cfg.readOnly || !this.inRange(sector, dataLen)) return status(BlkStatus.IOERR);
@@ -232,12 +232,12 @@ export class BlkQueueServer {
         else this.backend.write(pos, src, n);
         pos += n;
       }
-      c.add('bytesWritten', dataLen);
+      c.f.bytesWritten.add(dataLen);
       return status(BlkStatus.OK);
     }
 
     if (type === BlkType.FLUSH) {
-      c.add('flushes');
+      c.f.flushes.add();
       if (!cfg.flush) return status(BlkStatus.UNSUPP);
       this.runCopies(); // writes before the flush are in the store first
       this.backend.flush();

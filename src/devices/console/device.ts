@@ -133,7 +133,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
   /** emerg_wr: one character to the host, outside the queues. */
   writeConfig(offset: number, _width: ConfigWidth, value: number): void {
     if (offset !== ConsoleConfig.EMERG_WR) return;
-    this.stats.add('emergBytes');
+    this.stats.f.emergBytes.add();
     this.deliver(new Uint8Array([value & 0xff]), this.mode === 'loopback' ? this.toGuest : this.collected);
     if (this.rx && this.failure === undefined) this.serveRx();
   }
@@ -199,7 +199,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
     const n = Math.min(bytes.length, f.room());
     new Uint8Array(this.view.memory.buffer, f.at + f.wr, n).set(bytes.subarray(0, n));
     f.wr += n;
-    this.stats.add('dropped', bytes.length - n);
+    this.stats.f.dropped.add(bytes.length - n);
   }
 
   /** TX: every byte the guest sent goes to the FIFO of its backend; each chain is used with len 0. */
@@ -218,13 +218,13 @@ export class ConsoleDevice implements VirtioDeviceModel {
           const fit = Math.min(b.len, f.room());
           if (fit > 0) this.view.copyToHost(f.at + f.wr, addr, fit);
           f.wr += fit;
-          c.add('txBytes', fit);
-          c.add('dropped', b.len - fit);
+          c.f.txBytes.add(fit);
+          c.f.dropped.add(b.len - fit);
         }
         used.push({ id: chain.id, len: 0 });
       }
       q.push(used);
-      c.add('txChains', n);
+      c.f.txChains.add(n);
       any = true;
     }
     if (any && q.shouldNotify()) this.ctx.raiseQueueInterrupt(CONSOLE_TRANSMITQ);
@@ -248,8 +248,8 @@ export class ConsoleDevice implements VirtioDeviceModel {
         wrote += len;
       }
       q.push([{ id: chain.id, len: wrote }]);
-      this.stats.add('rxBytes', wrote);
-      this.stats.add('rxChains');
+      this.stats.f.rxBytes.add(wrote);
+      this.stats.f.rxChains.add();
       any = true;
     }
     if (any && q.shouldNotify()) this.ctx.raiseQueueInterrupt(CONSOLE_RECEIVEQ);
