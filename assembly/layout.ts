@@ -27,6 +27,13 @@ export const PAGE_SHARED = 1;
 // Config block at CONFIG_BASE (u32 fields).
 export const CFG_RAM_SIZE = 0;
 export const CFG_PAGE_COUNT = 4;
+// Host-area bump pointer: the linear address of the next free host byte (0
+// before the first allocation means HOST_BASE). Every thread attached to the
+// memory allocates by compare-exchange on this word, so no two get one block.
+export const CFG_HOST_NEXT = 8;
+// Linear address of the stats registry table (src/memory/stats-registry.ts),
+// 0 until the first block is registered; set once by compare-exchange.
+export const CFG_STATS = 12;
 export const CFG_SIZE = 64;
 
 // ---- Split virtqueue, VIRTIO 1.2 §2.7 and linux/virtio_ring.h ----

@@ -10,6 +10,23 @@ export {
 } from './errors.js';
 export { GuestMemory, DEFAULT_GUEST_RAM, type GuestMemoryOptions, type AllocOptions } from './memory/guest-memory.js';
 export { GuestPageAllocator } from './memory/page-allocator.js';
+export {
+  StatsRegistry,
+  CounterBlock,
+  STATS_KINDS,
+  STATS_REGISTRY_CAPACITY,
+  STATS_NAME_BYTES,
+  registerStats,
+  readStatsRegistry,
+  statsBlockBytes,
+  type StatsKind,
+  type StatsKindSchema,
+  type StatsField,
+  type CountersOf,
+  type StatsEntry,
+  type StatsRecord,
+  type HostBlocks,
+} from './memory/stats-registry.js';
 export { wasmModule, instantiateCore, type WasmCore } from './memory/wasm-core.js';
 export { SplitQueue, type SplitQueueOptions, type SplitQueueHandle } from './virtqueue/split/queue.js';
 export { SplitDriver, type Completion, type SplitDriverAddrs } from './virtqueue/split/driver.js';
@@ -59,7 +76,12 @@ export { Status as VirtioStatus, Isr as VirtioIsr } from './spec/config.js';
 export { PciCommon, PCI_COMMON_WIDTH, PciCapType, VIRTIO_MSI_NO_VECTOR } from './spec/pci.js';
 export { Mmio as MmioReg, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from './spec/mmio.js';
 export type { VirtioDeviceModel, VirtioDeviceContext, QueueConfig, ConfigWidth } from './transport/device-model.js';
-export { TransportCore, type TransportCounters, type InterruptEvent } from './transport/core.js';
+export {
+  TransportCore,
+  type TransportCounters,
+  type TransportStatsOptions,
+  type InterruptEvent,
+} from './transport/core.js';
 export { VirtioPciTransport, PciBarLayout, type VirtioPciCap, type VirtioPciOptions } from './transport/pci.js';
 export { VirtioMmioTransport, DEFAULT_MMIO_VENDOR_ID } from './transport/mmio.js';
 export {
@@ -76,6 +98,13 @@ export { probeDevice, readConfigStable, readConfig64, type ProbeOptions, type Pr
 export { DmaApi, type DmaApiOptions } from './dma/api.js';
 export { DmaView } from './dma/view.js';
 export { DirectDmaBackend } from './dma/direct.js';
+export {
+  DMA_BACKENDS,
+  DMA_BACKEND_NAMES,
+  createDmaBackend,
+  isDmaBackendName,
+  type DmaBackendName,
+} from './dma/backends.js';
 export { DmaError } from './dma/errors.js';
 export {
   DmaDirection,
@@ -97,13 +126,41 @@ export * from './devices/net/index.js';
 export * from './drivers/net/index.js';
 export type { RingMemory } from './virtqueue/ring-memory.js';
 export {
-  createNetMachine,
+  createMachine,
+  type Machine,
+  type MachineDevice,
+  type MachineDeviceBase,
+  type NetMachineDevice,
+  type BlkMachineDevice,
+  type ConsoleMachineDevice,
+  type CreateMachineOptions,
+} from './sim/machine.js';
+export {
+  resolveMachineConfig,
+  DEVICE_KINDS,
+  TRANSPORT_KINDS,
+  RING_KINDS,
+  NET_BACKENDS,
+  BLK_BACKENDS,
+  CONSOLE_BACKENDS,
+  type MachineConfig,
+  type DeviceConfig,
+  type DeviceConfigBase,
+  type NetDeviceConfig,
+  type BlkDeviceConfig,
+  type ConsoleDeviceConfig,
+  type ResolvedMachineConfig,
+  type DeviceKind,
+  type TransportKind,
+  type NetBackendName,
+  type BlkBackendName,
+  type ConsoleBackendName,
+} from './sim/machine-config.js';
+export {
   runNetPackets,
-  checkNetMachine,
+  checkNetDevice,
   NetWorker,
   runNetColocated,
-  type NetMachine,
-  type NetMachineOptions,
   type NetRunCounts,
   type NetWorkerMachine,
   type NetWorkerOptions,

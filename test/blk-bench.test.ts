@@ -1,12 +1,12 @@
 // The blk and console benchmark units: what a worker would call, and the flag checks.
 import { describe, expect, it } from 'vitest';
-import { createBlkJob, createBlkMachine, parseBlkArgs, runBlkQueue } from '../src/cli/bench/blk.js';
-import { createConsoleMachine, parseConsoleArgs, runConsoleLoopback } from '../src/cli/bench/console.js';
+import { blkBenchMachine, createBlkJob, parseBlkArgs, runBlkQueue } from '../src/cli/bench/blk.js';
+import { consoleBenchMachine, parseConsoleArgs, runConsoleLoopback } from '../src/cli/bench/console.js';
 import { UsageError } from '../src/cli/usage.js';
 
 describe('bench units', () => {
   it.each(['split', 'packed'] as const)('runBlkQueue on two %s queues, every mode', (ring) => {
-    const m = createBlkMachine({ ring, queues: 2, queueSize: 64, depth: 16, capacityBytes: 4 << 20 });
+    const m = blkBenchMachine({ ring, queues: 2, queueSize: 64, depth: 16, capacityBytes: 4 << 20 }).blk();
     for (const mode of ['randwrite', 'randread', 'seqwrite', 'seqread'] as const) {
       const jobs = [0, 1].map((q) => createBlkJob(m, q, mode, 7));
       for (const j of jobs) {
@@ -22,8 +22,8 @@ describe('bench units', () => {
   });
 
   it('the same seed gives the same random offsets', () => {
-    const a = createBlkMachine({ queueSize: 16, depth: 4, capacityBytes: 1 << 20 });
-    const b = createBlkMachine({ queueSize: 16, depth: 4, capacityBytes: 1 << 20 });
+    const a = blkBenchMachine({ queueSize: 16, depth: 4, capacityBytes: 1 << 20 }).blk();
+    const b = blkBenchMachine({ queueSize: 16, depth: 4, capacityBytes: 1 << 20 }).blk();
     const ja = createBlkJob(a, 0, 'randwrite', 3);
     const jb = createBlkJob(b, 0, 'randwrite', 3);
     runBlkQueue(a, ja, 50);
@@ -32,7 +32,7 @@ describe('bench units', () => {
   });
 
   it('runConsoleLoopback moves the bytes asked for', () => {
-    const m = createConsoleMachine({ ring: 'packed', queueSize: 16 });
+    const m = consoleBenchMachine({ ring: 'packed', queueSize: 16 }).console();
     expect(runConsoleLoopback(m, 100, 10000)).toBeGreaterThanOrEqual(10000);
     expect(m.device.counters.dropped).toBe(0);
   });

@@ -1,6 +1,9 @@
 // Guest memory: bounds-checked accessors with a named error, the guest page
 // allocator (alignment, exhaustion, free + merge, determinism), the page
 // ownership map, and the mock ring writer's own reads and writes.
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import * as L from '../assembly/layout.js';
 import {
@@ -10,6 +13,7 @@ import {
   GuestPageAllocator,
   MockSplitQueue,
   SplitQueue,
+  wasmModule,
 } from '../src/index.js';
 
 const RAM = 1 << 20;
@@ -81,6 +85,88 @@ describe('GuestMemory accessors', () => {
     expect(other.size).toBe(RAM);
     mem.writeU32(0x3000, 77);
     expect(other.readU32(0x3000)).toBe(77);
+  });
+});
+
+describe('host allocator shared by every face of a memory', () => {
+  /** True when no two [at, at + bytes) ranges overlap. */
+  function disjoint(blocks: { at: number; bytes: number }[]): boolean {
+    const sorted = [...blocks].sort((a, b) => a.at - b.at);
+    return sorted.every((b, k) => k === 0 || sorted[k - 1]!.at + sorted[k - 1]!.bytes <= b.at);
+  }
+
+  it('two GuestMemory faces of one memory hand out distinct, aligned, zeroed blocks', () => {
+    const a = new GuestMemory({ size: RAM });
+    const b = new GuestMemory({ memory: a.memory });
+    const blocks: { at: number; bytes: number }[] = [];
+    for (let k = 0; k < 50; k++) {
+      const face = k % 2 === 0 ? a : b;
+      const bytes = 1 + ((k * 37) % 300);
+      const at = face.hostAlloc(bytes, k % 3 === 0 ? 4096 : 64);
+      expect(at % (k % 3 === 0 ? 4096 : 64)).toBe(0);
+      expect(at).toBeGreaterThanOrEqual(L.HOST_BASE);
+      expect(at + bytes).toBeLessThanOrEqual(L.GUEST_BASE);
+      expect(a.bytes.subarray(at, at + bytes).every((x) => x === 0)).toBe(true);
+      a.bytes.fill(0xee, at, at + bytes); // a later block must not start inside this one
+      blocks.push({ at, bytes });
+    }
+    expect(disjoint(blocks)).toBe(true);
+    // The bump pointer is in the config block, where any thread reads it.
+    const next = a.view.getUint32(L.CONFIG_BASE + L.CFG_HOST_NEXT, true);
+    expect(next).toBe(Math.max(...blocks.map((x) => x.at + x.bytes)));
+  });
+
+  it('exhaustion is OUT_OF_HOST_MEMORY on every face, and leaves the pointer where it was', () => {
+    const a = new GuestMemory({ size: RAM });
+    const b = new GuestMemory({ memory: a.memory });
+    const before = a.view.getUint32(L.CONFIG_BASE + L.CFG_HOST_NEXT, true);
+    let caught: unknown;
+    try {
+      b.hostAlloc(L.GUEST_BASE);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(GuestMemoryError);
+    expect((caught as GuestMemoryError).code).toBe('OUT_OF_HOST_MEMORY');
+    expect(a.view.getUint32(L.CONFIG_BASE + L.CFG_HOST_NEXT, true)).toBe(before);
+    expect(() => a.hostAlloc(16, 3)).toThrow(/host alignment 3: must be a power of two/);
+  });
+
+  it('two threads allocating at once never get overlapping blocks', async () => {
+    const out = `./dist/alloc-worker.${process.pid}.${Math.random().toString(36).slice(2)}.mjs`;
+    await build({
+      entryPoints: ['test/helpers/alloc-worker.ts'],
+      outfile: out,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      logLevel: 'warning',
+    });
+    try {
+      const mem = new GuestMemory({ size: RAM });
+      const count = 4000;
+      const bytes = 24;
+      const start = new SharedArrayBuffer(8);
+      const go = new Int32Array(start);
+      const worker = new Worker(out, { workerData: { memory: mem.memory, module: wasmModule(), count, bytes, start } });
+      const theirs = new Promise<number[]>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      while (Atomics.load(go, 1) === 0) await new Promise((r) => setTimeout(r, 1));
+      Atomics.store(go, 0, 1);
+      Atomics.notify(go, 0);
+      const mine: number[] = [];
+      for (let k = 0; k < count; k++) mine.push(mem.hostAlloc(bytes, 8));
+      const all = [...mine, ...(await theirs)].map((at) => ({ at, bytes }));
+      await worker.terminate();
+      expect(all).toHaveLength(2 * count);
+      expect(disjoint(all)).toBe(true);
+    } finally {
+      rmSync(out, { force: true });
+    }
   });
 });
 

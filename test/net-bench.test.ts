@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import type { Io } from '../src/cli/io.js';
 import type { NetRow } from '../src/cli/bench/net.js';
-import { checkNetMachine, createNetMachine, runNetPackets } from '../src/sim/net.js';
+import { checkNetDevice, runNetPackets } from '../src/sim/net.js';
+import { createMachine } from '../src/sim/machine.js';
 import { bundleWorker } from './helpers/bundle-worker.js';
 
 // The co-located runs start net workers: bundle them from the sources under test.
@@ -55,7 +56,7 @@ describe('vqsim bench net', () => {
 
   it('runNetPackets moves at least K frames on one pair and the device agrees', () => {
     for (const ring of ['split', 'packed'] as const) {
-      const m = createNetMachine({ ring, packetBytes: 64, queueSize: 64, queuePairs: 2 });
+      const m = createMachine({ devices: [{ kind: 'net', ring, packetBytes: 64, queueSize: 64, queues: 2 }] }).net();
       const r = runNetPackets(m, 1, 1000);
       expect(r.packets).toBeGreaterThanOrEqual(1000);
       expect(r.bytes).toBe(r.packets * 64);
@@ -69,14 +70,9 @@ describe('vqsim bench net', () => {
     for (const ring of ['split', 'packed'] as const) {
       for (const mergeable of [true, false]) {
         // Two pairs: the second is enabled after its buffers were posted, and must deliver too.
-        const m = createNetMachine({
-          ring,
-          mergeable,
-          packetBytes: 200,
-          queueSize: 64,
-          queuePairs: 2,
-          backend: 'source',
-        });
+        const m = createMachine({
+          devices: [{ kind: 'net', ring, mergeable, packetBytes: 200, queueSize: 64, queues: 2, backend: 'source' }],
+        }).net();
         let packets = 0;
         for (const pair of [0, 1]) {
           const r = runNetPackets(m, pair, 1000);
@@ -92,7 +88,7 @@ describe('vqsim bench net', () => {
         expect(m.driver.counters.rxPackets).toBe(packets);
         expect(m.driver.counters.rxBytes).toBe(packets * 200);
         expect(m.driver.counters.txCompleted).toBe(0);
-        expect(() => checkNetMachine(m, 'source')).not.toThrow();
+        expect(() => checkNetDevice(m, 'source')).not.toThrow();
       }
     }
   });

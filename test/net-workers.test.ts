@@ -4,13 +4,18 @@
 // hangs is reported by name without anything waiting forever.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { VqsimError } from '../src/errors.js';
-import { NetWorker, createNetMachine, netLoop, runNetColocated } from '../src/sim/net.js';
+import { NetWorker, netLoop, runNetColocated } from '../src/sim/net.js';
+import { createMachine } from '../src/sim/machine.js';
+import type { MachineConfig, NetDeviceConfig } from '../src/sim/machine-config.js';
 import { bundleWorker } from './helpers/bundle-worker.js';
 
 // The threads run the bundled entry: build it from the sources under test.
 beforeAll(() => bundleWorker('net-worker'));
 
-const machine = { ring: 'split' as const, packetBytes: 64, queueSize: 64 };
+const net: NetDeviceConfig = { kind: 'net', ring: 'split', packetBytes: 64, queueSize: 64 };
+/** One net device, `net` with `over` on top. */
+const machineWith = (over: Partial<NetDeviceConfig> = {}): MachineConfig => ({ devices: [{ ...net, ...over }] });
+const machine = machineWith();
 
 async function rejection(p: Promise<unknown>): Promise<VqsimError> {
   try {
@@ -25,7 +30,7 @@ async function rejection(p: Promise<unknown>): Promise<VqsimError> {
 describe('co-located net workers', () => {
   it('netLoop on this thread moves the packets asked for, and the device counts each one', () => {
     for (const backend of ['loopback', 'sink', 'source'] as const) {
-      const m = createNetMachine({ ...machine, ring: 'packed', backend, queuePairs: 2 });
+      const m = createMachine(machineWith({ ring: 'packed', backend, queues: 2 })).net();
       const r = netLoop(undefined, m, { chains: 3000 });
       expect(r.packets, backend).toBeGreaterThanOrEqual(3000);
       expect(r.deviceDelivered, backend).toBe(r.packets);
@@ -41,7 +46,7 @@ describe('co-located net workers', () => {
 
   it('two workers move every packet, each on its own machine', async () => {
     for (const ring of ['split', 'packed'] as const) {
-      const r = await runNetColocated(2, { ...machine, ring }, { chains: 20000 }, { warmMs: 0 });
+      const r = await runNetColocated(2, machineWith({ ring }), { chains: 20000 }, { warmMs: 0 });
       expect(r.workers).toHaveLength(2);
       for (const w of r.workers) {
         expect(w.packets).toBeGreaterThanOrEqual(20000);
@@ -58,7 +63,7 @@ describe('co-located net workers', () => {
     for (const ring of ['split', 'packed'] as const) {
       const r = await runNetColocated(
         1,
-        { ...machine, ring, packetBytes: 1500, backend: 'source' },
+        machineWith({ ring, packetBytes: 1500, backend: 'source' }),
         { chains: 5000 },
         { warmMs: 0 },
       );

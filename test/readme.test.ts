@@ -10,6 +10,7 @@ import {
   PciDriverAccess,
   SplitQueue,
   VirtioPciTransport,
+  createMachine,
 } from '../src/index.js';
 
 it('the README example runs and echoes the request', () => {
@@ -78,4 +79,28 @@ it('a queue on caller-allocated ring memory gives the device its DMA address', (
   expect(() => new SplitQueue(mem, { size: 16, ringMemory: { addr: addr + 8 } })).toThrow(
     /ringMemory.addr .*aligned to 4096/,
   );
+});
+
+it('the README machine example runs: one config, every counter by name', () => {
+  const m = createMachine({
+    dma: 'direct',
+    devices: [
+      {
+        kind: 'net',
+        transport: 'pci',
+        ring: 'packed',
+        queues: 2,
+        queueSize: 256,
+        backend: 'loopback',
+        packetBytes: 1500,
+      },
+      { kind: 'blk', transport: 'mmio', ring: 'split', backend: 'memory', capacityBytes: 16 << 20 },
+    ],
+  });
+  expect(m.net().driver.send(0, [new Uint8Array(64)])).toBe(1);
+  expect(m.blk().driver.write(0, new Uint8Array(512).fill(1))).toBe(BlkStatus.OK);
+  const s = m.stats(); // every counter of the machine, by name
+  expect(s['net0.transport']!.counters.notifications).toBeGreaterThan(0);
+  expect(s['blk0.device.q0']!.counters.writes).toBe(1);
+  m.close();
 });

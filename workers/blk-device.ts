@@ -2,7 +2,8 @@
 // over the machine's one shared memory, its own host memory from an arena the
 // starting thread reserved, the backing store opened from its description.
 // Kill the thread and start another on the same store: nothing acknowledged
-// is lost, since a request is acknowledged only once its data is stored.
+// is lost, since a request is acknowledged only once its data is stored. Its
+// counters go to blocks in the shared memory, named in the stats registry.
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { parentPort } from 'node:worker_threads';
@@ -26,10 +27,18 @@ const api = {
     queue: QueueConfig,
     backend: BlkBackendDesc,
     config: BlkServerConfig,
+    device = 'blk',
   ): void {
     const mem = new GuestMemory({ memory, module });
-    const host = new ArenaHost(new DmaApi(mem).deviceView(), arena.at, arena.bytes);
-    server = new BlkQueueServer(host, blkDeviceQueue(host, queue, index), openBackend(host, backend), config);
+    const host = new ArenaHost(
+      new DmaApi(mem, { name: `${device}.worker.dma-api` }).deviceView(),
+      arena.at,
+      arena.bytes,
+    );
+    // The queue's ring and server blocks are registered from this thread, under
+    // the device's names: the machine's thread reads them by name.
+    const q = blkDeviceQueue(host, queue, index, device);
+    server = new BlkQueueServer(host, q, openBackend(host, backend), config, `${device}.q${index}`);
   },
 
   /** Serves at most `maxSets` popped sets of at most `maxPerSet` requests. */

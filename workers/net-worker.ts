@@ -1,6 +1,6 @@
-// A co-located virtio-net worker: builds its own net machine (its own guest
-// memory, DMA API, transport, device and driver: a machine per worker, as
-// separate VMs) and runs packets through it. comlink carries build and run;
+// A co-located virtio-net worker: builds its own machine with createMachine
+// (its own guest memory, DMA API, transport, device and driver: a machine per
+// worker, as separate VMs) and runs packets through its first net device. comlink carries build and run;
 // stop, heartbeat and live counters go through the control block the parent
 // passes (a SharedArrayBuffer), since a running loop blocks this thread.
 import { expose } from 'comlink';
@@ -9,21 +9,15 @@ import { parentPort } from 'node:worker_threads';
 import { VqsimError } from '../src/errors.js';
 import { Control } from '../src/sim/control.js';
 import type { RunLimits } from '../src/sim/loops.js';
-import {
-  createNetMachine,
-  netLoop,
-  type NetLoopOptions,
-  type NetLoopResult,
-  type NetMachine,
-  type NetWorkerMachine,
-} from '../src/sim/net.js';
+import { createMachine, type NetMachineDevice } from '../src/sim/machine.js';
+import { netLoop, type NetLoopOptions, type NetLoopResult, type NetWorkerMachine } from '../src/sim/net.js';
 
-let machine: NetMachine | undefined;
+let machine: NetMachineDevice | undefined;
 let ctl: Control | undefined;
 
 const api = {
-  build(options: NetWorkerMachine, module: WebAssembly.Module, control: SharedArrayBuffer): void {
-    machine = createNetMachine({ ...options, module });
+  build(config: NetWorkerMachine, module: WebAssembly.Module, control: SharedArrayBuffer): void {
+    machine = createMachine(config, { module }).net(0);
     ctl = new Control(control, 0);
   },
 

@@ -3,8 +3,8 @@
 // this; the backend (direct now; swiotlb and iommu later) does the rest.
 
 import type { GuestMemory } from '../memory/guest-memory.js';
-import { DirectDmaBackend } from './direct.js';
-import { OffsetDmaBackend } from './offset.js';
+import { CounterBlock, registerStats } from '../memory/stats-registry.js';
+import { createDmaBackend, type DmaBackendName } from './backends.js';
 import { DmaError } from './errors.js';
 import {
   DmaDirection,
@@ -18,7 +18,7 @@ import { DmaView } from '../memory/dma-view.js';
 import type { DriverDma } from '../memory/dma-context.js';
 
 export interface DmaApiOptions {
-  /** Backend name or instance. Default 'direct'; 'offset' is the test-only backend of src/dma/offset.ts. */
+  /** Backend name (src/dma/backends.ts) or instance. Default 'direct'. */
   backend?: DmaBackendName | DmaBackend;
   /**
    * Keep a table of live mappings, like CONFIG_DMA_API_DEBUG, so that unmaps
@@ -26,11 +26,12 @@ export interface DmaApiOptions {
    * are named errors. Default true; off saves a Map operation per call.
    */
   track?: boolean;
+  /**
+   * Name of this API's counter block in the machine's stats registry (kind
+   * `dma-api`). Default "dma-api"; a machine names one per device, e.g. "net0.dma-api".
+   */
+  name?: string;
 }
-
-/** The backends DmaApi builds by name. */
-export const DMA_BACKENDS = ['direct', 'offset'] as const;
-export type DmaBackendName = (typeof DMA_BACKENDS)[number];
 
 interface Mapping {
   gpa: number;
@@ -49,31 +50,23 @@ export class DmaApi {
   /** Live streaming mappings by DMA address (a list: the same address may be mapped twice). */
   private readonly live = new Map<number, Mapping[]>();
   private readonly coherent = new Map<number, DmaCoherent>();
-  private readonly c: DmaCounters = {
-    maps: 0,
-    unmaps: 0,
-    syncsForCpu: 0,
-    syncsForDevice: 0,
-    bytesMapped: 0,
-    coherentAllocs: 0,
-    coherentFrees: 0,
-    liveMappings: 0,
-    errors: 0,
-  };
+  /**
+   * The counters, in a `dma-api` block in the shared memory: written by the
+   * thread that owns this API (the driver's), readable by name from any thread.
+   */
+  private readonly c: CounterBlock<'dma-api'>;
 
   constructor(
     readonly mem: GuestMemory,
     options: DmaApiOptions = {},
   ) {
     const b = options.backend ?? 'direct';
-    if (b === 'direct') this.backend = new DirectDmaBackend(mem);
-    else if (b === 'offset') this.backend = new OffsetDmaBackend(mem);
-    else if (typeof b === 'string') {
-      throw new DmaError('DMA_BAD_BACKEND', `DMA backend ${String(b)}: must be one of ${DMA_BACKENDS.join(', ')}`);
-    } else {
-      this.backend = b;
-    }
+    this.backend = typeof b === 'string' ? createDmaBackend(b, mem) : b;
     this.track = options.track ?? true;
+    this.c = CounterBlock.alloc(mem, 'dma-api', options.name ?? 'dma-api');
+    // The device side's counters: its DMA context's block, named beside this API's.
+    const ctxName = options.name?.endsWith('.dma-api') ? `${options.name.slice(0, -8)}.dma-context` : 'dma-context';
+    registerStats(mem.memory, 'dma-context', ctxName, this.backend.context.statsBlock);
   }
 
   /**
@@ -107,11 +100,11 @@ export class DmaApi {
   }
 
   counters(): DmaCounters {
-    return { ...this.c };
+    return this.c.read();
   }
 
   private fail(code: string, message: string): never {
-    this.c.errors++;
+    this.c.f.errors.add();
     throw new DmaError(code, message);
   }
 
@@ -135,13 +128,13 @@ export class DmaApi {
   map(gpa: number, len: number, dir: DmaDirection): number {
     this.checkArgs('dma map', gpa, len, dir);
     const dma = this.backend.map(gpa, len, dir);
-    this.c.maps++;
-    this.c.bytesMapped += len;
+    this.c.f.maps.add();
+    this.c.f.bytesMapped.add(len);
     if (this.track) {
       const list = this.live.get(dma);
       if (list) list.push({ gpa, len, dir });
       else this.live.set(dma, [{ gpa, len, dir }]);
-      this.c.liveMappings++;
+      this.c.f.liveMappings.add();
     }
     return dma;
   }
@@ -150,21 +143,21 @@ export class DmaApi {
   unmap(dma: number, len: number, dir: DmaDirection): void {
     const m = this.find('dma unmap', dma, len, dir, true);
     this.backend.unmap(dma, m ? m.gpa : dma, len, dir);
-    this.c.unmaps++;
+    this.c.f.unmaps.add();
   }
 
   /** dma_sync_single_for_cpu: the CPU may now read what the device wrote. */
   syncForCpu(dma: number, len: number, dir: DmaDirection): void {
     const m = this.find('dma sync for cpu', dma, len, dir, false);
     this.backend.syncForCpu(dma, m ? m.gpa : dma, len, dir);
-    this.c.syncsForCpu++;
+    this.c.f.syncsForCpu.add();
   }
 
   /** dma_sync_single_for_device: the device may now read what the CPU wrote. */
   syncForDevice(dma: number, len: number, dir: DmaDirection): void {
     const m = this.find('dma sync for device', dma, len, dir, false);
     this.backend.syncForDevice(dma, m ? m.gpa : dma, len, dir);
-    this.c.syncsForDevice++;
+    this.c.f.syncsForDevice.add();
   }
 
   /**
@@ -209,7 +202,7 @@ export class DmaApi {
     if (remove) {
       list.splice(k, 1);
       if (list.length === 0) this.live.delete(dma);
-      this.c.liveMappings--;
+      this.c.f.liveMappings.add(-1);
     }
     return m;
   }
@@ -222,11 +215,11 @@ export class DmaApi {
     try {
       region = this.backend.allocCoherent(bytes);
     } catch (e) {
-      this.c.errors++;
+      this.c.f.errors.add();
       throw e;
     }
     this.coherent.set(region.cpu, region);
-    this.c.coherentAllocs++;
+    this.c.f.coherentAllocs.add();
     return region;
   }
 
@@ -251,6 +244,6 @@ export class DmaApi {
     }
     this.coherent.delete(region.cpu);
     this.backend.freeCoherent(r);
-    this.c.coherentFrees++;
+    this.c.f.coherentFrees.add();
   }
 }

@@ -67,7 +67,7 @@ export interface DmaBackend {
   freeCoherent(region: DmaCoherent): void;
 }
 
-/** Counters of the guest DMA API (the cost model reads them). */
+/** Counters of the guest DMA API (the cost model reads them): the `dma-api` block of the stats registry. */
 export interface DmaCounters {
   maps: number;
   unmaps: number;

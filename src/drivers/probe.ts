@@ -130,7 +130,7 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
         inOrder: ring === 'packed' && hasFeature(features, Feature.IN_ORDER),
         indirectMax: options.indirectMax,
         engine: options.engine,
-        name: `vq${i}`,
+        name: access.name === undefined ? `vq${i}` : `${access.name}.vq${i}`,
       });
       access.setupQueue(i, vq);
       queues.push(vq);

@@ -79,6 +79,11 @@ export function queueAreas(vq: Virtqueue): QueueAreas {
  */
 export interface TransportAccess {
   readonly kind: 'pci' | 'mmio';
+  /**
+   * The guest's name for the device (Linux's dev_name, "virtio0"); the probe
+   * names its queues "<name>.vq<i>" (their stats blocks too). Unset: "vq<i>".
+   */
+  readonly name?: string;
   /** The virtio device ID. */
   deviceId(): number;
   getStatus(): number;
@@ -128,11 +133,14 @@ abstract class AccessBase {
 export interface PciAccessOptions {
   /** Use MSI-X when the function has it (default true); otherwise INTx with the ISR register. */
   msix?: boolean;
+  /** The guest's name for the device (see TransportAccess.name). */
+  name?: string;
 }
 
 /** Guest-side access to a virtio-pci function (a PciFunction), like Linux's virtio_pci_modern_dev helpers. */
 export class PciDriverAccess extends AccessBase implements TransportAccess {
   readonly kind = 'pci' as const;
+  readonly name: string | undefined;
   private readonly msix: boolean;
   /** Queues on each MSI-X vector. */
   private readonly vectorQueues = new Map<number, number[]>();
@@ -149,6 +157,7 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
     if (!notify)
       throw new TransportError('MISSING_CAPABILITY', 'virtio-pci: the function has no NOTIFY_CFG capability');
     this.notifyBase = notify.offset;
+    this.name = options.name;
     this.msix = (options.msix ?? true) && transport.msixVectors >= 2;
     transport.setMsixEnabled(this.msix);
     transport.setInterruptHandler((irq) => this.interrupt(irq));
@@ -270,9 +279,15 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
 /** Guest-side access to a virtio-mmio window (an MmioWindow), like Linux's virtio_mmio.c. */
 export class MmioDriverAccess extends AccessBase implements TransportAccess {
   readonly kind = 'mmio' as const;
+  readonly name: string | undefined;
 
-  constructor(readonly transport: MmioWindow) {
+  /** `options.name`: the guest's name for the device (see TransportAccess.name). */
+  constructor(
+    readonly transport: MmioWindow,
+    options: { name?: string } = {},
+  ) {
     super();
+    this.name = options.name;
     transport.setInterruptHandler(() => this.interrupt());
   }
 

@@ -1,4 +1,5 @@
 import {
+  CFG_HOST_NEXT,
   CFG_PAGE_COUNT,
   CFG_RAM_SIZE,
   CONFIG_BASE,
@@ -24,7 +25,10 @@ export interface GuestMemoryOptions {
   size?: number;
   /**
    * An existing machine memory to attach to (a worker does this): the config
-   * block in it gives the RAM size, and no allocator state is shared.
+   * block in it gives the RAM size and holds the host allocator's bump
+   * pointer, so hostAlloc() on any face of the memory hands out distinct
+   * blocks. The guest page allocator is this face's own: allocate guest RAM
+   * on the thread that built the machine.
    */
   memory?: WebAssembly.Memory;
   /** The compiled core to instantiate (a worker gets it from its parent). Default: compile build/vqsim.wasm once. */
@@ -40,6 +44,40 @@ export interface AllocOptions {
 
 function hex(n: number | bigint): string {
   return '0x' + n.toString(16);
+}
+
+const HOST_NEXT_WORD = (CONFIG_BASE + CFG_HOST_NEXT) / 4;
+
+/**
+ * Reserves `bytes` of host memory (below guest RAM) in a machine memory, from
+ * any thread attached to it: the bump pointer lives in the config block and
+ * moves by compare-exchange, so two threads never get overlapping blocks
+ * (a JS field per thread would hand both the same addresses). Returns a
+ * linear address aligned to `align`; the block is zeroed.
+ */
+export function hostAllocShared(buffer: ArrayBufferLike, bytes: number, align = 128): number {
+  if (!Number.isInteger(bytes) || bytes < 0) {
+    throw new GuestMemoryError('BAD_ALLOC', `host allocation of ${bytes} bytes: must be a whole number`);
+  }
+  if (!Number.isInteger(align) || align < 1 || (align & (align - 1)) !== 0) {
+    throw new GuestMemoryError('BAD_ALLOC', `host alignment ${align}: must be a power of two`);
+  }
+  const i32 = new Int32Array(buffer, 0, HOST_NEXT_WORD + 1);
+  for (;;) {
+    // Host addresses are below GUEST_BASE (64 MiB), so they fit an Int32 word as they are.
+    const seen = Atomics.load(i32, HOST_NEXT_WORD);
+    const at = Math.ceil((seen === 0 ? HOST_BASE : seen) / align) * align;
+    if (at + bytes > HOST_END) {
+      throw new GuestMemoryError(
+        'OUT_OF_HOST_MEMORY',
+        `host area exhausted: ${bytes} bytes asked, ${Math.max(0, HOST_END - at)} left of ${HOST_END - HOST_BASE}`,
+      );
+    }
+    if (Atomics.compareExchange(i32, HOST_NEXT_WORD, seen, at + bytes) === seen) {
+      new Uint8Array(buffer, at, bytes).fill(0);
+      return at;
+    }
+  }
 }
 
 /**
@@ -63,7 +101,6 @@ export class GuestMemory {
    * above guest RAM is a RangeError, never a way around its DMA context.
    */
   readonly hostView: DataView;
-  private hostNext = HOST_BASE;
 
   constructor(options: GuestMemoryOptions = {}) {
     if (options.memory) {
@@ -89,6 +126,7 @@ export class GuestMemory {
       this.size = size;
       this.view.setUint32(CONFIG_BASE + CFG_RAM_SIZE, size, true);
       this.view.setUint32(CONFIG_BASE + CFG_PAGE_COUNT, size / GUEST_PAGE_SIZE, true);
+      this.view.setUint32(CONFIG_BASE + CFG_HOST_NEXT, HOST_BASE, true);
     }
     this.hostView = new DataView(this.memory.buffer, 0, GUEST_BASE);
     this.core = instantiateCore(this.memory, options.module ?? wasmModule());
@@ -156,20 +194,11 @@ export class GuestMemory {
    * device state, stats blocks and pop output. Returns a linear address. Zeroed.
    * Blocks are 128-byte aligned by default: two blocks never share a pair of
    * cache lines that the adjacent-line prefetcher moves together, so queues run
-   * by different threads do not false-share.
+   * by different threads do not false-share. Safe from any thread attached to
+   * the memory (see hostAllocShared).
    */
   hostAlloc(bytes: number, align = 128): number {
-    const at = Math.ceil(this.hostNext / align) * align;
-    if (at + bytes > HOST_END) {
-      throw new GuestMemoryError(
-        'OUT_OF_HOST_MEMORY',
-        `host area exhausted: ${bytes} bytes asked, ${HOST_END - at} left of ${HOST_END - HOST_BASE}`,
-        'host',
-      );
-    }
-    this.hostNext = at + bytes;
-    this.bytes.fill(0, at, at + bytes);
-    return at;
+    return hostAllocShared(this.memory.buffer, bytes, align);
   }
 
   /** Why [at, at + len) is not a range of the host area, or undefined when it is. */

@@ -1,84 +1,22 @@
-// A whole virtio-net machine on one thread (guest memory, DMA API, virtio-pci
-// transport, device, hardened driver), the per-pair packet loop, and
-// co-located net workers: each worker thread builds its own machine (a
-// machine per worker, as separate VMs) and runs loopback, sink or source
-// packets through it for a duration; the main thread starts N of them at once
-// and sums what they moved. Control goes through comlink (build, warm, run)
-// and a small control block in a SharedArrayBuffer (stop, heartbeat, live
-// counters), since a running loop blocks its thread.
-import { VirtioNetDevice } from '../devices/net/device.js';
-import { DmaApi } from '../dma/api.js';
-import { VirtioNetDriver } from '../drivers/net/driver.js';
+// The per-pair packet loop of a virtio-net machine (createMachine) and
+// co-located net workers: each worker thread builds its own machine from a
+// MachineConfig (a machine per worker, as separate VMs) and runs loopback,
+// sink or source packets through its first net device for a duration; the
+// main thread starts N of them at once and sums what they moved. Control goes
+// through comlink (build, warm, run) and a small control block in a
+// SharedArrayBuffer (stop, heartbeat, live counters), since a running loop
+// blocks its thread.
 import { ConfigError, VqsimError } from '../errors.js';
-import { GuestMemory } from '../memory/guest-memory.js';
 import { wasmModule } from '../memory/wasm-core.js';
-import { VirtioPciTransport } from '../transport/pci.js';
-import { PciDriverAccess } from '../drivers/transport-access.js';
-import type { RingKind } from '../virtqueue/queue.js';
 import { CONTROL_BYTES, Control, W_DRV_BEAT, zeroCounters, type ThreadCounters } from './control.js';
 import type { Fault, RunLimits } from './loops.js';
 import type { NetWorkerApi } from '../../workers/net-worker.js';
+import type { NetMachineDevice } from './machine.js';
+import type { MachineConfig, NetBackendName } from './machine-config.js';
 import { ThreadWorker } from './thread-worker.js';
 
 /** The device backends a net machine is built with (see NetBackend in the device). */
-export type NetBenchBackend = 'loopback' | 'sink' | 'source';
-
-export interface NetMachineOptions {
-  ring?: RingKind;
-  queuePairs?: number;
-  /** Frame size (without the virtio header); the device's MTU is at least this. */
-  packetBytes: number;
-  queueSize?: number;
-  mergeable?: boolean;
-  /**
-   * What the device does: loopback (TX frames come back on RX), sink (the
-   * guest only transmits; the device drops), source (the guest only
-   * receives; the device delivers frames of packetBytes, without end).
-   */
-  backend?: NetBenchBackend;
-  eventIdx?: boolean;
-  hardened?: boolean;
-  /** An existing machine memory to build in (default: a new one sized for the buffers). */
-  mem?: GuestMemory;
-  /** The compiled core for a new memory (a worker gets it from its parent). */
-  module?: WebAssembly.Module;
-}
-
-/** A guest driver and a virtio-net device over virtio-pci, in one memory. */
-export interface NetMachine {
-  mem: GuestMemory;
-  dma: DmaApi;
-  device: VirtioNetDevice;
-  driver: VirtioNetDriver;
-  packetBytes: number;
-  backend: NetBenchBackend;
-}
-
-export function createNetMachine(o: NetMachineOptions): NetMachine {
-  const pairs = o.queuePairs ?? 1;
-  const queueSize = o.queueSize ?? 256;
-  const mtu = Math.max(1500, o.packetBytes);
-  const frameBuf = 12 + mtu + 18;
-  const need = pairs * queueSize * (frameBuf + 4096 + 1536 + 256) * 2 + (16 << 20);
-  const mem = o.mem ?? new GuestMemory({ size: Math.ceil(need / (1 << 20)) * (1 << 20), module: o.module });
-  const dma = new DmaApi(mem, { track: true });
-  const backend = o.backend ?? 'loopback';
-  const device = new VirtioNetDevice(dma.deviceView(), {
-    queuePairs: pairs,
-    mtu,
-    maxQueueSize: queueSize,
-    backend: backend === 'source' ? { kind: 'source', packetBytes: o.packetBytes } : { kind: backend },
-  });
-  const access = new PciDriverAccess(new VirtioPciTransport(device));
-  const driver = VirtioNetDriver.probe(access, mem, dma, {
-    ring: o.ring ?? 'split',
-    mergeable: o.mergeable ?? true,
-    eventIdx: o.eventIdx ?? true,
-    queueSize,
-    hardened: o.hardened ?? true,
-  });
-  return { mem, dma, device, driver, packetBytes: o.packetBytes, backend };
-}
+export type NetBenchBackend = NetBackendName;
 
 /** What runNetPackets moved. */
 export interface NetRunCounts {
@@ -98,7 +36,7 @@ export interface NetRunCounts {
  * receive reposts the buffers it reaped and kicks the RX queue, and the
  * device fills them with new frames on that kick.
  */
-export function runNetPackets(m: NetMachine, pair: number, packets: number): NetRunCounts {
+export function runNetPackets(m: NetMachineDevice, pair: number, packets: number): NetRunCounts {
   const d = m.driver;
   const size = d.pairs[pair]!.tx.size;
   const sink = m.backend === 'sink';
@@ -130,7 +68,7 @@ export function runNetPackets(m: NetMachine, pair: number, packets: number): Net
  * source: the device's RX frames (a source device may be a ring ahead: frames
  * it delivered that the driver has not reaped yet); sink: the frames it dropped.
  */
-export function checkNetMachine(m: NetMachine, what: string): void {
+export function checkNetDevice(m: NetMachineDevice, what: string): void {
   const counted = deviceDelivered(m);
   if (counted < m.driver.counters.rxPackets || m.driver.counters.rxLengthErrors !== 0) {
     throw new VqsimError(
@@ -143,8 +81,8 @@ export function checkNetMachine(m: NetMachine, what: string): void {
 // ---------------------------------------------------------------------------
 // Co-located net workers.
 
-/** One net worker's machine: every option of createNetMachine but the memory. */
-export type NetWorkerMachine = Omit<NetMachineOptions, 'mem' | 'module'>;
+/** One net worker's machine: a machine config (the worker runs its first net device). */
+export type NetWorkerMachine = MachineConfig;
 
 export interface NetLoopOptions {
   /** Packets per runNetPackets call between stop and deadline checks (default 4 × queue size). */
@@ -173,7 +111,7 @@ export interface NetLoopResult {
  */
 export function netLoop(
   ctl: Control | undefined,
-  m: NetMachine,
+  m: NetMachineDevice,
   limits: RunLimits,
   opts: NetLoopOptions = {},
 ): NetLoopResult {
@@ -225,7 +163,7 @@ export function netLoop(
 }
 
 /** Frames the device delivered: put on RX (loopback, source) or read and dropped (sink). */
-function deviceDelivered(m: NetMachine): number {
+function deviceDelivered(m: NetMachineDevice): number {
   const t = m.device.totals();
   return m.backend === 'sink' ? t.sinkPackets : t.rxPackets;
 }

@@ -7,13 +7,15 @@ import { Isr, Status, type InterruptEvent } from '../spec/config.js';
 import { Feature } from '../spec/features.js';
 import { VIRTIO_MSI_NO_VECTOR } from '../spec/pci.js';
 import { hasFeature } from '../virtqueue/features.js';
+import { CounterBlock, type HostBlocks, type StatsField } from '../memory/stats-registry.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from './device-model.js';
 import { DeviceError, TransportError, type VqsimError } from '../errors.js';
 
 /**
  * Counters of one transport. In a real VM every register or config access is
  * a VM exit, every notification an exit (or an ioeventfd), every interrupt an
- * injection: a cost model multiplies these by their costs.
+ * injection: a cost model multiplies these by their costs. They live in a
+ * `transport` block of the stats registry (per-queue counters as its items).
  */
 export interface TransportCounters {
   /** Reads of transport registers (PCI common config and ISR, MMIO registers below 0x100). */
@@ -56,6 +58,14 @@ export interface TransportCounters {
 
 export type { InterruptEvent } from '../spec/config.js';
 
+/** Where a transport keeps its counters: a block in the machine's host memory, named in its stats registry. */
+export interface TransportStatsOptions {
+  /** Allocates the block (GuestMemory, or the device's DMA view). */
+  host: HostBlocks;
+  /** The block's name in the registry. Default "transport"; a machine names one per device, e.g. "net0.transport". */
+  name?: string;
+}
+
 /** The queue registers of one virtqueue. */
 interface QueueRegs {
   size: number;
@@ -86,7 +96,8 @@ export class TransportCore {
   /** MSI-X enabled in the PCI function's capability (never on MMIO). */
   msixEnabled = false;
   readonly queues: QueueRegs[];
-  private readonly c: TransportCounters;
+  /** Written by the thread that runs the transport; see TransportCounters. */
+  private readonly c: CounterBlock<'transport'>;
   private rejection: string | undefined;
   private resetFault: VqsimError | undefined;
   private handler: ((irq: InterruptEvent) => void) | undefined;
@@ -95,6 +106,7 @@ export class TransportCore {
   constructor(
     readonly device: VirtioDeviceModel,
     readonly transportName: string,
+    stats?: TransportStatsOptions,
   ) {
     const { numQueues, maxQueueSize, configSize } = device;
     if (!Number.isInteger(numQueues) || numQueues < 0 || numQueues > 0xffff) {
@@ -107,26 +119,10 @@ export class TransportCore {
       throw new TransportError('BAD_OPTION', `configSize ${configSize}: must be a whole number of bytes`);
     }
     this.queues = Array.from({ length: numQueues }, () => this.freshQueue());
-    this.c = {
-      registerReads: 0,
-      registerWrites: 0,
-      configReads: 0,
-      configWrites: 0,
-      notifications: 0,
-      notificationsIgnored: 0,
-      interrupts: 0,
-      queueInterrupts: 0,
-      configInterrupts: 0,
-      interruptsSuppressed: 0,
-      isrReads: 0,
-      statusWrites: 0,
-      resets: 0,
-      featuresRefused: 0,
-      configGenerationChanges: 0,
-      rejectedWrites: 0,
-      invalidAccesses: 0,
-      perQueue: Array.from({ length: numQueues }, () => ({ notifications: 0, interrupts: 0 })),
-    };
+    // Without a machine memory (a transport in a unit test) the block is private and in no registry.
+    this.c = stats
+      ? CounterBlock.alloc(stats.host, 'transport', stats.name ?? 'transport', numQueues)
+      : CounterBlock.detached('transport', numQueues);
     const getNegotiated = () => this.negotiated;
     const getStatus = () => this.status;
     this.ctx = {
@@ -154,12 +150,18 @@ export class TransportCore {
     };
   }
 
+  /** The counters, read now from the block. */
   get counters(): TransportCounters {
-    return this.c;
+    return this.snapshot();
   }
 
   snapshot(): TransportCounters {
-    return { ...this.c, perQueue: this.c.perQueue.map((q) => ({ ...q })) };
+    return { ...this.c.read(), perQueue: this.c.readItems() as TransportCounters['perQueue'] };
+  }
+
+  /** Counts `n` events of `field` (the register decoders of PCI and MMIO call it). */
+  count(field: StatsField<'transport'>, n = 1): void {
+    this.c.add(field, n);
   }
 
   lastRejection(): string | undefined {
@@ -182,26 +184,26 @@ export class TransportCore {
 
   /** Records a write the device refused. */
   reject(reason: string): void {
-    this.c.rejectedWrites++;
+    this.c.f.rejectedWrites.add();
     this.rejection = `${this.transportName}: ${reason}`;
   }
 
   invalid(reason: string): void {
-    this.c.invalidAccesses++;
+    this.c.f.invalidAccesses.add();
     this.rejection = `${this.transportName}: ${reason}`;
   }
 
   countRead(): void {
-    this.c.registerReads++;
+    this.c.f.registerReads.add();
   }
   countWrite(): void {
-    this.c.registerWrites++;
+    this.c.f.registerWrites.add();
   }
 
   // ---- device status (VIRTIO 1.2 §2.1, §3.1.1) ----
 
   writeStatus(value: number): void {
-    this.c.statusWrites++;
+    this.c.f.statusWrites.add();
     const v = value & 0xff;
     if (v === 0) {
       this.reset();
@@ -242,7 +244,7 @@ export class TransportCore {
       } else {
         // VIRTIO 1.2 §2.2.2: the device "MUST fail to set FEATURES_OK"; the
         // driver finds out by reading the status back.
-        this.c.featuresRefused++;
+        this.c.f.featuresRefused.add();
         this.rejection = `${this.transportName}: FEATURES_OK refused: ${why}`;
         want &= ~(Status.FEATURES_OK | Status.DRIVER_OK);
       }
@@ -262,7 +264,7 @@ export class TransportCore {
   }
 
   reset(): void {
-    this.c.resets++;
+    this.c.f.resets.add();
     this.status = 0;
     this.driverFeatures = 0n;
     this.negotiated = 0n;
@@ -408,13 +410,13 @@ export class TransportCore {
   // ---- notifications and interrupts ----
 
   notify(index: number): void {
-    this.c.notifications++;
+    this.c.f.notifications.add();
     const q = this.queues[index];
     if (!q || !q.enabled || !(this.status & Status.DRIVER_OK)) {
-      this.c.notificationsIgnored++;
+      this.c.f.notificationsIgnored.add();
       return;
     }
-    this.c.perQueue[index]!.notifications++;
+    this.c.items[index]!.notifications!.add();
     this.device.onNotify(index);
   }
 
@@ -422,41 +424,41 @@ export class TransportCore {
     const q = this.queues[index];
     // VIRTIO 1.2 §2.1.2: no used buffer notification before DRIVER_OK.
     if (!q || !q.enabled || !(this.status & Status.DRIVER_OK)) {
-      this.c.interruptsSuppressed++;
+      this.c.f.interruptsSuppressed.add();
       return false;
     }
     // Like QEMU's virtio_irq(): ISR bit 0 is set with or without MSI-X.
     this.isr |= Isr.QUEUE;
     if (!this.deliver(q.msixVector)) return false;
-    this.c.queueInterrupts++;
-    this.c.perQueue[index]!.interrupts++;
+    this.c.f.queueInterrupts.add();
+    this.c.items[index]!.interrupts!.add();
     return true;
   }
 
   raiseConfigInterrupt(): boolean {
     if (this.status === 0) {
-      this.c.interruptsSuppressed++;
+      this.c.f.interruptsSuppressed.add();
       return false;
     }
     this.isr |= Isr.CONFIG;
     if (!this.deliver(this.configVector)) return false;
-    this.c.configInterrupts++;
+    this.c.f.configInterrupts.add();
     return true;
   }
 
   private deliver(vector: number): boolean {
     if (this.msixEnabled && vector === VIRTIO_MSI_NO_VECTOR) {
-      this.c.interruptsSuppressed++;
+      this.c.f.interruptsSuppressed.add();
       return false;
     }
-    this.c.interrupts++;
+    this.c.f.interrupts.add();
     this.handler?.(this.msixEnabled ? { line: 'msix', vector } : { line: 'intx' });
     return true;
   }
 
   configChanged(): void {
     this.generation = (this.generation + 1) >>> 0;
-    this.c.configGenerationChanges++;
+    this.c.f.configGenerationChanges.add();
     if (this.status & Status.DRIVER_OK) this.raiseConfigInterrupt();
   }
 
@@ -469,13 +471,13 @@ export class TransportCore {
   // ---- device-specific config space ----
 
   readConfig(offset: number, width: number): number {
-    this.c.configReads++;
+    this.c.f.configReads.add();
     if (!this.configInRange(offset, width)) return 0;
     return this.device.readConfig(offset, width as ConfigWidth);
   }
 
   writeConfig(offset: number, width: number, value: number): void {
-    this.c.configWrites++;
+    this.c.f.configWrites.add();
     if (!this.configInRange(offset, width)) return;
     this.device.writeConfig(offset, width as ConfigWidth, value);
   }
@@ -502,8 +504,9 @@ export abstract class TransportBase {
   constructor(
     readonly device: VirtioDeviceModel,
     name: string,
+    stats?: TransportStatsOptions,
   ) {
-    this.core = new TransportCore(device, name);
+    this.core = new TransportCore(device, name, stats);
   }
 
   /** The counters, as a plain object (a copy). */

@@ -3,7 +3,7 @@
 // InterruptStatus / InterruptACK pair.
 
 import { Mmio, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from '../spec/mmio.js';
-import { TransportBase } from './core.js';
+import { TransportBase, type TransportStatsOptions } from './core.js';
 import type { VirtioDeviceModel } from './device-model.js';
 
 /** VendorID a device model without one presents ("QEMU", as QEMU's virtio-mmio does). */
@@ -17,8 +17,9 @@ export const DEFAULT_MMIO_VENDOR_ID = 0x554d4551;
 export class VirtioMmioTransport extends TransportBase {
   readonly kind = 'mmio' as const;
 
-  constructor(device: VirtioDeviceModel) {
-    super(device, `virtio-mmio device ${device.deviceId}`);
+  /** `options.stats`: keep the counters in the machine's stats registry (default: a private block). */
+  constructor(device: VirtioDeviceModel, options: { stats?: TransportStatsOptions } = {}) {
+    super(device, `virtio-mmio device ${device.deviceId}`, options.stats);
     device.attach(this.core.ctx);
   }
 
@@ -47,7 +48,7 @@ export class VirtioMmioTransport extends TransportBase {
       case Mmio.QUEUE_READY:
         return q?.enabled ? 1 : 0;
       case Mmio.INTERRUPT_STATUS:
-        c.counters.isrReads++;
+        c.count('isrReads');
         return c.isr;
       case Mmio.STATUS:
         return c.status;
@@ -78,8 +79,8 @@ export class VirtioMmioTransport extends TransportBase {
     if (offset === Mmio.QUEUE_NOTIFY) {
       // A doorbell: counted as a notification, not as a register write.
       if (width !== 4) {
-        c.counters.notifications++;
-        c.counters.notificationsIgnored++;
+        c.count('notifications');
+        c.count('notificationsIgnored');
         c.invalid(`QueueNotify write of ${width} bytes: registers are 32-bit`);
         return;
       }

@@ -11,7 +11,7 @@ import {
   VIRTIO_MSI_NO_VECTOR,
   type VirtioPciCap,
 } from '../spec/pci.js';
-import { TransportBase } from './core.js';
+import { TransportBase, type TransportStatsOptions } from './core.js';
 import type { VirtioDeviceModel } from './device-model.js';
 import { TransportError } from '../errors.js';
 
@@ -32,6 +32,8 @@ export interface VirtioPciOptions {
   msixVectors?: number;
   /** notify_off_multiplier: bytes between two queues' doorbells. Default 4; 0 puts every queue on one address. */
   notifyOffMultiplier?: number;
+  /** Keep the counters in the machine's stats registry (default: a private block). */
+  stats?: TransportStatsOptions;
 }
 
 /**
@@ -49,7 +51,7 @@ export class VirtioPciTransport extends TransportBase {
   readonly capabilities: readonly VirtioPciCap[];
 
   constructor(device: VirtioDeviceModel, options: VirtioPciOptions = {}) {
-    super(device, `virtio-pci device ${device.deviceId}`);
+    super(device, `virtio-pci device ${device.deviceId}`, options.stats);
     this.pciDeviceId = PCI_MODERN_DEVICE_ID_BASE + device.deviceId;
     const msix = options.msixVectors ?? device.numQueues + 1;
     if (!Number.isInteger(msix) || msix < 0 || msix > 2048) {
@@ -216,7 +218,7 @@ export class VirtioPciTransport extends TransportBase {
   readIsr(): number {
     const c = this.core;
     c.countRead();
-    c.counters.isrReads++;
+    c.count('isrReads');
     const v = c.isr;
     c.isr = 0;
     return v;
@@ -243,8 +245,8 @@ export class VirtioPciTransport extends TransportBase {
   writeNotify(offset: number, width: number, value: number): void {
     const c = this.core;
     if (width !== 2 && width !== 4) {
-      c.counters.notifications++;
-      c.counters.notificationsIgnored++;
+      c.count('notifications');
+      c.count('notificationsIgnored');
       c.invalid(`notify write of ${width} bytes: must be 2 (or 4 with notification data)`);
       return;
     }

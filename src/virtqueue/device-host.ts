@@ -29,7 +29,10 @@ export interface ProgrammedRing {
 }
 
 export interface DeviceRingOptions {
+  /** Name used in error messages. Default "vq0". */
   name?: string;
+  /** Name of the device side's ring block in the stats registry. Default: `name`. */
+  statsName?: string;
   /**
    * The engine the device face runs on: the Wasm core (default), or an
    * engine object such as the reference model (ReferenceSplitEngine /

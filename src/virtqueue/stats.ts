@@ -1,43 +1,13 @@
-import * as L from '../../assembly/layout.js';
+import { STATS_KINDS, type CountersOf } from '../memory/stats-registry.js';
 
-/** Counters of one queue, read from its stats block in the shared memory. */
-export interface QueueStats {
-  chainsAdded: number;
-  descsAdded: number;
-  bytesAdded: number;
-  indirectAdded: number;
-  kicks: number;
-  kicksSuppressed: number;
-  chainsCompleted: number;
-  bytesCompleted: number;
-  driverChecksFailed: number;
-  chainsPopped: number;
-  descsPopped: number;
-  chainsUsed: number;
-  bytesUsed: number;
-  interrupts: number;
-  interruptsSuppressed: number;
-  deviceChecksFailed: number;
-}
+/**
+ * Counters of one queue, read from its stats block in the shared memory: the
+ * driver's (chainsAdded … driverChecksFailed) and the device's (chainsPopped …
+ * deviceChecksFailed). The schema is the `ring` kind of the stats registry.
+ */
+export type QueueStats = CountersOf<'ring'>;
 
-const fields: [keyof QueueStats, number][] = [
-  ['chainsAdded', L.ST_CHAINS_ADDED],
-  ['descsAdded', L.ST_DESCS_ADDED],
-  ['bytesAdded', L.ST_BYTES_ADDED],
-  ['indirectAdded', L.ST_INDIRECT_ADDED],
-  ['kicks', L.ST_KICKS],
-  ['kicksSuppressed', L.ST_KICKS_SUPPRESSED],
-  ['chainsCompleted', L.ST_CHAINS_COMPLETED],
-  ['bytesCompleted', L.ST_BYTES_COMPLETED],
-  ['driverChecksFailed', L.ST_DRIVER_CHECKS_FAILED],
-  ['chainsPopped', L.ST_CHAINS_POPPED],
-  ['descsPopped', L.ST_DESCS_POPPED],
-  ['chainsUsed', L.ST_CHAINS_USED],
-  ['bytesUsed', L.ST_BYTES_USED],
-  ['interrupts', L.ST_INTERRUPTS],
-  ['interruptsSuppressed', L.ST_INTERRUPTS_SUPPRESSED],
-  ['deviceChecksFailed', L.ST_DEVICE_CHECKS_FAILED],
-];
+const fields = Object.entries(STATS_KINDS.ring.fields) as [keyof QueueStats, number][];
 
 /** Reads a stats block (u64 counters, returned as numbers: exact below 2^53). */
 export function readStats(view: DataView, block: number): QueueStats {

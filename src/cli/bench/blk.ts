@@ -7,19 +7,7 @@ import { jsonDocument, textTable } from './report.js';
 // offsets come from a seeded generator, so a run is repeatable.
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
-import {
-  BlkDevice,
-  BlkDriver,
-  BlkStatus,
-  BlkType,
-  DmaApi,
-  Feature,
-  GuestMemory,
-  MemoryBackend,
-  PciDriverAccess,
-  VirtioPciTransport,
-  type RingKind,
-} from '../../index.js';
+import { BlkStatus, BlkType, createMachine, type BlkMachineDevice, type Machine, type RingKind } from '../../index.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
@@ -68,35 +56,26 @@ export interface BlkMachineOptions {
   capacityBytes?: number;
   /** Largest request, in bytes. Default 128 KiB. */
   maxIoBytes?: number;
+  seed?: number;
 }
 
-/** A guest driver and a virtio-blk device over virtio-pci, in one memory. */
-export interface BlkMachine {
-  mem: GuestMemory;
-  dma: DmaApi;
-  backend: MemoryBackend;
-  device: BlkDevice;
-  driver: BlkDriver;
-  depth: number;
-  maxIoBytes: number;
-}
-
-export function createBlkMachine(o: BlkMachineOptions = {}): BlkMachine {
-  const queues = o.queues ?? 1;
+/** The machine `vqsim bench blk` runs: one virtio-blk device over virtio-pci on an in-memory store. */
+export function blkBenchMachine(o: BlkMachineOptions = {}): Machine {
   const queueSize = o.queueSize ?? 256;
-  const depth = Math.min(o.depth ?? 64, queueSize);
-  const maxIoBytes = o.maxIoBytes ?? 128 * 1024;
-  const need = queues * (depth * maxIoBytes + queueSize * 4096) + (16 << 20);
-  const mem = new GuestMemory({ size: Math.ceil(need / (1 << 20)) * (1 << 20) });
-  const dma = new DmaApi(mem);
-  const view = dma.deviceView();
-  const backend = MemoryBackend.create(view, o.capacityBytes ?? 32 << 20);
-  const device = new BlkDevice(view, backend, { queues, maxQueueSize: queueSize });
-  const access = new PciDriverAccess(new VirtioPciTransport(device));
-  let features = BlkDriver.ALL_FEATURES;
-  if ((o.ring ?? 'split') === 'split') features &= ~(1n << BigInt(Feature.RING_PACKED));
-  const driver = BlkDriver.probe(access, mem, dma, { features, queueSize, maxIoBytes });
-  return { mem, dma, backend, device, driver, depth, maxIoBytes };
+  return createMachine({
+    seed: o.seed,
+    devices: [
+      {
+        kind: 'blk',
+        ring: o.ring,
+        queues: o.queues,
+        queueSize,
+        depth: Math.min(o.depth ?? 64, queueSize),
+        capacityBytes: o.capacityBytes,
+        maxIoBytes: o.maxIoBytes,
+      },
+    ],
+  });
 }
 
 /** One queue's workload: its buffers, its random generator or sequential position. */
@@ -110,7 +89,7 @@ export interface BlkJob {
   nextSector: number;
 }
 
-export function createBlkJob(m: BlkMachine, queue: number, mode: BlkMode, seed = 1): BlkJob {
+export function createBlkJob(m: BlkMachineDevice, queue: number, mode: BlkMode, seed = 1): BlkJob {
   const ioBytes = BLK_IO_BYTES[mode];
   const buffers = m.mem.alloc(m.depth * ioBytes, { shared: true });
   // A distinct, non-zero xorshift32 state per queue.
@@ -132,9 +111,9 @@ export interface BlkRunCounts {
  * call in a loop. Throws on a status other than OK, or when a round
  * completes nothing three times in a row.
  */
-export function runBlkQueue(m: BlkMachine, job: BlkJob, ios: number): BlkRunCounts {
+export function runBlkQueue(m: BlkMachineDevice, job: BlkJob, ios: number): BlkRunCounts {
   const q = m.driver.queues[job.queue]!;
-  const sectors = m.backend.bytes / 512;
+  const sectors = m.store.bytes / 512;
   const per = job.ioBytes / 512;
   const slots = Math.floor(sectors / per);
   const type = job.mode === 'randread' || job.mode === 'seqread' ? BlkType.IN : BlkType.OUT;
@@ -204,15 +183,17 @@ export function blkCaseName(c: BlkCase): string {
 
 /** Measures one case: I/Os per iteration are split evenly over the queues, run one after another. */
 export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: number, seed: number): Promise<BlkRow> {
-  const m = createBlkMachine({
+  const machine = blkBenchMachine({
     ring: c.ring,
     queues: c.queues,
     queueSize: c.queueSize,
     depth: c.depth,
     capacityBytes,
     maxIoBytes: BLK_IO_BYTES[c.mode],
+    seed,
   });
-  const jobs = Array.from({ length: c.queues }, (_, q) => createBlkJob(m, q, c.mode, seed));
+  const m = machine.blk();
+  const jobs = Array.from({ length: c.queues }, (_, q) => createBlkJob(m, q, c.mode, machine.seed));
   const ioBytes = BLK_IO_BYTES[c.mode];
   const perQueue = Math.max(c.depth, Math.ceil(2 ** 23 / ioBytes / c.queues));
   let moved = 0;
@@ -245,6 +226,7 @@ export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: numb
       `${name}: device served ${served.reads + served.writes} requests, driver counted ${moved}`,
     );
   }
+  machine.close();
   const iops = 1e9 / nsPerIo;
   return {
     name,

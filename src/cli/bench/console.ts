@@ -5,17 +5,7 @@ import { jsonDocument, textTable } from './report.js';
 // copies both ways), and the driver reaps and reposts the receive buffers.
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
-import {
-  CONSOLE_DRIVER_FEATURES,
-  ConsoleDevice,
-  ConsoleDriver,
-  DmaApi,
-  Feature,
-  GuestMemory,
-  PciDriverAccess,
-  VirtioPciTransport,
-  type RingKind,
-} from '../../index.js';
+import { createMachine, type ConsoleMachineDevice, type Machine, type RingKind } from '../../index.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
@@ -37,22 +27,9 @@ Options:
   -h, --help                show this help
 `;
 
-export interface ConsoleMachine {
-  mem: GuestMemory;
-  device: ConsoleDevice;
-  driver: ConsoleDriver;
-}
-
-export function createConsoleMachine(o: { ring?: RingKind; queueSize?: number } = {}): ConsoleMachine {
-  const queueSize = o.queueSize ?? 256;
-  const mem = new GuestMemory({ size: Math.ceil((2 * queueSize * 4096 + (8 << 20)) / (1 << 20)) * (1 << 20) });
-  const dma = new DmaApi(mem);
-  const device = new ConsoleDevice(dma.deviceView(), { backend: 'loopback', maxQueueSize: queueSize });
-  const access = new PciDriverAccess(new VirtioPciTransport(device));
-  let features = CONSOLE_DRIVER_FEATURES;
-  if ((o.ring ?? 'split') === 'split') features &= ~(1n << BigInt(Feature.RING_PACKED));
-  const driver = ConsoleDriver.probe(access, mem, dma, { features, queueSize });
-  return { mem, device, driver };
+/** The machine `vqsim bench console` runs: one virtio-console device over virtio-pci, loopback backend. */
+export function consoleBenchMachine(o: { ring?: RingKind; queueSize?: number } = {}): Machine {
+  return createMachine({ devices: [{ kind: 'console', ring: o.ring, queueSize: o.queueSize, backend: 'loopback' }] });
 }
 
 /**
@@ -60,7 +37,7 @@ export function createConsoleMachine(o: { ring?: RingKind; queueSize?: number } 
  * bytes (one kick per ring-full), and returns the bytes that came back: the
  * per-port unit a worker can call in a loop.
  */
-export function runConsoleLoopback(m: ConsoleMachine, chunk: number, bytes: number): number {
+export function runConsoleLoopback(m: ConsoleMachineDevice, chunk: number, bytes: number): number {
   const d = m.driver;
   const burst = new Uint8Array(chunk * Math.min(d.txq.size, d.rxq.size));
   for (let i = 0; i < burst.length; i++) burst[i] = i & 0xff;
@@ -96,7 +73,8 @@ export async function measureConsole(
   queueSize: number,
   timeMs: number,
 ): Promise<ConsoleRow> {
-  const m = createConsoleMachine({ ring, queueSize });
+  const machine = consoleBenchMachine({ ring, queueSize });
+  const m = machine.console();
   const name = ['console', 'loopback', ring, `q${queueSize}`, `${chunk}B`].join('/');
   const per = Math.max(chunk * queueSize, 1 << 21);
   for (let k = 0; k < 5; k++) runConsoleLoopback(m, chunk, chunk * queueSize);
@@ -121,6 +99,7 @@ export async function measureConsole(
   }
   if (m.device.counters.dropped !== 0)
     throw new BenchSanityError(`${name}: the device dropped ${m.device.counters.dropped} bytes`);
+  machine.close();
   const bytesPerSec = moved / iterations / (result.latency.mean / 1e3);
   return {
     name,

@@ -9,27 +9,14 @@ import { jsonDocument, lowerMedian, medianBy, textTable } from './report.js';
 // out the RX half (DPDK testpmd's txonly), source the TX half (rxonly).
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
-import type { RingKind } from '../../index.js';
-import {
-  checkNetMachine,
-  createNetMachine,
-  runNetColocated,
-  runNetPackets,
-  type NetBenchBackend,
-} from '../../sim/net.js';
+import { createMachine, type MachineConfig, type RingKind } from '../../index.js';
+import { checkNetDevice, runNetColocated, runNetPackets, type NetBenchBackend } from '../../sim/net.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
 import { BenchSanityError } from './ring.js';
 
-export {
-  createNetMachine,
-  runNetPackets,
-  type NetBenchBackend,
-  type NetMachine,
-  type NetMachineOptions,
-  type NetRunCounts,
-} from '../../sim/net.js';
+export { runNetPackets, type NetBenchBackend, type NetRunCounts } from '../../sim/net.js';
 
 export const NET_HELP = `Usage: vqsim bench net [options]
 
@@ -121,16 +108,27 @@ export function netCaseName(c: NetCase): string {
   ].join('/');
 }
 
+/** The machine of a case: one virtio-net device over virtio-pci with `pairs` queue pairs. */
+export function netCaseMachine(c: NetCase, pairs = c.queues): MachineConfig {
+  return {
+    devices: [
+      {
+        kind: 'net',
+        ring: c.ring,
+        queues: pairs,
+        packetBytes: c.packetBytes,
+        queueSize: c.queueSize,
+        mergeable: c.mergeable,
+        backend: c.backend,
+      },
+    ],
+  };
+}
+
 /** Measures one case: packets per iteration are split evenly over the pairs, run one after another. */
 export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRow> {
-  const m = createNetMachine({
-    ring: c.ring,
-    queuePairs: c.queues,
-    packetBytes: c.packetBytes,
-    queueSize: c.queueSize,
-    mergeable: c.mergeable,
-    backend: c.backend,
-  });
+  const machine = createMachine(netCaseMachine(c));
+  const m = machine.net();
   const perPair = Math.max(c.queueSize, Math.ceil(2 ** 21 / (c.packetBytes + 64) / c.queues));
   let moved = 0;
   const iteration = () => {
@@ -163,7 +161,8 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
   const packetsPerIteration = moved / iterations;
   const nsPerPacket = (result.latency.mean * 1e6) / packetsPerIteration;
   // Sanity: the device counted what the driver counted.
-  checkNetMachine(m, netCaseName(c));
+  checkNetDevice(m, netCaseName(c));
+  machine.close();
   const pps = 1e9 / nsPerPacket;
   return {
     name: netCaseName(c),
@@ -185,19 +184,7 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
  * machine of one queue pair: warm-up, then all run for `timeMs` at once.
  */
 export async function measureNetColocated(c: NetCase, workers: number, timeMs: number): Promise<NetRoundRow> {
-  const r = await runNetColocated(
-    workers,
-    {
-      ring: c.ring,
-      queuePairs: 1,
-      packetBytes: c.packetBytes,
-      queueSize: c.queueSize,
-      mergeable: c.mergeable,
-      backend: c.backend,
-    },
-    { durationMs: timeMs },
-    { warmMs: 200 },
-  );
+  const r = await runNetColocated(workers, netCaseMachine(c, 1), { durationMs: timeMs }, { warmMs: 200 });
   const name = `${netCaseName(c)}/${workers}w`;
   const rates = r.workers.map((w) => (w.elapsedMs > 0 ? (w.packets * 1000) / w.elapsedMs : 0));
   const mean = rates.reduce((a, b) => a + b, 0) / rates.length;

@@ -40,6 +40,11 @@ export interface BlkDeviceOptions {
    * (or runs the queue on a worker thread from queueConfig()).
    */
   serve?: 'notify' | 'manual';
+  /**
+   * The device's name in the stats registry and in queue errors: each queue
+   * server counts in `<name>.q<i>` (kind blk), its ring is `<name>.vq<i>`. Default "blk".
+   */
+  name?: string;
 }
 
 export class BlkDevice implements VirtioDeviceModel {
@@ -62,6 +67,7 @@ export class BlkDevice implements VirtioDeviceModel {
   get failure(): string | undefined {
     return this.fault?.message;
   }
+  readonly name: string;
 
   constructor(
     readonly host: DeviceHost,
@@ -73,6 +79,7 @@ export class BlkDevice implements VirtioDeviceModel {
       throw new ConfigError(`blk queues ${queues}: must be a whole number from 1 to 65535`);
     }
     this.numQueues = queues;
+    this.name = options.name ?? 'blk';
     this.maxQueueSize = options.maxQueueSize ?? 256;
     this.mode = options.serve ?? 'notify';
     this.id = new TextEncoder().encode(options.id ?? 'vqsim-blk').slice(0, 20);
@@ -154,7 +161,8 @@ export class BlkDevice implements VirtioDeviceModel {
     const cfg = this.serverConfig(features);
     this.servers = [];
     for (const [index, q] of this.ready) {
-      this.servers[index] = new BlkQueueServer(this.host, blkDeviceQueue(this.host, q, index), this.backend, cfg);
+      const queue = blkDeviceQueue(this.host, q, index, this.name);
+      this.servers[index] = new BlkQueueServer(this.host, queue, this.backend, cfg, `${this.name}.q${index}`);
     }
   }
 
@@ -193,7 +201,7 @@ export class BlkDevice implements VirtioDeviceModel {
 }
 
 /** The device's face of a programmed queue (either ring kind), through its DMA view. */
-export function blkDeviceQueue(host: DeviceHost, q: QueueConfig, index: number): QueueDevice {
+export function blkDeviceQueue(host: DeviceHost, q: QueueConfig, index: number, device = 'blk'): QueueDevice {
   return deviceQueueFromAreas(
     host,
     {
@@ -205,6 +213,6 @@ export function blkDeviceQueue(host: DeviceHost, q: QueueConfig, index: number):
       eventIdx: q.eventIdx,
       indirect: q.indirect,
     },
-    { name: `blk.vq${index}` },
+    { name: `${device}.vq${index}` },
   );
 }

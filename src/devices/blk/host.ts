@@ -1,7 +1,8 @@
-// A device host whose own memory comes from an arena reserved up front: a
-// worker thread attached to the machine's memory has no host allocator of its
-// own (a second bump allocator would hand out the same addresses), so the
-// thread that starts it reserves the arena and the worker allocates in it.
+// A device host whose own memory comes from an arena reserved up front by the
+// thread that starts a device worker: the arena bounds what the worker's
+// device may take, and its blocks sit together. (Any thread may also take
+// host blocks straight from GuestMemory.hostAlloc: the bump pointer is shared
+// through the machine's config block.)
 import { GuestMemoryError } from '../../errors.js';
 import type { DeviceCore, DeviceHost } from '../../virtqueue/device-host.js';
 

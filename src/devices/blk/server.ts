@@ -6,6 +6,7 @@
 // is in the store (nothing is acknowledged before it is stored).
 import * as L from '../../../assembly/layout.js';
 import { DeviceError } from '../../errors.js';
+import { CounterBlock } from '../../memory/stats-registry.js';
 import type { DeviceHost } from '../../virtqueue/device-host.js';
 import type { QueueDevice } from '../../virtqueue/queue.js';
 import type { BlkBackend } from './backend.js';
@@ -35,7 +36,7 @@ export interface BlkServerConfig {
   id: Uint8Array;
 }
 
-/** Counters of one queue's server. */
+/** Counters of one queue's server: a `blk` block in the stats registry, written by the thread that serves the queue. */
 export interface BlkServerCounters {
   requests: number;
   reads: number;
@@ -71,20 +72,7 @@ interface PopOutput {
 }
 
 export class BlkQueueServer {
-  readonly counters: BlkServerCounters = {
-    requests: 0,
-    reads: 0,
-    writes: 0,
-    flushes: 0,
-    getIds: 0,
-    discards: 0,
-    writeZeroes: 0,
-    unsupported: 0,
-    ioErrors: 0,
-    bytesRead: 0,
-    bytesWritten: 0,
-    copyBatches: 0,
-  };
+  private readonly c: CounterBlock<'blk'>;
   private readonly v: DataView;
   private readonly pop: PopOutput;
   /** {dst, src, len, pad} records for dma_copy_batch. */
@@ -100,7 +88,10 @@ export class BlkQueueServer {
     readonly queue: QueueDevice,
     readonly backend: BlkBackend,
     readonly config: BlkServerConfig,
+    /** The name of the server's counter block in the stats registry. */
+    readonly name = 'blk.q0',
   ) {
+    this.c = CounterBlock.alloc(host, 'blk', name);
     this.v = host.hostView;
     const p = queue;
     this.pop = { popOut: p.popOut, popChains: p.popChains, popElements: p.popElements };
@@ -125,7 +116,7 @@ export class BlkQueueServer {
       this.queue.pushPopped(n);
       total += n;
     }
-    this.counters.requests += total;
+    this.c.f.requests.add(total);
     return { requests: total, interrupt: total > 0 && this.queue.shouldNotify() };
   }
 
@@ -141,8 +132,13 @@ export class BlkQueueServer {
   private runCopies(): void {
     if (this.nList === 0) return;
     this.host.core.dma_copy_batch(this.list, this.nList);
-    this.counters.copyBatches++;
+    this.c.f.copyBatches.add();
     this.nList = 0;
+  }
+
+  /** The counters, read now from the block. */
+  get counters(): BlkServerCounters {
+    return this.c.read();
   }
 
   /** Does the I/O of the first n chains of the last pop and writes their status bytes. */
@@ -217,11 +213,11 @@ export class BlkQueueServer {
     let dataE = start;
     let dataSkip = BLK_OUTHDR_SIZE;
     while (dataE < firstW && dataSkip >= len(dataE)) dataSkip -= len(dataE++);
-    const c = this.counters;
+    const c = this.c;
     const cfg = this.config;
     const status = (s: number) => {
-      if (s === BlkStatus.IOERR) c.ioErrors++;
-      if (s === BlkStatus.UNSUPP) c.unsupported++;
+      if (s === BlkStatus.IOERR) c.f.ioErrors.add();
+      if (s === BlkStatus.UNSUPP) c.f.unsupported.add();
       return { at: statusAt, status: s };
     };
 
@@ -231,7 +227,7 @@ export class BlkQueueServer {
       for (let e = firstW; e < end; e++) dataLen += len(e);
       dataLen -= 1;
       if (type === BlkType.GET_ID) {
-        c.getIds++;
+        c.f.getIds.add();
         let left = Math.min(dataLen, VIRTIO_BLK_ID_BYTES);
         let off = 0;
         for (let e = firstW; e < end && left > 0; e++) {
@@ -245,7 +241,7 @@ export class BlkQueueServer {
         }
         return status(BlkStatus.OK);
       }
-      c.reads++;
+      c.f.reads.add();
       if (!this.inRange(sector, dataLen)) return status(BlkStatus.IOERR);
       let pos = sector * SECTOR_SIZE;
       const base = this.backend.linearBase;
@@ -258,13 +254,13 @@ export class BlkQueueServer {
         io.writes++;
       }
       io.writtenBytes += dataLen;
-      c.bytesRead += dataLen;
+      c.f.bytesRead.add(dataLen);
       return status(BlkStatus.OK);
     }
 
     // Device-readable data: the rest of the header element, then the other readable elements.
     if (type === BlkType.OUT) {
-      c.writes++;
+      c.f.writes.add();
       const dataLen = outBytes - BLK_OUTHDR_SIZE;
       if (cfg.readOnly || !this.inRange(sector, dataLen)) return status(BlkStatus.IOERR);
       let pos = sector * SECTOR_SIZE;
@@ -279,12 +275,12 @@ export class BlkQueueServer {
         io.reads++;
       }
       io.readBytes += dataLen;
-      c.bytesWritten += dataLen;
+      c.f.bytesWritten.add(dataLen);
       return status(BlkStatus.OK);
     }
 
     if (type === BlkType.FLUSH) {
-      c.flushes++;
+      c.f.flushes.add();
       if (!cfg.flush) return status(BlkStatus.UNSUPP);
       this.runCopies(); // writes before the flush are in the store first
       this.backend.flush();
@@ -293,8 +289,7 @@ export class BlkQueueServer {
 
     if (type === BlkType.DISCARD || type === BlkType.WRITE_ZEROES) {
       const discard = type === BlkType.DISCARD;
-      if (discard) c.discards++;
-      else c.writeZeroes++;
+      c.add(discard ? 'discards' : 'writeZeroes');
       if (discard ? !cfg.discard : !cfg.writeZeroes) return status(BlkStatus.UNSUPP);
       if (cfg.readOnly) return status(BlkStatus.IOERR);
       // The segments: struct virtio_blk_discard_write_zeroes, whole ones.

@@ -6,6 +6,7 @@
 // memory's host area) until the guest posts receive buffers. Payload copies
 // are Wasm copies through the DMA view.
 import { ConfigError, toVqsimError, type VqsimError } from '../../errors.js';
+import { CounterBlock } from '../../memory/stats-registry.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
 import type { DmaView } from '../../dma/view.js';
 import {
@@ -29,8 +30,11 @@ export interface ConsoleDeviceOptions {
   maxQueueSize?: number;
   /** Ring features offered besides VERSION_1. Default RING_PACKED, EVENT_IDX, INDIRECT_DESC. */
   ringFeatures?: readonly number[];
+  /** The device's name in the stats registry (its `console` block) and in queue errors (`<name>.vq<i>`). Default "console". */
+  name?: string;
 }
 
+/** The device's counters: a `console` block in the stats registry, written by the thread that runs the device. */
 export interface ConsoleCounters {
   txBytes: number;
   rxBytes: number;
@@ -79,7 +83,8 @@ export class ConsoleDevice implements VirtioDeviceModel {
   readonly maxQueueSize: number;
   readonly configSize = ConsoleConfig.SIZE;
   readonly config = new DataView(new ArrayBuffer(ConsoleConfig.SIZE));
-  readonly counters: ConsoleCounters = { txBytes: 0, rxBytes: 0, txChains: 0, rxChains: 0, dropped: 0, emergBytes: 0 };
+  readonly name: string;
+  private readonly stats: CounterBlock<'console'>;
   readonly mode: 'loopback' | 'sink';
   private ctx!: VirtioDeviceContext;
   private readonly ready = new Map<number, QueueConfig>();
@@ -105,6 +110,8 @@ export class ConsoleDevice implements VirtioDeviceModel {
       throw new ConfigError(`console backend ${String(this.mode)}: must be loopback or sink`);
     }
     this.maxQueueSize = options.maxQueueSize ?? 256;
+    this.name = options.name ?? 'console';
+    this.stats = CounterBlock.alloc(view, 'console', this.name);
     const fifo = options.fifoBytes ?? 1 << 20;
     this.toGuest = new HostFifo(view, view.hostAlloc(fifo), fifo);
     this.collected = new HostFifo(view, view.hostAlloc(fifo), fifo);
@@ -131,7 +138,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
   /** emerg_wr: one character to the host, outside the queues. */
   writeConfig(offset: number, _width: ConfigWidth, value: number): void {
     if (offset !== ConsoleConfig.EMERG_WR) return;
-    this.counters.emergBytes++;
+    this.stats.f.emergBytes.add();
     this.deliver(new Uint8Array([value & 0xff]), this.mode === 'loopback' ? this.toGuest : this.collected);
     if (this.rx && this.failure === undefined) this.serveRx();
   }
@@ -152,7 +159,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
       return deviceQueueFromAreas(
         this.view,
         { ...q, desc: Number(q.desc), driver: Number(q.driver), device: Number(q.device) },
-        { name: `console.vq${i}` },
+        { name: `${this.name}.vq${i}` },
       );
     };
     this.rx = face(CONSOLE_RECEIVEQ);
@@ -174,6 +181,11 @@ export class ConsoleDevice implements VirtioDeviceModel {
     }
   }
 
+  /** The counters, read now from the block. */
+  get counters(): ConsoleCounters {
+    return this.stats.read();
+  }
+
   /** Host input: bytes for the guest (delivered into its receive buffers as they come). */
   input(bytes: Uint8Array): void {
     this.deliver(bytes, this.toGuest);
@@ -192,7 +204,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
     const n = Math.min(bytes.length, f.room());
     this.view.bytesAt(f.at + f.wr, n).set(bytes.subarray(0, n));
     f.wr += n;
-    this.counters.dropped += bytes.length - n;
+    this.stats.f.dropped.add(bytes.length - n);
   }
 
   /** TX: every byte the guest sent goes to the FIFO of its backend; each chain is used with len 0. */
@@ -200,7 +212,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
     const q = this.tx;
     if (!q) return;
     const f = this.mode === 'loopback' ? this.toGuest : this.collected;
-    const c = this.counters;
+    const c = this.stats;
     let any = false;
     let reads = 0;
     let readBytes = 0;
@@ -215,13 +227,13 @@ export class ConsoleDevice implements VirtioDeviceModel {
           reads++;
           readBytes += fit;
           f.wr += fit;
-          c.txBytes += fit;
-          c.dropped += b.len - fit;
+          c.f.txBytes.add(fit);
+          c.f.dropped.add(b.len - fit);
         }
         used.push({ id: chain.id, len: 0 });
       }
       q.push(used);
-      c.txChains += n;
+      c.f.txChains.add(n);
       any = true;
     }
     this.view.countAccess(reads, readBytes, 0, 0);
@@ -247,8 +259,8 @@ export class ConsoleDevice implements VirtioDeviceModel {
         wrote += len;
       }
       q.push([{ id: chain.id, len: wrote }]);
-      this.counters.rxBytes += wrote;
-      this.counters.rxChains++;
+      this.stats.f.rxBytes.add(wrote);
+      this.stats.f.rxChains.add();
       any = true;
     }
     if (any && q.shouldNotify()) this.ctx.raiseQueueInterrupt(CONSOLE_RECEIVEQ);

@@ -8,6 +8,7 @@
 import * as N from '../../../assembly/net/layout.js';
 import type { DmaView } from '../../dma/view.js';
 import { ConfigError, DeviceError, toVqsimError, type VqsimError } from '../../errors.js';
+import { CounterBlock, registerStats } from '../../memory/stats-registry.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from '../../transport/device-model.js';
 import { Feature } from '../../spec/features.js';
 import { hasFeature } from '../../virtqueue/features.js';
@@ -63,6 +64,12 @@ export interface NetDeviceOptions {
   backend?: NetBackend;
   /** 'notify' (default): work when a doorbell rings. 'manual': the owner calls poll(pair). */
   serve?: 'notify' | 'manual';
+  /**
+   * The device's name in the stats registry and in queue errors: its blocks
+   * are `<name>` (kind net), `<name>.pair<i>` (net-pair) and its rings
+   * `<name>.vq<i>`. Default "net".
+   */
+  name?: string;
 }
 
 /** Per queue pair counters (TX counts what the TX queue carried, RX what the RX queue got). */
@@ -129,8 +136,9 @@ export class VirtioNetDevice implements VirtioDeviceModel {
   private readonly mode: 'notify' | 'manual';
   /** Queue pairs in use (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET; 1 until the driver sets it). */
   curPairs = 1;
-  /** Control commands answered, by ack. */
-  readonly ctrlCounters = { ok: 0, err: 0 };
+  readonly name: string;
+  /** Device-wide counters (control commands answered), a `net` block in the stats registry. */
+  private readonly stats: CounterBlock<'net'>;
   /** Why the device stopped (it needs a reset), if it did: the error, with its code and the side at fault. */
   fault: VqsimError | undefined;
   /** The fault's message. */
@@ -149,6 +157,8 @@ export class VirtioNetDevice implements VirtioDeviceModel {
       );
     }
     this.maxPairs = pairs;
+    this.name = options.name ?? 'net';
+    this.stats = CounterBlock.alloc(view, 'net', this.name);
     this.backend = options.backend ?? { kind: 'loopback' };
     if (this.backend.kind === 'source') {
       const b = this.backend.packetBytes;
@@ -252,7 +262,7 @@ export class VirtioNetDevice implements VirtioDeviceModel {
         eventIdx: q.eventIdx,
         indirect: q.indirect,
       },
-      { name: `net.vq${index}` },
+      { name: `${this.name}.vq${index}` },
     );
   }
 
@@ -273,6 +283,8 @@ export class VirtioNetDevice implements VirtioDeviceModel {
     const v = this.view;
     const hv = v.hostView;
     const st = v.hostAlloc(N.NS_SIZE);
+    // The pair's counters are in its Wasm state block, written by net_run: name that block.
+    registerStats(v.hostView.buffer, 'net-pair', `${this.name}.pair${i}`, st);
     const rxPool = this.pool(rxq.size, 2 * Math.max(4 * rxq.size, 1024));
     const txPool = this.pool(txq.size, 2 * Math.max(4 * txq.size, 1024));
     const b = this.backend;
@@ -404,8 +416,7 @@ export class VirtioNetDevice implements VirtioDeviceModel {
           off += b.len;
         }
         const status = this.ctrlCommand(bytes[0]!, bytes[1]!, bytes.subarray(2));
-        if (status === VIRTIO_NET_OK) this.ctrlCounters.ok++;
-        else this.ctrlCounters.err++;
+        this.stats.add(status === VIRTIO_NET_OK ? 'ctrlOk' : 'ctrlErr');
         this.view.writeU8(Number(ack.addr), status);
         used.push({ id: c.id, len: 1 });
       }
@@ -431,6 +442,12 @@ export class VirtioNetDevice implements VirtioDeviceModel {
       return VIRTIO_NET_OK;
     }
     return VIRTIO_NET_ERR;
+  }
+
+  /** Control commands answered, by ack. */
+  get ctrlCounters(): { ok: number; err: number } {
+    const c = this.stats.read();
+    return { ok: c.ctrlOk, err: c.ctrlErr };
   }
 
   /**

@@ -1,5 +1,6 @@
 import * as L from '../../../assembly/layout.js';
 import * as P from '../../../assembly/packed/layout.js';
+import { registerStats } from '../../memory/stats-registry.js';
 import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
 import { checkPopElements, engineOf } from '../device-host.js';
@@ -84,6 +85,7 @@ export class PackedDevice extends DeviceFace {
       (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0) | (ring.inOrder ? L.QF_IN_ORDER : 0);
     const popElements = checkPopElements(options.popElements, size);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
+    registerStats(host.hostView.buffer, 'ring', options.statsName ?? options.name ?? 'vq0', statsBlock);
     const engine = engineOf<PackedEngine>(host, options.engine);
     const owner: DeviceFaceOwner<PackedEngine> = {
       mem: { view: host.hostView },

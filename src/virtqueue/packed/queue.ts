@@ -1,4 +1,5 @@
 import * as L from '../../../assembly/layout.js';
+import { registerStats } from '../../memory/stats-registry.js';
 import { ConfigError } from '../../errors.js';
 import { checkRingMemory, type RingMemory } from '../ring-memory.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
@@ -134,11 +135,15 @@ export class PackedQueue implements Virtqueue {
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
     this.driver = PackedDriver.create(this, ring, flags, this.indirect ? indirectMax : 0, dma);
     const { desc, driver, device } = this.areas;
-    if (options.deviceFace === false) return;
+    // Each side counts in its own block: a driver's queue on its own is named
+    // as it is, a pair's two halves by side.
+    const paired = options.deviceFace !== false;
+    registerStats(mem.memory, 'ring', paired ? `${this.name}.driver` : this.name, this.statsBlock);
+    if (!paired) return;
     this.deviceSide = PackedDevice.fromAreas(
       options.device ?? directDeviceView(mem),
       { size, desc, driver, device, eventIdx: this.eventIdx, indirect: this.indirect, inOrder: this.inOrder },
-      { engine: this.engine, name: this.name, popElements: options.popElements },
+      { engine: this.engine, name: this.name, statsName: `${this.name}.device`, popElements: options.popElements },
     );
   }
 

@@ -1,4 +1,5 @@
 import * as L from '../../../assembly/layout.js';
+import { registerStats } from '../../memory/stats-registry.js';
 import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
 import { checkPopElements, engineOf } from '../device-host.js';
@@ -77,6 +78,7 @@ export class SplitDevice extends DeviceFace {
     const flags = (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0);
     const popElements = checkPopElements(options.popElements, size);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
+    registerStats(host.hostView.buffer, 'ring', options.statsName ?? options.name ?? 'vq0', statsBlock);
     const owner: DeviceFaceOwner<SplitEngine> = {
       mem: { view: host.hostView },
       engine: engineOf<SplitEngine>(host, options.engine),

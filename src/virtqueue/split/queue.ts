@@ -1,5 +1,6 @@
 import * as L from '../../../assembly/layout.js';
 import { ConfigError } from '../../errors.js';
+import { registerStats } from '../../memory/stats-registry.js';
 import { checkRingMemory, type RingMemory } from '../ring-memory.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { EngineName, SplitEngine } from '../engine.js';
@@ -137,11 +138,15 @@ export class SplitQueue implements Virtqueue {
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
     this.driver = SplitDriver.create(this, ring, flags, this.indirect ? indirectMax : 0, dma);
     const { desc, avail, used } = this.areas;
-    if (options.deviceFace === false) return;
+    // Each side counts in its own block: a driver's queue on its own is named
+    // as it is, a pair's two halves by side.
+    const paired = options.deviceFace !== false;
+    registerStats(mem.memory, 'ring', paired ? `${this.name}.driver` : this.name, this.statsBlock);
+    if (!paired) return;
     this.deviceSide = SplitDevice.fromAreas(
       options.device ?? directDeviceView(mem),
       { size, desc, driver: avail, device: used, eventIdx: this.eventIdx, indirect: this.indirect },
-      { engine: this.engine, name: this.name, popElements: options.popElements },
+      { engine: this.engine, name: this.name, statsName: `${this.name}.device`, popElements: options.popElements },
     );
   }
 

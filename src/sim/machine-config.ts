@@ -1,0 +1,297 @@
+// The plain-object configuration of a machine (createMachine), its defaults,
+// and its checks: every mistake is one ConfigError naming the field's path and
+// what is allowed, e.g. `devices[1].ring: "pakced" is not one of split, packed`.
+import { MAX_GUEST_RAM, GUEST_PAGE_SIZE } from '../../assembly/layout.js';
+import { DMA_BACKEND_NAMES, type DmaBackendName } from '../dma/backends.js';
+import { ConfigError } from '../errors.js';
+import type { RingKind } from '../virtqueue/queue.js';
+
+export const DEVICE_KINDS = ['net', 'blk', 'console'] as const;
+export type DeviceKind = (typeof DEVICE_KINDS)[number];
+export const TRANSPORT_KINDS = ['pci', 'mmio'] as const;
+export type TransportKind = (typeof TRANSPORT_KINDS)[number];
+export const RING_KINDS = ['split', 'packed'] as const satisfies readonly RingKind[];
+export const NET_BACKENDS = ['loopback', 'sink', 'source'] as const;
+export type NetBackendName = (typeof NET_BACKENDS)[number];
+export const BLK_BACKENDS = ['memory', 'file'] as const;
+export type BlkBackendName = (typeof BLK_BACKENDS)[number];
+export const CONSOLE_BACKENDS = ['loopback', 'sink'] as const;
+export type ConsoleBackendName = (typeof CONSOLE_BACKENDS)[number];
+
+/** The largest in-memory blk store: it lives in the host area, below guest RAM (62 MiB, shared with the rest). */
+export const BLK_MEMORY_MAX_BYTES = 48 << 20;
+
+/** What every device of a machine is given. */
+export interface DeviceConfigBase {
+  /** The device's name: its stats blocks are "<name>.transport", "<name>.driver.vq0", ... Default kind + index: net0, blk0. */
+  name?: string;
+  /** 'pci' (virtio-pci modern, MSI-X) or 'mmio' (virtio-mmio v2). Default 'pci'. */
+  transport?: TransportKind;
+  /** 'split' or 'packed' (VIRTIO_F_RING_PACKED). Default 'split'. */
+  ring?: RingKind;
+  /** Queue size: 1 to 32768, a power of two for split rings. Default 256. */
+  queueSize?: number;
+  /** Negotiate VIRTIO_F_EVENT_IDX. Default true. */
+  eventIdx?: boolean;
+  /** The driver checks what the device says, as Linux does (default true); false trusts it. */
+  hardened?: boolean;
+}
+
+export interface NetDeviceConfig extends DeviceConfigBase {
+  kind: 'net';
+  /** RX/TX queue pairs, 1 to 256. Default 1. */
+  queues?: number;
+  /**
+   * loopback: TX frames come back on RX; sink: the device reads and drops
+   * them (the guest only transmits); source: the device delivers frames of
+   * packetBytes (the guest only receives). Default loopback.
+   */
+  backend?: NetBackendName;
+  /** Frame size without the virtio header, 14 to 65535 (the MTU is at least this). Default 1500. */
+  packetBytes?: number;
+  /** Negotiate VIRTIO_NET_F_MRG_RXBUF. Default true. */
+  mergeable?: boolean;
+}
+
+export interface BlkDeviceConfig extends DeviceConfigBase {
+  kind: 'blk';
+  /** Request queues, 1 to 256. Default 1. */
+  queues?: number;
+  /** memory: a store in the host area; file: a real file at `path`. Default memory. */
+  backend?: BlkBackendName;
+  /** Store size in bytes, a multiple of 512 (memory: at most 48 MiB). Default 32 MiB; file: the file's size. */
+  capacityBytes?: number;
+  /** The file of the file backend (created when missing). */
+  path?: string;
+  /** Requests in flight per queue the workloads keep (guest RAM is sized for it), 1 to queueSize. Default min(64, queueSize). */
+  depth?: number;
+  /** Largest request's data in bytes, a multiple of 512 up to 16 MiB. Default 128 KiB. */
+  maxIoBytes?: number;
+  /** Offer VIRTIO_BLK_F_RO. Default false. */
+  readOnly?: boolean;
+}
+
+export interface ConsoleDeviceConfig extends DeviceConfigBase {
+  kind: 'console';
+  /** One port: a receive and a transmit queue. Only 1. */
+  queues?: 1;
+  /** loopback: what the guest writes comes back; sink: the host collects it. Default loopback. */
+  backend?: ConsoleBackendName;
+}
+
+export type DeviceConfig = NetDeviceConfig | BlkDeviceConfig | ConsoleDeviceConfig;
+
+/** A machine as a plain object: what createMachine builds. */
+export interface MachineConfig {
+  /** Guest RAM in bytes, a multiple of 4096 from 64 KiB to 4032 MiB. Default: sized to fit the devices. */
+  memory?: number;
+  /** The guest's DMA backend (src/dma/backends.ts). Default 'direct'. */
+  dma?: DmaBackendName;
+  devices: DeviceConfig[];
+  /** Seed of every random choice the machine's workloads make, 0 to 2^32 − 1. Default 1. */
+  seed?: number;
+}
+
+type Common = Required<Omit<DeviceConfigBase, 'name'>> & { name: string; index: number; path: string };
+export type ResolvedNet = Common & Required<Omit<NetDeviceConfig, keyof DeviceConfigBase>>;
+export type ResolvedBlk = Common &
+  Required<Omit<BlkDeviceConfig, keyof DeviceConfigBase | 'capacityBytes' | 'path'>> & {
+    capacityBytes: number | undefined;
+    file: string | undefined;
+  };
+export type ResolvedConsole = Common & Required<Omit<ConsoleDeviceConfig, keyof DeviceConfigBase>>;
+export type ResolvedDevice = ResolvedNet | ResolvedBlk | ResolvedConsole;
+
+/** A machine config with every default filled in and every field checked. */
+export interface ResolvedMachineConfig {
+  memory: number | undefined;
+  dma: DmaBackendName;
+  seed: number;
+  devices: ResolvedDevice[];
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (Array.isArray(v)) return 'a list';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+function fail(path: string, message: string): never {
+  throw new ConfigError(`${path}: ${message}`);
+}
+
+function oneOf<T extends string>(path: string, v: unknown, allowed: readonly T[], fallback: T): T {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    fail(path, `${show(v)} is not one of ${allowed.join(', ')}`);
+  }
+  return v as T;
+}
+
+function int(path: string, v: unknown, min: number, max: number, fallback: number, rule = ''): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    fail(path, `${show(v)} is not a whole number from ${min} to ${max}${rule}`);
+  }
+  return v;
+}
+
+function bool(path: string, v: unknown, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') fail(path, `${show(v)} is not true or false`);
+  return v;
+}
+
+function plainObject(path: string, v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, `${show(v)} is not an object`);
+  return v as Record<string, unknown>;
+}
+
+function onlyKeys(path: string, o: Record<string, unknown>, allowed: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) fail(`${path}.${k}`, `not an option of ${what} (options: ${allowed.join(', ')})`);
+  }
+}
+
+const COMMON_KEYS = ['kind', 'name', 'transport', 'ring', 'queues', 'queueSize', 'eventIdx', 'hardened', 'backend'];
+const KEYS: Record<DeviceKind, readonly string[]> = {
+  net: [...COMMON_KEYS, 'packetBytes', 'mergeable'],
+  blk: [...COMMON_KEYS, 'capacityBytes', 'path', 'depth', 'maxIoBytes', 'readOnly'],
+  console: COMMON_KEYS,
+};
+const MACHINE_KEYS = ['memory', 'dma', 'devices', 'seed'];
+
+function resolveDevice(d: unknown, index: number, counts: Map<DeviceKind, number>, names: Map<string, string>) {
+  const path = `devices[${index}]`;
+  const o = plainObject(path, d);
+  if (o.kind === undefined) fail(`${path}.kind`, `missing: one of ${DEVICE_KINDS.join(', ')}`);
+  const kind = oneOf(`${path}.kind`, o.kind, DEVICE_KINDS, 'net');
+  onlyKeys(path, o, KEYS[kind], `a ${kind} device`);
+  const nth = counts.get(kind) ?? 0;
+  counts.set(kind, nth + 1);
+  let name = `${kind}${nth}`;
+  if (o.name !== undefined) {
+    if (typeof o.name !== 'string' || !/^[A-Za-z][A-Za-z0-9_-]{0,23}$/.test(o.name)) {
+      fail(`${path}.name`, `${show(o.name)} is not a letter then up to 23 letters, digits, _ or -`);
+    }
+    name = o.name;
+  }
+  const clash = names.get(name);
+  if (clash !== undefined) fail(`${path}.name`, `${show(name)} is already the name of ${clash}`);
+  names.set(name, path);
+  const ring = oneOf(`${path}.ring`, o.ring, RING_KINDS, 'split');
+  const queueSize = int(`${path}.queueSize`, o.queueSize, 1, 32768, 256);
+  if (ring === 'split' && (queueSize & (queueSize - 1)) !== 0) {
+    fail(`${path}.queueSize`, `${queueSize} is not a power of two (a split ring's size must be, from 1 to 32768)`);
+  }
+  const common = {
+    name,
+    index,
+    path,
+    transport: oneOf(`${path}.transport`, o.transport, TRANSPORT_KINDS, 'pci'),
+    ring,
+    queueSize,
+    eventIdx: bool(`${path}.eventIdx`, o.eventIdx, true),
+    hardened: bool(`${path}.hardened`, o.hardened, true),
+  };
+  if (kind === 'net') {
+    const r: ResolvedNet = {
+      ...common,
+      kind,
+      queues: int(`${path}.queues`, o.queues, 1, 256, 1),
+      backend: oneOf(`${path}.backend`, o.backend, NET_BACKENDS, 'loopback'),
+      packetBytes: int(`${path}.packetBytes`, o.packetBytes, 14, 65535, 1500),
+      mergeable: bool(`${path}.mergeable`, o.mergeable, true),
+    };
+    return r;
+  }
+  if (kind === 'blk') {
+    const backend = oneOf(`${path}.backend`, o.backend, BLK_BACKENDS, 'memory');
+    const sectors = ' bytes, a multiple of 512';
+    const capacityBytes =
+      o.capacityBytes === undefined && backend === 'file'
+        ? undefined
+        : int(
+            `${path}.capacityBytes`,
+            o.capacityBytes,
+            512,
+            backend === 'memory' ? BLK_MEMORY_MAX_BYTES : Number.MAX_SAFE_INTEGER,
+            32 << 20,
+            sectors,
+          );
+    if (capacityBytes !== undefined && capacityBytes % 512 !== 0) {
+      fail(`${path}.capacityBytes`, `${capacityBytes} is not a multiple of 512`);
+    }
+    let file: string | undefined;
+    if (backend === 'file') {
+      if (typeof o.path !== 'string' || o.path === '')
+        fail(`${path}.path`, `${show(o.path)}: the file backend needs a path`);
+      file = o.path;
+    } else if (o.path !== undefined) fail(`${path}.path`, 'only the file backend takes a path');
+    const maxIoBytes = int(`${path}.maxIoBytes`, o.maxIoBytes, 512, 16 << 20, 128 << 10, sectors);
+    if (maxIoBytes % 512 !== 0) fail(`${path}.maxIoBytes`, `${maxIoBytes} is not a multiple of 512`);
+    const r: ResolvedBlk = {
+      ...common,
+      kind,
+      queues: int(`${path}.queues`, o.queues, 1, 256, 1),
+      backend,
+      capacityBytes,
+      file,
+      depth: int(`${path}.depth`, o.depth, 1, queueSize, Math.min(64, queueSize), ' (the queue size)'),
+      maxIoBytes,
+      readOnly: bool(`${path}.readOnly`, o.readOnly, false),
+    };
+    return r;
+  }
+  const r: ResolvedConsole = {
+    ...common,
+    kind,
+    queues: int(`${path}.queues`, o.queues, 1, 1, 1, ' (one port)') as 1,
+    backend: oneOf(`${path}.backend`, o.backend, CONSOLE_BACKENDS, 'loopback'),
+  };
+  return r;
+}
+
+/** Checks a machine config and fills in its defaults; throws a ConfigError naming the first bad field. */
+export function resolveMachineConfig(config: unknown): ResolvedMachineConfig {
+  const o = plainObject('machine config', config);
+  onlyKeys('machine config', o, MACHINE_KEYS, 'a machine');
+  let memory: number | undefined;
+  if (o.memory !== undefined) {
+    memory = int('memory', o.memory, 0x10000, MAX_GUEST_RAM, 0, ' bytes');
+    if (memory % GUEST_PAGE_SIZE !== 0) fail('memory', `${memory} is not a multiple of 4096`);
+  }
+  if (!Array.isArray(o.devices)) fail('devices', `${show(o.devices)} is not a list of devices`);
+  const counts = new Map<DeviceKind, number>();
+  const names = new Map<string, string>();
+  const devices = (o.devices as unknown[]).map((d, i) => resolveDevice(d, i, counts, names));
+  return {
+    memory,
+    dma: oneOf('dma', o.dma, DMA_BACKEND_NAMES, 'direct'),
+    seed: int('seed', o.seed, 0, 0xffffffff, 1),
+    devices,
+  };
+}
+
+/** Guest RAM a device's driver and workloads need (the formulas the per-kind builders used). */
+export function guestBytesFor(d: ResolvedDevice): number {
+  if (d.kind === 'net') {
+    const frameBuf = 12 + Math.max(1500, d.packetBytes) + 18;
+    return d.queues * d.queueSize * (frameBuf + 4096 + 1536 + 256) * 2;
+  }
+  if (d.kind === 'blk') return d.queues * (d.depth * d.maxIoBytes + d.queueSize * 4096) + d.maxIoBytes;
+  return 2 * d.queueSize * 4096 * 2;
+}
+
+/** Guest RAM a machine of `devices` gets by default: what they need and 16 MiB, in whole MiB. */
+export function defaultGuestBytes(devices: ResolvedDevice[]): number {
+  const need = devices.reduce((s, d) => s + guestBytesFor(d), 16 << 20);
+  const bytes = Math.ceil(need / (1 << 20)) * (1 << 20);
+  if (bytes > MAX_GUEST_RAM) {
+    fail('memory', `these devices need ${bytes} bytes of guest RAM, more than a machine holds (${MAX_GUEST_RAM})`);
+  }
+  return bytes;
+}
