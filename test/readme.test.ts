@@ -104,3 +104,12 @@ it('the README machine example runs: one config, every counter by name', () => {
   expect(s['blk0.device.q0']!.counters.writes).toBe(1);
   m.close();
 });
+
+it('the README DMA-context example runs: a machine on the offset backend, counted in its context', () => {
+  const m = createMachine({ dma: 'offset', devices: [{ kind: 'blk' }, { kind: 'net' }] });
+  expect(m.blk().driver.write(8, new Uint8Array(4096).fill(1))).toBe(BlkStatus.OK);
+  const c = m.stats()['blk0.dma-context']!.counters;
+  // The header and the data read, the status byte written.
+  expect(c).toMatchObject({ reads: 2, bytesRead: 16 + 4096, writes: 1, bytesWritten: 1, faults: 0, splits: 0 });
+  m.close();
+});
