@@ -97,6 +97,17 @@ export {
 export { probeDevice, readConfigStable, readConfig64, type ProbeOptions, type ProbedDevice } from './drivers/probe.js';
 export { DmaApi, type DmaApiOptions } from './dma/api.js';
 export { DmaView } from './dma/view.js';
+export {
+  DmaContext,
+  dmaFaultMessage,
+  type DmaContextCounters,
+  type DmaContextMode,
+  type DmaFaultRecord,
+  type PagedContextOptions,
+  type DriverDma,
+} from './memory/dma-context.js';
+export { directDeviceView, type DeviceHost as DmaDeviceHost, type DeviceCore } from './memory/dma-view.js';
+export { OffsetDmaBackend, DMA_OFFSET } from './dma/offset.js';
 export { DirectDmaBackend } from './dma/direct.js';
 export {
   DMA_BACKENDS,

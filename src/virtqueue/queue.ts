@@ -55,6 +55,8 @@ export interface QueueDevice {
   setNotify(enable: boolean): boolean;
   /** The counters of the stats block this side writes. */
   stats(): QueueStats;
+  /** Linear address of that stats block (host memory). */
+  readonly statsBlock: number;
 }
 
 /** A virtqueue of either ring kind. */
