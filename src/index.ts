@@ -110,6 +110,24 @@ export { directDeviceView, type DeviceHost as DmaDeviceHost, type DeviceCore } f
 export { OffsetDmaBackend, DMA_OFFSET } from './dma/offset.js';
 export { DirectDmaBackend } from './dma/direct.js';
 export {
+  Swiotlb,
+  SwiotlbFullError,
+  swiotlbGeometry,
+  swiotlbFullMessage,
+  parseSwiotlbParam,
+  SWIOTLB_DEFAULT_BYTES,
+  SWIOTLB_SLOT_BYTES,
+  SWIOTLB_SEGMENT_SLOTS,
+  SWIOTLB_MAX_MAPPING,
+  type SwiotlbOptions,
+  type SwiotlbMapOptions,
+  type SwiotlbUnmapOptions,
+  type SwiotlbGeometry,
+  type SwiotlbSlot,
+  type SwiotlbState,
+  type SwiotlbCounters,
+} from './dma/swiotlb.js';
+export {
   DMA_BACKENDS,
   DMA_BACKEND_NAMES,
   createDmaBackend,
@@ -119,6 +137,7 @@ export {
 export { DmaError } from './dma/errors.js';
 export {
   DmaDirection,
+  DmaAttr,
   type DmaBackend,
   type DmaCoherent,
   type DmaCounters,

@@ -16,6 +16,16 @@ export function isDirection(dir: unknown): dir is DmaDirection {
   return dir === 0 || dir === 1 || dir === 2;
 }
 
+/**
+ * DMA attributes (include/linux/dma-mapping.h), a bit mask: SKIP_CPU_SYNC
+ * (DMA_ATTR_SKIP_CPU_SYNC, 1 << 5) skips the CPU sync of a map or unmap;
+ * NO_WARN (DMA_ATTR_NO_WARN, 1 << 8) silences the mapping-failure warning.
+ */
+export const DmaAttr = {
+  SKIP_CPU_SYNC: 1 << 5,
+  NO_WARN: 1 << 8,
+} as const;
+
 /** A coherent (consistent) allocation: the CPU's guest physical address and the device's DMA address. */
 export interface DmaCoherent {
   /** Guest physical address the driver uses. */
