@@ -127,6 +127,7 @@ export {
   type SwiotlbState,
   type SwiotlbCounters,
 } from './dma/swiotlb.js';
+export { SwiotlbDmaBackend, type SwiotlbBackendOptions } from './dma/swiotlb-backend.js';
 export {
   DMA_BACKENDS,
   DMA_BACKEND_NAMES,

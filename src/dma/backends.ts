@@ -4,6 +4,7 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { DirectDmaBackend } from './direct.js';
 import { OffsetDmaBackend } from './offset.js';
+import { SwiotlbDmaBackend } from './swiotlb-backend.js';
 import { DmaError } from './errors.js';
 import type { DmaBackend } from './types.js';
 
@@ -16,6 +17,12 @@ export const DMA_BACKENDS = {
    * device's context fails (src/dma/offset.ts).
    */
   offset: (mem: GuestMemory): DmaBackend => new OffsetDmaBackend(mem),
+  /**
+   * Every streaming mapping bounced through the memory's swiotlb pool; the
+   * device reaches shared pages only (a confidential VM's dma-direct,
+   * src/dma/swiotlb-backend.ts).
+   */
+  swiotlb: (mem: GuestMemory): DmaBackend => new SwiotlbDmaBackend(mem),
 } as const satisfies Record<string, (mem: GuestMemory) => DmaBackend>;
 
 export type DmaBackendName = keyof typeof DMA_BACKENDS;
