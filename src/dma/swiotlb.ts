@@ -269,10 +269,34 @@ export class Swiotlb {
   private rlPrinted = 0;
   private readonly list: Uint16Array;
 
+  /**
+   * Makes a pool in `mem` (its pages allocated and made shared, its metadata
+   * in private guest memory), or, given `descriptor` (see Swiotlb.attach),
+   * this thread's face of a pool another thread made.
+   */
   constructor(
     readonly mem: GuestMemory,
     options: SwiotlbOptions = {},
+    descriptor?: number,
   ) {
+    this.core = mem.core;
+    this.now = options.now ?? (() => performance.now());
+    this.onWarn = options.onWarn;
+    if (descriptor !== undefined) {
+      const v = mem.view;
+      const get = (off: number) => v.getUint32(descriptor + off, true);
+      this.nslabs = get(S.SWP_NSLABS);
+      this.nareas = get(S.SWP_NAREAS);
+      this.areaNslabs = get(S.SWP_AREA_NSLABS);
+      this.start = get(S.SWP_START);
+      this.bytes = this.nslabs * S.IO_TLB_SIZE;
+      const stats = get(S.SWP_STATS);
+      this.cpus = v.getUint32(stats + S.SWS_ITEMS, true);
+      this.stats = new CounterBlock(mem.memory.buffer, 'swiotlb', stats, this.cpus);
+      this.descriptor = descriptor;
+      this.list = new Uint16Array(mem.memory.buffer, get(S.SWP_LIST), this.nslabs);
+      return;
+    }
     let g = swiotlbGeometry(options);
     this.cpus = options.cpus ?? 1;
     let start: number | undefined;
@@ -319,11 +343,22 @@ export class Swiotlb {
     set(S.SWP_STATS, this.stats.addr);
     this.stats.set('nslabs', n);
     this.descriptor = meta;
-    this.core = mem.core;
     this.core.swiotlb_init(meta);
     this.list = new Uint16Array(mem.memory.buffer, meta + head, n);
-    this.now = options.now ?? (() => performance.now());
-    this.onWarn = options.onWarn;
+  }
+
+  /**
+   * This thread's face of the pool whose descriptor (Swiotlb.descriptor) is
+   * at `descriptor` in `mem`, a machine memory another thread made it in.
+   * Every structure is in the shared memory, so both faces map and unmap the
+   * one pool; each area's lock keeps them apart. Give each thread its own
+   * CPUs: a CPU's counters are written by one thread only.
+   */
+  static attach(mem: GuestMemory, descriptor: number, options: Pick<SwiotlbOptions, 'now' | 'onWarn'> = {}): Swiotlb {
+    if (!Number.isInteger(descriptor) || descriptor <= 0 || descriptor >= mem.memory.buffer.byteLength) {
+      throw new ConfigError(`swiotlb descriptor ${String(descriptor)}: not an address in this memory`);
+    }
+    return new Swiotlb(mem, options, descriptor);
   }
 
   /**

@@ -385,7 +385,7 @@ describe('createMachine({ dma: "swiotlb" }): one pool for every device, counted 
     // Closed: net and blk gave every mapping back; the console driver keeps its
     // receive buffers mapped through a reset (it has no remove): 2 slots each.
     const after = sw.m.stats();
-    const live = (d: string) => after[`${d}.dma-api`]!.counters.liveMappings;
+    const live = (d: string) => after[`${d}.dma-api`]!.counters.liveMappings!;
     expect([live('net0'), live('blk0')]).toEqual([0, 0]);
     expect(pool.used).toBe(2 * live('console0'));
   });

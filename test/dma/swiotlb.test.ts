@@ -7,7 +7,10 @@
 //
 // Replay a property failure: VQSIM_SEED=<seed> [VQSIM_PATH=<path>]
 // npx vitest run test/dma/swiotlb.test.ts (the failure prints both).
+import { build } from 'esbuild';
 import fc from 'fast-check';
+import { rmSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import {
   DmaAttr,
@@ -18,8 +21,10 @@ import {
   parseSwiotlbParam,
   readStatsRegistry,
   swiotlbGeometry,
+  wasmModule,
   type SwiotlbOptions,
 } from '../../src/index.js';
+import { churn, type ChurnResult } from '../helpers/swiotlb-churn.js';
 
 const SLOT = 2048;
 const SEG = 128;
@@ -449,5 +454,56 @@ describe('swiotlb property: random map/unmap sequences', () => {
     expect(tally.full).toBeGreaterThan(10);
     expect(tally.tooBig).toBeGreaterThan(3);
     expect(tally.padded).toBeGreaterThan(10);
+  });
+});
+
+describe('swiotlb on two threads', () => {
+  it('two CPUs on two threads share one area under its lock: no slot is ever held twice', async () => {
+    const out = `./dist/swiotlb-worker.${process.pid}.${Math.random().toString(36).slice(2)}.mjs`;
+    await build({
+      entryPoints: ['test/helpers/swiotlb-worker.ts'],
+      outfile: out,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      logLevel: 'warning',
+    });
+    try {
+      const mem = new GuestMemory({ size: 8 << 20 });
+      // One area for both CPUs: every search and release of either takes the same lock.
+      const sw = new Swiotlb(mem, { slots: 256, areas: 1, cpus: 2 });
+      expect(sw.nareas).toBe(1);
+      const origs = [mem.alloc(16384), mem.alloc(16384)];
+      const ops = 60000;
+      const start = new SharedArrayBuffer(8);
+      const go = new Int32Array(start);
+      const workerData = { memory: mem.memory, module: wasmModule(), descriptor: sw.descriptor, cpu: 1, ops };
+      const worker = new Worker(out, { workerData: { ...workerData, seed: 2, orig: origs[1], start } });
+      const theirs = new Promise<ChurnResult>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      while (Atomics.load(go, 1) === 0) await new Promise((r) => setTimeout(r, 1));
+      Atomics.store(go, 0, 1);
+      Atomics.notify(go, 0);
+      const mine = churn(sw, 0, ops, 1, origs[0]!);
+      const other = await theirs;
+      await worker.terminate();
+      expect([mine.broken, other.broken]).toEqual([0, 0]);
+      expect(mine.maps).toBeGreaterThan(ops / 3);
+      expect(other.maps).toBeGreaterThan(ops / 3);
+      // Everything given back: the lists are as at the start, the counts balance per CPU.
+      const st = sw.state();
+      expect([st.used, st.areas[0]!.used]).toEqual([0, 0]);
+      expect(st.list).toEqual(recount(new Array(256).fill(false)));
+      const per = sw.cpuCounters();
+      expect(per.map((c) => c.maps)).toEqual([mine.maps, other.maps]);
+      expect(per.map((c) => c.releases)).toEqual([mine.maps, other.maps]);
+      expect(per.map((c) => c.full)).toEqual([mine.full, other.full]);
+    } finally {
+      rmSync(out, { force: true });
+    }
   });
 });
