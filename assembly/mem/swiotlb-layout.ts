@@ -31,18 +31,22 @@ export const SWP_NAREAS = 4;
 export const SWP_AREA_NSLABS = 8;
 export const SWP_START = 12; // guest physical address of slot 0 (the shared bounce pages)
 export const SWP_LIST = 16; // linear address of list[]: u16 per slot, free slots from here to the segment end
-export const SWP_ORIG = 20; // linear address of orig_addr[]: u32 per slot (SW_INVALID when free)
-export const SWP_ASIZE = 24; // linear address of alloc_size[]: u32 per slot
-export const SWP_PAD = 28; // linear address of pad_slots[]: u16 per slot
-export const SWP_AOFF = 32; // linear address of the align offset[]: u16 per slot (| SW_HEAD)
-export const SWP_STATS = 36; // linear address of the stats block (host memory, SWS_*)
+export const SWP_SLOTS = 20; // linear address of the slot records (SLOT_*, SLOT_SIZE each)
+export const SWP_STATS = 24; // linear address of the stats block (host memory, SWS_*)
 export const SWP_SIZE = 64;
 // struct io_tlb_area, one 64-byte line each after the descriptor.
 export const SWA_LOCK = 0; // u32 spin lock: 0 free, 1 held (atomic compare-exchange)
 export const SWA_INDEX = 4; // u32 next-fit cursor
 export const SWA_USED = 8; // u32 slots in use
 export const SWA_SIZE = 64;
-// Bytes of metadata per slot (the five arrays above).
+// A slot record (struct io_tlb_slot without its list, which is kept apart,
+// dense, for the search to scan): what a bounce or a release reads together.
+export const SLOT_ORIG = 0; // u32 orig_addr: the original's guest physical address (SW_INVALID when free)
+export const SLOT_ASIZE = 4; // u32 alloc_size: bytes of the allocation from this slot on
+export const SLOT_AOFF = 8; // u16 the mapping's offset in its first slot (swiotlb_align_offset), | SW_HEAD
+export const SLOT_PAD = 10; // u16 pad_slots: padding slots before the mapping (on its first data slot)
+export const SLOT_SIZE = 12;
+// Bytes of metadata per slot: list[] and the record.
 export const SW_SLOT_META = 14;
 
 // ---- The stats block (host memory), u64 counters: Linux's debugfs files

@@ -46,15 +46,17 @@ import {
   SWE_NOT_MAPPED,
   SWE_RANGE,
   SWE_TOO_BIG,
-  SWP_AOFF,
   SWP_AREA_NSLABS,
-  SWP_ASIZE,
   SWP_LIST,
   SWP_NAREAS,
   SWP_NSLABS,
-  SWP_ORIG,
-  SWP_PAD,
   SWP_SIZE,
+  SWP_SLOTS,
+  SLOT_AOFF,
+  SLOT_ASIZE,
+  SLOT_ORIG,
+  SLOT_PAD,
+  SLOT_SIZE,
   SWP_START,
   SWP_STATS,
   SWS_HIWATER,
@@ -79,6 +81,12 @@ function cpuItem(pool: usize, cpu: u32): usize {
 @inline
 function bumpc(item: usize, off: usize, by: u64): void {
   store<u64>(item + off, load<u64>(item + off) + by);
+}
+
+// The record of slot i.
+@inline
+function slotAt(pool: usize, i: u32): usize {
+  return <usize>load<u32>(pool + SWP_SLOTS) + <usize>i * SLOT_SIZE;
 }
 
 @inline
@@ -148,14 +156,12 @@ function wrapIndex(index: u32, areaNslabs: u32): u32 {
 export function swiotlb_init(pool: usize): void {
   const n = load<u32>(pool + SWP_NSLABS);
   const list = listAt(pool);
-  const orig = <usize>load<u32>(pool + SWP_ORIG);
+  const slots = <usize>load<u32>(pool + SWP_SLOTS);
+  memory.fill(slots, 0, <usize>n * SLOT_SIZE);
   for (let i: u32 = 0; i < n; i++) {
     setList(list, i, IO_TLB_SEGSIZE - segOffset(i));
-    store<u32>(orig + (<usize>i << 2), SW_INVALID);
+    store<u32>(slots + <usize>i * SLOT_SIZE + SLOT_ORIG, SW_INVALID);
   }
-  memory.fill(<usize>load<u32>(pool + SWP_ASIZE), 0, <usize>n << 2);
-  memory.fill(<usize>load<u32>(pool + SWP_PAD), 0, <usize>n << 1);
-  memory.fill(<usize>load<u32>(pool + SWP_AOFF), 0, <usize>n << 1);
   const nareas = load<u32>(pool + SWP_NAREAS);
   for (let a: u32 = 0; a < nareas; a++) memory.fill(areaAt(pool, a), 0, SWA_SIZE);
 }
@@ -229,10 +235,10 @@ function searchArea(
   // Found: the run is in use (list 0), each slot keeps the bytes left from
   // it; the free run before it, within its segment, is counted again.
   const slot = <u32>found;
-  const asize = <usize>load<u32>(pool + SWP_ASIZE);
+  const rec = slotAt(pool, slot);
   for (let i: u32 = 0; i < nslots; i++) {
     setList(list, slot + i, 0);
-    store<u32>(asize + (<usize>(slot + i) << 2), allocSize - (offset + (i << IO_TLB_SHIFT)));
+    store<u32>(rec + <usize>i * SLOT_SIZE + SLOT_ASIZE, allocSize - (offset + (i << IO_TLB_SHIFT)));
   }
   let count: u32 = 0;
   for (let i = slot - 1; segOffset(i) != IO_TLB_SEGSIZE - 1 && getList(list, i) != 0; i--) setList(list, i, ++count);
@@ -275,37 +281,39 @@ function findSlots(pool: usize, orig: u32, allocSize: u32, allocAlignMask: u32, 
 // offset `tlbOff` and the original buffer its slot names, towards the device
 // (original -> bounce) or back. A partial range resolves through the slot's
 // own orig_addr. Returns the bytes copied (0 for a slot with no original).
+@inline
 function bounce(pool: usize, tlbOff: u32, size: u32, toDevice: bool, item: usize): u32 {
-  const index = tlbOff >> IO_TLB_SHIFT;
-  const o = load<u32>(<usize>load<u32>(pool + SWP_ORIG) + (<usize>index << 2));
+  const rec = slotAt(pool, tlbOff >> IO_TLB_SHIFT);
+  const o = load<u32>(rec + SLOT_ORIG);
   if (o == SW_INVALID) return 0;
-  const aoff = <i64>(load<u16>(<usize>load<u32>(pool + SWP_AOFF) + (<usize>index << 1)) & SW_AOFF_MASK);
-  // May be negative: an address within the first `offset` bytes of a later slot.
-  const tlbOffset = <i64>(tlbOff & (IO_TLB_SIZE - 1)) - aoff;
-  const origAt = <i64>o + tlbOffset;
-  let left = <i64>load<u32>(<usize>load<u32>(pool + SWP_ASIZE) + (<usize>index << 2)) - tlbOffset;
-  let n = <i64>size;
-  if (n > left) {
+  const aoff = <u32>load<u16>(rec + SLOT_AOFF) & SW_AOFF_MASK;
+  // May be negative (an address within the first `offset` bytes of a later
+  // slot): 32-bit arithmetic wraps the same way.
+  const tlbOffset = (tlbOff & (IO_TLB_SIZE - 1)) - aoff;
+  const origAt = o + tlbOffset;
+  const left = <i32>(load<u32>(rec + SLOT_ASIZE) - tlbOffset);
+  let n = size;
+  if (left <= 0 || n > <u32>left) {
     bumpc(item, SWC_OVERFLOWS, 1);
-    n = left;
+    if (left <= 0) return 0;
+    n = <u32>left;
   }
-  const ram = <i64>load<u32>(CONFIG_BASE + CFG_RAM_SIZE);
-  if (origAt < 0 || origAt >= ram) return 0;
+  // Never outside guest RAM (a wrapped origAt is above it too).
+  const ram = load<u32>(CONFIG_BASE + CFG_RAM_SIZE);
+  if (origAt >= ram) return 0;
   if (n > ram - origAt) n = ram - origAt;
-  if (n <= 0) return 0;
   const bounceLin = <usize>(GUEST_BASE + load<u32>(pool + SWP_START) + tlbOff);
-  const origLin = <usize>(<i64>GUEST_BASE + origAt);
-  const bytes = <u32>n;
+  const origLin = <usize>(GUEST_BASE + origAt);
   if (toDevice) {
-    copyBytes(bounceLin, origLin, bytes);
+    copyBytes(bounceLin, origLin, n);
     bumpc(item, SWC_BOUNCES_TO_DEVICE, 1);
-    bumpc(item, SWC_BYTES_TO_DEVICE, <u64>bytes);
+    bumpc(item, SWC_BYTES_TO_DEVICE, <u64>n);
   } else {
-    copyBytes(origLin, bounceLin, bytes);
+    copyBytes(origLin, bounceLin, n);
     bumpc(item, SWC_BOUNCES_FROM_DEVICE, 1);
-    bumpc(item, SWC_BYTES_FROM_DEVICE, <u64>bytes);
+    bumpc(item, SWC_BYTES_FROM_DEVICE, <u64>n);
   }
-  return bytes;
+  return n;
 }
 
 // ---- Exports ----
@@ -344,13 +352,13 @@ export function swiotlb_map(pool: usize, orig: u32, size: u32, allocAlignMask: u
   const pad = offset >> IO_TLB_SHIFT;
   offset &= IO_TLB_SIZE - 1;
   const index = <u32>found + pad;
-  store<u16>(<usize>load<u32>(pool + SWP_PAD) + (<usize>index << 1), <u16>pad);
-  const origArr = <usize>load<u32>(pool + SWP_ORIG);
-  const aoffArr = <usize>load<u32>(pool + SWP_AOFF);
+  const rec = slotAt(pool, index);
+  store<u16>(rec + SLOT_PAD, <u16>pad);
   const low = orig & minAlignMask & (IO_TLB_SIZE - 1);
   for (let i: u32 = 0; i < nslots - pad; i++) {
-    store<u32>(origArr + (<usize>(index + i) << 2), orig + (i << IO_TLB_SHIFT));
-    store<u16>(aoffArr + (<usize>(index + i) << 1), <u16>(i == 0 ? low | SW_HEAD : low));
+    const r = rec + <usize>i * SLOT_SIZE;
+    store<u32>(r + SLOT_ORIG, orig + (i << IO_TLB_SHIFT));
+    store<u16>(r + SLOT_AOFF, <u16>(i == 0 ? low | SW_HEAD : low));
   }
   const tlbOff = (index << IO_TLB_SHIFT) + offset;
   if (copy != 0) bounce(pool, tlbOff, size, true, item);
@@ -362,13 +370,11 @@ export function swiotlb_map(pool: usize, orig: u32, size: u32, allocAlignMask: u
 // `index` back to its area, merging with the free run after it, then with
 // the one before it (within the segment). Returns the slots freed.
 function release(pool: usize, index: u32, item: usize): u32 {
-  const padArr = <usize>load<u32>(pool + SWP_PAD);
-  const aoff = <u32>load<u16>(<usize>load<u32>(pool + SWP_AOFF) + (<usize>index << 1)) & SW_AOFF_MASK;
-  const first = index - <u32>load<u16>(padArr + (<usize>index << 1));
-  const asizeArr = <usize>load<u32>(pool + SWP_ASIZE);
-  const origArr = <usize>load<u32>(pool + SWP_ORIG);
-  const aoffArr = <usize>load<u32>(pool + SWP_AOFF);
-  const nslots = nrSlots(load<u32>(asizeArr + (<usize>first << 2)) + aoff);
+  const head = slotAt(pool, index);
+  const aoff = <u32>load<u16>(head + SLOT_AOFF) & SW_AOFF_MASK;
+  const first = index - <u32>load<u16>(head + SLOT_PAD);
+  const rec = slotAt(pool, first);
+  const nslots = nrSlots(load<u32>(rec + SLOT_ASIZE) + aoff);
   const areaNslabs = load<u32>(pool + SWP_AREA_NSLABS);
   const area = areaAt(pool, first / areaNslabs);
   const list = listAt(pool);
@@ -379,10 +385,10 @@ function release(pool: usize, index: u32, item: usize): u32 {
   let count: u32 = end < segEnd ? getList(list, end) : 0;
   for (let i = end; i-- > first; ) {
     setList(list, i, ++count);
-    store<u32>(origArr + (<usize>i << 2), SW_INVALID);
-    store<u32>(asizeArr + (<usize>i << 2), 0);
-    store<u16>(padArr + (<usize>i << 1), 0);
-    store<u16>(aoffArr + (<usize>i << 1), 0);
+    const r = rec + <usize>(i - first) * SLOT_SIZE;
+    store<u32>(r + SLOT_ORIG, SW_INVALID);
+    store<u32>(r + SLOT_ASIZE, 0);
+    store<u32>(r + SLOT_AOFF, 0); // and SLOT_PAD
   }
   for (let i = first - 1; segOffset(i) != IO_TLB_SEGSIZE - 1 && getList(list, i) != 0; i--) setList(list, i, ++count);
   store<u32>(area + SWA_USED, load<u32>(area + SWA_USED) - nslots);
@@ -400,8 +406,9 @@ export function swiotlb_unmap(pool: usize, tlbOff: u32, size: u32, dir: u32, att
   const n = load<u32>(pool + SWP_NSLABS);
   const index = tlbOff >> IO_TLB_SHIFT;
   if (index >= n) return -SWE_RANGE;
-  const aoff = <u32>load<u16>(<usize>load<u32>(pool + SWP_AOFF) + (<usize>index << 1));
-  const orig = load<u32>(<usize>load<u32>(pool + SWP_ORIG) + (<usize>index << 2));
+  const rec = slotAt(pool, index);
+  const aoff = <u32>load<u16>(rec + SLOT_AOFF);
+  const orig = load<u32>(rec + SLOT_ORIG);
   if ((aoff & SW_HEAD) == 0 || orig == SW_INVALID || (tlbOff & (IO_TLB_SIZE - 1)) != (aoff & SW_AOFF_MASK)) {
     return -SWE_NOT_MAPPED;
   }

@@ -17,6 +17,7 @@ Commands:
   bench net         virtio-net: Mpps and Gbps through loopback or sink
   bench blk         virtio-blk: IOPS and MB/s, random and sequential
   bench console     virtio-console: bytes per second through loopback
+  bench swiotlb     swiotlb bounce pool: map+unmap at pool utilisations, bounce copy bandwidth
 
 Options:
   -h, --help     show this help; \`vqsim bench <name> --help\` for a benchmark's options

@@ -324,7 +324,7 @@ export class Swiotlb {
     this.start = start;
     this.bytes = g.nslabs * S.IO_TLB_SIZE;
     const n = g.nslabs;
-    // Private guest memory: descriptor, areas, then list, pad, aoff (u16) and orig, asize (u32).
+    // Private guest memory: descriptor, areas, list[] (u16 per slot), then the slot records.
     const head = S.SWP_SIZE + g.nareas * S.SWA_SIZE;
     const metaBytes = head + n * S.SW_SLOT_META;
     const meta = mem.linear(mem.alloc(metaBytes), metaBytes);
@@ -335,10 +335,7 @@ export class Swiotlb {
     set(S.SWP_AREA_NSLABS, g.areaNslabs);
     set(S.SWP_START, start);
     set(S.SWP_LIST, meta + head);
-    set(S.SWP_PAD, meta + head + 2 * n);
-    set(S.SWP_AOFF, meta + head + 4 * n);
-    set(S.SWP_ORIG, meta + head + 6 * n);
-    set(S.SWP_ASIZE, meta + head + 10 * n);
+    set(S.SWP_SLOTS, meta + head + 2 * n);
     this.stats = CounterBlock.alloc(mem, 'swiotlb', options.name ?? 'swiotlb', this.cpus);
     set(S.SWP_STATS, this.stats.addr);
     this.stats.set('nslabs', n);
@@ -533,12 +530,13 @@ export class Swiotlb {
     }
     const v = this.mem.view;
     const d = (off: number) => v.getUint32(this.descriptor + off, true);
-    const orig = v.getUint32(d(S.SWP_ORIG) + 4 * i, true);
+    const rec = d(S.SWP_SLOTS) + i * S.SLOT_SIZE;
+    const orig = v.getUint32(rec + S.SLOT_ORIG, true);
     return {
       list: this.list[i]!,
       origAddr: orig === S.SW_INVALID ? undefined : orig,
-      allocSize: v.getUint32(d(S.SWP_ASIZE) + 4 * i, true),
-      padSlots: v.getUint16(d(S.SWP_PAD) + 2 * i, true),
+      allocSize: v.getUint32(rec + S.SLOT_ASIZE, true),
+      padSlots: v.getUint16(rec + S.SLOT_PAD, true),
     };
   }
 

@@ -6,10 +6,11 @@ import { colocatedCommand, pingpongCommand } from './threads.js';
 import { netCommand } from './net.js';
 import { blkCommand } from './blk.js';
 import { consoleCommand } from './console.js';
+import { swiotlbCommand } from './swiotlb.js';
 import type { Io } from '../io.js';
 
 /** Benchmarks `vqsim bench` knows. `ring` (the default) is the single-thread ring round trip. */
-export const BENCHMARKS = ['ring', 'pingpong', 'colocated', 'net', 'blk', 'console'] as const;
+export const BENCHMARKS = ['ring', 'pingpong', 'colocated', 'net', 'blk', 'console', 'swiotlb'] as const;
 
 /** `vqsim bench [ring] [options]`. Returns the exit code. */
 export async function benchCommand(args: string[], io: Io): Promise<number> {
@@ -27,6 +28,7 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   if (which === 'net') return netCommand(rest, io);
   if (which === 'blk') return blkCommand(rest, io);
   if (which === 'console') return consoleCommand(rest, io);
+  if (which === 'swiotlb') return swiotlbCommand(rest, io);
   const o = parseBenchArgs(rest);
   if (o.help) {
     io.out(BENCH_HELP);
