@@ -11,6 +11,9 @@ import {
   SplitQueue,
   VirtioPciTransport,
   createMachine,
+  DmaDirection,
+  Swiotlb,
+  parseSwiotlbParam,
 } from '../src/index.js';
 
 it('the README example runs and echoes the request', () => {
@@ -112,4 +115,21 @@ it('the README DMA-context example runs: a machine on the offset backend, counte
   // The header and the data read, the status byte written.
   expect(c).toMatchObject({ reads: 2, bytesRead: 16 + 4096, writes: 1, bytesWritten: 1, faults: 0, splits: 0 });
   m.close();
+});
+
+it('the README swiotlb example runs: a 64 MiB pool of 4 areas, a bounce and a full pool', () => {
+  const mem = new GuestMemory({ size: 256 << 20 });
+  const pool = new Swiotlb(mem, { ...parseSwiotlbParam('swiotlb=32768,4'), cpus: 4 }); // 64 MiB, 4 areas
+  const buf = mem.alloc(4096); // the guest's own buffer: private
+  const dma = pool.map(buf, 1500, { dir: DmaDirection.FROM_DEVICE, cpu: 2 }); // a slot in area 2
+  mem.fill(dma, 1500, 0xab); // the device writes the bounce buffer
+  pool.unmap(dma, 1500, { dir: DmaDirection.FROM_DEVICE, cpu: 2 }); // copies back, frees the slot
+  expect([mem.readU8(buf), pool.state().areas[2], pool.counters().bytesFromDevice]).toEqual([
+    171,
+    { used: 0, index: 1 },
+    1500,
+  ]);
+  expect(() => pool.map(buf, 300 << 10)).toThrow(
+    /^swiotlb buffer is full \(sz: 307200 bytes\), total 32768 \(slots\), used 0 \(slots\)$/,
+  );
 });
