@@ -8,7 +8,15 @@ export {
   toVqsimError,
   type FaultSide,
 } from './errors.js';
-export { GuestMemory, DEFAULT_GUEST_RAM, type GuestMemoryOptions, type AllocOptions } from './memory/guest-memory.js';
+export {
+  GuestMemory,
+  DEFAULT_GUEST_RAM,
+  ENCRYPTION_MODELS,
+  MachineCheckError,
+  type EncryptionModel,
+  type GuestMemoryOptions,
+  type AllocOptions,
+} from './memory/guest-memory.js';
 export { GuestPageAllocator } from './memory/page-allocator.js';
 export {
   StatsRegistry,

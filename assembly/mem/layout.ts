@@ -19,7 +19,21 @@ export const CTX_FAULT_ADDR = 32; // u64: the last fault's DMA address
 export const CTX_FAULT_LEN = 40;
 export const CTX_FAULT_CODE = 44; // its error code (E_ADDR_RANGE or E_DMA_*)
 export const CTX_FAULT_WRITE = 48; // 1 for a device write
-export const CTX_SIZE = 64;
+// The machine's memory-encryption model as this device meets it (ENC_*):
+// what a device access to a private page does.
+export const CTX_ENC = 52;
+export const CTX_KEY = 56; // the keystream's key (the machine's, from its seed)
+// Ciphertext staging (host memory): a private page a device reads or writes
+// is seen through a staged copy of its ciphertext; a ring of CTX_STAGE_CAP bytes.
+export const CTX_STAGE = 60;
+export const CTX_STAGE_CAP = 64;
+export const CTX_STAGE_NEXT = 68;
+// Device writes to staged private pages, applied to guest memory at the next
+// push (WB_* records): what the device wrote, decrypted, lands in the page.
+export const CTX_WB = 72;
+export const CTX_WB_N = 76;
+export const CTX_WB_CAP = 80;
+export const CTX_SIZE = 128;
 
 // Direct: the DMA address is the guest physical address, and the space is
 // guest RAM (a traditional VM's device built into the hypervisor).
@@ -33,6 +47,20 @@ export const DMA_MODE_PAGED = 1;
 // are encrypted and the host has no key); checked against the page-ownership
 // map for every page an access touches.
 export const DMA_F_SHARED_ONLY = 1;
+// Every access refused (a TDISP device interface in ERROR: no DMA at all).
+export const DMA_F_BLOCKED = 2;
+
+// Memory-encryption models (what the device sees of a private page).
+export const ENC_NONE = 0; // no encryption: plaintext to all
+export const ENC_SEV = 1; // AMD SEV/SEV-ES: reads give ciphertext; writes land, the guest reads garbage
+export const ENC_SNP = 2; // AMD SEV-SNP: reads give ciphertext; writes are refused (RMP check)
+export const ENC_TDX = 3; // Intel TDX: reads give ciphertext; writes poison the page (#MC on the guest's next read)
+
+// A write-back record: the staged bytes, the guest page range they belong to.
+export const WB_STAGE = 0;
+export const WB_GPA = 4;
+export const WB_LEN = 8;
+export const WB_SIZE = 16;
 
 // Page-table entry: the guest physical page base | the permissions below;
 // 0 is "not mapped".

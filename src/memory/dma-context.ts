@@ -6,7 +6,7 @@ import * as L from '../../assembly/layout.js';
 import { GUEST_PAGE_SIZE } from '../../assembly/layout.js';
 import * as C from '../../assembly/mem/layout.js';
 import { ConfigError, GuestMemoryError, VqsimError } from '../errors.js';
-import type { GuestMemory } from './guest-memory.js';
+import { ENCRYPTION_MODELS, type EncryptionModel, type GuestMemory } from './guest-memory.js';
 
 export type DmaContextMode = 'direct' | 'paged';
 
@@ -34,12 +34,23 @@ export interface DmaFaultRecord {
   write: boolean;
 }
 
-export interface PagedContextOptions {
+/** Bytes of a context's ciphertext staging ring (a device reaching private pages sees them through it). */
+const STAGE_BYTES = 1 << 20;
+/** Device writes to private pages one batch can stage before its push. */
+const WB_RECORDS = 4096;
+
+export interface ContextOptions {
+  /** The device may touch shared pages only: a private page is refused (DMA_PRIVATE_PAGE). */
+  sharedOnly?: boolean;
+  /** The encryption model the device meets. Default: the machine's (GuestMemory.encryption). */
+  encryption?: EncryptionModel;
+}
+
+export interface PagedContextOptions extends ContextOptions {
   /** First DMA address (IOVA) of the window, a multiple of 4096. */
   base: number;
   /** Bytes of the window, a multiple of 4096 (one page-table entry per page). */
   bytes: number;
-  sharedOnly?: boolean;
 }
 
 const COUNTERS: [keyof DmaContextCounters, number][] = [
@@ -80,9 +91,13 @@ export class DmaContext {
     readonly block: number,
   ) {}
 
-  /** A direct context over all of guest RAM. */
-  static direct(mem: GuestMemory, options: { sharedOnly?: boolean } = {}): DmaContext {
-    const ctx = DmaContext.layOut(mem, C.DMA_MODE_DIRECT, options.sharedOnly ?? false);
+  /**
+   * A direct context over all of guest RAM. The machine's encryption model
+   * applies unless `encryption` says otherwise ('none' for a device the guest
+   * trusts with private memory: an accepted TDISP device).
+   */
+  static direct(mem: GuestMemory, options: ContextOptions = {}): DmaContext {
+    const ctx = DmaContext.layOut(mem, C.DMA_MODE_DIRECT, options);
     setU64(mem.view, ctx.block + C.CTX_LIMIT, mem.size);
     return ctx;
   }
@@ -92,7 +107,7 @@ export class DmaContext {
     pageAligned('paged DMA context base', options.base);
     pageAligned('paged DMA context bytes', options.bytes);
     if (options.bytes === 0) throw new ConfigError('paged DMA context bytes 0: must be at least 4096');
-    const ctx = DmaContext.layOut(mem, C.DMA_MODE_PAGED, options.sharedOnly ?? false);
+    const ctx = DmaContext.layOut(mem, C.DMA_MODE_PAGED, options);
     const v = mem.view;
     setU64(v, ctx.block + C.CTX_BASE, options.base);
     setU64(v, ctx.block + C.CTX_LIMIT, options.bytes);
@@ -105,13 +120,51 @@ export class DmaContext {
     return new DmaContext(mem, block);
   }
 
-  private static layOut(mem: GuestMemory, mode: number, sharedOnly: boolean): DmaContext {
+  private static layOut(mem: GuestMemory, mode: number, options: ContextOptions): DmaContext {
     const block = mem.hostAlloc(C.CTX_SIZE);
     const v = mem.view;
     v.setUint32(block + C.CTX_MODE, mode, true);
-    v.setUint32(block + C.CTX_FLAGS, sharedOnly ? C.DMA_F_SHARED_ONLY : 0, true);
+    v.setUint32(block + C.CTX_FLAGS, options.sharedOnly ? C.DMA_F_SHARED_ONLY : 0, true);
     v.setUint32(block + C.CTX_STATS, mem.hostAlloc(C.DST_SIZE), true);
-    return new DmaContext(mem, block);
+    const ctx = new DmaContext(mem, block);
+    ctx.setEncryption(options.encryption ?? mem.encryption);
+    return ctx;
+  }
+
+  /** The encryption model this device meets (ENCRYPTION_MODELS): the machine's, or 'none' once trusted. */
+  get encryption(): EncryptionModel {
+    return ENCRYPTION_MODELS[this.mem.view.getUint32(this.block + C.CTX_ENC, true)] ?? 'none';
+  }
+
+  /**
+   * Sets the model this device meets, with the machine's key. Anything but
+   * 'none' needs the ciphertext staging ring and write-back list, allocated
+   * once here.
+   */
+  setEncryption(model: EncryptionModel): void {
+    const v = this.mem.view;
+    const b = this.block;
+    const enc = ENCRYPTION_MODELS.indexOf(model);
+    if (enc < 0) throw new ConfigError(`encryption ${String(model)}: must be one of ${ENCRYPTION_MODELS.join(', ')}`);
+    if (enc !== C.ENC_NONE && v.getUint32(b + C.CTX_STAGE, true) === 0) {
+      v.setUint32(b + C.CTX_STAGE, this.mem.hostAlloc(STAGE_BYTES, 4096), true);
+      v.setUint32(b + C.CTX_STAGE_CAP, STAGE_BYTES, true);
+      v.setUint32(b + C.CTX_WB, this.mem.hostAlloc(WB_RECORDS * C.WB_SIZE), true);
+      v.setUint32(b + C.CTX_WB_CAP, WB_RECORDS, true);
+    }
+    v.setUint32(b + C.CTX_KEY, this.mem.key, true);
+    v.setUint32(b + C.CTX_ENC, enc, true);
+  }
+
+  /** Blocks every access (a TDISP interface in ERROR), or lifts the block. */
+  set blocked(on: boolean) {
+    const v = this.mem.view;
+    const flags = v.getUint32(this.block + C.CTX_FLAGS, true);
+    v.setUint32(this.block + C.CTX_FLAGS, on ? flags | C.DMA_F_BLOCKED : flags & ~C.DMA_F_BLOCKED, true);
+  }
+
+  get blocked(): boolean {
+    return (this.mem.view.getUint32(this.block + C.CTX_FLAGS, true) & C.DMA_F_BLOCKED) !== 0;
   }
 
   get mode(): DmaContextMode {
@@ -216,6 +269,12 @@ export function dmaFaultMessage(code: number, backend: string): string {
       return 'the mapping does not allow this direction (IOMMU permission fault)';
     case L.E_DMA_PRIVATE:
       return 'the page is private to the guest (encrypted): a device may touch shared pages only';
+    case L.E_DMA_RMP:
+      return 'RMP violation: SEV-SNP refuses a device write to a guest-owned page';
+    case L.E_DMA_BLOCKED:
+      return "the device's DMA is blocked (its TDISP interface is in ERROR)";
+    case L.E_DMA_STAGE:
+      return 'too many private-page bytes in one batch for the ciphertext staging ring';
     default:
       return `refused (code ${code})`;
   }

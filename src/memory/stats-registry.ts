@@ -213,6 +213,16 @@ export const STATS_KINDS = {
     },
     writer: "every thread that runs one of the device's queues (atomic adds, once per batch)",
   },
+  /**
+   * Guest page conversions in a confidential VM (set_memory_decrypted /
+   * set_memory_encrypted): calls, and pages made shared or private.
+   */
+  memory: {
+    id: 9,
+    bytes: 24,
+    fields: u64s(['calls', 'toShared', 'toPrivate']),
+    writer: 'the guest thread that allocates (the machine thread)',
+  },
 } as const satisfies Record<string, StatsKindSchema>;
 
 export type StatsKind = keyof typeof STATS_KINDS;

@@ -3,6 +3,7 @@
 // what is allowed, e.g. `devices[1].ring: "pakced" is not one of split, packed`.
 import { MAX_GUEST_RAM, GUEST_PAGE_SIZE } from '../../assembly/layout.js';
 import { DMA_BACKEND_NAMES, type DmaBackendName } from '../dma/backends.js';
+import { ENCRYPTION_MODELS, type EncryptionModel } from '../memory/guest-memory.js';
 import { ConfigError } from '../errors.js';
 import type { RingKind } from '../virtqueue/queue.js';
 
@@ -87,6 +88,11 @@ export interface MachineConfig {
   memory?: number;
   /** The guest's DMA backend (src/dma/backends.ts). Default 'direct'. */
   dma?: DmaBackendName;
+  /**
+   * The memory-encryption model (ENCRYPTION_MODELS: none, sev, sev-snp, tdx):
+   * what a device sees of a private page. Default 'none'.
+   */
+  encryption?: EncryptionModel;
   devices: DeviceConfig[];
   /** Seed of every random choice the machine's workloads make, 0 to 2^32 − 1. Default 1. */
   seed?: number;
@@ -106,6 +112,7 @@ export type ResolvedDevice = ResolvedNet | ResolvedBlk | ResolvedConsole;
 export interface ResolvedMachineConfig {
   memory: number | undefined;
   dma: DmaBackendName;
+  encryption: EncryptionModel;
   seed: number;
   devices: ResolvedDevice[];
 }
@@ -162,7 +169,7 @@ const KEYS: Record<DeviceKind, readonly string[]> = {
   blk: [...COMMON_KEYS, 'capacityBytes', 'path', 'depth', 'maxIoBytes', 'readOnly'],
   console: COMMON_KEYS,
 };
-const MACHINE_KEYS = ['memory', 'dma', 'devices', 'seed'];
+const MACHINE_KEYS = ['memory', 'dma', 'encryption', 'devices', 'seed'];
 
 function resolveDevice(d: unknown, index: number, counts: Map<DeviceKind, number>, names: Map<string, string>) {
   const path = `devices[${index}]`;
@@ -271,6 +278,7 @@ export function resolveMachineConfig(config: unknown): ResolvedMachineConfig {
   return {
     memory,
     dma: oneOf('dma', o.dma, DMA_BACKEND_NAMES, 'direct'),
+    encryption: oneOf('encryption', o.encryption, ENCRYPTION_MODELS, 'none'),
     seed: int('seed', o.seed, 0, 0xffffffff, 1),
     devices,
   };

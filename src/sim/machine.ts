@@ -214,7 +214,12 @@ function remove(d: MachineDevice): void {
  */
 export function createMachine(config: MachineConfig, options: CreateMachineOptions = {}): Machine {
   const cfg = resolveMachineConfig(config);
-  const mem = new GuestMemory({ size: cfg.memory ?? defaultGuestBytes(cfg.devices), module: options.module });
+  const mem = new GuestMemory({
+    size: cfg.memory ?? defaultGuestBytes(cfg.devices),
+    module: options.module,
+    encryption: cfg.encryption,
+    key: cfg.seed,
+  });
   const devices: MachineDevice[] = [];
   const opened: BlkBackend[] = [];
   try {

@@ -1,5 +1,6 @@
 import * as L from '../../../assembly/layout.js';
 import * as C from '../../../assembly/mem/layout.js';
+import { ConfigError } from '../../errors.js';
 
 // vring_need_event() from linux/virtio_ring.h (VIRTIO 1.2 §2.7.10), in 16-bit arithmetic.
 export function needEvent(event: number, newIdx: number, oldIdx: number): boolean {
@@ -57,7 +58,7 @@ export class ReferenceMemory {
 
   /** A direct context with no restriction: the pops' inline translation applies. */
   protected dmaPlain(ctx: number): boolean {
-    return (this.u32(ctx + C.CTX_MODE) | this.u32(ctx + C.CTX_FLAGS)) === C.DMA_MODE_DIRECT;
+    return (this.u32(ctx + C.CTX_MODE) | this.u32(ctx + C.CTX_FLAGS) | this.u32(ctx + C.CTX_ENC)) === C.DMA_MODE_DIRECT;
   }
 
   private dmaCount(ctx: number, off: number, by: number): void {
@@ -89,6 +90,11 @@ export class ReferenceMemory {
 
   /** dmaMapIov(): iovecs written, 0 when they do not fit in `cap`, or -code. */
   protected mapIov(ctx: number, addr: number, len: number, write: number, out: number, cap: number): number {
+    // The reference models the ring, not the memory controller: encryption
+    // models and blocked contexts are the Wasm core's alone.
+    if (this.u32(ctx + C.CTX_ENC) !== C.ENC_NONE || this.u32(ctx + C.CTX_FLAGS) & C.DMA_F_BLOCKED) {
+      throw new ConfigError('reference engine: DMA contexts with an encryption model or blocked DMA are not modelled');
+    }
     const sharedOnly = (this.u32(ctx + C.CTX_FLAGS) & C.DMA_F_SHARED_ONLY) !== 0;
     const limit = this.u64(ctx + C.CTX_LIMIT);
     if (this.u32(ctx + C.CTX_MODE) === C.DMA_MODE_DIRECT) {
