@@ -188,3 +188,4 @@ export {
   type NetColocatedReport,
 } from './sim/net.js';
 export { ThreadWorker, type WorkerEntry } from './sim/thread-worker.js';
+export { TdispInterface, TdispError, type TdispState, type TdispReport, type TdispAcceptor } from './trust/tdisp.js';
