@@ -1,12 +1,12 @@
 // `vqsim bench net`: flag validation (one line naming the flag, exit 2), the
 // per-pair run function a worker will call, and a tiny JSON run.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
-import type { Io } from '../src/cli/io.js';
-import type { NetRow } from '../src/cli/bench/net.js';
-import { checkNetDevice, runNetPackets } from '../src/sim/net.js';
-import { createMachine } from '../src/sim/machine.js';
-import { bundleWorker } from './helpers/bundle-worker.js';
+import { main } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/io.js';
+import type { NetRow } from '../../src/cli/bench/net.js';
+import { checkNetDevice, runNetPackets } from '../../src/sim/net.js';
+import { createMachine } from '../../src/sim/machine.js';
+import { bundleWorker } from '../helpers/bundle-worker.js';
 
 // The co-located runs start net workers: bundle them from the sources under test.
 beforeAll(() => bundleWorker('net-worker'));

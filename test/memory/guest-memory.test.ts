@@ -5,7 +5,7 @@ import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import * as L from '../assembly/layout.js';
+import * as L from '../../assembly/layout.js';
 import {
   ConfigError,
   GuestMemory,
@@ -14,7 +14,7 @@ import {
   MockSplitQueue,
   SplitQueue,
   wasmModule,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 const RAM = 1 << 20;
 

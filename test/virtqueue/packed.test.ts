@@ -3,8 +3,8 @@
 // 2021 wrap trap, event suppression, and every check with its named error and
 // the broken state that follows.
 import { describe, expect, it } from 'vitest';
-import { iov } from './helpers/ring.js';
-import * as P from '../assembly/packed/layout.js';
+import { iov } from '../helpers/ring.js';
+import * as P from '../../assembly/packed/layout.js';
 import {
   ConfigError,
   GuestMemory,
@@ -16,8 +16,8 @@ import {
   type PackedQueueOptions,
   type RingKind,
   type Virtqueue,
-} from '../src/index.js';
-import { expectVqError } from './helpers/machine.js';
+} from '../../src/index.js';
+import { expectVqError } from '../helpers/machine.js';
 
 const { PDESC_F_NEXT: NEXT, PDESC_F_WRITE: WRITE, PDESC_F_INDIRECT: INDIRECT } = P;
 const AVAIL = P.PDESC_F_AVAIL;

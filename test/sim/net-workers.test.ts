@@ -3,11 +3,11 @@
 // both sides, a stop ends a run cleanly, and a worker that dies, throws or
 // hangs is reported by name without anything waiting forever.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { VqsimError } from '../src/errors.js';
-import { NetWorker, netLoop, runNetColocated } from '../src/sim/net.js';
-import { createMachine } from '../src/sim/machine.js';
-import type { MachineConfig, NetDeviceConfig } from '../src/sim/machine-config.js';
-import { bundleWorker } from './helpers/bundle-worker.js';
+import { VqsimError } from '../../src/errors.js';
+import { NetWorker, netLoop, runNetColocated } from '../../src/sim/net.js';
+import { createMachine } from '../../src/sim/machine.js';
+import type { MachineConfig, NetDeviceConfig } from '../../src/sim/machine-config.js';
+import { bundleWorker } from '../helpers/bundle-worker.js';
 
 // The threads run the bundled entry: build it from the sources under test.
 beforeAll(() => bundleWorker('net-worker'));

@@ -5,9 +5,9 @@
 // fail with QUEUE_BROKEN and later reaps return nothing. Caller errors (a bad
 // request from our own side) must not break the queue.
 import { describe, expect, it } from 'vitest';
-import * as L from '../assembly/layout.js';
-import { ConfigError, GuestMemory, RequestBatch, SplitQueue, type SplitQueueOptions } from '../src/index.js';
-import { expectVqError, machine, type Machine } from './helpers/machine.js';
+import * as L from '../../assembly/layout.js';
+import { ConfigError, GuestMemory, RequestBatch, SplitQueue, type SplitQueueOptions } from '../../src/index.js';
+import { expectVqError, machine, type Machine } from '../helpers/machine.js';
 
 const { VRING_DESC_F_NEXT: NEXT, VRING_DESC_F_WRITE: WRITE, VRING_DESC_F_INDIRECT: INDIRECT } = L;
 const RAM = 1 << 20;

@@ -9,9 +9,9 @@
 // (VQSIM_RUNS=<n> changes the number of runs).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import * as L from '../assembly/layout.js';
-import * as P from '../assembly/packed/layout.js';
-import { GuestMemory, PackedQueue, RequestBatch, VirtqueueError, type EngineName } from '../src/index.js';
+import * as L from '../../assembly/layout.js';
+import * as P from '../../assembly/packed/layout.js';
+import { GuestMemory, PackedQueue, RequestBatch, VirtqueueError, type EngineName } from '../../src/index.js';
 
 const RAM = 256 * 1024;
 const HOST_SPAN = 128 * 1024;

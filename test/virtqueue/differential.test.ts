@@ -14,7 +14,7 @@
 // draws a fresh seed (printed on failure) instead of the fixed default.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import * as L from '../assembly/layout.js';
+import * as L from '../../assembly/layout.js';
 import {
   GuestMemory,
   MockSplitQueue,
@@ -23,7 +23,7 @@ import {
   VirtqueueError,
   type EngineName,
   type GuestBuffer,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 const RAM = 256 << 10;
 // A fixed default seed keeps the suite deterministic; VQSIM_SEED=random explores.

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runColocatedBench, runPingpong } from '../bench/pingpong.js';
-import { bundleWorker } from './helpers/bundle-worker.js';
+import { runColocatedBench, runPingpong } from '../../bench/pingpong.js';
+import { bundleWorker } from '../helpers/bundle-worker.js';
 
 // The workers run the bundled entry; build it from the sources under test.
 beforeAll(() => bundleWorker('queue-worker'));

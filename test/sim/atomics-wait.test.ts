@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 
 it('the Wasm core has no atomic wait: threads sleep in JavaScript', () => {
-  const wat = readFileSync(new URL('../build/vqsim.wat', import.meta.url), 'utf8');
+  const wat = readFileSync(new URL('../../build/vqsim.wat', import.meta.url), 'utf8');
   expect(wat).toMatch(/\(func /); // the text really is the module
   expect(wat).not.toMatch(/atomic\.wait/);
-  const loops = readFileSync(new URL('../src/sim/loops.ts', import.meta.url), 'utf8');
+  const loops = readFileSync(new URL('../../src/sim/loops.ts', import.meta.url), 'utf8');
   expect(loops).toMatch(/Atomics\.wait\(/);
 });

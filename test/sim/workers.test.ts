@@ -8,10 +8,10 @@ import {
   SplitPair,
   type RingKind,
   type Virtqueue,
-} from '../src/index.js';
-import { oneBufferBatch } from '../src/sim/attach.js';
-import { colocatedLoop } from '../src/sim/loops.js';
-import { bundleWorker } from './helpers/bundle-worker.js';
+} from '../../src/index.js';
+import { oneBufferBatch } from '../../src/sim/attach.js';
+import { colocatedLoop } from '../../src/sim/loops.js';
+import { bundleWorker } from '../helpers/bundle-worker.js';
 
 // The workers run the bundled entry; build it from the sources under test.
 beforeAll(() => bundleWorker('queue-worker'));
@@ -199,7 +199,7 @@ describe('doorbells', () => {
   it('wait from JavaScript: Atomics.wait on an Int32Array over the machine memory, always with a timeout', async () => {
     // Node 20's Liftoff miscompiles memory.atomic.wait32, so no Wasm code
     // waits; the loops wait with Atomics.wait on this view.
-    const { Control, W_KICK } = await import('../src/sim/control.js');
+    const { Control, W_KICK } = await import('../../src/sim/control.js');
     const mem = new GuestMemory({ size: 1 << 20 });
     const ctl = Control.alloc(mem);
     expect(ctl.i32.buffer).toBe(mem.memory.buffer);

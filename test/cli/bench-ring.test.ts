@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
-import type { Io } from '../src/cli/io.js';
-import { buildNative, runNative } from '../src/cli/bench/native.js';
-import { BenchSanityError, batchChains, RingRoundTrip, type RingCase } from '../src/cli/bench/ring.js';
-import * as L from '../assembly/layout.js';
+import { main } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/io.js';
+import { buildNative, runNative } from '../../src/cli/bench/native.js';
+import { BenchSanityError, batchChains, RingRoundTrip, type RingCase } from '../../src/cli/bench/ring.js';
+import * as L from '../../assembly/layout.js';
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -147,7 +147,7 @@ describe('vqsim bench (ring round trip)', () => {
 
   it.skipIf(typeof native === 'string')('the native port agrees with the Wasm core on the ring layout', () => {
     // The C file carries its own copy of assembly/layout.ts: check every constant it names.
-    const src = fileURLToPath(new URL('../bench/native/roundtrip.c', import.meta.url));
+    const src = fileURLToPath(new URL('../../bench/native/roundtrip.c', import.meta.url));
     const text = readFileSync(src, 'utf8');
     const defs = [...text.matchAll(/^#define ([A-Z][A-Z0-9_]+) (0x[0-9a-f]+|\d+)u?$/gm)];
     expect(defs.length).toBeGreaterThan(100);

@@ -6,7 +6,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as L from '../assembly/layout.js';
+import * as L from '../../assembly/layout.js';
 import {
   BlkDevice,
   BlkDriver,
@@ -35,9 +35,9 @@ import {
   statsBlockBytes,
   wasmModule,
   type TransportCounters,
-} from '../src/index.js';
-import type { BlkDeviceWorkerApi } from '../workers/blk-device.js';
-import { bundleWorker } from './helpers/bundle-worker.js';
+} from '../../src/index.js';
+import type { BlkDeviceWorkerApi } from '../../workers/blk-device.js';
+import { bundleWorker } from '../helpers/bundle-worker.js';
 
 describe('stats kinds', () => {
   it('each kind has a distinct id and its u64 fields inside its block, aligned', () => {
@@ -243,7 +243,7 @@ describe('DMA API, transport and device counters live in registry blocks', () =>
 });
 
 describe('a device on a worker thread counts into blocks the main thread reads by name', () => {
-  const workerFile = fileURLToPath(new URL('../dist/workers/blk-device.js', import.meta.url));
+  const workerFile = fileURLToPath(new URL('../../dist/workers/blk-device.js', import.meta.url));
   beforeAll(() => bundleWorker('blk-device'));
 
   it('virtio-blk queue 0 served on a worker: its server and ring blocks, registered there, read here', async () => {

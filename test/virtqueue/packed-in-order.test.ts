@@ -4,7 +4,7 @@
 // and len; the driver completes every buffer up to that id in order, the
 // skipped ones with their total length. Both engines; the checks on each side.
 import { describe, expect, it } from 'vitest';
-import * as P from '../assembly/packed/layout.js';
+import * as P from '../../assembly/packed/layout.js';
 import {
   ConfigError,
   GuestMemory,
@@ -13,8 +13,8 @@ import {
   createQueue,
   type EngineName,
   type PackedQueueOptions,
-} from '../src/index.js';
-import { expectVqError } from './helpers/machine.js';
+} from '../../src/index.js';
+import { expectVqError } from '../helpers/machine.js';
 
 const { PDESC_F_NEXT: NEXT, PDESC_F_WRITE: WRITE, PDESC_F_INDIRECT: INDIRECT } = P;
 const AVAIL = P.PDESC_F_AVAIL;

@@ -1,8 +1,8 @@
 // The blk and console benchmark units: what a worker would call, and the flag checks.
 import { describe, expect, it } from 'vitest';
-import { blkBenchMachine, createBlkJob, parseBlkArgs, runBlkQueue } from '../src/cli/bench/blk.js';
-import { consoleBenchMachine, parseConsoleArgs, runConsoleLoopback } from '../src/cli/bench/console.js';
-import { UsageError } from '../src/cli/usage.js';
+import { blkBenchMachine, createBlkJob, parseBlkArgs, runBlkQueue } from '../../src/cli/bench/blk.js';
+import { consoleBenchMachine, parseConsoleArgs, runConsoleLoopback } from '../../src/cli/bench/console.js';
+import { UsageError } from '../../src/cli/usage.js';
 
 describe('bench units', () => {
   it.each(['split', 'packed'] as const)('runBlkQueue on two %s queues, every mode', (ring) => {

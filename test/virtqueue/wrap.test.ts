@@ -5,9 +5,9 @@
 // the values in the ring at that moment, with events steered to land just
 // before and after 65535; the stats block counts every chain and decision.
 import { describe, expect, it } from 'vitest';
-import * as L from '../assembly/layout.js';
-import { GuestMemory, MockSplitQueue, SplitQueue } from '../src/index.js';
-import { int, needEvent, rng } from './helpers/ring.js';
+import * as L from '../../assembly/layout.js';
+import { GuestMemory, MockSplitQueue, SplitQueue } from '../../src/index.js';
+import { int, needEvent, rng } from '../helpers/ring.js';
 
 const configs = [1, 4, 256].flatMap((size) => [false, true].map((eventIdx) => ({ size, eventIdx })));
 

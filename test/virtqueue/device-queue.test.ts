@@ -2,7 +2,7 @@
 // (as a transport hands them over), reaching guest RAM only through its DMA
 // view; and the Wasm copy the DMA view uses for payload.
 import { describe, expect, it } from 'vitest';
-import { iov } from './helpers/ring.js';
+import { iov } from '../helpers/ring.js';
 import {
   DmaApi,
   GuestMemory,
@@ -12,7 +12,7 @@ import {
   deviceQueueFromAreas,
   layout as L,
   type PackedQueue,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 describe('SplitDevice.fromAreas', () => {
   it('serves the driver through the programmed areas, counting in its own stats block', () => {

@@ -3,13 +3,13 @@
 // system's <linux/virtio_ring.h>; and that the queue really puts every field
 // at those offsets in guest memory.
 import { afterAll, describe, expect, it } from 'vitest';
-import { iov } from './helpers/ring.js';
+import { iov } from '../helpers/ring.js';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import * as L from '../assembly/layout.js';
-import { ConfigError, GuestMemory, MockSplitQueue, SplitQueue, splitRingLayout } from '../src/index.js';
-import { buildVringHelper, runHelper } from './helpers/native.js';
-import { int, needEvent, rng } from './helpers/ring.js';
+import * as L from '../../assembly/layout.js';
+import { ConfigError, GuestMemory, MockSplitQueue, SplitQueue, splitRingLayout } from '../../src/index.js';
+import { buildVringHelper, runHelper } from '../helpers/native.js';
+import { int, needEvent, rng } from '../helpers/ring.js';
 
 const SIZES = Array.from({ length: 16 }, (_, k) => 2 ** k); // 1 .. 32768
 const ALIGNS = [4, 16, 64, 4096, 65536];

@@ -22,10 +22,10 @@ import {
   VirtioPciTransport,
   wasmModule,
   type BlkBackend,
-} from '../src/index.js';
-import type { BlkDeviceWorkerApi } from '../workers/blk-device.js';
+} from '../../src/index.js';
+import type { BlkDeviceWorkerApi } from '../../workers/blk-device.js';
 
-const workerFile = fileURLToPath(new URL('../dist/workers/blk-device.js', import.meta.url));
+const workerFile = fileURLToPath(new URL('../../dist/workers/blk-device.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'vqsim-blkw-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

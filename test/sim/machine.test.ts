@@ -15,9 +15,9 @@ import {
   createMachine,
   readStatsRegistry,
   type MachineConfig,
-} from '../src/index.js';
-import { runNetPackets } from '../src/sim/net.js';
-import { MAX_GUEST_RAM } from '../assembly/layout.js';
+} from '../../src/index.js';
+import { runNetPackets } from '../../src/sim/net.js';
+import { MAX_GUEST_RAM } from '../../assembly/layout.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vqsim-machine-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,11 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
-import type { Io } from '../src/cli/io.js';
-import { parseBenchArgs } from '../src/cli/bench/options.js';
-import { buildNative } from '../src/cli/bench/native.js';
-import type { ColocatedRow } from '../bench/pingpong.js';
+import { main } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/io.js';
+import { parseBenchArgs } from '../../src/cli/bench/options.js';
+import { buildNative } from '../../src/cli/bench/native.js';
+import type { ColocatedRow } from '../../bench/pingpong.js';
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -211,8 +211,8 @@ describe('vqsim command line', () => {
     expect(o).toMatchObject({ queueSizes: [64, 1024], indirect: [true], native: false, json: true, timeMs: 2.5 });
   });
 
-  const bin = fileURLToPath(new URL('../bin/vqsim.js', import.meta.url));
-  const built = existsSync(fileURLToPath(new URL('../dist/cli.js', import.meta.url)));
+  const bin = fileURLToPath(new URL('../../bin/vqsim.js', import.meta.url));
+  const built = existsSync(fileURLToPath(new URL('../../dist/cli.js', import.meta.url)));
   it.skipIf(!built)('bin/vqsim.js exits 2 with one line for a bad queue size', () => {
     const r = spawnSync(process.execPath, [bin, 'bench', '--queue-size', '300'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
