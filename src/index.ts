@@ -110,6 +110,15 @@ export { directDeviceView, type DeviceHost as DmaDeviceHost, type DeviceCore } f
 export { OffsetDmaBackend, DMA_OFFSET } from './dma/offset.js';
 export { DirectDmaBackend } from './dma/direct.js';
 export {
+  IommuDmaBackend,
+  IOMMU_DEFAULT_BASE,
+  IOMMU_DEFAULT_BYTES,
+  iommuProt,
+  type IommuOptions,
+  type DmaSegment,
+} from './dma/iommu.js';
+export { IovaDomain, type IovaRange } from './dma/iova.js';
+export {
   DMA_BACKENDS,
   DMA_BACKEND_NAMES,
   createDmaBackend,
