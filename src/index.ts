@@ -119,6 +119,14 @@ export {
 } from './dma/iommu.js';
 export { IovaDomain, type IovaRange } from './dma/iova.js';
 export {
+  VduseDmaBackend,
+  VDUSE_BOUNCE_SIZE,
+  VDUSE_MIN_BOUNCE_SIZE,
+  VDUSE_MAX_BOUNCE_SIZE,
+  VDUSE_IOVA_SIZE,
+  type VduseOptions,
+} from './dma/vduse.js';
+export {
   DMA_BACKENDS,
   DMA_BACKEND_NAMES,
   createDmaBackend,
@@ -128,6 +136,7 @@ export {
 export { DmaError } from './dma/errors.js';
 export {
   DmaDirection,
+  DmaAttr,
   type DmaBackend,
   type DmaCoherent,
   type DmaCounters,

@@ -207,7 +207,7 @@ describe('createMachine', () => {
   });
 
   it('lists its DMA backends in one place', () => {
-    expect(DMA_BACKEND_NAMES).toEqual(['direct', 'offset', 'iommu']);
+    expect(DMA_BACKEND_NAMES).toEqual(['direct', 'offset', 'iommu', 'vduse']);
   });
 });
 
@@ -315,7 +315,7 @@ describe('createMachine config errors name the field and what is allowed', () =>
     [
       'an unknown DMA backend',
       { dma: 'swiotlb', devices: [net] },
-      'dma: "swiotlb" is not one of direct, offset, iommu',
+      'dma: "swiotlb" is not one of direct, offset, iommu, vduse',
     ],
     ['a memory size not in pages', { memory: 65537, devices: [net] }, 'memory: 65537 is not a multiple of 4096'],
     [

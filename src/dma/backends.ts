@@ -5,6 +5,7 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import { DirectDmaBackend } from './direct.js';
 import { OffsetDmaBackend } from './offset.js';
 import { IommuDmaBackend } from './iommu.js';
+import { VduseDmaBackend } from './vduse.js';
 import { DmaError } from './errors.js';
 import type { DmaBackend } from './types.js';
 
@@ -23,6 +24,12 @@ export const DMA_BACKENDS = {
    * (src/dma/iommu.ts).
    */
   iommu: (mem: GuestMemory): DmaBackend => new IommuDmaBackend(mem),
+  /**
+   * VDUSE's bounce domain: page-granular bounce pages (64 MiB of IOVA),
+   * copied in at map only for TO_DEVICE/BIDIRECTIONAL; coherent memory
+   * unbounced above them (src/dma/vduse.ts).
+   */
+  vduse: (mem: GuestMemory): DmaBackend => new VduseDmaBackend(mem),
 } as const satisfies Record<string, (mem: GuestMemory) => DmaBackend>;
 
 export type DmaBackendName = keyof typeof DMA_BACKENDS;

@@ -216,6 +216,24 @@ export const STATS_KINDS = {
     },
     writer: "every thread that runs one of the device's queues (atomic adds, once per batch)",
   },
+  /**
+   * A bouncing DMA backend's copies (the VDUSE bounce domain, src/dma/vduse.ts):
+   * bytes and copies each way, bounce pages allocated, maps refused. (Id 20:
+   * clear of the ids other kinds in progress take next.)
+   */
+  bounce: {
+    id: 20,
+    bytes: 64,
+    fields: u64s([
+      'bytesToDevice',
+      'bytesFromDevice',
+      'copiesToDevice',
+      'copiesFromDevice',
+      'bouncePages',
+      'mapErrors',
+    ]),
+    writer: 'the thread that owns the DmaApi (the guest driver: maps, unmaps and syncs copy)',
+  },
 } as const satisfies Record<string, StatsKindSchema>;
 
 export type StatsKind = keyof typeof STATS_KINDS;

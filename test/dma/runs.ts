@@ -46,6 +46,12 @@ export function ringRun(ring: RingKind, backend: DmaBackendName, seed: number) {
   const seen: number[] = [];
   const done: { token: number; len: number }[] = [];
   const maps = new Map<number, { dma: number; len: number; dir: D }[]>();
+  // Bytes a bouncing backend must copy: mapped for the device to read, unmapped for the CPU to read.
+  const bounce = { toDevice: 0, fromDevice: 0 };
+  const unmap = (b: { dma: number; len: number; dir: D }) => {
+    api.unmap(b.dma, b.len, b.dir);
+    if (b.dir !== D.TO_DEVICE) bounce.fromDevice += b.len;
+  };
   let token = 0;
   for (let step = 0; step < 200; step++) {
     const nOut = int(r, 0, 2);
@@ -56,6 +62,7 @@ export function ringRun(ring: RingKind, backend: DmaBackendName, seed: number) {
       const gpa = pool + ((token % 16) * 4 + k) * STRIDE;
       const dir = k < nOut ? D.TO_DEVICE : r() < 0.3 ? D.BIDIRECTIONAL : D.FROM_DEVICE;
       bufs.push({ dma: api.map(gpa, len, dir), len, dir });
+      if (dir !== D.FROM_DEVICE) bounce.toDevice += len;
     }
     const out = bufs.slice(0, nOut).map((b) => ({ addr: b.dma, len: b.len }));
     const inBufs = bufs.slice(nOut).map((b) => ({ addr: b.dma, len: b.len }));
@@ -63,7 +70,7 @@ export function ringRun(ring: RingKind, backend: DmaBackendName, seed: number) {
       maps.set(token, bufs);
       token++;
     } else {
-      for (const b of bufs) api.unmap(b.dma, b.len, b.dir);
+      for (const b of bufs) unmap(b);
     }
     q.driver.kick();
     if (r() < 0.4) {
@@ -83,7 +90,7 @@ export function ringRun(ring: RingKind, backend: DmaBackendName, seed: number) {
     }
     for (const c of q.driver.getUsed()) {
       done.push(c);
-      for (const b of maps.get(c.token)!) api.unmap(b.dma, b.len, b.dir);
+      for (const b of maps.get(c.token)!) unmap(b);
       maps.delete(c.token);
     }
   }
@@ -94,6 +101,8 @@ export function ringRun(ring: RingKind, backend: DmaBackendName, seed: number) {
     stats: q.stats(),
     dma: view.counters(),
     api: api.counters(),
+    /** What a bouncing backend had to copy each way (maps and unmaps only: this run does not sync). */
+    bounce,
     backend: api.backend,
   };
 }
