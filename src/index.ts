@@ -118,6 +118,23 @@ export { directDeviceView, type DeviceHost as DmaDeviceHost, type DeviceCore } f
 export { OffsetDmaBackend, DMA_OFFSET } from './dma/offset.js';
 export { DirectDmaBackend } from './dma/direct.js';
 export {
+  IommuDmaBackend,
+  IOMMU_DEFAULT_BASE,
+  IOMMU_DEFAULT_BYTES,
+  iommuProt,
+  type IommuOptions,
+  type DmaSegment,
+} from './dma/iommu.js';
+export { IovaDomain, type IovaRange } from './dma/iova.js';
+export {
+  VduseDmaBackend,
+  VDUSE_BOUNCE_SIZE,
+  VDUSE_MIN_BOUNCE_SIZE,
+  VDUSE_MAX_BOUNCE_SIZE,
+  VDUSE_IOVA_SIZE,
+  type VduseOptions,
+} from './dma/vduse.js';
+export {
   DMA_BACKENDS,
   DMA_BACKEND_NAMES,
   createDmaBackend,
@@ -127,6 +144,7 @@ export {
 export { DmaError } from './dma/errors.js';
 export {
   DmaDirection,
+  DmaAttr,
   type DmaBackend,
   type DmaCoherent,
   type DmaCounters,

@@ -36,6 +36,8 @@ import {
   CTX_ENC,
   CTX_FLAGS,
   CTX_KEY,
+  CTX_IOTLB,
+  CTX_IOTLB_MASK,
   CTX_LIMIT,
   CTX_MODE,
   CTX_PT,
@@ -52,6 +54,8 @@ import {
   DST_BYTES_READ,
   DST_BYTES_WRITTEN,
   DST_FAULTS,
+  DST_IOTLB_HITS,
+  DST_IOTLB_MISSES,
   DST_MAPS,
   DST_READS,
   DST_SPLITS,
@@ -112,15 +116,6 @@ export function dmaFault(ctx: usize, code: i32, addr: u64, len: u32, write: u32)
   return -code;
 }
 
-// True when every page of guest physical [gpa, gpa + len) is shared.
-function allShared(gpa: u64, len: u32): bool {
-  const first = <usize>(gpa >> GUEST_PAGE_SHIFT);
-  const last = <usize>((gpa + <u64>len - 1) >> GUEST_PAGE_SHIFT);
-  for (let p = first; p <= last; p++) {
-    if ((load<u8>(<usize>PAGE_MAP_BASE + p) & <u8>PAGE_SHARED) == 0) return false;
-  }
-  return true;
-}
 
 // The keystream byte of guest physical byte `gpa`: a deterministic keyed
 // transform standing in for the memory controller's encryption (AES-XTS with
@@ -208,10 +203,11 @@ export function dmaCommitPending(ctx: usize): void {
 // Translates a device access of `len` (≥ 1) bytes at DMA address `addr`
 // (`write`: VRING_DESC_F_WRITE for a device write, else 0) into at most `cap`
 // iovecs at `out`. Returns the iovecs written; 0 when they do not fit in
-// `cap` (nothing is counted then: the caller retries with room); or -code
-// for a refused access (E_ADDR_RANGE outside the space, E_DMA_UNMAPPED,
-// E_DMA_PERM, E_DMA_PRIVATE, E_DMA_RMP, E_DMA_BLOCKED, E_DMA_STAGE),
-// recorded in the context.
+// `cap` (no iovec is counted then: the caller retries with room; the IOTLB
+// lookups made are, as they happened); or -code for a refused access
+// (E_ADDR_RANGE outside the space, E_DMA_UNMAPPED, E_DMA_PERM,
+// E_DMA_PRIVATE, E_DMA_RMP, E_DMA_BLOCKED, E_DMA_STAGE), recorded in the
+// context.
 export function dmaMapIov(ctx: usize, addr: u64, len: u32, write: u32, out: usize, cap: u32): i32 {
   const mode = load<u32>(ctx + CTX_MODE);
   const flags = load<u32>(ctx + CTX_FLAGS);
@@ -228,17 +224,23 @@ export function dmaMapIov(ctx: usize, addr: u64, len: u32, write: u32, out: usiz
     storeIov(out, addr, len, write, plainLinear(addr));
     return 1;
   }
-  // A page at a time: for a paged context a table walk (an IOTLB lookup per
-  // page), for a direct one the identity; each page checked against the
+  // A page at a time: for a paged context through the IOTLB when the
+  // context has one, else straight from the table (every lookup counted, a
+  // hit or a miss, also on the way out of a fault or a full output); for a
+  // direct one the identity. Each page is checked against the
   // page-ownership map when private pages matter. Pages contiguous in linear
   // memory merge into one iovec.
   const pt = <usize>load<u32>(ctx + CTX_PT);
+  const tlb = paged ? <usize>load<u32>(ctx + CTX_IOTLB) : 0;
+  const mask = load<u32>(ctx + CTX_IOTLB_MASK);
   const need: u32 = write != 0 ? PTE_WRITE : PTE_READ;
   let off = addr - base;
   let left = len;
   let n: u32 = 0;
   let e = out;
   let lastEnd: usize = 0;
+  let hits: u32 = 0;
+  let misses: u32 = 0;
   while (left > 0) {
     const at = addr + <u64>(len - left);
     const inPage = <u32>(off & <u64>(GUEST_PAGE_SIZE - 1));
@@ -246,23 +248,41 @@ export function dmaMapIov(ctx: usize, addr: u64, len: u32, write: u32, out: usiz
     const chunk = left < room ? left : room;
     let gpa = at;
     if (paged) {
-      const pte = load<u32>(pt + <usize>(off >> GUEST_PAGE_SHIFT) * 4);
+      const page = <u32>(off >> GUEST_PAGE_SHIFT);
+      let pte: u32;
+      if (tlb != 0) {
+        const slot = tlb + (<usize>(page & mask) << 3);
+        const ent = load<u64>(slot);
+        if (<u32>ent == page + 1) {
+          pte = <u32>(ent >> 32);
+          hits++;
+        } else {
+          misses++;
+          pte = load<u32>(pt + <usize>page * 4);
+          if ((pte & PTE_PERM_MASK) != 0) store<u64>(slot, (<u64>pte << 32) | <u64>(page + 1));
+        }
+      } else {
+        pte = load<u32>(pt + <usize>page * 4);
+      }
       const perm = pte & PTE_PERM_MASK;
-      if (perm == 0) return dmaFault(ctx, E_DMA_UNMAPPED, at, left, write);
-      if ((perm & need) == 0) return dmaFault(ctx, E_DMA_PERM, at, left, write);
+      if (perm == 0) return pagedFault(ctx, hits, misses, E_DMA_UNMAPPED, at, left, write);
+      if ((perm & need) == 0) return pagedFault(ctx, hits, misses, E_DMA_PERM, at, left, write);
       gpa = <u64>(pte & ~PTE_PERM_MASK) + <u64>inPage;
     }
     let lin = plainLinear(gpa);
     if (restricted && (load<u8>(<usize>PAGE_MAP_BASE + <usize>(gpa >> GUEST_PAGE_SHIFT)) & <u8>PAGE_SHARED) == 0) {
-      if ((flags & DMA_F_SHARED_ONLY) != 0) return dmaFault(ctx, E_DMA_PRIVATE, at, left, write);
+      if ((flags & DMA_F_SHARED_ONLY) != 0) return pagedFault(ctx, hits, misses, E_DMA_PRIVATE, at, left, write);
       const p = privateLinear(ctx, gpa, chunk, write);
-      if (p < 0) return dmaFault(ctx, <i32>-p, at, left, write);
+      if (p < 0) return pagedFault(ctx, hits, misses, <i32>-p, at, left, write);
       lin = <usize>p;
     }
     if (n > 0 && lin == lastEnd) {
       store<u32>(e - ELEM_SIZE + ELEM_LEN, load<u32>(e - ELEM_SIZE + ELEM_LEN) + chunk);
     } else {
-      if (n >= cap) return 0;
+      if (n >= cap) {
+        iotlbCount(ctx, hits, misses);
+        return 0;
+      }
       storeIov(e, at, chunk, write, lin);
       e += ELEM_SIZE;
       n++;
@@ -271,8 +291,24 @@ export function dmaMapIov(ctx: usize, addr: u64, len: u32, write: u32, out: usiz
     left -= chunk;
     off += <u64>chunk;
   }
+  iotlbCount(ctx, hits, misses);
   if (n > 1) atomic.add<u64>(<usize>load<u32>(ctx + CTX_STATS) + DST_SPLITS, <u64>(n - 1));
   return <i32>n;
+}
+
+// Counts a paged translation's IOTLB lookups (once per translation).
+@inline
+function iotlbCount(ctx: usize, hits: u32, misses: u32): void {
+  if ((hits | misses) == 0) return;
+  const s = <usize>load<u32>(ctx + CTX_STATS);
+  if (hits > 0) atomic.add<u64>(s + DST_IOTLB_HITS, <u64>hits);
+  if (misses > 0) atomic.add<u64>(s + DST_IOTLB_MISSES, <u64>misses);
+}
+
+// A refused access: its lookups counted, then the fault recorded.
+function pagedFault(ctx: usize, hits: u32, misses: u32, code: i32, addr: u64, len: u32, write: u32): i32 {
+  iotlbCount(ctx, hits, misses);
+  return dmaFault(ctx, code, addr, len, write);
 }
 
 // Counts iovecs made at pop time (once per pop call).

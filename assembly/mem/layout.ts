@@ -33,6 +33,8 @@ export const CTX_STAGE_NEXT = 68;
 export const CTX_WB = 72;
 export const CTX_WB_N = 76;
 export const CTX_WB_CAP = 80;
+export const CTX_IOTLB = 84; // paged: linear address of the IOTLB (IOTLB_ENTRY_SIZE bytes per entry), 0 for none
+export const CTX_IOTLB_MASK = 88; // paged: the IOTLB's entries − 1 (entries are a power of two)
 export const CTX_SIZE = 128;
 
 // Direct: the DMA address is the guest physical address, and the space is
@@ -68,6 +70,18 @@ export const PTE_READ = 1; // the device may read (DMA_TO_DEVICE)
 export const PTE_WRITE = 2; // the device may write (DMA_FROM_DEVICE)
 export const PTE_PERM_MASK = 3;
 
+// The IOTLB of a paged context: a direct-mapped cache of page-table entries,
+// in host memory, consulted before the table walk (an IOMMU's IOTLB; vhost's
+// device IOTLB). Entry i holds one u64: the low word is the tag, the IOVA page
+// index within the window + 1 (0: empty), for a page with page & mask == i;
+// the high word is that page's PTE as the walk found it. Only present entries
+// are cached. Unmapping, or changing a present entry, invalidates the page
+// (the TypeScript face does it, as an IOMMU driver's iotlb_sync does).
+export const IOTLB_TAG = 0;
+export const IOTLB_PTE = 4;
+export const IOTLB_ENTRY_SIZE = 8;
+export const IOTLB_DEFAULT_ENTRIES = 64;
+
 // ---- Context stats block (host memory), u64 counters, updated with atomic
 // adds once per batch: a device's queues may run on several threads. ----
 export const DST_READS = 0; // device reads of guest memory (one per iovec or scalar read)
@@ -77,4 +91,7 @@ export const DST_BYTES_WRITTEN = 24;
 export const DST_FAULTS = 32; // accesses refused
 export const DST_MAPS = 40; // iovecs made by translating descriptors (pops, indirect tables, ring areas)
 export const DST_SPLITS = 48; // iovecs beyond the first of a range (the translation was not contiguous)
+export const DST_IOTLB_HITS = 56; // paged: page translations the IOTLB answered
+export const DST_IOTLB_MISSES = 64; // paged: page translations that walked the table (found or not)
+export const DST_IOTLB_INVALIDATIONS = 72; // paged: invalidation requests (one per unmap or remap of present pages)
 export const DST_SIZE = 128;

@@ -194,6 +194,10 @@ describe("the device's DMA view", () => {
       faults: 0,
       maps: 15,
       splits: 0,
+      // A direct context has no IOTLB.
+      iotlbHits: 0,
+      iotlbMisses: 0,
+      iotlbInvalidations: 0,
     });
   });
 

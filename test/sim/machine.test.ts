@@ -207,7 +207,7 @@ describe('createMachine', () => {
   });
 
   it('lists its DMA backends in one place', () => {
-    expect(DMA_BACKEND_NAMES).toEqual(['direct', 'offset']);
+    expect(DMA_BACKEND_NAMES).toEqual(['direct', 'offset', 'iommu', 'vduse']);
   });
 });
 
@@ -312,7 +312,11 @@ describe('createMachine config errors name the field and what is allowed', () =>
       { devices: [{ kind: 'blk', name: 'my disk' }] },
       'devices[0].name: "my disk" is not a letter then up to 23 letters, digits, _ or -',
     ],
-    ['an unknown DMA backend', { dma: 'swiotlb', devices: [net] }, 'dma: "swiotlb" is not one of direct, offset'],
+    [
+      'an unknown DMA backend',
+      { dma: 'swiotlb', devices: [net] },
+      'dma: "swiotlb" is not one of direct, offset, iommu, vduse',
+    ],
     ['a memory size not in pages', { memory: 65537, devices: [net] }, 'memory: 65537 is not a multiple of 4096'],
     [
       'a memory size out of range',
