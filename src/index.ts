@@ -135,6 +135,25 @@ export {
   type VduseOptions,
 } from './dma/vduse.js';
 export {
+  Swiotlb,
+  SwiotlbFullError,
+  swiotlbGeometry,
+  swiotlbFullMessage,
+  parseSwiotlbParam,
+  SWIOTLB_DEFAULT_BYTES,
+  SWIOTLB_SLOT_BYTES,
+  SWIOTLB_SEGMENT_SLOTS,
+  SWIOTLB_MAX_MAPPING,
+  type SwiotlbOptions,
+  type SwiotlbMapOptions,
+  type SwiotlbUnmapOptions,
+  type SwiotlbGeometry,
+  type SwiotlbSlot,
+  type SwiotlbState,
+  type SwiotlbCounters,
+} from './dma/swiotlb.js';
+export { SwiotlbDmaBackend, type SwiotlbBackendOptions } from './dma/swiotlb-backend.js';
+export {
   DMA_BACKENDS,
   DMA_BACKEND_NAMES,
   createDmaBackend,

@@ -6,6 +6,7 @@ import { DirectDmaBackend } from './direct.js';
 import { OffsetDmaBackend } from './offset.js';
 import { IommuDmaBackend } from './iommu.js';
 import { VduseDmaBackend } from './vduse.js';
+import { SwiotlbDmaBackend } from './swiotlb-backend.js';
 import { DmaError } from './errors.js';
 import type { DmaBackend } from './types.js';
 
@@ -30,6 +31,12 @@ export const DMA_BACKENDS = {
    * unbounced above them (src/dma/vduse.ts).
    */
   vduse: (mem: GuestMemory): DmaBackend => new VduseDmaBackend(mem),
+  /**
+   * Every streaming mapping bounced through the memory's swiotlb pool; the
+   * device reaches shared pages only (a confidential VM's dma-direct,
+   * src/dma/swiotlb-backend.ts).
+   */
+  swiotlb: (mem: GuestMemory): DmaBackend => new SwiotlbDmaBackend(mem),
 } as const satisfies Record<string, (mem: GuestMemory) => DmaBackend>;
 
 export type DmaBackendName = keyof typeof DMA_BACKENDS;

@@ -31,6 +31,7 @@
 import * as C from '../../assembly/mem/layout.js';
 import * as L from '../../assembly/layout.js';
 import * as N from '../../assembly/net/layout.js';
+import * as S from '../../assembly/mem/swiotlb-layout.js';
 import { ConfigError, GuestMemoryError } from '../errors.js';
 import { hostAllocShared } from './guest-memory.js';
 
@@ -243,6 +244,44 @@ export const STATS_KINDS = {
       'mapErrors',
     ]),
     writer: 'the thread that owns the DmaApi (the guest driver: maps, unmaps and syncs copy)',
+  },
+  /**
+   * The swiotlb bounce pool (src/dma/swiotlb.ts, assembly/mem/swiotlb-layout.ts
+   * SWS_*): Linux's debugfs files, then one item per CPU that maps through it
+   * (sum the items for the pool's totals).
+   */
+  swiotlb: {
+    id: 10,
+    bytes: S.SWS_ITEM0,
+    fields: {
+      nslabs: S.SWS_NSLABS,
+      used: S.SWS_USED,
+      usedHiwater: S.SWS_HIWATER,
+      transientNslabs: S.SWS_TRANSIENT,
+      warnings: S.SWS_WARNINGS,
+      warningsSuppressed: S.SWS_WARNINGS_SUPPRESSED,
+    },
+    items: {
+      countAt: S.SWS_ITEMS,
+      at: S.SWS_ITEM0,
+      stride: S.SWC_SIZE,
+      fields: {
+        maps: S.SWC_MAPS,
+        searches: S.SWC_SEARCHES,
+        areaSearches: S.SWC_AREA_SEARCHES,
+        slotsScanned: S.SWC_SLOTS_SCANNED,
+        releases: S.SWC_RELEASES,
+        full: S.SWC_FULL,
+        bouncesToDevice: S.SWC_BOUNCES_TO_DEVICE,
+        bytesToDevice: S.SWC_BYTES_TO_DEVICE,
+        bouncesFromDevice: S.SWC_BOUNCES_FROM_DEVICE,
+        bytesFromDevice: S.SWC_BYTES_FROM_DEVICE,
+        overflows: S.SWC_OVERFLOWS,
+        lockSpins: S.SWC_LOCK_SPINS,
+      },
+    },
+    writer:
+      'used and usedHiwater: every thread that maps (atomic adds); item k: the thread running CPU k; warnings: the thread that owns the Swiotlb face',
   },
 } as const satisfies Record<string, StatsKindSchema>;
 

@@ -46,6 +46,22 @@ export interface WasmCore {
   dma_commit(ctx: number): void;
   /** DMA context: counts device accesses made through iovecs of its pops. */
   dma_count(ctx: number, reads: number, readBytes: number, writes: number, writtenBytes: number): void;
+  /** swiotlb: sets every slot of the pool whose descriptor (assembly/mem/swiotlb-layout.ts SWP_*) is at `pool` free. */
+  swiotlb_init(pool: number): void;
+  /** swiotlb: bounces guest [orig, orig + size) for CPU `cpu` (copy 0: no copy in); the bounce offset in the pool, or -SWE_*. */
+  swiotlb_map(
+    pool: number,
+    orig: number,
+    size: number,
+    allocAlignMask: number,
+    minAlignMask: number,
+    cpu: number,
+    copy: number,
+  ): number;
+  /** swiotlb: copies back (FROM_DEVICE, BIDIRECTIONAL, no SKIP_CPU_SYNC) and releases; slots freed, or -SWE_*. */
+  swiotlb_unmap(pool: number, tlbOff: number, size: number, dir: number, attrs: number, cpu: number): number;
+  /** swiotlb: copies part of a mapping towards the device (1) or back (0); bytes copied, or -SWE_*. */
+  swiotlb_sync(pool: number, tlbOff: number, size: number, toDevice: number, cpu: number): number;
   /** virtio-net device: appends n popped chains to a pool, keeping writable (RX) or readable (TX) buffers. */
   net_stash(pool: number, popOut: number, n: number, popChains: number, wantWrite: number): number;
   /** virtio-net device: moves every packet it can for one queue pair (state at `st`); returns packets handled. */

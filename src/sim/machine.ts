@@ -14,6 +14,7 @@
 //
 // machine.stats() reads them all by name, as any thread attached to the memory can.
 import { DmaApi } from '../dma/api.js';
+import { SWIOTLB_DEFAULT_BYTES, Swiotlb } from '../dma/swiotlb.js';
 import { VqsimError } from '../errors.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { readStatsRegistry, type StatsRecord } from '../memory/stats-registry.js';
@@ -214,12 +215,12 @@ function remove(d: MachineDevice): void {
  */
 export function createMachine(config: MachineConfig, options: CreateMachineOptions = {}): Machine {
   const cfg = resolveMachineConfig(config);
-  const mem = new GuestMemory({
-    size: cfg.memory ?? defaultGuestBytes(cfg.devices),
-    module: options.module,
-    encryption: cfg.encryption,
-    key: cfg.seed,
-  });
+  const bounce = cfg.dma === 'swiotlb';
+  const size = cfg.memory ?? defaultGuestBytes(cfg.devices) + (bounce ? SWIOTLB_DEFAULT_BYTES : 0);
+  const mem = new GuestMemory({ size, module: options.module, encryption: cfg.encryption, key: cfg.seed });
+  // One bounce pool for every device (Linux's io_tlb_default_mem): 64 MiB
+  // in the RAM added for it, or fitted into RAM the config sized itself.
+  if (bounce) Swiotlb.forMemory(mem, cfg.memory === undefined ? {} : { fit: true });
   const devices: MachineDevice[] = [];
   const opened: BlkBackend[] = [];
   try {

@@ -106,9 +106,9 @@ describe('DMA API, direct backend', () => {
     expect(dma.counters()).toMatchObject({ coherentAllocs: 1, coherentFrees: 1, errors: 3 });
   });
 
-  it('only the direct backend exists; tracking can be turned off', () => {
+  it('an unknown backend is refused; tracking can be turned off', () => {
     const mem = new GuestMemory({ size: RAM });
-    expect(code(() => new DmaApi(mem, { backend: 'swiotlb' as 'direct' }))).toBe('DMA_BAD_BACKEND');
+    expect(code(() => new DmaApi(mem, { backend: 'swiotbl' as 'direct' }))).toBe('DMA_BAD_BACKEND');
     const dma = new DmaApi(mem, { track: false });
     dma.unmap(0x1000, 16, D.TO_DEVICE); // not checked without tracking
     expect(code(() => dma.unmap(0x1000, 16, 9 as D))).toBe('DMA_BAD_DIRECTION'); // arguments still are

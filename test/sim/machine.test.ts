@@ -207,7 +207,7 @@ describe('createMachine', () => {
   });
 
   it('lists its DMA backends in one place', () => {
-    expect(DMA_BACKEND_NAMES).toEqual(['direct', 'offset', 'iommu', 'vduse']);
+    expect(DMA_BACKEND_NAMES).toEqual(['direct', 'offset', 'iommu', 'vduse', 'swiotlb']);
   });
 });
 
@@ -314,8 +314,8 @@ describe('createMachine config errors name the field and what is allowed', () =>
     ],
     [
       'an unknown DMA backend',
-      { dma: 'swiotlb', devices: [net] },
-      'dma: "swiotlb" is not one of direct, offset, iommu, vduse',
+      { dma: 'swiotbl', devices: [net] },
+      'dma: "swiotbl" is not one of direct, offset, iommu, vduse, swiotlb',
     ],
     ['a memory size not in pages', { memory: 65537, devices: [net] }, 'memory: 65537 is not a multiple of 4096'],
     [

@@ -4,6 +4,7 @@
 // completions checked against what was posted. `hardened: false` trusts the
 // device, for comparisons.
 import { DmaDirection } from '../../dma/types.js';
+import { DmaError } from '../../dma/errors.js';
 import type { DmaApi } from '../../dma/api.js';
 import { ConfigError, VqsimError, type FaultSide } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
@@ -122,6 +123,10 @@ export class BlkQueue {
   private pendingDescs = 0;
   /** Requests in the ring or the batch. */
   inflight = 0;
+  /** Submits refused because a buffer could not be mapped (a full swiotlb pool: DMA_MAPPING_ERROR). */
+  mapErrors = 0;
+  /** Why the last submit returned -1, when it was a mapping error (undefined after a submit that worked). */
+  mapError: DmaError | undefined;
 
   constructor(
     readonly driver: BlkDriver,
@@ -143,7 +148,9 @@ export class BlkQueue {
   /**
    * Queues one request: `data` is the guest buffer (guest physical address)
    * and its length; 0 for none. Returns the request's tag, or -1 when the
-   * ring has no room now (reap first).
+   * ring has no room now, or a buffer could not be mapped (`mapError`; Linux
+   * returns BLK_STS_RESOURCE and blk-mq retries): reap, then submit again.
+   * A refused request leaves nothing behind; what is already queued stays.
    */
   submit(type: number, sector: number, data = 0, dataLen = 0): number {
     const need = dataLen > 0 ? 3 : 2;
@@ -160,7 +167,13 @@ export class BlkQueue {
     v.setUint32(h + 12, Math.floor(sector / 2 ** 32), true);
     v.setUint8(h + 16, 0xff); // not a status: the device must write it
     const s = this.slots[k]!;
-    const hdrDma = dma.map(hdr, 32, DmaDirection.BIDIRECTIONAL);
+    let hdrDma: number;
+    try {
+      hdrDma = dma.map(hdr, 32, DmaDirection.BIDIRECTIONAL);
+    } catch (e) {
+      this.free.push(k);
+      return this.mapFailed(e);
+    }
     s.hdrDma = hdrDma;
     const readable = [{ addr: hdrDma, len: BLK_OUTHDR_SIZE }];
     const writable: { addr: number; len: number }[] = [];
@@ -170,7 +183,13 @@ export class BlkQueue {
     if (dataLen > 0) {
       const toDevice = type !== BlkType.IN && type !== BlkType.GET_ID;
       s.dataDir = toDevice ? DmaDirection.TO_DEVICE : DmaDirection.FROM_DEVICE;
-      s.dataDma = dma.map(data, dataLen, s.dataDir);
+      try {
+        s.dataDma = dma.map(data, dataLen, s.dataDir);
+      } catch (e) {
+        dma.unmap(hdrDma, 32, DmaDirection.BIDIRECTIONAL);
+        this.free.push(k);
+        return this.mapFailed(e);
+      }
       if (toDevice) readable.push({ addr: s.dataDma, len: dataLen });
       else {
         writable.push({ addr: s.dataDma, len: dataLen });
@@ -181,7 +200,16 @@ export class BlkQueue {
     this.batch.add(readable, writable, k, this.driver.indirect);
     this.pendingDescs += this.driver.indirect ? 1 : need;
     this.inflight++;
+    this.mapError = undefined;
     return k;
+  }
+
+  /** A map that failed: a full pool is -1 (retry after a reap); any other error is the caller's. */
+  private mapFailed(e: unknown): number {
+    if (!(e instanceof DmaError) || e.code !== 'DMA_MAPPING_ERROR') throw e;
+    this.mapErrors++;
+    this.mapError = e;
+    return -1;
   }
 
   /** Adds the queued requests to the ring (one call) and notifies the device when it asks. */
@@ -333,6 +361,7 @@ export class BlkDriver {
     const queue = this.queues[q];
     if (!queue) throw new ConfigError(`blk queue ${q}: the driver has ${this.queues.length}`);
     const tag = queue.submit(type, sector, data, len);
+    if (tag < 0 && queue.mapError) throw queue.mapError;
     if (tag < 0) throw new BlkDriverError('BLK_QUEUE_FULL', `blk queue ${q} is full`, -28, 'user');
     queue.kick();
     let got: BlkCompletion | undefined;

@@ -5,6 +5,7 @@
 // from used receive buffers. Like Linux, a used length above the buffer is
 // clamped (buf->len = min(len, buf->size)); the naive mode takes it as is.
 import { DmaDirection } from '../../dma/types.js';
+import { DmaError } from '../../dma/errors.js';
 import type { DmaApi } from '../../dma/api.js';
 import { VqsimError, type FaultSide } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
@@ -65,6 +66,10 @@ export class ConsoleDriver {
   private readonly txDma: number[] = [];
   private readonly txFree: number[] = [];
   private readonly received: Uint8Array[] = [];
+  /** Receive buffers whose mapping failed (a full swiotlb pool), posted again at the next read. */
+  private readonly rxUnposted: number[] = [];
+  /** Buffers that could not be mapped (DMA_MAPPING_ERROR): a write queued less, or a receive buffer waits. */
+  mapErrors = 0;
 
   private constructor(
     readonly access: TransportAccess,
@@ -85,8 +90,13 @@ export class ConsoleDriver {
     for (let k = this.txq.size - 1; k >= 0; k--) this.txFree.push(k);
     this.readSize();
     access.onConfigInterrupt(() => this.readSize());
-    // fill_queue: every receive buffer posted.
-    for (let k = 0; k < this.rxq.size; k++) this.postRx(k);
+    // fill_queue: every receive buffer posted; those a full pool refuses wait for the first read.
+    for (let k = 0; k < this.rxq.size; k++) {
+      if (!this.postRx(k)) {
+        for (let j = k + 1; j < this.rxq.size; j++) this.rxUnposted.push(j);
+        break;
+      }
+    }
     if (this.rxq.driver.kick()) access.notify(CONSOLE_RECEIVEQ);
   }
 
@@ -120,11 +130,36 @@ export class ConsoleDriver {
     ]);
   }
 
-  private postRx(k: number): void {
+  /** Maps and adds receive buffer k; one that cannot be mapped now waits in rxUnposted. */
+  private postRx(k: number): boolean {
     const gpa = this.rxPool + k * this.rxBytes;
-    const addr = this.dma.map(gpa, this.rxBytes, DmaDirection.FROM_DEVICE);
+    let addr: number;
+    try {
+      addr = this.dma.map(gpa, this.rxBytes, DmaDirection.FROM_DEVICE);
+    } catch (e) {
+      if (!isMappingError(e)) throw e;
+      this.mapErrors++;
+      this.rxUnposted.push(k);
+      return false;
+    }
     this.rxDma[k] = addr;
     this.rxq.driver.add([], [{ addr, len: this.rxBytes }], k);
+    return true;
+  }
+
+  /** Posts the receive buffers a full pool held back, as long as they map. */
+  private repostRx(): void {
+    if (this.rxUnposted.length === 0) return;
+    const waiting = this.rxUnposted.splice(0);
+    let posted = false;
+    for (let i = 0; i < waiting.length; i++) {
+      if (!this.postRx(waiting[i]!)) {
+        this.rxUnposted.push(...waiting.slice(i + 1));
+        break;
+      }
+      posted = true;
+    }
+    if (posted && this.rxq.driver.kick()) this.access.notify(CONSOLE_RECEIVEQ);
   }
 
   /** Ends receive buffer k's mapping, with the address map() returned. */
@@ -153,7 +188,8 @@ export class ConsoleDriver {
 
   /**
    * Sends `bytes` in chains of `chunk` bytes (at most txBufferBytes), one
-   * kick for all; returns the bytes queued (fewer when the ring is full).
+   * kick for all; returns the bytes queued (fewer when the ring is full or
+   * a buffer cannot be mapped now).
    */
   writeChunks(bytes: Uint8Array, chunk: number): number {
     this.reclaimTx();
@@ -164,7 +200,16 @@ export class ConsoleDriver {
       const n = Math.min(size, bytes.length - done);
       const gpa = this.txAddr(k);
       this.mem.write(gpa, bytes.subarray(done, done + n));
-      const addr = this.dma.map(gpa, this.txBytes, DmaDirection.TO_DEVICE);
+      let addr: number;
+      try {
+        addr = this.dma.map(gpa, this.txBytes, DmaDirection.TO_DEVICE);
+      } catch (e) {
+        // A full pool queues less: what is queued goes out, the caller sends the rest later.
+        this.txFree.push(k);
+        if (!isMappingError(e)) throw e;
+        this.mapErrors++;
+        break;
+      }
       this.txDma[k] = addr;
       this.txq.driver.add([{ addr, len: n }], [], k);
       done += n;
@@ -184,6 +229,7 @@ export class ConsoleDriver {
 
   /** Counts the bytes delivered so far without copying them out, and posts the buffers again (benchmarks). */
   readCount(): number {
+    this.repostRx();
     const d = this.rxq.driver;
     let total = 0;
     for (let n = d.reap(); n > 0; n = d.reap()) {
@@ -201,6 +247,7 @@ export class ConsoleDriver {
 
   /** Takes the bytes the device delivered so far, and posts their buffers again. */
   read(): Uint8Array {
+    this.repostRx();
     const d = this.rxq.driver;
     let total = 0;
     for (let n = d.reap(); n > 0; n = d.reap()) {
@@ -224,4 +271,9 @@ export class ConsoleDriver {
     this.received.length = 0;
     return out;
   }
+}
+
+/** A mapping the DMA API refused for want of room (a full swiotlb pool): the driver retries later. */
+function isMappingError(e: unknown): boolean {
+  return e instanceof DmaError && e.code === 'DMA_MAPPING_ERROR';
 }

@@ -163,6 +163,8 @@ export class VirtioNetDriver {
   private ctrlBuf = 0;
   private ctrlDma = { out: 0, ack: 0 };
   private readonly queueList: Virtqueue[];
+  /** Every buffer premapped (RX, TX, control), given back by remove() or a probe that fails. */
+  private readonly mapped: { dma: number; len: number; dir: DmaDirection }[] = [];
 
   private constructor(
     readonly access: TransportAccess,
@@ -247,6 +249,8 @@ export class VirtioNetDriver {
       drv.readConfig();
       drv.setUp(options);
     } catch (e) {
+      // A full swiotlb pool (DMA_MAPPING_ERROR) among others: give back every slot taken.
+      drv.unmapAll();
       access.setStatus(access.getStatus() | Status.FAILED);
       throw e;
     }
@@ -292,7 +296,7 @@ export class VirtioNetDriver {
     const table = mem.linear(mem.alloc(count * N.SLOT_SIZE), count * N.SLOT_SIZE);
     const dma: number[] = [];
     for (let k = 0; k < count; k++) {
-      const d = this.dma.map(gpa + k * stride, bufBytes, dir);
+      const d = this.premap(gpa + k * stride, bufBytes, dir);
       dma.push(d);
       const s = table + k * N.SLOT_SIZE;
       mem.view.setUint32(s + N.SLOT_CPU, mem.linear(gpa + k * stride, bufBytes), true);
@@ -352,8 +356,8 @@ export class VirtioNetDriver {
     if (this.ctrlVq) {
       this.ctrlBuf = this.mem.alloc(64);
       this.ctrlDma = {
-        out: this.dma.map(this.ctrlBuf, 32, DmaDirection.TO_DEVICE),
-        ack: this.dma.map(this.ctrlBuf + 32, 1, DmaDirection.FROM_DEVICE),
+        out: this.premap(this.ctrlBuf, 32, DmaDirection.TO_DEVICE),
+        ack: this.premap(this.ctrlBuf + 32, 1, DmaDirection.FROM_DEVICE),
       };
       this.access.onQueueInterrupt(this.ctrlIndex, () => this.counters.queueInterrupts++);
     }
@@ -617,17 +621,22 @@ export class VirtioNetDriver {
     }
   }
 
+  /** Maps a buffer the driver keeps mapped (premapped, as page_pool does), remembered for unmapAll. */
+  private premap(gpa: number, len: number, dir: DmaDirection): number {
+    const d = this.dma.map(gpa, len, dir);
+    this.mapped.push({ dma: d, len, dir });
+    return d;
+  }
+
+  private unmapAll(): void {
+    for (const m of this.mapped) this.dma.unmap(m.dma, m.len, m.dir);
+    this.mapped.length = 0;
+  }
+
   /** Unmaps every buffer and resets the device (virtnet_remove). */
   remove(): void {
     this.access.reset();
-    for (const p of this.pairs) {
-      p.rxSlots.dma.forEach((d) => this.dma.unmap(d, p.rxSlots.bufBytes, DmaDirection.FROM_DEVICE));
-      p.txSlots.dma.forEach((d) => this.dma.unmap(d, p.txSlots.bufBytes, DmaDirection.TO_DEVICE));
-    }
-    if (this.ctrlVq) {
-      this.dma.unmap(this.ctrlDma.out, 32, DmaDirection.TO_DEVICE);
-      this.dma.unmap(this.ctrlDma.ack, 1, DmaDirection.FROM_DEVICE);
-    }
+    this.unmapAll();
     this.pairs.length = 0;
   }
 }
