@@ -226,3 +226,4 @@ export {
 } from './sim/net.js';
 export { ThreadWorker, type WorkerEntry } from './sim/thread-worker.js';
 export { TdispInterface, TdispError, type TdispState, type TdispReport, type TdispAcceptor } from './trust/tdisp.js';
+export { DEPLOYMENTS, DEPLOYMENT_NAMES, type Deployment, type DeploymentName } from './sim/deployments.js';
