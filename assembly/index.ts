@@ -30,7 +30,7 @@ export {
   packed_dev_push_in_order,
 } from "./packed/device";
 export { dma_copy, dma_copy_batch } from "./copy";
-export { dma_map, dma_fill, dma_count } from "./mem/dma";
+export { dma_map, dma_fill, dma_count, dma_commit } from "./mem/dma";
 export { swiotlb_init, swiotlb_map, swiotlb_unmap, swiotlb_sync } from "./mem/swiotlb";
 export { net_stash, net_run } from "./net/device";
 export { net_drv_rx, net_drv_tx_reclaim, net_drv_tx_build } from "./net/driver";

@@ -23,6 +23,9 @@ export const GUEST_PAGE_SHIFT = 12;
 export const GUEST_PAGE_SIZE = 4096;
 export const PAGE_PRIVATE = 0;
 export const PAGE_SHARED = 1;
+// A private page a device wrote under TDX: its integrity check failed, and
+// the guest's next read of it is a machine check. Bit 0 still says shared.
+export const PAGE_POISONED = 2;
 
 // Config block at CONFIG_BASE (u32 fields).
 export const CFG_RAM_SIZE = 0;
@@ -34,6 +37,11 @@ export const CFG_HOST_NEXT = 8;
 // Linear address of the stats registry table (src/memory/stats-registry.ts),
 // 0 until the first block is registered; set once by compare-exchange.
 export const CFG_STATS = 12;
+// The machine's memory-encryption model (ENC_* in assembly/mem/layout.ts)
+// and its key (from the machine's seed): every DMA context of the machine
+// takes them.
+export const CFG_ENCRYPTION = 16;
+export const CFG_KEY = 20;
 export const CFG_SIZE = 64;
 
 // ---- Split virtqueue, VIRTIO 1.2 §2.7 and linux/virtio_ring.h ----
@@ -241,6 +249,12 @@ export const E_DMA_PERM = 44;
 export const E_DMA_PRIVATE = 45;
 // An indirect table that does not translate to one contiguous run.
 export const E_INDIRECT_MAP = 46;
+// A device write to a guest-owned page under SEV-SNP (the RMP check refuses it).
+export const E_DMA_RMP = 47;
+// Any access by a device whose DMA is blocked (a TDISP interface in ERROR).
+export const E_DMA_BLOCKED = 48;
+// A device access to private pages larger than the ciphertext staging ring.
+export const E_DMA_STAGE = 49;
 // Device side: the caller asked for something impossible (queue not broken).
 export const E_PUSH_ID_RANGE = 50;
 export const E_POP_OUTPUT = 51;

@@ -8,7 +8,15 @@ export {
   toVqsimError,
   type FaultSide,
 } from './errors.js';
-export { GuestMemory, DEFAULT_GUEST_RAM, type GuestMemoryOptions, type AllocOptions } from './memory/guest-memory.js';
+export {
+  GuestMemory,
+  DEFAULT_GUEST_RAM,
+  ENCRYPTION_MODELS,
+  MachineCheckError,
+  type EncryptionModel,
+  type GuestMemoryOptions,
+  type AllocOptions,
+} from './memory/guest-memory.js';
 export { GuestPageAllocator } from './memory/page-allocator.js';
 export {
   StatsRegistry,
@@ -110,6 +118,23 @@ export { directDeviceView, type DeviceHost as DmaDeviceHost, type DeviceCore } f
 export { OffsetDmaBackend, DMA_OFFSET } from './dma/offset.js';
 export { DirectDmaBackend } from './dma/direct.js';
 export {
+  IommuDmaBackend,
+  IOMMU_DEFAULT_BASE,
+  IOMMU_DEFAULT_BYTES,
+  iommuProt,
+  type IommuOptions,
+  type DmaSegment,
+} from './dma/iommu.js';
+export { IovaDomain, type IovaRange } from './dma/iova.js';
+export {
+  VduseDmaBackend,
+  VDUSE_BOUNCE_SIZE,
+  VDUSE_MIN_BOUNCE_SIZE,
+  VDUSE_MAX_BOUNCE_SIZE,
+  VDUSE_IOVA_SIZE,
+  type VduseOptions,
+} from './dma/vduse.js';
+export {
   Swiotlb,
   SwiotlbFullError,
   swiotlbGeometry,
@@ -200,3 +225,5 @@ export {
   type NetColocatedReport,
 } from './sim/net.js';
 export { ThreadWorker, type WorkerEntry } from './sim/thread-worker.js';
+export { TdispInterface, TdispError, type TdispState, type TdispReport, type TdispAcceptor } from './trust/tdisp.js';
+export { DEPLOYMENTS, DEPLOYMENT_NAMES, type Deployment, type DeploymentName } from './sim/deployments.js';

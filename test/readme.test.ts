@@ -117,6 +117,22 @@ it('the README DMA-context example runs: a machine on the offset backend, counte
   m.close();
 });
 
+it('the README iommu and vduse example runs: IOTLB and bounce counters as it says', () => {
+  const m = createMachine({ dma: 'iommu', devices: [{ kind: 'blk' }] });
+  expect(m.blk().driver.write(8, new Uint8Array(4096).fill(1))).toBe(BlkStatus.OK);
+  expect(m.stats()['blk0.dma-context']!.counters).toMatchObject({
+    iotlbMisses: 6,
+    iotlbHits: 1,
+    iotlbInvalidations: 2,
+    faults: 0,
+  });
+  m.close();
+  const v = createMachine({ dma: 'vduse', devices: [{ kind: 'blk' }] });
+  expect(v.blk().driver.write(8, new Uint8Array(4096).fill(1))).toBe(BlkStatus.OK);
+  expect(v.stats()['blk0.bounce']!.counters).toMatchObject({ bytesToDevice: 4128, bytesFromDevice: 32 });
+  v.close();
+});
+
 it('the README swiotlb example runs: a 64 MiB pool of 4 areas, a bounce and a full pool', () => {
   const mem = new GuestMemory({ size: 256 << 20 });
   const pool = new Swiotlb(mem, { ...parseSwiotlbParam('swiotlb=32768,4'), cpus: 4 }); // 64 MiB, 4 areas

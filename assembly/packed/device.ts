@@ -79,7 +79,7 @@ import {
   PEVENT_WRAP_SHIFT,
 } from "./layout";
 import { bump, needEvent, within } from "../ring";
-import { dmaCountMaps, dmaIsPlain, dmaLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
+import { dmaCommitPending, dmaCountMaps, dmaIsPlain, dmaLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
   store<u32>(dev + PDEV_ERR_CODE, code);
@@ -457,6 +457,8 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
 export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32): i32 {
   store<u32>(dev + PDEV_BATCH_DONE, 0);
   if (load<u32>(dev + PDEV_BROKEN) != 0) return fail(dev, E_BROKEN, 0, 0);
+  // Staged writes to private pages land before anything is published.
+  dmaCommitPending(<usize>load<u32>(dev + PDEV_DMA_CTX));
   if (n == 0) return 0;
   const num = load<u32>(dev + PDEV_NUM);
   const ring = <usize>load<u32>(dev + PDEV_DESC);
@@ -643,6 +645,8 @@ export function packed_dev_pop_in_order(dev: usize, out: usize, maxChains: u32, 
 export function packed_dev_push_in_order(dev: usize, entries: usize, n: u32, stride: u32): i32 {
   store<u32>(dev + PDEV_BATCH_DONE, 0);
   if (load<u32>(dev + PDEV_BROKEN) != 0) return fail(dev, E_BROKEN, 0, 0);
+  // Staged writes to private pages land before anything is published.
+  dmaCommitPending(<usize>load<u32>(dev + PDEV_DMA_CTX));
   if (n == 0) return 0;
   const num = load<u32>(dev + PDEV_NUM);
   const ring = <usize>load<u32>(dev + PDEV_DESC);

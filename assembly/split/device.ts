@@ -74,7 +74,7 @@ import {
   VRING_USED_RING,
 } from "../layout";
 import { bump, needEvent, within } from "../ring";
-import { dmaCountMaps, dmaIsPlain, dmaLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
+import { dmaCommitPending, dmaCountMaps, dmaIsPlain, dmaLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
   store<u32>(dev + DEV_ERR_CODE, code);
@@ -339,6 +339,9 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
 export function split_dev_push(dev: usize, entries: usize, n: u32, stride: u32): i32 {
   store<u32>(dev + DEV_BATCH_DONE, 0);
   if (load<u32>(dev + DEV_BROKEN) != 0) return fail(dev, E_BROKEN, 0, 0);
+  // The device's writes to staged private pages reach guest memory before
+  // any completion is published (a confidential VM's encryption model).
+  dmaCommitPending(<usize>load<u32>(dev + DEV_DMA_CTX));
   const num = load<u32>(dev + DEV_NUM);
   const mask = num - 1;
   const used = <usize>load<u32>(dev + DEV_USED);

@@ -193,7 +193,9 @@ static inline void st64(u8 *m, usize a, u64 v) { memcpy(m + a, &v, 8); }
 #define CTX_FLAGS 4u
 #define CTX_STATS 8u
 #define CTX_LIMIT 16u
-#define CTX_SIZE 64u
+#define CTX_ENC 52u
+#define CTX_WB_N 76u
+#define CTX_SIZE 128u
 #define DMA_MODE_DIRECT 0u
 #define DST_MAPS 40u
 #define DST_SIZE 128u
@@ -202,7 +204,9 @@ static inline void st64(u8 *m, usize a, u64 v) { memcpy(m + a, &v, 8); }
 static inline int within(u64 addr, u32 len, u64 size) { return addr <= size && (u64)len <= size - addr; }
 static inline int in_window(u64 addr, u32 len, u64 base, u64 size) { return addr >= base && within(addr - base, len, size); }
 static inline usize plain_linear(u64 addr) { return (usize)(addr + (u64)GUEST_BASE); }
-static inline int dma_is_plain(u8 *m, usize ctx) { return (load32(ctx + CTX_MODE) | load32(ctx + CTX_FLAGS)) == DMA_MODE_DIRECT; }
+static inline int dma_is_plain(u8 *m, usize ctx) {
+  return (load32(ctx + CTX_MODE) | load32(ctx + CTX_FLAGS) | load32(ctx + CTX_ENC)) == DMA_MODE_DIRECT;
+}
 static inline void store_iov(u8 *m, usize e, u64 dma, u32 len, u32 write, usize lin) {
   store64(e + ELEM_ADDR, dma);
   store64(e + ELEM_LEN, (u64)len | ((u64)write << 32));
@@ -755,6 +759,8 @@ __attribute__((noinline)) static i32 split_dev_push(usize dev, usize entries, u3
   u8 *const m = M;
   store32(dev + DEV_BATCH_DONE, 0);
   if (load32(dev + DEV_BROKEN) != 0) return dev_fail(m, dev, E_BROKEN, 0, 0);
+  // dmaCommitPending(): a plain context never has staged private-page writes.
+  if (load32(load32(dev + DEV_DMA_CTX) + CTX_WB_N) != 0) exit(1);
   const u32 num = load32(dev + DEV_NUM);
   const u32 mask = num - 1;
   const usize used = load32(dev + DEV_USED);

@@ -1,6 +1,6 @@
 // The guest DMA API, after Linux's dma_map_single / dma_unmap_single /
 // dma_sync_single_for_{cpu,device} / dma_alloc_coherent. Drivers call only
-// this; the backend (direct now; swiotlb and iommu later) does the rest.
+// this; the backend (src/dma/backends.ts) does the rest.
 
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { CounterBlock, registerStats } from '../memory/stats-registry.js';
@@ -64,9 +64,11 @@ export class DmaApi {
     this.backend = typeof b === 'string' ? createDmaBackend(b, mem) : b;
     this.track = options.track ?? true;
     this.c = CounterBlock.alloc(mem, 'dma-api', options.name ?? 'dma-api');
-    // The device side's counters: its DMA context's block, named beside this API's.
-    const ctxName = options.name?.endsWith('.dma-api') ? `${options.name.slice(0, -8)}.dma-context` : 'dma-context';
-    registerStats(mem.memory, 'dma-context', ctxName, this.backend.context.statsBlock);
+    // The device side's counters: its DMA context's block, named beside this
+    // API's; and the backend's own blocks, if it has any.
+    const prefix = options.name?.endsWith('.dma-api') ? `${options.name.slice(0, -8)}.` : '';
+    registerStats(mem.memory, 'dma-context', `${prefix}dma-context`, this.backend.context.statsBlock);
+    for (const b of this.backend.statsBlocks ?? []) registerStats(mem.memory, b.kind, `${prefix}${b.kind}`, b.addr);
   }
 
   /**
@@ -124,10 +126,21 @@ export class DmaApi {
     }
   }
 
-  /** dma_map_single: makes [gpa, gpa + len) reachable by the device for `dir`; returns the DMA address. */
-  map(gpa: number, len: number, dir: DmaDirection): number {
+  /**
+   * dma_map_single_attrs: makes [gpa, gpa + len) reachable by the device for
+   * `dir`; returns the DMA address. `attrs`: DmaAttr bits (SKIP_CPU_SYNC: no
+   * copy into a bounce buffer now). A backend that cannot map throws
+   * DMA_MAPPING_ERROR (counted as an error).
+   */
+  map(gpa: number, len: number, dir: DmaDirection, attrs = 0): number {
     this.checkArgs('dma map', gpa, len, dir);
-    const dma = this.backend.map(gpa, len, dir);
+    let dma: number;
+    try {
+      dma = this.backend.map(gpa, len, dir, attrs);
+    } catch (e) {
+      this.c.f.errors.add();
+      throw e;
+    }
     this.c.f.maps.add();
     this.c.f.bytesMapped.add(len);
     if (this.track) {
@@ -139,10 +152,13 @@ export class DmaApi {
     return dma;
   }
 
-  /** dma_unmap_single: ends a mapping; `len` and `dir` must be those it was mapped with. */
-  unmap(dma: number, len: number, dir: DmaDirection): void {
+  /**
+   * dma_unmap_single_attrs: ends a mapping; `len` and `dir` must be those it
+   * was mapped with. `attrs`: DmaAttr bits (SKIP_CPU_SYNC: no copy back).
+   */
+  unmap(dma: number, len: number, dir: DmaDirection, attrs = 0): void {
     const m = this.find('dma unmap', dma, len, dir, true);
-    this.backend.unmap(dma, m ? m.gpa : dma, len, dir);
+    this.backend.unmap(dma, m ? m.gpa : dma, len, dir, attrs);
     this.c.f.unmaps.add();
   }
 

@@ -4,6 +4,8 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { DirectDmaBackend } from './direct.js';
 import { OffsetDmaBackend } from './offset.js';
+import { IommuDmaBackend } from './iommu.js';
+import { VduseDmaBackend } from './vduse.js';
 import { SwiotlbDmaBackend } from './swiotlb-backend.js';
 import { DmaError } from './errors.js';
 import type { DmaBackend } from './types.js';
@@ -17,6 +19,18 @@ export const DMA_BACKENDS = {
    * device's context fails (src/dma/offset.ts).
    */
   offset: (mem: GuestMemory): DmaBackend => new OffsetDmaBackend(mem),
+  /**
+   * An IOMMU domain per device (Linux's dma-iommu): fresh IOVA pages per
+   * mapping with its direction's permissions, an IOTLB, unmap revokes
+   * (src/dma/iommu.ts).
+   */
+  iommu: (mem: GuestMemory): DmaBackend => new IommuDmaBackend(mem),
+  /**
+   * VDUSE's bounce domain: page-granular bounce pages (64 MiB of IOVA),
+   * copied in at map only for TO_DEVICE/BIDIRECTIONAL; coherent memory
+   * unbounced above them (src/dma/vduse.ts).
+   */
+  vduse: (mem: GuestMemory): DmaBackend => new VduseDmaBackend(mem),
   /**
    * Every streaming mapping bounced through the memory's swiotlb pool; the
    * device reaches shared pages only (a confidential VM's dma-direct,

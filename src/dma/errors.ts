@@ -14,5 +14,7 @@
  * - DMA_NOT_COHERENT: freeing a coherent region that was not allocated.
  * - DMA_FAULT: a device access through its DMA view outside what it may reach.
  * - DMA_BAD_BACKEND: an unknown backend name.
+ * - DMA_MAPPING_ERROR: the backend could not map (dma_mapping_error() is
+ *   true): no IOVA space left, no bounce page; the driver drops or retries.
  */
 export { DmaError } from '../memory/dma-context.js';

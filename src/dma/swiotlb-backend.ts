@@ -48,7 +48,11 @@ export class SwiotlbDmaBackend implements DmaBackend {
       );
     }
     this.cpu = cpu;
-    this.context = DmaContext.direct(mem, { sharedOnly: true });
+    // In a confidential VM the device meets private pages through the
+    // machine's encryption model (ciphertext, refused or poisoned writes);
+    // without one, it is held to shared pages (the bounce pool and coherent
+    // memory), so the bounce path is checked on its own all the same.
+    this.context = DmaContext.direct(mem, { sharedOnly: mem.encryption === 'none' });
     // Bounce buffers and coherent memory are both guest RAM.
     this.window = { base: 0, bytes: mem.size };
   }

@@ -1,4 +1,5 @@
 import type { DmaContext } from '../memory/dma-context.js';
+import type { StatsKind } from '../memory/stats-registry.js';
 
 /** enum dma_data_direction (linux/dma-direction.h): the numbers are Linux's. */
 export const DmaDirection = {
@@ -8,6 +9,17 @@ export const DmaDirection = {
 } as const;
 export type DmaDirection = (typeof DmaDirection)[keyof typeof DmaDirection];
 
+/**
+ * DMA attributes (linux/dma-mapping.h DMA_ATTR_*, Linux's bit values), or'ed
+ * into the `attrs` of a map or unmap.
+ */
+export const DmaAttr = {
+  /** The CPU and device copies need no sync at map or unmap (the driver syncs what it needs). */
+  SKIP_CPU_SYNC: 1 << 5,
+  /** A mapping failure is expected: no warning. */
+  NO_WARN: 1 << 8,
+} as const;
+
 export function directionName(dir: number): string {
   return dir === 0 ? 'BIDIRECTIONAL' : dir === 1 ? 'TO_DEVICE' : dir === 2 ? 'FROM_DEVICE' : `invalid (${dir})`;
 }
@@ -15,16 +27,6 @@ export function directionName(dir: number): string {
 export function isDirection(dir: unknown): dir is DmaDirection {
   return dir === 0 || dir === 1 || dir === 2;
 }
-
-/**
- * DMA attributes (include/linux/dma-mapping.h), a bit mask: SKIP_CPU_SYNC
- * (DMA_ATTR_SKIP_CPU_SYNC, 1 << 5) skips the CPU sync of a map or unmap;
- * NO_WARN (DMA_ATTR_NO_WARN, 1 << 8) silences the mapping-failure warning.
- */
-export const DmaAttr = {
-  SKIP_CPU_SYNC: 1 << 5,
-  NO_WARN: 1 << 8,
-} as const;
 
 /** A coherent (consistent) allocation: the CPU's guest physical address and the device's DMA address. */
 export interface DmaCoherent {
@@ -48,7 +50,9 @@ export interface DmaCoherent {
  * - offset (test-only, src/dma/offset.ts): DMA address = guest physical
  *   address + a large constant, in a paged context that refuses anything not
  *   mapped: proves nothing bypasses the DMA API or the context.
- * - swiotlb, iommu (later): bounce slots in a shared pool; an IOVA page table.
+ * - iommu (src/dma/iommu.ts): an IOVA page table per device, with an IOTLB.
+ * - vduse (src/dma/vduse.ts): VDUSE's bounce domain, page-granular bounce pages.
+ * - swiotlb (later): bounce slots in a shared pool.
  *
  * Drivers never see a backend: they call DmaApi, so swapping the backend
  * changes no driver.
@@ -64,10 +68,10 @@ export interface DmaBackend {
    * skip the calls on its hot path; true when the backend bounces.
    */
   readonly needSync: boolean;
-  /** Makes [gpa, gpa + len) reachable by the device; returns its DMA address. */
-  map(gpa: number, len: number, dir: DmaDirection): number;
+  /** Makes [gpa, gpa + len) reachable by the device; returns its DMA address. `attrs`: DmaAttr bits. */
+  map(gpa: number, len: number, dir: DmaDirection, attrs?: number): number;
   /** Ends a mapping made by map() (the API passes the original gpa). */
-  unmap(dma: number, gpa: number, len: number, dir: DmaDirection): void;
+  unmap(dma: number, gpa: number, len: number, dir: DmaDirection, attrs?: number): void;
   /** Hands a mapped range back to the CPU (swiotlb: copy out of the bounce buffer). */
   syncForCpu(dma: number, gpa: number, len: number, dir: DmaDirection): void;
   /** Hands a mapped range to the device (swiotlb: copy into the bounce buffer). */
@@ -75,6 +79,11 @@ export interface DmaBackend {
   /** Allocates memory both sides use without syncs (rings, indirect tables). */
   allocCoherent(bytes: number): DmaCoherent;
   freeCoherent(region: DmaCoherent): void;
+  /**
+   * Stats blocks of the backend's own (a bounce backend's copies), which the
+   * DMA API registers beside its own as `<device>.<kind>`.
+   */
+  readonly statsBlocks?: readonly { kind: StatsKind; addr: number }[];
 }
 
 /** Counters of the guest DMA API (the cost model reads them): the `dma-api` block of the stats registry. */

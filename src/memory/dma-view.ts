@@ -195,6 +195,9 @@ export class DmaView implements DeviceHost {
       this.wasm.dma_copy(this.hostView.getUint32(e + ELEM_LINEAR, true), at, l);
       at += l;
     }
+    // A write to a private page under an encryption model went to its staged
+    // ciphertext: apply it now, as a push would.
+    this.wasm.dma_commit(this.dmaContext);
     this.wasm.dma_count(this.dmaContext, 0, 0, 1, len);
   }
 

@@ -1,5 +1,7 @@
 import {
   CFG_HOST_NEXT,
+  CFG_ENCRYPTION,
+  CFG_KEY,
   CFG_PAGE_COUNT,
   CFG_RAM_SIZE,
   CONFIG_BASE,
@@ -10,12 +12,14 @@ import {
   HOST_BASE,
   MAX_GUEST_RAM,
   PAGE_MAP_BASE,
+  PAGE_POISONED,
   PAGE_PRIVATE,
   PAGE_SHARED,
   WASM_PAGE,
 } from '../../assembly/layout.js';
 import { ConfigError, GuestMemoryError } from '../errors.js';
 import { GuestPageAllocator } from './page-allocator.js';
+import { CounterBlock } from './stats-registry.js';
 import { instantiateCore, wasmModule, type WasmCore } from './wasm-core.js';
 
 export const DEFAULT_GUEST_RAM = 256 * 1024 * 1024;
@@ -33,6 +37,34 @@ export interface GuestMemoryOptions {
   memory?: WebAssembly.Memory;
   /** The compiled core to instantiate (a worker gets it from its parent). Default: compile build/vqsim.wasm once. */
   module?: WebAssembly.Module;
+  /**
+   * The machine's memory-encryption model: what a device sees of a private
+   * page (see ENCRYPTION_MODELS). Default 'none', a traditional VM.
+   */
+  encryption?: EncryptionModel;
+  /** The encryption key (a 32-bit number; the machine's seed). Default 1. */
+  key?: number;
+}
+
+/**
+ * Memory-encryption models (design.md; background/mechanisms.md §6): what a
+ * device access to a private guest page does.
+ * - none: no encryption; the device sees and writes plaintext.
+ * - sev (AMD SEV, SEV-ES): a read returns ciphertext; a write lands, and the
+ *   guest later reads garbage, silently (no integrity).
+ * - sev-snp: a read returns ciphertext; a write is refused (the RMP check), named.
+ * - tdx: a read returns ciphertext; a write poisons the page, and the guest's
+ *   next read of it is a machine check (#MC), named.
+ */
+export const ENCRYPTION_MODELS = ['none', 'sev', 'sev-snp', 'tdx'] as const;
+export type EncryptionModel = (typeof ENCRYPTION_MODELS)[number];
+
+/** A guest read of a page a device poisoned (TDX: the line's integrity check failed). */
+export class MachineCheckError extends GuestMemoryError {
+  constructor(message: string) {
+    super('MACHINE_CHECK', message, 'device');
+    this.name = 'MachineCheckError';
+  }
 }
 
 export interface AllocOptions {
@@ -127,6 +159,17 @@ export class GuestMemory {
       this.view.setUint32(CONFIG_BASE + CFG_RAM_SIZE, size, true);
       this.view.setUint32(CONFIG_BASE + CFG_PAGE_COUNT, size / GUEST_PAGE_SIZE, true);
       this.view.setUint32(CONFIG_BASE + CFG_HOST_NEXT, HOST_BASE, true);
+      const enc = options.encryption ?? 'none';
+      const model = ENCRYPTION_MODELS.indexOf(enc);
+      if (model < 0) {
+        throw new ConfigError(`encryption ${String(enc)}: must be one of ${ENCRYPTION_MODELS.join(', ')}`);
+      }
+      const key = options.key ?? 1;
+      if (!Number.isInteger(key) || key < 0 || key > 0xffffffff) {
+        throw new ConfigError(`encryption key ${key}: must be a whole number from 0 to 2^32-1`);
+      }
+      this.view.setUint32(CONFIG_BASE + CFG_ENCRYPTION, model, true);
+      this.view.setUint32(CONFIG_BASE + CFG_KEY, key, true);
     }
     this.hostView = new DataView(this.memory.buffer, 0, GUEST_BASE);
     this.core = instantiateCore(this.memory, options.module ?? wasmModule());
@@ -176,17 +219,70 @@ export class GuestMemory {
     this.setShared(gpa, pages * GUEST_PAGE_SIZE, false);
   }
 
-  /** Marks every page touching [gpa, gpa + len) shared with the host, or private. */
+  /** The machine's memory-encryption model. */
+  get encryption(): EncryptionModel {
+    return ENCRYPTION_MODELS[this.view.getUint32(CONFIG_BASE + CFG_ENCRYPTION, true)] ?? 'none';
+  }
+
+  /** The machine's encryption key. */
+  get key(): number {
+    return this.view.getUint32(CONFIG_BASE + CFG_KEY, true);
+  }
+
+  /**
+   * Marks every page touching [gpa, gpa + len) shared with the host, or
+   * private. In a confidential VM (encryption other than 'none') each page
+   * that changes state is a conversion (set_memory_decrypted /
+   * set_memory_encrypted: a hypercall, TLB flushes and, for TDX and SNP,
+   * page acceptance; far dearer than a copy), counted in `conversions`.
+   */
   setShared(gpa: number, len: number, shared: boolean): void {
     this.check(gpa, len);
     const first = gpa >>> GUEST_PAGE_SHIFT;
     const end = Math.ceil((gpa + len) / GUEST_PAGE_SIZE);
+    if (this.encryption !== 'none') {
+      const want = shared ? PAGE_SHARED : PAGE_PRIVATE;
+      let n = 0;
+      for (let p = first; p < end; p++) if ((this.bytes[PAGE_MAP_BASE + p]! & PAGE_SHARED) !== want) n++;
+      if (n > 0) this.countConversions(shared, n);
+    }
     this.bytes.fill(shared ? PAGE_SHARED : PAGE_PRIVATE, PAGE_MAP_BASE + first, PAGE_MAP_BASE + end);
+  }
+
+  private conversionBlock: CounterBlock<'memory'> | undefined;
+  private countConversions(toShared: boolean, pages: number): void {
+    this.conversionBlock ??= CounterBlock.alloc(this, 'memory', 'memory');
+    const f = this.conversionBlock.f;
+    (toShared ? f.toShared : f.toPrivate).add(pages);
+    f.calls.add();
+  }
+
+  /** Page conversions so far: calls, and pages made shared or private (a confidential VM only). */
+  conversions(): { calls: number; toShared: number; toPrivate: number } {
+    return this.conversionBlock?.read() ?? { calls: 0, toShared: 0, toPrivate: 0 };
   }
 
   isShared(gpa: number): boolean {
     this.check(gpa, 1);
-    return this.bytes[PAGE_MAP_BASE + (gpa >>> GUEST_PAGE_SHIFT)] === PAGE_SHARED;
+    return (this.bytes[PAGE_MAP_BASE + (gpa >>> GUEST_PAGE_SHIFT)]! & PAGE_SHARED) !== 0;
+  }
+
+  /**
+   * The guest consuming [gpa, gpa + len): a machine check when a device
+   * poisoned one of its pages (TDX). Every guest read accessor of this class
+   * runs it; a driver reading device-written data another way calls it first.
+   */
+  consume(gpa: number, len: number): void {
+    if (len <= 0) return;
+    const first = gpa >>> GUEST_PAGE_SHIFT;
+    const end = Math.ceil((gpa + len) / GUEST_PAGE_SIZE);
+    for (let p = first; p < end; p++) {
+      if (this.bytes[PAGE_MAP_BASE + p] === PAGE_POISONED) {
+        throw new MachineCheckError(
+          `#MC: machine check on a guest read of page 0x${(p * GUEST_PAGE_SIZE).toString(16)}: a device wrote to it while it was private (TDX integrity check failed)`,
+        );
+      }
+    }
   }
 
   /**
@@ -208,16 +304,24 @@ export class GuestMemory {
   }
 
   readU8(gpa: number): number {
-    return this.view.getUint8(this.linear(gpa, 1));
+    const at = this.linear(gpa, 1);
+    this.consume(gpa, 1);
+    return this.view.getUint8(at);
   }
   readU16(gpa: number): number {
-    return this.view.getUint16(this.linear(gpa, 2), true);
+    const at = this.linear(gpa, 2);
+    this.consume(gpa, 2);
+    return this.view.getUint16(at, true);
   }
   readU32(gpa: number): number {
-    return this.view.getUint32(this.linear(gpa, 4), true);
+    const at = this.linear(gpa, 4);
+    this.consume(gpa, 4);
+    return this.view.getUint32(at, true);
   }
   readU64(gpa: number): bigint {
-    return this.view.getBigUint64(this.linear(gpa, 8), true);
+    const at = this.linear(gpa, 8);
+    this.consume(gpa, 8);
+    return this.view.getBigUint64(at, true);
   }
   writeU8(gpa: number, v: number): void {
     this.view.setUint8(this.linear(gpa, 1), v);
@@ -234,6 +338,7 @@ export class GuestMemory {
   /** A copy of guest bytes [gpa, gpa + len). */
   read(gpa: number, len: number): Uint8Array {
     const at = this.linear(gpa, len);
+    this.consume(gpa, len);
     return this.bytes.slice(at, at + len);
   }
   write(gpa: number, data: Uint8Array): void {

@@ -211,8 +211,39 @@ export const STATS_KINDS = {
       faults: C.DST_FAULTS,
       maps: C.DST_MAPS,
       splits: C.DST_SPLITS,
+      iotlbHits: C.DST_IOTLB_HITS,
+      iotlbMisses: C.DST_IOTLB_MISSES,
+      iotlbInvalidations: C.DST_IOTLB_INVALIDATIONS,
     },
     writer: "every thread that runs one of the device's queues (atomic adds, once per batch)",
+  },
+  /**
+   * Guest page conversions in a confidential VM (set_memory_decrypted /
+   * set_memory_encrypted): calls, and pages made shared or private.
+   */
+  memory: {
+    id: 9,
+    bytes: 24,
+    fields: u64s(['calls', 'toShared', 'toPrivate']),
+    writer: 'the guest thread that allocates (the machine thread)',
+  },
+  /**
+   * A bouncing DMA backend's copies (the VDUSE bounce domain, src/dma/vduse.ts):
+   * bytes and copies each way, bounce pages allocated, maps refused. (Id 20:
+   * clear of the ids other kinds in progress take next.)
+   */
+  bounce: {
+    id: 20,
+    bytes: 64,
+    fields: u64s([
+      'bytesToDevice',
+      'bytesFromDevice',
+      'copiesToDevice',
+      'copiesFromDevice',
+      'bouncePages',
+      'mapErrors',
+    ]),
+    writer: 'the thread that owns the DmaApi (the guest driver: maps, unmaps and syncs copy)',
   },
   /**
    * The swiotlb bounce pool (src/dma/swiotlb.ts, assembly/mem/swiotlb-layout.ts

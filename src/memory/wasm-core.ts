@@ -42,6 +42,8 @@ export interface WasmCore {
   dma_map(ctx: number, lo: number, hi: number, len: number, write: number, out: number, cap: number): number;
   /** DMA context: a device write of `len` bytes of `value`; as dma_read. */
   dma_fill(ctx: number, lo: number, hi: number, len: number, value: number, scratch: number, cap: number): number;
+  /** DMA context: applies pending device writes to staged private pages (an encryption model's write-back). */
+  dma_commit(ctx: number): void;
   /** DMA context: counts device accesses made through iovecs of its pops. */
   dma_count(ctx: number, reads: number, readBytes: number, writes: number, writtenBytes: number): void;
   /** swiotlb: sets every slot of the pool whose descriptor (assembly/mem/swiotlb-layout.ts SWP_*) is at `pool` free. */

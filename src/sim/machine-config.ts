@@ -3,6 +3,8 @@
 // what is allowed, e.g. `devices[1].ring: "pakced" is not one of split, packed`.
 import { MAX_GUEST_RAM, GUEST_PAGE_SIZE } from '../../assembly/layout.js';
 import { DMA_BACKEND_NAMES, type DmaBackendName } from '../dma/backends.js';
+import { ENCRYPTION_MODELS, type EncryptionModel } from '../memory/guest-memory.js';
+import { DEPLOYMENT_NAMES, DEPLOYMENTS, type DeploymentName } from './deployments.js';
 import { ConfigError } from '../errors.js';
 import type { RingKind } from '../virtqueue/queue.js';
 
@@ -35,6 +37,10 @@ export interface DeviceConfigBase {
   eventIdx?: boolean;
   /** The driver checks what the device says, as Linux does (default true); false trusts it. */
   hardened?: boolean;
+  /** TDISP (deployment cvm-tdisp): the revision its interface report gives. Default 1. */
+  revision?: number;
+  /** TDISP: the measurement digest its report gives, 96 hex digits. Default: derived from its kind and revision. */
+  measurement?: string;
 }
 
 export interface NetDeviceConfig extends DeviceConfigBase {
@@ -85,14 +91,36 @@ export type DeviceConfig = NetDeviceConfig | BlkDeviceConfig | ConsoleDeviceConf
 export interface MachineConfig {
   /** Guest RAM in bytes, a multiple of 4096 from 64 KiB to 4032 MiB. Default: sized to fit the devices. */
   memory?: number;
-  /** The guest's DMA backend (src/dma/backends.ts). Default 'direct'. */
+  /**
+   * The deployment (src/sim/deployments.ts: traditional, vhost-user, vduse,
+   * hardware, cvm, cvm-tdisp): picks what `dma` and `encryption` may be and
+   * their defaults. Default: none, any backend, no encryption.
+   */
+  deployment?: DeploymentName;
+  /** The guest's DMA backend (src/dma/backends.ts). Default 'direct', or the deployment's. */
   dma?: DmaBackendName;
+  /**
+   * cvm-tdisp: the measurement digests the guest accepts (96 hex digits
+   * each). Default: every attested device is accepted. createMachine's
+   * `acceptDevice` option overrides it.
+   */
+  acceptMeasurements?: string[];
+  /**
+   * The memory-encryption model (ENCRYPTION_MODELS: none, sev, sev-snp, tdx):
+   * what a device sees of a private page. Default 'none'.
+   */
+  encryption?: EncryptionModel;
   devices: DeviceConfig[];
   /** Seed of every random choice the machine's workloads make, 0 to 2^32 − 1. Default 1. */
   seed?: number;
 }
 
-type Common = Required<Omit<DeviceConfigBase, 'name'>> & { name: string; index: number; path: string };
+type Common = Required<Omit<DeviceConfigBase, 'name' | 'measurement'>> & {
+  name: string;
+  index: number;
+  path: string;
+  measurement: string | undefined;
+};
 export type ResolvedNet = Common & Required<Omit<NetDeviceConfig, keyof DeviceConfigBase>>;
 export type ResolvedBlk = Common &
   Required<Omit<BlkDeviceConfig, keyof DeviceConfigBase | 'capacityBytes' | 'path'>> & {
@@ -105,7 +133,10 @@ export type ResolvedDevice = ResolvedNet | ResolvedBlk | ResolvedConsole;
 /** A machine config with every default filled in and every field checked. */
 export interface ResolvedMachineConfig {
   memory: number | undefined;
+  deployment: DeploymentName | undefined;
   dma: DmaBackendName;
+  encryption: EncryptionModel;
+  acceptMeasurements: string[] | undefined;
   seed: number;
   devices: ResolvedDevice[];
 }
@@ -156,13 +187,25 @@ function onlyKeys(path: string, o: Record<string, unknown>, allowed: readonly st
   }
 }
 
-const COMMON_KEYS = ['kind', 'name', 'transport', 'ring', 'queues', 'queueSize', 'eventIdx', 'hardened', 'backend'];
+const COMMON_KEYS = [
+  'kind',
+  'name',
+  'transport',
+  'ring',
+  'queues',
+  'queueSize',
+  'eventIdx',
+  'hardened',
+  'backend',
+  'revision',
+  'measurement',
+];
 const KEYS: Record<DeviceKind, readonly string[]> = {
   net: [...COMMON_KEYS, 'packetBytes', 'mergeable'],
   blk: [...COMMON_KEYS, 'capacityBytes', 'path', 'depth', 'maxIoBytes', 'readOnly'],
   console: COMMON_KEYS,
 };
-const MACHINE_KEYS = ['memory', 'dma', 'devices', 'seed'];
+const MACHINE_KEYS = ['memory', 'deployment', 'dma', 'encryption', 'acceptMeasurements', 'devices', 'seed'];
 
 function resolveDevice(d: unknown, index: number, counts: Map<DeviceKind, number>, names: Map<string, string>) {
   const path = `devices[${index}]`;
@@ -196,6 +239,8 @@ function resolveDevice(d: unknown, index: number, counts: Map<DeviceKind, number
     queueSize,
     eventIdx: bool(`${path}.eventIdx`, o.eventIdx, true),
     hardened: bool(`${path}.hardened`, o.hardened, true),
+    revision: int(`${path}.revision`, o.revision, 0, 255, 1),
+    measurement: o.measurement === undefined ? undefined : digest(`${path}.measurement`, o.measurement),
   };
   if (kind === 'net') {
     const r: ResolvedNet = {
@@ -255,6 +300,36 @@ function resolveDevice(d: unknown, index: number, counts: Map<DeviceKind, number
   return r;
 }
 
+/** A measurement digest: 96 hex digits (48 bytes, SHA-384 sized). */
+function digest(path: string, v: unknown): string {
+  if (typeof v !== 'string' || !/^[0-9a-fA-F]{96}$/.test(v))
+    fail(path, `${show(v)} is not 96 hex digits (a 48-byte digest)`);
+  return v.toLowerCase();
+}
+
+/** The deployment, and the DMA backend and encryption model it allows (with their defaults). */
+function deploymentChoices(o: Record<string, unknown>) {
+  const name =
+    o.deployment === undefined ? undefined : oneOf('deployment', o.deployment, DEPLOYMENT_NAMES, 'traditional');
+  const dep = name === undefined ? undefined : DEPLOYMENTS[name];
+  const dmaAllowed: readonly DmaBackendName[] = dep?.dma ?? DMA_BACKEND_NAMES;
+  const encAllowed: readonly EncryptionModel[] = dep?.encryption ?? ENCRYPTION_MODELS;
+  const forDep = name === undefined ? '' : ` (deployment ${name})`;
+  const dma = oneOf('dma', o.dma, DMA_BACKEND_NAMES, dmaAllowed[0]!);
+  if (!dmaAllowed.includes(dma)) fail('dma', `"${dma}" is not one of ${dmaAllowed.join(', ')}${forDep}`);
+  const encryption = oneOf('encryption', o.encryption, ENCRYPTION_MODELS, dep ? encAllowed[0]! : 'none');
+  if (!encAllowed.includes(encryption)) {
+    fail('encryption', `"${encryption}" is not one of ${encAllowed.join(', ')}${forDep}`);
+  }
+  let acceptMeasurements: string[] | undefined;
+  if (o.acceptMeasurements !== undefined) {
+    if (!dep || !('tdisp' in dep)) fail('acceptMeasurements', 'only the cvm-tdisp deployment accepts devices');
+    if (!Array.isArray(o.acceptMeasurements)) fail('acceptMeasurements', 'not a list of measurement digests');
+    acceptMeasurements = o.acceptMeasurements.map((m, i) => digest(`acceptMeasurements[${i}]`, m));
+  }
+  return { deployment: name, dma, encryption, acceptMeasurements };
+}
+
 /** Checks a machine config and fills in its defaults; throws a ConfigError naming the first bad field. */
 export function resolveMachineConfig(config: unknown): ResolvedMachineConfig {
   const o = plainObject('machine config', config);
@@ -270,7 +345,7 @@ export function resolveMachineConfig(config: unknown): ResolvedMachineConfig {
   const devices = (o.devices as unknown[]).map((d, i) => resolveDevice(d, i, counts, names));
   return {
     memory,
-    dma: oneOf('dma', o.dma, DMA_BACKEND_NAMES, 'direct'),
+    ...deploymentChoices(o),
     seed: int('seed', o.seed, 0, 0xffffffff, 1),
     devices,
   };

@@ -15,7 +15,10 @@
 // machine.stats() reads them all by name, as any thread attached to the memory can.
 import { DmaApi } from '../dma/api.js';
 import { SWIOTLB_DEFAULT_BYTES, Swiotlb } from '../dma/swiotlb.js';
+import { createHash } from 'node:crypto';
 import { VqsimError } from '../errors.js';
+import { TdispInterface, type TdispAcceptor, type TdispReport } from '../trust/tdisp.js';
+import { DEPLOYMENTS, type DeploymentName } from './deployments.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { readStatsRegistry, type StatsRecord } from '../memory/stats-registry.js';
 import { VirtioPciTransport } from '../transport/pci.js';
@@ -54,6 +57,8 @@ export interface MachineDeviceBase<K extends DeviceKind> {
   mem: GuestMemory;
   /** The guest DMA API its driver maps through. */
   dma: DmaApi;
+  /** cvm-tdisp: the device's TDISP interface (RUN when the guest accepted it, else CONFIG_LOCKED). */
+  tdisp?: TdispInterface;
   transport: VirtioPciTransport | VirtioMmioTransport;
   /** The guest driver's access to the transport. */
   access: TransportAccess;
@@ -98,6 +103,8 @@ export interface Machine {
   /** The config as built: every default filled in. */
   readonly config: ResolvedMachineConfig;
   readonly dmaBackend: DmaBackendName;
+  /** The deployment the config named, if any. */
+  readonly deployment: DeploymentName | undefined;
   readonly seed: number;
   readonly devices: readonly MachineDevice[];
   /** The device called `name`; a ConfigError naming the devices there are otherwise. */
@@ -115,6 +122,25 @@ export interface Machine {
 export interface CreateMachineOptions {
   /** The compiled Wasm core (a worker gets it from its parent). Default: compile build/vqsim.wasm once. */
   module?: WebAssembly.Module;
+  /**
+   * cvm-tdisp: the guest's verdict on each device's TDISP report. Default:
+   * the config's acceptMeasurements, or every device when it lists none.
+   */
+  acceptDevice?: TdispAcceptor;
+}
+
+/** Virtio device ids (VIRTIO 1.2 §5): the modern PCI device id is 0x1040 plus these. */
+const VIRTIO_IDS: Record<DeviceKind, number> = { net: 1, blk: 2, console: 3 };
+
+/** The interface report a device presents under TDISP: its identity and measurement. */
+export function tdispIdentity(d: ResolvedDevice): TdispReport {
+  return {
+    vendor: 0x1af4,
+    device: 0x1040 + VIRTIO_IDS[d.kind],
+    revision: d.revision,
+    // A stand-in for the device's firmware measurement: the same kind and revision measure the same.
+    measurement: d.measurement ?? createHash('sha384').update(`vqsim-${d.kind}-rev${d.revision}`).digest('hex'),
+  };
 }
 
 function transportFor(
@@ -217,18 +243,36 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
   const cfg = resolveMachineConfig(config);
   const bounce = cfg.dma === 'swiotlb';
   const size = cfg.memory ?? defaultGuestBytes(cfg.devices) + (bounce ? SWIOTLB_DEFAULT_BYTES : 0);
-  const mem = new GuestMemory({ size, module: options.module });
+  const mem = new GuestMemory({ size, module: options.module, encryption: cfg.encryption, key: cfg.seed });
   // One bounce pool for every device (Linux's io_tlb_default_mem): 64 MiB
   // in the RAM added for it, or fitted into RAM the config sized itself.
   if (bounce) Swiotlb.forMemory(mem, cfg.memory === undefined ? {} : { fit: true });
   const devices: MachineDevice[] = [];
   const opened: BlkBackend[] = [];
   try {
+    const tdisp = cfg.deployment !== undefined && 'tdisp' in DEPLOYMENTS[cfg.deployment];
+    const accept: TdispAcceptor =
+      options.acceptDevice ??
+      ((r) => cfg.acceptMeasurements === undefined || cfg.acceptMeasurements.includes(r.measurement));
     for (const d of cfg.devices) {
-      const dma = new DmaApi(mem, { backend: cfg.dma, track: true, name: `${d.name}.dma-api` });
+      // cvm-tdisp: the guest locks the device's interface and checks its report
+      // before the driver binds; an accepted device DMAs directly into private
+      // memory (no bouncing), the others bounce as in a plain CVM.
+      const report = tdisp ? tdispIdentity(d) : undefined;
+      const accepted = report !== undefined && accept(report);
+      const backend = accepted ? 'direct' : cfg.dma;
+      const dma = new DmaApi(mem, { backend, track: true, name: `${d.name}.dma-api` });
+      let iface: TdispInterface | undefined;
+      if (report) {
+        iface = new TdispInterface(report, dma.backend.context);
+        iface.lock();
+        iface.acceptAndStart(() => accepted);
+      }
+      const before = devices.length;
       if (d.kind === 'net') devices.push(buildNet(mem, dma, d));
       else if (d.kind === 'blk') devices.push(buildBlk(mem, dma, d, opened));
       else devices.push(buildConsole(mem, dma, d));
+      if (iface) devices[before]!.tdisp = iface;
     }
   } catch (e) {
     for (const s of opened) s.close();
@@ -250,6 +294,7 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
     mem,
     config: cfg,
     dmaBackend: cfg.dma,
+    deployment: cfg.deployment,
     seed: cfg.seed,
     devices,
     device(name: string): MachineDevice {

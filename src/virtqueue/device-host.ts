@@ -61,3 +61,12 @@ export function checkPopElements(popElements: number | undefined, size: number):
   }
   return n;
 }
+
+/** The owner a device face runs with: its host's view, its engine, its name and size. */
+export function faceOwner<E>(
+  host: Pick<DeviceHost, 'hostView' | 'core'>,
+  size: number,
+  options: DeviceRingOptions,
+): DeviceFaceOwner<E> {
+  return { mem: { view: host.hostView }, engine: engineOf<E>(host, options.engine), name: options.name ?? 'vq0', size };
+}

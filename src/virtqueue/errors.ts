@@ -151,6 +151,34 @@ const table = new Map<number, ErrorInfo>([
     },
   ],
   [
+    L.E_DMA_RMP,
+    {
+      code: 'DMA_RMP_VIOLATION',
+      face: 'device',
+      violation: true,
+      message: (a, b) =>
+        `RMP violation: SEV-SNP refuses the device write to guest-owned page at 0x${((BigInt(b) << 32n) | BigInt(a)).toString(16)}`,
+    },
+  ],
+  [
+    L.E_DMA_BLOCKED,
+    {
+      code: 'DMA_BLOCKED',
+      face: 'device',
+      violation: true,
+      message: () => "the device's DMA is blocked (its TDISP interface is in ERROR)",
+    },
+  ],
+  [
+    L.E_DMA_STAGE,
+    {
+      code: 'DMA_STAGING_FULL',
+      face: 'device',
+      violation: true,
+      message: () => 'one batch reached more private-page bytes than the ciphertext staging ring holds',
+    },
+  ],
+  [
     L.E_INDIRECT_MAP,
     {
       code: 'INDIRECT_NOT_CONTIGUOUS',

@@ -134,7 +134,8 @@ export class BlkQueue {
     readonly vq: Virtqueue,
   ) {
     const mem = driver.mem;
-    this.slab = mem.alloc(vq.size * 32, { shared: true });
+    // Guest kernel memory (kmalloc): private in a confidential VM; the DMA API makes it reachable.
+    this.slab = mem.alloc(vq.size * 32);
     this.slabLinear = mem.linear(this.slab, vq.size * 32);
     this.view = mem.view;
     for (let k = vq.size - 1; k >= 0; k--) {
@@ -251,6 +252,8 @@ export class BlkQueue {
           );
         }
       }
+      // The CPU reads the status byte: a machine check if the device poisoned its page (TDX).
+      this.driver.mem.consume(this.slab + k * 32 + 16, 1);
       onDone?.({ tag: k, status: this.view.getUint8(this.slabLinear + k * 32 + 16), len });
     }
     return n;
@@ -280,7 +283,7 @@ export class BlkDriver {
     this.indirect = hasFeature(features, Feature.INDIRECT_DESC);
     this.maxIoBytes = options.maxIoBytes ?? 128 * 1024;
     this.queues = vqs.map((vq, i) => new BlkQueue(this, i, vq));
-    this.scratch = mem.alloc(this.maxIoBytes, { shared: true });
+    this.scratch = mem.alloc(this.maxIoBytes);
   }
 
   /** The ring kind the queues use. */

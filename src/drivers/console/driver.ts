@@ -84,8 +84,9 @@ export class ConsoleDriver {
     this.txq = queues[CONSOLE_TRANSMITQ]!;
     this.rxBytes = options.rxBufferBytes ?? 4096;
     this.txBytes = options.txBufferBytes ?? 4096;
-    this.rxPool = mem.alloc(this.rxq.size * this.rxBytes, { shared: true });
-    this.txPool = mem.alloc(this.txq.size * this.txBytes, { shared: true });
+    // Guest kernel memory: private in a confidential VM (the DMA API bounces it there).
+    this.rxPool = mem.alloc(this.rxq.size * this.rxBytes);
+    this.txPool = mem.alloc(this.txq.size * this.txBytes);
     for (let k = this.txq.size - 1; k >= 0; k--) this.txFree.push(k);
     this.readSize();
     access.onConfigInterrupt(() => this.readSize());

@@ -532,6 +532,11 @@ export class VirtioNetDriver {
           const len = compl[2 * (first + j) + 1]!;
           const cpu = v.getUint32(p.rxSlots.table + token * N.SLOT_SIZE + N.SLOT_CPU, true);
           // (Synced for the CPU in rx(), before anything read the buffer.)
+          // The CPU reads the frame: a machine check if the device poisoned its page (TDX).
+          this.mem.consume(
+            p.rxSlots.gpa + (cpu - v.getUint32(p.rxSlots.table + N.SLOT_CPU, true)),
+            Math.min(len, p.rxSlots.bufBytes),
+          );
           // A naive driver takes the device's length as it is, even past the end of the buffer.
           const end = Math.min(cpu + len, this.mem.bytes.length);
           buf.set(this.mem.bytes.subarray(cpu, end), off);

@@ -3,7 +3,7 @@ import * as P from '../../../assembly/packed/layout.js';
 import { registerStats } from '../../memory/stats-registry.js';
 import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
-import { checkPopElements, engineOf } from '../device-host.js';
+import { checkPopElements, faceOwner } from '../device-host.js';
 import type { PackedEngine } from '../engine.js';
 import { checkPackedQueueSize } from './layout.js';
 
@@ -86,14 +86,11 @@ export class PackedDevice extends DeviceFace {
     const popElements = checkPopElements(options.popElements, size);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
     registerStats(host.hostView.buffer, 'ring', options.statsName ?? options.name ?? 'vq0', statsBlock);
-    const engine = engineOf<PackedEngine>(host, options.engine);
-    const owner: DeviceFaceOwner<PackedEngine> = {
-      mem: { view: host.hostView },
-      engine,
-      name: options.name ?? 'vq0',
-      size,
-    };
-    return new PackedDevice(owner, PackedDevice.layOut(host, engine, size, areas, flags, statsBlock, popElements));
+    const owner = faceOwner<PackedEngine>(host, size, options);
+    return new PackedDevice(
+      owner,
+      PackedDevice.layOut(host, owner.engine, size, areas, flags, statsBlock, popElements),
+    );
   }
 
   /** A second face of a device queue laid out in the same memory (another thread's). */
@@ -103,15 +100,7 @@ export class PackedDevice extends DeviceFace {
     size: number,
     options: DeviceRingOptions = {},
   ): PackedDevice {
-    return new PackedDevice(
-      {
-        mem: { view: host.hostView },
-        engine: engineOf<PackedEngine>(host, options.engine),
-        name: options.name ?? 'vq0',
-        size,
-      },
-      addrs,
-    );
+    return new PackedDevice(faceOwner<PackedEngine>(host, size, options), addrs);
   }
 
   /** The device's avail wrap counter (the lap it expects at its next descriptor). */

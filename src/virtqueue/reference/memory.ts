@@ -1,5 +1,6 @@
 import * as L from '../../../assembly/layout.js';
 import * as C from '../../../assembly/mem/layout.js';
+import { ConfigError } from '../../errors.js';
 
 // vring_need_event() from linux/virtio_ring.h (VIRTIO 1.2 §2.7.10), in 16-bit arithmetic.
 export function needEvent(event: number, newIdx: number, oldIdx: number): boolean {
@@ -57,7 +58,7 @@ export class ReferenceMemory {
 
   /** A direct context with no restriction: the pops' inline translation applies. */
   protected dmaPlain(ctx: number): boolean {
-    return (this.u32(ctx + C.CTX_MODE) | this.u32(ctx + C.CTX_FLAGS)) === C.DMA_MODE_DIRECT;
+    return (this.u32(ctx + C.CTX_MODE) | this.u32(ctx + C.CTX_FLAGS) | this.u32(ctx + C.CTX_ENC)) === C.DMA_MODE_DIRECT;
   }
 
   private dmaCount(ctx: number, off: number, by: number): void {
@@ -89,6 +90,11 @@ export class ReferenceMemory {
 
   /** dmaMapIov(): iovecs written, 0 when they do not fit in `cap`, or -code. */
   protected mapIov(ctx: number, addr: number, len: number, write: number, out: number, cap: number): number {
+    // The reference models the ring, not the memory controller: encryption
+    // models and blocked contexts are the Wasm core's alone.
+    if (this.u32(ctx + C.CTX_ENC) !== C.ENC_NONE || this.u32(ctx + C.CTX_FLAGS) & C.DMA_F_BLOCKED) {
+      throw new ConfigError('reference engine: DMA contexts with an encryption model or blocked DMA are not modelled');
+    }
     const sharedOnly = (this.u32(ctx + C.CTX_FLAGS) & C.DMA_F_SHARED_ONLY) !== 0;
     const limit = this.u64(ctx + C.CTX_LIMIT);
     if (this.u32(ctx + C.CTX_MODE) === C.DMA_MODE_DIRECT) {
@@ -101,33 +107,65 @@ export class ReferenceMemory {
     const base = this.u64(ctx + C.CTX_BASE);
     if (!this.inWindow(addr, len, base, limit)) return this.dmaFault(ctx, L.E_ADDR_RANGE, addr, len, write);
     const pt = this.u32(ctx + C.CTX_PT);
+    const tlb = this.u32(ctx + C.CTX_IOTLB);
+    const mask = this.u32(ctx + C.CTX_IOTLB_MASK);
     const need = write !== 0 ? C.PTE_WRITE : C.PTE_READ;
     let n = 0;
     let lastEnd = 0;
+    // The IOTLB's lookups, counted on every way out (assembly/mem/dma.ts).
+    let hits = 0;
+    let misses = 0;
+    const tally = (): void => {
+      if (hits > 0) this.dmaCount(ctx, C.DST_IOTLB_HITS, hits);
+      if (misses > 0) this.dmaCount(ctx, C.DST_IOTLB_MISSES, misses);
+    };
+    const fault = (code: number, at: number, left: number): number => {
+      tally();
+      return this.dmaFault(ctx, code, at, left, write);
+    };
     for (let done = 0; done < len;) {
       const off = addr - base + done;
-      const pte = this.u32(pt + Math.floor(off / L.GUEST_PAGE_SIZE) * 4);
+      const page = Math.floor(off / L.GUEST_PAGE_SIZE);
+      let pte: number;
+      if (tlb !== 0) {
+        const slot = tlb + (page & mask) * C.IOTLB_ENTRY_SIZE;
+        if (this.u32(slot + C.IOTLB_TAG) === page + 1) {
+          pte = this.u32(slot + C.IOTLB_PTE);
+          hits++;
+        } else {
+          misses++;
+          pte = this.u32(pt + page * 4);
+          if ((pte & C.PTE_PERM_MASK) !== 0) {
+            this.set32(slot + C.IOTLB_TAG, page + 1);
+            this.set32(slot + C.IOTLB_PTE, pte);
+          }
+        }
+      } else {
+        pte = this.u32(pt + page * 4);
+      }
       const perm = pte & C.PTE_PERM_MASK;
-      if (perm === 0) return this.dmaFault(ctx, L.E_DMA_UNMAPPED, addr + done, len - done, write);
-      if ((perm & need) === 0) return this.dmaFault(ctx, L.E_DMA_PERM, addr + done, len - done, write);
+      if (perm === 0) return fault(L.E_DMA_UNMAPPED, addr + done, len - done);
+      if ((perm & need) === 0) return fault(L.E_DMA_PERM, addr + done, len - done);
       const inPage = off % L.GUEST_PAGE_SIZE;
       const chunk = Math.min(len - done, L.GUEST_PAGE_SIZE - inPage);
-      const gpa = (pte & ~C.PTE_PERM_MASK) + inPage;
-      if (sharedOnly && !this.allShared(gpa, chunk)) {
-        return this.dmaFault(ctx, L.E_DMA_PRIVATE, addr + done, len - done, write);
-      }
+      const gpa = ((pte & ~C.PTE_PERM_MASK) >>> 0) + inPage;
+      if (sharedOnly && !this.allShared(gpa, chunk)) return fault(L.E_DMA_PRIVATE, addr + done, len - done);
       const lin = L.GUEST_BASE + gpa;
       if (n > 0 && lin === lastEnd) {
         const prev = out + (n - 1) * L.ELEM_SIZE + L.ELEM_LEN;
         this.set32(prev, this.u32(prev) + chunk);
       } else {
-        if (n >= cap) return 0;
+        if (n >= cap) {
+          tally();
+          return 0;
+        }
         this.storeIov(out + n * L.ELEM_SIZE, addr + done, chunk, write, lin);
         n++;
       }
       lastEnd = lin + chunk;
       done += chunk;
     }
+    tally();
     if (n > 1) this.dmaCount(ctx, C.DST_SPLITS, n - 1);
     return n;
   }

@@ -2,7 +2,7 @@ import * as L from '../../../assembly/layout.js';
 import { registerStats } from '../../memory/stats-registry.js';
 import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
-import { checkPopElements, engineOf } from '../device-host.js';
+import { checkPopElements, faceOwner } from '../device-host.js';
 import type { SplitEngine } from '../engine.js';
 import { checkQueueSize } from './layout.js';
 
@@ -79,13 +79,10 @@ export class SplitDevice extends DeviceFace {
     const popElements = checkPopElements(options.popElements, size);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
     registerStats(host.hostView.buffer, 'ring', options.statsName ?? options.name ?? 'vq0', statsBlock);
-    const owner: DeviceFaceOwner<SplitEngine> = {
-      mem: { view: host.hostView },
-      engine: engineOf<SplitEngine>(host, options.engine),
-      name: options.name ?? 'vq0',
-      size,
-    };
-    return new SplitDevice(owner, SplitDevice.layOut(host, size, rings, flags, statsBlock, popElements));
+    return new SplitDevice(
+      faceOwner<SplitEngine>(host, size, options),
+      SplitDevice.layOut(host, size, rings, flags, statsBlock, popElements),
+    );
   }
 
   /** A second face of a device queue laid out in the same memory (another thread's). */
@@ -95,15 +92,7 @@ export class SplitDevice extends DeviceFace {
     size: number,
     options: DeviceRingOptions = {},
   ): SplitDevice {
-    return new SplitDevice(
-      {
-        mem: { view: host.hostView },
-        engine: engineOf<SplitEngine>(host, options.engine),
-        name: options.name ?? 'vq0',
-        size,
-      },
-      addrs,
-    );
+    return new SplitDevice(faceOwner<SplitEngine>(host, size, options), addrs);
   }
 
   protected popRaw(out: number, max: number, elemCap: number): number {

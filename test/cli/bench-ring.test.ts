@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/io.js';
+import { buildNative, runNative } from '../../src/cli/bench/native.js';
+import { BenchSanityError, batchChains, RingRoundTrip, type RingCase } from '../../src/cli/bench/ring.js';
+import * as L from '../../assembly/layout.js';
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), progress: () => {} };
+  const code = await main(argv, io);
+  return { code, out, err };
+}
+
+const base: RingCase = {
+  engine: 'wasm',
+  ring: 'split',
+  queueSize: 256,
+  chainLength: 4,
+  indirect: false,
+  inOrder: false,
+  eventIdx: true,
+  bufferBytes: 64,
+};
+
+describe('vqsim bench (ring round trip)', () => {
+  it('sizes batches as the ring allows', () => {
+    expect(batchChains({ queueSize: 256, chainLength: 1, indirect: false })).toBe(256);
+    expect(batchChains({ queueSize: 256, chainLength: 16, indirect: false })).toBe(16);
+    expect(batchChains({ queueSize: 256, chainLength: 16, indirect: true })).toBe(256);
+    expect(batchChains({ queueSize: 8, chainLength: 3, indirect: false })).toBe(2);
+  });
+
+  it('prints the JSON document the issue asks for', { timeout: 120_000 }, async () => {
+    const r = await run(
+      'bench',
+      '--json',
+      '--time',
+      '5',
+      '--queue-size',
+      '64',
+      '--chain-lengths',
+      '4',
+      '--indirect',
+      'off,on',
+      '--event-idx',
+      'on',
+      '--engine',
+      'wasm,reference',
+      '--rounds',
+      '2',
+    );
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out);
+    expect(Object.keys(doc)).toEqual(expect.arrayContaining(['node', 'v8', 'cpu', 'results']));
+    expect(doc.node).toBe(process.version);
+    expect(doc.v8).toBe(process.versions.v8);
+    expect(typeof doc.cpu).toBe('string');
+    const engines = new Set<string>();
+    for (const row of doc.results) {
+      expect(row).toMatchObject({
+        name: expect.any(String),
+        engine: expect.stringMatching(/^(wasm|reference)$/),
+        ring: 'split',
+        queueSize: 64,
+        chainLength: expect.any(Number),
+        indirect: expect.any(Boolean),
+        eventIdx: true,
+        bufferBytes: 64,
+        chainsPerSec: expect.any(Number),
+        nsPerChain: expect.any(Number),
+      });
+      expect(row.chainsPerSec).toBeGreaterThan(0);
+      expect(row.nsPerChain * row.chainsPerSec).toBeCloseTo(1e9, -3);
+      // Two rounds of the matrix: the row is one of them, inside the spread.
+      expect(row.rounds).toBe(2);
+      expect(row.spread[0]).toBeLessThanOrEqual(row.chainsPerSec);
+      expect(row.chainsPerSec).toBeLessThanOrEqual(row.spread[1]);
+      engines.add(row.engine);
+    }
+    const names = doc.results.map((row: { name: string }) => row.name);
+    expect(new Set(names).size).toBe(names.length);
+    // Every configuration runs on both engines, and Wasm rows carry the ratio.
+    expect([...engines].sort()).toEqual(['reference', 'wasm']);
+    expect(doc.results).toHaveLength(2 * 2);
+    for (const row of doc.results.filter((x: { engine: string }) => x.engine === 'wasm')) {
+      expect(row.vsReference).toBeGreaterThan(0);
+    }
+  });
+
+  it('prints a table by default', { timeout: 60_000 }, async () => {
+    const r = await run(
+      'bench',
+      '--time',
+      '2',
+      '--rounds',
+      '1',
+      '--queue-size',
+      '16',
+      '--chain-lengths',
+      '1',
+      '--engine',
+      'wasm',
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/wasm Mch\/s/);
+    expect(r.out).toMatch(/wasm÷ref/);
+    expect(r.out).toMatch(/wasm÷native/);
+    expect(r.out.split('\n').filter((l) => l.startsWith('split  16')).length).toBe(4);
+  });
+
+  it('counts every chain in the stats block, and notices when they disagree', () => {
+    for (const c of [base, { ...base, indirect: true }, { ...base, chainLength: 1, eventIdx: false }]) {
+      const rt = new RingRoundTrip(c);
+      rt.run(3);
+      rt.check();
+      expect(rt.queue.stats().chainsCompleted).toBe(3 * batchChains(c));
+    }
+    const rt = new RingRoundTrip(base);
+    rt.run(2);
+    rt.counted += 1; // a loop that claims a chain it did not complete
+    expect(() => rt.check()).toThrow(BenchSanityError);
+  });
+
+  it('fails loudly when a round trip loses chains', () => {
+    const rt = new RingRoundTrip({ ...base, chainLength: 1 });
+    // Take descriptors away from the driver: the next batch cannot be added in full.
+    rt.queue.driver.addBatch(rt.batch);
+    expect(() => rt.run(1)).toThrow(/expected 256 each/);
+  });
+
+  const native = buildNative();
+  it.skipIf(typeof native === 'string')('runs the native C port with the same batch and checks its stats', () => {
+    if (typeof native === 'string') return;
+    const n = runNative(
+      native,
+      { queueSize: 256, batchChains: 256, chainLength: 1, eventIdx: true, indirect: false, bufferBytes: 64 },
+      5,
+    );
+    expect(n.chainsPerSec).toBeGreaterThan(0);
+    expect(n.nsPerChain).toBeGreaterThan(0);
+  });
+
+  it.skipIf(typeof native === 'string')('the native port agrees with the Wasm core on the ring layout', () => {
+    // The C file carries its own copy of assembly/layout.ts: check every constant it names.
+    const src = fileURLToPath(new URL('../../bench/native/roundtrip.c', import.meta.url));
+    const text = readFileSync(src, 'utf8');
+    const defs = [...text.matchAll(/^#define ([A-Z][A-Z0-9_]+) (0x[0-9a-f]+|\d+)u?$/gm)];
+    expect(defs.length).toBeGreaterThan(100);
+    const layout = L as unknown as Record<string, number>;
+    for (const [, name, value] of defs) {
+      if (name === undefined || !(name in layout)) continue;
+      expect([name, Number(value)]).toEqual([name, layout[name]]);
+    }
+  });
+});

@@ -1,0 +1,222 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/io.js';
+import { parseBenchArgs } from '../../src/cli/bench/options.js';
+import { buildNative } from '../../src/cli/bench/native.js';
+import type { ColocatedRow } from '../../bench/pingpong.js';
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), progress: () => {} };
+  const code = await main(argv, io);
+  return { code, out, err };
+}
+
+/** Bad input: exit code 2 and exactly one line on stderr naming the flag, nothing on stdout. */
+async function rejects(argv: string[], pattern: RegExp): Promise<void> {
+  const r = await run(...argv);
+  expect(r.code).toBe(2);
+  expect(r.out).toBe('');
+  expect(r.err.trimEnd().split('\n')).toHaveLength(1);
+  expect(r.err).toMatch(pattern);
+  expect(r.err).not.toMatch(/\n\s+at /);
+}
+
+describe('vqsim command line', () => {
+  it('prints usage for --help, help and bench --help', async () => {
+    for (const argv of [['--help'], ['-h'], ['help']]) {
+      const r = await run(...argv);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Usage: vqsim <command>/);
+    }
+    for (const argv of [
+      ['bench', '--help'],
+      ['bench', 'ring', '-h'],
+    ]) {
+      const r = await run(...argv);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Usage: vqsim bench/);
+      expect(r.out).toMatch(/--queue-size/);
+      expect(r.out).toMatch(/--no-native/);
+    }
+  });
+
+  it('exits 2 with usage on stderr when no command is given', async () => {
+    const r = await run();
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/Usage: vqsim/);
+  });
+
+  it('says the queue size must be a power of two from 1 to 32768 (the issue example)', async () => {
+    await rejects(['bench', '--queue-size', '300'], /--queue-size 300: .*power of two from 1 to 32768/);
+    await rejects(['bench', '--queue-size', '0'], /power of two from 1 to 32768/);
+    await rejects(['bench', '--queue-size', '65536'], /power of two from 1 to 32768/);
+    await rejects(['bench', '--queue-size', '256,abc'], /power of two from 1 to 32768/);
+  });
+
+  it('validates every flag with one line naming it', async () => {
+    await rejects(['bench', '--chain-lengths', '0'], /^vqsim: --chain-lengths 0: .*from 1 to the queue size \(256\)/);
+    await rejects(['bench', '--queue-size', '8', '--chain-lengths', '16'], /--chain-lengths 16: .*\(8\)/);
+    await rejects(['bench', '--chain-lengths', '1,,4'], /--chain-lengths/);
+    await rejects(['bench', '--indirect', 'yes'], /--indirect yes: must be off, on or off,on/);
+    await rejects(['bench', '--event-idx', 'true'], /--event-idx true: must be off, on or off,on/);
+    await rejects(['bench', '--engine', 'rust'], /--engine rust: must be wasm, reference/);
+    await rejects(
+      ['bench', '--ring', 'packed', '--queue-size', '40000'],
+      /--queue-size 40000: .*whole number from 1 to 32768/,
+    );
+    await rejects(['bench', '--ring', 'split,packed', '--queue-size', '300'], /power of two from 1 to 32768/);
+    await rejects(['bench', '--ring', 'ring'], /--ring ring: must be split, packed/);
+    await rejects(['bench', '--in-order', 'on'], /--in-order on: needs --ring packed/);
+    await rejects(['bench', '--ring', 'packed', '--in-order', 'maybe'], /--in-order maybe: must be off, on or off,on/);
+    await rejects(['bench', '--buffer-bytes', '0'], /--buffer-bytes 0: .*from 1 to 65536/);
+    await rejects(['bench', '--buffer-bytes', '65537'], /--buffer-bytes/);
+    await rejects(['bench', '--time', '0'], /--time 0: must be a number of milliseconds/);
+    await rejects(['bench', '--rounds', '0'], /--rounds 0: must be a whole number from 1 to 50/);
+    await rejects(['bench', '--time', 'fast'], /--time fast/);
+    await rejects(['bench', '--time'], /--time: needs a value/);
+    await rejects(['bench', '--json=yes'], /--json: takes no value/);
+  });
+
+  it("validates the thread benchmarks' flags the same way", async () => {
+    await rejects(['bench', 'pingpong', '--queue-size', '300'], /--queue-size 300: .*power of two from 1 to 32768/);
+    await rejects(['bench', 'pingpong', '--ring', 'packed', '--queue-size', '0'], /--queue-size 0: .*from 1 to 32768/);
+    await rejects(['bench', 'pingpong', '--max-inflight', '999'], /--max-inflight 999: .*queue size \(256\)/);
+    await rejects(['bench', 'pingpong', '--spin', 'lots'], /--spin lots/);
+    await rejects(['bench', 'pingpong', '--time', '5'], /--time 5: .*from 10 to 600000/);
+    await rejects(['bench', 'pingpong', 'extra'], /unexpected argument extra/);
+    await rejects(
+      ['bench', 'colocated', '--workers', '0'],
+      /--workers 0: worker counts must be whole numbers from 1 to 64/,
+    );
+    await rejects(['bench', 'colocated', '--ring', 'ring'], /--ring ring: must be split, packed/);
+    await rejects(
+      ['bench', 'colocated', '--rounds', '0'],
+      /^vqsim: --rounds 0: must be a whole number from 1 to 50\n$/,
+    );
+    await rejects(['bench', 'colocated', '--rounds', '51'], /^vqsim: --rounds 51: must be a whole number from 1 to 50/);
+    await rejects(
+      ['bench', 'colocated', '--rounds', '1,2'],
+      /^vqsim: --rounds 1,2: must be a whole number from 1 to 50/,
+    );
+    await rejects(['bench', 'colocated', '--warmup', '60001'], /^vqsim: --warmup 60001: .*from 0 to 60000/);
+    for (const which of ['pingpong', 'colocated']) {
+      const r = await run('bench', which, '--help');
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(new RegExp(`Usage: vqsim bench ${which}`));
+    }
+  });
+
+  it('every benchmark prints one JSON document: the machine, then the rows', { timeout: 60_000 }, async () => {
+    const cases: [string[], Record<string, unknown>][] = [
+      [
+        ['bench', 'blk', '--mode', 'randread', '--queues', '1', '--ring', 'split', '--time', '5'],
+        { device: 'blk', mode: 'randread', queues: 1, ioBytes: 4096 },
+      ],
+      [
+        ['bench', 'net', '--packet-bytes', '64', '--queues', '1', '--ring', 'split', '--time', '5'],
+        { device: 'net', packetBytes: 64 },
+      ],
+      [['bench', 'console', '--time', '5'], {}],
+      [
+        [
+          'bench',
+          'net',
+          '--backend',
+          'source',
+          '--packet-bytes',
+          '64',
+          '--queues',
+          '1',
+          '--ring',
+          'split',
+          '--time',
+          '5',
+        ],
+        { device: 'net', backend: 'source', packetBytes: 64, rounds: 1 },
+      ],
+    ];
+    for (const [argv, row] of cases) {
+      const r = await run(...argv, '--json');
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.out) as { node: string; v8: string; cpu: string; results: Record<string, unknown>[] };
+      expect(doc.node).toBe(process.version);
+      expect(doc.cpu).toMatch(/cores/);
+      expect(doc.results.length).toBeGreaterThan(0);
+      expect(doc.results[0]).toMatchObject(row);
+    }
+  });
+
+  it('bench colocated runs the native baseline in the same rounds, or says why not', { timeout: 60_000 }, async () => {
+    const args = ['bench', 'colocated', '--ring', 'split', '--rounds', '1', '--time', '20', '--warmup', '0'];
+    const r = await run(...args, '--workers', '1,2', '--json');
+    expect(r.code).toBe(0);
+    const rows = (JSON.parse(r.out) as { results: ColocatedRow[] }).results;
+    if (typeof buildNative() === 'string') {
+      expect(rows[0]!.nativeScaling).toBeUndefined();
+    } else {
+      expect(rows[0]).toMatchObject({ workers: 1, nativeScaling: 1, scalingVsNative: 1 });
+      const two = rows[1]!;
+      expect(two.nativeChainsPerSec).toBeGreaterThan(0);
+      // One round: the workers' scaling over the native copies' scaling.
+      expect(two.scalingVsNative).toBeCloseTo(two.scaling / two.nativeScaling!, 9);
+    }
+    process.env.VQSIM_NATIVE_BIN = '/nonexistent/roundtrip';
+    try {
+      const t = await run(...args, '--workers', '1');
+      expect(t.code).toBe(0);
+      expect(t.out).toMatch(/native baseline skipped: VQSIM_NATIVE_BIN \/nonexistent\/roundtrip does not exist/);
+    } finally {
+      delete process.env.VQSIM_NATIVE_BIN;
+    }
+  });
+
+  it('rejects unknown flags, commands and benchmarks', async () => {
+    await rejects(['bench', '--bogus'], /unknown flag --bogus/);
+    await rejects(['bench', '-x'], /unknown flag -x/);
+    await rejects(['--bogus'], /unknown flag --bogus/);
+    await rejects(['frob'], /unknown command frob: must be bench/);
+    await rejects(['bench', 'frob'], /unknown benchmark frob: must be ring/);
+    await rejects(['bench', 'ring', 'extra'], /unexpected argument extra/);
+  });
+
+  it('parses defaults and lists', () => {
+    const d = parseBenchArgs([]);
+    expect(d).toMatchObject({
+      queueSizes: [256],
+      chainLengths: [1, 4, 16],
+      indirect: [false, true],
+      eventIdx: [false, true],
+      engines: ['wasm', 'reference'],
+      rings: ['split'],
+      bufferBytes: [64],
+      json: false,
+      native: true,
+      help: false,
+    });
+    const o = parseBenchArgs([
+      '--queue-size',
+      '64,64,1024',
+      '--indirect',
+      'on',
+      '--no-native',
+      '--json',
+      '--time',
+      '2.5',
+    ]);
+    expect(o).toMatchObject({ queueSizes: [64, 1024], indirect: [true], native: false, json: true, timeMs: 2.5 });
+  });
+
+  const bin = fileURLToPath(new URL('../../bin/vqsim.js', import.meta.url));
+  const built = existsSync(fileURLToPath(new URL('../../dist/cli.js', import.meta.url)));
+  it.skipIf(!built)('bin/vqsim.js exits 2 with one line for a bad queue size', () => {
+    const r = spawnSync(process.execPath, [bin, 'bench', '--queue-size', '300'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('vqsim: --queue-size 300: the queue size must be a power of two from 1 to 32768\n');
+  });
+});

@@ -1,0 +1,380 @@
+// Differential property tests of the packed ring: the Wasm core and the
+// TypeScript reference model (src/virtqueue/reference/packed.ts) run the same
+// random operation sequences, including a misbehaving side that scribbles on
+// the ring, and must return identical results and leave byte-identical guest
+// RAM and host state after every operation.
+//
+// A failing case prints its seed and path; replay it with
+//   VQSIM_SEED=<seed> VQSIM_PATH=<path> npx vitest run test/packed-diff.test.ts
+// (VQSIM_RUNS=<n> changes the number of runs).
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import * as L from '../../assembly/layout.js';
+import * as P from '../../assembly/packed/layout.js';
+import { GuestMemory, PackedQueue, RequestBatch, VirtqueueError, type EngineName } from '../../src/index.js';
+
+const RAM = 256 * 1024;
+const HOST_SPAN = 128 * 1024;
+const MAX_CHAINS = 8;
+const MAX_BUFS = 6;
+
+interface Config {
+  size: number;
+  eventIdx: boolean;
+  indirect: boolean;
+  indirectMax: number;
+  /** VIRTIO_F_IN_ORDER: pushes go in popped order (with a few deliberate misorders). */
+  inOrder?: boolean;
+}
+
+interface ChainReq {
+  out: number;
+  in: number;
+  len: number;
+  off: number;
+  indirect: boolean;
+  bad: 'none' | 'zero' | 'addr';
+}
+
+type Op =
+  | { t: 'add'; chains: ChainReq[] }
+  | { t: 'kick' }
+  | { t: 'pop'; max: number }
+  | { t: 'pushPopped'; n: number }
+  | { t: 'push'; picks: number[]; len: number; raw: number | null }
+  | { t: 'reap'; max: number }
+  | { t: 'notify' }
+  | { t: 'setNotify'; on: boolean }
+  | { t: 'disable' }
+  | { t: 'enable' }
+  | { t: 'corrupt'; desc: number; field: 'flags' | 'id' | 'len' | 'addr'; value: number };
+
+const chainArb: fc.Arbitrary<ChainReq> = fc.record({
+  out: fc.nat(3),
+  in: fc.nat(3),
+  len: fc.integer({ min: 1, max: 4096 }),
+  off: fc.nat(60 * 1024),
+  indirect: fc.boolean(),
+  bad: fc.constantFrom<ChainReq['bad']>('none', 'none', 'none', 'none', 'none', 'none', 'none', 'none', 'zero', 'addr'),
+});
+
+function opArb(corrupt: boolean): fc.Arbitrary<Op> {
+  const ops: fc.Arbitrary<Op>[] = [
+    fc.record({ t: fc.constant('add' as const), chains: fc.array(chainArb, { minLength: 1, maxLength: MAX_CHAINS }) }),
+    fc.record({ t: fc.constant('add' as const), chains: fc.array(chainArb, { minLength: 1, maxLength: 2 }) }),
+    fc.constant({ t: 'kick' as const }),
+    fc.record({ t: fc.constant('pop' as const), max: fc.integer({ min: 1, max: 40 }) }),
+    fc.record({ t: fc.constant('pushPopped' as const), n: fc.nat(4) }),
+    fc.record({
+      t: fc.constant('push' as const),
+      picks: fc.array(fc.nat(50), { maxLength: 6 }),
+      len: fc.nat(5000),
+      raw: fc.option(fc.nat(45), { freq: 8, nil: null }),
+    }),
+    fc.record({ t: fc.constant('reap' as const), max: fc.integer({ min: 1, max: 40 }) }),
+    fc.constant({ t: 'notify' as const }),
+    fc.record({ t: fc.constant('setNotify' as const), on: fc.boolean() }),
+    fc.constant({ t: 'disable' as const }),
+    fc.constant({ t: 'enable' as const }),
+  ];
+  if (corrupt) {
+    ops.push(
+      fc.record({
+        t: fc.constant('corrupt' as const),
+        desc: fc.nat(40),
+        field: fc.constantFrom<'flags' | 'id' | 'len' | 'addr'>('flags', 'id', 'len', 'addr'),
+        value: fc.oneof(fc.nat(0xffff), fc.constantFrom(0, 0x80, 0x8000, 0x8080, 0x81, 0x8001, 0x84, 0x82)),
+      }),
+    );
+  }
+  return fc.oneof(...ops);
+}
+
+const configArb: fc.Arbitrary<Config> = fc
+  .record({
+    size: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(1, 2, 3, 5, 6, 7, 12, 31, 32)),
+    eventIdx: fc.boolean(),
+    indirect: fc.boolean(),
+    indirectMax: fc.integer({ min: 1, max: 4 }),
+  })
+  .map((c) => ({ ...c, indirectMax: Math.min(c.indirectMax, c.size) }));
+
+/** One side of the comparison: a machine with a packed queue driven by one engine. */
+class Side {
+  readonly mem = new GuestMemory({ size: RAM });
+  readonly q: PackedQueue;
+  readonly buf: number;
+  readonly batch: RequestBatch;
+  constructor(cfg: Config, engine: EngineName) {
+    this.q = new PackedQueue(this.mem, { ...cfg, engine, name: 'vqD', popElements: 1024 });
+    this.buf = this.mem.alloc(64 * 1024, { shared: true });
+    this.batch = new RequestBatch(this.mem, MAX_CHAINS, MAX_CHAINS * MAX_BUFS);
+  }
+}
+
+type Outcome = { ok: unknown } | { err: string; done: number; message: string; partial: readonly unknown[] };
+
+function attempt(fn: () => unknown): Outcome {
+  try {
+    return { ok: fn() };
+  } catch (e) {
+    if (!(e instanceof VirtqueueError)) throw e;
+    return { err: e.code, done: e.done, message: e.message, partial: e.partial };
+  }
+}
+
+function apply(s: Side, op: Op, pushList: { id: number; len: number }[]): Outcome {
+  const { q } = s;
+  switch (op.t) {
+    case 'add': {
+      s.batch.clear();
+      op.chains.forEach((c, k) => {
+        const n = Math.min(c.out + c.in, MAX_BUFS) || 1;
+        const bufs = Array.from({ length: n }, (_, j) => ({ addr: s.buf + ((c.off + 64 * j) % 60000), len: c.len }));
+        if (c.bad === 'zero') bufs[n - 1]!.len = 0;
+        if (c.bad === 'addr') bufs[0]!.addr = RAM - 8;
+        const out = Math.min(c.out, n);
+        s.batch.add(bufs.slice(0, out), bufs.slice(out), 1000 + k, c.indirect);
+      });
+      return attempt(() => q.driver.addBatch(s.batch));
+    }
+    case 'kick':
+      return { ok: q.driver.kick() };
+    case 'pop':
+      return attempt(() => {
+        const n = q.device.popBatch(op.max);
+        return Array.from({ length: n }, (_, k) => q.device.chain(k));
+      });
+    case 'pushPopped':
+      return attempt(() => q.device.pushPopped(op.n));
+    case 'push':
+      return attempt(() => q.device.push(pushList));
+    case 'reap':
+      return attempt(() => q.driver.getUsed(op.max));
+    case 'notify':
+      return { ok: q.device.shouldNotify() };
+    case 'setNotify':
+      return { ok: q.device.setNotify(op.on) };
+    case 'disable':
+      q.driver.disableCallbacks();
+      return { ok: undefined };
+    case 'enable':
+      return { ok: q.driver.enableCallbacks() };
+    case 'corrupt': {
+      const at = s.q.ringAddr + (op.desc % s.q.size) * P.PDESC_SIZE;
+      if (op.field === 'flags') s.mem.writeU16(at + P.PDESC_FLAGS, op.value);
+      else if (op.field === 'id') s.mem.writeU16(at + P.PDESC_ID, op.value % (s.q.size + 2));
+      else if (op.field === 'len') s.mem.writeU32(at + P.PDESC_LEN, op.value & 1 ? op.value : op.value & 0x30);
+      else s.mem.writeU64(at + P.PDESC_ADDR, op.value & 1 ? BigInt(op.value) << 40n : BigInt(RAM - (op.value % 128)));
+      return { ok: undefined };
+    }
+  }
+}
+
+function firstDiff(a: Uint8Array, b: Uint8Array, from: number, len: number): number {
+  const x = Buffer.from(a.buffer, a.byteOffset + from, len);
+  const y = Buffer.from(b.buffer, b.byteOffset + from, len);
+  if (x.equals(y)) return -1;
+  for (let i = 0; i < len; i++) if (x[i] !== y[i]) return from + i;
+  return -1;
+}
+
+/** What the runs exercised, so a vacuous run cannot pass unnoticed. */
+const tally = { steps: 0, errors: 0, popped: 0, reaped: 0, violations: 0, outOfOrder: 0, skipped: 0 };
+
+/**
+ * Runs ops on both engines; returns how often the driver's avail wrap counter
+ * flipped. With cfg.inOrder, pushes take the ids the device holds in popped
+ * order (misordered on purpose when `disorder` and a pick says so).
+ */
+function runBoth(cfg: Config, ops: Op[], disorder = true): number {
+  const w = new Side(cfg, 'wasm');
+  const r = new Side(cfg, 'reference');
+  const broke = () => (w.q.driver.broken || w.q.device.broken ? 1 : 0);
+  // Buffer ids the device holds, from the (identical) pop results.
+  let held: number[] = [];
+  const lastPop: number[] = [];
+  let flips = 0;
+  let wrap = w.q.driver.availWrapCounter;
+  ops.forEach((op, step) => {
+    let pushList: { id: number; len: number }[] = [];
+    if (op.t === 'push' && cfg.inOrder) {
+      pushList = held.slice(0, op.picks.length).map((id) => ({ id, len: op.len }));
+      if (disorder && pushList.length >= 2 && op.picks[0]! % 4 === 0) {
+        [pushList[0], pushList[1]] = [pushList[1]!, pushList[0]!];
+      }
+      if (op.raw !== null) pushList = [{ id: op.raw, len: op.len }, ...pushList];
+      // One engine call: DeviceFace.push publishes once per queue-size worth.
+      pushList = pushList.slice(0, cfg.size);
+    } else if (op.t === 'push') {
+      for (const p of op.picks) {
+        if (held.length === 0) break;
+        pushList.push({ id: held.splice(p % held.length, 1)[0]!, len: op.len });
+      }
+      if (op.raw !== null) pushList = [{ id: op.raw, len: op.len }, ...pushList];
+    }
+    const ow = apply(w, op, pushList);
+    const or = apply(r, op, pushList);
+    expect(or, `step ${step} ${JSON.stringify(op)}`).toEqual(ow);
+    tally.steps++;
+    if ('err' in ow) tally.errors++;
+    if ('err' in ow && ow.err === 'PUSH_OUT_OF_ORDER') tally.outOfOrder++;
+    // In-order pushes of several buffers: all but the last are skipped (no used descriptor).
+    if (cfg.inOrder && op.t === 'push' && 'ok' in ow) tally.skipped += Math.max(0, (ow.ok as number) - 1);
+    if (op.t === 'pop' && 'ok' in ow) {
+      const ids = (ow.ok as { id: number }[]).map((c) => c.id);
+      // A pop rewrites only the first records of the pop output; pushPopped reads records from 0.
+      lastPop.splice(0, ids.length, ...ids);
+      held.push(...ids);
+      tally.popped += (ow.ok as unknown[]).length;
+    }
+    if (op.t === 'reap' && 'ok' in ow) tally.reaped += (ow.ok as unknown[]).length;
+    if (cfg.inOrder && (op.t === 'push' || op.t === 'pushPopped')) {
+      // Exactly what was pushed leaves `held`: a failed push used the entries before the bad one.
+      const done = 'ok' in ow ? (ow.ok as number) : ow.done;
+      const pushed = new Set((op.t === 'push' ? pushList.map((e) => e.id) : lastPop).slice(0, done));
+      held = held.filter((id) => !pushed.has(id));
+    } else if (op.t === 'pushPopped') held = [];
+    const ram = firstDiff(w.mem.bytes, r.mem.bytes, L.GUEST_BASE, RAM);
+    expect(ram, `guest RAM differs after step ${step} ${JSON.stringify(op)}`).toBe(-1);
+    const host = firstDiff(w.mem.bytes, r.mem.bytes, L.HOST_BASE, HOST_SPAN);
+    expect(host, `host state differs after step ${step} ${JSON.stringify(op)}`).toBe(-1);
+    if (w.q.driver.availWrapCounter !== wrap) {
+      flips++;
+      wrap = w.q.driver.availWrapCounter;
+    }
+  });
+  tally.violations += broke();
+  return flips;
+}
+
+function params(runs: number): fc.Parameters<[Config, Op[]]> {
+  const seed = process.env.VQSIM_SEED !== undefined ? Number(process.env.VQSIM_SEED) : undefined;
+  const p: fc.Parameters<[Config, Op[]]> = { numRuns: Number(process.env.VQSIM_RUNS ?? runs) };
+  if (seed !== undefined) p.seed = seed;
+  if (process.env.VQSIM_PATH) p.path = process.env.VQSIM_PATH;
+  return p;
+}
+
+/** fc.assert, with the replay command in the failure message. */
+function check(prop: fc.IProperty<[Config, Op[]]>, runs: number): void {
+  const details = fc.check(prop, params(runs));
+  if (details.failed) {
+    const replay = `replay: VQSIM_SEED=${details.seed} VQSIM_PATH=${details.counterexamplePath ?? ''}`;
+    console.error(`packed differential test failed; ${replay}`);
+    const cause =
+      details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    throw new Error(`${cause}\n${fc.defaultReportMessage(details) ?? 'property failed'}\n${replay}`);
+  }
+}
+
+describe('packed ring: Wasm core vs TypeScript reference', () => {
+  it('random operation sequences with a misbehaving side give identical results and memory', () => {
+    check(
+      fc.property(configArb, fc.array(opArb(true), { minLength: 20, maxLength: 150, size: 'large' }), (cfg, ops) => {
+        runBoth(cfg, ops);
+      }),
+      80,
+    );
+    expect(tally.steps).toBeGreaterThan(1000);
+    expect(tally.popped).toBeGreaterThan(100);
+    expect(tally.reaped).toBeGreaterThan(50);
+    expect(tally.errors).toBeGreaterThan(10);
+    expect(tally.violations).toBeGreaterThan(5);
+    console.log(`packed diff: ${JSON.stringify(tally)}`);
+  });
+
+  it('well-behaved sequences wrap many laps identically, on sizes that are not powers of two', () => {
+    const smallArb = configArb.map((c) => {
+      const size = [3, 5, 6, 7, 9][c.size % 5]!;
+      return { ...c, size, indirectMax: Math.min(c.indirectMax, size) };
+    });
+    const flowArb = fc.array(
+      fc.oneof(
+        { weight: 3, arbitrary: opArb(false).filter((o) => o.t === 'add') },
+        { weight: 3, arbitrary: fc.constant<Op>({ t: 'pop', max: 40 }) },
+        {
+          weight: 3,
+          arbitrary: fc.record({
+            t: fc.constant('push' as const),
+            picks: fc.array(fc.nat(50), { maxLength: 4 }),
+            len: fc.nat(100),
+            raw: fc.constant<number | null>(null),
+          }),
+        },
+        { weight: 3, arbitrary: fc.constant<Op>({ t: 'reap', max: 40 }) },
+        { weight: 1, arbitrary: fc.constant<Op>({ t: 'kick' }) },
+        { weight: 1, arbitrary: fc.constant<Op>({ t: 'notify' }) },
+      ),
+      { minLength: 300, maxLength: 600 },
+    );
+    let total = 0;
+    check(
+      fc.property(smallArb, flowArb, (cfg, ops) => {
+        total += runBoth(cfg, ops);
+      }),
+      20,
+    );
+    // Dozens of laps per run on average.
+    expect(total).toBeGreaterThan(100);
+  });
+});
+
+describe('packed ring with VIRTIO_F_IN_ORDER: Wasm core vs TypeScript reference', () => {
+  const inOrderArb = configArb.map((c) => ({ ...c, inOrder: true }));
+
+  it('random operation sequences with a misbehaving side give identical results and memory', () => {
+    const before = { ...tally };
+    check(
+      fc.property(inOrderArb, fc.array(opArb(true), { minLength: 20, maxLength: 150, size: 'large' }), (cfg, ops) => {
+        runBoth(cfg, ops);
+      }),
+      80,
+    );
+    expect(tally.popped - before.popped).toBeGreaterThan(100);
+    expect(tally.reaped - before.reaped).toBeGreaterThan(50);
+    expect(tally.errors - before.errors).toBeGreaterThan(10);
+    expect(tally.violations - before.violations).toBeGreaterThan(5);
+    expect(tally.outOfOrder - before.outOfOrder).toBeGreaterThan(5);
+  });
+
+  it('well-behaved in-order sequences wrap many laps identically, on sizes that are not powers of two', () => {
+    const smallArb = inOrderArb.map((c) => {
+      const size = [3, 5, 6, 7, 9][c.size % 5]!;
+      return { ...c, size, indirectMax: Math.min(c.indirectMax, size) };
+    });
+    const flowArb = fc.array(
+      fc.oneof(
+        { weight: 3, arbitrary: opArb(false).filter((o) => o.t === 'add') },
+        { weight: 3, arbitrary: fc.record({ t: fc.constant('pop' as const), max: fc.integer({ min: 1, max: 40 }) }) },
+        {
+          weight: 3,
+          arbitrary: fc.record({
+            t: fc.constant('push' as const),
+            picks: fc.array(fc.nat(50), { maxLength: 4 }),
+            len: fc.nat(100),
+            raw: fc.constant<number | null>(null),
+          }),
+        },
+        { weight: 1, arbitrary: fc.record({ t: fc.constant('pushPopped' as const), n: fc.nat(4) }) },
+        { weight: 3, arbitrary: fc.record({ t: fc.constant('reap' as const), max: fc.integer({ min: 1, max: 40 }) }) },
+        { weight: 1, arbitrary: fc.constant<Op>({ t: 'enable' }) },
+        { weight: 1, arbitrary: fc.constant<Op>({ t: 'kick' }) },
+        { weight: 1, arbitrary: fc.constant<Op>({ t: 'notify' }) },
+      ),
+      { minLength: 300, maxLength: 600 },
+    );
+    let total = 0;
+    const before = { ...tally };
+    check(
+      fc.property(smallArb, flowArb, (cfg, ops) => {
+        total += runBoth(cfg, ops, false);
+      }),
+      20,
+    );
+    expect(total).toBeGreaterThan(100);
+    expect(tally.violations - before.violations).toBe(0);
+    expect(tally.skipped - before.skipped).toBeGreaterThan(50);
+    expect(tally.reaped - before.reaped).toBeGreaterThan(200);
+  });
+});
