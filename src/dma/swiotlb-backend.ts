@@ -57,12 +57,18 @@ export class SwiotlbDmaBackend implements DmaBackend {
     this.window = { base: 0, bytes: mem.size };
   }
 
-  map(gpa: number, len: number, _dir: DmaDirection): number {
-    return this.swiotlb.mapRaw(gpa, len, this.cpu, 0, 0, 0);
+  /**
+   * swiotlb_map: the whole buffer is copied in whatever the direction, and
+   * whatever `attrs` (mainline copies even under SKIP_CPU_SYNC, so a partial
+   * device write cannot expose stale bounce data); NO_WARN silences a full pool.
+   */
+  map(gpa: number, len: number, _dir: DmaDirection, attrs = 0): number {
+    return this.swiotlb.mapRaw(gpa, len, this.cpu, 0, 0, attrs);
   }
 
-  unmap(dma: number, _gpa: number, len: number, dir: DmaDirection): void {
-    this.swiotlb.unmapRaw(dma, len, dir, 0, this.cpu);
+  /** swiotlb_tbl_unmap_single: copies back for FROM_DEVICE and BIDIRECTIONAL unless SKIP_CPU_SYNC. */
+  unmap(dma: number, _gpa: number, len: number, dir: DmaDirection, attrs = 0): void {
+    this.swiotlb.unmapRaw(dma, len, dir, attrs, this.cpu);
   }
 
   /** swiotlb_sync_single_for_cpu: copies back for FROM_DEVICE and BIDIRECTIONAL. */

@@ -52,7 +52,8 @@ export interface DmaCoherent {
  *   mapped: proves nothing bypasses the DMA API or the context.
  * - iommu (src/dma/iommu.ts): an IOVA page table per device, with an IOTLB.
  * - vduse (src/dma/vduse.ts): VDUSE's bounce domain, page-granular bounce pages.
- * - swiotlb (later): bounce slots in a shared pool.
+ * - swiotlb (src/dma/swiotlb-backend.ts): every streaming mapping bounced
+ *   through the machine's swiotlb pool, slots in shared pages.
  *
  * Drivers never see a backend: they call DmaApi, so swapping the backend
  * changes no driver.

@@ -103,6 +103,32 @@ describe('swiotlb copy directions, every direction and attribute', () => {
     }
   }
 
+  it('through the DMA API: NO_WARN silences a full pool, SKIP_CPU_SYNC skips the copy back', () => {
+    const mem = new GuestMemory({ size: 4 << 20 });
+    const sw = new Swiotlb(mem, { slots: 128 });
+    const api = new DmaApi(mem, { backend: new SwiotlbDmaBackend(mem, { swiotlb: sw }) });
+    const orig = mem.alloc(8192);
+    mem.fill(orig, 8192, 0x11);
+    const a = api.map(orig, 4096, D.FROM_DEVICE);
+    mem.fill(a, 4096, 0x66);
+    api.unmap(a, 4096, D.FROM_DEVICE, DmaAttr.SKIP_CPU_SYNC);
+    expect(mem.read(orig, 4096)).toEqual(new Uint8Array(4096).fill(0x11));
+    const held = api.map(orig, 256 << 10, D.TO_DEVICE); // the whole pool
+    let e: unknown;
+    try {
+      api.map(orig, 64, D.TO_DEVICE, DmaAttr.NO_WARN);
+    } catch (x) {
+      e = x;
+    }
+    expect((e as DmaError).code).toBe('DMA_MAPPING_ERROR');
+    expect(sw.counters()).toMatchObject({ full: 1, warnings: 0 });
+    expect(() => api.map(orig, 64, D.TO_DEVICE)).toThrow(/swiotlb buffer is full/);
+    expect(sw.counters()).toMatchObject({ full: 2, warnings: 1 });
+    expect(api.counters().errors).toBe(2);
+    api.unmap(held, 256 << 10, D.TO_DEVICE);
+    expect(sw.used).toBe(0);
+  });
+
   it('a partial sync through the DMA API moves only the bytes it names', () => {
     const mem = new GuestMemory({ size: 4 << 20 });
     const api = new DmaApi(mem, { backend: 'swiotlb' });
