@@ -129,3 +129,16 @@ it('the README iommu and vduse example runs: IOTLB and bounce counters as it say
   expect(v.stats()['blk0.bounce']!.counters).toMatchObject({ bytesToDevice: 4128, bytesFromDevice: 32 });
   v.close();
 });
+
+it('the README TDISP example runs: an accepted blk device in RUN, net bouncing, a config change → ERROR', () => {
+  const m = createMachine(
+    { deployment: 'cvm-tdisp', devices: [{ kind: 'blk' }, { kind: 'net' }] },
+    { acceptDevice: (r) => r.device === 0x1042 },
+  );
+  expect(m.blk().tdisp!.state).toBe('RUN');
+  expect(m.net().dma.backend.name).toBe('swiotlb');
+  m.blk().tdisp!.configChange('BAR0 moved');
+  expect(m.blk().tdisp!.state).toBe('ERROR');
+  expect(() => m.blk().driver.write(0, new Uint8Array(512))).toThrow();
+  m.close();
+});
