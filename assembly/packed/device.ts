@@ -18,7 +18,9 @@ import {
   E_ZERO_LEN,
   ELEM_SIZE,
   POP_ID,
+  POP_ELEM_END,
   POP_READ_BYTES,
+  POP_WRITE_BYTES,
   PUSH_LEN,
   POP_SIZE,
   PUSH_ID,
@@ -78,7 +80,7 @@ import {
   PEVENT_OFF_WRAP,
   PEVENT_WRAP_SHIFT,
 } from "./layout";
-import { bump, needEvent, within } from "../ring";
+import { bump, needEvent } from "../ring";
 import { dmaCountMaps, dmaIsPlain, dmaLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
@@ -94,6 +96,9 @@ function broken(dev: usize, code: i32, a: u32, b: u32): i32 {
   bump(<usize>load<u32>(dev + PDEV_STATS), ST_DEVICE_CHECKS_FAILED, 1);
   return fail(dev, code, a, b);
 }
+
+// Both wrap bits of a descriptor's flags: AVAIL (bit 7) and USED (bit 15).
+const WRAP_BITS: u32 = PDESC_F_AVAIL | PDESC_F_USED;
 
 // is_desc_avail(): AVAIL matches the wrap counter, USED does not.
 @inline
@@ -126,6 +131,13 @@ export function packed_dev_init(dev: usize): void {
 // that fails a check (the general loop then reads it again and reports it),
 // or a full pop output. Saves the ring position, wrap counter and in-flight
 // count and returns the buffers popped (element k belongs to record k).
+//
+// Written for few instructions: one mask test of the flags (is_desc_avail()
+// and "no NEXT, no INDIRECT" at once, against the pattern of the available
+// bits, which is carried instead of the wrap counter), branches rather than
+// materialised booleans for the checks, and 32-bit fields loaded and stored
+// one by one (a combined 64-bit access costs the shifts and ors that split
+// or build it).
 function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, limit: u64): u32 {
   const num = load<u32>(dev + PDEV_NUM);
   const ring = <usize>load<u32>(dev + PDEV_DESC);
@@ -133,37 +145,53 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
   const elems = out + <usize>maxChains * POP_SIZE;
   const end = maxChains < elemCap ? maxChains : elemCap;
   let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
-  let wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
+  // An available one-descriptor buffer: AVAIL = wrap, USED = !wrap, no NEXT, no INDIRECT.
+  let pat: u32 = load<u32>(dev + PDEV_AVAIL_WRAP) != 0 ? PDESC_F_AVAIL : PDESC_F_USED;
   let k: u32 = 0;
+  // The run up to the end of the ring, then the wrap: the inner loop carries
+  // only the descriptor pointer and k (with the wrap tested in it, the
+  // register allocator kept the pattern on the stack, stored every entry).
   while (k < end) {
-    const d = ring + <usize>lastAvail * PDESC_SIZE;
-    // Acquire: the descriptor was written before its flags.
-    const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
-    if (!isAvail(flags, wrap) || (flags & (PDESC_F_INDIRECT | PDESC_F_NEXT)) != 0) break;
-    // {len u32, id u16, flags u16} in one load.
-    const lif = load<u64>(d + PDESC_LEN);
-    const addr = load<u64>(d + PDESC_ADDR);
-    const len = <u32>lif;
-    const id = <u32>(lif >> 32) & 0xffff;
-    if (len == 0 || !within(addr, len, limit) || id >= num) break;
-    const slot = ids + <usize>id * 2;
-    if (load<u16>(slot) != 0) break;
-    store<u16>(slot, 1);
-    storeIov(elems + <usize>k * ELEM_SIZE, addr, len, flags & PDESC_F_WRITE, plainLinear(addr));
-    const write: u64 = (flags & PDESC_F_WRITE) != 0 ? <u64>len : 0;
-    const r = out + <usize>k * POP_SIZE;
-    store<u64>(r + POP_ID, <u64>id | (write << 32));
-    store<u64>(r + POP_READ_BYTES, (<u64>len - write) | (<u64>(k + 1) << 32));
-    lastAvail++;
-    if (lastAvail >= num) {
-      lastAvail = 0;
-      wrap ^= 1;
+    const left = end - k;
+    const room = num - lastAvail;
+    const stop = k + (left < room ? left : room);
+    let d = ring + <usize>lastAvail * PDESC_SIZE;
+    while (k < stop) {
+      // Acquire: the descriptor was written before its flags.
+      const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
+      if ((flags & (WRAP_BITS | PDESC_F_INDIRECT | PDESC_F_NEXT)) != pat) break;
+      const addr = load<u64>(d + PDESC_ADDR);
+      const len = load<u32>(d + PDESC_LEN);
+      const id = <u32>load<u16>(d + PDESC_ID);
+      if (len == 0) break;
+      // within(addr, len, limit), as two branches.
+      if (addr > limit) break;
+      if (<u64>len > limit - addr) break;
+      if (id >= num) break;
+      const slot = ids + <usize>id * 2;
+      if (load<u16>(slot) != 0) break;
+      store<u16>(slot, 1);
+      const write = flags & PDESC_F_WRITE;
+      storeIov(elems + <usize>k * ELEM_SIZE, addr, len, write, plainLinear(addr));
+      const r = out + <usize>k * POP_SIZE;
+      const writeBytes = write != 0 ? len : 0;
+      store<u32>(r + POP_ID, id);
+      store<u32>(r + POP_WRITE_BYTES, writeBytes);
+      store<u32>(r + POP_READ_BYTES, len - writeBytes);
+      k++;
+      store<u32>(r + POP_ELEM_END, k);
+      d += PDESC_SIZE;
     }
-    k++;
+    lastAvail = <u32>((d - ring) / PDESC_SIZE);
+    if (lastAvail == num) {
+      lastAvail = 0;
+      pat ^= WRAP_BITS;
+    }
+    if (k < stop) break;
   }
   if (k > 0) {
     store<u32>(dev + PDEV_LAST_AVAIL, lastAvail);
-    store<u32>(dev + PDEV_AVAIL_WRAP, wrap);
+    store<u32>(dev + PDEV_AVAIL_WRAP, pat == PDESC_F_AVAIL ? 1 : 0);
     store<u32>(dev + PDEV_INFLIGHT, load<u32>(dev + PDEV_INFLIGHT) + k);
   }
   return k;

@@ -6,6 +6,7 @@
 // the shared ring.
 import {
   EXTRA_ADDR,
+  EXTRA_FLAGS,
   EXTRA_LEN,
   EXTRA_NEXT,
   EXTRA_SIZE,
@@ -89,6 +90,7 @@ import {
   PEVENT_OFF_MASK,
   PEVENT_OFF_WRAP,
   PEVENT_WRAP_SHIFT,
+  PSTATE_LAST,
   PSTATE_NUM,
   PSTATE_SIZE,
   PSTATE_TOKEN,
@@ -264,61 +266,121 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
 // its first head's flags are stored last, with release ordering. Saves the
 // ring position, wrap counter and free list, counts the run in the stats, and
 // returns the requests added.
+//
+// Written for few instructions: the first request is taken before the loop
+// (its flags wait for the end), so the loop writes every descriptor alike;
+// the loop runs to the end of the ring at most, so it carries the descriptor
+// pointer and no wrap test; the checks are branches, not materialised
+// booleans; and 16- and 32-bit fields are stored one by one (combining them
+// into one 64-bit store costs the shifts and ors that build it).
 function addOneBuffers(drv: usize, req: usize, n: u32, dmaBase: u64, dmaSize: u64): u32 {
   const numFree = load<u32>(drv + PDRV_NUM_FREE);
   const end = n < numFree ? n : numFree;
+  if (end == 0 || !isOneBuffer(req, dmaBase, dmaSize)) return 0;
   const num = load<u32>(drv + PDRV_NUM);
   const ring = <usize>load<u32>(drv + PDRV_DESC);
   const extra = <usize>load<u32>(drv + PDRV_EXTRA);
   const state = <usize>load<u32>(drv + PDRV_STATE);
   const start = load<u32>(drv + PDRV_NEXT_AVAIL);
-  let freeHead = load<u32>(drv + PDRV_FREE_HEAD);
-  let wrap = load<u32>(drv + PDRV_AVAIL_WRAP);
-  let i = start;
-  let firstFlags: u32 = 0;
-  let bytes: u64 = 0;
-  let k: u32 = 0;
-  for (let p = req; k < end; k++, p += REQ_HDR_SIZE + SG_SIZE) {
-    const outN = load<u32>(p + REQ_OUT);
-    if (outN + load<u32>(p + REQ_IN) != 1) break;
-    const addr = load<u64>(p + REQ_HDR_SIZE + SG_ADDR);
-    const len = load<u32>(p + REQ_HDR_SIZE + SG_LEN);
-    if (len == 0 || !inWindow(addr, len, dmaBase, dmaSize)) break;
-    const id = freeHead;
-    const flags = availBits(wrap) | (outN == 0 ? PDESC_F_WRITE : 0);
-    const d = ring + <usize>i * PDESC_SIZE;
-    store<u64>(d + PDESC_ADDR, addr);
-    if (k == 0) {
+  // AVAIL = wrap, USED = !wrap: both bits are carried as a pattern.
+  let pat: u32 = load<u32>(drv + PDRV_AVAIL_WRAP) != 0 ? PDESC_F_AVAIL : PDESC_F_USED;
+  // The first request: its descriptor without the flags.
+  const id0 = load<u32>(drv + PDRV_FREE_HEAD);
+  const addr0 = load<u64>(req + REQ_HDR_SIZE + SG_ADDR);
+  const len0 = load<u32>(req + REQ_HDR_SIZE + SG_LEN);
+  const write0: u32 = load<u32>(req + REQ_OUT) == 0 ? PDESC_F_WRITE : 0;
+  const firstFlags = pat | write0;
+  const d0 = ring + <usize>start * PDESC_SIZE;
+  store<u64>(d0 + PDESC_ADDR, addr0);
+  store<u32>(d0 + PDESC_LEN, len0);
+  store<u16>(d0 + PDESC_ID, <u16>id0);
+  let freeHead = oneShadow(extra, id0, addr0, len0, write0);
+  oneState(state, id0, load<u32>(req + REQ_TOKEN));
+  let bytes: u64 = len0;
+  let i = start + 1;
+  if (i >= num) {
+    i = 0;
+    pat ^= WRAP_BITS;
+  }
+  let p = req + REQ_HDR_SIZE + SG_SIZE;
+  const pEnd = req + <usize>end * (REQ_HDR_SIZE + SG_SIZE);
+  while (p < pEnd) {
+    // The run up to the end of the ring.
+    const left = <u32>((pEnd - p) / (REQ_HDR_SIZE + SG_SIZE));
+    const room = num - i;
+    const stop = p + <usize>(left < room ? left : room) * (REQ_HDR_SIZE + SG_SIZE);
+    let d = ring + <usize>i * PDESC_SIZE;
+    while (p < stop) {
+      const outN = load<u32>(p + REQ_OUT);
+      if (outN + load<u32>(p + REQ_IN) != 1) break;
+      const addr = load<u64>(p + REQ_HDR_SIZE + SG_ADDR);
+      const len = load<u32>(p + REQ_HDR_SIZE + SG_LEN);
+      if (len == 0) break;
+      // inWindow(addr, len, dmaBase, dmaSize), as three branches.
+      if (addr < dmaBase) break;
+      const off = addr - dmaBase;
+      if (off > dmaSize) break;
+      if (<u64>len > dmaSize - off) break;
+      const id = freeHead;
+      const write: u32 = outN == 0 ? PDESC_F_WRITE : 0;
+      store<u64>(d + PDESC_ADDR, addr);
       store<u32>(d + PDESC_LEN, len);
       store<u16>(d + PDESC_ID, <u16>id);
-      firstFlags = flags;
-    } else {
-      store<u64>(d + PDESC_LEN, packDesc(len, id, flags));
+      store<u16>(d + PDESC_FLAGS, <u16>(pat | write));
+      freeHead = oneShadow(extra, id, addr, len, write);
+      oneState(state, id, load<u32>(p + REQ_TOKEN));
+      bytes += len;
+      d += PDESC_SIZE;
+      p += REQ_HDR_SIZE + SG_SIZE;
     }
-    freeHead = shadow(extra, id, addr, len, flags);
-    // desc_state[id] = {token, num 1, last id}.
-    store<u64>(state + <usize>id * PSTATE_SIZE + PSTATE_TOKEN, <u64>load<u32>(p + REQ_TOKEN) | (1 << 32) | (<u64>id << 48));
-    i++;
-    if (i >= num) {
+    i = <u32>((d - ring) / PDESC_SIZE);
+    if (i == num) {
       i = 0;
-      wrap ^= 1;
+      pat ^= WRAP_BITS;
     }
-    bytes += len;
+    if (p < stop) break;
   }
-  if (k > 0) {
-    // virtio_wmb() then the first head's flags: a seq-cst store is a release store.
-    atomic.store<u16>(ring + <usize>start * PDESC_SIZE + PDESC_FLAGS, <u16>firstFlags);
-    store<u32>(drv + PDRV_NEXT_AVAIL, i);
-    store<u32>(drv + PDRV_AVAIL_WRAP, wrap);
-    store<u32>(drv + PDRV_FREE_HEAD, freeHead);
-    store<u32>(drv + PDRV_NUM_FREE, numFree - k);
-    store<u32>(drv + PDRV_NUM_ADDED, load<u32>(drv + PDRV_NUM_ADDED) + k);
-    const stats = <usize>load<u32>(drv + PDRV_STATS);
-    bump(stats, ST_CHAINS_ADDED, k);
-    bump(stats, ST_DESCS_ADDED, k);
-    bump(stats, ST_BYTES_ADDED, bytes);
-  }
+  const k = <u32>((p - req) / (REQ_HDR_SIZE + SG_SIZE));
+  // virtio_wmb() then the first head's flags: a seq-cst store is a release store.
+  atomic.store<u16>(d0 + PDESC_FLAGS, <u16>firstFlags);
+  store<u32>(drv + PDRV_NEXT_AVAIL, i);
+  store<u32>(drv + PDRV_AVAIL_WRAP, pat == PDESC_F_AVAIL ? 1 : 0);
+  store<u32>(drv + PDRV_FREE_HEAD, freeHead);
+  store<u32>(drv + PDRV_NUM_FREE, numFree - k);
+  store<u32>(drv + PDRV_NUM_ADDED, load<u32>(drv + PDRV_NUM_ADDED) + k);
+  const stats = <usize>load<u32>(drv + PDRV_STATS);
+  bump(stats, ST_CHAINS_ADDED, k);
+  bump(stats, ST_DESCS_ADDED, k);
+  bump(stats, ST_BYTES_ADDED, bytes);
   return k;
+}
+
+// The request at p holds one buffer that passes packed_drv_add's checks.
+@inline
+function isOneBuffer(p: usize, dmaBase: u64, dmaSize: u64): bool {
+  if (load<u32>(p + REQ_OUT) + load<u32>(p + REQ_IN) != 1) return false;
+  const len = load<u32>(p + REQ_HDR_SIZE + SG_LEN);
+  return len != 0 && inWindow(load<u64>(p + REQ_HDR_SIZE + SG_ADDR), len, dmaBase, dmaSize);
+}
+
+// desc_extra[id] of a one-descriptor buffer (see shadow): {addr, len,
+// flags}, the free-list link left as it is. Returns that link.
+@inline
+function oneShadow(extra: usize, id: u32, addr: u64, len: u32, write: u32): u32 {
+  const x = extra + <usize>id * EXTRA_SIZE;
+  store<u64>(x + EXTRA_ADDR, addr);
+  store<u32>(x + EXTRA_LEN, len);
+  store<u16>(x + EXTRA_FLAGS, <u16>write);
+  return <u32>load<u16>(x + EXTRA_NEXT);
+}
+
+// desc_state[id] = {token, num 1, last id} of a one-descriptor buffer.
+@inline
+function oneState(state: usize, id: u32, token: u32): void {
+  const st = state + <usize>id * PSTATE_SIZE;
+  store<u32>(st + PSTATE_TOKEN, token);
+  store<u16>(st + PSTATE_NUM, 1);
+  store<u16>(st + PSTATE_LAST, <u16>id);
 }
 
 // virtqueue_use_indirect(): only for more than one buffer, and only when the
