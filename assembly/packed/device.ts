@@ -477,7 +477,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
 // published).
 //
 // The first entry is checked before the loop and its descriptor written
-// after it; the loop then treats every entry alike (one 64-bit store) and
+// after it; the loop then treats every entry alike (the same stores) and
 // keeps only what it carries from entry to entry in registers (with more
 // live values the register allocator spilled the used index and the byte
 // count, and each entry waited on a store-to-load round trip through the
@@ -497,11 +497,19 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
   const len0 = <u32>(first >> 32);
   const n0 = take(ids, num, id0);
   if (n0 == 0) return fail(dev, id0 >= num ? E_PUSH_ID_RANGE : E_PUSH_NOT_INFLIGHT, id0, 0);
-  let usedIdx = start + n0;
   // AVAIL = USED = the used wrap counter: both bits are carried as a pattern.
   let usedPat: u32 = startWrap != 0 ? PDESC_F_AVAIL | PDESC_F_USED : 0;
-  if (usedIdx >= num) {
-    usedIdx -= num;
+  // The loop carries the descriptor pointer instead of the used index (no
+  // shift and add per entry) and stores {len, id, flags} field by field
+  // (building one 64-bit value costs more shifts and ors than the two extra
+  // stores). ringEnd is used here, before the loop, too: V8 computes a value
+  // where its uses meet, and does not hoist it out of a loop that can be left
+  // before the use (here, by a break), so with its only use in the loop it
+  // was computed anew in every iteration.
+  const ringEnd = ring + <usize>num * PDESC_SIZE;
+  let d = ring + <usize>(start + n0) * PDESC_SIZE;
+  if (d >= ringEnd) {
+    d -= <usize>num * PDESC_SIZE;
     usedPat ^= PDESC_F_AVAIL | PDESC_F_USED;
     // QEMU forgets the last signalled index when the used index wraps.
     store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
@@ -510,30 +518,28 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
   let p = entries + <usize>stride;
   const end = entries + <usize>n * <usize>stride;
   while (p < end) {
-    const idLen = load<u64>(p + PUSH_ID);
-    const id = <u32>idLen;
-    const len = <u32>(idLen >> 32);
+    const id = load<u32>(p + PUSH_ID);
+    const len = load<u32>(p + PUSH_LEN);
     if (id >= num) break;
     const slot = ids + <usize>id * 2;
     const ndescs = <u32>load<u16>(slot);
     if (ndescs == 0) break;
-    // {len u32, id u16, flags u16} are contiguous: one little-endian store.
-    const d = ring + <usize>usedIdx * PDESC_SIZE;
-    const flags = usedPat | (len != 0 ? PDESC_F_WRITE : 0);
-    store<u64>(d + PDESC_LEN, <u64>len | (<u64>id << 32) | (<u64>flags << 48));
+    store<u32>(d + PDESC_LEN, len);
+    store<u16>(d + PDESC_ID, <u16>id);
+    store<u16>(d + PDESC_FLAGS, <u16>(usedPat | (len != 0 ? PDESC_F_WRITE : 0)));
     // A predictable branch instead of a data dependency on the ids[] load
     // (see packed_drv_get_used).
     if (ndescs == 1) {
-      usedIdx++;
-      if (usedIdx == num) {
-        usedIdx = 0;
+      d += PDESC_SIZE;
+      if (d == ringEnd) {
+        d = ring;
         usedPat ^= PDESC_F_AVAIL | PDESC_F_USED;
         store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
       }
     } else {
-      usedIdx += ndescs;
-      if (usedIdx >= num) {
-        usedIdx -= num;
+      d += <usize>ndescs * PDESC_SIZE;
+      if (d >= ringEnd) {
+        d -= <usize>num * PDESC_SIZE;
         usedPat ^= PDESC_F_AVAIL | PDESC_F_USED;
         store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
       }
@@ -544,6 +550,7 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
     // next entry's load of ids[] waited on it (measured: 1 ns an entry).
     store<u16>(slot, 0);
   }
+  const usedIdx = <u32>((d - ring) / PDESC_SIZE);
   // virtqueue_packed_flush(): the first used descriptor last, its flags with
   // release ordering (a seq-cst store).
   const d0 = ring + <usize>start * PDESC_SIZE;

@@ -20,6 +20,7 @@ import {
   QF_EVENT_IDX,
   QF_IN_ORDER,
   QF_INDIRECT,
+  REAP_LEN,
   REAP_SIZE,
   REAP_TOKEN,
   REQ_F_INDIRECT,
@@ -578,78 +579,85 @@ export function packed_drv_kick_prepare(drv: usize): i32 {
 // device broke the protocol (the queue is then broken; PDRV_BATCH_DONE
 // entries before it were delivered).
 //
-// The loop carries only the output pointer, ring position, wrap pattern,
-// free head, free count and byte count; error details go to the state block
-// where they are found, so they take no registers (with more live values the
-// register allocator spilled loop-carried ones to the stack).
+// The loop carries only the output pointer, descriptor pointer, wrap
+// pattern, free head, free count and byte count; error details go to the
+// state block where they are found, so they take no registers (with more
+// live values the register allocator spilled loop-carried ones to the
+// stack). The descriptor pointer is carried instead of the ring index (no
+// shift and add per entry), and 16- and 32-bit fields are loaded and stored
+// one by one (a combined 64-bit access costs the shifts and ors that split or
+// build it).
 export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
   store<u32>(drv + PDRV_BATCH_DONE, 0);
   if (load<u32>(drv + PDRV_BROKEN) != 0) return 0;
   const num = load<u32>(drv + PDRV_NUM);
   const ring = <usize>load<u32>(drv + PDRV_DESC);
+  const ringEnd = ring + <usize>num * PDESC_SIZE;
   const extra = <usize>load<u32>(drv + PDRV_EXTRA);
   const state = <usize>load<u32>(drv + PDRV_STATE);
   const lastUsedIdx = load<u32>(drv + PDRV_LAST_USED);
-  let pos = lastUsedIdx & PEVENT_OFF_MASK;
+  const pos0 = lastUsedIdx & PEVENT_OFF_MASK;
+  let d = ring + <usize>pos0 * PDESC_SIZE;
   // is_used_desc_packed(): AVAIL and USED both equal the used wrap counter.
   // The pattern of both bits is carried instead of the counter.
-  let usedPat: u32 = lastUsedIdx >>> PEVENT_WRAP_SHIFT != 0 ? WRAP_BITS : 0;
+  const usedPat0: u32 = lastUsedIdx >>> PEVENT_WRAP_SHIFT != 0 ? WRAP_BITS : 0;
+  let usedPat = usedPat0;
   let freeHead = load<u32>(drv + PDRV_FREE_HEAD);
-  let numFree = load<u32>(drv + PDRV_NUM_FREE);
+  // Not carried: the descriptors freed so far are those last_used moved
+  // over (see freedSince), which the loop carries anyway.
+  const numFree0 = load<u32>(drv + PDRV_NUM_FREE);
   let o = out;
   const end = out + <usize>max * REAP_SIZE;
   let bytes: u64 = 0;
   let err: i32 = 0;
   while (o < end) {
-    const d = ring + <usize>pos * PDESC_SIZE;
     // virtio_rmb() after the flags: an acquire load.
     const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
     if ((flags & WRAP_BITS) != usedPat) {
       // Not used. While buffers are outstanding the slot holds what the driver
       // wrote in this lap (AVAIL = wrap, USED = !wrap) until the device marks
       // it used; any other pattern is a used descriptor from the wrong lap.
+      const pos = <u32>((d - ring) / PDESC_SIZE);
+      const numFree = numFree0 + freedSince(pos0, usedPat0, pos, usedPat, num);
       if (numFree < num && (flags & WRAP_BITS) != (usedPat ^ PDESC_F_USED)) {
         err = E_USED_WRAP;
         errDetail(drv, pos, flags);
       }
       break;
     }
-    // {len u32, id u16} in one load (after the acquire load of the flags).
-    const lenId = load<u64>(d + PDESC_LEN);
-    const id = <u32>(lenId >> 32) & 0xffff;
-    const len = <u32>lenId;
+    // {len, id} after the acquire load of the flags.
+    const id = <u32>load<u16>(d + PDESC_ID);
+    const len = load<u32>(d + PDESC_LEN);
     if (id >= num) {
       err = E_USED_ID_RANGE;
       errDetail(drv, id, 0);
       break;
     }
-    // desc_state[id] = {token u32, num u16, last u16} in one load.
+    // desc_state[id] = {token u32, num u16, last u16}.
     const st = state + <usize>id * PSTATE_SIZE;
-    const s = load<u64>(st + PSTATE_TOKEN);
-    const n = <u32>(s >> 32) & 0xffff;
+    const n = <u32>load<u16>(st + PSTATE_NUM);
     if (n == 0) {
       err = E_USED_ID_NOT_HEAD;
       errDetail(drv, id, 0);
       break;
     }
-    // {token, len} in one store.
-    store<u64>(o + REAP_TOKEN, (s & 0xffffffff) | (<u64>len << 32));
+    store<u32>(o + REAP_TOKEN, load<u32>(st + PSTATE_TOKEN));
+    store<u32>(o + REAP_LEN, len);
     o += REAP_SIZE;
     bytes += len;
-    numFree += n;
     // Most buffers take one descriptor. A branch the CPU predicts lets it run
     // ahead to the next used descriptor instead of waiting for the load of n
-    // (with `pos += n` alone, every iteration waits on the one before).
+    // (with `d += n` alone, every iteration waits on the one before).
     if (n == 1) {
-      pos++;
-      if (pos == num) {
-        pos = 0;
+      d += PDESC_SIZE;
+      if (d == ringEnd) {
+        d = ring;
         usedPat ^= WRAP_BITS;
       }
     } else {
-      pos += n;
-      if (pos >= num) {
-        pos -= num;
+      d += <usize>n * PDESC_SIZE;
+      if (d >= ringEnd) {
+        d -= <usize>num * PDESC_SIZE;
         usedPat ^= WRAP_BITS;
       }
     }
@@ -657,15 +665,20 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
     // private desc_state only. Stored last in the iteration, so the next
     // entry's loads need not wait on them.
     store<u16>(st + PSTATE_NUM, 0);
-    store<u16>(extra + <usize>(s >> 48) * EXTRA_SIZE + EXTRA_NEXT, <u16>freeHead);
+    store<u16>(extra + <usize>load<u16>(st + PSTATE_LAST) * EXTRA_SIZE + EXTRA_NEXT, <u16>freeHead);
     freeHead = id;
   }
+  // From ringEnd: V8 computes a value where its uses meet, and does not
+  // hoist it out of a loop that can be left before the use (here, by a
+  // break); with its only use in the loop, ringEnd was computed in every
+  // iteration.
+  const pos = num - <u32>((ringEnd - d) / PDESC_SIZE);
   const count = <u32>((o - out) / REAP_SIZE);
   if (count > 0) {
     const lastUsed = pos | ((usedPat >>> PDESC_F_USED_SHIFT) << PEVENT_WRAP_SHIFT);
     store<u32>(drv + PDRV_LAST_USED, lastUsed);
     store<u32>(drv + PDRV_FREE_HEAD, freeHead);
-    store<u32>(drv + PDRV_NUM_FREE, numFree);
+    store<u32>(drv + PDRV_NUM_FREE, numFree0 + freedSince(pos0, usedPat0, pos, usedPat, num));
     // With event idx, ask for the interrupt at the next used descriptor
     // (after every get_buf in Linux; once per batch here).
     if (load<u32>(drv + PDRV_EVENT_FLAGS_SHADOW) == PEVENT_FLAG_DESC) {
@@ -685,6 +698,15 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
     return -err;
   }
   return <i32>count;
+}
+
+// The descriptors a reap freed: those last_used moved over, from (pos0, lap
+// pattern usedPat0) to (pos, usedPat). Every reaped buffer's descriptors
+// were outstanding, and no more than num are, so last_used moves at most
+// one lap: a changed pattern means it passed the end of the ring once.
+@inline
+function freedSince(pos0: u32, usedPat0: u32, pos: u32, usedPat: u32, num: u32): u32 {
+  return pos - pos0 + (usedPat != usedPat0 ? num : 0);
 }
 
 // The details of a protocol error, written where it is found.
