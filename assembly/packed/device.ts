@@ -156,6 +156,9 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
     const room = num - lastAvail;
     const stop = k + (left < room ? left : room);
     let d = ring + <usize>lastAvail * PDESC_SIZE;
+    // The element pointer is carried too: V8 recomputed `elems` (used only
+    // in the loop) in every iteration, besides the multiply.
+    let e = elems + <usize>k * ELEM_SIZE;
     while (k < stop) {
       // Acquire: the descriptor was written before its flags.
       const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
@@ -172,7 +175,7 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
       if (load<u16>(slot) != 0) break;
       store<u16>(slot, 1);
       const write = flags & PDESC_F_WRITE;
-      storeIov(elems + <usize>k * ELEM_SIZE, addr, len, write, plainLinear(addr));
+      storeIov(e, addr, len, write, plainLinear(addr));
       const r = out + <usize>k * POP_SIZE;
       const writeBytes = write != 0 ? len : 0;
       store<u32>(r + POP_ID, id);
@@ -181,6 +184,7 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
       k++;
       store<u32>(r + POP_ELEM_END, k);
       d += PDESC_SIZE;
+      e += ELEM_SIZE;
     }
     lastAvail = <u32>((d - ring) / PDESC_SIZE);
     if (lastAvail == num) {
