@@ -133,6 +133,19 @@ it('the README iommu and vduse example runs: IOTLB and bounce counters as it say
   v.close();
 });
 
+it('the README TDISP example runs: an accepted blk device in RUN, net bouncing, a config change → ERROR', () => {
+  const m = createMachine(
+    { deployment: 'cvm-tdisp', devices: [{ kind: 'blk' }, { kind: 'net' }] },
+    { acceptDevice: (r) => r.device === 0x1042 },
+  );
+  expect(m.blk().tdisp!.state).toBe('RUN');
+  expect(m.net().dma.backend.name).toBe('swiotlb');
+  m.blk().tdisp!.configChange('BAR0 moved');
+  expect(m.blk().tdisp!.state).toBe('ERROR');
+  expect(() => m.blk().driver.write(0, new Uint8Array(512))).toThrow();
+  m.close();
+});
+
 it('the README swiotlb example runs: a 64 MiB pool of 4 areas, a bounce and a full pool', () => {
   const mem = new GuestMemory({ size: 256 << 20 });
   const pool = new Swiotlb(mem, { ...parseSwiotlbParam('swiotlb=32768,4'), cpus: 4 }); // 64 MiB, 4 areas

@@ -18,7 +18,9 @@ import {
   E_ZERO_LEN,
   ELEM_SIZE,
   POP_ID,
+  POP_ELEM_END,
   POP_READ_BYTES,
+  POP_WRITE_BYTES,
   PUSH_LEN,
   POP_SIZE,
   PUSH_ID,
@@ -78,7 +80,7 @@ import {
   PEVENT_OFF_WRAP,
   PEVENT_WRAP_SHIFT,
 } from "./layout";
-import { bump, needEvent, within } from "../ring";
+import { bump, needEvent } from "../ring";
 import { dmaCommitPending, dmaCountMaps, dmaIsPlain, dmaLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
@@ -94,6 +96,9 @@ function broken(dev: usize, code: i32, a: u32, b: u32): i32 {
   bump(<usize>load<u32>(dev + PDEV_STATS), ST_DEVICE_CHECKS_FAILED, 1);
   return fail(dev, code, a, b);
 }
+
+// Both wrap bits of a descriptor's flags: AVAIL (bit 7) and USED (bit 15).
+const WRAP_BITS: u32 = PDESC_F_AVAIL | PDESC_F_USED;
 
 // is_desc_avail(): AVAIL matches the wrap counter, USED does not.
 @inline
@@ -126,6 +131,13 @@ export function packed_dev_init(dev: usize): void {
 // that fails a check (the general loop then reads it again and reports it),
 // or a full pop output. Saves the ring position, wrap counter and in-flight
 // count and returns the buffers popped (element k belongs to record k).
+//
+// Written for few instructions: one mask test of the flags (is_desc_avail()
+// and "no NEXT, no INDIRECT" at once, against the pattern of the available
+// bits, which is carried instead of the wrap counter), branches rather than
+// materialised booleans for the checks, and 32-bit fields loaded and stored
+// one by one (a combined 64-bit access costs the shifts and ors that split
+// or build it).
 function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, limit: u64): u32 {
   const num = load<u32>(dev + PDEV_NUM);
   const ring = <usize>load<u32>(dev + PDEV_DESC);
@@ -133,37 +145,57 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
   const elems = out + <usize>maxChains * POP_SIZE;
   const end = maxChains < elemCap ? maxChains : elemCap;
   let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
-  let wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
+  // An available one-descriptor buffer: AVAIL = wrap, USED = !wrap, no NEXT, no INDIRECT.
+  let pat: u32 = load<u32>(dev + PDEV_AVAIL_WRAP) != 0 ? PDESC_F_AVAIL : PDESC_F_USED;
   let k: u32 = 0;
+  // The run up to the end of the ring, then the wrap: the inner loop carries
+  // only the descriptor pointer and k (with the wrap tested in it, the
+  // register allocator kept the pattern on the stack, stored every entry).
   while (k < end) {
-    const d = ring + <usize>lastAvail * PDESC_SIZE;
-    // Acquire: the descriptor was written before its flags.
-    const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
-    if (!isAvail(flags, wrap) || (flags & (PDESC_F_INDIRECT | PDESC_F_NEXT)) != 0) break;
-    // {len u32, id u16, flags u16} in one load.
-    const lif = load<u64>(d + PDESC_LEN);
-    const addr = load<u64>(d + PDESC_ADDR);
-    const len = <u32>lif;
-    const id = <u32>(lif >> 32) & 0xffff;
-    if (len == 0 || !within(addr, len, limit) || id >= num) break;
-    const slot = ids + <usize>id * 2;
-    if (load<u16>(slot) != 0) break;
-    store<u16>(slot, 1);
-    storeIov(elems + <usize>k * ELEM_SIZE, addr, len, flags & PDESC_F_WRITE, plainLinear(addr));
-    const write: u64 = (flags & PDESC_F_WRITE) != 0 ? <u64>len : 0;
-    const r = out + <usize>k * POP_SIZE;
-    store<u64>(r + POP_ID, <u64>id | (write << 32));
-    store<u64>(r + POP_READ_BYTES, (<u64>len - write) | (<u64>(k + 1) << 32));
-    lastAvail++;
-    if (lastAvail >= num) {
-      lastAvail = 0;
-      wrap ^= 1;
+    const left = end - k;
+    const room = num - lastAvail;
+    const stop = k + (left < room ? left : room);
+    let d = ring + <usize>lastAvail * PDESC_SIZE;
+    // The element pointer is carried too: V8 recomputed `elems` (used only
+    // in the loop) in every iteration, besides the multiply.
+    let e = elems + <usize>k * ELEM_SIZE;
+    while (k < stop) {
+      // Acquire: the descriptor was written before its flags.
+      const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
+      if ((flags & (WRAP_BITS | PDESC_F_INDIRECT | PDESC_F_NEXT)) != pat) break;
+      const addr = load<u64>(d + PDESC_ADDR);
+      const len = load<u32>(d + PDESC_LEN);
+      const id = <u32>load<u16>(d + PDESC_ID);
+      if (len == 0) break;
+      // within(addr, len, limit), as two branches.
+      if (addr > limit) break;
+      if (<u64>len > limit - addr) break;
+      if (id >= num) break;
+      const slot = ids + <usize>id * 2;
+      if (load<u16>(slot) != 0) break;
+      store<u16>(slot, 1);
+      const write = flags & PDESC_F_WRITE;
+      storeIov(e, addr, len, write, plainLinear(addr));
+      const r = out + <usize>k * POP_SIZE;
+      const writeBytes = write != 0 ? len : 0;
+      store<u32>(r + POP_ID, id);
+      store<u32>(r + POP_WRITE_BYTES, writeBytes);
+      store<u32>(r + POP_READ_BYTES, len - writeBytes);
+      k++;
+      store<u32>(r + POP_ELEM_END, k);
+      d += PDESC_SIZE;
+      e += ELEM_SIZE;
     }
-    k++;
+    lastAvail = <u32>((d - ring) / PDESC_SIZE);
+    if (lastAvail == num) {
+      lastAvail = 0;
+      pat ^= WRAP_BITS;
+    }
+    if (k < stop) break;
   }
   if (k > 0) {
     store<u32>(dev + PDEV_LAST_AVAIL, lastAvail);
-    store<u32>(dev + PDEV_AVAIL_WRAP, wrap);
+    store<u32>(dev + PDEV_AVAIL_WRAP, pat == PDESC_F_AVAIL ? 1 : 0);
     store<u32>(dev + PDEV_INFLIGHT, load<u32>(dev + PDEV_INFLIGHT) + k);
   }
   return k;
@@ -449,7 +481,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
 // published).
 //
 // The first entry is checked before the loop and its descriptor written
-// after it; the loop then treats every entry alike (one 64-bit store) and
+// after it; the loop then treats every entry alike (the same stores) and
 // keeps only what it carries from entry to entry in registers (with more
 // live values the register allocator spilled the used index and the byte
 // count, and each entry waited on a store-to-load round trip through the
@@ -471,11 +503,19 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
   const len0 = <u32>(first >> 32);
   const n0 = take(ids, num, id0);
   if (n0 == 0) return fail(dev, id0 >= num ? E_PUSH_ID_RANGE : E_PUSH_NOT_INFLIGHT, id0, 0);
-  let usedIdx = start + n0;
   // AVAIL = USED = the used wrap counter: both bits are carried as a pattern.
   let usedPat: u32 = startWrap != 0 ? PDESC_F_AVAIL | PDESC_F_USED : 0;
-  if (usedIdx >= num) {
-    usedIdx -= num;
+  // The loop carries the descriptor pointer instead of the used index (no
+  // shift and add per entry) and stores {len, id, flags} field by field
+  // (building one 64-bit value costs more shifts and ors than the two extra
+  // stores). ringEnd is used here, before the loop, too: V8 computes a value
+  // where its uses meet, and does not hoist it out of a loop that can be left
+  // before the use (here, by a break), so with its only use in the loop it
+  // was computed anew in every iteration.
+  const ringEnd = ring + <usize>num * PDESC_SIZE;
+  let d = ring + <usize>(start + n0) * PDESC_SIZE;
+  if (d >= ringEnd) {
+    d -= <usize>num * PDESC_SIZE;
     usedPat ^= PDESC_F_AVAIL | PDESC_F_USED;
     // QEMU forgets the last signalled index when the used index wraps.
     store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
@@ -484,30 +524,28 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
   let p = entries + <usize>stride;
   const end = entries + <usize>n * <usize>stride;
   while (p < end) {
-    const idLen = load<u64>(p + PUSH_ID);
-    const id = <u32>idLen;
-    const len = <u32>(idLen >> 32);
+    const id = load<u32>(p + PUSH_ID);
+    const len = load<u32>(p + PUSH_LEN);
     if (id >= num) break;
     const slot = ids + <usize>id * 2;
     const ndescs = <u32>load<u16>(slot);
     if (ndescs == 0) break;
-    // {len u32, id u16, flags u16} are contiguous: one little-endian store.
-    const d = ring + <usize>usedIdx * PDESC_SIZE;
-    const flags = usedPat | (len != 0 ? PDESC_F_WRITE : 0);
-    store<u64>(d + PDESC_LEN, <u64>len | (<u64>id << 32) | (<u64>flags << 48));
+    store<u32>(d + PDESC_LEN, len);
+    store<u16>(d + PDESC_ID, <u16>id);
+    store<u16>(d + PDESC_FLAGS, <u16>(usedPat | (len != 0 ? PDESC_F_WRITE : 0)));
     // A predictable branch instead of a data dependency on the ids[] load
     // (see packed_drv_get_used).
     if (ndescs == 1) {
-      usedIdx++;
-      if (usedIdx == num) {
-        usedIdx = 0;
+      d += PDESC_SIZE;
+      if (d == ringEnd) {
+        d = ring;
         usedPat ^= PDESC_F_AVAIL | PDESC_F_USED;
         store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
       }
     } else {
-      usedIdx += ndescs;
-      if (usedIdx >= num) {
-        usedIdx -= num;
+      d += <usize>ndescs * PDESC_SIZE;
+      if (d >= ringEnd) {
+        d -= <usize>num * PDESC_SIZE;
         usedPat ^= PDESC_F_AVAIL | PDESC_F_USED;
         store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
       }
@@ -518,6 +556,7 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
     // next entry's load of ids[] waited on it (measured: 1 ns an entry).
     store<u16>(slot, 0);
   }
+  const usedIdx = <u32>((d - ring) / PDESC_SIZE);
   // virtqueue_packed_flush(): the first used descriptor last, its flags with
   // release ordering (a seq-cst store).
   const d0 = ring + <usize>start * PDESC_SIZE;

@@ -6,6 +6,7 @@
 // the shared ring.
 import {
   EXTRA_ADDR,
+  EXTRA_FLAGS,
   EXTRA_LEN,
   EXTRA_NEXT,
   EXTRA_SIZE,
@@ -19,6 +20,7 @@ import {
   QF_EVENT_IDX,
   QF_IN_ORDER,
   QF_INDIRECT,
+  REAP_LEN,
   REAP_SIZE,
   REAP_TOKEN,
   REQ_F_INDIRECT,
@@ -89,6 +91,7 @@ import {
   PEVENT_OFF_MASK,
   PEVENT_OFF_WRAP,
   PEVENT_WRAP_SHIFT,
+  PSTATE_LAST,
   PSTATE_NUM,
   PSTATE_SIZE,
   PSTATE_TOKEN,
@@ -264,61 +267,121 @@ export function packed_drv_add(drv: usize, req: usize, n: u32): i32 {
 // its first head's flags are stored last, with release ordering. Saves the
 // ring position, wrap counter and free list, counts the run in the stats, and
 // returns the requests added.
+//
+// Written for few instructions: the first request is taken before the loop
+// (its flags wait for the end), so the loop writes every descriptor alike;
+// the loop runs to the end of the ring at most, so it carries the descriptor
+// pointer and no wrap test; the checks are branches, not materialised
+// booleans; and 16- and 32-bit fields are stored one by one (combining them
+// into one 64-bit store costs the shifts and ors that build it).
 function addOneBuffers(drv: usize, req: usize, n: u32, dmaBase: u64, dmaSize: u64): u32 {
   const numFree = load<u32>(drv + PDRV_NUM_FREE);
   const end = n < numFree ? n : numFree;
+  if (end == 0 || !isOneBuffer(req, dmaBase, dmaSize)) return 0;
   const num = load<u32>(drv + PDRV_NUM);
   const ring = <usize>load<u32>(drv + PDRV_DESC);
   const extra = <usize>load<u32>(drv + PDRV_EXTRA);
   const state = <usize>load<u32>(drv + PDRV_STATE);
   const start = load<u32>(drv + PDRV_NEXT_AVAIL);
-  let freeHead = load<u32>(drv + PDRV_FREE_HEAD);
-  let wrap = load<u32>(drv + PDRV_AVAIL_WRAP);
-  let i = start;
-  let firstFlags: u32 = 0;
-  let bytes: u64 = 0;
-  let k: u32 = 0;
-  for (let p = req; k < end; k++, p += REQ_HDR_SIZE + SG_SIZE) {
-    const outN = load<u32>(p + REQ_OUT);
-    if (outN + load<u32>(p + REQ_IN) != 1) break;
-    const addr = load<u64>(p + REQ_HDR_SIZE + SG_ADDR);
-    const len = load<u32>(p + REQ_HDR_SIZE + SG_LEN);
-    if (len == 0 || !inWindow(addr, len, dmaBase, dmaSize)) break;
-    const id = freeHead;
-    const flags = availBits(wrap) | (outN == 0 ? PDESC_F_WRITE : 0);
-    const d = ring + <usize>i * PDESC_SIZE;
-    store<u64>(d + PDESC_ADDR, addr);
-    if (k == 0) {
+  // AVAIL = wrap, USED = !wrap: both bits are carried as a pattern.
+  let pat: u32 = load<u32>(drv + PDRV_AVAIL_WRAP) != 0 ? PDESC_F_AVAIL : PDESC_F_USED;
+  // The first request: its descriptor without the flags.
+  const id0 = load<u32>(drv + PDRV_FREE_HEAD);
+  const addr0 = load<u64>(req + REQ_HDR_SIZE + SG_ADDR);
+  const len0 = load<u32>(req + REQ_HDR_SIZE + SG_LEN);
+  const write0: u32 = load<u32>(req + REQ_OUT) == 0 ? PDESC_F_WRITE : 0;
+  const firstFlags = pat | write0;
+  const d0 = ring + <usize>start * PDESC_SIZE;
+  store<u64>(d0 + PDESC_ADDR, addr0);
+  store<u32>(d0 + PDESC_LEN, len0);
+  store<u16>(d0 + PDESC_ID, <u16>id0);
+  let freeHead = oneShadow(extra, id0, addr0, len0, write0);
+  oneState(state, id0, load<u32>(req + REQ_TOKEN));
+  let bytes: u64 = len0;
+  let i = start + 1;
+  if (i >= num) {
+    i = 0;
+    pat ^= WRAP_BITS;
+  }
+  let p = req + REQ_HDR_SIZE + SG_SIZE;
+  const pEnd = req + <usize>end * (REQ_HDR_SIZE + SG_SIZE);
+  while (p < pEnd) {
+    // The run up to the end of the ring.
+    const left = <u32>((pEnd - p) / (REQ_HDR_SIZE + SG_SIZE));
+    const room = num - i;
+    const stop = p + <usize>(left < room ? left : room) * (REQ_HDR_SIZE + SG_SIZE);
+    let d = ring + <usize>i * PDESC_SIZE;
+    while (p < stop) {
+      const outN = load<u32>(p + REQ_OUT);
+      if (outN + load<u32>(p + REQ_IN) != 1) break;
+      const addr = load<u64>(p + REQ_HDR_SIZE + SG_ADDR);
+      const len = load<u32>(p + REQ_HDR_SIZE + SG_LEN);
+      if (len == 0) break;
+      // inWindow(addr, len, dmaBase, dmaSize), as three branches.
+      if (addr < dmaBase) break;
+      const off = addr - dmaBase;
+      if (off > dmaSize) break;
+      if (<u64>len > dmaSize - off) break;
+      const id = freeHead;
+      const write: u32 = outN == 0 ? PDESC_F_WRITE : 0;
+      store<u64>(d + PDESC_ADDR, addr);
       store<u32>(d + PDESC_LEN, len);
       store<u16>(d + PDESC_ID, <u16>id);
-      firstFlags = flags;
-    } else {
-      store<u64>(d + PDESC_LEN, packDesc(len, id, flags));
+      store<u16>(d + PDESC_FLAGS, <u16>(pat | write));
+      freeHead = oneShadow(extra, id, addr, len, write);
+      oneState(state, id, load<u32>(p + REQ_TOKEN));
+      bytes += len;
+      d += PDESC_SIZE;
+      p += REQ_HDR_SIZE + SG_SIZE;
     }
-    freeHead = shadow(extra, id, addr, len, flags);
-    // desc_state[id] = {token, num 1, last id}.
-    store<u64>(state + <usize>id * PSTATE_SIZE + PSTATE_TOKEN, <u64>load<u32>(p + REQ_TOKEN) | (1 << 32) | (<u64>id << 48));
-    i++;
-    if (i >= num) {
+    i = <u32>((d - ring) / PDESC_SIZE);
+    if (i == num) {
       i = 0;
-      wrap ^= 1;
+      pat ^= WRAP_BITS;
     }
-    bytes += len;
+    if (p < stop) break;
   }
-  if (k > 0) {
-    // virtio_wmb() then the first head's flags: a seq-cst store is a release store.
-    atomic.store<u16>(ring + <usize>start * PDESC_SIZE + PDESC_FLAGS, <u16>firstFlags);
-    store<u32>(drv + PDRV_NEXT_AVAIL, i);
-    store<u32>(drv + PDRV_AVAIL_WRAP, wrap);
-    store<u32>(drv + PDRV_FREE_HEAD, freeHead);
-    store<u32>(drv + PDRV_NUM_FREE, numFree - k);
-    store<u32>(drv + PDRV_NUM_ADDED, load<u32>(drv + PDRV_NUM_ADDED) + k);
-    const stats = <usize>load<u32>(drv + PDRV_STATS);
-    bump(stats, ST_CHAINS_ADDED, k);
-    bump(stats, ST_DESCS_ADDED, k);
-    bump(stats, ST_BYTES_ADDED, bytes);
-  }
+  const k = <u32>((p - req) / (REQ_HDR_SIZE + SG_SIZE));
+  // virtio_wmb() then the first head's flags: a seq-cst store is a release store.
+  atomic.store<u16>(d0 + PDESC_FLAGS, <u16>firstFlags);
+  store<u32>(drv + PDRV_NEXT_AVAIL, i);
+  store<u32>(drv + PDRV_AVAIL_WRAP, pat == PDESC_F_AVAIL ? 1 : 0);
+  store<u32>(drv + PDRV_FREE_HEAD, freeHead);
+  store<u32>(drv + PDRV_NUM_FREE, numFree - k);
+  store<u32>(drv + PDRV_NUM_ADDED, load<u32>(drv + PDRV_NUM_ADDED) + k);
+  const stats = <usize>load<u32>(drv + PDRV_STATS);
+  bump(stats, ST_CHAINS_ADDED, k);
+  bump(stats, ST_DESCS_ADDED, k);
+  bump(stats, ST_BYTES_ADDED, bytes);
   return k;
+}
+
+// The request at p holds one buffer that passes packed_drv_add's checks.
+@inline
+function isOneBuffer(p: usize, dmaBase: u64, dmaSize: u64): bool {
+  if (load<u32>(p + REQ_OUT) + load<u32>(p + REQ_IN) != 1) return false;
+  const len = load<u32>(p + REQ_HDR_SIZE + SG_LEN);
+  return len != 0 && inWindow(load<u64>(p + REQ_HDR_SIZE + SG_ADDR), len, dmaBase, dmaSize);
+}
+
+// desc_extra[id] of a one-descriptor buffer (see shadow): {addr, len,
+// flags}, the free-list link left as it is. Returns that link.
+@inline
+function oneShadow(extra: usize, id: u32, addr: u64, len: u32, write: u32): u32 {
+  const x = extra + <usize>id * EXTRA_SIZE;
+  store<u64>(x + EXTRA_ADDR, addr);
+  store<u32>(x + EXTRA_LEN, len);
+  store<u16>(x + EXTRA_FLAGS, <u16>write);
+  return <u32>load<u16>(x + EXTRA_NEXT);
+}
+
+// desc_state[id] = {token, num 1, last id} of a one-descriptor buffer.
+@inline
+function oneState(state: usize, id: u32, token: u32): void {
+  const st = state + <usize>id * PSTATE_SIZE;
+  store<u32>(st + PSTATE_TOKEN, token);
+  store<u16>(st + PSTATE_NUM, 1);
+  store<u16>(st + PSTATE_LAST, <u16>id);
 }
 
 // virtqueue_use_indirect(): only for more than one buffer, and only when the
@@ -516,78 +579,85 @@ export function packed_drv_kick_prepare(drv: usize): i32 {
 // device broke the protocol (the queue is then broken; PDRV_BATCH_DONE
 // entries before it were delivered).
 //
-// The loop carries only the output pointer, ring position, wrap pattern,
-// free head, free count and byte count; error details go to the state block
-// where they are found, so they take no registers (with more live values the
-// register allocator spilled loop-carried ones to the stack).
+// The loop carries only the output pointer, descriptor pointer, wrap
+// pattern, free head, free count and byte count; error details go to the
+// state block where they are found, so they take no registers (with more
+// live values the register allocator spilled loop-carried ones to the
+// stack). The descriptor pointer is carried instead of the ring index (no
+// shift and add per entry), and 16- and 32-bit fields are loaded and stored
+// one by one (a combined 64-bit access costs the shifts and ors that split or
+// build it).
 export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
   store<u32>(drv + PDRV_BATCH_DONE, 0);
   if (load<u32>(drv + PDRV_BROKEN) != 0) return 0;
   const num = load<u32>(drv + PDRV_NUM);
   const ring = <usize>load<u32>(drv + PDRV_DESC);
+  const ringEnd = ring + <usize>num * PDESC_SIZE;
   const extra = <usize>load<u32>(drv + PDRV_EXTRA);
   const state = <usize>load<u32>(drv + PDRV_STATE);
   const lastUsedIdx = load<u32>(drv + PDRV_LAST_USED);
-  let pos = lastUsedIdx & PEVENT_OFF_MASK;
+  const pos0 = lastUsedIdx & PEVENT_OFF_MASK;
+  let d = ring + <usize>pos0 * PDESC_SIZE;
   // is_used_desc_packed(): AVAIL and USED both equal the used wrap counter.
   // The pattern of both bits is carried instead of the counter.
-  let usedPat: u32 = lastUsedIdx >>> PEVENT_WRAP_SHIFT != 0 ? WRAP_BITS : 0;
+  const usedPat0: u32 = lastUsedIdx >>> PEVENT_WRAP_SHIFT != 0 ? WRAP_BITS : 0;
+  let usedPat = usedPat0;
   let freeHead = load<u32>(drv + PDRV_FREE_HEAD);
-  let numFree = load<u32>(drv + PDRV_NUM_FREE);
+  // Not carried: the descriptors freed so far are those last_used moved
+  // over (see freedSince), which the loop carries anyway.
+  const numFree0 = load<u32>(drv + PDRV_NUM_FREE);
   let o = out;
   const end = out + <usize>max * REAP_SIZE;
   let bytes: u64 = 0;
   let err: i32 = 0;
   while (o < end) {
-    const d = ring + <usize>pos * PDESC_SIZE;
     // virtio_rmb() after the flags: an acquire load.
     const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
     if ((flags & WRAP_BITS) != usedPat) {
       // Not used. While buffers are outstanding the slot holds what the driver
       // wrote in this lap (AVAIL = wrap, USED = !wrap) until the device marks
       // it used; any other pattern is a used descriptor from the wrong lap.
+      const pos = <u32>((d - ring) / PDESC_SIZE);
+      const numFree = numFree0 + freedSince(pos0, usedPat0, pos, usedPat, num);
       if (numFree < num && (flags & WRAP_BITS) != (usedPat ^ PDESC_F_USED)) {
         err = E_USED_WRAP;
         errDetail(drv, pos, flags);
       }
       break;
     }
-    // {len u32, id u16} in one load (after the acquire load of the flags).
-    const lenId = load<u64>(d + PDESC_LEN);
-    const id = <u32>(lenId >> 32) & 0xffff;
-    const len = <u32>lenId;
+    // {len, id} after the acquire load of the flags.
+    const id = <u32>load<u16>(d + PDESC_ID);
+    const len = load<u32>(d + PDESC_LEN);
     if (id >= num) {
       err = E_USED_ID_RANGE;
       errDetail(drv, id, 0);
       break;
     }
-    // desc_state[id] = {token u32, num u16, last u16} in one load.
+    // desc_state[id] = {token u32, num u16, last u16}.
     const st = state + <usize>id * PSTATE_SIZE;
-    const s = load<u64>(st + PSTATE_TOKEN);
-    const n = <u32>(s >> 32) & 0xffff;
+    const n = <u32>load<u16>(st + PSTATE_NUM);
     if (n == 0) {
       err = E_USED_ID_NOT_HEAD;
       errDetail(drv, id, 0);
       break;
     }
-    // {token, len} in one store.
-    store<u64>(o + REAP_TOKEN, (s & 0xffffffff) | (<u64>len << 32));
+    store<u32>(o + REAP_TOKEN, load<u32>(st + PSTATE_TOKEN));
+    store<u32>(o + REAP_LEN, len);
     o += REAP_SIZE;
     bytes += len;
-    numFree += n;
     // Most buffers take one descriptor. A branch the CPU predicts lets it run
     // ahead to the next used descriptor instead of waiting for the load of n
-    // (with `pos += n` alone, every iteration waits on the one before).
+    // (with `d += n` alone, every iteration waits on the one before).
     if (n == 1) {
-      pos++;
-      if (pos == num) {
-        pos = 0;
+      d += PDESC_SIZE;
+      if (d == ringEnd) {
+        d = ring;
         usedPat ^= WRAP_BITS;
       }
     } else {
-      pos += n;
-      if (pos >= num) {
-        pos -= num;
+      d += <usize>n * PDESC_SIZE;
+      if (d >= ringEnd) {
+        d -= <usize>num * PDESC_SIZE;
         usedPat ^= WRAP_BITS;
       }
     }
@@ -595,15 +665,20 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
     // private desc_state only. Stored last in the iteration, so the next
     // entry's loads need not wait on them.
     store<u16>(st + PSTATE_NUM, 0);
-    store<u16>(extra + <usize>(s >> 48) * EXTRA_SIZE + EXTRA_NEXT, <u16>freeHead);
+    store<u16>(extra + <usize>load<u16>(st + PSTATE_LAST) * EXTRA_SIZE + EXTRA_NEXT, <u16>freeHead);
     freeHead = id;
   }
+  // From ringEnd: V8 computes a value where its uses meet, and does not
+  // hoist it out of a loop that can be left before the use (here, by a
+  // break); with its only use in the loop, ringEnd was computed in every
+  // iteration.
+  const pos = num - <u32>((ringEnd - d) / PDESC_SIZE);
   const count = <u32>((o - out) / REAP_SIZE);
   if (count > 0) {
     const lastUsed = pos | ((usedPat >>> PDESC_F_USED_SHIFT) << PEVENT_WRAP_SHIFT);
     store<u32>(drv + PDRV_LAST_USED, lastUsed);
     store<u32>(drv + PDRV_FREE_HEAD, freeHead);
-    store<u32>(drv + PDRV_NUM_FREE, numFree);
+    store<u32>(drv + PDRV_NUM_FREE, numFree0 + freedSince(pos0, usedPat0, pos, usedPat, num));
     // With event idx, ask for the interrupt at the next used descriptor
     // (after every get_buf in Linux; once per batch here).
     if (load<u32>(drv + PDRV_EVENT_FLAGS_SHADOW) == PEVENT_FLAG_DESC) {
@@ -623,6 +698,15 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
     return -err;
   }
   return <i32>count;
+}
+
+// The descriptors a reap freed: those last_used moved over, from (pos0, lap
+// pattern usedPat0) to (pos, usedPat). Every reaped buffer's descriptors
+// were outstanding, and no more than num are, so last_used moves at most
+// one lap: a changed pattern means it passed the end of the ring once.
+@inline
+function freedSince(pos0: u32, usedPat0: u32, pos: u32, usedPat: u32, num: u32): u32 {
+  return pos - pos0 + (usedPat != usedPat0 ? num : 0);
 }
 
 // The details of a protocol error, written where it is found.

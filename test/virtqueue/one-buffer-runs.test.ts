@@ -51,6 +51,25 @@ describe.each(['split', 'packed'] as const)('one-buffer runs (%s ring)', (ring) 
     expect(q.driver.broken).toBe(false);
   });
 
+  it('a request outside the DMA window inside a run: those before it stay added', () => {
+    // Past the window's end, far past it, and where addr + len wraps 64 bits.
+    for (const bad of [RAM - 8, RAM, 2 ** 40, 0xfffffffffffffff8n]) {
+      const { q, mem, buf } = machine(ring);
+      const batch = new RequestBatch(mem, 4, 4);
+      for (let k = 0; k < 4; k++) batch.add([{ addr: k === 2 ? bad : buf + 64 * k, len: 16 }], [], k);
+      expectVqError(() => q.driver.addBatch(batch), {
+        code: 'ADDRESS_OUTSIDE_GUEST_RAM',
+        detectedBy: 'driver',
+        violation: false,
+        message: 'vqR: request 2, buffer 0: address outside guest RAM',
+        done: 2,
+      });
+      expect(q.stats().chainsAdded).toBe(2);
+      q.driver.kick();
+      expect(q.device.pop().map((c) => c.readable.map((b) => b.addr))).toEqual([[buf], [buf + 64]]);
+    }
+  });
+
   it('a batch that mixes one-buffer and longer requests: the run hands over and every chain arrives whole', () => {
     const { q, mem, buf } = machine(ring);
     const batch = new RequestBatch(mem, 4, 8);

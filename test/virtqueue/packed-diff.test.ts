@@ -47,7 +47,9 @@ type Op =
   | { t: 'setNotify'; on: boolean }
   | { t: 'disable' }
   | { t: 'enable' }
-  | { t: 'corrupt'; desc: number; field: 'flags' | 'id' | 'len' | 'addr'; value: number };
+  | { t: 'corrupt'; desc: number; field: 'flags' | 'id' | 'len' | 'addr'; value: number }
+  // A benchmark round trip: add, kick, pop up to max, push those back, notify, reap.
+  | { t: 'round'; chains: ChainReq[]; max: number };
 
 const chainArb: fc.Arbitrary<ChainReq> = fc.record({
   out: fc.nat(3),
@@ -126,6 +128,16 @@ function attempt(fn: () => unknown): Outcome {
 function apply(s: Side, op: Op, pushList: { id: number; len: number }[]): Outcome {
   const { q } = s;
   switch (op.t) {
+    case 'round':
+      return {
+        ok: [
+          apply(s, { t: 'add', chains: op.chains }, pushList),
+          apply(s, { t: 'kick' }, pushList),
+          attempt(() => q.device.pushPopped(q.device.popBatch(op.max))),
+          apply(s, { t: 'notify' }, pushList),
+          apply(s, { t: 'reap', max: 40 }, pushList),
+        ],
+      };
     case 'add': {
       s.batch.clear();
       op.chains.forEach((c, k) => {
@@ -229,6 +241,11 @@ function runBoth(cfg: Config, ops: Op[], disorder = true): number {
       tally.popped += (ow.ok as unknown[]).length;
     }
     if (op.t === 'reap' && 'ok' in ow) tally.reaped += (ow.ok as unknown[]).length;
+    if (op.t === 'round' && 'ok' in ow) {
+      const [, , pushed, , reaped] = ow.ok as Outcome[];
+      if ('ok' in pushed!) tally.popped += pushed.ok as number;
+      if ('ok' in reaped!) tally.reaped += (reaped.ok as unknown[]).length;
+    }
     if (cfg.inOrder && (op.t === 'push' || op.t === 'pushPopped')) {
       // Exactly what was pushed leaves `held`: a failed push used the entries before the bad one.
       const done = 'ok' in ow ? (ow.ok as number) : ow.done;
@@ -317,6 +334,98 @@ describe('packed ring: Wasm core vs TypeScript reference', () => {
     );
     // Dozens of laps per run on average.
     expect(total).toBeGreaterThan(100);
+  });
+});
+
+describe('packed ring, runs of one-buffer requests: Wasm core vs TypeScript reference', () => {
+  // The one-buffer loops of add and pop (and the one-descriptor branches of
+  // push and reap) run to the end of the ring and wrap outside their inner
+  // loops: long runs of one-buffer requests on small rings, with bad requests
+  // and a scribbling device now and then, cross the end at every offset.
+  const oneArb: fc.Arbitrary<ChainReq> = fc.record({
+    out: fc.nat(1),
+    in: fc.constant(0),
+    len: fc.integer({ min: 1, max: 4096 }),
+    off: fc.nat(60 * 1024),
+    indirect: fc.boolean(),
+    bad: fc.constantFrom<ChainReq['bad']>(...Array<ChainReq['bad']>(30).fill('none'), 'zero', 'addr'),
+  });
+  const smallArb = configArb.map((c) => {
+    const size = [1, 2, 3, 5, 6, 7, 9, 12][c.size % 8]!;
+    return { ...c, size, indirectMax: Math.min(c.indirectMax, size) };
+  });
+
+  function flowArb(corrupt: boolean, minLength: number, maxLength: number): fc.Arbitrary<Op[]> {
+    const ops: fc.WeightedArbitrary<Op>[] = [
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          t: fc.constant('add' as const),
+          chains: fc.array(oneArb, { minLength: 1, maxLength: MAX_CHAINS }),
+        }),
+      },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          t: fc.constant('round' as const),
+          chains: fc.array(oneArb, { minLength: 1, maxLength: MAX_CHAINS }),
+          max: fc.integer({ min: 1, max: 12 }),
+        }),
+      },
+      { weight: 3, arbitrary: fc.record({ t: fc.constant('pop' as const), max: fc.integer({ min: 1, max: 12 }) }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant('pushPopped' as const), n: fc.nat(12) }) },
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          t: fc.constant('push' as const),
+          picks: fc.array(fc.nat(50), { maxLength: 12 }),
+          len: fc.nat(100),
+          raw: corrupt ? fc.option(fc.nat(15), { freq: 10, nil: null }) : fc.constant(null),
+        }),
+      },
+      { weight: 3, arbitrary: fc.record({ t: fc.constant('reap' as const), max: fc.integer({ min: 1, max: 12 }) }) },
+      { weight: 1, arbitrary: fc.constant<Op>({ t: 'kick' }) },
+      { weight: 1, arbitrary: fc.constant<Op>({ t: 'notify' }) },
+    ];
+    if (corrupt) {
+      ops.push({
+        weight: 1,
+        arbitrary: fc.record({
+          t: fc.constant('corrupt' as const),
+          desc: fc.nat(40),
+          field: fc.constantFrom<'flags' | 'id' | 'len' | 'addr'>('flags', 'id', 'len', 'addr'),
+          value: fc.oneof(fc.nat(0xffff), fc.constantFrom(0, 0x80, 0x8000, 0x8080, 0x81, 0x8001, 0x84, 0x82)),
+        }),
+      });
+    }
+    return fc.array(fc.oneof(...ops), { minLength, maxLength });
+  }
+
+  it('wrap many laps identically, with a bad request now and then', () => {
+    let total = 0;
+    const before = { ...tally };
+    check(
+      fc.property(smallArb, flowArb(false, 200, 400), (cfg, ops) => {
+        total += runBoth(cfg, ops);
+      }),
+      20,
+    );
+    expect(total).toBeGreaterThan(250);
+    expect(tally.popped - before.popped).toBeGreaterThan(1200);
+    expect(tally.reaped - before.reaped).toBeGreaterThan(1200);
+    expect(tally.errors - before.errors).toBeGreaterThan(10);
+  });
+
+  it('a scribbling device and bad pushes give identical results and memory', () => {
+    const before = { ...tally };
+    check(
+      fc.property(smallArb, flowArb(true, 20, 100), (cfg, ops) => {
+        runBoth(cfg, ops);
+      }),
+      80,
+    );
+    expect(tally.popped - before.popped).toBeGreaterThan(400);
+    expect(tally.violations - before.violations).toBeGreaterThan(8);
   });
 });
 

@@ -12,6 +12,17 @@ import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
 import { BenchSanityError } from './ring.js';
+import {
+  BASELINE,
+  isBaseline,
+  parsePlacements,
+  placementName,
+  PLACEMENT_HELP,
+  setVsDirect,
+  withBaseline,
+  type Placement,
+} from './placement.js';
+import { eventTotals, perOp, type PerOp } from '../../sim/per-op.js';
 
 export const BLK_MODES = ['randread', 'randwrite', 'seqread', 'seqwrite'] as const;
 export type BlkMode = (typeof BLK_MODES)[number];
@@ -34,7 +45,9 @@ bytes per second. The queues run one after another on the one thread. Lists
 are comma-separated; every combination runs.
 
 Options:
-  --mode <m,...>            randread, randwrite, seqread, seqwrite (default all four)
+${PLACEMENT_HELP}  --mode <m,...>            randread, randwrite, seqread, seqwrite (default all four)
+  --io-bytes <n,...>        request sizes, 512 B to 1 MiB in 512-byte steps
+                            (default: 4096 random, 131072 sequential)
   --queues <n,...>          queues, 1 to 64 (default 1,2)
   --ring <split,packed>     ring layouts (default split,packed)
   --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
@@ -47,6 +60,7 @@ Options:
 `;
 
 export interface BlkMachineOptions {
+  placement?: Placement;
   ring?: RingKind;
   queues?: number;
   queueSize?: number;
@@ -62,7 +76,10 @@ export interface BlkMachineOptions {
 /** The machine `vqsim bench blk` runs: one virtio-blk device over virtio-pci on an in-memory store. */
 export function blkBenchMachine(o: BlkMachineOptions = {}): Machine {
   const queueSize = o.queueSize ?? 256;
+  const p = o.placement;
   return createMachine({
+    ...(p?.deployment === undefined ? {} : { deployment: p.deployment }),
+    ...(p === undefined ? {} : { dma: p.dma, encryption: p.encryption }),
     seed: o.seed,
     devices: [
       {
@@ -89,9 +106,15 @@ export interface BlkJob {
   nextSector: number;
 }
 
-export function createBlkJob(m: BlkMachineDevice, queue: number, mode: BlkMode, seed = 1): BlkJob {
-  const ioBytes = BLK_IO_BYTES[mode];
-  const buffers = m.mem.alloc(m.depth * ioBytes, { shared: true });
+export function createBlkJob(
+  m: BlkMachineDevice,
+  queue: number,
+  mode: BlkMode,
+  seed = 1,
+  ioBytes = BLK_IO_BYTES[mode],
+): BlkJob {
+  // The guest's page cache: private memory (the DMA API makes it reachable).
+  const buffers = m.mem.alloc(m.depth * ioBytes);
   // A distinct, non-zero xorshift32 state per queue.
   const rng = (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(queue + 1, 0x85ebca6b)) >>> 0 || 1;
   return { queue, mode, ioBytes, buffers, rng, nextSector: 0 };
@@ -157,18 +180,21 @@ export function runBlkQueue(m: BlkMachineDevice, job: BlkJob, ios: number): BlkR
   return { ios: done, bytes: done * job.ioBytes, rounds };
 }
 
-export interface BlkCase {
+export interface BlkCase extends Placement {
   ring: RingKind;
+  /** Bytes per request. */
+  ioBytes: number;
   queues: number;
   mode: BlkMode;
   queueSize: number;
   depth: number;
 }
 
-export interface BlkRow extends BlkCase {
+export interface BlkRow extends BlkCase, Partial<PerOp> {
   name: string;
   device: 'blk';
-  ioBytes: number;
+  /** iops ÷ the iops of the same case on a traditional machine with direct DMA. */
+  vsDirect?: number;
   iops: number;
   bytesPerSec: number;
   nsPerIo: number;
@@ -178,28 +204,39 @@ export interface BlkRow extends BlkCase {
 }
 
 export function blkCaseName(c: BlkCase): string {
-  return ['blk', c.mode, c.ring, `q${c.queueSize}`, `d${c.depth}`, `${c.queues}queue`].join('/');
+  return [
+    'blk',
+    ...(isBaseline(c) ? [] : [placementName(c)]),
+    c.mode,
+    `${c.ioBytes}B`,
+    c.ring,
+    `q${c.queueSize}`,
+    `d${c.depth}`,
+    `${c.queues}queue`,
+  ].join('/');
 }
 
 /** Measures one case: I/Os per iteration are split evenly over the queues, run one after another. */
 export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: number, seed: number): Promise<BlkRow> {
   const machine = blkBenchMachine({
+    placement: c,
     ring: c.ring,
     queues: c.queues,
     queueSize: c.queueSize,
     depth: c.depth,
     capacityBytes,
-    maxIoBytes: BLK_IO_BYTES[c.mode],
+    maxIoBytes: c.ioBytes,
     seed,
   });
   const m = machine.blk();
-  const jobs = Array.from({ length: c.queues }, (_, q) => createBlkJob(m, q, c.mode, machine.seed));
-  const ioBytes = BLK_IO_BYTES[c.mode];
+  const jobs = Array.from({ length: c.queues }, (_, q) => createBlkJob(m, q, c.mode, machine.seed, c.ioBytes));
+  const ioBytes = c.ioBytes;
   const perQueue = Math.max(c.depth, Math.ceil(2 ** 23 / ioBytes / c.queues));
   let moved = 0;
   for (let k = 0; k < 5; k++) for (const j of jobs) runBlkQueue(m, j, c.depth * 4);
   let iterations = 0;
   const name = blkCaseName(c);
+  const before = eventTotals(machine.stats());
   const bench = new Bench({
     name,
     time: timeMs,
@@ -219,6 +256,7 @@ export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: numb
   }
   const iosPerIteration = moved / iterations;
   const nsPerIo = (result.latency.mean * 1e6) / iosPerIteration;
+  const events = perOp(before, eventTotals(machine.stats()), moved);
   // Sanity: the device served at least what the driver counted.
   const served = m.device.counters();
   if ((served.reads ?? 0) + (served.writes ?? 0) < moved) {
@@ -232,17 +270,20 @@ export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: numb
     name,
     device: 'blk',
     ...c,
-    ioBytes,
     iops,
     bytesPerSec: iops * ioBytes,
     nsPerIo,
     iosPerIteration,
     iterations: result.latency.samplesCount,
     rme: result.latency.rme,
+    ...events,
   };
 }
 
 export interface BlkOptions {
+  placements: Placement[];
+  /** Request sizes; undefined: each mode's own. */
+  ioBytes: number[] | undefined;
   modes: BlkMode[];
   queues: number[];
   rings: RingKind[];
@@ -256,6 +297,10 @@ export interface BlkOptions {
 }
 
 const spec = {
+  deployment: { type: 'string' },
+  dma: { type: 'string' },
+  encryption: { type: 'string' },
+  'io-bytes': { type: 'string' },
   mode: { type: 'string' },
   queues: { type: 'string' },
   ring: { type: 'string' },
@@ -332,7 +377,26 @@ export function parseBlkArgs(args: string[]): BlkOptions {
       throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to 600000`);
     }
   }
+  const ioStr = str('io-bytes');
+  const ioBytes =
+    ioStr === undefined
+      ? undefined
+      : ints(
+          'io-bytes',
+          ioStr,
+          (n) => n >= 512 && n <= 1 << 20 && n % 512 === 0,
+          'must be whole numbers of bytes from 512 to 1048576, multiples of 512',
+        );
+  if (ioBytes && Math.max(...ioBytes) * depth > capacityMiB << 20) {
+    throw new UsageError(
+      `--io-bytes ${ioStr} with --depth ${depth} and --capacity-mib ${capacityMiB} do not fit: ${depth} requests of ${Math.max(...ioBytes)} bytes need a disk of at least ${Math.ceil((Math.max(...ioBytes) * depth) / (1 << 20))} MiB`,
+    );
+  }
   return {
+    placements: withBaseline(
+      parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
+    ),
+    ioBytes,
     modes,
     queues,
     rings,
@@ -348,19 +412,41 @@ export function parseBlkArgs(args: string[]): BlkOptions {
 
 export async function runBlkBench(o: BlkOptions, progress: (line: string) => void = () => {}): Promise<BlkRow[]> {
   const rows: BlkRow[] = [];
-  for (const ring of o.rings)
-    for (const mode of o.modes)
-      for (const queues of o.queues) {
-        const c: BlkCase = { ring, queues, mode, queueSize: o.queueSize, depth: o.depth };
-        progress(`${blkCaseName(c)} ...`);
-        rows.push(await measureBlk(c, o.timeMs, o.capacityMiB << 20, o.seed));
-      }
+  for (const placement of o.placements)
+    for (const ring of o.rings)
+      for (const mode of o.modes)
+        for (const ioBytes of o.ioBytes ?? [BLK_IO_BYTES[mode]])
+          for (const queues of o.queues) {
+            const c: BlkCase = { ...placement, ring, queues, mode, ioBytes, queueSize: o.queueSize, depth: o.depth };
+            progress(`${blkCaseName(c)} ...`);
+            rows.push(await measureBlk(c, o.timeMs, o.capacityMiB << 20, o.seed));
+          }
+  setVsDirect(
+    rows,
+    o.placements.length,
+    (r) => blkCaseName({ ...r, ...BASELINE }),
+    (r) => r.iops,
+  );
   return rows;
 }
 
 export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
-  const head = ['mode', 'ring', 'queues', 'io B', 'kIOPS', 'MB/s', 'ns/io', '±%'];
+  const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
+  const head = [
+    ...(placed ? ['deployment', 'dma', 'encryption'] : []),
+    'mode',
+    'ring',
+    'queues',
+    'io B',
+    'kIOPS',
+    'MB/s',
+    'ns/io',
+    '±%',
+    ...(placed ? ['vs direct', 'exits/io', 'irqs/io', 'bounce B/io', 'slots scanned/io', 'IOTLB miss/io'] : []),
+  ];
+  const f = (x: number | undefined, d = 2) => (x === undefined ? '-' : x.toFixed(d));
   const cells = rows.map((r) => [
+    ...(placed ? [r.deployment ?? '-', r.dma, r.encryption] : []),
     r.mode,
     r.ring,
     String(r.queues),
@@ -369,6 +455,16 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
     (r.bytesPerSec / 1e6).toFixed(0),
     r.nsPerIo.toFixed(0),
     r.rme.toFixed(1),
+    ...(placed
+      ? [
+          r.vsDirect === undefined ? '-' : `${r.vsDirect.toFixed(2)}×`,
+          f(r.exitsPerOp, 3),
+          f(r.interruptsPerOp, 3),
+          f(r.bounceBytesPerOp, 0),
+          f(r.slotsScannedPerOp, 1),
+          f(r.iotlbMissesPerOp, 2),
+        ]
+      : []),
   ]);
   return textTable(
     `vqsim bench blk: single thread, batched Wasm, in-memory store of ${o.capacityMiB} MiB, queue size ${o.queueSize}, depth ${o.depth}, seed ${o.seed}, ${o.timeMs} ms per case`,

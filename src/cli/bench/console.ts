@@ -10,6 +10,17 @@ import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
 import { BenchSanityError } from './ring.js';
+import {
+  BASELINE,
+  isBaseline,
+  parsePlacements,
+  placementName,
+  PLACEMENT_HELP,
+  setVsDirect,
+  withBaseline,
+  type Placement,
+} from './placement.js';
+import { eventTotals, perOp, type PerOp } from '../../sim/per-op.js';
 
 export const CONSOLE_HELP = `Usage: vqsim bench console [options]
 
@@ -19,6 +30,7 @@ device copies them into the receive buffers the guest posted (4 KiB each), and
 the guest reaps and reposts them. Reports bytes per second.
 
 Options:
+${PLACEMENT_HELP}
   --chunk-bytes <n,...>     bytes per write chain, 1 to 4096 (default 64,4096)
   --ring <split,packed>     ring layouts (default split,packed)
   --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
@@ -28,8 +40,13 @@ Options:
 `;
 
 /** The machine `vqsim bench console` runs: one virtio-console device over virtio-pci, loopback backend. */
-export function consoleBenchMachine(o: { ring?: RingKind; queueSize?: number } = {}): Machine {
-  return createMachine({ devices: [{ kind: 'console', ring: o.ring, queueSize: o.queueSize, backend: 'loopback' }] });
+export function consoleBenchMachine(o: { ring?: RingKind; queueSize?: number; placement?: Placement } = {}): Machine {
+  const p = o.placement;
+  return createMachine({
+    ...(p?.deployment === undefined ? {} : { deployment: p.deployment }),
+    ...(p === undefined ? {} : { dma: p.dma, encryption: p.encryption }),
+    devices: [{ kind: 'console', ring: o.ring, queueSize: o.queueSize, backend: 'loopback' }],
+  });
 }
 
 /**
@@ -54,8 +71,10 @@ export function runConsoleLoopback(m: ConsoleMachineDevice, chunk: number, bytes
   return back;
 }
 
-export interface ConsoleRow {
+export interface ConsoleRow extends Placement, Partial<PerOp> {
   name: string;
+  /** bytesPerSec ÷ the same case's on a traditional machine with direct DMA. */
+  vsDirect?: number;
   device: 'console';
   mode: 'loopback';
   ring: RingKind;
@@ -72,14 +91,23 @@ export async function measureConsole(
   chunk: number,
   queueSize: number,
   timeMs: number,
+  placement: Placement = BASELINE,
 ): Promise<ConsoleRow> {
-  const machine = consoleBenchMachine({ ring, queueSize });
+  const machine = consoleBenchMachine({ ring, queueSize, placement });
   const m = machine.console();
-  const name = ['console', 'loopback', ring, `q${queueSize}`, `${chunk}B`].join('/');
+  const name = [
+    'console',
+    ...(isBaseline(placement) ? [] : [placementName(placement)]),
+    'loopback',
+    ring,
+    `q${queueSize}`,
+    `${chunk}B`,
+  ].join('/');
   const per = Math.max(chunk * queueSize, 1 << 21);
   for (let k = 0; k < 5; k++) runConsoleLoopback(m, chunk, chunk * queueSize);
   let moved = 0;
   let iterations = 0;
+  const before = eventTotals(machine.stats());
   const bench = new Bench({
     name,
     time: timeMs,
@@ -99,11 +127,14 @@ export async function measureConsole(
   }
   if (m.device.counters.dropped !== 0)
     throw new BenchSanityError(`${name}: the device dropped ${m.device.counters.dropped} bytes`);
+  // Events per chunk written (the operation of this benchmark).
+  const events = perOp(before, eventTotals(machine.stats()), moved / chunk);
   machine.close();
   const bytesPerSec = moved / iterations / (result.latency.mean / 1e3);
   return {
     name,
     device: 'console',
+    ...placement,
     mode: 'loopback',
     ring,
     queues: 1,
@@ -112,10 +143,14 @@ export async function measureConsole(
     bytesPerSec,
     iterations: result.latency.samplesCount,
     rme: result.latency.rme,
+    ...events,
   };
 }
 
 const spec = {
+  deployment: { type: 'string' },
+  dma: { type: 'string' },
+  encryption: { type: 'string' },
   'chunk-bytes': { type: 'string' },
   ring: { type: 'string' },
   'queue-size': { type: 'string' },
@@ -125,6 +160,7 @@ const spec = {
 } as const;
 
 export interface ConsoleOptions {
+  placements: Placement[];
   chunkBytes: number[];
   rings: RingKind[];
   queueSize: number;
@@ -168,7 +204,18 @@ export function parseConsoleArgs(args: string[]): ConsoleOptions {
     if (!(timeMs >= 1 && timeMs <= 600000))
       throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to 600000`);
   }
-  return { chunkBytes, rings, queueSize: qs[0]!, timeMs, json: values.json === true, help: values.help === true };
+  const placements = withBaseline(
+    parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
+  );
+  return {
+    placements,
+    chunkBytes,
+    rings,
+    queueSize: qs[0]!,
+    timeMs,
+    json: values.json === true,
+    help: values.help === true,
+  };
 }
 
 /** `vqsim bench console [options]`. Returns the exit code. */
@@ -179,16 +226,42 @@ export async function consoleCommand(args: string[], io: Io): Promise<number> {
     return 0;
   }
   const rows: ConsoleRow[] = [];
-  for (const ring of o.rings)
-    for (const chunk of o.chunkBytes) {
-      io.progress(`console/${ring}/${chunk}B ...`);
-      rows.push(await measureConsole(ring, chunk, o.queueSize, o.timeMs));
-    }
+  for (const placement of o.placements)
+    for (const ring of o.rings)
+      for (const chunk of o.chunkBytes) {
+        io.progress(`console/${placementName(placement)}/${ring}/${chunk}B ...`);
+        rows.push(await measureConsole(ring, chunk, o.queueSize, o.timeMs, placement));
+      }
+  setVsDirect(
+    rows,
+    o.placements.length,
+    (r) => `${r.ring}/${r.ioBytes}`,
+    (r) => r.bytesPerSec,
+  );
   if (o.json) io.out(jsonDocument(rows));
   else {
-    const cells = rows.map((r) => [r.ring, String(r.ioBytes), (r.bytesPerSec / 1e6).toFixed(1), r.rme.toFixed(1)]);
+    const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
+    const f = (x: number | undefined, d = 2) => (x === undefined ? '-' : x.toFixed(d));
+    const cells = rows.map((r) => [
+      ...(placed ? [r.deployment ?? '-', r.dma, r.encryption] : []),
+      r.ring,
+      String(r.ioBytes),
+      (r.bytesPerSec / 1e6).toFixed(1),
+      r.rme.toFixed(1),
+      ...(placed
+        ? [r.vsDirect === undefined ? '-' : `${r.vsDirect.toFixed(2)}×`, f(r.exitsPerOp, 3), f(r.bounceBytesPerOp, 0)]
+        : []),
+    ]);
+    const head = [
+      ...(placed ? ['deployment', 'dma', 'encryption'] : []),
+      'ring',
+      'chunk B',
+      'MB/s',
+      '±%',
+      ...(placed ? ['vs direct', 'exits/chunk', 'bounce B/chunk'] : []),
+    ];
     const title = `vqsim bench console: loopback, single thread, queue size ${o.queueSize}, ${o.timeMs} ms per case`;
-    io.out(textTable(title, ['ring', 'chunk B', 'MB/s', '±%'], cells, 1));
+    io.out(textTable(title, head, cells, placed ? 4 : 1));
   }
   return 0;
 }

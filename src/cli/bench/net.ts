@@ -15,6 +15,17 @@ import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
 import { BenchSanityError } from './ring.js';
+import {
+  BASELINE,
+  isBaseline,
+  parsePlacements,
+  placementName,
+  PLACEMENT_HELP,
+  setVsDirect,
+  withBaseline,
+  type Placement,
+} from './placement.js';
+import { eventTotals, perOp, type PerOp } from '../../sim/per-op.js';
 
 export { runNetPackets, type NetBenchBackend, type NetRunCounts } from '../../sim/net.js';
 
@@ -38,7 +49,7 @@ median scaling, its range and the slowest and fastest worker of the median
 round. Lists are comma-separated; every combination runs.
 
 Options:
-  --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (default 64,1500,9000)
+${PLACEMENT_HELP}  --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (default 64,1500,9000)
   --queues <n,...>          queue pairs, 1 to 64 (default 1,2; not with --workers)
   --workers <n,...>         worker threads, 1 to 256; 1 runs first (default: none, one thread)
   --ring <split,packed>     ring layouts (default split,packed)
@@ -53,7 +64,7 @@ Options:
   -h, --help                show this help
 `;
 
-export interface NetCase {
+export interface NetCase extends Placement {
   ring: RingKind;
   queues: number;
   packetBytes: number;
@@ -62,8 +73,10 @@ export interface NetCase {
   queueSize: number;
 }
 
-export interface NetRow extends NetCase {
+export interface NetRow extends NetCase, Partial<PerOp> {
   name: string;
+  /** pps ÷ the pps of the same case on a traditional machine with direct DMA, same round. */
+  vsDirect?: number;
   device: 'net';
   mode: 'single-thread' | 'colocated';
   /** Worker threads (colocated: one machine with one queue pair each; single-thread: 0). */
@@ -99,6 +112,7 @@ export type NetRoundRow = Omit<NetRow, 'rounds' | 'ppsMin' | 'ppsMax' | 'scaling
 export function netCaseName(c: NetCase): string {
   return [
     'net',
+    ...(isBaseline(c) ? [] : [placementName(c)]),
     c.backend,
     c.ring,
     `q${c.queueSize}`,
@@ -111,6 +125,9 @@ export function netCaseName(c: NetCase): string {
 /** The machine of a case: one virtio-net device over virtio-pci with `pairs` queue pairs. */
 export function netCaseMachine(c: NetCase, pairs = c.queues): MachineConfig {
   return {
+    ...(c.deployment === undefined ? {} : { deployment: c.deployment }),
+    dma: c.dma,
+    encryption: c.encryption,
     devices: [
       {
         kind: 'net',
@@ -140,6 +157,7 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
   while (performance.now() < warmEnd) for (let p = 0; p < c.queues; p++) runNetPackets(m, p, c.queueSize * 4);
   moved = 0;
   let iterations = 0;
+  const before = eventTotals(machine.stats());
   const bench = new Bench({
     name: netCaseName(c),
     time: timeMs,
@@ -160,6 +178,7 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
   // Packets moved per iteration (runNetPackets may overshoot by part of a batch).
   const packetsPerIteration = moved / iterations;
   const nsPerPacket = (result.latency.mean * 1e6) / packetsPerIteration;
+  const events = perOp(before, eventTotals(machine.stats()), moved);
   // Sanity: the device counted what the driver counted.
   checkNetDevice(m, netCaseName(c));
   machine.close();
@@ -176,6 +195,7 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
     packetsPerIteration,
     iterations: result.latency.samplesCount,
     rme: result.latency.rme,
+    ...events,
   };
 }
 
@@ -210,6 +230,8 @@ export async function measureNetColocated(c: NetCase, workers: number, timeMs: n
 }
 
 export interface NetOptions {
+  /** Deployment × DMA backend × encryption combinations (with the baseline when any differs from it). */
+  placements: Placement[];
   packetBytes: number[];
   queues: number[];
   /** Worker counts for co-located runs; empty: single thread. */
@@ -226,6 +248,9 @@ export interface NetOptions {
 }
 
 const spec = {
+  deployment: { type: 'string' },
+  dma: { type: 'string' },
+  encryption: { type: 'string' },
   'packet-bytes': { type: 'string' },
   queues: { type: 'string' },
   workers: { type: 'string' },
@@ -298,7 +323,11 @@ export function parseNetArgs(args: string[]): NetOptions {
   const roundsStr = str('rounds');
   const rounds = ints('rounds', roundsStr ?? (workers.length > 0 ? '3' : '1'), (n) => n >= 1 && n <= 50, ROUNDS);
   if (rounds.length !== 1) throw new UsageError(`--rounds ${roundsStr}: ${ROUNDS}`);
+  const placements = withBaseline(
+    parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
+  );
   return {
+    placements,
     packetBytes,
     queues: workers.length > 0 ? [1] : queues,
     workers,
@@ -325,26 +354,35 @@ export async function runNetBench(o: NetOptions, progress: (line: string) => voi
   const add = (row: NetRoundRow) => runs.set(row.name, [...(runs.get(row.name) ?? []), row]);
   for (let round = 0; round < o.rounds; round++) {
     const tag = o.rounds > 1 ? `round ${round + 1}/${o.rounds} ` : '';
-    for (const backend of o.backends)
-      for (const ring of o.rings)
-        for (const mergeable of o.mergeable)
-          for (const queues of o.queues)
-            for (const packetBytes of o.packetBytes) {
-              const c: NetCase = { ring, queues, packetBytes, mergeable, backend, queueSize: o.queueSize };
-              if (o.workers.length === 0) {
-                progress(`${tag}${netCaseName(c)} ...`);
-                add(await measureNet(c, o.timeMs));
-                continue;
+    for (const placement of o.placements)
+      for (const backend of o.backends)
+        for (const ring of o.rings)
+          for (const mergeable of o.mergeable)
+            for (const queues of o.queues)
+              for (const packetBytes of o.packetBytes) {
+                const c: NetCase = {
+                  ...placement,
+                  ring,
+                  queues,
+                  packetBytes,
+                  mergeable,
+                  backend,
+                  queueSize: o.queueSize,
+                };
+                if (o.workers.length === 0) {
+                  progress(`${tag}${netCaseName(c)} ...`);
+                  add(await measureNet(c, o.timeMs));
+                  continue;
+                }
+                let one: number | undefined;
+                for (const w of o.workers) {
+                  progress(`${tag}${netCaseName(c)}/${w}w ...`);
+                  const row = await measureNetColocated(c, w, o.timeMs);
+                  if (w === 1) one = row.pps;
+                  if (one !== undefined && one > 0) row.scaling = row.pps / (w * one);
+                  add(row);
+                }
               }
-              let one: number | undefined;
-              for (const w of o.workers) {
-                progress(`${tag}${netCaseName(c)}/${w}w ...`);
-                const row = await measureNetColocated(c, w, o.timeMs);
-                if (w === 1) one = row.pps;
-                if (one !== undefined && one > 0) row.scaling = row.pps / (w * one);
-                add(row);
-              }
-            }
   }
   const rows: NetRow[] = [];
   for (const all of runs.values()) {
@@ -359,13 +397,21 @@ export async function runNetBench(o: NetOptions, progress: (line: string) => voi
     }
     rows.push(row);
   }
+  setVsDirect(
+    rows,
+    o.placements.length,
+    (r) => netCaseName({ ...r, ...BASELINE }),
+    (r) => r.pps,
+  );
   return rows;
 }
 
 export function formatNetTable(rows: NetRow[], o: NetOptions): string {
   const colocated = o.workers.length > 0;
   const mpps = (x: number | undefined) => (x === undefined ? '-' : (x / 1e6).toFixed(2));
+  const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
   const head = [
+    ...(placed ? ['deployment', 'dma', 'encryption'] : []),
     'backend',
     'ring',
     'rx bufs',
@@ -378,8 +424,10 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
     '±%',
   ];
   if (colocated) head.push('scaling', 'scaling min–max', 'worker min', 'worker max');
+  if (placed) head.push('vs direct', 'exits/pkt', 'irqs/pkt', 'bounce B/pkt', 'IOTLB miss/pkt');
   const cells = rows.map((r) => {
     const cell = [
+      ...(placed ? [r.deployment ?? '-', r.dma, r.encryption] : []),
       r.backend,
       r.ring,
       r.mergeable ? 'mergeable' : 'big',
@@ -399,6 +447,16 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
           : `${r.scalingMin.toFixed(2)}–${r.scalingMax.toFixed(2)}`,
         mpps(r.workerMinPps),
         mpps(r.workerMaxPps),
+      );
+    }
+    if (placed) {
+      const f = (x: number | undefined, d = 2) => (x === undefined ? '-' : x.toFixed(d));
+      cell.push(
+        r.vsDirect === undefined ? '-' : `${r.vsDirect.toFixed(2)}×`,
+        f(r.exitsPerOp, 3),
+        f(r.interruptsPerOp, 3),
+        f(r.bounceBytesPerOp, 0),
+        f(r.iotlbMissesPerOp, 2),
       );
     }
     return cell;

@@ -64,6 +64,7 @@ export class ConsoleDriver {
   /** The DMA address map() returned for each receive and transmit buffer in flight. */
   private readonly rxDma: number[] = [];
   private readonly txDma: number[] = [];
+  private readonly txLen: number[] = [];
   private readonly txFree: number[] = [];
   private readonly received: Uint8Array[] = [];
   /** Receive buffers whose mapping failed (a full swiotlb pool), posted again at the next read. */
@@ -178,7 +179,7 @@ export class ConsoleDriver {
     const n = d.reap();
     for (let i = 0; i < n; i++) {
       const k = d.completions[2 * i]!;
-      this.dma.unmap(this.txDma[k]!, this.txBytes, DmaDirection.TO_DEVICE);
+      this.dma.unmap(this.txDma[k]!, this.txLen[k]!, DmaDirection.TO_DEVICE);
       this.txFree.push(k);
     }
   }
@@ -202,7 +203,9 @@ export class ConsoleDriver {
       this.mem.write(gpa, bytes.subarray(done, done + n));
       let addr: number;
       try {
-        addr = this.dma.map(gpa, this.txBytes, DmaDirection.TO_DEVICE);
+        // Map what is sent, as virtio_console's sg_init_one(buf, count) does:
+        // a bouncing backend then copies only those bytes.
+        addr = this.dma.map(gpa, n, DmaDirection.TO_DEVICE);
       } catch (e) {
         // A full pool queues less: what is queued goes out, the caller sends the rest later.
         this.txFree.push(k);
@@ -211,6 +214,7 @@ export class ConsoleDriver {
         break;
       }
       this.txDma[k] = addr;
+      this.txLen[k] = n;
       this.txq.driver.add([{ addr, len: n }], [], k);
       done += n;
     }

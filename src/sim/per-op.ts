@@ -1,0 +1,70 @@
+// Events per operation, read from a machine's stats registry: what a
+// deployment costs besides time (exits, interrupts, bounce copies, slot
+// searches, IOTLB misses, page conversions). A benchmark snapshots the
+// registry before and after its timed iterations and divides the difference
+// by the operations it counted. Deterministic counts, measured wall time
+// beside them: never mixed.
+import type { StatsRecord } from '../memory/stats-registry.js';
+
+export interface EventTotals {
+  /** Notifications the driver wrote (a VM exit each in a real VM). */
+  exits: number;
+  /** Interrupts the device raised into the guest. */
+  interrupts: number;
+  /** Bytes copied by a bouncing DMA backend, both ways (swiotlb, VDUSE). */
+  bounceBytes: number;
+  /** swiotlb slot searches and the slots they scanned. */
+  slotSearches: number;
+  slotsScanned: number;
+  /** Page walks of a paged DMA context that missed its IOTLB. */
+  iotlbMisses: number;
+  /** Guest page conversions (set_memory_decrypted/encrypted calls). */
+  conversions: number;
+}
+
+export type PerOp = { [K in keyof EventTotals as `${K}PerOp`]: number };
+
+const zero = (): EventTotals => ({
+  exits: 0,
+  interrupts: 0,
+  bounceBytes: 0,
+  slotSearches: 0,
+  slotsScanned: 0,
+  iotlbMisses: 0,
+  conversions: 0,
+});
+
+/** Sums the event counters of every block in a registry read. */
+export function eventTotals(stats: Record<string, StatsRecord>): EventTotals {
+  const t = zero();
+  const n = (v: number | undefined) => v ?? 0;
+  for (const r of Object.values(stats)) {
+    const c = r.counters;
+    if (r.kind === 'transport') {
+      t.exits += n(c.notifications);
+      t.interrupts += n(c.interrupts);
+    } else if (r.kind === 'dma-context') {
+      t.iotlbMisses += n(c.iotlbMisses);
+    } else if (r.kind === 'memory') {
+      t.conversions += n(c.calls);
+    } else if (r.kind === 'bounce') {
+      t.bounceBytes += n(c.bytesToDevice) + n(c.bytesFromDevice);
+    } else if (r.kind === 'swiotlb') {
+      for (const it of r.items ?? []) {
+        t.bounceBytes += n(it.bytesToDevice) + n(it.bytesFromDevice);
+        t.slotSearches += n(it.searches);
+        t.slotsScanned += n(it.slotsScanned);
+      }
+    }
+  }
+  return t;
+}
+
+/** (after − before) ÷ ops for each event, as the rows' `…PerOp` fields. */
+export function perOp(before: EventTotals, after: EventTotals, ops: number): PerOp {
+  const out = {} as Record<string, number>;
+  for (const k of Object.keys(before) as (keyof EventTotals)[]) {
+    out[`${k}PerOp`] = ops > 0 ? (after[k] - before[k]) / ops : 0;
+  }
+  return out as PerOp;
+}
