@@ -141,14 +141,7 @@ export class DmaApi {
       this.c.f.errors.add();
       throw e;
     }
-    this.c.f.maps.add();
-    this.c.f.bytesMapped.add(len);
-    if (this.track) {
-      const list = this.live.get(dma);
-      if (list) list.push({ gpa, len, dir });
-      else this.live.set(dma, [{ gpa, len, dir }]);
-      this.c.f.liveMappings.add();
-    }
+    this.record(dma, gpa, len, dir);
     return dma;
   }
 
@@ -160,6 +153,67 @@ export class DmaApi {
     const m = this.find('dma unmap', dma, len, dir, true);
     this.backend.unmap(dma, m ? m.gpa : dma, len, dir, attrs);
     this.c.f.unmaps.add();
+  }
+
+  /**
+   * dma_map_sg_attrs: maps a scatter list; returns each segment's DMA
+   * address. A backend with an IOMMU lays the list out contiguously in IOVA
+   * space (dma-iommu's iommu_dma_map_sg); the others map each segment as
+   * dma_direct_map_sg does. On a failure nothing stays mapped. Every segment
+   * is a live mapping for syncs; unmapSg() ends them all.
+   */
+  mapSg(segments: readonly { gpa: number; len: number }[], dir: DmaDirection, attrs = 0): number[] {
+    if (segments.length === 0) this.fail('DMA_BAD_LENGTH', 'dma map sg: an empty scatter list');
+    for (const g of segments) this.checkArgs('dma map sg', g.gpa, g.len, dir);
+    const sg = this.backend.mapSg;
+    if (sg) {
+      let out: number[];
+      try {
+        out = sg.call(this.backend, segments, dir);
+      } catch (e) {
+        this.c.f.errors.add();
+        throw e;
+      }
+      segments.forEach((g, k) => this.record(out[k]!, g.gpa, g.len, dir));
+      return out;
+    }
+    const out: number[] = [];
+    try {
+      for (const g of segments) out.push(this.map(g.gpa, g.len, dir, attrs));
+    } catch (e) {
+      out.forEach((d, k) => this.unmap(d, segments[k]!.len, dir, attrs));
+      throw e;
+    }
+    return out;
+  }
+
+  /** dma_unmap_sg_attrs: ends a mapSg() mapping, given its segments and the addresses mapSg returned. */
+  unmapSg(
+    segments: readonly { gpa: number; len: number }[],
+    dmas: readonly number[],
+    dir: DmaDirection,
+    attrs = 0,
+  ): void {
+    if (dmas.length !== segments.length || dmas.length === 0) {
+      this.fail('DMA_BAD_LENGTH', `dma unmap sg: ${dmas.length} addresses for ${segments.length} segments`);
+    }
+    if (this.backend.unmapSg) {
+      segments.forEach((g, k) => this.find('dma unmap sg', dmas[k]!, g.len, dir, true));
+      this.backend.unmapSg(dmas[0]!);
+      this.c.f.unmaps.add(segments.length);
+      return;
+    }
+    segments.forEach((g, k) => this.unmap(dmas[k]!, g.len, dir, attrs));
+  }
+
+  private record(dma: number, gpa: number, len: number, dir: DmaDirection): void {
+    this.c.f.maps.add();
+    this.c.f.bytesMapped.add(len);
+    if (!this.track) return;
+    const list = this.live.get(dma);
+    if (list) list.push({ gpa, len, dir });
+    else this.live.set(dma, [{ gpa, len, dir }]);
+    this.c.f.liveMappings.add();
   }
 
   /** dma_sync_single_for_cpu: the CPU may now read what the device wrote. */

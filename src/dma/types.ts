@@ -77,6 +77,13 @@ export interface DmaBackend {
   syncForCpu(dma: number, gpa: number, len: number, dir: DmaDirection): void;
   /** Hands a mapped range to the device (swiotlb: copy into the bounce buffer). */
   syncForDevice(dma: number, gpa: number, len: number, dir: DmaDirection): void;
+  /**
+   * dma_map_sg for a backend that maps a scatter list as one (an IOMMU:
+   * contiguous in IOVA space); without it the API maps each segment.
+   */
+  mapSg?(segments: readonly { gpa: number; len: number }[], dir: DmaDirection): number[];
+  /** Ends a mapSg() mapping, given its first segment's DMA address. */
+  unmapSg?(dma: number): void;
   /** Allocates memory both sides use without syncs (rings, indirect tables). */
   allocCoherent(bytes: number): DmaCoherent;
   freeCoherent(region: DmaCoherent): void;

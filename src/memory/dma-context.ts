@@ -400,7 +400,18 @@ export class DmaError extends VqsimError {
   constructor(code: string, message: string) {
     // A refused device access is the device's fault; an unknown backend the
     // configuration's; every other code is a driver's misuse of the DMA API.
-    super(code, message, code === 'DMA_FAULT' ? 'device' : code === 'DMA_BAD_BACKEND' ? 'user' : 'driver');
+    // A full pool or aperture (DMA_MAPPING_ERROR) is nobody's protocol fault: the host's.
+    super(
+      code,
+      message,
+      code === 'DMA_FAULT'
+        ? 'device'
+        : code === 'DMA_BAD_BACKEND'
+          ? 'user'
+          : code === 'DMA_MAPPING_ERROR'
+            ? 'host'
+            : 'driver',
+    );
     this.name = 'DmaError';
   }
 }

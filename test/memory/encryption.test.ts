@@ -16,6 +16,7 @@ import {
 } from '../../src/index.js';
 
 const MODELS: EncryptionModel[] = ['none', 'sev', 'sev-snp', 'tdx'];
+const text = new TextEncoder();
 const secret = new TextEncoder().encode('the guest kernel keeps its keys here');
 
 function machine(encryption: EncryptionModel, ring: 'split' | 'packed', key = 7) {
@@ -174,6 +175,43 @@ describe('encryption models through the DMA view and every device', () => {
       'sev-snp': 'BLK_NOT_COMPLETED',
       // Its status write poisons the page: the driver's read of the status byte is a machine check.
       tdx: 'MACHINE_CHECK',
+    });
+  });
+
+  it("net and console in a CVM with direct DMA: the device meets the guest's private buffers through the model", () => {
+    const outcome: Record<string, string> = {};
+    for (const model of MODELS) {
+      const net = createMachine({ encryption: model, devices: [{ kind: 'net', queueSize: 64, packetBytes: 64 }] });
+      net.net().driver.send(0, [new Uint8Array(60).fill(0x41)]);
+      const got = net.net().driver.receive(0);
+      outcome[`net ${model}`] =
+        got.length === 0 ? 'nothing received' : got[0]!.data.every((b) => b === 0x41) ? 'frame intact' : 'garbled';
+      if (net.net().device.failure) outcome[`net ${model}`] += `, device stopped`;
+      net.close();
+      const con = createMachine({ encryption: model, devices: [{ kind: 'console' }] });
+      try {
+        con.console().driver.write(text.encode('hello'));
+        const back = new TextDecoder().decode(con.console().driver.read());
+        outcome[`console ${model}`] = back === 'hello' ? 'hello' : back === '' ? 'nothing' : 'garbage';
+        if (con.console().device.failure) outcome[`console ${model}`] += ', device stopped';
+      } catch (e) {
+        outcome[`console ${model}`] = (e as { code: string }).code;
+      }
+      con.close();
+    }
+    expect(outcome).toEqual({
+      'net none': 'frame intact',
+      // The device loops back ciphertext into a private RX buffer, which decrypts to garbage:
+      // the hardened driver's checks drop it.
+      'net sev': 'nothing received',
+      // Its RX write is refused: the device stops.
+      'net sev-snp': 'nothing received, device stopped',
+      // Its RX write poisons the buffer's page; the driver's checks drop what it read.
+      'net tdx': 'nothing received',
+      'console none': 'hello',
+      'console sev': 'garbage',
+      'console sev-snp': 'nothing, device stopped',
+      'console tdx': 'MACHINE_CHECK',
     });
   });
 
