@@ -334,31 +334,47 @@ export function dmaCount(ctx: usize, reads: u32, readBytes: u64, writes: u32, wr
 // ---- The pops' translation of a descriptor ----
 
 // One descriptor of a chain into iovecs at element `at` of `elems` (room up
-// to elemCap): the inline translation for a plain context, else the
-// context's general one (assembly/mem/dma.ts). Returns the iovecs made, 0
-// when the pop output is full, or -code for a refused access.
+// to elemCap). `fastLimit` is the space of a plain direct context (0 for any
+// other): a descriptor inside it translates inline, one bounds check and an
+// add; anything else (another context, a fault, a full output) goes to
+// mapDescSlow. Returns the iovecs made, 0 when the pop output is full, or
+// -code for a refused access.
 @inline
-export function mapDesc(ctx: usize, plain: bool, limit: u64, addr: u64, len: u32, write: u32, elems: usize, at: u32, elemCap: u32): i32 {
-  if (plain) {
-    if (!within(addr, len, limit)) return dmaFault(ctx, E_ADDR_RANGE, addr, len, write);
-    if (at >= elemCap) return 0;
+export function mapDesc(ctx: usize, fastLimit: u64, addr: u64, len: u32, write: u32, elems: usize, at: u32, elemCap: u32): i32 {
+  if (at < elemCap && within(addr, len, fastLimit)) {
     storeIov(elems + <usize>at * ELEM_SIZE, addr, len, write, plainLinear(addr));
     return 1;
   }
+  return mapDescSlow(ctx, addr, len, write, elems, at, elemCap);
+}
+
+export function mapDescSlow(ctx: usize, addr: u64, len: u32, write: u32, elems: usize, at: u32, elemCap: u32): i32 {
+  if (dmaIsPlain(ctx)) {
+    // Outside the space is a fault; inside, the output was full.
+    return within(addr, len, dmaLimit(ctx)) ? 0 : dmaFault(ctx, E_ADDR_RANGE, addr, len, write);
+  }
   return dmaMapIov(ctx, addr, len, write, elems + <usize>at * ELEM_SIZE, elemCap - at);
+}
+
+// The space of a plain direct context, which the pops translate inline; 0
+// for any other context (everything then takes the general translation).
+@inline
+export function dmaFastLimit(ctx: usize): u64 {
+  return dmaIsPlain(ctx) ? dmaLimit(ctx) : 0;
 }
 
 // An indirect table of `tlen` bytes at DMA address `taddr`, translated for a
 // device read: its linear address, or -code when it is refused or does not
 // translate to one contiguous run (QEMU virtqueue_split_pop: "Cannot map
-// indirect buffer").
-// `scratch` is one free element of the pop output (the module has no memory
-// of its own: every instance on every thread shares the static area).
-export function mapTable(ctx: usize, plain: bool, limit: u64, taddr: u64, tlen: u32, scratch: usize): i64 {
+// indirect buffer"). `fastLimit` as mapDesc's. `scratch` is one free element
+// of the pop output (the module has no memory of its own: every instance on
+// every thread shares the static area).
+export function mapTable(ctx: usize, fastLimit: u64, taddr: u64, tlen: u32, scratch: usize): i64 {
   let lin: usize;
-  if (plain) {
-    if (!within(taddr, tlen, limit)) return <i64>dmaFault(ctx, E_ADDR_RANGE, taddr, tlen, 0);
+  if (within(taddr, tlen, fastLimit)) {
     lin = plainLinear(taddr);
+  } else if (dmaIsPlain(ctx)) {
+    return <i64>dmaFault(ctx, E_ADDR_RANGE, taddr, tlen, 0);
   } else {
     const n = dmaMapIov(ctx, taddr, tlen, 0, scratch, 1);
     if (n < 0) return <i64>n;

@@ -81,7 +81,7 @@ import {
   PEVENT_WRAP_SHIFT,
 } from "./layout";
 import { bump, needEvent } from "../ring";
-import { dmaCommitPending, dmaCountMaps, dmaIsPlain, dmaLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
+import { dmaCommitPending, dmaCountMaps, dmaFastLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
   store<u32>(dev + PDEV_ERR_CODE, code);
@@ -213,10 +213,10 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
   const ids = <usize>load<u32>(dev + PDEV_IDS);
   const features = load<u32>(dev + PDEV_FEATURES);
   const ctx = <usize>load<u32>(dev + PDEV_DMA_CTX);
-  const plain = dmaIsPlain(ctx);
-  const limit = dmaLimit(ctx);
+  // The space a plain direct context translates inline, 0 for any other.
+  const limit = dmaFastLimit(ctx);
   const elems = out + <usize>maxChains * POP_SIZE;
-  let count = plain ? popOneBuffers(dev, out, maxChains, elemCap, limit) : 0;
+  let count = limit != 0 ? popOneBuffers(dev, out, maxChains, elemCap, limit) : 0;
   let elemEnd = count;
   let descs = count;
   let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
@@ -266,7 +266,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
         break;
       }
       // Read through the context as one contiguous run (see mapTable).
-      const t = mapTable(ctx, plain, limit, taddr, tlen, elems + <usize>elemEnd * ELEM_SIZE);
+      const t = mapTable(ctx, limit, taddr, tlen, elems + <usize>elemEnd * ELEM_SIZE);
       if (t < 0) {
         err = <i32>-t;
         errA = <u32>taddr;
@@ -296,7 +296,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
           errA = k;
           break;
         }
-        const got = mapDesc(ctx, plain, limit, addr, len, tflags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+        const got = mapDesc(ctx, limit, addr, len, tflags & PDESC_F_WRITE, elems, elemEnd, elemCap);
         if (got < 0) {
           err = -got;
           errA = <u32>addr;
@@ -336,7 +336,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
         errA = i;
         break;
       }
-      const got0 = mapDesc(ctx, plain, limit, addr0, len0, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+      const got0 = mapDesc(ctx, limit, addr0, len0, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
       if (got0 < 0) {
         err = -got0;
         errA = <u32>addr0;
@@ -381,7 +381,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
               errA = i;
               break;
             }
-            const got = mapDesc(ctx, plain, limit, addr, len, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+            const got = mapDesc(ctx, limit, addr, len, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
             if (got < 0) {
               err = -got;
               errA = <u32>addr;

@@ -74,7 +74,7 @@ import {
   VRING_USED_RING,
 } from "../layout";
 import { bump, needEvent, within } from "../ring";
-import { dmaCommitPending, dmaCountMaps, dmaIsPlain, dmaLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
+import { dmaCommitPending, dmaCountMaps, dmaFastLimit, mapDescSlow, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
   store<u32>(dev + DEV_ERR_CODE, code);
@@ -150,8 +150,8 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
   const avail = <usize>load<u32>(dev + DEV_AVAIL);
   const features = load<u32>(dev + DEV_FEATURES);
   const ctx = <usize>load<u32>(dev + DEV_DMA_CTX);
-  const plain = dmaIsPlain(ctx);
-  const limit = dmaLimit(ctx);
+  // The space a plain direct context translates inline, 0 for any other.
+  const limit = dmaFastLimit(ctx);
   const elems = out + <usize>maxChains * POP_SIZE;
   let lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
   let inflight = load<u32>(dev + DEV_INFLIGHT);
@@ -169,7 +169,7 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
     errA = lastAvail;
     errB = availIdx;
   } else {
-    if (plain) count = popOneBuffers(dev, out, maxChains, elemCap, availIdx, limit);
+    if (limit != 0) count = popOneBuffers(dev, out, maxChains, elemCap, availIdx, limit);
     elemEnd = count;
     descs = count;
     lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
@@ -218,7 +218,7 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
         if (count == 0) err = E_POP_OUTPUT;
         break;
       }
-      const t = mapTable(ctx, plain, limit, taddr, tlen, elems + <usize>elemEnd * ELEM_SIZE);
+      const t = mapTable(ctx, limit, taddr, tlen, elems + <usize>elemEnd * ELEM_SIZE);
       if (t < 0) {
         err = <i32>-t;
         errA = <u32>taddr;
@@ -256,14 +256,9 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
         errA = i;
         break;
       }
-      const got = mapDesc(ctx, plain, limit, addr, len, flags & VRING_DESC_F_WRITE, elems, elemEnd, elemCap);
-      if (got < 0) {
-        err = -got;
-        errA = <u32>addr;
-        errB = <u32>(addr >> 32);
-        break;
-      }
-      if ((flags & VRING_DESC_F_WRITE) != 0) {
+      // QEMU virtqueue_split_pop checks the order, then maps the descriptor.
+      const write = flags & VRING_DESC_F_WRITE;
+      if (write != 0) {
         seenWrite = true;
         writeBytes += len;
       } else {
@@ -274,11 +269,23 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
         }
         readBytes += len;
       }
-      if (got == 0) {
-        full = true;
-        break;
+      if (elemEnd < elemCap && within(addr, len, limit)) {
+        storeIov(elems + <usize>elemEnd * ELEM_SIZE, addr, len, write, plainLinear(addr));
+        elemEnd++;
+      } else {
+        const got = mapDescSlow(ctx, addr, len, write, elems, elemEnd, elemCap);
+        if (got < 0) {
+          err = -got;
+          errA = <u32>addr;
+          errB = <u32>(addr >> 32);
+          break;
+        }
+        if (got == 0) {
+          full = true;
+          break;
+        }
+        elemEnd += <u32>got;
       }
-      elemEnd += <u32>got;
       n++;
       if ((flags & VRING_DESC_F_NEXT) == 0) break;
       i = <u32>load<u16>(d + VRING_DESC_NEXT);

@@ -349,9 +349,11 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
         if (flags & L.VRING_DESC_F_INDIRECT) err = [L.E_INDIRECT_NESTED, i, 0];
         else if (len === 0) err = [L.E_ZERO_LEN, i, 0];
         if (err[0] !== 0) break;
+        // QEMU virtqueue_split_pop: the order first, then the mapping.
+        if (!(flags & L.VRING_DESC_F_WRITE) && seenWrite) err = [L.E_DESC_ORDER, i, 0];
+        if (err[0] !== 0) break;
         const got = this.mapDesc(ctx, addr, len, flags & L.VRING_DESC_F_WRITE, elems, elemEnd, elemCap);
         if (got < 0) err = [-got, this.u32(d), this.u32(d + 4)];
-        else if (!(flags & L.VRING_DESC_F_WRITE) && seenWrite) err = [L.E_DESC_ORDER, i, 0];
         if (err[0] !== 0) break;
         if (flags & L.VRING_DESC_F_WRITE) {
           seenWrite = true;
