@@ -22,8 +22,10 @@ export function within(addr: u64, len: u32, size: u64): bool {
 
 // The driver's check of a buffer it is asked to add: its DMA address must lie
 // in the DMA window of the driver's domain [base, base + size) (what the
-// guest's DMA API can have returned; for the direct backend, guest RAM).
+// guest's DMA API can have returned; for the direct backend, guest RAM). An
+// address below base wraps addr - base past size, so one check covers both
+// ends (base + size never passes 2^64).
 @inline
 export function inWindow(addr: u64, len: u32, base: u64, size: u64): bool {
-  return addr >= base && within(addr - base, len, size);
+  return within(addr - base, len, size);
 }

@@ -12,6 +12,7 @@ import {
   E_DMA_UNMAPPED,
   E_INDIRECT_MAP,
   ELEM_ADDR,
+  ELEM_FLAGS,
   ELEM_LEN,
   ELEM_LINEAR,
   ELEM_SIZE,
@@ -94,12 +95,13 @@ export function plainLinear(addr: u64): usize {
   return <usize>(addr + <u64>GUEST_BASE);
 }
 
-// One iovec {dma u64, len u32, flags u32, linear u32}: the dma and len/flags
-// halves as two 64-bit stores.
+// One iovec {dma u64, len u32, flags u32, linear u32}, a field per store
+// (building one 64-bit value of len and flags costs more than it saves).
 @inline
 export function storeIov(e: usize, dma: u64, len: u32, write: u32, lin: usize): void {
   store<u64>(e + ELEM_ADDR, dma);
-  store<u64>(e + ELEM_LEN, <u64>len | (<u64>write << 32));
+  store<u32>(e + ELEM_LEN, len);
+  store<u32>(e + ELEM_FLAGS, write);
   store<u32>(e + ELEM_LINEAR, <u32>lin);
 }
 
