@@ -167,11 +167,12 @@ export class BlkQueueServer {
     const len = (e: number) => v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_LEN, true);
     const writable = (e: number) =>
       (v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_FLAGS, true) & L.VRING_DESC_F_WRITE) !== 0;
-    // Readable elements come first (the ring code enforces the order).
+    // Readable elements come first (the ring code enforces the order). QEMU's
+    // checks and words: a readable and a writable part, a whole out header.
     let firstW = start;
     while (firstW < end && !writable(firstW)) firstW++;
-    if (firstW === start || len(start) < BLK_OUTHDR_SIZE) throw new BlkRequestError('virtio-blk missing headers');
-    if (firstW === end) throw new BlkRequestError('virtio-blk request inhdr too short');
+    if (firstW === start || firstW === end) throw new BlkRequestError('virtio-blk missing headers');
+    if (len(start) < BLK_OUTHDR_SIZE) throw new BlkRequestError('virtio-blk request outhdr too short');
     const last = end - 1;
     const statusAt = host.linear(addr(last) + len(last) - 1, 1, true);
     const h = host.linear(addr(start), BLK_OUTHDR_SIZE, false);
