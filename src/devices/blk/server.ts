@@ -91,6 +91,8 @@ export class BlkQueueServer {
   /** Status bytes of the set: linear address and value, written after the copies. */
   private readonly statusAt: Int32Array;
   private readonly statusVal: Uint8Array;
+  /** (pos, len) of the store writes among the pending copies, when the backend watches (BlkBackend.stored). */
+  private readonly storedPending: number[] = [];
 
   constructor(
     readonly host: DeviceHost,
@@ -140,6 +142,9 @@ export class BlkQueueServer {
     this.host.core.dma_copy_batch(this.list, this.nList);
     this.counters.copyBatches++;
     this.nList = 0;
+    const s = this.storedPending;
+    for (let k = 0; k < s.length; k += 2) this.backend.stored!(s[k]!, s[k + 1]!);
+    s.length = 0;
   }
 
   /** Does the I/O of the first n chains of the last pop and writes their status bytes. */
@@ -233,8 +238,10 @@ export class BlkQueueServer {
         const n = len(e) - skip;
         if (n === 0) continue;
         const src = host.linear(addr(e) + skip, n, false);
-        if (base !== undefined) this.copy(base + pos, src, n);
-        else this.backend.write(pos, src, n);
+        if (base !== undefined) {
+          this.copy(base + pos, src, n);
+          if (this.backend.stored) this.storedPending.push(pos, n);
+        } else this.backend.write(pos, src, n);
         pos += n;
       }
       c.bytesWritten += dataLen;
