@@ -12,11 +12,21 @@ import {
 import { oneBufferBatch } from '../src/sim/attach.js';
 import { colocatedLoop } from '../src/sim/loops.js';
 import { bundleWorker } from './helpers/bundle-worker.js';
+import { until } from './helpers/until.js';
 
 // The workers run the bundled entry; build it from the sources under test.
 beforeAll(() => bundleWorker('queue-worker'));
 
 const rings: RingKind[] = ['split', 'packed'];
+
+/**
+ * Every run that waits for a number of chains also has a time bound, and the
+ * test asserts the count after it: a fault that stops chains from completing
+ * (a need_event off by one, an avail idx not published) fails the test
+ * instead of spinning forever (a test timeout cannot stop a synchronous loop).
+ */
+const BOUND_MS = 20_000;
+const upTo = (chains: number) => ({ chains, durationMs: BOUND_MS });
 
 function queue(ring: RingKind, name: string, size = 64, eventIdx = true): Virtqueue {
   return createQueue(new GuestMemory({ size: 4 << 20 }), { ring, size, eventIdx, name });
@@ -42,13 +52,16 @@ describe('co-located loop, single-threaded', () => {
     const run = () => {
       const qs = [queue(ring, 'a', 32, false), queue(ring, 'b', 16, true)];
       const slots = qs.map((q) => ({ queue: q, batch: oneBufferBatch(q.mem, q.size, 48) }));
-      const c = colocatedLoop(undefined, slots, { chains: 10_000 }, { verify: true, chainBytes: 48 });
+      const c = colocatedLoop(undefined, slots, upTo(10_000), { verify: true, chainBytes: 48 });
       return { c: { ...c, elapsedMs: 0 }, stats: qs.map((q) => q.stats()), qs };
     };
     const a = run();
     const b = run();
     expect(a.c.chains).toBe(10_000);
     expect(a.c.added).toBe(10_000);
+    // 32 + 16 chains a turn: 208 whole turns, and a 209th that adds the last 16.
+    expect(a.c.turns).toBe(209);
+    expect(a.stats.map((s) => s.chainsCompleted)).toEqual([208 * 32 + 16, 208 * 16]);
     expect(a.stats[0]!.chainsCompleted + a.stats[1]!.chainsCompleted).toBe(10_000);
     for (const q of a.qs) expectBalanced(q, q.stats().chainsAdded);
     expect(b.c).toEqual(a.c);
@@ -62,7 +75,7 @@ describe('co-located workers', () => {
     const qs = [0, 1].map((k) => createQueue(mem, { ring, size: 64, eventIdx: true, name: `${ring}${k}` }));
     const report = await runColocated(
       qs.map((q) => [q]),
-      { chains: 50_000 },
+      upTo(50_000),
       { verify: true },
     );
     expect(report.workers.map((w) => w.chains)).toEqual([50_000, 50_000]);
@@ -75,14 +88,13 @@ describe('co-located workers', () => {
     const w = await ColocatedWorker.start([q], { verify: true });
     try {
       const run = w.run({ durationMs: 60_000 });
-      await new Promise((r) => setTimeout(r, 100));
-      expect(w.stats().thread.turns).toBeGreaterThan(0);
+      expect(await until(() => w.stats().thread.turns > 0)).toBe(true);
       w.stop();
       const r = await run;
       expect(r.elapsedMs).toBeLessThan(30_000);
       expect(r.chains).toBeGreaterThan(0);
       expectBalanced(q, r.chains);
-      const again = await w.run({ chains: 1000 });
+      const again = await w.run(upTo(1000));
       expect(again.chains).toBe(1000);
       expectBalanced(q, r.chains + 1000);
     } finally {
@@ -124,10 +136,10 @@ describe('split pairs: driver and device on two threads', () => {
     // notification races get exercised under verification.
     const pair = await SplitPair.start(q, { verify: true, maxInflight: 48, spin: 64, spinMax: 64, deviceBatch: 16 });
     try {
-      const a = await pair.run({ chains: 20_000 });
+      const a = await pair.run(upTo(20_000));
       expect(a.chains).toBe(20_000);
       expect(a.added).toBe(20_000);
-      const b = await pair.run({ chains: 1234 });
+      const b = await pair.run(upTo(1234));
       expect(b.chains).toBe(1234);
     } finally {
       const s = await pair.stop();
@@ -143,7 +155,7 @@ describe('split pairs: driver and device on two threads', () => {
     try {
       for (let k = 0; k < 5; k++) {
         await new Promise((r) => setTimeout(r, 40));
-        expect((await pair.run({ chains: 200 })).chains).toBe(200);
+        expect((await pair.run(upTo(200))).chains).toBe(200);
       }
     } finally {
       const s = await pair.stop();
