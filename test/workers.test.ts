@@ -25,7 +25,7 @@ const rings: RingKind[] = ['split', 'packed'];
  * (a need_event off by one, an avail idx not published) fails the test
  * instead of spinning forever (a test timeout cannot stop a synchronous loop).
  */
-const BOUND_MS = 20_000;
+const BOUND_MS = 10_000;
 const upTo = (chains: number) => ({ chains, durationMs: BOUND_MS });
 
 function queue(ring: RingKind, name: string, size = 64, eventIdx = true): Virtqueue {
@@ -105,7 +105,7 @@ describe('co-located workers', () => {
   it('reports a worker killed mid-run, naming its queues', async () => {
     const q = queue('split', 'rx5');
     const w = await ColocatedWorker.start([q]);
-    const run = w.run({ durationMs: 60_000 });
+    const run = w.run({ durationMs: BOUND_MS });
     await new Promise((r) => setTimeout(r, 50));
     await thread(w).terminate();
     await expect(run).rejects.toMatchObject({ code: 'WORKER_DIED' });
@@ -116,7 +116,9 @@ describe('co-located workers', () => {
   it('reports a hung worker (no heartbeat) and ends it', async () => {
     const q = queue('split', 'blk2');
     const w = await ColocatedWorker.start([q], { hangTimeoutMs: 300, fault: { kind: 'hang', afterChains: 1000 } });
-    await expect(w.run({ durationMs: 60_000 })).rejects.toThrow(/blk2: co-located worker hung: no progress for 300 ms/);
+    await expect(w.run({ durationMs: BOUND_MS })).rejects.toThrow(
+      /blk2: co-located worker hung: no progress for 300 ms/,
+    );
     expect(w.error?.code).toBe('WORKER_HUNG');
     await w.close();
   });
@@ -174,7 +176,7 @@ describe('split pairs: driver and device on two threads', () => {
   it('reports a device worker killed mid-run, naming the queue, and stops the driver', async () => {
     const q = queue('split', 'vq7');
     const pair = await SplitPair.start(q);
-    const run = pair.run({ durationMs: 60_000 });
+    const run = pair.run({ durationMs: BOUND_MS });
     await new Promise((r) => setTimeout(r, 100));
     await thread(pair, 'deviceWorker').terminate();
     await expect(run).rejects.toThrow(/vq7: device worker exited/);
@@ -185,7 +187,7 @@ describe('split pairs: driver and device on two threads', () => {
   it('reports a driver worker killed mid-run', async () => {
     const q = queue('packed', 'vq8');
     const pair = await SplitPair.start(q);
-    const run = pair.run({ durationMs: 60_000 });
+    const run = pair.run({ durationMs: BOUND_MS });
     await new Promise((r) => setTimeout(r, 100));
     await thread(pair, 'driverWorker').terminate();
     await expect(run).rejects.toThrow(/vq8: driver worker exited/);
@@ -195,14 +197,14 @@ describe('split pairs: driver and device on two threads', () => {
   it('reports a device loop that throws, naming the queue', async () => {
     const q = queue('split', 'net0');
     const pair = await SplitPair.start(q, { deviceFault: { kind: 'throw', afterChains: 100 } });
-    await expect(pair.run({ durationMs: 60_000 })).rejects.toThrow(/net0: device worker failed: .*injected fault/);
+    await expect(pair.run({ durationMs: BOUND_MS })).rejects.toThrow(/net0: device worker failed: .*injected fault/);
     await pair.stop();
   });
 
   it('reports a hung device (no heartbeat)', async () => {
     const q = queue('split', 'net1');
     const pair = await SplitPair.start(q, { hangTimeoutMs: 300, deviceFault: { kind: 'hang', afterChains: 100 } });
-    await expect(pair.run({ durationMs: 60_000 })).rejects.toThrow(/net1: device worker hung/);
+    await expect(pair.run({ durationMs: BOUND_MS })).rejects.toThrow(/net1: device worker hung/);
     await pair.stop();
   });
 });

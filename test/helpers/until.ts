@@ -4,7 +4,7 @@
  * caller asserts the result, so a side that stops answering fails the test
  * instead of leaving a loop running after it (a test timeout stops neither).
  */
-export async function until(cond: () => boolean, ms = 20_000): Promise<boolean> {
+export async function until(cond: () => boolean, ms = 10_000): Promise<boolean> {
   const end = Date.now() + ms;
   for (;;) {
     if (cond()) return true;
