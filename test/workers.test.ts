@@ -134,9 +134,9 @@ describe('co-located workers', () => {
 describe('split pairs: driver and device on two threads', () => {
   it.each(rings)('%s: every chain exactly once, in order, then a clean stop', async (ring) => {
     const q = queue(ring, `pp-${ring}`, 64);
-    // A short fixed spin makes both threads sleep and wake often: the
-    // notification races get exercised under verification.
-    const pair = await SplitPair.start(q, { verify: true, maxInflight: 48, spin: 64, spinMax: 64, deviceBatch: 16 });
+    // A short spin makes both threads sleep and wake often: the notification
+    // races get exercised under verification.
+    const pair = await SplitPair.start(q, { verify: true, maxInflight: 48, maxPolls: 64, deviceBatch: 16 });
     try {
       const a = await pair.run(upTo(20_000));
       expect(a.chains).toBe(20_000);
@@ -153,7 +153,7 @@ describe('split pairs: driver and device on two threads', () => {
 
   it.each(rings)('%s: an idle side sleeps on its doorbell and is woken by the other', async (ring) => {
     const q = queue(ring, `bell-${ring}`, 16);
-    const pair = await SplitPair.start(q, { spin: 32, waitMs: 20, maxInflight: 1, verify: true });
+    const pair = await SplitPair.start(q, { maxPolls: 32, waitMs: 20, maxInflight: 1, verify: true });
     try {
       for (let k = 0; k < 5; k++) {
         await new Promise((r) => setTimeout(r, 40));
