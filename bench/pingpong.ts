@@ -16,6 +16,7 @@ import {
   type Virtqueue,
 } from '../src/index.js';
 import { lowerMedian, medianBy } from '../src/cli/bench/report.js';
+import { DEFAULT_SPIN_MAX_US, DEFAULT_SPIN_US } from '../src/sim/loops.js';
 
 export interface PingpongOptions {
   /** Ring kinds to run. Default ['split', 'packed']. */
@@ -30,10 +31,10 @@ export interface PingpongOptions {
   durationMs?: number;
   /** Untimed run first, so the Wasm and the loops tier up. Default 500 ms. */
   warmupMs?: number;
-  /** Empty polls before a thread sleeps on its doorbell, at first and at least. Default 4096 (the SplitPair default). */
-  spin?: number;
-  /** Most empty polls the adaptive spin budget grows to. Default 131072 (the SplitPair default). */
-  spinMax?: number;
+  /** Shortest spin in µs before a thread sleeps (SplitPairOptions.spinUs). Default 20. */
+  spinUs?: number;
+  /** Most µs a thread spins for a stalled partner on another CPU (SplitPairOptions.spinMaxUs). Default 10000. */
+  spinMaxUs?: number;
   /**
    * Most chains the device pops and pushes back per call. Default a quarter of
    * the queue size (64 for 256): the driver sees completions while the device
@@ -52,8 +53,8 @@ export interface PingpongRow {
   queueSize: number;
   maxInflight: number;
   deviceBatch: number;
-  spin: number;
-  spinMax: number;
+  spinUs: number;
+  spinMaxUs: number;
   eventIdx: boolean;
   roundTrips: number;
   seconds: number;
@@ -76,6 +77,15 @@ export interface PingpongRow {
   /** Share of loop turns that found no work (spinning). */
   driverIdleShare: number;
   deviceIdleShare: number;
+  /** Spins given up because the other thread was not running for the whole spin budget (then it slept). */
+  driverSpinsSpent: number;
+  deviceSpinsSpent: number;
+  /** Spins given up because the other thread waited for this thread's own CPU (then it slept, handing it over). */
+  driverCoreShared: number;
+  deviceCoreShared: number;
+  /** The spin budgets at the end, in µs. */
+  driverSpinUs: number;
+  deviceSpinUs: number;
   node: string;
 }
 
@@ -103,8 +113,8 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
     const q = queueFor(ring, size, eventIdx, `pingpong-${ring}`);
     const pair = await SplitPair.start(q, {
       maxInflight: options.maxInflight,
-      spin: options.spin,
-      spinMax: options.spinMax,
+      spinUs: options.spinUs,
+      spinMaxUs: options.spinMaxUs,
       deviceBatch,
       chainBytes: options.chainBytes,
     });
@@ -124,8 +134,8 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
         queueSize: size,
         maxInflight: options.maxInflight ?? size,
         deviceBatch,
-        spin: options.spin ?? 4096,
-        spinMax: options.spinMax ?? 131072,
+        spinUs: options.spinUs ?? DEFAULT_SPIN_US,
+        spinMaxUs: options.spinMaxUs ?? DEFAULT_SPIN_MAX_US,
         eventIdx,
         roundTrips: drv.chains,
         seconds,
@@ -144,6 +154,12 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
         deviceWaitMs: dev.waitMs,
         driverIdleShare: drv.turns > 0 ? drv.idleTurns / drv.turns : 0,
         deviceIdleShare: dev.turns > 0 ? dev.idleTurns / dev.turns : 0,
+        driverSpinsSpent: drv.spinsSpent,
+        deviceSpinsSpent: dev.spinsSpent,
+        driverCoreShared: drv.coreShared,
+        deviceCoreShared: dev.coreShared,
+        driverSpinUs: drv.spinBudget,
+        deviceSpinUs: after.device.spinBudget,
         node: process.version,
       });
     } finally {

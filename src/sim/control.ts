@@ -6,20 +6,36 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 // 64-byte line so the two sides of a split pair do not bounce a line for them.
 //
 //   line 0: [0] stop (written by the controller)
-//   line 1: [16] kick doorbell (driver → device), [17] driver heartbeat, driver counters (f64 from byte 72)
-//   line 2..: [48] call doorbell (device → driver), [49] device heartbeat, device counters (f64 from byte 200)
+//   lines 1..3: [16] kick doorbell (driver → device), [17] driver heartbeat, [18] driver state,
+//               [19] driver thread id, driver counters (f64 from byte 80)
+//   lines 4..6: [64] call doorbell (device → driver), [65] device heartbeat, [66] device state,
+//               [67] device thread id, device counters (f64 from byte 272)
 
 /** Int32 word indexes. */
 export const W_STOP = 0;
 export const W_KICK = 16;
 export const W_DRV_BEAT = 17;
-export const W_CALL = 48;
-export const W_DEV_BEAT = 49;
+export const W_DRV_STATE = 18;
+export const W_DRV_TID = 19;
+export const W_CALL = 64;
+export const W_DEV_BEAT = 65;
+export const W_DEV_STATE = 66;
+export const W_DEV_TID = 67;
 
-const DRV_COUNTERS = 72;
-const DEV_COUNTERS = 200;
-const COUNTER_SLOTS = 14;
-export const CONTROL_BYTES = 320;
+/**
+ * What a loop thread publishes in its state word: outside its loop, running
+ * it, asleep on its doorbell, or woken (its partner rang the doorbell it
+ * sleeps on and marked it so; it runs again in a moment).
+ */
+export const STATE_AWAY = 0;
+export const STATE_RUNNING = 1;
+export const STATE_ASLEEP = 2;
+export const STATE_WOKEN = 3;
+
+const DRV_COUNTERS = 80;
+const DEV_COUNTERS = 272;
+const COUNTER_SLOTS = 22;
+export const CONTROL_BYTES = 448;
 
 export type Role = 'driver' | 'device';
 
@@ -50,8 +66,12 @@ export interface ThreadCounters {
   elapsedMs: number;
   /** The adaptive spin budget (empty polls before a sleep) after the last sleep. */
   spinBudget: number;
-  /** Spins cut short because the thread was preempted (oversubscribed cores). */
+  /** Spins during which the thread was preempted (a gap between two clock reads; oversubscribed cores). */
   preemptions: number;
+  /** Spins given up because the partner thread stopped running for longer than the spin budget. */
+  spinsSpent: number;
+  /** Spins given up because the partner thread waited for this thread's own CPU (sleeping hands it over). */
+  coreShared: number;
 }
 
 const names: (keyof ThreadCounters)[] = [
@@ -69,6 +89,8 @@ const names: (keyof ThreadCounters)[] = [
   'elapsedMs',
   'spinBudget',
   'preemptions',
+  'spinsSpent',
+  'coreShared',
 ];
 
 export function zeroCounters(): ThreadCounters {
@@ -136,8 +158,14 @@ export class Control {
   }
 }
 
-// The counters must fit their lines: driver ones end before the device line.
-if (DRV_COUNTERS + 8 * COUNTER_SLOTS > W_CALL * 4 || DEV_COUNTERS + 8 * COUNTER_SLOTS > CONTROL_BYTES) {
+// The counters must fit their lines: driver ones end before the device line,
+// and neither overlaps the words before them.
+if (
+  DRV_COUNTERS < (W_DRV_TID + 1) * 4 ||
+  DEV_COUNTERS < (W_DEV_TID + 1) * 4 ||
+  DRV_COUNTERS + 8 * COUNTER_SLOTS > W_CALL * 4 ||
+  DEV_COUNTERS + 8 * COUNTER_SLOTS > CONTROL_BYTES
+) {
   throw new Error('control block layout overlaps');
 }
 if (names.length > COUNTER_SLOTS) throw new Error('too many counters for the control block');

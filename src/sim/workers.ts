@@ -187,14 +187,19 @@ export interface SplitPairOptions {
   /** Most chains the device thread pops and pushes back per call. Default the queue size. */
   deviceBatch?: number;
   /**
-   * Empty polls of the ring before a thread sleeps on its doorbell, at first
-   * and at least; the budget adapts (see LoopOptions.spin). Default 4096.
+   * How long in µs a thread spins before it sleeps when the other thread is
+   * asleep or away, and how long the other's heartbeat must stop before it
+   * counts as stalled (see LoopOptions.spinUs). Default 20.
    */
-  spin?: number;
-  /** Most empty polls the adaptive spin budget grows to. Default 131072; set it to `spin` for a fixed budget. */
-  spinMax?: number;
+  spinUs?: number;
+  /** Most µs a thread spins for a stalled partner that waits for another CPU (LoopOptions.spinMaxUs). Default 10000. */
+  spinMaxUs?: number;
+  /** Most empty polls before sleeping, whatever the other thread does (tests: exercise the races). Unlimited by default. */
+  maxPolls?: number;
   /** Longest single Atomics.wait in ms (how fast a sleeping thread notices stop). Default 20. */
   waitMs?: number;
+  /** The driver sleeps until 3/4 of what is in flight completed (virtqueue_enable_cb_delayed). Default true. */
+  delayedCallbacks?: boolean;
   /** A thread whose heartbeat stops this long is reported hung and terminated. Default 5000 ms. */
   hangTimeoutMs?: number;
   /** Check every completion (tokens in order, exactly once, len). Default false. */
@@ -213,10 +218,14 @@ export interface SplitPairStats {
 
 /**
  * A queue whose driver side and device side run on two threads, as Linux's
- * tools/virtio/ringtest does: each side spins on the ring for a while, then
- * enables notifications, re-checks, and sleeps on its doorbell word
- * (Atomics.wait from JavaScript, always with a timeout); the other side rings
- * the word when kick_prepare / should_notify say so. The device thread runs
+ * tools/virtio/ringtest does: each side polls the ring while the other runs,
+ * and when the other is asleep, away, or waiting for this side's own CPU (or
+ * stalled for longer than the spin budget), enables notifications,
+ * re-checks, and sleeps on its doorbell word (Atomics.wait from JavaScript,
+ * always with a timeout); the other side rings the word when kick_prepare /
+ * should_notify say so. So two threads on two free cores never sleep, and a
+ * pair that shares its cores with other work hands them over instead of
+ * spinning them away (see the Waiter in loops.ts). The device thread runs
  * from start() to stop(); run() drives chains through it.
  */
 export class SplitPair {
@@ -244,8 +253,9 @@ export class SplitPair {
     const b = oneBufferBatch(mem, inflight, opts.chainBytes ?? 64);
     this.batch = { ptr: b.ptr, maxChains: inflight };
     const devOpts = {
-      spin: opts.spin,
-      spinMax: opts.spinMax,
+      spinUs: opts.spinUs,
+      spinMaxUs: opts.spinMaxUs,
+      maxPolls: opts.maxPolls,
       waitMs: opts.waitMs,
       deviceBatch: opts.deviceBatch,
       fault: opts.deviceFault,
@@ -288,9 +298,11 @@ export class SplitPair {
     if (this.driving) return Promise.reject(new ConfigError(`${this.queue.name}: a run is already going`));
     const w = this.driverWorker;
     const opts = {
-      spin: this.opts.spin,
-      spinMax: this.opts.spinMax,
+      spinUs: this.opts.spinUs,
+      spinMaxUs: this.opts.spinMaxUs,
+      maxPolls: this.opts.maxPolls,
       waitMs: this.opts.waitMs,
+      delayedCallbacks: this.opts.delayedCallbacks,
       maxInflight: this.batch.maxChains,
       verify: this.opts.verify,
       chainBytes: this.opts.chainBytes ?? 64,

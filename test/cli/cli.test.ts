@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -86,9 +88,16 @@ describe('vqsim command line', () => {
     await rejects(['bench', 'pingpong', '--queue-size', '300'], /--queue-size 300: .*power of two from 1 to 32768/);
     await rejects(['bench', 'pingpong', '--ring', 'packed', '--queue-size', '0'], /--queue-size 0: .*from 1 to 32768/);
     await rejects(['bench', 'pingpong', '--max-inflight', '999'], /--max-inflight 999: .*queue size \(256\)/);
-    await rejects(['bench', 'pingpong', '--spin', 'lots'], /--spin lots/);
+    await rejects(['bench', 'pingpong', '--spin-us', 'lots'], /--spin-us lots/);
     await rejects(['bench', 'pingpong', '--time', '5'], /--time 5: .*from 10 to 600000/);
     await rejects(['bench', 'pingpong', 'extra'], /unexpected argument extra/);
+    await rejects(['bench', 'pingpong', '--spin-max-us', '0'], /--spin-max-us 0: .*from 1 to 10000000/);
+    for (const flag of ['--queue-size', '--max-inflight', '--device-batch']) {
+      await rejects(
+        ['bench', 'pingpong', '--like-ringtest', flag, '64'],
+        new RegExp(`^vqsim: ${flag}: --like-ringtest sets it \\(give one or the other\\)\n$`),
+      );
+    }
     await rejects(
       ['bench', 'colocated', '--workers', '0'],
       /--workers 0: worker counts must be whole numbers from 1 to 64/,
@@ -149,6 +158,17 @@ describe('vqsim command line', () => {
       expect(doc.results.length).toBeGreaterThan(0);
       expect(doc.results[0]).toMatchObject(row);
     }
+  });
+
+  it("bench pingpong --like-ringtest runs with ringtest's defaults: ring 256, 256 in flight, one chain per device call", async () => {
+    const r = await run('bench', 'pingpong', '--like-ringtest', '--ring', 'split,packed', '--time', '20', '--json');
+    expect(r.code).toBe(0);
+    const rows = (JSON.parse(r.out) as { results: Record<string, unknown>[] }).results;
+    expect(rows.map((x) => x.ring)).toEqual(['split', 'packed']);
+    for (const row of rows) expect(row).toMatchObject({ queueSize: 256, maxInflight: 256, deviceBatch: 1 });
+    const t = await run('bench', 'pingpong', '--like-ringtest', '--ring', 'packed', '--time', '20');
+    expect(t.out).toMatch(/ringtest's defaults/);
+    expect(t.out).toMatch(/^packed\s+256\s+256\s+1\s/m);
   });
 
   it('bench colocated runs the native baseline in the same rounds, or says why not', { timeout: 60_000 }, async () => {
@@ -212,11 +232,54 @@ describe('vqsim command line', () => {
   });
 
   const bin = fileURLToPath(new URL('../../bin/vqsim.js', import.meta.url));
-  const built = existsSync(fileURLToPath(new URL('../../dist/cli.js', import.meta.url)));
-  it.skipIf(!built)('bin/vqsim.js exits 2 with one line for a bad queue size', () => {
+  // dist/cli.js comes from the global setup's bundle.
+  it('bin/vqsim.js exits 2 with one line for a bad queue size', () => {
     const r = spawnSync(process.execPath, [bin, 'bench', '--queue-size', '300'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe('vqsim: --queue-size 300: the queue size must be a power of two from 1 to 32768\n');
+  });
+});
+
+describe('bench/ringtest.mjs', () => {
+  const script = fileURLToPath(new URL('../../bench/ringtest.mjs', import.meta.url));
+  it('without a ringtest build directory says that it skipped and why, and exits 0', () => {
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^ringtest comparison skipped: no ringtest build directory given\.\n/);
+    expect(r.stdout).toMatch(/make virtio_ring_0_9 ring/);
+  });
+
+  it('runs both pairs interleaved and gives the ratios (against stand-ins for the ringtest binaries)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vqsim-ringtest-'));
+    try {
+      // Stand-ins that take --run-cycles and return at once, as a very fast ringtest would.
+      for (const name of ['virtio_ring_0_9', 'ring']) {
+        writeFileSync(join(dir, name), '#!/bin/sh\n[ "$1" = --run-cycles ] || exit 3\nexit 0\n', { mode: 0o755 });
+      }
+      const r = spawnSync(process.execPath, [script, dir, '--rounds', '2', '--seconds', '0.1', '--json'], {
+        encoding: 'utf8',
+      });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const doc = JSON.parse(r.stdout) as { rows: Record<string, number & string & number[]>[] };
+      expect(doc.rows.map((x) => [x.ringtest, x.vqsim, x.rounds])).toEqual([
+        ['virtio_ring_0_9', 'split', 2],
+        ['ring', 'packed', 2],
+      ]);
+      for (const row of doc.rows) {
+        expect(row.vqsimRuns).toHaveLength(2);
+        expect(row.ringtestRuns).toHaveLength(2);
+        expect(row.ratio).toBeCloseTo(row.vqsimRoundTripsPerSec! / row.ringtestRoundTripsPerSec!, 9);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('names what is missing in a directory without the binaries (exit 2)', () => {
+    const r = spawnSync(process.execPath, [script, '/nonexistent-ringtest'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/not built in \/nonexistent-ringtest: .*virtio_ring_0_9.*ring/);
   });
 });

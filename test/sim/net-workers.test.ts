@@ -8,6 +8,7 @@ import { NetWorker, netLoop, runNetColocated } from '../../src/sim/net.js';
 import { createMachine } from '../../src/sim/machine.js';
 import type { MachineConfig, NetDeviceConfig } from '../../src/sim/machine-config.js';
 import { bundleWorker } from '../helpers/bundle-worker.js';
+import { until } from '../helpers/until.js';
 
 // The threads run the bundled entry: build it from the sources under test.
 beforeAll(() => bundleWorker('net-worker'));
@@ -78,7 +79,7 @@ describe('co-located net workers', () => {
   it('stops a run on request, then ends the thread; later runs are refused', async () => {
     const w = await NetWorker.start(machine);
     const run = w.run({ durationMs: 600000 });
-    while (w.stats().chains < 5000) await new Promise((r) => setTimeout(r, 5));
+    expect(await until(() => w.stats().chains >= 5000)).toBe(true);
     w.stop();
     const r = await run;
     expect(r.packets).toBeGreaterThanOrEqual(5000);
@@ -95,7 +96,7 @@ describe('co-located net workers', () => {
   it('reports a killed worker by name', async () => {
     const w = await NetWorker.start(machine, { label: 'net worker 3' });
     const run = w.run({ durationMs: 600000 });
-    while (w.stats().chains === 0) await new Promise((r) => setTimeout(r, 5));
+    expect(await until(() => w.stats().chains > 0)).toBe(true);
     await w.kill();
     const e = await rejection(run);
     expect(e.code).toBe('WORKER_DIED');

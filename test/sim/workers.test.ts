@@ -12,11 +12,21 @@ import {
 import { oneBufferBatch } from '../../src/sim/attach.js';
 import { colocatedLoop } from '../../src/sim/loops.js';
 import { bundleWorker } from '../helpers/bundle-worker.js';
+import { until } from '../helpers/until.js';
 
 // The workers run the bundled entry; build it from the sources under test.
 beforeAll(() => bundleWorker('queue-worker'));
 
 const rings: RingKind[] = ['split', 'packed'];
+
+/**
+ * Every run that waits for a number of chains also has a time bound, and the
+ * test asserts the count after it: a fault that stops chains from completing
+ * (a need_event off by one, an avail idx not published) fails the test
+ * instead of spinning forever (a test timeout cannot stop a synchronous loop).
+ */
+const BOUND_MS = 10_000;
+const upTo = (chains: number) => ({ chains, durationMs: BOUND_MS });
 
 function queue(ring: RingKind, name: string, size = 64, eventIdx = true): Virtqueue {
   return createQueue(new GuestMemory({ size: 4 << 20 }), { ring, size, eventIdx, name });
@@ -42,13 +52,16 @@ describe('co-located loop, single-threaded', () => {
     const run = () => {
       const qs = [queue(ring, 'a', 32, false), queue(ring, 'b', 16, true)];
       const slots = qs.map((q) => ({ queue: q, batch: oneBufferBatch(q.mem, q.size, 48) }));
-      const c = colocatedLoop(undefined, slots, { chains: 10_000 }, { verify: true, chainBytes: 48 });
+      const c = colocatedLoop(undefined, slots, upTo(10_000), { verify: true, chainBytes: 48 });
       return { c: { ...c, elapsedMs: 0 }, stats: qs.map((q) => q.stats()), qs };
     };
     const a = run();
     const b = run();
     expect(a.c.chains).toBe(10_000);
     expect(a.c.added).toBe(10_000);
+    // 32 + 16 chains a turn: 208 whole turns, and a 209th that adds the last 16.
+    expect(a.c.turns).toBe(209);
+    expect(a.stats.map((s) => s.chainsCompleted)).toEqual([208 * 32 + 16, 208 * 16]);
     expect(a.stats[0]!.chainsCompleted + a.stats[1]!.chainsCompleted).toBe(10_000);
     for (const q of a.qs) expectBalanced(q, q.stats().chainsAdded);
     expect(b.c).toEqual(a.c);
@@ -62,7 +75,7 @@ describe('co-located workers', () => {
     const qs = [0, 1].map((k) => createQueue(mem, { ring, size: 64, eventIdx: true, name: `${ring}${k}` }));
     const report = await runColocated(
       qs.map((q) => [q]),
-      { chains: 50_000 },
+      upTo(50_000),
       { verify: true },
     );
     expect(report.workers.map((w) => w.chains)).toEqual([50_000, 50_000]);
@@ -75,14 +88,13 @@ describe('co-located workers', () => {
     const w = await ColocatedWorker.start([q], { verify: true });
     try {
       const run = w.run({ durationMs: 60_000 });
-      await new Promise((r) => setTimeout(r, 100));
-      expect(w.stats().thread.turns).toBeGreaterThan(0);
+      expect(await until(() => w.stats().thread.turns > 0)).toBe(true);
       w.stop();
       const r = await run;
       expect(r.elapsedMs).toBeLessThan(30_000);
       expect(r.chains).toBeGreaterThan(0);
       expectBalanced(q, r.chains);
-      const again = await w.run({ chains: 1000 });
+      const again = await w.run(upTo(1000));
       expect(again.chains).toBe(1000);
       expectBalanced(q, r.chains + 1000);
     } finally {
@@ -93,7 +105,7 @@ describe('co-located workers', () => {
   it('reports a worker killed mid-run, naming its queues', async () => {
     const q = queue('split', 'rx5');
     const w = await ColocatedWorker.start([q]);
-    const run = w.run({ durationMs: 60_000 });
+    const run = w.run({ durationMs: BOUND_MS });
     await new Promise((r) => setTimeout(r, 50));
     await thread(w).terminate();
     await expect(run).rejects.toMatchObject({ code: 'WORKER_DIED' });
@@ -104,7 +116,9 @@ describe('co-located workers', () => {
   it('reports a hung worker (no heartbeat) and ends it', async () => {
     const q = queue('split', 'blk2');
     const w = await ColocatedWorker.start([q], { hangTimeoutMs: 300, fault: { kind: 'hang', afterChains: 1000 } });
-    await expect(w.run({ durationMs: 60_000 })).rejects.toThrow(/blk2: co-located worker hung: no progress for 300 ms/);
+    await expect(w.run({ durationMs: BOUND_MS })).rejects.toThrow(
+      /blk2: co-located worker hung: no progress for 300 ms/,
+    );
     expect(w.error?.code).toBe('WORKER_HUNG');
     await w.close();
   });
@@ -120,14 +134,14 @@ describe('co-located workers', () => {
 describe('split pairs: driver and device on two threads', () => {
   it.each(rings)('%s: every chain exactly once, in order, then a clean stop', async (ring) => {
     const q = queue(ring, `pp-${ring}`, 64);
-    // A short fixed spin makes both threads sleep and wake often: the
-    // notification races get exercised under verification.
-    const pair = await SplitPair.start(q, { verify: true, maxInflight: 48, spin: 64, spinMax: 64, deviceBatch: 16 });
+    // A short spin makes both threads sleep and wake often: the notification
+    // races get exercised under verification.
+    const pair = await SplitPair.start(q, { verify: true, maxInflight: 48, maxPolls: 64, deviceBatch: 16 });
     try {
-      const a = await pair.run({ chains: 20_000 });
+      const a = await pair.run(upTo(20_000));
       expect(a.chains).toBe(20_000);
       expect(a.added).toBe(20_000);
-      const b = await pair.run({ chains: 1234 });
+      const b = await pair.run(upTo(1234));
       expect(b.chains).toBe(1234);
     } finally {
       const s = await pair.stop();
@@ -139,11 +153,11 @@ describe('split pairs: driver and device on two threads', () => {
 
   it.each(rings)('%s: an idle side sleeps on its doorbell and is woken by the other', async (ring) => {
     const q = queue(ring, `bell-${ring}`, 16);
-    const pair = await SplitPair.start(q, { spin: 32, waitMs: 20, maxInflight: 1, verify: true });
+    const pair = await SplitPair.start(q, { maxPolls: 32, waitMs: 20, maxInflight: 1, verify: true });
     try {
       for (let k = 0; k < 5; k++) {
         await new Promise((r) => setTimeout(r, 40));
-        expect((await pair.run({ chains: 200 })).chains).toBe(200);
+        expect((await pair.run(upTo(200))).chains).toBe(200);
       }
     } finally {
       const s = await pair.stop();
@@ -162,7 +176,7 @@ describe('split pairs: driver and device on two threads', () => {
   it('reports a device worker killed mid-run, naming the queue, and stops the driver', async () => {
     const q = queue('split', 'vq7');
     const pair = await SplitPair.start(q);
-    const run = pair.run({ durationMs: 60_000 });
+    const run = pair.run({ durationMs: BOUND_MS });
     await new Promise((r) => setTimeout(r, 100));
     await thread(pair, 'deviceWorker').terminate();
     await expect(run).rejects.toThrow(/vq7: device worker exited/);
@@ -173,7 +187,7 @@ describe('split pairs: driver and device on two threads', () => {
   it('reports a driver worker killed mid-run', async () => {
     const q = queue('packed', 'vq8');
     const pair = await SplitPair.start(q);
-    const run = pair.run({ durationMs: 60_000 });
+    const run = pair.run({ durationMs: BOUND_MS });
     await new Promise((r) => setTimeout(r, 100));
     await thread(pair, 'driverWorker').terminate();
     await expect(run).rejects.toThrow(/vq8: driver worker exited/);
@@ -183,14 +197,14 @@ describe('split pairs: driver and device on two threads', () => {
   it('reports a device loop that throws, naming the queue', async () => {
     const q = queue('split', 'net0');
     const pair = await SplitPair.start(q, { deviceFault: { kind: 'throw', afterChains: 100 } });
-    await expect(pair.run({ durationMs: 60_000 })).rejects.toThrow(/net0: device worker failed: .*injected fault/);
+    await expect(pair.run({ durationMs: BOUND_MS })).rejects.toThrow(/net0: device worker failed: .*injected fault/);
     await pair.stop();
   });
 
   it('reports a hung device (no heartbeat)', async () => {
     const q = queue('split', 'net1');
     const pair = await SplitPair.start(q, { hangTimeoutMs: 300, deviceFault: { kind: 'hang', afterChains: 100 } });
-    await expect(pair.run({ durationMs: 60_000 })).rejects.toThrow(/net1: device worker hung/);
+    await expect(pair.run({ durationMs: BOUND_MS })).rejects.toThrow(/net1: device worker hung/);
     await pair.stop();
   });
 });

@@ -13,14 +13,24 @@ Split-thread round trip of one-descriptor chains, as Linux's tools/virtio/ringte
 measures it: a driver thread keeps up to --max-inflight chains in flight and
 reaps them, a device thread pops and pushes them back; both poll, then sleep on
 a doorbell word in shared memory (Atomics.wait) and wake each other only when
-event-index suppression says so.
+event-index suppression says so. A thread spins for as long as the other runs;
+it sleeps when the other sleeps, or when the other has been preempted for
+longer than its adaptive spin budget (so a pair shares busy cores gracefully).
+
+A round trip is one chain added by the driver, popped, pushed back used and
+reaped. --like-ringtest sets what ringtest's defaults set: a ring of 256, up to
+256 chains in flight, one chain per device call (ringtest's host uses and
+publishes each buffer on its own); compare with its virtio_ring_0_9 (split) and
+ring (packed-style) binaries: bench/ringtest.mjs runs both side by side.
 
 Options:
   --ring <split,packed>     ring layouts (default split,packed)
   --queue-size <n>          queue size, 1 to 32768, a power of two for split (default 256)
   --max-inflight <n>        most chains in flight, 1 to the queue size (default the queue size)
   --device-batch <n>        most chains the device pops per call (default queue size / 4)
-  --spin <n>                empty polls before sleeping, 1 to 2^24 (default 4096, grows to 131072)
+  --like-ringtest           ringtest's defaults: --queue-size 256 --max-inflight 256 --device-batch 1
+  --spin-us <n>             shortest spin before sleeping, µs, 1 to 10^6 (default 20)
+  --spin-max-us <n>         longest spin for a stalled partner on another CPU, µs, 1 to 10^7 (default 10000)
   --time <ms>               measured time per ring, 10 to 600000 ms (default 2000)
   --json                    print JSON rows
   -h, --help                show this help
@@ -107,40 +117,71 @@ const timeOf = (v: Record<string, string | boolean | undefined>) =>
 
 const f2 = (x: number) => x.toFixed(2);
 
+/**
+ * tools/virtio/ringtest's defaults (main.c): ring_size 256, max_outstanding
+ * INT_MAX (so the ring bounds it), and a host that uses and publishes one
+ * buffer per use_buf() call.
+ */
+export const RINGTEST = { queueSize: 256, maxInflight: 256, deviceBatch: 1 } as const;
+
 export async function pingpongCommand(args: string[], io: Io): Promise<number> {
   const v = parse(args, {
     ...common,
     'max-inflight': { type: 'string' },
     'device-batch': { type: 'string' },
-    spin: { type: 'string' },
+    'spin-us': { type: 'string' },
+    'spin-max-us': { type: 'string' },
+    'like-ringtest': { type: 'boolean' },
   });
   if (v.help) {
     io.out(PINGPONG_HELP);
     return 0;
   }
-  const { rings, queueSize } = ringsAndSize(v);
+  const like = v['like-ringtest'] === true;
+  if (like) {
+    for (const flag of ['queue-size', 'max-inflight', 'device-batch']) {
+      if (v[flag] !== undefined) throw new UsageError(`--${flag}: --like-ringtest sets it (give one or the other)`);
+    }
+  }
+  const { rings, queueSize } = ringsAndSize(like ? { ...v, 'queue-size': String(RINGTEST.queueSize) } : v);
   const upTo = `must be a whole number from 1 to the queue size (${queueSize})`;
-  const maxInflight = one('max-inflight', v['max-inflight'] as string | undefined, 1, queueSize, upTo);
-  const deviceBatch = one('device-batch', v['device-batch'] as string | undefined, 1, queueSize, upTo);
-  const spin = one('spin', v.spin as string | undefined, 1, 1 << 24, 'must be a whole number from 1 to 16777216');
+  const maxInflight = like
+    ? RINGTEST.maxInflight
+    : one('max-inflight', v['max-inflight'] as string | undefined, 1, queueSize, upTo);
+  const deviceBatch = like
+    ? RINGTEST.deviceBatch
+    : one('device-batch', v['device-batch'] as string | undefined, 1, queueSize, upTo);
+  const spinUs = one('spin-us', v['spin-us'] as string | undefined, 1, 1e6, 'must be a whole number from 1 to 1000000');
+  const spinMaxUs = one(
+    'spin-max-us',
+    v['spin-max-us'] as string | undefined,
+    1,
+    1e7,
+    'must be a whole number from 1 to 10000000',
+  );
   const rows: PingpongRow[] = await runPingpong({
     rings,
     queueSize,
     maxInflight,
     deviceBatch,
-    spin,
-    spinMax: spin === undefined ? undefined : Math.max(spin, 131072),
+    spinUs,
+    spinMaxUs,
     durationMs: timeOf(v),
   });
   if (v.json) {
     io.out(jsonDocument(rows));
     return 0;
   }
-  io.out(`vqsim bench pingpong: driver and device on two threads, node ${process.version}\n\n`);
-  io.out('ring    queue  inflight  M round trips/s  ns/round trip  kicks  interrupts  driver waits  device waits\n');
+  io.out(
+    `vqsim bench pingpong: driver and device on two threads${like ? ", ringtest's defaults" : ''}, node ${process.version}\n\n`,
+  );
+  io.out(
+    'ring    queue  inflight  dev batch  M round trips/s  ns/round trip  kicks  interrupts  driver waits  device waits\n',
+  );
   for (const r of rows) {
     io.out(
       `${r.ring.padEnd(6)}  ${String(r.queueSize).padStart(5)}  ${String(r.maxInflight).padStart(8)}  ` +
+        `${String(r.deviceBatch).padStart(9)}  ` +
         `${f2(r.roundTripsPerSec / 1e6).padStart(15)}  ${f2(r.nsPerRoundTrip).padStart(13)}  ` +
         `${String(r.kicks).padStart(5)}  ${String(r.interrupts).padStart(10)}  ` +
         `${String(r.driverWaits).padStart(12)}  ${String(r.deviceWaits).padStart(12)}\n`,

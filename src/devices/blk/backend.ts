@@ -30,6 +30,13 @@ export interface BlkBackend {
   zero(pos: number, len: number): void;
   /** Makes every completed write durable (file: fsync). */
   flush(): void;
+  /**
+   * Optional observer: the server calls it once bytes [pos, pos + len) are
+   * in the store after a batched Wasm copy (the memory backend's writes do
+   * not go through write()). For tools and tests that watch the order of
+   * completion; nothing calls it when it is absent.
+   */
+  stored?(pos: number, len: number): void;
   describe(): BlkBackendDesc;
   close(): void;
 }

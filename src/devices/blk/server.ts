@@ -82,6 +82,8 @@ export class BlkQueueServer {
   /** Status bytes of the set: linear address and value, written after the copies. */
   private readonly statusAt: Int32Array;
   private readonly statusVal: Uint8Array;
+  /** (pos, len) of the store writes among the pending copies, when the backend watches (BlkBackend.stored). */
+  private readonly storedPending: number[] = [];
 
   constructor(
     readonly host: DeviceHost,
@@ -134,6 +136,9 @@ export class BlkQueueServer {
     this.host.core.dma_copy_batch(this.list, this.nList);
     this.c.f.copyBatches.add();
     this.nList = 0;
+    const s = this.storedPending;
+    for (let k = 0; k < s.length; k += 2) this.backend.stored!(s[k]!, s[k + 1]!);
+    s.length = 0;
   }
 
   /** The counters, read now from the block. */
@@ -196,13 +201,15 @@ export class BlkQueueServer {
     const lin = (e: number) => v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_LINEAR, true);
     const writable = (e: number) =>
       (v.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_FLAGS, true) & VRING_DESC_F_WRITE) !== 0;
-    // Readable elements come first (the ring code enforces the order).
+    // Readable elements come first (the ring code enforces the order). QEMU's
+    // checks and words: a readable and a writable part, a whole out header
+    // (which may span iovecs where the translation was not contiguous).
     let firstW = start;
     while (firstW < end && !writable(firstW)) firstW++;
     let outBytes = 0;
     for (let e = start; e < firstW; e++) outBytes += len(e);
-    if (firstW === start || outBytes < BLK_OUTHDR_SIZE) throw new BlkRequestError('virtio-blk missing headers');
-    if (firstW === end) throw new BlkRequestError('virtio-blk request inhdr too short');
+    if (firstW === start || firstW === end) throw new BlkRequestError('virtio-blk missing headers');
+    if (outBytes < BLK_OUTHDR_SIZE) throw new BlkRequestError('virtio-blk request outhdr too short');
     const last = end - 1;
     const statusAt = lin(last) + len(last) - 1;
     // The header may span iovecs where the translation was not contiguous.
@@ -269,8 +276,10 @@ export class BlkQueueServer {
         const skip = e === dataE ? dataSkip : 0;
         const n = len(e) - skip;
         if (n === 0) continue;
-        if (base !== undefined) this.copy(base + pos, lin(e) + skip, n);
-        else this.backend.write(pos, lin(e) + skip, n);
+        if (base !== undefined) {
+          this.copy(base + pos, lin(e) + skip, n);
+          if (this.backend.stored) this.storedPending.push(pos, n);
+        } else this.backend.write(pos, lin(e) + skip, n);
         pos += n;
         io.reads++;
       }

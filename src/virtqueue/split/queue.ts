@@ -191,7 +191,9 @@ export class SplitQueue implements Virtqueue {
 
   /** The queue's counters: the driver's half from its block, the device's from the device's. */
   stats(): QueueStats {
-    return sumStats(readStats(this.mem.view, this.statsBlock), this.device.stats());
+    const driver = readStats(this.mem.view, this.statsBlock);
+    // A driver's queue alone (no device face here) has the driver's half only.
+    return this.deviceSide ? sumStats(driver, this.deviceSide.stats()) : driver;
   }
 
   /** Addresses of the three areas as the device is given them (a transport programs these). */

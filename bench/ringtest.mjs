@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// vqsim's two-thread round trip next to Linux's tools/virtio/ringtest, run
+// interleaved on the same machine: ringtest's virtio_ring_0_9 against
+// `vqsim bench pingpong --like-ringtest --ring split`, and its `ring` (a
+// packed-style descriptor ring) against `--ring packed`. Prints each round,
+// the medians and the ratios (vqsim ÷ ringtest).
+//
+//   node bench/ringtest.mjs <ringtest build dir> [--rounds 5] [--seconds 1] [--json]
+//
+// The ringtest sources are not part of this project: build them elsewhere,
+// for example
+//   cp -r <linux>/tools/virtio/ringtest /tmp/ringtest   (with the linux tree it needs)
+//   make -C /tmp/ringtest/tools/virtio/ringtest virtio_ring_0_9 ring
+// and pass that directory. This script builds nothing of vqsim's either: it
+// runs bin/vqsim.js over dist/ (npm run build). Without a directory it says
+// that it skipped, and exits 0.
+//
+// What a round trip is. ringtest: the guest thread adds one buffer
+// (add_inbuf), the host thread uses it and publishes it (use_buf), the guest
+// takes it back (get_buf); by default both threads poll, never notify, keep up
+// to the ring size (256) in flight, and run --run-cycles round trips; the rate
+// here is those over the process's wall time. vqsim: the driver thread adds
+// chains (one descriptor each) for the room there is, the device thread pops
+// one chain per call and pushes it back used, the driver reaps; both also
+// make the event-index decisions (kick_prepare, should_notify), and sleep on a
+// doorbell only when the other side is not running; the rate is over the
+// measured --time after a warm-up.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const vqsim = join(here, '..', 'bin', 'vqsim.js');
+const PAIRS = [
+  { ringtest: 'virtio_ring_0_9', ring: 'split' },
+  { ringtest: 'ring', ring: 'packed' },
+];
+
+function usage(msg) {
+  process.stderr.write(`bench/ringtest.mjs: ${msg}\n`);
+  process.exit(2);
+}
+
+let args;
+try {
+  args = parseArgs({
+    args: process.argv.slice(2),
+    options: { rounds: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' } },
+    allowPositionals: true,
+  });
+} catch (e) {
+  usage(e.message);
+}
+const [dir, ...extra] = args.positionals;
+if (extra.length > 0) usage(`unexpected argument ${extra[0]}`);
+const rounds = Number(args.values.rounds ?? 5);
+const seconds = Number(args.values.seconds ?? 1);
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100) usage('--rounds: a whole number from 1 to 100');
+if (!(seconds >= 0.1 && seconds <= 60)) usage('--seconds: from 0.1 to 60');
+
+if (dir === undefined) {
+  process.stdout.write(
+    'ringtest comparison skipped: no ringtest build directory given.\n' +
+      'Build tools/virtio/ringtest outside this repository (make virtio_ring_0_9 ring) and pass\n' +
+      'its directory: node bench/ringtest.mjs /tmp/ringtest/tools/virtio/ringtest\n',
+  );
+  process.exit(0);
+}
+const bins = Object.fromEntries(PAIRS.map((p) => [p.ringtest, resolve(dir, p.ringtest)]));
+const missing = Object.values(bins).filter((b) => !existsSync(b));
+if (missing.length > 0) usage(`not built in ${dir}: ${missing.join(', ')} (make virtio_ring_0_9 ring there)`);
+if (!existsSync(join(here, '..', 'dist', 'cli.js'))) {
+  usage('vqsim is not built (dist/cli.js is missing): run `npm run build` first; this script builds nothing');
+}
+
+/** Runs a ringtest binary for `cycles` round trips; its rate over the wall time. */
+function ringtest(name, cycles) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(bins[name], ['--run-cycles', String(cycles)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) usage(`${name} exited with ${r.status ?? r.signal}: ${r.stderr}`);
+  return cycles / s;
+}
+
+/** Round trips for about `seconds` of `name`, from a short run (at least 1M). */
+function cyclesFor(name) {
+  const rate = ringtest(name, 1_000_000);
+  return Math.max(1_000_000, Math.min(2_000_000_000, Math.round(rate * seconds)));
+}
+
+function pingpong(ring) {
+  const r = spawnSync(
+    process.execPath,
+    [vqsim, 'bench', 'pingpong', '--like-ringtest', '--ring', ring, '--time', String(seconds * 1000), '--json'],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) usage(`vqsim bench pingpong exited with ${r.status ?? r.signal}: ${r.stderr}`);
+  return JSON.parse(r.stdout).results[0].roundTripsPerSec;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[(s.length - 1) >> 1];
+};
+const m = (x) => (x / 1e6).toFixed(2).padStart(7);
+
+const cycles = Object.fromEntries(PAIRS.map((p) => [p.ringtest, cyclesFor(p.ringtest)]));
+const runs = PAIRS.map(() => ({ ringtest: [], vqsim: [] }));
+if (!args.values.json) {
+  process.stdout.write(
+    `vqsim pingpong --like-ringtest vs ringtest, ${rounds} rounds of ~${seconds} s, interleaved\n` +
+      `${cpus()[0]?.model ?? 'cpu'} (${cpus().length} cores), node ${process.version}\n\n` +
+      'round  ringtest          M/s   vqsim         M/s   ratio\n',
+  );
+}
+for (let k = 0; k < rounds; k++) {
+  PAIRS.forEach((p, i) => {
+    const a = ringtest(p.ringtest, cycles[p.ringtest]);
+    const b = pingpong(p.ring);
+    runs[i].ringtest.push(a);
+    runs[i].vqsim.push(b);
+    if (!args.values.json) {
+      process.stdout.write(
+        `${String(k + 1).padStart(5)}  ${p.ringtest.padEnd(15)} ${m(a)}   ${p.ring.padEnd(7)} ${m(b)}   ${(b / a).toFixed(2)}×\n`,
+      );
+    }
+  });
+}
+const rows = PAIRS.map((p, i) => {
+  const rt = median(runs[i].ringtest);
+  const vq = median(runs[i].vqsim);
+  return {
+    ringtest: p.ringtest,
+    vqsim: p.ring,
+    rounds,
+    ringtestRoundTripsPerSec: rt,
+    vqsimRoundTripsPerSec: vq,
+    ratio: vq / rt,
+    ratioPerRound: median(runs[i].vqsim.map((v, k) => v / runs[i].ringtest[k])),
+    ringtestRuns: runs[i].ringtest,
+    vqsimRuns: runs[i].vqsim,
+  };
+});
+if (args.values.json) {
+  process.stdout.write(JSON.stringify({ node: process.version, cpus: cpus().length, seconds, rows }, null, 2) + '\n');
+} else {
+  process.stdout.write(
+    '\nmedians    ringtest          M/s   vqsim         M/s   ratio   (median of per-round ratios)\n',
+  );
+  for (const r of rows) {
+    process.stdout.write(
+      `           ${r.ringtest.padEnd(15)} ${m(r.ringtestRoundTripsPerSec)}   ${r.vqsim.padEnd(7)} ` +
+        `${m(r.vqsimRoundTripsPerSec)}   ${r.ratio.toFixed(2)}×   (${r.ratioPerRound.toFixed(2)}×)\n`,
+    );
+  }
+}
