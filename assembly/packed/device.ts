@@ -80,7 +80,7 @@ import {
   PEVENT_OFF_WRAP,
   PEVENT_WRAP_SHIFT,
 } from "./layout";
-import { bump, needEvent } from "../ring";
+import { bump, needEvent, within } from "../ring";
 import { dmaCommitPending, dmaCountMaps, dmaFastLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
@@ -201,6 +201,97 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
   return k;
 }
 
+// Pops direct chains of any length for a plain direct DMA context, from
+// where popOneBuffers stopped: the general loop below carries the context,
+// the error operands and the slow translation, and V8 spills its live values
+// on every descriptor; this loop keeps only what a valid direct chain needs.
+// It stops, leaving the buffer available, at anything else: a descriptor
+// that is not available, an indirect one, one that fails a check (the
+// general loop then reads it again and reports it), or a full pop output.
+// Elements it wrote for a buffer it leaves are the ones the general loop
+// writes again, with the same bytes. Saves the ring position, wrap counter
+// and in-flight count and returns the buffers popped (`count` of them were
+// already; POP_ELEM_END of the last tells where the elements end).
+function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, count: u32): u32 {
+  const limit = dmaFastLimit(<usize>load<u32>(dev + PDEV_DMA_CTX));
+  const num = load<u32>(dev + PDEV_NUM);
+  const ring = <usize>load<u32>(dev + PDEV_DESC);
+  const ringEnd = ring + <usize>num * PDESC_SIZE;
+  const ids = <usize>load<u32>(dev + PDEV_IDS);
+  const elems = out + <usize>maxChains * POP_SIZE;
+  const elemsEnd = elems + <usize>elemCap * ELEM_SIZE;
+  let ep = elems + (count > 0 ? <usize>load<u32>(out + <usize>(count - 1) * POP_SIZE + POP_ELEM_END) * ELEM_SIZE : 0);
+  let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
+  let wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
+  let inflight = load<u32>(dev + PDEV_INFLIGHT);
+  const start = count;
+  while (count < maxChains) {
+    let d = ring + <usize>lastAvail * PDESC_SIZE;
+    // Acquire: the rest of the chain was written before the head's flags.
+    const flags0 = <u32>atomic.load<u16>(d + PDESC_FLAGS);
+    if (!isAvail(flags0, wrap) || (flags0 & PDESC_F_INDIRECT) != 0) break;
+    // One bound for both a full output and the general loop's limit of num
+    // descriptors (one element each): reaching it hands the buffer to the
+    // general loop, which tells which it was.
+    const ttlEnd = ep + <usize>num * ELEM_SIZE;
+    const stop = ttlEnd < elemsEnd ? ttlEnd : elemsEnd;
+    let e = ep;
+    let readBytes: u64 = 0;
+    // Every length is nonzero, so a write descriptor was seen once this is.
+    let writeBytes: u64 = 0;
+    let lif: u64 = 0;
+    let ok = false;
+    while (e < stop) {
+      // {len u32, id u16, flags u16} in one load (the head's flags are the
+      // acquire load's, the same bits).
+      lif = load<u64>(d + PDESC_LEN);
+      const flags = <u32>(lif >> 48);
+      const addr = load<u64>(d + PDESC_ADDR);
+      const len = <u32>lif;
+      // The head's INDIRECT was tested above; a later one is nested.
+      if ((flags & PDESC_F_INDIRECT) != 0 || len == 0) break;
+      if (!within(addr, len, limit)) break;
+      const write = flags & PDESC_F_WRITE;
+      storeIov(e, addr, len, write, plainLinear(addr));
+      e += ELEM_SIZE;
+      if (write != 0) writeBytes += len;
+      else if (writeBytes != 0) break;
+      else readBytes += len;
+      if ((flags & PDESC_F_NEXT) == 0) {
+        ok = true;
+        break;
+      }
+      d += PDESC_SIZE;
+      if (d == ringEnd) d = ring;
+    }
+    if (!ok) break;
+    const id = <u32>(lif >> 32) & 0xffff;
+    if (id >= num) break;
+    const slot = ids + <usize>id * 2;
+    if (load<u16>(slot) != 0) break;
+    if (readBytes + writeBytes > 0xffffffff) break;
+    const ndescs = <u32>((e - ep) / ELEM_SIZE);
+    store<u16>(slot, <u16>ndescs);
+    const r = out + <usize>count * POP_SIZE;
+    store<u64>(r + POP_ID, <u64>id | (writeBytes << 32));
+    store<u64>(r + POP_READ_BYTES, readBytes | (<u64>((e - elems) / ELEM_SIZE) << 32));
+    ep = e;
+    lastAvail += ndescs;
+    if (lastAvail >= num) {
+      lastAvail -= num;
+      wrap ^= 1;
+    }
+    inflight++;
+    count++;
+  }
+  if (count > start) {
+    store<u32>(dev + PDEV_LAST_AVAIL, lastAvail);
+    store<u32>(dev + PDEV_AVAIL_WRAP, wrap);
+    store<u32>(dev + PDEV_INFLIGHT, inflight);
+  }
+  return count;
+}
+
 // Pops up to maxChains available buffers into `out` exactly as split_dev_pop
 // does (chain records, then elemCap elements). Returns the number popped, 0
 // on a broken queue, or -code; PDEV_BATCH_DONE then holds how many were
@@ -216,9 +307,15 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
   // The space a plain direct context translates inline, 0 for any other.
   const limit = dmaFastLimit(ctx);
   const elems = out + <usize>maxChains * POP_SIZE;
-  let count = limit != 0 ? popOneBuffers(dev, out, maxChains, elemCap, limit) : 0;
-  let elemEnd = count;
-  let descs = count;
+  let count: u32 = 0;
+  let elemEnd: u32 = 0;
+  if (limit != 0) {
+    count = popOneBuffers(dev, out, maxChains, elemCap, limit);
+    count = popPlainChains(dev, out, maxChains, elemCap, count);
+    // A plain context maps each descriptor to one element.
+    if (count > 0) elemEnd = load<u32>(out + <usize>(count - 1) * POP_SIZE + POP_ELEM_END);
+  }
+  let descs = elemEnd;
   let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
   let wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
   let inflight = load<u32>(dev + PDEV_INFLIGHT);

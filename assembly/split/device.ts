@@ -136,6 +136,78 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, ava
   return k;
 }
 
+// Pops direct chains of any length for a plain direct DMA context, from
+// where popOneBuffers stopped: the general loop below carries the context,
+// the error operands and the slow translation, and V8 spills its live values
+// on every descriptor; this loop keeps only what a valid direct chain needs.
+// It stops, leaving the chain available, at anything else: an indirect
+// chain, one that fails a check (the general loop then reads it again and
+// reports it), or a full pop output. Elements it wrote for a chain it leaves
+// are the ones the general loop writes again, with the same bytes. Saves
+// last_avail_idx and the in-flight count and returns the chains popped
+// (`count` of them were already; POP_ELEM_END of the last tells where the
+// elements end).
+function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, availIdx: u32, count: u32): u32 {
+  const limit = dmaFastLimit(<usize>load<u32>(dev + DEV_DMA_CTX));
+  const num = load<u32>(dev + DEV_NUM);
+  const mask = num - 1;
+  const ring = <usize>load<u32>(dev + DEV_DESC);
+  const availRing = <usize>load<u32>(dev + DEV_AVAIL) + VRING_AVAIL_RING;
+  const elems = out + <usize>maxChains * POP_SIZE;
+  const elemsEnd = elems + <usize>elemCap * ELEM_SIZE;
+  let ep = elems + (count > 0 ? <usize>load<u32>(out + <usize>(count - 1) * POP_SIZE + POP_ELEM_END) * ELEM_SIZE : 0);
+  let lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
+  let inflight = load<u32>(dev + DEV_INFLIGHT);
+  while (count < maxChains && lastAvail != availIdx && inflight < num) {
+    const head = <u32>load<u16>(availRing + <usize>(lastAvail & mask) * 2);
+    if (head >= num) break;
+    // One bound for both a full output and the general loop's ttl (a chain
+    // visits at most num descriptors, one element each): reaching it hands
+    // the chain to the general loop, which tells which it was.
+    const ttlEnd = ep + <usize>num * ELEM_SIZE;
+    const stop = ttlEnd < elemsEnd ? ttlEnd : elemsEnd;
+    let e = ep;
+    let i = head;
+    let readBytes: u64 = 0;
+    // Every length is nonzero, so a write descriptor was seen once this is.
+    let writeBytes: u64 = 0;
+    let ok = false;
+    while (e < stop) {
+      const d = ring + <usize>i * VRING_DESC_SIZE;
+      const flags = <u32>load<u16>(d + VRING_DESC_FLAGS);
+      const addr = load<u64>(d + VRING_DESC_ADDR);
+      const len = load<u32>(d + VRING_DESC_LEN);
+      if ((flags & VRING_DESC_F_INDIRECT) != 0 || len == 0) break;
+      const write = flags & VRING_DESC_F_WRITE;
+      if (write != 0) writeBytes += len;
+      else if (writeBytes != 0) break;
+      else readBytes += len;
+      if (!within(addr, len, limit)) break;
+      storeIov(e, addr, len, write, plainLinear(addr));
+      e += ELEM_SIZE;
+      if ((flags & VRING_DESC_F_NEXT) == 0) {
+        ok = true;
+        break;
+      }
+      i = <u32>load<u16>(d + VRING_DESC_NEXT);
+      if (i >= num) break;
+    }
+    if (!ok || readBytes + writeBytes > 0xffffffff) break;
+    const r = out + <usize>count * POP_SIZE;
+    store<u32>(r + POP_ID, head);
+    store<u32>(r + POP_WRITE_BYTES, <u32>writeBytes);
+    store<u32>(r + POP_READ_BYTES, <u32>readBytes);
+    store<u32>(r + POP_ELEM_END, <u32>((e - elems) / ELEM_SIZE));
+    ep = e;
+    lastAvail = (lastAvail + 1) & 0xffff;
+    inflight++;
+    count++;
+  }
+  store<u32>(dev + DEV_LAST_AVAIL, lastAvail);
+  store<u32>(dev + DEV_INFLIGHT, inflight);
+  return count;
+}
+
 // Pops up to maxChains available chains. Chain records go to `out`, the
 // buffers they hold to the element array right after them (maxChains records
 // long), which holds elemCap elements. Returns the number popped, 0 on a
@@ -169,9 +241,14 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
     errA = lastAvail;
     errB = availIdx;
   } else {
-    if (limit != 0) count = popOneBuffers(dev, out, maxChains, elemCap, availIdx, limit);
-    elemEnd = count;
-    descs = count;
+    if (limit != 0) {
+      count = popOneBuffers(dev, out, maxChains, elemCap, availIdx, limit);
+      elemEnd = count;
+      count = popPlainChains(dev, out, maxChains, elemCap, availIdx, count);
+      // A plain context maps each descriptor to one element.
+      if (count > 0) elemEnd = load<u32>(out + <usize>(count - 1) * POP_SIZE + POP_ELEM_END);
+      descs = elemEnd;
+    }
     lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
     inflight = load<u32>(dev + DEV_INFLIGHT);
   }

@@ -115,4 +115,27 @@ describe.each(['split', 'packed'] as const)('one-buffer runs (%s ring)', (ring) 
     expect(q.stats().chainsPopped).toBe(3);
     expect(q.device.broken).toBe(true);
   });
+
+  // popPlainChains: the run of longer direct chains in a plain context.
+  it('a bad descriptor inside a run of longer chains: those before it stay popped, the queue breaks', () => {
+    const { q, mem, buf } = machine(ring);
+    for (let k = 0; k < 3; k++) {
+      expect(q.driver.add([{ addr: buf + 128 * k, len: 64 }], [{ addr: buf + 128 * k + 64, len: 64 }], k)).toBe(true);
+    }
+    q.driver.kick();
+    // Chain k has ring descriptors 2k and 2k + 1 on a fresh queue: the second
+    // chain's writable buffer is outside guest RAM.
+    mem.writeU64(descAddr(q, 3), BigInt(RAM + 4096));
+    expectVqError(() => q.device.popBatch(), {
+      code: 'ADDRESS_OUTSIDE_GUEST_RAM',
+      detectedBy: 'device',
+      violation: true,
+      message: `vqR: virtio: bogus descriptor or out of resources (address 0x${(RAM + 4096).toString(16)})`,
+      done: 1,
+    });
+    expect(q.device.inflight).toBe(1);
+    expect(q.stats().chainsPopped).toBe(1);
+    expect(q.stats().descsPopped).toBe(2);
+    expect(q.device.broken).toBe(true);
+  });
 });
