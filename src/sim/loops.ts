@@ -263,7 +263,7 @@ class Waiter {
   private beat = 0;
   private since = 0;
   private stalled = false;
-  private looked = 0;
+  private looked = -Infinity;
   /** When the partner was last found waiting for this thread's CPU, and when a stall was last spun through anyway. */
   private sharedAt = -Infinity;
   private probedAt = -Infinity;
@@ -335,7 +335,6 @@ class Waiter {
       if (stall < this.minMs && now - this.sharedAt >= PLACE_MS) return false;
       this.stalled = true;
       this.probing = false;
-      this.looked = -Infinity;
     }
     if (this.probing) {
       if (stall < PROBE_SPIN_MS) return false;
@@ -343,14 +342,12 @@ class Waiter {
       this.probing = false;
       return this.yieldCore(c);
     }
-    let shared = now - this.sharedAt < PLACE_MS;
-    if (!shared && now - this.looked >= PLACE_MS) {
+    // One look at /proc (a pread, some µs) holds for PLACE_MS, whatever the stalls.
+    if (now - this.looked >= PLACE_MS) {
       this.looked = now;
-      if (this.sharesCore()) {
-        shared = true;
-        this.sharedAt = now;
-      }
+      if (this.sharesCore()) this.sharedAt = now;
     }
+    const shared = now - this.sharedAt < PLACE_MS;
     if (shared) {
       if (now - this.probedAt < PROBE_MS) return this.yieldCore(c);
       this.probedAt = now;
