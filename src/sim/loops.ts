@@ -487,6 +487,12 @@ export function driverLoop(
   const waitMs = opts.waitMs ?? 20;
   const delayed = opts.delayedCallbacks ?? true;
   const maxInflight = Math.min(opts.maxInflight ?? q.size, q.size);
+  /**
+   * Refill in batches of an eighth of what may be in flight (as Linux's
+   * virtio-net refills its RX ring), so a device that returns one chain at a
+   * time does not cost one add call per chain; the device still has 7/8 to do.
+   */
+  const refill = Math.max(1, maxInflight >>> 3);
   const verify = opts.verify ?? false;
   const bytes = opts.chainBytes ?? 0;
   const fault = opts.fault;
@@ -520,8 +526,9 @@ export function driverLoop(
         ctl.publish('driver', c);
       }
       let progress = false;
-      const room = draining ? 0 : Math.min(maxInflight - (c.added - c.chains), full, target - c.added);
-      if (room > 0) {
+      const inflight = c.added - c.chains;
+      const room = draining ? 0 : Math.min(maxInflight - inflight, full, target - c.added);
+      if (room >= refill || (room > 0 && (room === target - c.added || inflight < refill))) {
         batch.count = room;
         if (verify) stampTokens(u32, batch, room, c.added);
         const a = d.addBatch(batch);
