@@ -26,7 +26,7 @@
 // doorbell only when the other side is not running; the rate is over the
 // measured --time after a warm-up.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +76,34 @@ if (!existsSync(join(here, '..', 'dist', 'cli.js'))) {
   usage('vqsim is not built (dist/cli.js is missing): run `npm run build` first; this script builds nothing');
 }
 
+/**
+ * CPU time the machine spent, and this process's waited-for children spent,
+ * in clock ticks (Linux /proc; undefined elsewhere): what other processes used
+ * meanwhile is the difference.
+ */
+function ticks() {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const self = readFileSync('/proc/self/stat', 'utf8');
+    const f = self.slice(self.lastIndexOf(')') + 2).split(' ');
+    // user nice system irq softirq steal; the children's utime and stime.
+    return { busy: cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7], children: Number(f[13]) + Number(f[14]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `f` (which waits for a child process): its result, and the cores other processes kept busy meanwhile. */
+function measured(f) {
+  const a = ticks();
+  const t0 = process.hrtime.bigint();
+  const value = f();
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const b = ticks();
+  const others = a && b ? Math.max(0, (b.busy - a.busy - (b.children - a.children)) / 100 / s) : undefined;
+  return { value, others };
+}
+
 /** Runs a ringtest binary for `cycles` round trips; its rate over the wall time. */
 function ringtest(name, cycles) {
   const t0 = process.hrtime.bigint();
@@ -106,42 +134,59 @@ const median = (xs) => {
   return s[(s.length - 1) >> 1];
 };
 const m = (x) => (x / 1e6).toFixed(2).padStart(7);
+const f2 = (x) => (x === undefined ? '–' : x.toFixed(2));
 
+/**
+ * A round counts as quiet when other processes kept fewer than this many
+ * cores busy during both of its runs; the medians are over the quiet rounds
+ * when there are at least three (this machine is shared: a busy neighbour
+ * moves either tool by 10× and more).
+ */
+const QUIET = 0.2;
 const cycles = Object.fromEntries(PAIRS.map((p) => [p.ringtest, cyclesFor(p.ringtest)]));
-const runs = PAIRS.map(() => ({ ringtest: [], vqsim: [] }));
+const runs = PAIRS.map(() => ({ ringtest: [], vqsim: [], quiet: [] }));
 if (!args.values.json) {
   process.stdout.write(
     `vqsim pingpong --like-ringtest vs ringtest, ${rounds} rounds of ~${seconds} s, interleaved\n` +
       `${cpus()[0]?.model ?? 'cpu'} (${cpus().length} cores), node ${process.version}\n\n` +
-      'round  ringtest          M/s   vqsim         M/s   ratio\n',
+      'round  ringtest          M/s   vqsim         M/s   ratio   other load (cores)\n',
   );
 }
 for (let k = 0; k < rounds; k++) {
   PAIRS.forEach((p, i) => {
-    const a = ringtest(p.ringtest, cycles[p.ringtest]);
-    const b = pingpong(p.ring);
-    runs[i].ringtest.push(a);
-    runs[i].vqsim.push(b);
+    const a = measured(() => ringtest(p.ringtest, cycles[p.ringtest]));
+    const b = measured(() => pingpong(p.ring));
+    runs[i].ringtest.push(a.value);
+    runs[i].vqsim.push(b.value);
+    runs[i].quiet.push(a.others === undefined || (a.others < QUIET && b.others < QUIET));
     if (!args.values.json) {
       process.stdout.write(
-        `${String(k + 1).padStart(5)}  ${p.ringtest.padEnd(15)} ${m(a)}   ${p.ring.padEnd(7)} ${m(b)}   ${(b / a).toFixed(2)}×\n`,
+        `${String(k + 1).padStart(5)}  ${p.ringtest.padEnd(15)} ${m(a.value)}   ${p.ring.padEnd(7)} ${m(b.value)}   ` +
+          `${(b.value / a.value).toFixed(2).padStart(5)}×  ${f2(a.others)} / ${f2(b.others)}\n`,
       );
     }
   });
 }
 const rows = PAIRS.map((p, i) => {
-  const rt = median(runs[i].ringtest);
-  const vq = median(runs[i].vqsim);
+  const r = runs[i];
+  const quietRounds = r.quiet.filter(Boolean).length;
+  const use = quietRounds >= 3 ? r.quiet : r.quiet.map(() => true);
+  const pick = (xs) => xs.filter((_, k) => use[k]);
+  const rt = median(pick(r.ringtest));
+  const vq = median(pick(r.vqsim));
   return {
     ringtest: p.ringtest,
     vqsim: p.ring,
     rounds,
+    quietRounds,
+    medianOf: quietRounds >= 3 ? 'quiet rounds' : 'all rounds',
     ringtestRoundTripsPerSec: rt,
     vqsimRoundTripsPerSec: vq,
     ratio: vq / rt,
-    ratioPerRound: median(runs[i].vqsim.map((v, k) => v / runs[i].ringtest[k])),
-    ringtestRuns: runs[i].ringtest,
-    vqsimRuns: runs[i].vqsim,
+    ratioPerRound: median(pick(r.vqsim.map((v, k) => v / r.ringtest[k]))),
+    ringtestRuns: r.ringtest,
+    vqsimRuns: r.vqsim,
+    quiet: r.quiet,
   };
 });
 if (args.values.json) {
@@ -153,7 +198,9 @@ if (args.values.json) {
   for (const r of rows) {
     process.stdout.write(
       `           ${r.ringtest.padEnd(15)} ${m(r.ringtestRoundTripsPerSec)}   ${r.vqsim.padEnd(7)} ` +
-        `${m(r.vqsimRoundTripsPerSec)}   ${r.ratio.toFixed(2)}×   (${r.ratioPerRound.toFixed(2)}×)\n`,
+        `${m(r.vqsimRoundTripsPerSec)}   ${r.ratio.toFixed(2).padStart(5)}×  (${r.ratioPerRound.toFixed(2)}×), ` +
+        `${r.medianOf}: ${r.quietRounds} of ${r.rounds} quiet\n`,
     );
   }
+  process.stdout.write(`(a round is quiet when other processes kept under ${QUIET} cores busy in both its runs)\n`);
 }

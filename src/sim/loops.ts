@@ -263,7 +263,7 @@ class Waiter {
   private beat = 0;
   private since = 0;
   private stalled = false;
-  private looked = 0;
+  private looked = -Infinity;
   /** When the partner was last found waiting for this thread's CPU, and when a stall was last spun through anyway. */
   private sharedAt = -Infinity;
   private probedAt = -Infinity;
@@ -335,7 +335,6 @@ class Waiter {
       if (stall < this.minMs && now - this.sharedAt >= PLACE_MS) return false;
       this.stalled = true;
       this.probing = false;
-      this.looked = -Infinity;
     }
     if (this.probing) {
       if (stall < PROBE_SPIN_MS) return false;
@@ -343,14 +342,12 @@ class Waiter {
       this.probing = false;
       return this.yieldCore(c);
     }
-    let shared = now - this.sharedAt < PLACE_MS;
-    if (!shared && now - this.looked >= PLACE_MS) {
+    // One look at /proc (a pread, some µs) holds for PLACE_MS, whatever the stalls.
+    if (now - this.looked >= PLACE_MS) {
       this.looked = now;
-      if (this.sharesCore()) {
-        shared = true;
-        this.sharedAt = now;
-      }
+      if (this.sharesCore()) this.sharedAt = now;
     }
+    const shared = now - this.sharedAt < PLACE_MS;
     if (shared) {
       if (now - this.probedAt < PROBE_MS) return this.yieldCore(c);
       this.probedAt = now;
@@ -490,6 +487,12 @@ export function driverLoop(
   const waitMs = opts.waitMs ?? 20;
   const delayed = opts.delayedCallbacks ?? true;
   const maxInflight = Math.min(opts.maxInflight ?? q.size, q.size);
+  /**
+   * Refill in batches of an eighth of what may be in flight (as Linux's
+   * virtio-net refills its RX ring), so a device that returns one chain at a
+   * time does not cost one add call per chain; the device still has 7/8 to do.
+   */
+  const refill = Math.max(1, maxInflight >>> 3);
   const verify = opts.verify ?? false;
   const bytes = opts.chainBytes ?? 0;
   const fault = opts.fault;
@@ -523,8 +526,9 @@ export function driverLoop(
         ctl.publish('driver', c);
       }
       let progress = false;
-      const room = draining ? 0 : Math.min(maxInflight - (c.added - c.chains), full, target - c.added);
-      if (room > 0) {
+      const inflight = c.added - c.chains;
+      const room = draining ? 0 : Math.min(maxInflight - inflight, full, target - c.added);
+      if (room >= refill || (room > 0 && (room === target - c.added || inflight < refill))) {
         batch.count = room;
         if (verify) stampTokens(u32, batch, room, c.added);
         const a = d.addBatch(batch);

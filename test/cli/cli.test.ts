@@ -262,7 +262,18 @@ describe('bench/ringtest.mjs', () => {
       });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
-      const doc = JSON.parse(r.stdout) as { rows: Record<string, number & string & number[]>[] };
+      const doc = JSON.parse(r.stdout) as {
+        rows: {
+          ringtest: string;
+          vqsim: string;
+          rounds: number;
+          ratio: number;
+          ringtestRoundTripsPerSec: number;
+          vqsimRoundTripsPerSec: number;
+          ringtestRuns: number[];
+          vqsimRuns: number[];
+        }[];
+      };
       expect(doc.rows.map((x) => [x.ringtest, x.vqsim, x.rounds])).toEqual([
         ['virtio_ring_0_9', 'split', 2],
         ['ring', 'packed', 2],
