@@ -47,6 +47,15 @@ export interface GuestMemoryOptions {
 }
 
 /**
+ * The linear address of guest physical `gpa` (no check): for the TypeScript
+ * model of the DMA context in the ring reference engines, which mirrors what
+ * assembly/mem/dma.ts computes.
+ */
+export function guestLinear(gpa: number): number {
+  return GUEST_BASE + gpa;
+}
+
+/**
  * Memory-encryption models (design.md; background/mechanisms.md §6): what a
  * device access to a private guest page does.
  * - none: no encryption; the device sees and writes plaintext.

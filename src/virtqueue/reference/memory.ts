@@ -1,6 +1,7 @@
 import * as L from '../../../assembly/layout.js';
 import * as C from '../../../assembly/mem/layout.js';
 import { ConfigError } from '../../errors.js';
+import { guestLinear } from '../../memory/guest-memory.js';
 
 // vring_need_event() from linux/virtio_ring.h (VIRTIO 1.2 §2.7.10), in 16-bit arithmetic.
 export function needEvent(event: number, newIdx: number, oldIdx: number): boolean {
@@ -101,7 +102,7 @@ export class ReferenceMemory {
       if (!this.inWindow(addr, len, 0, limit)) return this.dmaFault(ctx, L.E_ADDR_RANGE, addr, len, write);
       if (sharedOnly && !this.allShared(addr, len)) return this.dmaFault(ctx, L.E_DMA_PRIVATE, addr, len, write);
       if (cap === 0) return 0;
-      this.storeIov(out, addr, len, write, L.GUEST_BASE + addr);
+      this.storeIov(out, addr, len, write, guestLinear(addr));
       return 1;
     }
     const base = this.u64(ctx + C.CTX_BASE);
@@ -150,7 +151,7 @@ export class ReferenceMemory {
       const chunk = Math.min(len - done, L.GUEST_PAGE_SIZE - inPage);
       const gpa = ((pte & ~C.PTE_PERM_MASK) >>> 0) + inPage;
       if (sharedOnly && !this.allShared(gpa, chunk)) return fault(L.E_DMA_PRIVATE, addr + done, len - done);
-      const lin = L.GUEST_BASE + gpa;
+      const lin = guestLinear(gpa);
       if (n > 0 && lin === lastEnd) {
         const prev = out + (n - 1) * L.ELEM_SIZE + L.ELEM_LEN;
         this.set32(prev, this.u32(prev) + chunk);
@@ -185,7 +186,7 @@ export class ReferenceMemory {
         return this.dmaFault(ctx, L.E_ADDR_RANGE, addr, len, write);
       }
       if (at >= cap) return 0;
-      this.storeIov(elems + at * L.ELEM_SIZE, addr, len, write, L.GUEST_BASE + addr);
+      this.storeIov(elems + at * L.ELEM_SIZE, addr, len, write, guestLinear(addr));
       return 1;
     }
     return this.mapIov(ctx, addr, len, write, elems + at * L.ELEM_SIZE, cap - at);
@@ -198,7 +199,7 @@ export class ReferenceMemory {
       if (!this.inWindow(taddr, tlen, 0, this.u64(ctx + C.CTX_LIMIT))) {
         return this.dmaFault(ctx, L.E_ADDR_RANGE, taddr, tlen, 0);
       }
-      lin = L.GUEST_BASE + taddr;
+      lin = guestLinear(taddr);
     } else {
       const n = this.mapIov(ctx, taddr, tlen, 0, scratch, 1);
       if (n < 0) return n;
