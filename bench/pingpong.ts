@@ -4,8 +4,10 @@
 // max_outstanding, there INT_MAX so bounded by the ring size, 256), adds as
 // many as there is room for, and counts completed round trips; the device
 // pops and pushes back. A round trip is one chain added, used and reaped.
-// Both threads poll first and sleep on a doorbell word only after `spin`
-// empty polls (ringtest polls by default; its --sleep mode sleeps at once).
+// Both threads poll while the other runs and sleep on a doorbell word only
+// when the other is asleep, away, or waiting for this one's CPU (ringtest
+// polls by default; its --sleep mode sleeps at once). See the README, "Two
+// threads, and Linux's ringtest beside them", for how the two compare.
 import {
   ColocatedWorker,
   createQueue,
