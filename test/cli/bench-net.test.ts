@@ -1,8 +1,7 @@
 // `vqsim bench net`: flag validation (one line naming the flag, exit 2), the
 // per-pair run function a worker will call, and a tiny JSON run.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/io.js';
+import { run } from '../helpers/cli.js';
 import type { NetRow } from '../../src/cli/bench/net.js';
 import { checkNetDevice, runNetPackets } from '../../src/sim/net.js';
 import { createMachine } from '../../src/sim/machine.js';
@@ -10,14 +9,6 @@ import { bundleWorker } from '../helpers/bundle-worker.js';
 
 // The co-located runs start net workers: bundle them from the sources under test.
 beforeAll(() => bundleWorker('net-worker'));
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), progress: () => {} };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 describe('vqsim bench net', () => {
   it('rejects each bad flag with one line naming it and exit code 2', async () => {

@@ -1,19 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/io.js';
+import { run } from '../helpers/cli.js';
 import { buildNative, runNative } from '../../src/cli/bench/native.js';
 import { BenchSanityError, batchChains, RingRoundTrip, type RingCase } from '../../src/cli/bench/ring.js';
 import * as L from '../../assembly/layout.js';
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), progress: () => {} };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 const base: RingCase = {
   engine: 'wasm',

@@ -1,17 +1,8 @@
 // `vqsim bench swiotlb`: its rows, JSON document and flag errors (figures are
 // not checked: the machine's load decides them).
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/io.js';
+import { run } from '../helpers/cli.js';
 import type { SwiotlbCopyRow, SwiotlbMapRow } from '../../src/cli/bench/swiotlb.js';
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), progress: () => {} };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 const quick = ['--time', '5', '--rounds', '1', '--slots', '2048', '--copy-sizes', '64,1500'];
 

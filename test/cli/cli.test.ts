@@ -4,19 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/io.js';
+import { run } from '../helpers/cli.js';
 import { parseBenchArgs } from '../../src/cli/bench/options.js';
 import { buildNative } from '../../src/cli/bench/native.js';
 import type { ColocatedRow } from '../../bench/pingpong.js';
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), progress: () => {} };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 /** Bad input: exit code 2 and exactly one line on stderr naming the flag, nothing on stdout. */
 async function rejects(argv: string[], pattern: RegExp): Promise<void> {

@@ -1,6 +1,7 @@
 // Runs shared by the backend tests of test/dma/: the same workload on any DMA
 // backend, returning what each side saw, so a test can hold a backend's run
 // against the direct backend's.
+import { expect } from 'vitest';
 import {
   BlkStatus,
   DmaApi,
@@ -8,8 +9,11 @@ import {
   GuestMemory,
   createMachine,
   createQueue,
+  type BlkDriver,
+  type ConsoleDriver,
   type DmaBackendName,
   type RingKind,
+  type VirtioNetDriver,
 } from '../../src/index.js';
 import { int, rng } from '../helpers/ring.js';
 
@@ -24,10 +28,17 @@ const SLOTS = 64;
  * chains in flight at once never overlap (a queue of 16 holds at most 16
  * chains; each has its 4 slots), but neighbours share guest pages. The device
  * reads every readable iovec and fills every writable one whole; the driver
- * unmaps each chain as it completes. Returns what each side saw.
+ * unmaps each chain as it completes. Returns what each side saw. The buffers
+ * are shared pages unless `pool` is 'private' (a confidential guest's own
+ * memory, which only a bouncing backend may hand to the device).
  */
-export function ringRun(ring: RingKind, backend: DmaBackendName, seed: number) {
-  const mem = new GuestMemory({ size: 4 << 20 });
+export function ringRun(
+  ring: RingKind,
+  backend: DmaBackendName,
+  seed: number,
+  { pool: kind = 'shared' }: { pool?: 'shared' | 'private' } = {},
+) {
+  const mem = new GuestMemory({ size: 8 << 20 });
   const api = new DmaApi(mem, { backend });
   const view = api.deviceView();
   const q = createQueue(mem, {
@@ -39,7 +50,7 @@ export function ringRun(ring: RingKind, backend: DmaBackendName, seed: number) {
     dma: api.driverDma(),
     device: view,
   });
-  const pool = mem.alloc(SLOTS * STRIDE, { shared: true });
+  const pool = mem.alloc(SLOTS * STRIDE, { shared: kind === 'shared' });
   const at = mem.linear(pool);
   for (let k = 0; k < SLOTS * STRIDE; k++) mem.bytes[at + k] = (k * 7 + seed) & 0xff;
   const r = rng(seed);
@@ -107,6 +118,54 @@ export function ringRun(ring: RingKind, backend: DmaBackendName, seed: number) {
   };
 }
 
+/** A backend's ringRun against direct's: the same chains, bytes and ring counters, and no fault. */
+export function expectSameAsDirect(run: ReturnType<typeof ringRun>, direct: ReturnType<typeof ringRun>): void {
+  expect(direct.done.length).toBeGreaterThan(100);
+  expect(run.done).toEqual(direct.done);
+  expect(run.seen).toEqual(direct.seen);
+  expect(run.bytes).toEqual(direct.bytes);
+  expect(run.stats).toEqual(direct.stats);
+  expect(direct.stats.indirectAdded).toBeGreaterThan(10);
+  expect(run.dma.faults).toBe(0);
+}
+
+/**
+ * Loopback frames through a net driver: five frames of 60, 700 and 1500
+ * bytes on queue pairs 0 and 1, each received back and hashed, then a burst
+ * of 32 64-byte frames counted on pair 0.
+ */
+export function netWork(net: VirtioNetDriver) {
+  const frames: number[][] = [];
+  for (const bytes of [60, 700, 1500]) {
+    for (const pair of [0, 1]) {
+      const sent = Array.from({ length: 5 }, (_, k) => new Uint8Array(bytes).map((_, i) => (i * 3 + k + pair) & 0xff));
+      const n = net.send(pair, sent);
+      const recv = net.receive(pair);
+      net.reapTx(pair);
+      frames.push([n, recv.length, ...recv.map((p) => p.data.reduce((s, x) => (s * 31 + x) >>> 0, p.buffers))]);
+    }
+  }
+  const burst = net.sendBurst(0, 32, 64);
+  const counted = net.receiveCount(0);
+  net.reapTx(0);
+  return { frames, burst, counted };
+}
+
+/** Two writes (8 KiB on queue 0, 512 bytes on queue 1), a flush, both read back, and get-id. */
+export function blkWork(blk: BlkDriver) {
+  const data = new Uint8Array(8192).map((_, i) => (i * 13) & 0xff);
+  const statuses = [blk.write(8, data), blk.write(100, data.subarray(0, 512), 1), blk.flush()];
+  const r1 = blk.read(8, 8192);
+  const r2 = blk.read(100, 512, 1);
+  return { statuses, reads: [r1.status, r2.status], data: [r1.data, r2.data], id: blk.getId() };
+}
+
+/** A line written 40 times to a loopback console port, and what came back. */
+export function consoleWork(con: ConsoleDriver, line: string) {
+  const sent = con.write(new TextEncoder().encode(line.repeat(40)));
+  return { sent, back: con.read() };
+}
+
 /**
  * A machine of net (loopback, two queue pairs), blk and console on one ring
  * kind and one transport, built by createMachine on `dma`: frames, sectors
@@ -123,48 +182,14 @@ export function machineRun(ring: RingKind, transport: 'pci' | 'mmio', dma: DmaBa
     ],
   });
   try {
-    const net = m.net().driver;
-    const frames: number[][] = [];
-    for (const bytes of [60, 700, 1500]) {
-      for (const pair of [0, 1]) {
-        const sent = Array.from({ length: 5 }, (_, k) =>
-          new Uint8Array(bytes).map((_, i) => (i * 3 + k + pair) & 0xff),
-        );
-        const n = net.send(pair, sent);
-        const recv = net.receive(pair);
-        net.reapTx(pair);
-        frames.push([n, recv.length, ...recv.map((p) => p.data.reduce((s, x) => (s * 31 + x) >>> 0, p.buffers))]);
-      }
-    }
-    const burst = net.sendBurst(0, 32, 64);
-    const counted = net.receiveCount(0);
-    net.reapTx(0);
-
-    const blk = m.blk().driver;
-    const data = new Uint8Array(8192).map((_, i) => (i * 13) & 0xff);
-    const statuses = [blk.write(8, data), blk.write(100, data.subarray(0, 512), 1), blk.flush()];
-    const r1 = blk.read(8, 8192);
-    const r2 = blk.read(100, 512, 1);
-
-    const con = m.console().driver;
-    const text = new TextEncoder().encode('hello through the DMA API\n'.repeat(40));
-    const conSent = con.write(text);
-    const conBack = con.read();
-
+    const net = netWork(m.net().driver);
+    const blk = blkWork(m.blk().driver);
+    const con = consoleWork(m.console().driver, 'hello through the DMA API\n');
     const stats = m.stats();
     const ctx = (d: string) => stats[`${d}.dma-context`]!.counters;
     return {
-      data: {
-        frames,
-        burst,
-        counted,
-        statuses,
-        reads: [r1.status, r2.status, r1.data, r2.data],
-        id: blk.getId(),
-        conSent,
-        conBack,
-      },
-      statuses,
+      data: { net, blk, con },
+      statuses: blk.statuses,
       ctx: { net: ctx('net0'), blk: ctx('blk0'), console: ctx('console0') },
       stats,
       ok: BlkStatus.OK,

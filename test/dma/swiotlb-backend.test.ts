@@ -34,7 +34,7 @@ import {
   type VirtioDeviceModel,
 } from '../../src/index.js';
 import { runNetPackets } from '../../src/sim/net.js';
-import { int, rng } from '../helpers/ring.js';
+import { blkWork, consoleWork, expectSameAsDirect, netWork, ringRun } from './runs.js';
 
 type Backend = 'direct' | 'swiotlb';
 const RINGS: RingKind[] = ['split', 'packed'];
@@ -144,100 +144,21 @@ describe('swiotlb copy directions, every direction and attribute', () => {
   });
 });
 
-/**
- * A seeded run of chains of 1 to 4 buffers (some indirect) through one queue
- * whose driver side gets its DMA window and coherent memory from a DMA API
- * over `backend` and whose device face is built through that API's device
- * view. The guest's buffers are private and never alias between chains in
- * flight. The device sums every readable iovec and writes a pattern into
- * every writable one.
- */
-function ringRun(ring: RingKind, backend: Backend, seed: number) {
-  const mem = new GuestMemory({ size: 8 << 20 });
-  const api = new DmaApi(mem, { backend });
-  const view = api.deviceView();
-  const q = createQueue(mem, {
-    ring,
-    size: 16,
-    eventIdx: true,
-    indirect: true,
-    indirectMax: 4,
-    dma: api.driverDma(),
-    device: view,
-  });
-  const REGIONS = 32 * 4;
-  const pool = mem.alloc(REGIONS * 4096); // private
-  for (let k = 0; k < REGIONS * 4096; k++) mem.bytes[mem.linear(pool) + k] = (k * 7 + seed) & 0xff;
-  const r = rng(seed);
-  const seen: number[] = [];
-  const done: { token: number; len: number }[] = [];
-  const maps = new Map<number, { dma: number; len: number; dir: D }[]>();
-  let token = 0;
-  for (let step = 0; step < 200; step++) {
-    const nOut = int(r, 0, 2);
-    const nIn = int(r, nOut === 0 ? 1 : 0, 2);
-    const bufs: { dma: number; len: number; dir: D }[] = [];
-    for (let k = 0; k < nOut + nIn; k++) {
-      const len = int(r, 1, 3000);
-      const at = pool + (((token % 32) * 4 + k) % REGIONS) * 4096;
-      const dir = k < nOut ? D.TO_DEVICE : D.FROM_DEVICE;
-      bufs.push({ dma: api.map(at, len, dir), len, dir });
-    }
-    const out = bufs.slice(0, nOut).map((b) => ({ addr: b.dma, len: b.len }));
-    const inBufs = bufs.slice(nOut).map((b) => ({ addr: b.dma, len: b.len }));
-    if (q.driver.add(out, inBufs, token, { indirect: r() < 0.5 })) {
-      maps.set(token, bufs);
-      token++;
-    } else {
-      for (const b of bufs) api.unmap(b.dma, b.len, b.dir);
-    }
-    q.driver.kick();
-    if (r() < 0.4) {
-      const used = [];
-      for (const c of q.device.pop()) {
-        let sum = 0;
-        for (const b of c.readable) for (const x of view.bytesAt(b.linear, b.len)) sum = (sum * 31 + x) >>> 0;
-        seen.push(c.readable.length, sum);
-        let wrote = 0;
-        for (const b of c.writable) {
-          view.bytesAt(b.linear, b.len).fill((c.id + wrote) & 0xff);
-          wrote += b.len;
-        }
-        used.push({ id: c.id, len: wrote });
-      }
-      q.device.push(used);
-    }
-    for (const c of q.driver.getUsed()) {
-      done.push(c);
-      for (const b of maps.get(c.token)!) api.unmap(b.dma, b.len, b.dir);
-      maps.delete(c.token);
-    }
-  }
-  const bounced = backend === 'swiotlb' ? poolOf(api).counters() : undefined;
-  const live = [...maps.values()].reduce((n, b) => n + b.length, 0);
-  const bytes = mem.read(pool, REGIONS * 4096);
-  return { seen, done, bytes, stats: q.stats(), dma: view.counters(), bounced, live };
-}
-
 describe('rings through the swiotlb backend', () => {
   for (const ring of RINGS) {
     it(`${ring} ring with indirect tables: the same run as direct, every payload bounced`, () => {
-      const direct = ringRun(ring, 'direct', 5);
-      const sw = ringRun(ring, 'swiotlb', 5);
-      expect(direct.done.length).toBeGreaterThan(100);
-      expect(sw.done).toEqual(direct.done);
-      expect(sw.seen).toEqual(direct.seen);
-      expect(sw.bytes).toEqual(direct.bytes);
-      expect(sw.stats).toEqual(direct.stats);
-      expect(direct.stats.indirectAdded).toBeGreaterThan(10);
-      expect(sw.dma.faults).toBe(0);
+      // The guest's buffers are private: only their bounce copies are reachable.
+      const direct = ringRun(ring, 'direct', 5, { pool: 'private' });
+      const sw = ringRun(ring, 'swiotlb', 5, { pool: 'private' });
+      expectSameAsDirect(sw, direct);
       expect(sw.dma.bytesRead).toBe(direct.dma.bytesRead);
-      const b = sw.bounced!;
+      const b = (sw.backend as SwiotlbDmaBackend).swiotlb.counters();
+      const live = sw.api.liveMappings;
       // Every buffer was copied in at map; the device's writes copied out at unmap.
       expect(b.bytesToDevice).toBeGreaterThan(sw.dma.bytesRead);
       expect(b.bytesFromDevice).toBeGreaterThanOrEqual(sw.dma.bytesWritten);
-      expect(b.maps - b.releases).toBe(sw.live);
-      expect(b.used).toBeGreaterThanOrEqual(sw.live);
+      expect(b.maps - b.releases).toBe(live);
+      expect(b.used).toBeGreaterThanOrEqual(live);
     });
 
     it(`${ring} ring: the device cannot reach a private guest buffer that was not bounced`, () => {
@@ -274,21 +195,7 @@ function netRun(ring: RingKind, kind: 'pci' | 'mmio', backend: Backend) {
   const dma = new DmaApi(mem, { backend });
   const device = new VirtioNetDevice(dma.deviceView(), { queuePairs: 2 });
   const driver = VirtioNetDriver.probe(access(kind, device), mem, dma, { ring, queueSize: 64 });
-  const got: number[][] = [];
-  for (const bytes of [60, 700, 1500]) {
-    for (const pair of [0, 1]) {
-      const frames = Array.from({ length: 5 }, (_, k) =>
-        new Uint8Array(bytes).map((_, i) => (i * 3 + k + pair) & 0xff),
-      );
-      const sent = driver.send(pair, frames);
-      const recv = driver.receive(pair);
-      driver.reapTx(pair);
-      got.push([sent, recv.length, ...recv.map((p) => p.data.reduce((s, x) => (s * 31 + x) >>> 0, p.buffers))]);
-    }
-  }
-  const burst = driver.sendBurst(0, 32, 64);
-  const counted = driver.receiveCount(0);
-  driver.reapTx(0);
+  const { frames: got, burst, counted } = netWork(driver);
   const bounced = backend === 'swiotlb' ? poolOf(dma).counters() : undefined;
   driver.remove();
   return { got, burst, counted, dev: device.counters, view: dma.deviceView().counters(), bounced, dma };
@@ -321,17 +228,7 @@ describe('virtio-net, virtio-blk and virtio-console on the swiotlb backend', () 
           const view = dma.deviceView();
           const dev = new BlkDevice(view, MemoryBackend.create(view, 1 << 20), { queues: 2 });
           const blk = BlkDriver.probe(access(kind, dev), mem, dma, { queueSize: 32 });
-          const data = new Uint8Array(8192).map((_, i) => (i * 13) & 0xff);
-          const statuses = [blk.write(8, data), blk.write(100, data.subarray(0, 512), 1), blk.flush()];
-          const r1 = blk.read(8, 8192);
-          const r2 = blk.read(100, 512, 1);
-          const out = {
-            statuses,
-            r: [r1.status, r2.status],
-            data: [r1.data, r2.data],
-            id: blk.getId(),
-            faults: view.counters().faults,
-          };
+          const out = { ...blkWork(blk), faults: view.counters().faults };
           return { out, bounced: backend === 'swiotlb' ? poolOf(dma).counters() : undefined };
         };
         const direct = run('direct');
@@ -351,9 +248,7 @@ describe('virtio-net, virtio-blk and virtio-console on the swiotlb backend', () 
           const dma = new DmaApi(mem, { backend });
           const dev = new ConsoleDevice(dma.deviceView(), { backend: 'loopback' });
           const con = ConsoleDriver.probe(access(kind, dev), mem, dma);
-          const text = new TextEncoder().encode('hello through a bounce buffer\n'.repeat(40));
-          const sent = con.write(text);
-          return { sent, back: con.read(), faults: dma.deviceView().counters().faults };
+          return { ...consoleWork(con, 'hello through a bounce buffer\n'), faults: dma.deviceView().counters().faults };
         };
         const direct = run('direct');
         const sw = run('swiotlb');
