@@ -5,18 +5,8 @@
 // model of the rings fills and counts it exactly as the Wasm core does.
 import { describe, expect, it } from 'vitest';
 import * as C from '../../assembly/mem/layout.js';
-import {
-  DmaContext,
-  DmaView,
-  GuestMemory,
-  ReferencePackedEngine,
-  ReferenceSplitEngine,
-  createQueue,
-  deviceQueueFromAreas,
-  type QueueDevice,
-  type RingKind,
-} from '../../src/index.js';
-import { int, rng } from '../helpers/ring.js';
+import { DmaContext, DmaView, GuestMemory, createQueue, type RingKind } from '../../src/index.js';
+import { deviceFaceOf, int, rng } from '../helpers/ring.js';
 
 const PAGE = 4096;
 const RO = { read: true, write: false };
@@ -179,28 +169,7 @@ function build(ring: RingKind, engine: 'wasm' | 'reference') {
   const order = Array.from({ length: 32 }, (_, k) => (k * 13 + 5) % 32);
   order.forEach((g, k) => ctx.mapPages(region + k * PAGE, backing + g * PAGE, PAGE, RW));
   for (let k = 0; k < 32 * PAGE; k++) mem.bytes[mem.linear(backing) + k] = (k * 7) & 0xff;
-  const areas = (q as unknown as { areas: Record<string, number> }).areas;
-  const e =
-    engine === 'wasm'
-      ? undefined
-      : ring === 'split'
-        ? new ReferenceSplitEngine(mem.memory)
-        : new ReferencePackedEngine(mem.memory);
-  const device: QueueDevice = deviceQueueFromAreas(
-    view,
-    ring === 'split'
-      ? { ring, size: 16, desc: areas.desc!, driver: areas.avail!, device: areas.used!, eventIdx: true, indirect: true }
-      : {
-          ring,
-          size: 16,
-          desc: areas.desc!,
-          driver: areas.driver!,
-          device: areas.device!,
-          eventIdx: true,
-          indirect: true,
-        },
-    { engine: e, name: 'vqT' },
-  );
+  const device = deviceFaceOf(mem, q, view, engine, { ring, size: 16, eventIdx: true, indirect: true }, 'vqT');
   return { mem, ctx, view, driver: q.driver, device, region, backing };
 }
 

@@ -1,3 +1,15 @@
+import {
+  ReferencePackedEngine,
+  ReferenceSplitEngine,
+  deviceQueueFromAreas,
+  queueAreas,
+  type DeviceHost,
+  type GuestMemory,
+  type QueueDevice,
+  type RingKind,
+  type Virtqueue,
+} from '../../src/index.js';
+
 /** VIRTIO 1.2 §2.7.10 / linux/virtio_ring.h vring_need_event(), written from the spec for tests. */
 export function needEvent(event: number, newIdx: number, oldIdx: number): boolean {
   return ((newIdx - event - 1) & 0xffff) < ((newIdx - oldIdx) & 0xffff);
@@ -30,4 +42,26 @@ export function iov(
   len: number,
 ): { addr: number; len: number; linear: number } {
   return { addr, len, linear: mem.linear(addr, len) };
+}
+
+/**
+ * The device face of a driver-only queue (createQueue with deviceFace:
+ * false), built from its areas through `host`, as a transport's device
+ * would, on the Wasm core or on the reference model over the same memory.
+ */
+export function deviceFaceOf(
+  mem: GuestMemory,
+  q: Virtqueue,
+  host: DeviceHost,
+  engine: 'wasm' | 'reference',
+  ring: { ring: RingKind; size: number; eventIdx: boolean; indirect: boolean },
+  name: string,
+): QueueDevice {
+  const e =
+    engine === 'wasm'
+      ? undefined
+      : ring.ring === 'split'
+        ? new ReferenceSplitEngine(mem.memory)
+        : new ReferencePackedEngine(mem.memory);
+  return deviceQueueFromAreas(host, { ...ring, ...queueAreas(q) }, { engine: e, name });
 }

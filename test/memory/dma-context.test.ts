@@ -3,18 +3,8 @@
 // are not contiguous, and the named fault for each refusal, on both rings and
 // both engines (the reference model translates the same way in TypeScript).
 import { describe, expect, it } from 'vitest';
-import {
-  DmaContext,
-  DmaView,
-  GuestMemory,
-  ReferencePackedEngine,
-  ReferenceSplitEngine,
-  VirtqueueError,
-  createQueue,
-  deviceQueueFromAreas,
-  type QueueDevice,
-  type RingKind,
-} from '../../src/index.js';
+import { DmaContext, DmaView, GuestMemory, VirtqueueError, createQueue, type RingKind } from '../../src/index.js';
+import { deviceFaceOf } from '../helpers/ring.js';
 
 const PAGE = 4096;
 
@@ -41,28 +31,7 @@ function build(ring: RingKind, engine: 'wasm' | 'reference', ctxOf: (mem: GuestM
   const q = createQueue(mem, { ring, size: 8, indirect: true, deviceFace: false });
   const { ringAddr } = q as unknown as { ringAddr: number };
   if (ctx.mode === 'paged') ctx.mapPages(ringAddr, ringAddr, 2 * PAGE, { read: true, write: true });
-  const areas = (q as unknown as { areas: Record<string, number> }).areas;
-  const e =
-    engine === 'wasm'
-      ? undefined
-      : ring === 'split'
-        ? new ReferenceSplitEngine(mem.memory)
-        : new ReferencePackedEngine(mem.memory);
-  const device: QueueDevice = deviceQueueFromAreas(
-    view,
-    ring === 'split'
-      ? { ring, size: 8, desc: areas.desc!, driver: areas.avail!, device: areas.used!, eventIdx: false, indirect: true }
-      : {
-          ring,
-          size: 8,
-          desc: areas.desc!,
-          driver: areas.driver!,
-          device: areas.device!,
-          eventIdx: false,
-          indirect: true,
-        },
-    { engine: e, name: 'vqC' },
-  );
+  const device = deviceFaceOf(mem, q, view, engine, { ring, size: 8, eventIdx: false, indirect: true }, 'vqC');
   return { mem, ctx, view, driver: q.driver, device, ringAddr };
 }
 

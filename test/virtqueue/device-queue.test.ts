@@ -11,7 +11,7 @@ import {
   createQueue,
   deviceQueueFromAreas,
   layout as L,
-  type PackedQueue,
+  queueAreas,
 } from '../../src/index.js';
 
 describe('SplitDevice.fromAreas', () => {
@@ -66,15 +66,8 @@ describe('deviceQueueFromAreas, either ring kind', () => {
     it(`${ring}: a device face from the areas moves chains both ways`, () => {
       const mem = new GuestMemory({ size: 1 << 20 });
       const q = createQueue(mem, { ring, size: 8, eventIdx: true });
-      const a =
-        ring === 'split'
-          ? (() => {
-              const s = (q as SplitQueue).areas;
-              return { desc: s.desc, driver: s.avail, device: s.used };
-            })()
-          : (q as PackedQueue).areas;
       const view = new DmaApi(mem).deviceView();
-      const dev = deviceQueueFromAreas(view, { ring, size: 8, ...a, eventIdx: true, indirect: false });
+      const dev = deviceQueueFromAreas(view, { ring, size: 8, ...queueAreas(q), eventIdx: true, indirect: false });
       const buf = mem.alloc(4096, { shared: true });
       for (let k = 0; k < 30; k++) {
         expect(q.driver.add([{ addr: buf, len: 10 }], [{ addr: buf + 100, len: 20 }], k)).toBe(true);
