@@ -117,6 +117,23 @@ describe('vqsim bench (ring round trip)', () => {
     expect(() => rt.check()).toThrow(BenchSanityError);
   });
 
+  it('runs the cases with the longest names (longer than a stats block name), and names them in its errors', () => {
+    const c: RingCase = {
+      ...base,
+      ring: 'packed',
+      indirect: true,
+      eventIdx: false,
+      inOrder: true,
+      bufferBytes: 4096,
+      engine: 'reference',
+    };
+    const rt = new RingRoundTrip(c);
+    rt.run(2);
+    rt.check();
+    rt.counted += 1;
+    expect(() => rt.check()).toThrow('packed/q256/chain4/indirect/noevidx/inorder/4096B/reference: stats say');
+  });
+
   it('fails loudly when a round trip loses chains', () => {
     const rt = new RingRoundTrip({ ...base, chainLength: 1 });
     // Take descriptors away from the driver: the next batch cannot be added in full.

@@ -26,7 +26,12 @@ export interface SplitQueueOptions {
   align?: number;
   /** 'wasm' (default) or 'reference' (the plain TypeScript model). */
   engine?: EngineName;
-  /** Name used in error messages. Default "vq0". */
+  /**
+   * Name used in error messages and for the queue's stats blocks ("<name>",
+   * or "<name>.driver" and "<name>.device" for a pair): printable ASCII
+   * without spaces, at most STATS_NAME_BYTES (56) characters with the suffix.
+   * Default "vq0".
+   */
   name?: string;
   /** Buffers the device's pop output holds per call. Default max(4 × size, 1024). */
   popElements?: number;
