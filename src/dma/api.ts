@@ -89,6 +89,11 @@ export class DmaApi {
     return this.backend.needSync;
   }
 
+  /** dma_max_mapping_size(): the largest buffer one map() takes on this backend. */
+  get maxMappingSize(): number {
+    return this.backend.maxMappingSize ?? this.mem.size;
+  }
+
   /** What a queue's driver side needs from this API (see SplitQueueOptions.dma). */
   driverDma(): DriverDma {
     return {

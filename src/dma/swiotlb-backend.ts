@@ -29,6 +29,10 @@ export class SwiotlbDmaBackend implements DmaBackend {
   readonly context: DmaContext;
   readonly window: { base: number; bytes: number };
   readonly needSync = true;
+  /** swiotlb_max_mapping_size(): 256 KiB. */
+  get maxMappingSize(): number {
+    return this.swiotlb.maxMappingSize;
+  }
   readonly swiotlb: Swiotlb;
   private readonly cpu: number;
 

@@ -509,6 +509,14 @@ export class Swiotlb {
     return this.core.swiotlb_sync(this.descriptor, off, size, toDevice ? 1 : 0, cpu);
   }
 
+  /**
+   * swiotlb_max_mapping_size(): one mapping fits in one segment of
+   * IO_TLB_SEGSIZE slots (no device here sets a min_align_mask to take off).
+   */
+  get maxMappingSize(): number {
+    return S.IO_TLB_SIZE * S.IO_TLB_SEGSIZE;
+  }
+
   /** The slots in use now (io_tlb_used). */
   get used(): number {
     return this.stats.get('used');

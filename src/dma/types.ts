@@ -69,6 +69,12 @@ export interface DmaBackend {
    * skip the calls on its hot path; true when the backend bounces.
    */
   readonly needSync: boolean;
+  /**
+   * The largest buffer one map() takes (Linux's dma_max_mapping_size());
+   * absent: no limit but guest RAM. Drivers split larger buffers into
+   * segments of at most this (virtio_max_dma_size()).
+   */
+  readonly maxMappingSize?: number;
   /** Makes [gpa, gpa + len) reachable by the device; returns its DMA address. `attrs`: DmaAttr bits. */
   map(gpa: number, len: number, dir: DmaDirection, attrs?: number): number;
   /** Ends a mapping made by map() (the API passes the original gpa). */

@@ -85,6 +85,10 @@ export class VduseDmaBackend implements DmaBackend {
   readonly needSync = true;
   /** Bytes of the bounce range: streaming IOVAs lie in [0, bounceSize). */
   readonly bounceSize: number;
+  /** vduse_dev_max_mapping_size(): one mapping may fill the bounce range. */
+  get maxMappingSize(): number {
+    return this.bounceSize;
+  }
   /** Streaming IOVAs: frames [1, bounce pages − 1] (IOVA_START_PFN is 1). */
   readonly stream: IovaDomain;
   /** Coherent IOVAs: frames from the end of the bounce range to the end of the space. */

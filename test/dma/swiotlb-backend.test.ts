@@ -321,6 +321,69 @@ describe('createMachine({ dma: "swiotlb" }): one pool for every device, counted 
   });
 });
 
+describe('blk requests larger than one swiotlb mapping (virtio_max_dma_size)', () => {
+  const machine = (backend: Backend, slots?: number, segMax?: number) => {
+    const mem = new GuestMemory({ size: 32 << 20 });
+    const dma = new DmaApi(mem, {
+      backend:
+        backend === 'swiotlb' && slots ? new SwiotlbDmaBackend(mem, { swiotlb: new Swiotlb(mem, { slots }) }) : backend,
+    });
+    const view = dma.deviceView();
+    const dev = new BlkDevice(view, MemoryBackend.create(view, 4 << 20), { segMax });
+    const blk = BlkDriver.probe(access('pci', dev), mem, dma, { queueSize: 32, maxIoBytes: 1 << 20 });
+    return { mem, dma, blk };
+  };
+  const data = new Uint8Array(1 << 20).map((_, i) => (i * 7 + (i >> 12)) & 0xff);
+
+  it('a 1 MiB write and read go in 256 KiB segments, each mapped and bounced on its own', () => {
+    const { dma, blk } = machine('swiotlb');
+    expect(dma.maxMappingSize).toBe(256 << 10);
+    expect(blk.maxSegmentBytes).toBe(256 << 10);
+    const maps = dma.counters().maps;
+    expect(blk.write(16, data)).toBe(BlkStatus.OK);
+    // The header and four data segments.
+    expect(dma.counters().maps - maps).toBe(5);
+    const r = blk.read(16, 1 << 20);
+    expect(r.status).toBe(BlkStatus.OK);
+    expect(Buffer.from(r.data).equals(data)).toBe(true);
+    expect(dma.counters().liveMappings).toBe(0);
+    expect(poolOf(dma).used).toBe(0);
+  });
+
+  it('on direct DMA the same request is one segment', () => {
+    const { dma, blk } = machine('direct');
+    const maps = dma.counters().maps;
+    expect(blk.write(16, data)).toBe(BlkStatus.OK);
+    expect(dma.counters().maps - maps).toBe(2);
+  });
+
+  it('a pool that fills half-way through a request gives back the segments it mapped', () => {
+    const { dma, blk } = machine('swiotlb', 384); // 768 KiB: three segments, not four
+    expect(() => blk.write(16, data)).toThrow(/swiotlb buffer is full/);
+    expect(dma.counters().liveMappings).toBe(0);
+    expect(poolOf(dma).used).toBe(0);
+    expect(blk.queues[0]!.inflight).toBe(0);
+    expect(blk.write(16, data.subarray(0, 512 << 10))).toBe(BlkStatus.OK);
+  });
+
+  it("more segments than seg_max allows is the caller's error, named, with nothing mapped", () => {
+    const { dma, blk } = machine('swiotlb', undefined, 2);
+    expect(blk.maxSegments).toBe(2);
+    let e: unknown;
+    try {
+      blk.write(16, data);
+    } catch (x) {
+      e = x;
+    }
+    expect((e as { code?: string }).code).toBe('BLK_TOO_MANY_SEGMENTS');
+    expect((e as Error).message).toBe(
+      'blk request of 1048576 bytes: 4 segments of at most 262144 bytes, the queue takes 2',
+    );
+    expect(dma.counters().liveMappings).toBe(0);
+    expect(blk.write(16, data.subarray(0, 512 << 10))).toBe(BlkStatus.OK);
+  });
+});
+
 describe('drivers and a full pool: DMA_MAPPING_ERROR, nothing queued is lost', () => {
   it('blk: a request that cannot be mapped is refused (-1), the queued ones complete, then it goes through', () => {
     const mem = new GuestMemory({ size: 16 << 20 });

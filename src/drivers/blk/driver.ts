@@ -102,7 +102,8 @@ interface Slot {
   dataGpa: number;
   dataLen: number;
   dataDir: DmaDirection;
-  dataDma: number;
+  /** Each data segment's DMA address, as map() returned it (maxSegmentBytes each, the last shorter). */
+  dataDma: number[];
   writable: number;
 }
 
@@ -140,7 +141,7 @@ export class BlkQueue {
     this.view = mem.view;
     for (let k = vq.size - 1; k >= 0; k--) {
       this.free.push(k);
-      this.slots.push({ hdrDma: 0, dataGpa: 0, dataLen: 0, dataDir: DmaDirection.TO_DEVICE, dataDma: 0, writable: 0 });
+      this.slots.push({ hdrDma: 0, dataGpa: 0, dataLen: 0, dataDir: DmaDirection.TO_DEVICE, dataDma: [], writable: 0 });
     }
     this.batch = new RequestBatch(mem, vq.size, vq.size * 3);
   }
@@ -151,11 +152,23 @@ export class BlkQueue {
    * ring has no room now, or a buffer could not be mapped (`mapError`; Linux
    * returns BLK_STS_RESOURCE and blk-mq retries): reap, then submit again.
    * A refused request leaves nothing behind; what is already queued stays.
+   * The data is cut into segments that one map() takes (virtio_max_dma_size:
+   * 256 KiB through swiotlb), one descriptor each, at most `maxSegments`.
    */
   submit(type: number, sector: number, data = 0, dataLen = 0): number {
-    const need = dataLen > 0 ? 3 : 2;
+    const segBytes = this.driver.maxSegmentBytes;
+    const segs = dataLen > 0 ? Math.ceil(dataLen / segBytes) : 0;
+    if (segs > this.driver.maxSegments) {
+      throw new BlkDriverError(
+        'BLK_TOO_MANY_SEGMENTS',
+        `blk request of ${dataLen} bytes: ${segs} segments of at most ${segBytes} bytes, the queue takes ${this.driver.maxSegments}`,
+        -EINVAL,
+        'user',
+      );
+    }
+    const need = 2 + segs;
     const descs = this.vq.driver.numFree - this.pendingDescs;
-    if (this.free.length === 0 || descs < (this.driver.indirect && need > 1 ? 1 : need)) return -1;
+    if (this.free.length === 0 || descs < (this.driver.indirect ? 1 : need) || !this.batch.fits(need)) return -1;
     const k = this.free.pop()!;
     const dma = this.driver.dma;
     const hdr = this.slab + k * 32;
@@ -180,21 +193,26 @@ export class BlkQueue {
     s.dataLen = dataLen;
     s.dataGpa = data;
     s.writable = 1;
+    s.dataDma.length = 0;
     if (dataLen > 0) {
       const toDevice = type !== BlkType.IN && type !== BlkType.GET_ID;
       s.dataDir = toDevice ? DmaDirection.TO_DEVICE : DmaDirection.FROM_DEVICE;
-      try {
-        s.dataDma = dma.map(data, dataLen, s.dataDir);
-      } catch (e) {
-        dma.unmap(hdrDma, 32, DmaDirection.BIDIRECTIONAL);
-        this.free.push(k);
-        return this.mapFailed(e);
+      const bufs = toDevice ? readable : writable;
+      for (let at = 0; at < dataLen; at += segBytes) {
+        const len = Math.min(segBytes, dataLen - at);
+        let d: number;
+        try {
+          d = dma.map(data + at, len, s.dataDir);
+        } catch (e) {
+          this.unmapData(s);
+          dma.unmap(hdrDma, 32, DmaDirection.BIDIRECTIONAL);
+          this.free.push(k);
+          return this.mapFailed(e);
+        }
+        s.dataDma.push(d);
+        bufs.push({ addr: d, len });
       }
-      if (toDevice) readable.push({ addr: s.dataDma, len: dataLen });
-      else {
-        writable.push({ addr: s.dataDma, len: dataLen });
-        s.writable += dataLen;
-      }
+      if (!toDevice) s.writable += dataLen;
     }
     writable.push({ addr: hdrDma + 16, len: 1 });
     this.batch.add(readable, writable, k, this.driver.indirect);
@@ -202,6 +220,13 @@ export class BlkQueue {
     this.inflight++;
     this.mapError = undefined;
     return k;
+  }
+
+  /** Ends the mappings of a slot's data segments (those made so far). */
+  private unmapData(s: Slot): void {
+    const segBytes = this.driver.maxSegmentBytes;
+    s.dataDma.forEach((d, i) => this.driver.dma.unmap(d, Math.min(segBytes, s.dataLen - i * segBytes), s.dataDir));
+    s.dataDma.length = 0;
   }
 
   /** A map that failed: a full pool is -1 (retry after a reap); any other error is the caller's. */
@@ -237,7 +262,7 @@ export class BlkQueue {
       const s = this.slots[k]!;
       // Unmapped with the addresses map() returned (the device's, not the CPU's).
       dma.unmap(s.hdrDma, 32, DmaDirection.BIDIRECTIONAL);
-      if (s.dataLen > 0) dma.unmap(s.dataDma, s.dataLen, s.dataDir);
+      if (s.dataLen > 0) this.unmapData(s);
       this.free.push(k);
       this.inflight--;
       if (this.driver.hardened) {
@@ -268,6 +293,10 @@ export class BlkDriver {
   readonly hardened: boolean;
   readonly indirect: boolean;
   readonly maxIoBytes: number;
+  /** Bytes of one data segment: what one map() takes (virtio_max_dma_size). */
+  readonly maxSegmentBytes: number;
+  /** Data segments of one request: seg_max (1 without it), at most the queue size − 2 (virtblk_probe). */
+  readonly maxSegments: number;
   private scratch: number;
 
   private constructor(
@@ -282,6 +311,9 @@ export class BlkDriver {
     this.hardened = options.hardened ?? true;
     this.indirect = hasFeature(features, Feature.INDIRECT_DESC);
     this.maxIoBytes = options.maxIoBytes ?? 128 * 1024;
+    // A descriptor's len is 32 bits.
+    this.maxSegmentBytes = Math.min(dma.maxMappingSize, 2 ** 31);
+    this.maxSegments = Math.max(1, Math.min(info.segMax || 1, Math.min(...vqs.map((vq) => vq.size)) - 2));
     this.queues = vqs.map((vq, i) => new BlkQueue(this, i, vq));
     this.scratch = mem.alloc(this.maxIoBytes);
   }

@@ -37,6 +37,11 @@ export class RequestBatch {
     return this;
   }
 
+  /** Whether one more chain of `buffers` buffers fits. */
+  fits(buffers: number): boolean {
+    return this.count < this.maxChains && this.end + L.REQ_HDR_SIZE + buffers * L.SG_SIZE <= this.limit;
+  }
+
   /**
    * Appends a chain of device-readable (`out`) then device-writable (`in`)
    * buffers, like Linux's virtqueue_add_sgs(). `token` comes back when the
@@ -44,8 +49,7 @@ export class RequestBatch {
    */
   add(out: readonly GuestBuffer[], inBufs: readonly GuestBuffer[], token = 0, indirect = false): this {
     const total = out.length + inBufs.length;
-    const bytes = L.REQ_HDR_SIZE + total * L.SG_SIZE;
-    if (this.count >= this.maxChains || this.end + bytes > this.limit) {
+    if (!this.fits(total)) {
       throw new ConfigError(`request batch full: it holds ${this.maxChains} chains and ${this.maxBuffers} buffers`);
     }
     const v = this.mem.view;
