@@ -7,11 +7,11 @@
 //
 // Replay a property failure: VQSIM_SEED=<seed> [VQSIM_PATH=<path>]
 // npx vitest run test/dma/swiotlb.test.ts (the failure prints both).
-import { build } from 'esbuild';
 import fc from 'fast-check';
 import { rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { bundleTestWorker } from '../helpers/bundle-worker.js';
 import {
   DmaAttr,
   DmaError,
@@ -459,17 +459,7 @@ describe('swiotlb property: random map/unmap sequences', () => {
 
 describe('swiotlb on two threads', () => {
   it('two CPUs on two threads share one area under its lock: no slot is ever held twice', async () => {
-    const out = `./dist/swiotlb-worker.${process.pid}.${Math.random().toString(36).slice(2)}.mjs`;
-    await build({
-      entryPoints: ['test/helpers/swiotlb-worker.ts'],
-      outfile: out,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      logLevel: 'warning',
-    });
+    const out = await bundleTestWorker('swiotlb-worker');
     try {
       const mem = new GuestMemory({ size: 8 << 20 });
       // One area for both CPUs: every search and release of either takes the same lock.

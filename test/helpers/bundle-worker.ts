@@ -8,10 +8,27 @@ import type { WorkerEntry } from '../../src/sim/thread-worker.js';
  * other test files may start workers meanwhile.
  */
 export async function bundleWorker(entry: WorkerEntry): Promise<void> {
-  const tmp = `dist/workers/${entry}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp.js`;
+  const tmp = `dist/workers/${entry}.${unique()}.tmp.js`;
+  await bundle(`workers/${entry}.ts`, tmp);
+  renameSync(tmp, `dist/workers/${entry}.js`);
+}
+
+/**
+ * Bundles a worker of the tests' own (test/helpers/<name>.ts) to a file of
+ * its own under dist/, for one test to start and then remove.
+ */
+export async function bundleTestWorker(name: string): Promise<string> {
+  const out = `./dist/${name}.${unique()}.mjs`;
+  await bundle(`test/helpers/${name}.ts`, out);
+  return out;
+}
+
+const unique = () => `${process.pid}.${Math.random().toString(36).slice(2)}`;
+
+async function bundle(entry: string, outfile: string): Promise<void> {
   await build({
-    entryPoints: [`workers/${entry}.ts`],
-    outfile: tmp,
+    entryPoints: [entry],
+    outfile,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -19,5 +36,4 @@ export async function bundleWorker(entry: WorkerEntry): Promise<void> {
     packages: 'external',
     logLevel: 'warning',
   });
-  renameSync(tmp, `dist/workers/${entry}.js`);
 }

@@ -1,10 +1,10 @@
 // Guest memory: bounds-checked accessors with a named error, the guest page
 // allocator (alignment, exhaustion, free + merge, determinism), the page
 // ownership map, and the mock ring writer's own reads and writes.
-import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { bundleTestWorker } from '../helpers/bundle-worker.js';
 import * as L from '../../assembly/layout.js';
 import {
   ConfigError,
@@ -133,17 +133,7 @@ describe('host allocator shared by every face of a memory', () => {
   });
 
   it('two threads allocating at once never get overlapping blocks', async () => {
-    const out = `./dist/alloc-worker.${process.pid}.${Math.random().toString(36).slice(2)}.mjs`;
-    await build({
-      entryPoints: ['test/helpers/alloc-worker.ts'],
-      outfile: out,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      logLevel: 'warning',
-    });
+    const out = await bundleTestWorker('alloc-worker');
     try {
       const mem = new GuestMemory({ size: RAM });
       const count = 4000;
