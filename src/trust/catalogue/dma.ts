@@ -1,0 +1,88 @@
+// DMA-layer violations: addresses that cross the boundary. A driver that
+// hands the device an address its deployment does not let it reach (the
+// device's pop refuses it: QEMU's "bogus descriptor", an IOTLB miss, a private
+// page), and a device that reaches outside what its DMA context grants.
+import type { Violation } from './types.js';
+
+export const dmaViolations: readonly Violation[] = [
+  {
+    id: 'ADDRESS_OUTSIDE_GUEST_RAM',
+    side: 'driver',
+    layer: 'dma',
+    severity: 'high',
+    handling: 'break',
+    summary: 'a descriptor address outside guest RAM',
+    message: 'virtio: bogus descriptor or out of resources',
+    source: 'virtqueue_map_desc, hw/virtio/virtio.c',
+  },
+  {
+    id: 'DMA_UNMAPPED',
+    side: 'driver',
+    layer: 'dma',
+    severity: 'high',
+    handling: 'break',
+    summary: "a descriptor address with no mapping in the device's IOMMU or bounce domain",
+    message: 'IOTLB miss: no mapping for the address in the device context',
+    source: 'vhost_iotlb_miss, drivers/vhost/vhost.c',
+  },
+  {
+    id: 'DMA_PERMISSION',
+    side: 'driver',
+    layer: 'dma',
+    severity: 'high',
+    handling: 'break',
+    summary: 'a descriptor whose direction the IOMMU mapping does not allow',
+    message: 'IOMMU permission fault',
+    source: 'iotlb_access_ok, drivers/vhost/vhost.c',
+  },
+  {
+    id: 'DMA_PRIVATE_PAGE',
+    side: 'driver',
+    layer: 'dma',
+    severity: 'critical',
+    handling: 'break',
+    summary: 'a descriptor that points an untrusted device into private (encrypted) memory',
+    message: 'descriptor points into a private (encrypted) page the device may not touch',
+    source: 'force_dma_unencrypted, kernel/dma/direct.c',
+  },
+  {
+    id: 'DMA_RMP_VIOLATION',
+    side: 'driver',
+    layer: 'dma',
+    severity: 'critical',
+    handling: 'break',
+    summary: 'a device write aimed at a guest-owned page under SEV-SNP (the RMP refuses it)',
+    message: 'RMP violation: SEV-SNP refuses the device write to guest-owned page',
+    source: 'AMD SEV-SNP ABI, Reverse Map Table checks',
+  },
+  {
+    id: 'DMA_BLOCKED',
+    side: 'driver',
+    layer: 'dma',
+    severity: 'high',
+    handling: 'break',
+    summary: 'DMA by a device whose TDISP interface is in ERROR',
+    message: "the device's DMA is blocked (its TDISP interface is in ERROR)",
+    source: 'PCIe TDISP 1.0, TDI ERROR state',
+  },
+  {
+    id: 'DMA_STAGING_FULL',
+    side: 'driver',
+    layer: 'dma',
+    severity: 'medium',
+    handling: 'break',
+    summary: 'one batch reaches more private-page bytes than the ciphertext staging ring holds',
+    message: 'one batch reached more private-page bytes than the ciphertext staging ring holds',
+    source: 'vqsim encryption model (assembly/mem/dma.ts)',
+  },
+  {
+    id: 'DMA_FAULT',
+    side: 'device',
+    layer: 'dma',
+    severity: 'critical',
+    handling: 'fail',
+    summary: 'a device access outside what its DMA context grants',
+    message: 'DMA fault: device read/write outside what it may reach',
+    source: 'IOMMU fault reporting (drivers/iommu), DMA remapping',
+  },
+];
