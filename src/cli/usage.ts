@@ -18,9 +18,10 @@ Commands:
   bench blk         virtio-blk: IOPS and MB/s, random and sequential
   bench console     virtio-console: bytes per second through loopback
   bench swiotlb     swiotlb bounce pool: map+unmap at pool utilisations, bounce copy bandwidth
+  attack            every violation of the trust catalogue, hardened and naive, per deployment
 
 Options:
-  -h, --help     show this help; \`vqsim bench <name> --help\` for a benchmark's options
+  -h, --help     show this help; \`vqsim <command> --help\` (and \`vqsim bench <name> --help\`) for options
 `;
 
 export const BENCH_HELP = `Usage: vqsim bench [ring] [options]

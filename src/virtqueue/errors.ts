@@ -11,6 +11,11 @@ interface ErrorInfo {
   face: Side;
   /** True when the other side broke the protocol: the queue is then marked broken. */
   violation: boolean;
+  /**
+   * Who committed it, where that is not the other side: a pop refused because
+   * the device's own TDISP interface is in ERROR is the device's doing.
+   */
+  culprit?: Side;
   message: (a: number, b: number) => string;
 }
 
@@ -166,6 +171,7 @@ const table = new Map<number, ErrorInfo>([
       code: 'DMA_BLOCKED',
       face: 'device',
       violation: true,
+      culprit: 'device',
       message: () => "the device's DMA is blocked (its TDISP interface is in ERROR)",
     },
   ],
@@ -290,7 +296,7 @@ export class VirtqueueError extends VqsimError {
     super(
       code,
       `${queue}: ${info ? info.message(a, b) : `error ${numeric}`}`,
-      violation || numeric === L.E_BROKEN ? other : detectedBy,
+      info?.culprit ?? (violation || numeric === L.E_BROKEN ? other : detectedBy),
     );
     this.name = 'VirtqueueError';
     this.detectedBy = detectedBy;

@@ -29,6 +29,12 @@ export interface AttackOutcome {
   bytesCorrupted: number;
   /** The victim stopped making progress: a budget or deadline of the simulator ended it. */
   hung: boolean;
+  /**
+   * The deployment lets this attacker do this by design (a traditional VM's
+   * device reads all guest RAM; an accepted TDISP device reaches private
+   * memory): not a violation there, and its damage is what trusting it costs.
+   */
+  trusted?: boolean;
   /** Anything else worth a line in the report (what the naive side believed). */
   note?: string | undefined;
 }
@@ -43,5 +49,11 @@ export interface Scenario {
   readonly title: string;
   /** Deployments it makes sense in; default every deployment. */
   readonly deployments?: readonly DeploymentName[];
+  /**
+   * Why there is no naive side, when there is none: the check is the
+   * isolation boundary itself and cannot be turned off (the runner then runs
+   * the hardened side only and says so).
+   */
+  readonly noNaive?: string;
   run(ctx: AttackContext): AttackOutcome | Promise<AttackOutcome>;
 }

@@ -57,11 +57,11 @@ export const dmaViolations: readonly Violation[] = [
   },
   {
     id: 'DMA_BLOCKED',
-    side: 'driver',
+    side: 'device',
     layer: 'dma',
     severity: 'high',
     handling: 'break',
-    summary: 'DMA by a device whose TDISP interface is in ERROR',
+    summary: 'DMA by a device whose TDISP interface went to ERROR (its locked configuration changed)',
     message: "the device's DMA is blocked (its TDISP interface is in ERROR)",
     source: 'PCIe TDISP 1.0, TDI ERROR state',
   },

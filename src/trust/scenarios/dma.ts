@@ -1,4 +1,296 @@
-// Attack scenarios for the dma-layer entries of the violation catalogue.
-import type { Scenario } from '../attack/types.js';
+// Attack scenarios for the DMA layer: what crosses the boundary as an
+// address. A device reaching for guest memory it was never given (the
+// talk's "malicious read from RAM" and "malicious write to RAM"), and a
+// driver handing a device an address its deployment does not let it reach.
+// Both run on a machine from createMachine, so each deployment's own DMA
+// backend and context decide, exactly as they do for real I/O.
+import { ConfigError } from '../../errors.js';
+import { DmaDirection } from '../../dma/types.js';
+import { BlkType } from '../../spec/blk.js';
+import { createMachine, type BlkMachineDevice, type Machine } from '../../sim/machine.js';
+import type { MachineConfig } from '../../sim/machine-config.js';
+import { SplitQueue } from '../../virtqueue/split/queue.js';
+import { VRING_DESC_F_NEXT, VRING_DESC_F_WRITE } from '../../spec/ring.js';
+import { violationOf } from '../catalogue/index.js';
+import { Damage, rng } from '../attack/damage.js';
+import type { AttackContext, AttackOutcome, Scenario } from '../attack/types.js';
 
-export const dmaScenarios: readonly Scenario[] = [];
+const PAGE = 4096;
+
+function blkMachine(ctx: AttackContext, extra: Partial<MachineConfig> = {}): Machine {
+  return createMachine({
+    deployment: ctx.deployment,
+    seed: ctx.seed,
+    ...extra,
+    devices: [{ kind: 'blk', ring: 'split', capacityBytes: 1 << 20, hardened: ctx.hardened }],
+  });
+}
+
+/** The device may do this by design here: all RAM (traditional, vhost-user), or an accepted TDISP device. */
+function trustedWithRam(m: Machine, b: BlkMachineDevice): boolean {
+  return m.deployment === 'traditional' || m.deployment === 'vhost-user' || b.tdisp?.state === 'RUN';
+}
+
+function outcome(e: unknown, o: Omit<AttackOutcome, 'detected' | 'violation' | 'reaction'>): AttackOutcome {
+  const v = violationOf(e);
+  if (e !== undefined && !v) throw e;
+  return { ...o, detected: v !== undefined, violation: v?.id, reaction: v ? 'failed' : 'none' };
+}
+
+/**
+ * The device reads a private page holding a guest secret. Hardened: the
+ * guest never mapped it, so the device aims at its guest physical address.
+ * Naive: a guest that maps more than it must (iommu=pt, a buffer left
+ * mapped, a page shared for convenience) has mapped it, and the device reads
+ * through that mapping.
+ */
+const readPrivate: Scenario = {
+  id: 'dma-read-private',
+  violation: 'DMA_FAULT',
+  attacker: 'device',
+  title: 'the device reads a private guest page it was never given',
+  run(ctx) {
+    const m = blkMachine(ctx);
+    try {
+      const b = m.blk();
+      const dmg = new Damage(m.mem, ctx.seed);
+      const secret = dmg.secret(m.mem.alloc(PAGE), PAGE);
+      const at = ctx.hardened ? secret : b.dma.map(secret, PAGE, DmaDirection.BIDIRECTIONAL);
+      let seen: Uint8Array = new Uint8Array(0);
+      let err: unknown;
+      try {
+        seen = b.dma.deviceView().read(at, PAGE);
+      } catch (e) {
+        err = e;
+      }
+      const leaked = dmg.leakedIn(seen);
+      return {
+        ...outcome(err, { bytesLeaked: leaked, bytesCorrupted: 0, hung: false }),
+        trusted: ctx.hardened && trustedWithRam(m, b),
+        note: err === undefined && leaked === 0 ? `read ${seen.length} bytes of ciphertext` : undefined,
+      };
+    } finally {
+      m.close();
+    }
+  },
+};
+
+/** The device writes into a private page (a canary). Naive as in dma-read-private: the guest mapped it. */
+const writePrivate: Scenario = {
+  id: 'dma-write-private',
+  violation: 'DMA_FAULT',
+  attacker: 'device',
+  title: 'the device writes into a private guest page it was never given',
+  run(ctx) {
+    const m = blkMachine(ctx);
+    try {
+      const b = m.blk();
+      const dmg = new Damage(m.mem, ctx.seed);
+      const target = dmg.canary(m.mem.alloc(PAGE), PAGE);
+      const next = rng(ctx.seed);
+      const junk = new Uint8Array(256).map(() => next() & 0xff);
+      const at = ctx.hardened ? target : b.dma.map(target, PAGE, DmaDirection.BIDIRECTIONAL);
+      let err: unknown;
+      try {
+        b.dma.deviceView().write(at, junk);
+      } catch (e) {
+        err = e;
+      }
+      // The naive guest unmaps when it is done: a bounce copies the slot back.
+      if (!ctx.hardened) b.dma.unmap(at, PAGE, DmaDirection.BIDIRECTIONAL);
+      return {
+        ...outcome(err, { bytesLeaked: 0, bytesCorrupted: dmg.corrupted(), hung: false }),
+        trusted: ctx.hardened && trustedWithRam(m, b),
+      };
+    } finally {
+      m.close();
+    }
+  },
+};
+
+/**
+ * An accepted TDISP device changes its locked configuration (a BAR moved
+ * under the guest) and goes on serving requests into private memory. The
+ * interface goes to ERROR, and TDISP says an interface in ERROR does no DMA:
+ * the device's next pop is refused by its context.
+ */
+const tdiError: Scenario = {
+  id: 'dma-tdi-error',
+  violation: 'DMA_BLOCKED',
+  attacker: 'device',
+  title: 'an accepted TDISP device changes its locked configuration and goes on doing DMA',
+  deployments: ['cvm-tdisp'],
+  noNaive: 'TDISP blocks the DMA of an interface in ERROR in the host IOMMU, whatever the guest checks',
+  run(ctx) {
+    const m = blkMachine(ctx);
+    try {
+      const b = m.blk();
+      const dmg = new Damage(m.mem, ctx.seed);
+      dmg.canary(m.mem.alloc(PAGE), PAGE);
+      b.tdisp?.configChange('BAR0 moved by the device after LOCK');
+      try {
+        b.driver.read(0, PAGE);
+      } catch {
+        // The request cannot complete: what counts is why the device stopped.
+      }
+      const v = violationOf(b.device.fault);
+      return {
+        detected: v !== undefined,
+        violation: v?.id,
+        reaction: v ? 'broken' : 'none',
+        bytesLeaked: 0,
+        bytesCorrupted: dmg.corrupted(),
+        hung: false,
+      };
+    } finally {
+      m.close();
+    }
+  },
+};
+
+interface RawDesc {
+  addr: number;
+  len: number;
+  write: boolean;
+}
+
+/**
+ * A malicious driver posts a chain straight into the split ring (its own
+ * driver face would refuse some of these): descriptors from the top of the
+ * table down, one avail entry, avail idx + 1, then the doorbell. The device
+ * serves it; what its pop makes of the addresses is the outcome.
+ */
+function postRaw(b: BlkMachineDevice, chain: readonly RawDesc[]): void {
+  const vq = b.driver.queues[0]!.vq;
+  if (!(vq instanceof SplitQueue)) throw new ConfigError('dma scenarios post to a split ring');
+  const mem = b.mem;
+  const gpa = (dma: number) => vq.ringAddr + (dma - vq.ringDma);
+  const { desc, avail } = vq.areas;
+  chain.forEach((d, k) => {
+    const i = vq.size - 1 - k;
+    const at = gpa(desc) + 16 * i;
+    mem.writeU64(at, d.addr);
+    mem.writeU32(at + 8, d.len);
+    mem.writeU16(at + 12, (d.write ? VRING_DESC_F_WRITE : 0) | (k + 1 < chain.length ? VRING_DESC_F_NEXT : 0));
+    mem.writeU16(at + 14, i - 1);
+  });
+  const idx = mem.readU16(gpa(avail) + 2);
+  mem.writeU16(gpa(avail) + 4 + 2 * (idx % vq.size), vq.size - 1);
+  mem.writeU16(gpa(avail) + 2, (idx + 1) & 0xffff);
+  b.access.notify(0);
+}
+
+/**
+ * One driver-lie scenario: a blk read request whose data buffer is `data`
+ * (given the machine, its blk device and the damage tracker), posted raw. The
+ * victim is the device: its pop translates every descriptor through its DMA
+ * context and stops with the violation (NEEDS_RESET), as QEMU's virtio_error does.
+ */
+function badAddress(
+  id: string,
+  violation: string,
+  title: string,
+  deployments: Scenario['deployments'],
+  data: (m: Machine, b: BlkMachineDevice, dmg: Damage) => RawDesc,
+  config: Partial<MachineConfig> = {},
+  setup?: string,
+): Scenario {
+  return {
+    id,
+    violation,
+    attacker: 'driver',
+    title,
+    deployments,
+    noNaive:
+      "the device reaches guest memory only through its DMA context: the deployment's isolation, not a check a device model can skip",
+    run(ctx) {
+      const m = blkMachine(ctx, config);
+      try {
+        const b = m.blk();
+        const dmg = new Damage(m.mem, ctx.seed);
+        // The header and status in a shared page: only the data buffer lies.
+        const hdrGpa = m.mem.alloc(PAGE, { shared: true });
+        m.mem.writeU32(hdrGpa, BlkType.IN);
+        const hdr = b.dma.map(hdrGpa, 16, DmaDirection.TO_DEVICE);
+        const status = b.dma.map(hdrGpa + 64, 1, DmaDirection.FROM_DEVICE);
+        postRaw(b, [{ addr: hdr, len: 16, write: false }, data(m, b, dmg), { addr: status, len: 1, write: true }]);
+        const fault = b.device.fault;
+        const v = violationOf(fault);
+        if (fault && !v) throw fault;
+        return {
+          detected: v !== undefined,
+          violation: v?.id,
+          reaction: v ? 'broken' : 'none',
+          bytesLeaked: 0,
+          bytesCorrupted: dmg.corrupted(),
+          hung: false,
+          note: setup,
+        };
+      } finally {
+        m.close();
+      }
+    },
+  };
+}
+
+export const dmaScenarios: readonly Scenario[] = [
+  readPrivate,
+  writePrivate,
+  tdiError,
+  badAddress(
+    'dma-outside-ram',
+    'ADDRESS_OUTSIDE_GUEST_RAM',
+    'the driver posts a buffer past the end of guest RAM',
+    ['traditional', 'vhost-user', 'cvm', 'cvm-tdisp'],
+    (m) => ({ addr: m.mem.size + PAGE, len: 512, write: true }),
+  ),
+  badAddress(
+    'dma-stale-iova',
+    'DMA_UNMAPPED',
+    'the driver posts an IOVA it already unmapped (use after unmap)',
+    ['hardware', 'vduse'],
+    (_m, b, dmg) => {
+      const gpa = b.mem.alloc(PAGE);
+      const iova = b.dma.map(gpa, PAGE, DmaDirection.FROM_DEVICE);
+      b.dma.unmap(iova, PAGE, DmaDirection.FROM_DEVICE);
+      // The canary goes in after the unmap, whose copy back is the guest's own doing.
+      dmg.canary(gpa, PAGE);
+      return { addr: iova, len: 512, write: true };
+    },
+  ),
+  badAddress(
+    'dma-write-read-only',
+    'DMA_PERMISSION',
+    'the driver posts a device-writable buffer over a mapping made TO_DEVICE (read-only to the device)',
+    ['hardware'],
+    (_m, b, dmg) => {
+      const gpa = dmg.canary(b.mem.alloc(PAGE), PAGE);
+      return { addr: b.dma.map(gpa, PAGE, DmaDirection.TO_DEVICE), len: 512, write: true };
+    },
+  ),
+  badAddress(
+    'dma-write-private-rmp',
+    'DMA_RMP_VIOLATION',
+    'the driver hands an untrusted SEV-SNP device a private page to write (no bounce)',
+    ['cvm'],
+    (_m, b, dmg) => ({ addr: dmg.canary(b.mem.alloc(PAGE), PAGE), len: 512, write: true }),
+  ),
+  badAddress(
+    'dma-private-page',
+    'DMA_PRIVATE_PAGE',
+    'the driver hands a device behind swiotlb=force a private page (not bounced)',
+    ['traditional'],
+    (_m, b, dmg) => ({ addr: dmg.canary(b.mem.alloc(PAGE), PAGE), len: 512, write: true }),
+    { deployment: undefined, dma: 'swiotlb' },
+    'no deployment: dma swiotlb with encryption none (swiotlb=force)',
+  ),
+  badAddress(
+    'dma-staging-overflow',
+    'DMA_STAGING_FULL',
+    'the driver hands an untrusted SEV device more private pages to write in one batch than the write-back list holds',
+    ['traditional'],
+    (_m, b) => ({ addr: b.mem.alloc(17 << 20), len: 4097 * PAGE, write: true }),
+    { deployment: undefined, encryption: 'sev', dma: 'direct', memory: 64 << 20 },
+    'no deployment: encryption sev with direct DMA (a CVM guest that does not bounce)',
+  ),
+];

@@ -1,0 +1,181 @@
+// `vqsim attack`: every scenario of the violation catalogue against the
+// hardened and the naive side, deployment by deployment (src/trust/attack).
+import { parseArgs } from 'node:util';
+import { DEPLOYMENT_NAMES, type DeploymentName } from '../sim/deployments.js';
+import { catalogue } from '../trust/catalogue/index.js';
+import { attacksPassed, runAttacks, type AttackRow, type AttackSide } from '../trust/attack/run.js';
+import { scenarios } from '../trust/scenarios/index.js';
+import { choices, describeParseError, list } from './bench/options.js';
+import { textTable } from './bench/report.js';
+import type { Io } from './io.js';
+import { UsageError } from './usage.js';
+
+export const ATTACK_HELP = `Usage: vqsim attack [options]
+
+Runs each attack scenario (one or more per entry of the violation catalogue)
+against the hardened victim and the naive one (hardened: false), in every
+deployment the scenario applies to, and reports what the victim detected and
+what the attacker got: bytes of planted secrets it read, bytes of guest
+memory outside its own buffers it changed, and whether the victim hung.
+
+Verdicts: detected (the victim named the violation), contained (not named,
+but nothing leaked, changed or hung: e.g. a CVM device reads ciphertext),
+trusted (the deployment lets this device do it by design: a traditional VM's
+device reads all RAM), damage (naive: the lie did harm), missed (hardened:
+the lie went through), crashed (the simulator threw something that is not a
+catalogue violation: a bug). Exit status 1 when any hardened row is missed
+or any row crashed, else 0.
+
+Options:
+  --list                   print the catalogue (id, side, layer, severity, handling, message, source)
+  --markdown               with --list: as a Markdown table (the README's)
+  --scenario <id,...>      scenarios to run (default all; --list shows them)
+  --deployment <d,...>     ${DEPLOYMENT_NAMES.join(', ')} (default all)
+  --side <s,...>           hardened, naive (default both)
+  --seed <n>               seed of secrets, canaries and scripted lies, 0 to 4294967295 (default 1)
+  --json                   print the rows as JSON
+  -h, --help               show this help
+
+Examples:
+  vqsim attack
+  vqsim attack --scenario dma-read-private --deployment traditional,cvm
+  vqsim attack --list --markdown
+`;
+
+const spec = {
+  list: { type: 'boolean' },
+  markdown: { type: 'boolean' },
+  scenario: { type: 'string' },
+  deployment: { type: 'string' },
+  side: { type: 'string' },
+  seed: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The catalogue as a Markdown table, with the scenarios that commit each entry. */
+export function catalogueMarkdown(): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const lines = [
+    '| id | committed by | layer | severity | handling | message | follows | scenarios |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const v of catalogue) {
+    const by = scenarios.filter((s) => s.violation === v.id && s.attacker === v.side).map((s) => `\`${s.id}\``);
+    lines.push(
+      `| \`${v.id}\` | ${v.side} | ${v.layer} | ${v.severity} | ${v.handling} | ${esc(v.message)} | ${esc(v.source)} | ${by.join(', ') || '—'} |`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+function catalogueTable(): string {
+  const head = ['id', 'side', 'layer', 'severity', 'handling', 'scenarios', 'message'];
+  const rows = catalogue.map((v) => [
+    v.id,
+    v.side,
+    v.layer,
+    v.severity,
+    v.handling,
+    String(scenarios.filter((s) => s.violation === v.id && s.attacker === v.side).length),
+    v.message,
+  ]);
+  return textTable(`vqsim attack --list: ${catalogue.length} violations`, head, rows, 7);
+}
+
+function attackTable(rows: readonly AttackRow[], seed: number): string {
+  const head = [
+    'scenario',
+    'deployment',
+    'side',
+    'verdict',
+    'violation',
+    'reaction',
+    'leaked B',
+    'corrupted B',
+    'hung',
+  ];
+  const cells = rows.map((r) => [
+    r.scenario,
+    r.deployment,
+    r.side,
+    r.verdict === 'missed' || r.verdict === 'crashed' ? r.verdict.toUpperCase() : r.verdict,
+    r.violation ?? '-',
+    r.reaction,
+    String(r.bytesLeaked),
+    String(r.bytesCorrupted),
+    r.hung ? 'yes' : 'no',
+  ]);
+  const count = (side: AttackSide, v: AttackRow['verdict']) =>
+    rows.filter((r) => r.side === side && r.verdict === v).length;
+  const hardened = rows.filter((r) => r.side === 'hardened').length;
+  const naive = rows.length - hardened;
+  const summary =
+    `\nhardened: ${hardened} rows, ${count('hardened', 'detected')} detected, ${count('hardened', 'contained')} contained, ` +
+    `${count('hardened', 'trusted')} trusted, ${count('hardened', 'missed')} missed; ` +
+    `naive: ${naive} rows, ${count('naive', 'damage')} with damage` +
+    (rows.some((r) => r.verdict === 'crashed')
+      ? `; ${rows.filter((r) => r.verdict === 'crashed').length} CRASHED`
+      : '') +
+    '\n';
+  const notes = rows
+    .filter((r) => r.verdict === 'crashed' || r.verdict === 'missed')
+    .map((r) => `${r.scenario} ${r.deployment} ${r.side}: ${r.note ?? r.verdict}\n`)
+    .join('');
+  return textTable(`vqsim attack: seed ${seed}`, head, cells, 6) + summary + notes;
+}
+
+/** `vqsim attack [options]`. Returns the exit code. */
+export async function attackCommand(args: string[], io: Io): Promise<number> {
+  let values: Partial<Record<keyof typeof spec, string | boolean>>;
+  try {
+    ({ values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError(describeParseError(e));
+  }
+  if (values.help) {
+    io.out(ATTACK_HELP);
+    return 0;
+  }
+  if (values.list) {
+    io.out(values.markdown ? catalogueMarkdown() : catalogueTable());
+    return 0;
+  }
+  if (values.markdown) throw new UsageError('--markdown: only with --list');
+  const ids = scenarios.map((s) => s.id);
+  const wanted =
+    typeof values.scenario === 'string'
+      ? list('scenario', values.scenario, `must be scenario ids: ${ids.join(', ')}`).map((id) => {
+          if (!ids.includes(id))
+            throw new UsageError(`--scenario ${id}: not a scenario (vqsim attack --list shows them)`);
+          return id;
+        })
+      : undefined;
+  const deployments: DeploymentName[] =
+    typeof values.deployment === 'string'
+      ? choices('deployment', values.deployment, DEPLOYMENT_NAMES)
+      : DEPLOYMENT_NAMES;
+  const sides: AttackSide[] =
+    typeof values.side === 'string'
+      ? choices('side', values.side, ['hardened', 'naive'] as const)
+      : ['hardened', 'naive'];
+  let seed = 1;
+  if (typeof values.seed === 'string') {
+    seed = /^\d+$/.test(values.seed) ? Number(values.seed) : NaN;
+    if (!(seed <= 0xffffffff))
+      throw new UsageError(`--seed ${values.seed}: must be a whole number from 0 to 4294967295`);
+  }
+  const rows = await runAttacks({
+    scenarios: wanted,
+    deployments,
+    sides,
+    seed,
+    onRow: (i, n, what) => io.progress(`[${i + 1}/${n}] ${what}`),
+  });
+  io.progress('');
+  if (rows.length === 0) {
+    throw new UsageError('no scenario applies to the deployments and sides asked for (vqsim attack --list shows them)');
+  }
+  io.out(values.json ? JSON.stringify({ seed, rows }, null, 2) + '\n' : attackTable(rows, seed));
+  return attacksPassed(rows) ? 0 : 1;
+}
