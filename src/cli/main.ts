@@ -1,10 +1,11 @@
 // The `vqsim` command. bin/vqsim.js calls main() with the arguments after the script.
 import { attackCommand } from './attack.js';
 import { benchCommand } from './bench/index.js';
+import { studyCommand } from './study.js';
 import { processIo, type Io } from './io.js';
 import { MAIN_HELP, UsageError } from './usage.js';
 
-export const COMMANDS = ['bench', 'attack'] as const;
+export const COMMANDS = ['bench', 'attack', 'study'] as const;
 
 async function dispatch(argv: string[], io: Io): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -18,6 +19,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
   }
   if (cmd === 'bench') return benchCommand(rest, io);
   if (cmd === 'attack') return attackCommand(rest, io);
+  if (cmd === 'study') return studyCommand(rest, io);
   if (cmd.startsWith('-')) throw new UsageError(`unknown flag ${cmd}: see vqsim --help`);
   throw new UsageError(`unknown command ${cmd}: must be ${COMMANDS.join(', ')} (see vqsim --help)`);
 }

@@ -18,6 +18,7 @@ Commands:
   bench blk         virtio-blk: IOPS and MB/s, random and sequential
   bench console     virtio-console: bytes per second through loopback
   bench swiotlb     swiotlb bounce pool: map+unmap at pool utilisations, bounce copy bandwidth
+  study swiotlb     what each deployment's DMA path costs per size: measured rate and modeled cycles
   attack            every violation of the trust catalogue, hardened and naive, per deployment
 
 Options:

@@ -1,0 +1,361 @@
+// `vqsim study swiotlb`: what bouncing every DMA costs, per size, per
+// deployment, for virtio-net and virtio-blk on split and packed rings. Each
+// case is measured (wall-clock operations per second, against `traditional`
+// in the same round) and modeled (the events it counted, turned into cycles
+// by the cost model, src/sim/cost.ts): the two side by side, never mixed.
+import { parseArgs } from 'node:util';
+import type { RingKind } from '../index.js';
+import { DEPLOYMENTS, type DeploymentName } from '../sim/deployments.js';
+import {
+  COST_CATEGORIES,
+  COST_PROFILES,
+  loadCostModel,
+  modelCycles,
+  profileFor,
+  type CostCategory,
+  type CostModel,
+} from '../sim/cost.js';
+import type { EventTotals, PerOp } from '../sim/per-op.js';
+import { measureBlk } from './bench/blk.js';
+import { measureNet } from './bench/net.js';
+import { choices, describeParseError, ints } from './bench/options.js';
+import { jsonDocument, textTable } from './bench/report.js';
+import type { Io } from './io.js';
+import { UsageError } from './usage.js';
+import { ConfigError } from '../errors.js';
+
+export const STUDY_DEPLOYMENTS = ['traditional', 'hardware', 'vduse', 'cvm', 'cvm-tdisp', 'vhost-user'] as const;
+type StudyDeployment = (typeof STUDY_DEPLOYMENTS)[number];
+const DEVICES = ['net', 'blk'] as const;
+type StudyDevice = (typeof DEVICES)[number];
+/** virtio-net frames stop at 65535 bytes (no GSO here); blk requests are whole 512-byte sectors. */
+const NET_MAX = 65535;
+const BLK_MIN = 512;
+
+export const STUDY_HELP = `Usage: vqsim study swiotlb [options]
+
+Measures and models what each deployment's DMA path costs per operation, for
+virtio-net (frames looped back: one TX and one RX per packet) and virtio-blk
+(random 4-deep writes of the size), on split and packed rings. Each row has
+the measured rate (opsPerSec, vsTraditional: against the same case on a
+traditional machine in the same round) and the modeled cost: the events per
+operation the stats registry counted, and the cycles the cost model gives
+them (cycles, cyclesBy category). Sizes a device cannot take are skipped and
+said: net frames stop at ${NET_MAX} bytes (no GSO), blk takes whole sectors
+(multiples of ${BLK_MIN} bytes).
+
+Options:
+  --sizes <n,...>          bytes per operation, 64 to 262144 (default 64,512,4096,32768,262144)
+  --deployment <d,...>     ${STUDY_DEPLOYMENTS.join(', ')} (default all but vhost-user;
+                           traditional always runs: it is the baseline)
+  --device <net,blk>       devices (default net,blk)
+  --ring <split,packed>    ring layouts (default split,packed)
+  --time <ms>              measuring time per case and round, 1 to 600000 (default 100)
+  --rounds <n>             rounds, 1 to 50; rows give the median round (default 1)
+  --cost <file>            a cost file (JSON: "extends": traditional|sev-snp|tdx and cycle
+                           fields); default: the profile of each row's encryption
+  --full                   the large grid: sizes 64 to 256 KiB in powers of 4, every
+                           deployment, 300 ms, 3 rounds
+  --json | --csv | --markdown   export the rows instead of the table
+  -h, --help               show this help
+
+Examples:
+  vqsim study swiotlb
+  vqsim study swiotlb --device net --ring split --sizes 1500,65535 --deployment cvm --json
+`;
+
+export interface StudyOptions {
+  sizes: number[];
+  deployments: StudyDeployment[];
+  devices: StudyDevice[];
+  rings: RingKind[];
+  timeMs: number;
+  rounds: number;
+  cost: CostModel | undefined;
+  format: 'table' | 'json' | 'csv' | 'markdown';
+}
+
+export interface StudyRow {
+  study: 'swiotlb';
+  device: StudyDevice;
+  ring: RingKind;
+  deployment: StudyDeployment;
+  dma: string;
+  encryption: string;
+  size: number;
+  /** Measured: operations (packets or requests) per second, the median round. */
+  opsPerSec: number;
+  /** Measured: opsPerSec ÷ the same case on traditional, same round. */
+  vsTraditional: number;
+  /** Modeled: the cost profile the cycles come from. */
+  costProfile: string;
+  cycles: number;
+  cyclesBy: Record<CostCategory, number>;
+  /** Counted: events per operation. */
+  perOp: Record<keyof EventTotals, number>;
+}
+
+const spec = {
+  sizes: { type: 'string' },
+  deployment: { type: 'string' },
+  device: { type: 'string' },
+  ring: { type: 'string' },
+  time: { type: 'string' },
+  rounds: { type: 'string' },
+  cost: { type: 'string' },
+  full: { type: 'boolean' },
+  json: { type: 'boolean' },
+  csv: { type: 'boolean' },
+  markdown: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function parseStudyArgs(args: string[]): StudyOptions | 'help' {
+  let values: Partial<Record<keyof typeof spec, string | boolean>>;
+  try {
+    ({ values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError(describeParseError(e));
+  }
+  if (values.help) return 'help';
+  const formats = (['json', 'csv', 'markdown'] as const).filter((f) => values[f] === true);
+  if (formats.length > 1) throw new UsageError(`--${formats.join(' and --')}: choose one export format`);
+  const full = values.full === true;
+  const str = (k: keyof typeof spec) => (typeof values[k] === 'string' ? values[k] : undefined);
+  const sizes = ints(
+    'sizes',
+    str('sizes') ?? (full ? '64,256,1024,4096,16384,65536,262144' : '64,512,4096,32768,262144'),
+    (n) => n >= 64 && n <= 262144,
+    'must be sizes in bytes from 64 to 262144',
+  );
+  const asked = choices(
+    'deployment',
+    str('deployment') ?? STUDY_DEPLOYMENTS.filter((d) => full || d !== 'vhost-user').join(','),
+    STUDY_DEPLOYMENTS,
+  );
+  const deployments: StudyDeployment[] = ['traditional', ...asked.filter((d) => d !== 'traditional')];
+  const one = (flag: 'time' | 'rounds', fallback: number, max: number) =>
+    ints(flag, str(flag) ?? String(fallback), (n) => n >= 1 && n <= max, `must be a whole number from 1 to ${max}`)[0]!;
+  let cost: CostModel | undefined;
+  const file = str('cost');
+  if (file !== undefined) {
+    try {
+      cost = loadCostModel(file);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+  return {
+    sizes,
+    deployments,
+    devices: choices('device', str('device') ?? 'net,blk', DEVICES),
+    rings: choices('ring', str('ring') ?? 'split,packed', ['split', 'packed'] as const),
+    timeMs: one('time', full ? 300 : 100, 600000),
+    rounds: one('rounds', full ? 3 : 1, 50),
+    cost,
+    format: formats[0] ?? 'table',
+  };
+}
+
+function placement(d: StudyDeployment): { deployment: DeploymentName; dma: never; encryption: never } {
+  const dep = DEPLOYMENTS[d];
+  return { deployment: d, dma: dep.dma[0] as never, encryption: dep.encryption[0] as never };
+}
+
+/** The events per operation of a measured row, as EventTotals. */
+function eventsOf(r: Partial<PerOp>): EventTotals {
+  const e = {} as Record<keyof EventTotals, number>;
+  for (const [k, v] of Object.entries(r)) {
+    if (k.endsWith('PerOp') && typeof v === 'number') e[k.slice(0, -5) as keyof EventTotals] = v;
+  }
+  return e as EventTotals;
+}
+
+interface Measured {
+  opsPerSec: number;
+  events: EventTotals;
+}
+
+async function measure(
+  device: StudyDevice,
+  ring: RingKind,
+  d: StudyDeployment,
+  size: number,
+  timeMs: number,
+  seed: number,
+): Promise<Measured> {
+  if (device === 'net') {
+    const r = await measureNet(
+      { ...placement(d), ring, queues: 1, packetBytes: size, mergeable: true, backend: 'loopback', queueSize: 256 },
+      timeMs,
+    );
+    return { opsPerSec: r.pps, events: eventsOf(r) };
+  }
+  const r = await measureBlk(
+    { ...placement(d), ring, ioBytes: size, queues: 1, mode: 'randwrite', queueSize: 128, depth: 4 },
+    timeMs,
+    Math.max(8 << 20, size * 64),
+    seed,
+  );
+  return { opsPerSec: r.iops, events: eventsOf(r) };
+}
+
+/** Runs the grid; the skipped (device, size) pairs are said through `note`. */
+export async function runSwiotlbStudy(
+  o: StudyOptions,
+  progress: (line: string) => void = () => {},
+  note: (line: string) => void = () => {},
+): Promise<StudyRow[]> {
+  const cases: [StudyDevice, RingKind, number][] = [];
+  for (const device of o.devices) {
+    for (const size of o.sizes) {
+      if ((device === 'net' && size > NET_MAX) || (device === 'blk' && size % BLK_MIN !== 0)) {
+        note(
+          `${device} ${size} B: skipped (${device === 'net' ? `frames stop at ${NET_MAX} bytes` : `requests are whole ${BLK_MIN}-byte sectors`})`,
+        );
+        continue;
+      }
+      for (const ring of o.rings) cases.push([device, ring, size]);
+    }
+  }
+  const total = cases.length * o.deployments.length * o.rounds;
+  let done = 0;
+  const rows: StudyRow[] = [];
+  for (const [device, ring, size] of cases) {
+    const rounds: Map<StudyDeployment, Measured>[] = [];
+    for (let r = 0; r < o.rounds; r++) {
+      const round = new Map<StudyDeployment, Measured>();
+      for (const d of o.deployments) {
+        progress(`[${++done}/${total}] ${device} ${ring} ${size} B ${d}`);
+        round.set(d, await measure(device, ring, d, size, o.timeMs, 1 + r));
+      }
+      rounds.push(round);
+    }
+    for (const d of o.deployments) {
+      // The median round by this deployment's ratio to traditional in the same round.
+      const ratios = rounds
+        .map((round) => ({ m: round.get(d)!, vs: round.get(d)!.opsPerSec / round.get('traditional')!.opsPerSec }))
+        .sort((a, b) => a.vs - b.vs);
+      const mid = ratios[Math.floor((ratios.length - 1) / 2)]!;
+      const dep = placement(d);
+      const model = o.cost ?? COST_PROFILES[profileFor(dep.encryption)];
+      const { cycles, cyclesBy } = modelCycles(mid.m.events, model);
+      rows.push({
+        study: 'swiotlb',
+        device,
+        ring,
+        deployment: d,
+        dma: dep.dma,
+        encryption: dep.encryption,
+        size,
+        opsPerSec: mid.m.opsPerSec,
+        vsTraditional: mid.vs,
+        costProfile: o.cost ? `${model.profile} (from --cost)` : model.profile,
+        cycles,
+        cyclesBy,
+        perOp: mid.m.events as Record<keyof EventTotals, number>,
+      });
+    }
+  }
+  progress('');
+  return rows;
+}
+
+const SHORT: Record<CostCategory, string> = {
+  exits: 'exit',
+  interrupts: 'irq',
+  swiotlbSearch: 'search',
+  swiotlbRelease: 'release',
+  bounceCopy: 'copy',
+  iotlbMisses: 'iotlb',
+  conversions: 'convert',
+  processing: 'process',
+};
+
+/** Flat columns of a row, for the table and the CSV/Markdown exports. */
+function flat(r: StudyRow): Record<string, string | number> {
+  const out: Record<string, string | number> = {
+    device: r.device,
+    ring: r.ring,
+    deployment: r.deployment,
+    dma: r.dma,
+    size: r.size,
+    opsPerSec: Math.round(r.opsPerSec),
+    vsTraditional: Number(r.vsTraditional.toFixed(3)),
+    exitsPerOp: Number(r.perOp.exits.toFixed(3)),
+    interruptsPerOp: Number(r.perOp.interrupts.toFixed(3)),
+    bounceBytesPerOp: Math.round(r.perOp.bounceBytes),
+    slotSearchesPerOp: Number(r.perOp.slotSearches.toFixed(3)),
+    cycles: Math.round(r.cycles),
+  };
+  for (const c of COST_CATEGORIES) out[`cycles.${c}`] = Math.round(r.cyclesBy[c]);
+  return out;
+}
+
+export function formatStudy(rows: readonly StudyRow[], o: StudyOptions): string {
+  if (o.format === 'json') return jsonDocument(rows);
+  const cols = rows.length ? Object.keys(flat(rows[0]!)) : [];
+  if (o.format === 'csv') {
+    const q = (v: string | number) =>
+      typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v);
+    return [cols.join(','), ...rows.map((r) => cols.map((c) => q(flat(r)[c]!)).join(','))].join('\n') + '\n';
+  }
+  if (o.format === 'markdown') {
+    return (
+      [
+        `| ${cols.join(' | ')} |`,
+        `| ${cols.map(() => '---').join(' | ')} |`,
+        ...rows.map((r) => `| ${cols.map((c) => flat(r)[c]).join(' | ')} |`),
+      ].join('\n') + '\n'
+    );
+  }
+  const head = [
+    'device',
+    'ring',
+    'deployment',
+    'size B',
+    'Kops/s',
+    'vs trad',
+    'exits/op',
+    'irqs/op',
+    'bounce B/op',
+    'Kcycles/op',
+    ...COST_CATEGORIES.map((c) => `%${SHORT[c]}`),
+  ];
+  const cells = rows.map((r) => [
+    r.device,
+    r.ring,
+    r.deployment,
+    String(r.size),
+    (r.opsPerSec / 1e3).toFixed(1),
+    `${r.vsTraditional.toFixed(2)}×`,
+    r.perOp.exits.toFixed(3),
+    r.perOp.interrupts.toFixed(3),
+    r.perOp.bounceBytes.toFixed(0),
+    (r.cycles / 1e3).toFixed(1),
+    ...COST_CATEGORIES.map((c) => (r.cycles > 0 ? ((100 * r.cyclesBy[c]) / r.cycles).toFixed(1) : '0.0')),
+  ]);
+  const title =
+    `vqsim study swiotlb: ${o.timeMs} ms per case, median of ${o.rounds} round${o.rounds === 1 ? '' : 's'}; ` +
+    'Kops/s and vs trad measured, Kcycles/op and the % columns modeled';
+  return textTable(title, head, cells, 3);
+}
+
+/** `vqsim study <name> [options]`. */
+export async function studyCommand(args: string[], io: Io): Promise<number> {
+  const [which, ...rest] = args;
+  if (which === undefined || which === '--help' || which === '-h') {
+    io.out(STUDY_HELP);
+    return which === undefined ? 2 : 0;
+  }
+  if (which !== 'swiotlb') throw new UsageError(`unknown study ${which}: must be swiotlb`);
+  const o = parseStudyArgs(rest);
+  if (o === 'help') {
+    io.out(STUDY_HELP);
+    return 0;
+  }
+  const rows = await runSwiotlbStudy(o, io.progress, (line) => io.err(`vqsim: ${line}\n`));
+  io.out(formatStudy(rows, o));
+  return 0;
+}
