@@ -167,7 +167,7 @@ function xorshift(seed: number): () => number {
 }
 
 /** A machine memory holding a pool of `slots` slots and a 256 KiB source buffer. */
-function poolMachine(slots: number, areas: number): { sw: Swiotlb; buf: number } {
+export function poolMachine(slots: number, areas: number): { sw: Swiotlb; buf: number } {
   const mem = new GuestMemory({ size: slots * 2048 + (8 << 20) });
   const sw = new Swiotlb(mem, { slots, areas, name: 'bench.swiotlb' });
   const buf = mem.alloc(MAX);
