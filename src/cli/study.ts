@@ -22,6 +22,7 @@ import { choices, describeParseError, ints } from './bench/options.js';
 import { jsonDocument, textTable } from './bench/report.js';
 import type { Io } from './io.js';
 import { UsageError } from './usage.js';
+import { parsePoolArgs, poolTable, POOL_HELP, runPoolStudy } from './study-pool.js';
 import { ConfigError } from '../errors.js';
 
 export const STUDY_DEPLOYMENTS = ['traditional', 'hardware', 'vduse', 'cvm', 'cvm-tdisp', 'vhost-user'] as const;
@@ -103,25 +104,59 @@ const spec = {
   time: { type: 'string' },
   rounds: { type: 'string' },
   cost: { type: 'string' },
+  slots: { type: 'string' },
+  areas: { type: 'string' },
+  queues: { type: 'string' },
+  depth: { type: 'string' },
+  steps: { type: 'string' },
   full: { type: 'boolean' },
   json: { type: 'boolean' },
   csv: { type: 'boolean' },
   markdown: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+type Flag = keyof typeof spec;
 
-export function parseStudyArgs(args: string[]): StudyOptions | 'help' {
-  let values: Partial<Record<keyof typeof spec, string | boolean>>;
+const STUDY_FLAGS: Record<'swiotlb' | 'pool', readonly Flag[]> = {
+  swiotlb: ['sizes', 'deployment', 'device', 'ring', 'time', 'rounds', 'cost'],
+  pool: ['sizes', 'slots', 'areas', 'queues', 'depth', 'steps'],
+};
+
+export type ExportFormat = 'table' | 'json' | 'csv' | 'markdown';
+
+interface ParsedStudyArgs {
+  help: boolean;
+  full: boolean;
+  format: ExportFormat;
+  str: (k: string) => string | undefined;
+}
+
+/** The flags every study takes, and a check that the others belong to this study. */
+function parseCommon(study: 'swiotlb' | 'pool', args: string[]): ParsedStudyArgs {
+  let values: Partial<Record<Flag, string | boolean>>;
   try {
     ({ values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false }));
   } catch (e) {
     throw new UsageError(describeParseError(e));
   }
-  if (values.help) return 'help';
+  for (const [k, v] of Object.entries(values)) {
+    if (typeof v === 'string' && !STUDY_FLAGS[study].includes(k as Flag)) {
+      throw new UsageError(`--${k}: not an option of study ${study} (vqsim study ${study} --help)`);
+    }
+  }
   const formats = (['json', 'csv', 'markdown'] as const).filter((f) => values[f] === true);
   if (formats.length > 1) throw new UsageError(`--${formats.join(' and --')}: choose one export format`);
-  const full = values.full === true;
-  const str = (k: keyof typeof spec) => (typeof values[k] === 'string' ? values[k] : undefined);
+  return {
+    help: values.help === true,
+    full: values.full === true,
+    format: formats[0] ?? 'table',
+    str: (k) => (typeof values[k as Flag] === 'string' ? (values[k as Flag] as string) : undefined),
+  };
+}
+
+export function parseStudyArgs(args: string[]): StudyOptions | 'help' {
+  const { help, full, format, str } = parseCommon('swiotlb', args);
+  if (help) return 'help';
   const sizes = ints(
     'sizes',
     str('sizes') ?? (full ? '64,256,1024,4096,16384,65536,262144' : '64,512,4096,32768,262144'),
@@ -154,8 +189,30 @@ export function parseStudyArgs(args: string[]): StudyOptions | 'help' {
     timeMs: one('time', full ? 300 : 100, 600000),
     rounds: one('rounds', full ? 3 : 1, 50),
     cost,
-    format: formats[0] ?? 'table',
+    format,
   };
+}
+
+/** Rows as JSON (the document with the machine), CSV or a Markdown table; `flat` gives each row's columns. */
+export function exportRows<R extends object>(
+  rows: readonly R[],
+  flat: (r: R) => Record<string, string | number>,
+  format: Exclude<ExportFormat, 'table'>,
+): string {
+  if (format === 'json') return jsonDocument(rows);
+  const cols = rows.length ? Object.keys(flat(rows[0]!)) : [];
+  if (format === 'csv') {
+    const q = (v: string | number) =>
+      typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v);
+    return [cols.join(','), ...rows.map((r) => cols.map((c) => q(flat(r)[c]!)).join(','))].join('\n') + '\n';
+  }
+  return (
+    [
+      `| ${cols.join(' | ')} |`,
+      `| ${cols.map(() => '---').join(' | ')} |`,
+      ...rows.map((r) => `| ${cols.map((c) => flat(r)[c]).join(' | ')} |`),
+    ].join('\n') + '\n'
+  );
 }
 
 function placement(d: StudyDeployment): { deployment: DeploymentName; dma: never; encryption: never } {
@@ -294,22 +351,7 @@ function flat(r: StudyRow): Record<string, string | number> {
 }
 
 export function formatStudy(rows: readonly StudyRow[], o: StudyOptions): string {
-  if (o.format === 'json') return jsonDocument(rows);
-  const cols = rows.length ? Object.keys(flat(rows[0]!)) : [];
-  if (o.format === 'csv') {
-    const q = (v: string | number) =>
-      typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v);
-    return [cols.join(','), ...rows.map((r) => cols.map((c) => q(flat(r)[c]!)).join(','))].join('\n') + '\n';
-  }
-  if (o.format === 'markdown') {
-    return (
-      [
-        `| ${cols.join(' | ')} |`,
-        `| ${cols.map(() => '---').join(' | ')} |`,
-        ...rows.map((r) => `| ${cols.map((c) => flat(r)[c]).join(' | ')} |`),
-      ].join('\n') + '\n'
-    );
-  }
+  if (o.format !== 'table') return exportRows(rows, flat, o.format);
   const head = [
     'device',
     'ring',
@@ -346,10 +388,21 @@ export function formatStudy(rows: readonly StudyRow[], o: StudyOptions): string 
 export async function studyCommand(args: string[], io: Io): Promise<number> {
   const [which, ...rest] = args;
   if (which === undefined || which === '--help' || which === '-h') {
-    io.out(STUDY_HELP);
+    io.out(STUDY_HELP + '\n' + POOL_HELP);
     return which === undefined ? 2 : 0;
   }
-  if (which !== 'swiotlb') throw new UsageError(`unknown study ${which}: must be swiotlb`);
+  if (which === 'pool') {
+    const { help, full, format, str } = parseCommon('pool', rest);
+    if (help) {
+      io.out(POOL_HELP);
+      return 0;
+    }
+    const o = parsePoolArgs(str, full);
+    const rows = runPoolStudy(o, io.progress);
+    io.out(format === 'table' ? poolTable(rows, o) : exportRows(rows, (r) => ({ ...r }), format));
+    return 0;
+  }
+  if (which !== 'swiotlb') throw new UsageError(`unknown study ${which}: must be swiotlb or pool`);
   const o = parseStudyArgs(rest);
   if (o === 'help') {
     io.out(STUDY_HELP);

@@ -84,6 +84,63 @@ describe('vqsim study swiotlb', () => {
 
   it('an unknown study: exit 2', async () => {
     const r = await run('study', 'pools');
-    expect([r.code, r.err]).toEqual([2, 'vqsim: unknown study pools: must be swiotlb\n']);
+    expect([r.code, r.err]).toEqual([2, 'vqsim: unknown study pools: must be swiotlb or pool\n']);
+  });
+});
+
+describe('vqsim study pool', () => {
+  it('counts, deterministically, the maps that found no room when the queues want more than the pool holds', async () => {
+    // 1 MiB = 16 buffers of 64 KiB: two queues of 8 fit, a third finds no room
+    // at fill (8 failures) and at each of the 4 steps (1 each).
+    const r = await run(
+      'study',
+      'pool',
+      '--slots',
+      '512',
+      '--areas',
+      '1',
+      '--queues',
+      '2,3',
+      '--sizes',
+      '65536',
+      '--depth',
+      '8',
+      '--steps',
+      '4',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    const rows = (JSON.parse(r.out) as { results: Record<string, number>[] }).results;
+    expect(rows.map((x) => [x.queues, x.maps, x.full, x.usedHiwater])).toEqual([
+      [2, 16 + 2 * 4, 0, 512],
+      [3, 24 + 3 * 4, 12, 512],
+    ]);
+    expect(rows[0]!.areasTriedPerMap).toBe(1);
+    const again = await run(
+      'study',
+      'pool',
+      '--slots',
+      '512',
+      '--areas',
+      '1',
+      '--queues',
+      '2,3',
+      '--sizes',
+      '65536',
+      '--depth',
+      '8',
+      '--steps',
+      '4',
+      '--json',
+    );
+    expect((JSON.parse(again.out) as { results: unknown[] }).results).toEqual(rows);
+  });
+
+  it('a flag of another study: one line, exit 2', async () => {
+    const r = await run('study', 'pool', '--deployment', 'cvm');
+    expect([r.code, r.err]).toEqual([
+      2,
+      'vqsim: --deployment: not an option of study pool (vqsim study pool --help)\n',
+    ]);
   });
 });
