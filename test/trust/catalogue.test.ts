@@ -41,6 +41,7 @@ const notViolations = new Set([
   'PUSH_ID_OUT_OF_RANGE',
   'PUSH_OUT_OF_ORDER',
   'QUEUE_BROKEN',
+  'REPORT_SCRIPT_MISSING',
   'RX_UNKNOWN',
   'STATS_REGISTRY_FULL',
   'TDISP_BAD_MEASUREMENT',
@@ -97,5 +98,27 @@ describe('the violation catalogue', () => {
     expect(violationOf(new VqsimError('ZERO_LENGTH_BUFFER', 'zero', 'user'))).toBeUndefined();
     expect(violationOf(new VqsimError('ZERO_LENGTH_BUFFER', 'zero', 'driver'))?.side).toBe('driver');
     expect(violationOf(new Error('plain'))).toBeUndefined();
+  });
+});
+
+describe('the README', () => {
+  it('carries the catalogue table as `vqsim attack --list --markdown` prints it', async () => {
+    const { catalogueMarkdown } = await import('../../src/cli/attack.js');
+    const readme = readFileSync('README.md', 'utf8');
+    const a = readme.indexOf('<!-- catalogue:begin -->\n');
+    const b = readme.indexOf('<!-- catalogue:end -->');
+    expect(a, 'README has the catalogue markers').toBeGreaterThan(0);
+    // Cell by cell: prettier pads the README's table columns.
+    const cells = (md: string) =>
+      md
+        .trim()
+        .split('\n')
+        .map((line) =>
+          line
+            .split(/(?<!\\)\|/)
+            .map((c) => c.trim().replace(/^-{3,}$/, '---'))
+            .join('|'),
+        );
+    expect(cells(readme.slice(a + '<!-- catalogue:begin -->\n'.length, b))).toEqual(cells(catalogueMarkdown()));
   });
 });
