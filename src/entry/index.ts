@@ -131,3 +131,4 @@ export {
 export { DEPLOYMENTS, DEPLOYMENT_NAMES, type Deployment, type DeploymentName } from '../sim/deployments.js';
 export { runNetPackets, type NetRunCounts } from '../sim/net.js';
 export { TdispInterface, TdispError, type TdispState, type TdispReport, type TdispAcceptor } from '../trust/tdisp.js';
+export { eventTotals, perOp, type EventTotals, type PerOp } from '../sim/per-op.js';
