@@ -11,18 +11,21 @@
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
 import { ENTRIES } from './entries.mjs';
 
-mkdirSync('dist/workers', { recursive: true });
+// VQSIM_DIST: where to write instead of dist/ (test/package bundles a copy of
+// its own to pack, away from the dist/ that other tests rewrite workers in).
+const dist = process.env.VQSIM_DIST ?? 'dist';
+
+mkdirSync(join(dist, 'workers'), { recursive: true });
 // Chunk names carry a content hash: remove the last build's so that no stale
 // chunk (or source map of an earlier build) is left to be packed.
-for (const dir of ['dist', 'dist/workers']) {
+for (const dir of [dist, join(dist, 'workers')]) {
   for (const f of readdirSync(dir)) {
     if (/^chunk-.*\.js$|\.map$/.test(f)) rmSync(join(dir, f));
   }
 }
-copyFileSync('build/vqsim.wasm', 'dist/vqsim.wasm');
+copyFileSync('build/vqsim.wasm', join(dist, 'vqsim.wasm'));
 
 await build({
   bundle: true,
@@ -43,7 +46,7 @@ await build({
     'workers/blk-device': 'workers/blk-device.ts',
     'workers/net-worker': 'workers/net-worker.ts',
   },
-  outdir: 'dist',
+  outdir: dist,
 });
 
 // require('vqsim') and its subpaths: Node ≥ 20.19 loads an ES module from
@@ -51,5 +54,5 @@ await build({
 // requires every entry), so each CommonJS face is the same module, not a
 // second copy of the library with its own state.
 for (const e of ENTRIES) {
-  writeFileSync(`dist/${e}.cjs`, `'use strict';\nmodule.exports = require('./${e}.js');\n`);
+  writeFileSync(join(dist, `${e}.cjs`), `'use strict';\nmodule.exports = require('./${e}.js');\n`);
 }

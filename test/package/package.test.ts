@@ -51,9 +51,24 @@ beforeAll(() => {
     run(process.execPath, ['scripts/types.mjs'], ROOT, 120_000);
   }
   work = mkdtempSync(join(tmpdir(), 'vqsim-package-'));
-  // --ignore-scripts: the build already ran (pretest, global setup); rebuilding
-  // dist/ here would pull it from under test files running beside this one.
-  const packed = JSON.parse(run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', work], ROOT)) as {
+  // The package is packed from a staging copy: its own bundle of the sources
+  // (scripts/bundle.mjs with VQSIM_DIST), the declarations, and the files
+  // package.json names. dist/ itself is not packed here: other test files
+  // rebundle workers into it while this one runs.
+  const stage = join(work, 'stage');
+  const bundled = spawnSync(process.execPath, ['scripts/bundle.mjs'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, VQSIM_DIST: join(stage, 'dist') },
+  });
+  if (bundled.status !== 0) throw new Error(`scripts/bundle.mjs failed: ${bundled.stderr}`);
+  cpSync(join(ROOT, 'dist/types'), join(stage, 'dist/types'), { recursive: true });
+  for (const e of ENTRIES) cpSync(join(ROOT, `dist/${e}.d.cts`), join(stage, `dist/${e}.d.cts`));
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'bin', 'bench/native/roundtrip.c']) {
+    cpSync(join(ROOT, f), join(stage, f), { recursive: true });
+  }
+  // --ignore-scripts: the stage is built already (and has no sources for prepare to build).
+  const packed = JSON.parse(run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', work], stage)) as {
     filename: string;
     files: { path: string }[];
   }[];
