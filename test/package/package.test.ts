@@ -16,6 +16,9 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURES = join(ROOT, 'test/package/fixtures');
 const ENTRIES = ['index', 'devices', 'transport', 'threads', 'testing'];
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+// Each test runs node, npm or tsc as a child, beside the rest of the suite on
+// a machine that may have two cores: bounds of minutes, not vitest's 30 s.
+const SLOW = 120_000;
 
 let work: string; // temp folder: the tarball and the app that installs it
 let app: string;
@@ -140,7 +143,7 @@ describe('the tarball', () => {
   });
 });
 
-describe('the ecosystem linters', () => {
+describe('the ecosystem linters', { timeout: SLOW }, () => {
   const bin = (name: string) => join(ROOT, 'node_modules/.bin', name);
 
   it('publint --strict finds nothing', () => {
@@ -163,7 +166,7 @@ describe('the ecosystem linters', () => {
   });
 });
 
-describe('the installed package', () => {
+describe('the installed package', { timeout: SLOW }, () => {
   it('imports from a plain ES module script and runs a virtio-blk machine', () => {
     const out = JSON.parse(run(process.execPath, ['esm.mjs'], app));
     expect(out).toMatchObject({
@@ -255,7 +258,7 @@ describe('the installed package', () => {
   });
 });
 
-describe('the vqsim command from the installed package', () => {
+describe('the vqsim command from the installed package', { timeout: SLOW }, () => {
   const vqsim = () => join(app, 'node_modules/.bin/vqsim');
 
   it('runs the ring benchmark, with the native C loop when a compiler exists', () => {
@@ -315,7 +318,7 @@ describe('the vqsim command from the installed package', () => {
   });
 });
 
-describe('examples/, run against the installed package', () => {
+describe('examples/, run against the installed package', { timeout: SLOW }, () => {
   const example = (name: string, ...args: string[]) => run(process.execPath, [join('examples', name), ...args], app);
 
   it('throughput-sweep.mjs: every ring kind and queue size', () => {
