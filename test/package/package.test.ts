@@ -81,12 +81,19 @@ beforeAll(() => {
   cpSync(join(ROOT, 'examples'), join(app, 'examples'), { recursive: true });
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'commonjs' }));
   tgz = join(work, packed[0]!.filename);
-  run(
-    npm,
-    ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--no-package-lock', tgz],
-    app,
-    120_000,
-  );
+  try {
+    run(
+      npm,
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--no-package-lock', tgz],
+      app,
+      120_000,
+    );
+  } catch (e) {
+    throw new Error(
+      `installing the packed tarball failed: its dependencies (comlink, tinybench) come from npm's cache ` +
+        `(\`npm ci\` fills it) or the registry, and neither had them\n${(e as Error).message}`,
+    );
+  }
 }, 240_000);
 
 afterAll(() => {
