@@ -1,4 +1,7 @@
-// vqsim: a VIRTIO virtqueue simulator. The public API.
+// vqsim: a VIRTIO virtqueue simulator. The in-repository barrel of everything the
+// tests and the CLI reach; the package's public entries are src/entry/*.ts
+// (package.json "exports": vqsim, vqsim/devices, vqsim/transport, vqsim/threads,
+// vqsim/testing), which re-export a documented subset of it.
 export {
   VqsimError,
   GuestMemoryError,

@@ -1,5 +1,5 @@
 // One self-contained HTML report: the chart specs as data, the Chart.js
-// bundle inlined (dist/report.js, built by scripts/bundle-report.mjs), no
+// bundle inlined (dist/report.js, built by scripts/bundle.mjs), no
 // network at view time. Rows of a study become charts through spec.ts.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
