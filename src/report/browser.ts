@@ -1,5 +1,5 @@
 /// <reference lib="dom" />
-// The script of an HTML report (bundled by scripts/bundle-report.mjs into
+// The script of an HTML report (bundled by scripts/bundle.mjs into
 // dist/report.js, and inlined into every report, so a report needs no
 // network): draws each chart spec with Chart.js and records, on <body>, how
 // many data points each chart drew (the report test reads it).
