@@ -113,6 +113,7 @@ describe('the tarball', () => {
       'bin/vqsim.js',
       'dist/cli.js',
       'dist/vqsim.wasm',
+      'dist/report.js',
       'bench/native/roundtrip.c',
     ]) {
       expect(files, f).toContain(f);
