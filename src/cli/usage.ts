@@ -18,6 +18,7 @@ Commands:
   bench blk         virtio-blk: IOPS and MB/s, random and sequential
   bench console     virtio-console: bytes per second through loopback
   bench swiotlb     swiotlb bounce pool: map+unmap at pool utilisations, bounce copy bandwidth
+  fuzz              seeded fuzzing of rings, devices and transports against the trust invariants
 
 Options:
   -h, --help     show this help; \`vqsim bench <name> --help\` for a benchmark's options
