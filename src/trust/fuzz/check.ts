@@ -35,8 +35,18 @@ export class Checker {
     return this.failure !== undefined || this.operations >= this.budget;
   }
 
+  /** The last lies told in this iteration, for the failure message. */
+  private readonly lies: string[] = [];
+
+  /** Records a lie the malicious side told (the last three go into a failure's message). */
+  lied(what: string): void {
+    this.lies.push(what);
+    if (this.lies.length > 3) this.lies.shift();
+  }
+
   fail(kind: FuzzFailureKind, message: string): void {
-    this.failure ??= { kind, message };
+    const after = this.lies.length > 0 ? ` (after the lies: ${this.lies.join('; ')})` : '';
+    this.failure ??= { kind, message: message + after };
   }
 
   /** Runs one operation: its value, or undefined when it threw (recorded and classified). */

@@ -5,6 +5,7 @@
 import { ConfigError } from '../../errors.js';
 import { blkTarget, consoleTarget, netTarget } from './machine.js';
 import { ringTarget } from './ring.js';
+import { transportTarget } from './transport.js';
 import { FUZZ_TARGETS, type FuzzFailureKind, type FuzzTarget, type FuzzTargetName } from './types.js';
 
 export * from './types.js';
@@ -13,12 +14,12 @@ export { FuzzRandom, iterationSeed } from './random.js';
 export { runRingIteration, ringKindOf, RING_STEPS } from './ring.js';
 export { runMachineIteration, MACHINE_STEPS } from './machine.js';
 
-export const fuzzTargets: Record<FuzzTargetName, FuzzTarget | undefined> = {
+export const fuzzTargets: Record<FuzzTargetName, FuzzTarget> = {
   ring: ringTarget,
   net: netTarget,
   blk: blkTarget,
   console: consoleTarget,
-  transport: undefined,
+  transport: transportTarget,
 };
 
 export interface FuzzOptions {
@@ -84,7 +85,7 @@ export function replayCommand(
 }
 
 export function fuzzTarget(name: FuzzTargetName): FuzzTarget {
-  const t = fuzzTargets[name];
+  const t = fuzzTargets[name] as FuzzTarget | undefined;
   if (!t) throw new ConfigError(`fuzz target ${name}: must be one of ${FUZZ_TARGETS.join(', ')}`);
   return t;
 }

@@ -51,7 +51,7 @@ interface Liar {
  * device's own DMA: a refused access is counted as the violation its DMA
  * context names, and must not have changed a canary.
  */
-function installLiar(md: MachineDevice, r: FuzzRandom, check: Checker, damage: Damage): Liar {
+function installLiar(md: MachineDevice, r: FuzzRandom, check: Checker, damage: Damage, reachesAll: boolean): Liar {
   const liar: Liar = { armed: 'none', last: '' };
   const model = md.device;
   const view = md.dma.deviceView();
@@ -73,10 +73,12 @@ function installLiar(md: MachineDevice, r: FuzzRandom, check: Checker, damage: D
       const slots = before ? writtenSlots(w, before) : [];
       if (mode === 'out-of-range' || (slots.length > 0 && r.chance(0.6))) {
         if (slots.length > 0) liar.last = rewriteUsed(w, r.pick(slots), r, mode === 'out-of-range');
-      } else if (r.chance(0.5)) {
+      } else if (reachesAll || r.chance(0.5)) {
         liar.last = deviceScribble(w, r);
       } else {
-        // Past the end of a buffer the driver posted.
+        // Past the end of a buffer the driver posted: only where the
+        // deployment limits what the device reaches (a device that reaches
+        // all guest RAM may rewrite the driver's own state; no check helps).
         const slot = r.int(0, w.size - 1);
         const d = w.read(w.desc + 16 * slot, 16);
         const dv = new DataView(d.buffer, d.byteOffset, 16);
@@ -84,7 +86,9 @@ function installLiar(md: MachineDevice, r: FuzzRandom, check: Checker, damage: D
         liar.last = `write 16 bytes at 0x${addr.toString(16)} (past desc[${slot}])`;
         view.write(addr, r.bytes(16));
       }
+      check.lied(liar.last);
     } catch (e) {
+      check.lied(`${liar.last} (refused)`);
       check.caught(`device lie (${liar.last || 'reading its ring'})`, e);
       const now = damage.corrupted();
       if (now !== canaries) check.fail('canary', `a refused device access changed ${now - canaries} canary bytes`);
@@ -130,7 +134,7 @@ export function runMachineIteration(kind: DeviceKind, o: IterationOptions): Iter
     const md = m.devices[0]!;
     const damage = new Damage(m.mem, r.u32());
     for (let k = 0; k < 3; k++) damage.canary(m.mem.alloc(4096), 4096);
-    const liar = installLiar(md, r, check, damage);
+    const liar = installLiar(md, r, check, damage, deployment === 'traditional');
     const workload = kind === 'net' ? netWorkload : kind === 'blk' ? blkWorkload : consoleWorkload;
     workload(m, md, r, check, () => {
       const inject = o.injectLieAt !== undefined && check.operations === o.injectLieAt;

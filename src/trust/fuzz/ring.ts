@@ -112,7 +112,7 @@ export function runRingIteration(o: IterationOptions): IterationResult {
     check.op('device push', () => q.device.push(elems));
     if (before) {
       const slots = writtenSlots(w, before);
-      if (slots.length > 0) rewriteUsed(w, r.pick(slots), r, lie === 'out-of-range');
+      if (slots.length > 0) check.lied(rewriteUsed(w, r.pick(slots), r, lie === 'out-of-range'));
     }
     return elems.length;
   };
@@ -130,8 +130,8 @@ export function runRingIteration(o: IterationOptions): IterationResult {
     } else if (!o.honest && r.chance(0.12)) {
       check.operations++;
       const side = r.int(0, 2);
-      if (side === 0) driverScribble(w, r, RAM);
-      else if (side === 1) deviceScribble(w, r);
+      if (side === 0) check.lied(`driver: ${driverScribble(w, r, RAM)}`);
+      else if (side === 1) check.lied(`device: ${deviceScribble(w, r)}`);
       else {
         if (held.length === 0) pop(size);
         push(r.int(1, 2), 'random');
