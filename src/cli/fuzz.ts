@@ -65,7 +65,8 @@ export interface FuzzCliOptions {
 function whole(flag: string, value: string | undefined, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
-  if (!(Number.isSafeInteger(n) && n <= max)) throw new UsageError(`--${flag} ${value}: must be a whole number from 0 to ${max}`);
+  if (!(Number.isSafeInteger(n) && n <= max))
+    throw new UsageError(`--${flag} ${value}: must be a whole number from 0 to ${max}`);
   return n;
 }
 
@@ -84,7 +85,8 @@ export function parseFuzzArgs(args: string[]): FuzzCliOptions {
   const seed = whole('seed', str('seed'), 0xffffffff) ?? 1;
   const first = whole('iteration', str('iteration'), 2 ** 32 - 1);
   const iterations = whole('iterations', str('iterations'), 1e9) ?? (first === undefined ? 1000 : 1);
-  if (iterations < 1) throw new UsageError(`--iterations ${str('iterations')}: must be a whole number from 1 to 1000000000`);
+  if (iterations < 1)
+    throw new UsageError(`--iterations ${str('iterations')}: must be a whole number from 1 to 1000000000`);
   const injectLieAt = whole('inject-lie', str('inject-lie'), 1e6);
   return {
     targets,

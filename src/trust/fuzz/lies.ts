@@ -103,7 +103,8 @@ export function rewriteUsed(w: RingWindow, slot: number, r: FuzzRandom, outOfRan
     w.write(at + P.PDESC_LEN, u32(v));
     return `desc[${slot}].len = ${v}`;
   }
-  const v = readU16(w, at + P.PDESC_FLAGS) ^ r.pick([P.PDESC_F_AVAIL, P.PDESC_F_USED, P.PDESC_F_NEXT, P.PDESC_F_INDIRECT]);
+  const v =
+    readU16(w, at + P.PDESC_FLAGS) ^ r.pick([P.PDESC_F_AVAIL, P.PDESC_F_USED, P.PDESC_F_NEXT, P.PDESC_F_INDIRECT]);
   w.write(at + P.PDESC_FLAGS, u16(v));
   return `desc[${slot}].flags = 0x${v.toString(16)}`;
 }
@@ -217,7 +218,9 @@ export function driverScribble(w: RingWindow, r: FuzzRandom, ram: number): strin
       return `desc[${slot}].id = ${v}`;
     }
     case 3: {
-      const v = readU16(w, at + P.PDESC_FLAGS) ^ r.pick([P.PDESC_F_AVAIL, P.PDESC_F_USED, P.PDESC_F_NEXT, P.PDESC_F_WRITE, P.PDESC_F_INDIRECT]);
+      const v =
+        readU16(w, at + P.PDESC_FLAGS) ^
+        r.pick([P.PDESC_F_AVAIL, P.PDESC_F_USED, P.PDESC_F_NEXT, P.PDESC_F_WRITE, P.PDESC_F_INDIRECT]);
       w.write(at + P.PDESC_FLAGS, u16(v));
       return `desc[${slot}].flags = 0x${v.toString(16)}`;
     }

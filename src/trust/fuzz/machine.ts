@@ -177,7 +177,10 @@ const netWorkload: Workload = (_m, md, r, check, arm) => {
     for (const p of got ?? []) {
       const want = expected.shift();
       if (check.honest && (want === undefined || !sameBytes(want, p.data))) {
-        check.fail('lost', `${what}: frame of ${p.data.length} bytes is not the next one sent (${want?.length ?? 'none'} bytes)`);
+        check.fail(
+          'lost',
+          `${what}: frame of ${p.data.length} bytes is not the next one sent (${want?.length ?? 'none'} bytes)`,
+        );
       }
     }
   };
@@ -218,7 +221,8 @@ const blkWorkload: Workload = (m, md, r, check, arm) => {
         const req = pending.get(c.tag)!;
         pending.delete(c.tag);
         if (!check.honest) return;
-        if (c.status !== BlkStatus.OK) check.fail('lost', `${what}: honest request ${c.tag} ended with status ${c.status}`);
+        if (c.status !== BlkStatus.OK)
+          check.fail('lost', `${what}: honest request ${c.tag} ended with status ${c.status}`);
         else if (req.type === BlkType.IN) {
           const got = m.mem.read(req.buf, req.bytes);
           for (let s = 0; s < req.bytes / SECTOR; s++) {

@@ -91,7 +91,10 @@ export function runRingIteration(o: IterationOptions): IterationResult {
       if (o.honest) {
         for (const b of [...c.readable, ...c.writable]) {
           if (b.addr < data || b.addr + b.len > data + DATA) {
-            check.fail('canary', `device pop: chain ${c.id} reaches 0x${b.addr.toString(16)}+${b.len}, outside the buffers added`);
+            check.fail(
+              'canary',
+              `device pop: chain ${c.id} reaches 0x${b.addr.toString(16)}+${b.len}, outside the buffers added`,
+            );
           }
         }
       }

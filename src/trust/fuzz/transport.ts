@@ -29,10 +29,24 @@ const DISK = 1 << 20;
 
 type Read = (offset: number, width: number) => number;
 
+interface LieState {
+  /** Probability that a register read lies. */
+  rate: number;
+  /** Register reads so far. */
+  reads: number;
+  /** The register read that lies, once (--inject-lie: the k-th read of the probe). */
+  injectAt: number;
+}
+
 /** Wraps a register read so that, once armed, it lies with probability `rate`. */
-function lying(read: Read, r: FuzzRandom, check: Checker, where: string, state: { rate: number }): Read {
+function lying(read: Read, r: FuzzRandom, check: Checker, where: string, state: LieState): Read {
   return (offset, width) => {
     const truth = read(offset, width);
+    if (state.reads++ === state.injectAt) {
+      // Testing the fuzzer: one lie, every bit of the truth flipped.
+      check.lied(`${where} 0x${offset.toString(16)} reads ${~truth >>> 0} (was ${truth})`);
+      return width === 4 ? ~truth >>> 0 : ~truth & ((1 << (8 * width)) - 1);
+    }
     if (state.rate === 0 || !r.chance(state.rate)) return truth;
     const bits = width === 1 ? 8 : width === 2 ? 16 : 32;
     const v = r.chance(0.3) ? (truth ^ (1 << r.int(0, bits - 1))) >>> 0 : r.lie(truth, bits);
@@ -52,7 +66,7 @@ export function runTransportIteration(o: IterationOptions): IterationResult {
   const view = dma.deviceView();
   const device = new BlkDevice(view, MemoryBackend.create(view, DISK), { queues: r.int(1, 2) });
   // The lie rate: most iterations lie rarely, so the probe gets deep before it breaks.
-  const state = { rate: 0 };
+  const state: LieState = { rate: 0, reads: 0, injectAt: o.injectLieAt ?? -1 };
   const rate = o.honest ? 0 : r.pick([0.005, 0.02, 0.1]);
   let access: TransportAccess;
   if (kind === 'pci') {
@@ -75,10 +89,6 @@ export function runTransportIteration(o: IterationOptions): IterationResult {
   const split = ~(1n << BigInt(Feature.RING_PACKED));
   const features = packed ? BlkDriver.ALL_FEATURES : BlkDriver.ALL_FEATURES & split;
   const blk = check.op('probe', () => BlkDriver.probe(access, mem, dma, { queueSize: r.pick([4, 8, 16]), features }));
-  if (blk && o.injectLieAt !== undefined) {
-    // Testing the fuzzer: from the next operation on, every register read lies.
-    state.rate = 1;
-  }
   const disk = new Map<number, number>();
   while (blk && !check.done && check.lastViolation === undefined) {
     const sector = r.int(0, DISK / SECTOR - 8);
