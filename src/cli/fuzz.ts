@@ -110,15 +110,19 @@ export function formatFuzzReport(r: FuzzReport, iterations: number): string {
   const lines = [
     `vqsim fuzz: seed ${r.seed}, iterations ${r.first} to ${r.first + iterations - 1} per target (${mode})`,
     '',
-    `${pad('target', 11)}${pad('iterations', 12)}${pad('operations', 26)}${pad('violations', 12)}${pad('false positives', 17)}failures`,
+    `${pad('target', 11)}${pad('iterations', 12)}${pad('operations', 12)}${pad('violations', 12)}${pad('false positives', 17)}${pad('failures', 10)}operations by ring`,
   ];
   for (const t of r.targets) {
-    const by = Object.entries(t.operationsBy)
-      .map(([k, n]) => `${k} ${n}`)
-      .join(', ');
+    // By ring kind, the last part of each variant (deployment/transport/ring); --json has them all.
+    const rings = new Map<string, number>();
+    for (const [k, n] of Object.entries(t.operationsBy)) {
+      const ring = k.split('/').pop()!;
+      rings.set(ring, (rings.get(ring) ?? 0) + n);
+    }
+    const by = [...rings].map(([k, n]) => `${k} ${n}`).join(', ');
     const found = Object.values(t.violations).reduce((a, b) => a + b, 0);
     lines.push(
-      `${pad(t.target, 11)}${pad(t.iterations, 12)}${pad(t.operations, 10)}${pad(by ? `(${by})` : '', 16)}${pad(found, 12)}${pad(t.falsePositives, 17)}${t.failures.length}`,
+      `${pad(t.target, 11)}${pad(t.iterations, 12)}${pad(t.operations, 12)}${pad(found, 12)}${pad(t.falsePositives, 17)}${pad(t.failures.length, 10)}${by}`.trimEnd(),
     );
   }
   const withViolations = r.targets.filter((t) => Object.keys(t.violations).length > 0);
