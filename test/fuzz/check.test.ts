@@ -58,6 +58,17 @@ describe('Checker', () => {
     }
   });
 
+  it('calls a wait that a simulator budget ended a hang', () => {
+    const c = new Checker(false, 10);
+    c.op('wait', () => {
+      throw new VqsimError('WORKER_HUNG', 'worker made no progress in 2000 ms', 'host');
+    });
+    expect(c.failure).toEqual({
+      kind: 'hang',
+      message: 'wait: WORKER_HUNG (side host): worker made no progress in 2000 ms',
+    });
+  });
+
   it('keeps the first failure and stops at its budget', () => {
     const c = new Checker(false, 3);
     c.fail('hang', 'first');

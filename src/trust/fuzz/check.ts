@@ -74,7 +74,9 @@ export class Checker {
       return v;
     }
     if (e instanceof VqsimError && CONSEQUENCES.has(e.code) && this.lastViolation) return undefined;
-    this.fail('error', `${what}: ${describeError(e)}`);
+    // A simulator budget or deadline that ended a wait (WORKER_HUNG, a *_TIMEOUT no catalogue entry names).
+    const hung = e instanceof VqsimError && /HUNG|TIMEOUT/.test(e.code);
+    this.fail(hung ? 'hang' : 'error', `${what}: ${describeError(e)}`);
     return undefined;
   }
 

@@ -66,7 +66,7 @@ export function runRingIteration(o: IterationOptions): IterationResult {
   const tokens = new Tokens();
   let nextToken = 1;
   /** Chains the device popped and holds. */
-  let held: Chain[] = [];
+  const held: Chain[] = [];
   let stepsAfterBreak = -1;
 
   const buffer = (): GuestBuffer => {
@@ -197,16 +197,19 @@ export function runRingIteration(o: IterationOptions): IterationResult {
   // An honest run ends with every token back: the device serves what is left
   // and the driver reaps, within a budget (a ring that stops moving is a hang).
   if (o.honest && !check.failure && !broken()) {
+    const budget = 4 * size + 8;
     let idle = 0;
-    for (let round = 0; round < 4 * size + 8 && (tokens.outstanding > 0 || held.length > 0); round++) {
+    let round = 0;
+    for (; round < budget && (tokens.outstanding > 0 || held.length > 0) && idle < 3 && !check.failure; round++) {
       check.op('driver kick', () => q.driver.kick());
       const moved = pop(size) + push(held.length, 'none') + reap('driver reap (drain)', size);
-      if (check.failure) break;
       idle = moved === 0 ? idle + 1 : 0;
-      if (idle >= 3) break;
     }
     if (!check.failure && tokens.outstanding > 0) {
-      check.fail('lost', `${tokens.outstanding} tokens never came back (${tokens.list().slice(0, 8).join(', ')})`);
+      const which = tokens.list().slice(0, 8).join(', ');
+      if (idle >= 3) check.fail('lost', `${tokens.outstanding} tokens never came back (${which})`);
+      else
+        check.fail('hang', `the drain still moved after ${budget} rounds, ${tokens.outstanding} tokens out (${which})`);
     } else if (!check.failure && q.driver.numFree !== size) {
       check.fail('lost', `every token came back but the driver has ${q.driver.numFree} of ${size} descriptors free`);
     }
