@@ -99,7 +99,7 @@ describe('vqsim fuzz', () => {
     expect(r.code).toBe(1);
     expect(r.out).toContain('vqsim fuzz: seed 5, iterations 0 to 5 per target (honest only)');
     const fail =
-      /FAIL ring seed 5 iteration (\d+) \((split|packed)\): false-positive: driver reap: an honest run raised USED_ID_OUT_OF_RANGE \(side device\): .*\n {2}replay: (vqsim fuzz .*)\n/.exec(
+      /FAIL ring seed 5 iteration (\d+) \((?:direct|iommu)\/(split|packed)\): false-positive: driver reap: an honest run raised USED_ID_OUT_OF_RANGE \(side device\): .*\n {2}replay: (vqsim fuzz .*)\n/.exec(
         r.out,
       );
     expect(fail).not.toBeNull();

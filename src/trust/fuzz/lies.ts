@@ -159,15 +159,18 @@ export function deviceScribble(w: RingWindow, r: FuzzRandom): string {
 /**
  * A lie of the driver: a descriptor field, the avail idx or a head (split),
  * a descriptor's flags, id, len or address (packed), or the driver's event
- * suppression area. `ram` bounds the addresses it likes to point at.
+ * suppression area. It points descriptors anywhere below `ram`, at the
+ * edges of RAM and of the address space, or just around an address in
+ * `near` (the ends of what the device was granted).
  */
-export function driverScribble(w: RingWindow, r: FuzzRandom, ram: number): string {
+export function driverScribble(w: RingWindow, r: FuzzRandom, ram: number, near: readonly number[]): string {
+  const addr = () => r.pick([r.int(0, ram), ram - 8, 0xffffffff, r.u32(), Math.max(0, r.pick(near) + r.int(-64, 64))]);
   const slot = r.int(0, w.size - 1);
   const at = w.desc + slot * 16;
   if (w.ring === 'split') {
     switch (r.int(0, 5)) {
       case 0: {
-        const v = r.pick([r.int(0, ram), ram - 8, 0xffffffff, r.u32()]);
+        const v = addr();
         w.write(at + L.VRING_DESC_ADDR, u32(v));
         if (r.chance(0.2)) w.write(at + L.VRING_DESC_ADDR + 4, u32(r.int(1, 0xffff)));
         return `desc[${slot}].addr = 0x${v.toString(16)}`;
@@ -203,7 +206,7 @@ export function driverScribble(w: RingWindow, r: FuzzRandom, ram: number): strin
   }
   switch (r.int(0, 4)) {
     case 0: {
-      const v = r.pick([r.int(0, ram), ram - 8, 0xffffffff, r.u32()]);
+      const v = addr();
       w.write(at + P.PDESC_ADDR, u32(v));
       return `desc[${slot}].addr = 0x${v.toString(16)}`;
     }
