@@ -42,7 +42,7 @@ const REACHED: Record<FuzzTargetName, string[]> = {
     'AVAIL_IDX_JUMP',
     'AVAIL_HEAD_OUT_OF_RANGE',
   ],
-  net: ['USED_ID_OUT_OF_RANGE'],
+  net: ['USED_ID_OUT_OF_RANGE', 'RX_LEN_EXCEEDS'],
   blk: ['USED_ID_OUT_OF_RANGE', 'BLK_USED_LEN'],
   console: ['USED_ID_OUT_OF_RANGE'],
   transport: ['FEATURES_REFUSED', 'QUEUE_ENABLE_REFUSED'],

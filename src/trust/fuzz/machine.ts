@@ -59,34 +59,49 @@ function installLiar(md: MachineDevice, r: FuzzRandom, check: Checker, damage: D
   model.onNotify = (index: number) => {
     const mode = liar.armed;
     liar.armed = 'none';
-    const w = mode === 'none' ? undefined : windowOf(md, view, index);
-    if (!w) return serve(index);
-    let before: Uint8Array | undefined;
-    try {
-      before = snapshotUsed(w);
-    } catch {
-      before = undefined;
-    }
-    serve(index);
-    const canaries = damage.corrupted();
-    try {
-      const slots = before ? writtenSlots(w, before) : [];
-      if (mode === 'out-of-range' || (slots.length > 0 && r.chance(0.6))) {
-        if (slots.length > 0) liar.last = rewriteUsed(w, r.pick(slots), r, mode === 'out-of-range');
-      } else if (reachesAll || r.chance(0.5)) {
-        liar.last = deviceScribble(w, r);
-      } else {
-        // Past the end of a buffer the driver posted: only where the
-        // deployment limits what the device reaches (a device that reaches
-        // all guest RAM may rewrite the driver's own state; no check helps).
-        const slot = r.int(0, w.size - 1);
-        const d = w.read(w.desc + 16 * slot, 16);
-        const dv = new DataView(d.buffer, d.byteOffset, 16);
-        const addr = dv.getUint32(0, true) + dv.getUint32(4, true) * 2 ** 32 + dv.getUint32(8, true);
-        liar.last = `write 16 bytes at 0x${addr.toString(16)} (past desc[${slot}])`;
-        view.write(addr, r.bytes(16));
+    if (mode === 'none') return serve(index);
+    // Every queue the device may write on this doorbell (loopback: the TX
+    // doorbell fills RX buffers too), and what their used areas hold now.
+    const queues: { vq: number; w: RingWindow; before: Uint8Array | undefined }[] = [];
+    md.transport.core.queues.forEach((_, vq) => {
+      const w = windowOf(md, view, vq);
+      if (!w) return;
+      let before: Uint8Array | undefined;
+      try {
+        before = snapshotUsed(w);
+      } catch {
+        before = undefined; // its ring is not the device's to read: no lie there
       }
-      check.lied(liar.last);
+      queues.push({ vq, w, before });
+    });
+    serve(index);
+    if (queues.length === 0) return;
+    const canaries = damage.corrupted();
+    liar.last = '';
+    try {
+      const written = queues.flatMap((q) => (q.before ? writtenSlots(q.w, q.before).map((slot) => ({ q, slot })) : []));
+      if (mode === 'out-of-range' || (written.length > 0 && r.chance(0.6))) {
+        if (written.length > 0) {
+          const { q, slot } = r.pick(written);
+          liar.last = `vq${q.vq} ${rewriteUsed(q.w, slot, r, mode === 'out-of-range')}`;
+        }
+      } else {
+        const q = r.pick(queues);
+        if (reachesAll || r.chance(0.5)) {
+          liar.last = `vq${q.vq} ${deviceScribble(q.w, r)}`;
+        } else {
+          // Past the end of a buffer the driver posted: only where the
+          // deployment limits what the device reaches (a device that reaches
+          // all guest RAM may rewrite the driver's own state; no check helps).
+          const slot = r.int(0, q.w.size - 1);
+          const d = q.w.read(q.w.desc + 16 * slot, 16);
+          const dv = new DataView(d.buffer, d.byteOffset, 16);
+          const addr = dv.getUint32(0, true) + dv.getUint32(4, true) * 2 ** 32 + dv.getUint32(8, true);
+          liar.last = `vq${q.vq} write 16 bytes at 0x${addr.toString(16)} (past desc[${slot}])`;
+          view.write(addr, r.bytes(16));
+        }
+      }
+      if (liar.last) check.lied(liar.last);
     } catch (e) {
       check.lied(`${liar.last} (refused)`);
       check.caught(`device lie (${liar.last || 'reading its ring'})`, e);
@@ -172,7 +187,11 @@ const netWorkload: Workload = (_m, md, r, check, arm) => {
   /** Frames sent and not yet received (loopback: they come back in order). */
   const expected: Uint8Array[] = [];
   const receive = (what: string) => {
+    // The hardened driver drops a frame whose lengths lie and counts it
+    // (Linux: rx_length_errors); the error it keeps names the violation.
+    const errors = d.counters.rxLengthErrors;
     const got = check.op(what, () => d.receive(0));
+    if (d.counters.rxLengthErrors > errors) check.caught(`${what} (frame dropped)`, d.errors.at(-1));
     for (const p of got ?? []) {
       const want = expected.shift();
       if (check.honest && (want === undefined || !sameBytes(want, p.data))) {

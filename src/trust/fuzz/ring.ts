@@ -183,8 +183,9 @@ export function runRingIteration(o: IterationOptions): IterationResult {
           break;
         case 5:
         case 6:
-          check.operations++;
-          push(r.int(1, Math.max(1, held.length)), 'none');
+          // One operation either way: a push of held chains, or a pop when none are held.
+          if (held.length > 0) push(r.int(1, held.length), 'none');
+          else pop(r.int(1, size));
           break;
         case 7:
           reap('driver reap', r.int(1, size));
