@@ -151,8 +151,10 @@ export function runMachineIteration(kind: DeviceKind, o: IterationOptions): Iter
     for (let k = 0; k < 3; k++) damage.canary(m.mem.alloc(4096), 4096);
     const liar = installLiar(md, r, check, damage, deployment === 'traditional');
     const workload = kind === 'net' ? netWorkload : kind === 'blk' ? blkWorkload : consoleWorkload;
+    let injected = false;
     workload(m, md, r, check, () => {
-      const inject = o.injectLieAt !== undefined && check.operations === o.injectLieAt;
+      const inject = !injected && o.injectLieAt !== undefined && check.operations >= o.injectLieAt;
+      injected ||= inject;
       if (inject) liar.armed = 'out-of-range';
       else if (!o.honest && r.chance(0.15)) liar.armed = r.chance(0.1) ? 'out-of-range' : 'random';
       else liar.armed = 'none';

@@ -85,6 +85,8 @@ export function runRingIteration(o: IterationOptions): IterationResult {
   /** Chains the device popped and holds. */
   const held: Chain[] = [];
   let stepsAfterBreak = -1;
+  /** --inject-lie: the one lie was told. */
+  let injected = false;
 
   const buffer = (): GuestBuffer => {
     const len = r.int(1, 512);
@@ -141,8 +143,9 @@ export function runRingIteration(o: IterationOptions): IterationResult {
 
   while (!check.done) {
     const lastBefore = check.lastViolation;
-    const lieNow = o.injectLieAt !== undefined && check.operations === o.injectLieAt;
+    const lieNow = !injected && o.injectLieAt !== undefined && check.operations >= o.injectLieAt;
     if (lieNow) {
+      injected = true;
       // Testing the fuzzer: an honest device lies once.
       if (held.length === 0) pop(size);
       if (held.length > 0) push(1, 'out-of-range');
