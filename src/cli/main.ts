@@ -3,10 +3,11 @@ import { attackCommand } from './attack.js';
 import { benchCommand } from './bench/index.js';
 import { studyCommand } from './study.js';
 import { calibrateCommand } from './calibrate.js';
+import { fuzzCommand } from './fuzz.js';
 import { processIo, type Io } from './io.js';
 import { MAIN_HELP, UsageError } from './usage.js';
 
-export const COMMANDS = ['bench', 'attack', 'study', 'calibrate'] as const;
+export const COMMANDS = ['bench', 'attack', 'fuzz', 'study', 'calibrate'] as const;
 
 async function dispatch(argv: string[], io: Io): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -22,6 +23,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
   if (cmd === 'attack') return attackCommand(rest, io);
   if (cmd === 'study') return studyCommand(rest, io);
   if (cmd === 'calibrate') return calibrateCommand(rest, io);
+  if (cmd === 'fuzz') return fuzzCommand(rest, io);
   if (cmd.startsWith('-')) throw new UsageError(`unknown flag ${cmd}: see vqsim --help`);
   throw new UsageError(`unknown command ${cmd}: must be ${COMMANDS.join(', ')} (see vqsim --help)`);
 }

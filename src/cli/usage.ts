@@ -21,6 +21,7 @@ Commands:
   study swiotlb     what each deployment's DMA path costs per size: measured rate and modeled cycles
   calibrate         measure this machine's swiotlb costs and write a cost file for study --cost
   attack            every violation of the trust catalogue, hardened and naive, per deployment
+  fuzz              seeded fuzzing of rings, devices and transports against the trust invariants
 
 Options:
   -h, --help     show this help; \`vqsim <command> --help\` (and \`vqsim bench <name> --help\`) for options

@@ -1,0 +1,188 @@
+// `vqsim fuzz`: the fuzzer of src/trust/fuzz for long runs. A progress line
+// on a terminal, a summary per target, exit 1 with the seed, the iteration
+// and a replay command line for any failure, exit 2 for a bad flag.
+import { parseArgs } from 'node:util';
+import { FUZZ_TARGETS, runFuzz, type FuzzReport, type FuzzTargetName } from '../trust/fuzz/index.js';
+import { choices, describeParseError } from './bench/options.js';
+import type { Io } from './io.js';
+import { UsageError } from './usage.js';
+
+export const FUZZ_HELP = `Usage: vqsim fuzz [options]
+
+Drives each target with a seeded mix of honest operations and malicious
+mutations of what the other side writes, and checks after every step: every
+operation completes or ends with a violation from the catalogue (and a broken
+queue where the catalogue says so), never a RangeError, a Wasm trap or a hang;
+no token comes back that was not added, none twice; no canary outside the
+device's buffers changes in an honest run or under a refused access; an honest
+run raises no violation and gets every token back. Iteration I is seeded from
+(seed, I) alone: a failure prints the command line that replays it.
+
+Targets:
+  ring        split and packed rings (alternating), driver and device faces,
+              lies in descriptors, avail/used idx and entries, event areas,
+              packed flags, ids and wrap bits
+  net         a virtio-net machine (loopback) whose device rewrites what it writes
+  blk         a virtio-blk machine whose device rewrites what it writes
+  console     a virtio-console machine whose device rewrites what it writes
+  transport   probe and I/O over PCI and MMIO while the device lies in its
+              registers (status, features, queue sizes, config, generation)
+
+Options:
+  --target <name,...>   targets, comma-separated (default ring,net,blk,console,transport)
+  --seed <n>            seed, a whole number from 0 to 4294967295 (default 1)
+  --iterations <n>      iterations per target, 1 to 1000000000 (default 1000; 1 with --iteration)
+  --iteration <i>       start at iteration i (replays one failure with --iterations 1, the default then)
+  --honest              honest operations only: any violation is a false positive
+  --inject-lie <k>      testing the fuzzer: the honest device lies once after k operations of
+                        each iteration (a used id out of range); with --honest, a false positive
+  --json                print the report as JSON
+  -h, --help            show this help
+`;
+
+const spec = {
+  target: { type: 'string' },
+  seed: { type: 'string' },
+  iterations: { type: 'string' },
+  iteration: { type: 'string' },
+  honest: { type: 'boolean' },
+  'inject-lie': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface FuzzCliOptions {
+  targets: FuzzTargetName[];
+  seed: number;
+  iterations: number;
+  first: number;
+  honest: boolean;
+  injectLieAt: number | undefined;
+  json: boolean;
+  help: boolean;
+}
+
+function whole(flag: string, value: string | undefined, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(Number.isSafeInteger(n) && n <= max))
+    throw new UsageError(`--${flag} ${value}: must be a whole number from 0 to ${max}`);
+  return n;
+}
+
+/** Parses and validates `vqsim fuzz`'s flags; throws UsageError naming the flag and what is allowed. */
+export function parseFuzzArgs(args: string[]): FuzzCliOptions {
+  let values: Partial<Record<keyof typeof spec, string | boolean>>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args, options: spec, strict: true, allowPositionals: true }));
+  } catch (e) {
+    throw new UsageError(describeParseError(e));
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}: see vqsim fuzz --help`);
+  const str = (k: keyof typeof spec) => values[k] as string | undefined;
+  const targets = choices<FuzzTargetName>('target', str('target') ?? FUZZ_TARGETS.join(','), FUZZ_TARGETS);
+  const seed = whole('seed', str('seed'), 0xffffffff) ?? 1;
+  const first = whole('iteration', str('iteration'), 2 ** 32 - 1);
+  const iterations = whole('iterations', str('iterations'), 1e9) ?? (first === undefined ? 1000 : 1);
+  if (iterations < 1)
+    throw new UsageError(`--iterations ${str('iterations')}: must be a whole number from 1 to 1000000000`);
+  const injectLieAt = whole('inject-lie', str('inject-lie'), 1e6);
+  return {
+    targets,
+    seed,
+    iterations,
+    first: first ?? 0,
+    honest: values.honest === true,
+    injectLieAt,
+    json: values.json === true,
+    help: values.help === true,
+  };
+}
+
+function pad(s: string | number, n: number): string {
+  return String(s).padEnd(n);
+}
+
+/** The summary table, the violations found by id, and each failure with its replay line. */
+export function formatFuzzReport(r: FuzzReport, iterations: number): string {
+  const mode = r.honest ? 'honest only' : 'honest and malicious';
+  const lines = [
+    `vqsim fuzz: seed ${r.seed}, iterations ${r.first} to ${r.first + iterations - 1} per target (${mode})`,
+    '',
+    `${pad('target', 11)}${pad('iterations', 12)}${pad('operations', 12)}${pad('violations', 12)}${pad('false positives', 17)}${pad('failures', 10)}operations by ring`,
+  ];
+  for (const t of r.targets) {
+    // By ring kind, the last part of each variant (deployment/transport/ring); --json has them all.
+    const rings = new Map<string, number>();
+    for (const [k, n] of Object.entries(t.operationsBy)) {
+      const ring = k.split('/').pop()!;
+      rings.set(ring, (rings.get(ring) ?? 0) + n);
+    }
+    const by = [...rings].map(([k, n]) => `${k} ${n}`).join(', ');
+    const found = Object.values(t.violations).reduce((a, b) => a + b, 0);
+    lines.push(
+      `${pad(t.target, 11)}${pad(t.iterations, 12)}${pad(t.operations, 12)}${pad(found, 12)}${pad(t.falsePositives, 17)}${pad(t.failures.length, 10)}${by}`.trimEnd(),
+    );
+  }
+  const withViolations = r.targets.filter((t) => Object.keys(t.violations).length > 0);
+  if (withViolations.length > 0) {
+    lines.push('', 'Violations the victims named (catalogue id: times):');
+    for (const t of withViolations) {
+      const ids = Object.entries(t.violations)
+        .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+        .map(([id, n]) => `${id} ${n}`);
+      lines.push(`  ${t.target}: ${ids.join(', ')}`);
+    }
+  }
+  for (const t of r.targets) {
+    for (const f of t.failures) {
+      lines.push(
+        '',
+        `FAIL ${f.target} seed ${f.seed} iteration ${f.iteration} (${f.variant}): ${f.kind}: ${f.message}`,
+        `  replay: ${f.replay}`,
+      );
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** `vqsim fuzz [options]`. Returns the exit code: 0, or 1 when any invariant broke. */
+export function fuzzCommand(args: string[], io: Io): number {
+  const o = parseFuzzArgs(args);
+  if (o.help) {
+    io.out(FUZZ_HELP);
+    return 0;
+  }
+  // The rate on the progress line is wall time, for the reader only; nothing is decided on it.
+  let start = performance.now();
+  let shown = 0;
+  let current: string | undefined;
+  const report = runFuzz({
+    targets: o.targets,
+    seed: o.seed,
+    iterations: o.iterations,
+    first: o.first,
+    honest: o.honest,
+    injectLieAt: o.injectLieAt,
+    onProgress: ({ target, done, total, operations }) => {
+      const now = performance.now();
+      if (target !== current) {
+        current = target;
+        start = now;
+      }
+      if (now - shown < 100 && done < total) return;
+      shown = now;
+      const rate = done / Math.max((now - start) / 1000, 1e-3);
+      io.progress(`[${done}/${total}] ${target} ${operations} operations, ${rate.toFixed(0)} it/s`);
+    },
+  });
+  io.progress('');
+  io.out(o.json ? JSON.stringify(report, null, 2) + '\n' : formatFuzzReport(report, o.iterations));
+  const failed = report.targets.some((t) => t.failures.length > 0);
+  if (failed) {
+    const f = report.targets.flatMap((t) => t.failures)[0]!;
+    io.err(`vqsim fuzz: failure at seed ${f.seed} iteration ${f.iteration}; replay: ${f.replay}\n`);
+  }
+  return failed ? 1 : 0;
+}
