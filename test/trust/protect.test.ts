@@ -64,7 +64,7 @@ describe('record layer: seal and open', () => {
       ['PROTECT_RECORD_REPLAY', (r) => [r[0]!, r[0]!]],
       ['PROTECT_RECORD_GAP', (r) => [r[1]!]],
       ['PROTECT_RECORD_LENGTH', (r) => [r[0]!.subarray(0, 100)]],
-      ['PROTECT_RECORD_LENGTH', (r) => [new Uint8Array(10)]],
+      ['PROTECT_RECORD_LENGTH', () => [new Uint8Array(10)]],
     ];
     for (const [code, lie] of cases) {
       const s = new RecordSealer(keys);
