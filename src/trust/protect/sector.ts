@@ -179,6 +179,18 @@ export class SectorCrypt {
   }
 
   /**
+   * Takes back the counter bumps of a sealInto whose write never reached the
+   * device (the request could not be queued), so that the sectors' current
+   * images stay the ones expected.
+   */
+  revert(sector: number, bytes: number): void {
+    this.checkRange('write', sector, bytes);
+    const first = (sector * SECTOR_SIZE) / this.sectorBytes;
+    for (let i = 0; i < bytes / this.sectorBytes; i++) this.writes[first + i]!--;
+    this.counters.sealed -= bytes / this.sectorBytes;
+  }
+
+  /**
    * Checks and decrypts the device image `dev` (whole groups, as sealInto
    * lays them out) read for data sector `sector` into `out` at `at`. Throws
    * PROTECT_SECTOR_INTEGRITY or PROTECT_SECTOR_REPLAY at the first crypt
