@@ -129,7 +129,12 @@ export interface BlkJobProtect {
 export function protectBlkJob(m: BlkMachineDevice, job: BlkJob, sc: SectorCrypt, dataBytes: number): void {
   const size = m.driver.queues[job.queue]!.vq.size;
   const pages = m.mem.alloc(m.depth * dataBytes);
-  for (let i = 0; i < m.depth * dataBytes; i += 4) m.mem.writeU32(pages + i, Math.imul(i + 1, 0x9e3779b1) >>> 0);
+  const words = new Uint32Array(
+    m.mem.bytes.buffer,
+    m.mem.linear(pages, m.depth * dataBytes),
+    (m.depth * dataBytes) / 4,
+  );
+  for (let i = 0; i < words.length; i++) words[i] = Math.imul(i + 1, 0x9e3779b1);
   job.protect = { sc, dataBytes, pages, tagSector: new Int32Array(size), tagSlot: new Int32Array(size) };
 }
 

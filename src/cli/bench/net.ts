@@ -178,9 +178,9 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
     });
     // The sender's payload: seeded bytes in private guest memory.
     const len = c.packetBytes - RECORD_OVERHEAD;
-    const gpa = m.mem.alloc(len);
-    for (let i = 0; i < len; i++) m.mem.bytes[m.mem.linear(gpa) + i] = (i * 131 + machine.seed) & 0xff;
-    const payload = m.mem.bytes.subarray(m.mem.linear(gpa, len), m.mem.linear(gpa, len) + len);
+    const at = m.mem.linear(m.mem.alloc(len), len);
+    const payload = m.mem.bytes.subarray(at, at + len);
+    for (let i = 0; i < len; i++) payload[i] = (i * 131 + machine.seed) & 0xff;
     run = (p, n) => runProtectedNetPackets(m, pn, p, n, payload);
   }
   let moved = 0;
