@@ -214,6 +214,7 @@ export {
 } from './sim/machine-config.js';
 export {
   runNetPackets,
+  runProtectedNetPackets,
   checkNetDevice,
   NetWorker,
   runNetColocated,
