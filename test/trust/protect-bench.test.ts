@@ -101,6 +101,14 @@ describe('vqsim bench net --protect', () => {
     }
   });
 
+  it('runProtectedNetPackets refuses the source backend, whose frames no peer sealed', () => {
+    const m = createMachine({ devices: [{ kind: 'net', backend: 'source', packetBytes: 256, queueSize: 32 }] });
+    const net = m.net();
+    const pn = new ProtectedNet(net.driver, net.dma);
+    expect(() => runProtectedNetPackets(net, pn, 0, 1, new Uint8Array(16))).toThrow(/source backend/);
+    m.close();
+  });
+
   it('a device that alters a frame mid-run stops the run with PROTECT_RECORD_AUTH', () => {
     const m = createMachine({ seed: SEED, devices: [{ kind: 'net', packetBytes: 256, queueSize: 32 }] });
     const net = m.net();

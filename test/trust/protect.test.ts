@@ -243,6 +243,20 @@ describe('sector crypt layer over virtio-blk', () => {
     expect(code).toBe('PROTECT_SECTOR_REPLAY');
   });
 
+  it('revert takes back a seal that never reached the device: the stored image still reads back', () => {
+    const m = blkMachine('cvm');
+    const blk = m.blk();
+    const sc = new SectorCrypt(m.mem, blk.store.bytes / 512, { seed: SEED, sectorBytes: 512 });
+    const first = bytes(5, GROUP_BYTES);
+    expect(sc.write(blk.driver, 0, first)).toBe(BlkStatus.OK);
+    sc.sealInto(0, bytes(6, GROUP_BYTES), new Uint8Array(GROUP_DEVICE_BYTES));
+    expect(caught(() => sc.read(blk.driver, 0, GROUP_BYTES)).code).toBe('PROTECT_SECTOR_REPLAY');
+    sc.revert(0, GROUP_BYTES);
+    expect(sc.read(blk.driver, 0, GROUP_BYTES).data).toEqual(first);
+    expect(sc.counters.sealed).toBe(8);
+    m.close();
+  });
+
   it("refuses requests that are not whole 4 KiB groups, as the user's error", () => {
     const m = blkMachine('traditional');
     const sc = new SectorCrypt(m.mem, m.blk().store.bytes / 512);

@@ -252,7 +252,11 @@ export class SectorCrypt {
       const s = sector + off / SECTOR_SIZE;
       this.sealInto(s, part, img);
       const status = driver.write(this.deviceSector(s), img, q);
-      if (status !== BlkStatus.OK) return status;
+      if (status !== BlkStatus.OK) {
+        // The device refused the write: the guest expects the images it had.
+        this.revert(s, part.length);
+        return status;
+      }
     }
     return BlkStatus.OK;
   }
