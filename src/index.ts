@@ -217,6 +217,7 @@ export {
 } from './sim/machine-config.js';
 export {
   runNetPackets,
+  runProtectedNetPackets,
   checkNetDevice,
   NetWorker,
   runNetColocated,
@@ -230,3 +231,4 @@ export {
 export { ThreadWorker, type WorkerEntry } from './sim/thread-worker.js';
 export { TdispInterface, TdispError, type TdispState, type TdispReport, type TdispAcceptor } from './trust/tdisp.js';
 export { DEPLOYMENTS, DEPLOYMENT_NAMES, type Deployment, type DeploymentName } from './sim/deployments.js';
+export * from './trust/protect/index.js';

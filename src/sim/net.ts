@@ -14,6 +14,7 @@ import type { NetWorkerApi } from '../../workers/net-worker.js';
 import type { NetMachineDevice } from './machine.js';
 import type { MachineConfig, NetBackendName } from './machine-config.js';
 import { ThreadWorker } from './thread-worker.js';
+import { RECORD_OVERHEAD, type ProtectedNet } from '../trust/protect/record.js';
 
 /** The device backends a net machine is built with (see NetBackend in the device). */
 export type NetBenchBackend = NetBackendName;
@@ -60,6 +61,42 @@ export function runNetPackets(m: NetMachineDevice, pair: number, packets: number
     } else if (got > 0) idle = 0;
   }
   return { packets: done, bytes: done * m.packetBytes, rounds };
+}
+
+/**
+ * runNetPackets with the record layer (src/trust/protect/record.ts) between
+ * the guest's sender and the driver: each frame carries `payload` sealed into
+ * a record (frames of payload + RECORD_OVERHEAD bytes), and on loopback the
+ * guest opens every frame it receives. The source backend's frames are not
+ * records: a ConfigError.
+ */
+export function runProtectedNetPackets(
+  m: NetMachineDevice,
+  pn: ProtectedNet,
+  pair: number,
+  packets: number,
+  payload: Uint8Array,
+): NetRunCounts {
+  if (m.backend === 'source') throw new ConfigError('protected net: the source backend delivers frames no peer sealed');
+  const d = m.driver;
+  const size = d.pairs[pair]!.tx.size;
+  const sink = m.backend === 'sink';
+  const frame = payload.length + RECORD_OVERHEAD;
+  let done = 0;
+  let rounds = 0;
+  let idle = 0;
+  while (done < packets) {
+    pn.sendBurst(pair, size, payload);
+    const completed = d.reapTx(pair);
+    const got = sink ? completed : pn.receive(pair).length;
+    done += got;
+    rounds++;
+    if (got === 0 && ++idle >= 3) {
+      const why = m.device.failure === undefined ? '' : `: the device failed (${m.device.failure})`;
+      throw new Error(`protected net pair ${pair}: no frame moved in 3 rounds (${done} of ${packets})${why}`);
+    } else if (got > 0) idle = 0;
+  }
+  return { packets: done, bytes: done * frame, rounds };
 }
 
 /**

@@ -23,6 +23,7 @@ import {
   type Placement,
 } from './placement.js';
 import { eventTotals, perOp, type PerOp } from '../../sim/per-op.js';
+import { protectedDeviceBytes, SectorCrypt } from '../../trust/protect/sector.js';
 
 export const BLK_MODES = ['randread', 'randwrite', 'seqread', 'seqwrite'] as const;
 export type BlkMode = (typeof BLK_MODES)[number];
@@ -50,6 +51,10 @@ ${PLACEMENT_HELP}  --mode <m,...>            randread, randwrite, seqread, seqwr
                             (default: 4096 random, 131072 sequential)
   --queues <n,...>          queues, 1 to 64 (default 1,2)
   --ring <split,packed>     ring layouts (default split,packed)
+  --protect <off,on>        the sector crypt layer (AES-256-XTS per 4 KiB sector,
+                            an HMAC-SHA256 tag per sector in a tag sector after
+                            every 4 KiB on the disk, checked on every read);
+                            request sizes in whole 4 KiB (default off)
   --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
   --depth <n>               requests in flight per queue, 1 to the queue size (default 64)
   --capacity-mib <n>        size of the in-memory disk, 1 to 48 MiB (default 32)
@@ -104,6 +109,33 @@ export interface BlkJob {
   buffers: number;
   rng: number;
   nextSector: number;
+  /** The sector crypt layer: requests carry sealed data (ioBytes is then its device size), checked on completion. */
+  protect?: BlkJobProtect;
+}
+
+/** A job's sector crypt layer: the page cache it seals from and opens into, and what each tag carries. */
+export interface BlkJobProtect {
+  sc: SectorCrypt;
+  /** Data bytes per request (the device request is protectedDeviceBytes of it). */
+  dataBytes: number;
+  /** Guest address of depth × dataBytes of plaintext (the page cache: private). */
+  pages: number;
+  /** Per request tag: its data sector and its buffer slot. */
+  tagSector: Int32Array;
+  tagSlot: Int32Array;
+}
+
+/** Gives `job` the sector crypt layer `sc`: a page cache of depth × dataBytes, and the tags' bookkeeping. */
+export function protectBlkJob(m: BlkMachineDevice, job: BlkJob, sc: SectorCrypt, dataBytes: number): void {
+  const size = m.driver.queues[job.queue]!.vq.size;
+  const pages = m.mem.alloc(m.depth * dataBytes);
+  const words = new Uint32Array(
+    m.mem.bytes.buffer,
+    m.mem.linear(pages, m.depth * dataBytes),
+    (m.depth * dataBytes) / 4,
+  );
+  for (let i = 0; i < words.length; i++) words[i] = Math.imul(i + 1, 0x9e3779b1);
+  job.protect = { sc, dataBytes, pages, tagSector: new Int32Array(size), tagSlot: new Int32Array(size) };
 }
 
 export function createBlkJob(
@@ -136,8 +168,10 @@ export interface BlkRunCounts {
  */
 export function runBlkQueue(m: BlkMachineDevice, job: BlkJob, ios: number): BlkRunCounts {
   const q = m.driver.queues[job.queue]!;
-  const sectors = m.store.bytes / 512;
-  const per = job.ioBytes / 512;
+  const pr = job.protect;
+  const mem = m.mem;
+  const sectors = pr ? pr.sc.sectors : m.store.bytes / 512;
+  const per = (pr ? pr.dataBytes : job.ioBytes) / 512;
   const slots = Math.floor(sectors / per);
   const type = job.mode === 'randread' || job.mode === 'seqread' ? BlkType.IN : BlkType.OUT;
   const random = job.mode === 'randread' || job.mode === 'randwrite';
@@ -146,8 +180,14 @@ export function runBlkQueue(m: BlkMachineDevice, job: BlkJob, ios: number): BlkR
   let idle = 0;
   let bad = -1;
   let submitted = 0;
-  const onDone = (c: { status: number }) => {
+  const onDone = (c: { status: number; tag: number }) => {
     if (c.status !== BlkStatus.OK) bad = c.status;
+    else if (pr && type === BlkType.IN) {
+      // Check and decrypt into the page cache (a named ProtectError if the device lied).
+      const src = mem.linear(job.buffers + pr.tagSlot[c.tag]! * job.ioBytes, job.ioBytes);
+      const dst = mem.linear(pr.pages + pr.tagSlot[c.tag]! * pr.dataBytes, pr.dataBytes);
+      pr.sc.openInto(pr.tagSector[c.tag]!, mem.bytes.subarray(src, src + job.ioBytes), mem.bytes, dst);
+    }
     done++;
   };
   while (done < ios) {
@@ -164,8 +204,21 @@ export function runBlkQueue(m: BlkMachineDevice, job: BlkJob, ios: number): BlkR
         sector = job.nextSector;
         job.nextSector = sector + per >= slots * per ? 0 : sector + per;
       }
-      const buf = job.buffers + (submitted % m.depth) * job.ioBytes;
-      if (q.submit(type, sector, buf, job.ioBytes) < 0) break;
+      const slot = submitted % m.depth;
+      const buf = job.buffers + slot * job.ioBytes;
+      if (pr) {
+        if (type === BlkType.OUT) {
+          const src = mem.linear(pr.pages + slot * pr.dataBytes, pr.dataBytes);
+          pr.sc.sealInto(sector, mem.bytes.subarray(src, src + pr.dataBytes), mem.bytes, mem.linear(buf, job.ioBytes));
+        }
+        const tag = q.submit(type, pr.sc.deviceSector(sector), buf, job.ioBytes);
+        if (tag < 0) {
+          if (type === BlkType.OUT) pr.sc.revert(sector, pr.dataBytes);
+          break;
+        }
+        pr.tagSector[tag] = sector;
+        pr.tagSlot[tag] = slot;
+      } else if (q.submit(type, sector, buf, job.ioBytes) < 0) break;
       submitted++;
     }
     q.kick();
@@ -177,10 +230,12 @@ export function runBlkQueue(m: BlkMachineDevice, job: BlkJob, ios: number): BlkR
       throw new BenchSanityError(`blk queue ${job.queue}: no request completed in 3 rounds (${done} of ${ios})${why}`);
     } else if (got > 0) idle = 0;
   }
-  return { ios: done, bytes: done * job.ioBytes, rounds };
+  return { ios: done, bytes: done * (pr ? pr.dataBytes : job.ioBytes), rounds };
 }
 
 export interface BlkCase extends Placement {
+  /** The sector crypt layer (default off). */
+  protect?: 'off' | 'on';
   ring: RingKind;
   /** Bytes per request. */
   ioBytes: number;
@@ -195,6 +250,8 @@ export interface BlkRow extends BlkCase, Partial<PerOp> {
   device: 'blk';
   /** iops ÷ the iops of the same case on a traditional machine with direct DMA. */
   vsDirect?: number;
+  /** iops ÷ the iops of the same case on a traditional machine with direct DMA and protection off. */
+  vsPlain?: number;
   iops: number;
   bytesPerSec: number;
   nsPerIo: number;
@@ -207,6 +264,7 @@ export function blkCaseName(c: BlkCase): string {
   return [
     'blk',
     ...(isBaseline(c) ? [] : [placementName(c)]),
+    ...(c.protect === 'on' ? ['protect'] : []),
     c.mode,
     `${c.ioBytes}B`,
     c.ring,
@@ -225,11 +283,24 @@ export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: numb
     queueSize: c.queueSize,
     depth: c.depth,
     capacityBytes,
-    maxIoBytes: c.ioBytes,
+    maxIoBytes: c.protect === 'on' ? protectedDeviceBytes(c.ioBytes) : c.ioBytes,
     seed,
   });
   const m = machine.blk();
-  const jobs = Array.from({ length: c.queues }, (_, q) => createBlkJob(m, q, c.mode, machine.seed, c.ioBytes));
+  const protect = c.protect === 'on';
+  const devBytes = protect ? protectedDeviceBytes(c.ioBytes) : c.ioBytes;
+  const jobs = Array.from({ length: c.queues }, (_, q) => createBlkJob(m, q, c.mode, machine.seed, devBytes));
+  if (protect) {
+    const sc = new SectorCrypt(m.mem, m.store.bytes / 512, { seed: machine.seed });
+    for (const j of jobs) protectBlkJob(m, j, sc, c.ioBytes);
+    // Every sector written once (the disk formatted), so that reads check and decrypt.
+    const step = sc.maxRequestBytes(m.driver);
+    const fill = new Uint8Array(step).fill(0x5a);
+    for (let s = 0; s < sc.sectors; s += step / 512) {
+      const status = sc.write(m.driver, s, fill.subarray(0, Math.min(step, (sc.sectors - s) * 512)));
+      if (status !== BlkStatus.OK) throw new BenchSanityError(`${blkCaseName(c)}: formatting wrote status ${status}`);
+    }
+  }
   const ioBytes = c.ioBytes;
   const perQueue = Math.max(c.depth, Math.ceil(2 ** 23 / ioBytes / c.queues));
   let moved = 0;
@@ -290,6 +361,8 @@ export interface BlkOptions {
   queueSize: number;
   depth: number;
   capacityMiB: number;
+  /** `--protect` values, each a case of its own. */
+  protect: ('off' | 'on')[];
   seed: number;
   timeMs: number;
   json: boolean;
@@ -300,6 +373,7 @@ const spec = {
   deployment: { type: 'string' },
   dma: { type: 'string' },
   encryption: { type: 'string' },
+  protect: { type: 'string' },
   'io-bytes': { type: 'string' },
   mode: { type: 'string' },
   queues: { type: 'string' },
@@ -392,7 +466,12 @@ export function parseBlkArgs(args: string[]): BlkOptions {
       `--io-bytes ${ioStr} with --depth ${depth} and --capacity-mib ${capacityMiB} do not fit: ${depth} requests of ${Math.max(...ioBytes)} bytes need a disk of at least ${Math.ceil((Math.max(...ioBytes) * depth) / (1 << 20))} MiB`,
     );
   }
+  const protect = choices<'off' | 'on'>('protect', str('protect') ?? 'off', ['off', 'on']);
+  if (protect.includes('on') && ioBytes?.some((n) => n % 4096 !== 0)) {
+    throw new UsageError(`--io-bytes ${ioStr} with --protect on: must be whole 4096-byte sectors`);
+  }
   return {
+    protect,
     placements: withBaseline(
       parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
     ),
@@ -412,7 +491,7 @@ export function parseBlkArgs(args: string[]): BlkOptions {
 
 export async function runBlkBench(o: BlkOptions, progress: (line: string) => void = () => {}): Promise<BlkRow[]> {
   const rows: BlkRow[] = [];
-  for (const placement of o.placements)
+  for (const placement of o.placements.flatMap((p) => o.protect.map((protect) => ({ ...p, protect }))))
     for (const ring of o.rings)
       for (const mode of o.modes)
         for (const ioBytes of o.ioBytes ?? [BLK_IO_BYTES[mode]])
@@ -427,13 +506,23 @@ export async function runBlkBench(o: BlkOptions, progress: (line: string) => voi
     (r) => blkCaseName({ ...r, ...BASELINE }),
     (r) => r.iops,
   );
+  // Protection's cost beside swiotlb's: each row against the same case with neither.
+  if (o.protect.includes('on')) {
+    const plain = new Map(rows.filter((r) => isBaseline(r) && r.protect !== 'on').map((r) => [r.name, r.iops]));
+    for (const r of rows) {
+      const b = plain.get(blkCaseName({ ...r, ...BASELINE, protect: 'off' }));
+      if (b !== undefined && b > 0) r.vsPlain = r.iops / b;
+    }
+  }
   return rows;
 }
 
 export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
   const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
+  const protect = o.protect.includes('on');
   const head = [
     ...(placed ? ['deployment', 'dma', 'encryption'] : []),
+    ...(protect ? ['protect'] : []),
     'mode',
     'ring',
     'queues',
@@ -443,10 +532,12 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
     'ns/io',
     '±%',
     ...(placed ? ['vs direct', 'exits/io', 'irqs/io', 'bounce B/io', 'slots scanned/io', 'IOTLB miss/io'] : []),
+    ...(protect ? ['vs plain'] : []),
   ];
   const f = (x: number | undefined, d = 2) => (x === undefined ? '-' : x.toFixed(d));
   const cells = rows.map((r) => [
     ...(placed ? [r.deployment ?? '-', r.dma, r.encryption] : []),
+    ...(protect ? [r.protect ?? 'off'] : []),
     r.mode,
     r.ring,
     String(r.queues),
@@ -465,6 +556,7 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
           f(r.iotlbMissesPerOp, 2),
         ]
       : []),
+    ...(protect ? [r.vsPlain === undefined ? '-' : `${r.vsPlain.toFixed(2)}×`] : []),
   ]);
   return textTable(
     `vqsim bench blk: single thread, batched Wasm, in-memory store of ${o.capacityMiB} MiB, queue size ${o.queueSize}, depth ${o.depth}, seed ${o.seed}, ${o.timeMs} ms per case`,

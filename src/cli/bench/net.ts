@@ -10,7 +10,14 @@ import { jsonDocument, lowerMedian, medianBy, textTable } from './report.js';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { createMachine, type MachineConfig, type RingKind } from '../../index.js';
-import { checkNetDevice, runNetColocated, runNetPackets, type NetBenchBackend } from '../../sim/net.js';
+import {
+  checkNetDevice,
+  runNetColocated,
+  runNetPackets,
+  runProtectedNetPackets,
+  type NetBenchBackend,
+} from '../../sim/net.js';
+import { ProtectedNet, RECORD_OVERHEAD } from '../../trust/protect/record.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, describeParseError, ints } from './options.js';
@@ -57,6 +64,13 @@ ${PLACEMENT_HELP}  --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (def
   --backend <loopback,sink,source>
                             loopback: TX frames come back on RX; sink: the guest
                             only transmits; source: it only receives (default loopback)
+  --protect <off,on,on-bounce>
+                            the record layer (AES-256-GCM per frame, opened by
+                            the receiver): on seals into the swiotlb slot where
+                            the DMA API bounces (zero copy), on-bounce into the
+                            private buffer, then bounced; the frame is
+                            --packet-bytes, the payload 32 bytes less (default off;
+                            not with --workers or the source backend)
   --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
   --time <ms>               time per case and round, 1 to 600000 ms (default 300)
   --rounds <n>              rounds, 1 to 50 (default 3 with --workers, else 1)
@@ -64,7 +78,13 @@ ${PLACEMENT_HELP}  --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (def
   -h, --help                show this help
 `;
 
+/** `--protect`: no record layer, records sealed in place (zero copy where bounced), or sealed then bounced. */
+export type NetProtect = 'off' | 'on' | 'on-bounce';
+export const NET_PROTECT: readonly NetProtect[] = ['off', 'on', 'on-bounce'];
+
 export interface NetCase extends Placement {
+  /** The record layer (default off). */
+  protect?: NetProtect;
   ring: RingKind;
   queues: number;
   packetBytes: number;
@@ -77,6 +97,8 @@ export interface NetRow extends NetCase, Partial<PerOp> {
   name: string;
   /** pps ÷ the pps of the same case on a traditional machine with direct DMA, same round. */
   vsDirect?: number;
+  /** pps ÷ the pps of the same case on a traditional machine with direct DMA and protection off. */
+  vsPlain?: number;
   device: 'net';
   mode: 'single-thread' | 'colocated';
   /** Worker threads (colocated: one machine with one queue pair each; single-thread: 0). */
@@ -113,6 +135,7 @@ export function netCaseName(c: NetCase): string {
   return [
     'net',
     ...(isBaseline(c) ? [] : [placementName(c)]),
+    ...(c.protect === undefined || c.protect === 'off' ? [] : [c.protect === 'on' ? 'protect' : 'protect-bounce']),
     c.backend,
     c.ring,
     `q${c.queueSize}`,
@@ -147,14 +170,27 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
   const machine = createMachine(netCaseMachine(c));
   const m = machine.net();
   const perPair = Math.max(c.queueSize, Math.ceil(2 ** 21 / (c.packetBytes + 64) / c.queues));
+  let run = (p: number, n: number) => runNetPackets(m, p, n);
+  if (c.protect !== undefined && c.protect !== 'off') {
+    const pn = new ProtectedNet(m.driver, m.dma, {
+      seed: machine.seed,
+      placement: c.protect === 'on' ? 'zero-copy' : 'bounce',
+    });
+    // The sender's payload: seeded bytes in private guest memory.
+    const len = c.packetBytes - RECORD_OVERHEAD;
+    const at = m.mem.linear(m.mem.alloc(len), len);
+    const payload = m.mem.bytes.subarray(at, at + len);
+    for (let i = 0; i < len; i++) payload[i] = (i * 131 + machine.seed) & 0xff;
+    run = (p, n) => runProtectedNetPackets(m, pn, p, n, payload);
+  }
   let moved = 0;
   const iteration = () => {
-    for (let p = 0; p < c.queues; p++) moved += runNetPackets(m, p, perPair).packets;
+    for (let p = 0; p < c.queues; p++) moved += run(p, perPair).packets;
   };
   // Warm-up by time: the Wasm functions tier up in the background (no on-stack
   // replacement), later on a loaded machine; 200 ms of batches gets them there.
   const warmEnd = performance.now() + 200;
-  while (performance.now() < warmEnd) for (let p = 0; p < c.queues; p++) runNetPackets(m, p, c.queueSize * 4);
+  while (performance.now() < warmEnd) for (let p = 0; p < c.queues; p++) run(p, c.queueSize * 4);
   moved = 0;
   let iterations = 0;
   const before = eventTotals(machine.stats());
@@ -232,6 +268,8 @@ export async function measureNetColocated(c: NetCase, workers: number, timeMs: n
 export interface NetOptions {
   /** Deployment × DMA backend × encryption combinations (with the baseline when any differs from it). */
   placements: Placement[];
+  /** `--protect` values, each a case of its own. */
+  protect: NetProtect[];
   packetBytes: number[];
   queues: number[];
   /** Worker counts for co-located runs; empty: single thread. */
@@ -251,6 +289,7 @@ const spec = {
   deployment: { type: 'string' },
   dma: { type: 'string' },
   encryption: { type: 'string' },
+  protect: { type: 'string' },
   'packet-bytes': { type: 'string' },
   queues: { type: 'string' },
   workers: { type: 'string' },
@@ -326,8 +365,22 @@ export function parseNetArgs(args: string[]): NetOptions {
   const placements = withBaseline(
     parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
   );
+  const protect = choices<NetProtect>('protect', str('protect') ?? 'off', NET_PROTECT);
+  if (protect.some((p) => p !== 'off')) {
+    if (workers.length > 0) throw new UsageError(`--protect ${str('protect')}: not with --workers`);
+    if (backends.includes('source')) {
+      throw new UsageError(`--protect ${str('protect')}: not with --backend source (its frames are not records)`);
+    }
+    const small = packetBytes.find((n) => n <= RECORD_OVERHEAD);
+    if (small !== undefined) {
+      throw new UsageError(
+        `--packet-bytes ${small} with --protect on: a frame must hold the ${RECORD_OVERHEAD}-byte record overhead and a payload`,
+      );
+    }
+  }
   return {
     placements,
+    protect,
     packetBytes,
     queues: workers.length > 0 ? [1] : queues,
     workers,
@@ -354,7 +407,7 @@ export async function runNetBench(o: NetOptions, progress: (line: string) => voi
   const add = (row: NetRoundRow) => runs.set(row.name, [...(runs.get(row.name) ?? []), row]);
   for (let round = 0; round < o.rounds; round++) {
     const tag = o.rounds > 1 ? `round ${round + 1}/${o.rounds} ` : '';
-    for (const placement of o.placements)
+    for (const placement of o.placements.flatMap((p) => o.protect.map((protect) => ({ ...p, protect }))))
       for (const backend of o.backends)
         for (const ring of o.rings)
           for (const mergeable of o.mergeable)
@@ -403,6 +456,16 @@ export async function runNetBench(o: NetOptions, progress: (line: string) => voi
     (r) => netCaseName({ ...r, ...BASELINE }),
     (r) => r.pps,
   );
+  // Protection's cost beside swiotlb's: each row against the same case with neither.
+  const plain = new Map(
+    rows.filter((r) => isBaseline(r) && (r.protect ?? 'off') === 'off').map((r) => [r.name, r.pps]),
+  );
+  if (o.protect.some((p) => p !== 'off')) {
+    for (const r of rows) {
+      const b = plain.get(netCaseName({ ...r, ...BASELINE, protect: 'off' }));
+      if (b !== undefined && b > 0) r.vsPlain = r.pps / b;
+    }
+  }
   return rows;
 }
 
@@ -410,8 +473,10 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
   const colocated = o.workers.length > 0;
   const mpps = (x: number | undefined) => (x === undefined ? '-' : (x / 1e6).toFixed(2));
   const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
+  const protect = o.protect.some((p) => p !== 'off');
   const head = [
     ...(placed ? ['deployment', 'dma', 'encryption'] : []),
+    ...(protect ? ['protect'] : []),
     'backend',
     'ring',
     'rx bufs',
@@ -425,9 +490,11 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
   ];
   if (colocated) head.push('scaling', 'scaling min–max', 'worker min', 'worker max');
   if (placed) head.push('vs direct', 'exits/pkt', 'irqs/pkt', 'bounce B/pkt', 'IOTLB miss/pkt');
+  if (protect) head.push('vs plain');
   const cells = rows.map((r) => {
     const cell = [
       ...(placed ? [r.deployment ?? '-', r.dma, r.encryption] : []),
+      ...(protect ? [r.protect ?? 'off'] : []),
       r.backend,
       r.ring,
       r.mergeable ? 'mergeable' : 'big',
@@ -459,6 +526,7 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
         f(r.iotlbMissesPerOp, 2),
       );
     }
+    if (protect) cell.push(r.vsPlain === undefined ? '-' : `${r.vsPlain.toFixed(2)}×`);
     return cell;
   });
   const what = colocated

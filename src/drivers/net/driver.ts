@@ -466,8 +466,11 @@ export class VirtioNetDriver {
   /**
    * Sends up to `n` frames of `frameBytes` on pair `i` from the TX buffers as
    * they are (the bench's path: no per-frame JavaScript). Returns how many.
+   * `written`: the caller wrote each frame where the device reads it (at the
+   * buffer's DMA address: its swiotlb slot), so no sync copies it there (the
+   * record layer's zero-copy TX, src/trust/protect/record.ts).
    */
-  sendBurst(i: number, n: number, frameBytes: number): number {
+  sendBurst(i: number, n: number, frameBytes: number, written = false): number {
     const p = this.pair(i);
     if (VIRTIO_NET_HDR_LEN + frameBytes > p.txSlots.bufBytes) {
       throw new ConfigError(
@@ -475,16 +478,16 @@ export class VirtioNetDriver {
       );
     }
     this.mem.view.setUint32(p.txState + N.DT_LENS, 0, true);
-    return this.post(p, n, VIRTIO_NET_HDR_LEN + frameBytes);
+    return this.post(p, n, VIRTIO_NET_HDR_LEN + frameBytes, written);
   }
 
-  private post(p: NetQueuePair, n: number, len: number): number {
+  private post(p: NetQueuePair, n: number, len: number, written = false): number {
     const built = this.mem.core.net_drv_tx_build(p.txState, Math.min(n, p.tx.size), len);
     if (built === 0) return 0;
     p.txBatch.count = built;
     // A burst hands the device what the buffers hold now: sync each one
     // (dma_sync_single_for_device), unless send() did it frame by frame.
-    if (this.needSync && len > 0) this.syncBatch(p.txBatch, built, DmaDirection.TO_DEVICE);
+    if (this.needSync && len > 0 && !written) this.syncBatch(p.txBatch, built, DmaDirection.TO_DEVICE);
     const added = p.tx.driver.addBatch(p.txBatch);
     if (added < built) {
       // Return what did not fit (cannot happen with one descriptor per slot and slots = queue size).

@@ -6,6 +6,7 @@ import { VqsimError } from '../../errors.js';
 import { deviceViolations } from './device.js';
 import { dmaViolations } from './dma.js';
 import { interruptViolations } from './interrupt.js';
+import { protectViolations } from './protect.js';
 import { ringViolations } from './ring.js';
 import { transportViolations } from './transport.js';
 import type { Violation, ViolationSide } from './types.js';
@@ -19,6 +20,7 @@ export const catalogue: readonly Violation[] = [
   ...deviceViolations,
   ...dmaViolations,
   ...interruptViolations,
+  ...protectViolations,
 ];
 
 const byKey = new Map<string, Violation>();

@@ -8,7 +8,7 @@
 export type ViolationSide = 'driver' | 'device';
 
 /** Where the lie crosses the boundary. */
-export type ViolationLayer = 'ring' | 'transport' | 'config' | 'device' | 'dma' | 'interrupt';
+export type ViolationLayer = 'ring' | 'transport' | 'config' | 'device' | 'dma' | 'interrupt' | 'protect';
 
 /**
  * What an unchecked violation costs the victim, worst first:

@@ -3,6 +3,7 @@ import type { Scenario } from '../attack/types.js';
 import { deviceScenarios } from './device.js';
 import { dmaScenarios } from './dma.js';
 import { interruptScenarios } from './interrupt.js';
+import { protectScenarios } from './protect.js';
 import { ringScenarios } from './ring.js';
 import { transportScenarios } from './transport.js';
 
@@ -12,4 +13,5 @@ export const scenarios: readonly Scenario[] = [
   ...deviceScenarios,
   ...dmaScenarios,
   ...interruptScenarios,
+  ...protectScenarios,
 ];
