@@ -178,7 +178,8 @@ const cedarPolicyName = /for policy `[^`]*`, /g;
 function detail(e: Cedar.DetailedError): string {
   const help = e.help ? ` (${e.help.replace(cedarPolicyName, '')})` : '';
   const label = e.sourceLocations?.[0]?.label;
-  return `${e.message.replace(cedarPolicyName, '')}${label ? `: ${label}` : ''}${help}`;
+  const message = e.message.replace(cedarPolicyName, '').replace(/^failed to parse policies from string: /, '');
+  return `${message}${label ? `: ${label}` : ''}${help}`;
 }
 
 function diagnose(text: string, file: string, e: Cedar.DetailedError): PolicyDiagnostic {
@@ -221,13 +222,17 @@ function parts(text: string, file: string, taken: Set<string>): Part[] {
   const p = cedarApi().policySetTextToParts(text);
   if (p.type !== 'success') throw new PolicyError(p.errors.map((e) => diagnose(text, file, e)));
   const out: Part[] = [];
+  let cursor = 0;
   const name = (t: string, template: boolean, n: number): Part => {
+    const at = text.indexOf(t, cursor);
+    if (at >= 0) cursor = at + t.length;
     const json = template ? cedarApi().templateToJson(t) : cedarApi().policyToJson(t);
     const annotated = json.type === 'success' ? json.json.annotations?.id : undefined;
     const id = annotated ?? `${file}#${n}`;
     if (taken.has(id)) {
-      const at = lineCol(text, Math.max(0, text.indexOf(t)));
-      throw new PolicyError([{ file, ...at, message: `policy id ${id} is used twice (ids must be unique)` }]);
+      throw new PolicyError([
+        { file, ...lineCol(text, Math.max(0, at)), message: `policy id ${id} is used twice (ids must be unique)` },
+      ]);
     }
     taken.add(id);
     return { id, text: t, template };
