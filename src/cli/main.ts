@@ -1,9 +1,10 @@
 // The `vqsim` command. bin/vqsim.js calls main() with the arguments after the script.
 import { benchCommand } from './bench/index.js';
 import { processIo, type Io } from './io.js';
+import { policyCommand } from './policy.js';
 import { MAIN_HELP, UsageError } from './usage.js';
 
-export const COMMANDS = ['bench'] as const;
+export const COMMANDS = ['bench', 'policy'] as const;
 
 async function dispatch(argv: string[], io: Io): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -16,6 +17,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   if (cmd === 'bench') return benchCommand(rest, io);
+  if (cmd === 'policy') return policyCommand(rest, io);
   if (cmd.startsWith('-')) throw new UsageError(`unknown flag ${cmd}: see vqsim --help`);
   throw new UsageError(`unknown command ${cmd}: must be ${COMMANDS.join(', ')} (see vqsim --help)`);
 }

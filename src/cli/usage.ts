@@ -18,6 +18,8 @@ Commands:
   bench blk         virtio-blk: IOPS and MB/s, random and sequential
   bench console     virtio-console: bytes per second through loopback
   bench swiotlb     swiotlb bounce pool: map+unmap at pool utilisations, bounce copy bandwidth
+  policy check      validate Cedar trust policy files against the schema
+  policy explain    what a trust policy (file or preset) decides for one device
 
 Options:
   -h, --help     show this help; \`vqsim bench <name> --help\` for a benchmark's options
