@@ -180,3 +180,40 @@ describe('vqsim policy explain', () => {
     }
   });
 });
+
+describe('--policy on the device benchmarks', () => {
+  it('each placement carries the policy; the baseline runs without it', async () => {
+    const { parsePlacements, withBaseline, placementName } = await import('../../src/cli/bench/placement.js');
+    const ps = withBaseline(parsePlacements({ deployment: 'cvm', policy: 'tdx-default' }));
+    expect(ps).toEqual([
+      { deployment: undefined, dma: 'direct', encryption: 'none' },
+      { deployment: 'cvm', dma: 'swiotlb', encryption: 'sev-snp', policy: 'tdx-default' },
+    ]);
+    expect(placementName(ps[1]!)).toBe('cvm+swiotlb+sev-snp+tdx-default');
+    const { consoleBenchMachine } = await import('../../src/cli/bench/console.js');
+    const m = consoleBenchMachine({ ring: 'packed', queueSize: 64, placement: ps[1]! });
+    try {
+      expect(m.policy?.name).toBe('tdx-default');
+      expect(m.console().ring).toBe('split');
+      expect(
+        m
+          .decisions()
+          .filter((d) => d.outcome === 'masked')
+          .map((d) => d.subject),
+      ).toEqual(['VIRTIO_F_INDIRECT_DESC', 'VIRTIO_F_RING_PACKED']);
+    } finally {
+      m.close();
+    }
+  });
+
+  it('a bad --policy is one line, exit 2, before anything runs', async () => {
+    for (const bench of ['net', 'blk', 'console']) {
+      const r = await run('bench', bench, '--policy', 'strict');
+      expect([r.code, r.out, r.err]).toEqual([
+        2,
+        '',
+        'vqsim: --policy strict:0:0: not a preset (traditional, tdx-default, tdisp-strict) nor a readable policy file\n',
+      ]);
+    }
+  });
+});

@@ -79,6 +79,7 @@ export function blkBenchMachine(o: BlkMachineOptions = {}): Machine {
   const p = o.placement;
   return createMachine({
     ...(p?.deployment === undefined ? {} : { deployment: p.deployment }),
+    ...(p?.policy === undefined ? {} : { policy: p.policy }),
     ...(p === undefined ? {} : { dma: p.dma, encryption: p.encryption }),
     seed: o.seed,
     devices: [
@@ -298,6 +299,7 @@ export interface BlkOptions {
 
 const spec = {
   deployment: { type: 'string' },
+  policy: { type: 'string' },
   dma: { type: 'string' },
   encryption: { type: 'string' },
   'io-bytes': { type: 'string' },
@@ -394,7 +396,12 @@ export function parseBlkArgs(args: string[]): BlkOptions {
   }
   return {
     placements: withBaseline(
-      parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
+      parsePlacements({
+        deployment: str('deployment'),
+        dma: str('dma'),
+        encryption: str('encryption'),
+        policy: str('policy'),
+      }),
     ),
     ioBytes,
     modes,
@@ -433,7 +440,7 @@ export async function runBlkBench(o: BlkOptions, progress: (line: string) => voi
 export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
   const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
   const head = [
-    ...(placed ? ['deployment', 'dma', 'encryption'] : []),
+    ...(placed ? ['deployment', 'dma', 'encryption', 'policy'] : []),
     'mode',
     'ring',
     'queues',
@@ -446,7 +453,7 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
   ];
   const f = (x: number | undefined, d = 2) => (x === undefined ? '-' : x.toFixed(d));
   const cells = rows.map((r) => [
-    ...(placed ? [r.deployment ?? '-', r.dma, r.encryption] : []),
+    ...(placed ? [r.deployment ?? '-', r.dma, r.encryption, r.policy ?? '-'] : []),
     r.mode,
     r.ring,
     String(r.queues),

@@ -126,6 +126,7 @@ export function netCaseName(c: NetCase): string {
 export function netCaseMachine(c: NetCase, pairs = c.queues): MachineConfig {
   return {
     ...(c.deployment === undefined ? {} : { deployment: c.deployment }),
+    ...(c.policy === undefined ? {} : { policy: c.policy }),
     dma: c.dma,
     encryption: c.encryption,
     devices: [
@@ -249,6 +250,7 @@ export interface NetOptions {
 
 const spec = {
   deployment: { type: 'string' },
+  policy: { type: 'string' },
   dma: { type: 'string' },
   encryption: { type: 'string' },
   'packet-bytes': { type: 'string' },
@@ -324,7 +326,12 @@ export function parseNetArgs(args: string[]): NetOptions {
   const rounds = ints('rounds', roundsStr ?? (workers.length > 0 ? '3' : '1'), (n) => n >= 1 && n <= 50, ROUNDS);
   if (rounds.length !== 1) throw new UsageError(`--rounds ${roundsStr}: ${ROUNDS}`);
   const placements = withBaseline(
-    parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
+    parsePlacements({
+      deployment: str('deployment'),
+      dma: str('dma'),
+      encryption: str('encryption'),
+      policy: str('policy'),
+    }),
   );
   return {
     placements,
@@ -411,7 +418,7 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
   const mpps = (x: number | undefined) => (x === undefined ? '-' : (x / 1e6).toFixed(2));
   const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
   const head = [
-    ...(placed ? ['deployment', 'dma', 'encryption'] : []),
+    ...(placed ? ['deployment', 'dma', 'encryption', 'policy'] : []),
     'backend',
     'ring',
     'rx bufs',
@@ -427,7 +434,7 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
   if (placed) head.push('vs direct', 'exits/pkt', 'irqs/pkt', 'bounce B/pkt', 'IOTLB miss/pkt');
   const cells = rows.map((r) => {
     const cell = [
-      ...(placed ? [r.deployment ?? '-', r.dma, r.encryption] : []),
+      ...(placed ? [r.deployment ?? '-', r.dma, r.encryption, r.policy ?? '-'] : []),
       r.backend,
       r.ring,
       r.mergeable ? 'mergeable' : 'big',
