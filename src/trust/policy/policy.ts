@@ -10,15 +10,31 @@
 import type * as Cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { VqsimError } from '../../errors.js';
+import { wasmModule } from '../../memory/wasm-core.js';
 
-// Loaded on first use (its Node build is CommonJS and instantiates its Wasm
+// Loaded on first use (its Node build is CommonJS and compiles its Wasm
 // synchronously), so a machine without a policy never pays for it.
+//
+// Cedar is cold-path code, so it is compiled with Liftoff only (V8's
+// baseline tier, no tier-up). Left to dynamic tiering, it queued ~0.8 s of
+// CPU of optimizing compiles right as a benchmark started, and the data
+// path's Wasm waited behind them on the baseline tier: vqsim bench net ran
+// 8x slower for its first seconds on a 2-core host. The core module is
+// compiled first, so the flag (restored at once) never touches it.
 const require = createRequire(import.meta.url);
 let loaded: typeof Cedar | undefined;
 function cedarApi(): typeof Cedar {
-  loaded ??= require('@cedar-policy/cedar-wasm/nodejs') as typeof Cedar;
+  if (loaded) return loaded;
+  wasmModule();
+  setFlagsFromString('--liftoff-only');
+  try {
+    loaded = require('@cedar-policy/cedar-wasm/nodejs') as typeof Cedar;
+  } finally {
+    setFlagsFromString('--no-liftoff-only');
+  }
   return loaded;
 }
 
