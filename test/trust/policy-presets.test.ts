@@ -5,6 +5,7 @@ import { createMachine, tdispIdentity, type Machine } from '../../src/sim/machin
 import { resolveMachineConfig, type MachineConfig } from '../../src/sim/machine-config.js';
 import { hasFeature } from '../../src/virtqueue/features.js';
 import { Feature } from '../../src/spec/features.js';
+import { runNetPackets } from '../../src/sim/net.js';
 
 const open: Machine[] = [];
 function build(config: MachineConfig, options = {}): Machine {
@@ -146,6 +147,23 @@ describe('preset tdx-default', () => {
       ['blk-hp0', 'attach_untrusted', 'untrusted'],
       ['console-hp1', 'use_transport', 'refused'],
     ]);
+  });
+});
+
+describe('the data path', () => {
+  it('asks the policy nothing per packet: traffic leaves its Cedar calls and decisions as they were', () => {
+    const m = build({
+      deployment: 'cvm',
+      encryption: 'tdx',
+      policy: 'tdx-default',
+      devices: [{ kind: 'net', ...small }],
+    });
+    const evaluations = m.policy!.evaluations;
+    const decisions = m.decisions().length;
+    const r = runNetPackets(m.net(), 0, 4096);
+    expect(r.packets).toBeGreaterThanOrEqual(4096);
+    expect(m.policy!.evaluations).toBe(evaluations);
+    expect(m.decisions().length).toBe(decisions);
   });
 });
 
