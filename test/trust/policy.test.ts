@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VqsimError } from '../../src/errors.js';
 import { createMachine, type Machine } from '../../src/sim/machine.js';
-import { catalogue } from '../../src/trust/catalogue/index.js';
+import { catalogue, violationOf } from '../../src/trust/catalogue/index.js';
+import { MockSplitQueue } from '../../src/virtqueue/split/mock.js';
+import type { SplitQueue } from '../../src/virtqueue/split/queue.js';
 import { checkPolicy, PolicyError, TrustPolicy, type DeviceFacts } from '../../src/trust/policy/policy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vqsim-policy-'));
@@ -228,6 +230,35 @@ describe('machine.react', () => {
       [high.id, 'reset_device'],
       [critical.id, 'detach_device'],
     ]);
+  });
+
+  it('a real lie: a used id out of range on the console transmit queue, caught by the driver, detaches the device', () => {
+    const m = machine('tdx-default');
+    const txq = m.console().driver.txq as SplitQueue;
+    // The device writes a used element naming descriptor size + 3.
+    new MockSplitQueue(txq).addUsed(txq.size + 3, 0);
+    let caught: unknown;
+    try {
+      txq.driver.getUsed();
+    } catch (e) {
+      caught = e;
+    }
+    expect(violationOf(caught)).toMatchObject({ id: 'USED_ID_OUT_OF_RANGE', side: 'device', severity: 'critical' });
+    expect(m.react(caught, 'console0')).toEqual({
+      reaction: 'detach_device',
+      policies: ['tdx-default.detach-on-critical'],
+      violation: 'USED_ID_OUT_OF_RANGE',
+    });
+    expect(m.devices.map((d) => d.name)).toEqual(['net0']);
+    expect(m.decisions().at(-1)).toEqual({
+      event: 'violation',
+      device: 'console0',
+      action: 'detach_device',
+      subject: 'USED_ID_OUT_OF_RANGE',
+      allowed: true,
+      outcome: 'detach_device',
+      policies: ['tdx-default.detach-on-critical'],
+    });
   });
 
   it('panic ends the machine with a named error that keeps the violation', () => {
