@@ -26,6 +26,11 @@ for (const dir of [dist, join(dist, 'workers')]) {
   }
 }
 copyFileSync('build/vqsim.wasm', join(dist, 'vqsim.wasm'));
+// The trust policy's Cedar schema and presets, read at run time beside the chunks.
+mkdirSync(join(dist, 'policy'), { recursive: true });
+for (const f of readdirSync('src/trust/policy/presets')) {
+  copyFileSync(join('src/trust/policy/presets', f), join(dist, 'policy', f));
+}
 
 await build({
   bundle: true,

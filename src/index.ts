@@ -193,6 +193,9 @@ export {
   type BlkMachineDevice,
   type ConsoleMachineDevice,
   type CreateMachineOptions,
+  PolicyPanic,
+  type RefusedDevice,
+  type ReactionResult,
 } from './sim/machine.js';
 export {
   resolveMachineConfig,
@@ -230,5 +233,29 @@ export {
 } from './sim/net.js';
 export { ThreadWorker, type WorkerEntry } from './sim/thread-worker.js';
 export { TdispInterface, TdispError, type TdispState, type TdispReport, type TdispAcceptor } from './trust/tdisp.js';
+export {
+  TrustPolicy,
+  PolicyError,
+  checkPolicy,
+  policySchema,
+  presetText,
+  POLICY_PRESETS,
+  REACTIONS,
+  type PolicyPreset,
+  type PolicyAction,
+  type PolicyAnswer,
+  type PolicyDiagnostic,
+  type PolicyOptions,
+  type DeviceFacts,
+  type MachineFacts,
+  type Reaction,
+} from './trust/policy/policy.js';
+export {
+  featureName,
+  type Decision,
+  type DecisionEvent,
+  type AttachDecision,
+  type AttachMode,
+} from './trust/policy/gate.js';
 export { DEPLOYMENTS, DEPLOYMENT_NAMES, type Deployment, type DeploymentName } from './sim/deployments.js';
 export * from './trust/protect/index.js';

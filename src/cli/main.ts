@@ -5,9 +5,10 @@ import { studyCommand } from './study.js';
 import { calibrateCommand } from './calibrate.js';
 import { fuzzCommand } from './fuzz.js';
 import { processIo, type Io } from './io.js';
+import { policyCommand } from './policy.js';
 import { MAIN_HELP, UsageError } from './usage.js';
 
-export const COMMANDS = ['bench', 'attack', 'fuzz', 'study', 'calibrate'] as const;
+export const COMMANDS = ['bench', 'attack', 'fuzz', 'policy', 'study', 'calibrate'] as const;
 
 async function dispatch(argv: string[], io: Io): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -24,6 +25,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
   if (cmd === 'study') return studyCommand(rest, io);
   if (cmd === 'calibrate') return calibrateCommand(rest, io);
   if (cmd === 'fuzz') return fuzzCommand(rest, io);
+  if (cmd === 'policy') return policyCommand(rest, io);
   if (cmd.startsWith('-')) throw new UsageError(`unknown flag ${cmd}: see vqsim --help`);
   throw new UsageError(`unknown command ${cmd}: must be ${COMMANDS.join(', ')} (see vqsim --help)`);
 }

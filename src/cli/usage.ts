@@ -22,6 +22,8 @@ Commands:
   calibrate         measure this machine's swiotlb costs and write a cost file for study --cost
   attack            every violation of the trust catalogue, hardened and naive, per deployment
   fuzz              seeded fuzzing of rings, devices and transports against the trust invariants
+  policy check      validate Cedar trust policy files against the schema
+  policy explain    what a trust policy (file or preset) decides for one device
 
 Options:
   -h, --help     show this help; \`vqsim <command> --help\` (and \`vqsim bench <name> --help\`) for options

@@ -35,6 +35,20 @@ export function readConfig64(access: TransportAccess, offset: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 
+/**
+ * The guest's feature policy per device, set by whoever builds the machine
+ * (src/sim/machine.ts from the trust policy): given the features the driver
+ * would accept, it returns those it may, before FEATURES_OK. Kept beside the
+ * access rather than in each driver's options so every driver's probe obeys it.
+ */
+const featurePolicies = new WeakMap<TransportAccess, (features: bigint) => bigint>();
+
+/** Sets (or with undefined clears) the feature policy the probe applies to `access`. */
+export function setFeaturePolicy(access: TransportAccess, policy: ((features: bigint) => bigint) | undefined): void {
+  if (policy) featurePolicies.set(access, policy);
+  else featurePolicies.delete(access);
+}
+
 export interface ProbeOptions {
   /** Every feature bit the driver understands; the probe accepts those the device offers too. VERSION_1 is implied. */
   features: bigint;
@@ -94,6 +108,9 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
     let features = (options.features | (1n << BigInt(Feature.VERSION_1))) & offered;
     const v = options.validate?.(access, features);
     if (typeof v === 'bigint') features = v & offered;
+    // The guest's policy has the last word on what is negotiated.
+    const policy = featurePolicies.get(access);
+    if (policy) features = policy(features) & features;
     // A driver accepts only what it implements: vqsim's split ring has no
     // in-order mode, so IN_ORDER goes with RING_PACKED or not at all.
     if (!hasFeature(features, Feature.RING_PACKED)) features &= ~(1n << BigInt(Feature.IN_ORDER));

@@ -7,6 +7,12 @@ import { ENCRYPTION_MODELS, type EncryptionModel } from '../memory/guest-memory.
 import { DEPLOYMENT_NAMES, DEPLOYMENTS, type DeploymentName } from './deployments.js';
 import { ConfigError } from '../errors.js';
 import type { RingKind } from '../virtqueue/queue.js';
+import { POLICY_PRESETS, type TrustPolicy } from '../trust/policy/policy.js';
+
+/** A TrustPolicy, without loading Cedar to ask instanceof. */
+function isTrustPolicy(v: unknown): v is TrustPolicy {
+  return typeof v === 'object' && v !== null && typeof (v as { decide?: unknown }).decide === 'function';
+}
 
 export const DEVICE_KINDS = ['net', 'blk', 'console'] as const;
 export type DeviceKind = (typeof DEVICE_KINDS)[number];
@@ -37,7 +43,9 @@ export interface DeviceConfigBase {
   eventIdx?: boolean;
   /** The driver checks what the device says, as Linux does (default true); false trusts it. */
   hardened?: boolean;
-  /** TDISP (deployment cvm-tdisp): the revision its interface report gives. Default 1. */
+  /** PCI vendor id, 0 to 0xffff (what a trust policy and a TDISP report see). Default 0x1af4 (virtio). */
+  vendor?: number;
+  /** Device revision, 0 to 255 (the PCI revision id; a TDISP report gives it too). Default 1. */
   revision?: number;
   /** TDISP: the measurement digest its report gives, 96 hex digits. Default: derived from its kind and revision. */
   measurement?: string;
@@ -111,6 +119,16 @@ export interface MachineConfig {
    */
   encryption?: EncryptionModel;
   devices: DeviceConfig[];
+  /**
+   * The trust policy (src/trust/policy): a preset name (traditional,
+   * tdx-default, tdisp-strict), a Cedar policy file path, or a TrustPolicy.
+   * It decides how each device attaches (trusted: direct DMA; untrusted: the
+   * deployment's bounce or IOMMU backend, swiotlb where the deployment has
+   * none; or refused), which features are negotiated, and the reaction to a
+   * violation (machine.react). Default: none, every device attaches as the
+   * deployment says.
+   */
+  policy?: string | TrustPolicy;
   /** Seed of every random choice the machine's workloads make, 0 to 2^32 − 1. Default 1. */
   seed?: number;
 }
@@ -137,6 +155,7 @@ export interface ResolvedMachineConfig {
   dma: DmaBackendName;
   encryption: EncryptionModel;
   acceptMeasurements: string[] | undefined;
+  policy: string | TrustPolicy | undefined;
   seed: number;
   devices: ResolvedDevice[];
 }
@@ -197,6 +216,7 @@ const COMMON_KEYS = [
   'eventIdx',
   'hardened',
   'backend',
+  'vendor',
   'revision',
   'measurement',
 ];
@@ -205,7 +225,7 @@ const KEYS: Record<DeviceKind, readonly string[]> = {
   blk: [...COMMON_KEYS, 'capacityBytes', 'path', 'depth', 'maxIoBytes', 'readOnly'],
   console: COMMON_KEYS,
 };
-const MACHINE_KEYS = ['memory', 'deployment', 'dma', 'encryption', 'acceptMeasurements', 'devices', 'seed'];
+const MACHINE_KEYS = ['memory', 'deployment', 'dma', 'encryption', 'acceptMeasurements', 'policy', 'devices', 'seed'];
 
 function resolveDevice(d: unknown, index: number, counts: Map<DeviceKind, number>, names: Map<string, string>) {
   const path = `devices[${index}]`;
@@ -239,6 +259,7 @@ function resolveDevice(d: unknown, index: number, counts: Map<DeviceKind, number
     queueSize,
     eventIdx: bool(`${path}.eventIdx`, o.eventIdx, true),
     hardened: bool(`${path}.hardened`, o.hardened, true),
+    vendor: int(`${path}.vendor`, o.vendor, 0, 0xffff, 0x1af4),
     revision: int(`${path}.revision`, o.revision, 0, 255, 1),
     measurement: o.measurement === undefined ? undefined : digest(`${path}.measurement`, o.measurement),
   };
@@ -343,9 +364,17 @@ export function resolveMachineConfig(config: unknown): ResolvedMachineConfig {
   const counts = new Map<DeviceKind, number>();
   const names = new Map<string, string>();
   const devices = (o.devices as unknown[]).map((d, i) => resolveDevice(d, i, counts, names));
+  const policy = o.policy;
+  if (policy !== undefined && !(typeof policy === 'string' && policy !== '') && !isTrustPolicy(policy)) {
+    fail(
+      'policy',
+      `${show(policy)} is not a preset name (${POLICY_PRESETS.join(', ')}), a policy file or a TrustPolicy`,
+    );
+  }
   return {
     memory,
     ...deploymentChoices(o),
+    policy,
     seed: int('seed', o.seed, 0, 0xffffffff, 1),
     devices,
   };

@@ -34,11 +34,16 @@ import { BlkDriver } from '../drivers/blk/driver.js';
 import { ConsoleDevice } from '../devices/console/device.js';
 import { CONSOLE_DRIVER_FEATURES, ConsoleDriver } from '../drivers/console/driver.js';
 import type { DmaBackendName } from '../dma/backends.js';
+import { setFeaturePolicy } from '../drivers/probe.js';
+import { violationOf } from '../trust/catalogue/index.js';
+import { PolicyGate, type AttachDecision, type Decision } from '../trust/policy/gate.js';
+import { TrustPolicy, type DeviceFacts, type Reaction } from '../trust/policy/policy.js';
 import {
   defaultGuestBytes,
   resolveMachineConfig,
   type BlkBackendName,
   type ConsoleBackendName,
+  type DeviceConfig,
   type DeviceKind,
   type MachineConfig,
   type NetBackendName,
@@ -97,6 +102,38 @@ export type MachineDevice = NetMachineDevice | BlkMachineDevice | ConsoleMachine
 
 type DeviceOf<K extends DeviceKind> = Extract<MachineDevice, { kind: K }>;
 
+/** A device the trust policy kept out of the machine. */
+export interface RefusedDevice {
+  name: string;
+  kind: DeviceKind;
+  /** What the policy denied. */
+  reason: string;
+  /** The policies behind the refusal (none: nothing permitted it). */
+  policies: string[];
+}
+
+/** What machine.react did about a violation. */
+export interface ReactionResult {
+  reaction: Reaction;
+  /** The policies that chose it (none: nothing permitted a reaction, so 'continue'). */
+  policies: string[];
+  /** The catalogue id of the violation. */
+  violation: string;
+}
+
+/**
+ * The policy's panic reaction: the machine is closed. Code POLICY_PANIC; the
+ * side is the violation's (who committed what the guest panicked on); the
+ * violation's error is the `cause`.
+ */
+export class PolicyPanic extends VqsimError {
+  constructor(message: string, side: 'driver' | 'device', cause: unknown) {
+    super('POLICY_PANIC', message, side);
+    this.name = 'PolicyPanic';
+    this.cause = cause;
+  }
+}
+
 /** A machine built by createMachine. */
 export interface Machine {
   readonly mem: GuestMemory;
@@ -107,6 +144,28 @@ export interface Machine {
   readonly deployment: DeploymentName | undefined;
   readonly seed: number;
   readonly devices: readonly MachineDevice[];
+  /** The trust policy the config named (undefined: none). */
+  readonly policy: TrustPolicy | undefined;
+  /** Devices of the config the policy refused: not built, not in `devices`. */
+  readonly refused: readonly RefusedDevice[];
+  /** Every policy decision so far (attach, feature, hotplug, violation), oldest first, with the policies behind it. */
+  decisions(): Decision[];
+  /**
+   * The policy's reaction to a violation `device` committed (`error`: the
+   * catalogue violation a check raised), carried out: 'continue' leaves the
+   * device as the check left it; 'reset_device' resets it and probes its
+   * driver again; 'detach_device' removes it from `devices`; 'panic' closes
+   * the machine and throws PolicyPanic. Without a policy: 'continue'. An
+   * error that is no catalogue violation is thrown back.
+   */
+  react(error: unknown, device: string): ReactionResult;
+  /**
+   * Asks the policy whether a device may be hotplugged and how it would
+   * attach (use_transport, hotplug, attach_trusted, attach_untrusted with
+   * hotplugged = true), and records the answer. Without a policy: untrusted
+   * unless the deployment's DMA is direct.
+   */
+  hotplugDecision(device: DeviceConfig): AttachDecision;
   /** The device called `name`; a ConfigError naming the devices there are otherwise. */
   device(name: string): MachineDevice;
   /** The `index`-th device of a kind (default the first). */
@@ -135,7 +194,7 @@ const VIRTIO_IDS: Record<DeviceKind, number> = { net: 1, blk: 2, console: 3 };
 /** The interface report a device presents under TDISP: its identity and measurement. */
 export function tdispIdentity(d: ResolvedDevice): TdispReport {
   return {
-    vendor: 0x1af4,
+    vendor: d.vendor,
     device: 0x1040 + VIRTIO_IDS[d.kind],
     revision: d.revision,
     // A stand-in for the device's firmware measurement: the same kind and revision measure the same.
@@ -143,19 +202,50 @@ export function tdispIdentity(d: ResolvedDevice): TdispReport {
   };
 }
 
+/** The features the guest's policy lets a device's driver accept (undefined: no policy). */
+type FeatureFilter = ((features: bigint) => bigint) | undefined;
+
 function transportFor(
   mem: GuestMemory,
   d: ResolvedDevice,
   model: VirtioNetDevice | BlkDevice | ConsoleDevice,
+  filter: FeatureFilter,
 ): { transport: VirtioPciTransport | VirtioMmioTransport; access: TransportAccess } {
   const stats = { host: mem, name: `${d.name}.transport` };
   const name = `${d.name}.driver`;
+  let out: { transport: VirtioPciTransport | VirtioMmioTransport; access: TransportAccess };
   if (d.transport === 'pci') {
     const transport = new VirtioPciTransport(model, { stats });
-    return { transport, access: new PciDriverAccess(transport, { name }) };
+    out = { transport, access: new PciDriverAccess(transport, { name }) };
+  } else {
+    const transport = new VirtioMmioTransport(model, { stats });
+    out = { transport, access: new MmioDriverAccess(transport, { name }) };
   }
-  const transport = new VirtioMmioTransport(model, { stats });
-  return { transport, access: new MmioDriverAccess(transport, { name }) };
+  setFeaturePolicy(out.access, filter);
+  return out;
+}
+
+/** The Vqsim::Device entity of a configured device (src/trust/policy/presets/vqsim.cedarschema). */
+export function deviceFacts(d: ResolvedDevice, report: TdispReport | undefined, hotplugged = false): DeviceFacts {
+  const pci = d.transport === 'pci';
+  return {
+    name: d.name,
+    kind: d.kind,
+    vendor: d.vendor,
+    // Modern virtio-pci: 0x1040 + the virtio id; virtio-mmio's DeviceID register holds the virtio id.
+    deviceId: pci ? 0x1040 + VIRTIO_IDS[d.kind] : VIRTIO_IDS[d.kind],
+    revision: d.revision,
+    transport: d.transport,
+    // Slots from 00:03.0 as QEMU's q35 fills them; MMIO windows 0x200 apart from 0x0a000000 as QEMU's virt machine.
+    bus: pci
+      ? `0000:00:${(3 + d.index).toString(16).padStart(2, '0')}.0`
+      : `mmio@0x${(0x0a000000 + 0x200 * d.index).toString(16)}`,
+    // The guest locked the interface (CONFIG_LOCKED) and read its report before it decides.
+    tdisp: report ? 'CONFIG_LOCKED' : 'none',
+    measurement: report?.measurement ?? '',
+    attested: report !== undefined,
+    hotplugged,
+  };
 }
 
 /** The feature bits a blk or console driver asks for: all it knows, less what the config turns off. */
@@ -166,7 +256,46 @@ function ringFeatures(all: bigint, d: ResolvedDevice): bigint {
   return f;
 }
 
-function buildNet(mem: GuestMemory, dma: DmaApi, d: ResolvedNet): NetMachineDevice {
+function probeNet(access: TransportAccess, mem: GuestMemory, dma: DmaApi, d: ResolvedNet): VirtioNetDriver {
+  return VirtioNetDriver.probe(access, mem, dma, {
+    ring: d.ring,
+    mergeable: d.mergeable,
+    eventIdx: d.eventIdx,
+    queueSize: d.queueSize,
+    hardened: d.hardened,
+  });
+}
+
+function probeBlk(access: TransportAccess, mem: GuestMemory, dma: DmaApi, d: ResolvedBlk): BlkDriver {
+  return BlkDriver.probe(access, mem, dma, {
+    features: ringFeatures(BlkDriver.ALL_FEATURES, d),
+    queueSize: d.queueSize,
+    maxIoBytes: d.maxIoBytes,
+    hardened: d.hardened,
+  });
+}
+
+function probeConsole(access: TransportAccess, mem: GuestMemory, dma: DmaApi, d: ResolvedConsole): ConsoleDriver {
+  return ConsoleDriver.probe(access, mem, dma, {
+    features: ringFeatures(CONSOLE_DRIVER_FEATURES, d),
+    queueSize: d.queueSize,
+    hardened: d.hardened,
+  });
+}
+
+/**
+ * The policy's reset_device: the driver lets go of the device (reset, and
+ * net unmaps its buffers) and probes it again from scratch over the same
+ * transport and DMA API, as Linux's virtio_device_reset_prepare/done pair.
+ */
+function reprobe(m: MachineDevice, d: ResolvedDevice): void {
+  remove(m);
+  if (m.kind === 'net' && d.kind === 'net') m.driver = probeNet(m.access, m.mem, m.dma, d);
+  else if (m.kind === 'blk' && d.kind === 'blk') m.driver = probeBlk(m.access, m.mem, m.dma, d);
+  else if (m.kind === 'console' && d.kind === 'console') m.driver = probeConsole(m.access, m.mem, m.dma, d);
+}
+
+function buildNet(mem: GuestMemory, dma: DmaApi, d: ResolvedNet, filter: FeatureFilter): NetMachineDevice {
   const device = new VirtioNetDevice(dma.deviceView(), {
     name: `${d.name}.device`,
     queuePairs: d.queues,
@@ -174,19 +303,19 @@ function buildNet(mem: GuestMemory, dma: DmaApi, d: ResolvedNet): NetMachineDevi
     maxQueueSize: d.queueSize,
     backend: d.backend === 'source' ? { kind: 'source', packetBytes: d.packetBytes } : { kind: d.backend },
   });
-  const { transport, access } = transportFor(mem, d, device);
-  const driver = VirtioNetDriver.probe(access, mem, dma, {
-    ring: d.ring,
-    mergeable: d.mergeable,
-    eventIdx: d.eventIdx,
-    queueSize: d.queueSize,
-    hardened: d.hardened,
-  });
+  const { transport, access } = transportFor(mem, d, device, filter);
+  const driver = probeNet(access, mem, dma, d);
   const base = { kind: d.kind, name: d.name, mem, dma, transport, access, ring: d.ring };
   return { ...base, device, driver, backend: d.backend, packetBytes: d.packetBytes };
 }
 
-function buildBlk(mem: GuestMemory, dma: DmaApi, d: ResolvedBlk, opened: BlkBackend[]): BlkMachineDevice {
+function buildBlk(
+  mem: GuestMemory,
+  dma: DmaApi,
+  d: ResolvedBlk,
+  opened: BlkBackend[],
+  filter: FeatureFilter,
+): BlkMachineDevice {
   const view = dma.deviceView();
   const store =
     d.backend === 'memory'
@@ -199,29 +328,20 @@ function buildBlk(mem: GuestMemory, dma: DmaApi, d: ResolvedBlk, opened: BlkBack
     maxQueueSize: d.queueSize,
     readOnly: d.readOnly,
   });
-  const { transport, access } = transportFor(mem, d, device);
-  const driver = BlkDriver.probe(access, mem, dma, {
-    features: ringFeatures(BlkDriver.ALL_FEATURES, d),
-    queueSize: d.queueSize,
-    maxIoBytes: d.maxIoBytes,
-    hardened: d.hardened,
-  });
+  const { transport, access } = transportFor(mem, d, device, filter);
+  const driver = probeBlk(access, mem, dma, d);
   const base = { kind: d.kind, name: d.name, mem, dma, transport, access, ring: d.ring };
   return { ...base, device, driver, backend: d.backend, store, depth: d.depth, maxIoBytes: d.maxIoBytes };
 }
 
-function buildConsole(mem: GuestMemory, dma: DmaApi, d: ResolvedConsole): ConsoleMachineDevice {
+function buildConsole(mem: GuestMemory, dma: DmaApi, d: ResolvedConsole, filter: FeatureFilter): ConsoleMachineDevice {
   const device = new ConsoleDevice(dma.deviceView(), {
     name: `${d.name}.device`,
     backend: d.backend,
     maxQueueSize: d.queueSize,
   });
-  const { transport, access } = transportFor(mem, d, device);
-  const driver = ConsoleDriver.probe(access, mem, dma, {
-    features: ringFeatures(CONSOLE_DRIVER_FEATURES, d),
-    queueSize: d.queueSize,
-    hardened: d.hardened,
-  });
+  const { transport, access } = transportFor(mem, d, device, filter);
+  const driver = probeConsole(access, mem, dma, d);
   const base = { kind: d.kind, name: d.name, mem, dma, transport, access, ring: d.ring };
   return { ...base, device, driver, backend: d.backend };
 }
@@ -241,8 +361,58 @@ function remove(d: MachineDevice): void {
  */
 export function createMachine(config: MachineConfig, options: CreateMachineOptions = {}): Machine {
   const cfg = resolveMachineConfig(config);
-  const bounce = cfg.dma === 'swiotlb';
-  const size = cfg.memory ?? defaultGuestBytes(cfg.devices) + (bounce ? SWIOTLB_DEFAULT_BYTES : 0);
+  const policy =
+    typeof cfg.policy === 'string'
+      ? TrustPolicy.load(cfg.policy, { measurements: cfg.acceptMeasurements })
+      : (cfg.policy as TrustPolicy | undefined);
+  const gate = policy && new PolicyGate(policy, { deployment: cfg.deployment ?? 'none', encryption: cfg.encryption });
+  const tdisp = cfg.deployment !== undefined && 'tdisp' in DEPLOYMENTS[cfg.deployment];
+  // In a CVM only a TDISP interface the guest accepted may reach private memory.
+  const confidential = cfg.deployment === 'cvm' || cfg.deployment === 'cvm-tdisp';
+  const accept: TdispAcceptor =
+    options.acceptDevice ??
+    ((r) => cfg.acceptMeasurements === undefined || cfg.acceptMeasurements.includes(r.measurement));
+  const refused: RefusedDevice[] = [];
+  const facts = new Map<string, DeviceFacts>();
+  // Each device's way in, decided before guest memory is sized (a bounced device needs the pool).
+  const admit = (d: ResolvedDevice, hotplugged: boolean) => {
+    // cvm-tdisp: the guest locks the device's interface and checks its report
+    // before the driver binds; an accepted device DMAs directly into private
+    // memory (no bouncing), the others bounce as in a plain CVM.
+    const report = tdisp ? tdispIdentity(d) : undefined;
+    if (!gate) {
+      const accepted = report !== undefined && accept(report);
+      const backend: DmaBackendName = accepted ? 'direct' : cfg.dma;
+      const decision: AttachDecision = {
+        mode: backend === 'direct' ? 'trusted' : 'untrusted',
+        reason: 'no policy: as the deployment says',
+        policies: [],
+      };
+      return { d, report, accepted, backend, decision, facts: deviceFacts(d, report, hotplugged) };
+    }
+    const f = deviceFacts(d, report, hotplugged);
+    let accepted = false;
+    const decision = gate.attach(f, () => {
+      if (!confidential) return true;
+      accepted = report !== undefined && accept(report);
+      return accepted;
+    });
+    // Untrusted: the deployment's bounce or IOMMU backend; where it has none
+    // (direct DMA), swiotlb, as Linux bounces an untrusted PCI device's DMA
+    // (dev_use_swiotlb, drivers/iommu/dma-iommu.c).
+    const backend: DmaBackendName = decision.mode === 'trusted' ? 'direct' : cfg.dma === 'direct' ? 'swiotlb' : cfg.dma;
+    return { d, report, accepted, backend, decision, facts: f };
+  };
+  const plans = [];
+  for (const d of cfg.devices) {
+    const plan = admit(d, false);
+    if (plan.decision.mode === 'refused') {
+      const { reason, policies } = plan.decision;
+      refused.push({ name: d.name, kind: d.kind, reason, policies });
+    } else plans.push(plan);
+  }
+  const bounce = plans.some((p) => p.backend === 'swiotlb');
+  const size = cfg.memory ?? defaultGuestBytes(plans.map((p) => p.d)) + (bounce ? SWIOTLB_DEFAULT_BYTES : 0);
   const mem = new GuestMemory({ size, module: options.module, encryption: cfg.encryption, key: cfg.seed });
   // One bounce pool for every device (Linux's io_tlb_default_mem): 64 MiB
   // in the RAM added for it, or fitted into RAM the config sized itself.
@@ -250,17 +420,7 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
   const devices: MachineDevice[] = [];
   const opened: BlkBackend[] = [];
   try {
-    const tdisp = cfg.deployment !== undefined && 'tdisp' in DEPLOYMENTS[cfg.deployment];
-    const accept: TdispAcceptor =
-      options.acceptDevice ??
-      ((r) => cfg.acceptMeasurements === undefined || cfg.acceptMeasurements.includes(r.measurement));
-    for (const d of cfg.devices) {
-      // cvm-tdisp: the guest locks the device's interface and checks its report
-      // before the driver binds; an accepted device DMAs directly into private
-      // memory (no bouncing), the others bounce as in a plain CVM.
-      const report = tdisp ? tdispIdentity(d) : undefined;
-      const accepted = report !== undefined && accept(report);
-      const backend = accepted ? 'direct' : cfg.dma;
+    for (const { d, report, accepted, backend, facts: f } of plans) {
       const dma = new DmaApi(mem, { backend, track: true, name: `${d.name}.dma-api` });
       let iface: TdispInterface | undefined;
       if (report) {
@@ -268,17 +428,30 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
         iface.lock();
         iface.acceptAndStart(() => accepted);
       }
-      const before = devices.length;
-      if (d.kind === 'net') devices.push(buildNet(mem, dma, d));
-      else if (d.kind === 'blk') devices.push(buildBlk(mem, dma, d, opened));
-      else devices.push(buildConsole(mem, dma, d));
-      if (iface) devices[before]!.tdisp = iface;
+      facts.set(d.name, f);
+      // The policy's feature answers, asked before FEATURES_OK (a refused packed ring leaves the split ring).
+      let packedMasked = false;
+      const filter: FeatureFilter =
+        gate &&
+        ((features) => {
+          const out = gate.features(f, features);
+          if (((features & ~out) >> BigInt(Feature.RING_PACKED)) & 1n) packedMasked = true;
+          return out;
+        });
+      let built: MachineDevice;
+      if (d.kind === 'net') built = buildNet(mem, dma, d, filter);
+      else if (d.kind === 'blk') built = buildBlk(mem, dma, d, opened, filter);
+      else built = buildConsole(mem, dma, d, filter);
+      if (packedMasked) built.ring = 'split';
+      if (iface) built.tdisp = iface;
+      devices.push(built);
     }
   } catch (e) {
     for (const s of opened) s.close();
     throw e;
   }
   let closed = false;
+  let hotplugged = 0;
   const nth = <K extends DeviceKind>(kind: K, index: number): DeviceOf<K> => {
     const all = devices.filter((d): d is DeviceOf<K> => d.kind === kind);
     const d = all[index];
@@ -290,13 +463,43 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
     }
     return d;
   };
-  return {
+  const machine: Machine = {
     mem,
     config: cfg,
     dmaBackend: cfg.dma,
     deployment: cfg.deployment,
     seed: cfg.seed,
     devices,
+    policy,
+    refused,
+    decisions: () => gate?.decisions() ?? [],
+    react(error: unknown, name: string): ReactionResult {
+      const v = violationOf(error);
+      if (!v) throw error;
+      const m = machine.device(name);
+      if (!gate) return { reaction: 'continue', policies: [], violation: v.id };
+      const { reaction, policies } = gate.react(facts.get(name)!, v);
+      if (reaction === 'reset_device')
+        reprobe(
+          m,
+          cfg.devices.find((d) => d.name === name)!,
+        );
+      else if (reaction === 'detach_device') {
+        remove(m);
+        devices.splice(devices.indexOf(m), 1);
+      } else if (reaction === 'panic') {
+        machine.close();
+        const why = error instanceof Error ? error.message : String(error);
+        throw new PolicyPanic(`policy panic (${policies.join(', ')}): ${v.id} from ${name}: ${why}`, v.side, error);
+      }
+      return { reaction, policies, violation: v.id };
+    },
+    hotplugDecision(device: DeviceConfig): AttachDecision {
+      const one = resolveMachineConfig({ devices: [device] }).devices[0]!;
+      const n = cfg.devices.length + hotplugged++;
+      const name = device.name ?? `${one.kind}-hp${hotplugged - 1}`;
+      return admit({ ...one, index: n, name, path: `hotplug[${hotplugged - 1}]` }, true).decision;
+    },
     device(name: string): MachineDevice {
       const d = devices.find((x) => x.name === name);
       if (!d) {
@@ -318,4 +521,5 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
       for (const s of opened) s.close();
     },
   };
+  return machine;
 }

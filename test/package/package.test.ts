@@ -114,6 +114,8 @@ describe('the tarball', () => {
       'dist/cli.js',
       'dist/vqsim.wasm',
       'dist/report.js',
+      'dist/policy/vqsim.cedarschema',
+      'dist/policy/tdx-default.cedar',
       'bench/native/roundtrip.c',
     ]) {
       expect(files, f).toContain(f);

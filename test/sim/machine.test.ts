@@ -265,7 +265,7 @@ describe('createMachine config errors name the field and what is allowed', () =>
     [
       'an option of another kind',
       { devices: [{ kind: 'blk', packetBytes: 64 }] },
-      'devices[0].packetBytes: not an option of a blk device (options: kind, name, transport, ring, queues, queueSize, eventIdx, hardened, backend, revision, measurement, capacityBytes, path, depth, maxIoBytes, readOnly)',
+      'devices[0].packetBytes: not an option of a blk device (options: kind, name, transport, ring, queues, queueSize, eventIdx, hardened, backend, vendor, revision, measurement, capacityBytes, path, depth, maxIoBytes, readOnly)',
     ],
     [
       'a file backend without a path',
@@ -328,7 +328,7 @@ describe('createMachine config errors name the field and what is allowed', () =>
     [
       'an unknown machine option',
       { devices: [net], colour: 'red' },
-      'machine config.colour: not an option of a machine (options: memory, deployment, dma, encryption, acceptMeasurements, devices, seed)',
+      'machine config.colour: not an option of a machine (options: memory, deployment, dma, encryption, acceptMeasurements, policy, devices, seed)',
     ],
     ['a config that is not an object', 42, 'machine config: 42 is not an object'],
   ];

@@ -84,6 +84,7 @@ export function blkBenchMachine(o: BlkMachineOptions = {}): Machine {
   const p = o.placement;
   return createMachine({
     ...(p?.deployment === undefined ? {} : { deployment: p.deployment }),
+    ...(p?.policy === undefined ? {} : { policy: p.policy }),
     ...(p === undefined ? {} : { dma: p.dma, encryption: p.encryption }),
     seed: o.seed,
     devices: [
@@ -371,6 +372,7 @@ export interface BlkOptions {
 
 const spec = {
   deployment: { type: 'string' },
+  policy: { type: 'string' },
   dma: { type: 'string' },
   encryption: { type: 'string' },
   protect: { type: 'string' },
@@ -473,7 +475,12 @@ export function parseBlkArgs(args: string[]): BlkOptions {
   return {
     protect,
     placements: withBaseline(
-      parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
+      parsePlacements({
+        deployment: str('deployment'),
+        dma: str('dma'),
+        encryption: str('encryption'),
+        policy: str('policy'),
+      }),
     ),
     ioBytes,
     modes,
@@ -521,7 +528,7 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
   const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
   const protect = o.protect.includes('on');
   const head = [
-    ...(placed ? ['deployment', 'dma', 'encryption'] : []),
+    ...(placed ? ['deployment', 'dma', 'encryption', 'policy'] : []),
     ...(protect ? ['protect'] : []),
     'mode',
     'ring',
@@ -536,7 +543,7 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
   ];
   const f = (x: number | undefined, d = 2) => (x === undefined ? '-' : x.toFixed(d));
   const cells = rows.map((r) => [
-    ...(placed ? [r.deployment ?? '-', r.dma, r.encryption] : []),
+    ...(placed ? [r.deployment ?? '-', r.dma, r.encryption, r.policy ?? '-'] : []),
     ...(protect ? [r.protect ?? 'off'] : []),
     r.mode,
     r.ring,

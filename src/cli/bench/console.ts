@@ -44,6 +44,7 @@ export function consoleBenchMachine(o: { ring?: RingKind; queueSize?: number; pl
   const p = o.placement;
   return createMachine({
     ...(p?.deployment === undefined ? {} : { deployment: p.deployment }),
+    ...(p?.policy === undefined ? {} : { policy: p.policy }),
     ...(p === undefined ? {} : { dma: p.dma, encryption: p.encryption }),
     devices: [{ kind: 'console', ring: o.ring, queueSize: o.queueSize, backend: 'loopback' }],
   });
@@ -149,6 +150,7 @@ export async function measureConsole(
 
 const spec = {
   deployment: { type: 'string' },
+  policy: { type: 'string' },
   dma: { type: 'string' },
   encryption: { type: 'string' },
   'chunk-bytes': { type: 'string' },
@@ -205,7 +207,12 @@ export function parseConsoleArgs(args: string[]): ConsoleOptions {
       throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to 600000`);
   }
   const placements = withBaseline(
-    parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
+    parsePlacements({
+      deployment: str('deployment'),
+      dma: str('dma'),
+      encryption: str('encryption'),
+      policy: str('policy'),
+    }),
   );
   return {
     placements,
@@ -243,7 +250,7 @@ export async function consoleCommand(args: string[], io: Io): Promise<number> {
     const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
     const f = (x: number | undefined, d = 2) => (x === undefined ? '-' : x.toFixed(d));
     const cells = rows.map((r) => [
-      ...(placed ? [r.deployment ?? '-', r.dma, r.encryption] : []),
+      ...(placed ? [r.deployment ?? '-', r.dma, r.encryption, r.policy ?? '-'] : []),
       r.ring,
       String(r.ioBytes),
       (r.bytesPerSec / 1e6).toFixed(1),
@@ -253,7 +260,7 @@ export async function consoleCommand(args: string[], io: Io): Promise<number> {
         : []),
     ]);
     const head = [
-      ...(placed ? ['deployment', 'dma', 'encryption'] : []),
+      ...(placed ? ['deployment', 'dma', 'encryption', 'policy'] : []),
       'ring',
       'chunk B',
       'MB/s',

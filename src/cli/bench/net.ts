@@ -149,6 +149,7 @@ export function netCaseName(c: NetCase): string {
 export function netCaseMachine(c: NetCase, pairs = c.queues): MachineConfig {
   return {
     ...(c.deployment === undefined ? {} : { deployment: c.deployment }),
+    ...(c.policy === undefined ? {} : { policy: c.policy }),
     dma: c.dma,
     encryption: c.encryption,
     devices: [
@@ -287,6 +288,7 @@ export interface NetOptions {
 
 const spec = {
   deployment: { type: 'string' },
+  policy: { type: 'string' },
   dma: { type: 'string' },
   encryption: { type: 'string' },
   protect: { type: 'string' },
@@ -363,7 +365,12 @@ export function parseNetArgs(args: string[]): NetOptions {
   const rounds = ints('rounds', roundsStr ?? (workers.length > 0 ? '3' : '1'), (n) => n >= 1 && n <= 50, ROUNDS);
   if (rounds.length !== 1) throw new UsageError(`--rounds ${roundsStr}: ${ROUNDS}`);
   const placements = withBaseline(
-    parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
+    parsePlacements({
+      deployment: str('deployment'),
+      dma: str('dma'),
+      encryption: str('encryption'),
+      policy: str('policy'),
+    }),
   );
   const protect = choices<NetProtect>('protect', str('protect') ?? 'off', NET_PROTECT);
   if (protect.some((p) => p !== 'off')) {
@@ -475,7 +482,7 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
   const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
   const protect = o.protect.some((p) => p !== 'off');
   const head = [
-    ...(placed ? ['deployment', 'dma', 'encryption'] : []),
+    ...(placed ? ['deployment', 'dma', 'encryption', 'policy'] : []),
     ...(protect ? ['protect'] : []),
     'backend',
     'ring',
@@ -493,7 +500,7 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
   if (protect) head.push('vs plain');
   const cells = rows.map((r) => {
     const cell = [
-      ...(placed ? [r.deployment ?? '-', r.dma, r.encryption] : []),
+      ...(placed ? [r.deployment ?? '-', r.dma, r.encryption, r.policy ?? '-'] : []),
       ...(protect ? [r.protect ?? 'off'] : []),
       r.backend,
       r.ring,

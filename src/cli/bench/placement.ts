@@ -6,6 +6,7 @@ import { DMA_BACKEND_NAMES, type DmaBackendName } from '../../dma/backends.js';
 import { ENCRYPTION_MODELS, type EncryptionModel } from '../../memory/guest-memory.js';
 import { DEPLOYMENT_NAMES, DEPLOYMENTS, type DeploymentName } from '../../sim/deployments.js';
 import { UsageError } from '../usage.js';
+import { policyFlag } from '../policy.js';
 import { list } from './options.js';
 
 export interface Placement {
@@ -13,12 +14,17 @@ export interface Placement {
   deployment: DeploymentName | undefined;
   dma: DmaBackendName;
   encryption: EncryptionModel;
+  /** The machine's trust policy (`--policy FILE|PRESET`), if any. */
+  policy?: string | undefined;
 }
 
 export const PLACEMENT_HELP = `  --deployment <list>       ${DEPLOYMENT_NAMES.join(',')} (default: none;
                             each picks its DMA backend and encryption model)
   --dma <list>              ${DMA_BACKEND_NAMES.filter((n) => n !== 'offset').join(',')} (default: the deployment's, or direct)
   --encryption <list>       ${ENCRYPTION_MODELS.join(',')} (default: the deployment's, or none)
+  --policy <FILE|PRESET>    the machines' trust policy: traditional, tdx-default, tdisp-strict
+                            or a Cedar file (default: none); rows are compared with the same
+                            placement's baseline without it
 `;
 
 function choose<T extends string>(flag: string, value: string | undefined, all: readonly T[]): T[] | undefined {
@@ -36,7 +42,11 @@ export function parsePlacements(values: {
   deployment?: string | undefined;
   dma?: string | undefined;
   encryption?: string | undefined;
+  policy?: string | undefined;
 }): Placement[] {
+  // Loaded once here so a bad policy is one clear line before anything runs.
+  if (values.policy !== undefined) policyFlag(values.policy);
+  const policy = values.policy === undefined ? {} : { policy: values.policy };
   const deployments = choose('deployment', values.deployment, DEPLOYMENT_NAMES);
   const dmas = choose('dma', values.dma, DMA_BACKEND_NAMES);
   const encs = choose('encryption', values.encryption, ENCRYPTION_MODELS);
@@ -57,7 +67,7 @@ export function parsePlacements(values: {
         `--deployment ${deployment} and --encryption ${values.encryption} do not fit together: ${deployment} runs encryption ${encOk.join(', ')}`,
       );
     }
-    for (const dma of d) for (const encryption of e) out.push({ deployment, dma, encryption });
+    for (const dma of d) for (const encryption of e) out.push({ deployment, dma, encryption, ...policy });
   }
   return out;
 }
@@ -65,7 +75,10 @@ export function parsePlacements(values: {
 /** The baseline: a traditional machine's direct DMA without encryption. */
 export function isBaseline(p: Placement): boolean {
   return (
-    (p.deployment === undefined || p.deployment === 'traditional') && p.dma === 'direct' && p.encryption === 'none'
+    (p.deployment === undefined || p.deployment === 'traditional') &&
+    p.dma === 'direct' &&
+    p.encryption === 'none' &&
+    p.policy === undefined
   );
 }
 
@@ -77,11 +90,11 @@ export function withBaseline(ps: Placement[]): Placement[] {
 }
 
 export function placementName(p: Placement): string {
-  return [p.deployment ?? 'any', p.dma, p.encryption].join('+');
+  return [p.deployment ?? 'any', p.dma, p.encryption, ...(p.policy === undefined ? [] : [p.policy])].join('+');
 }
 
 /** The baseline placement: a traditional machine, direct DMA, no encryption. */
-export const BASELINE: Placement = { deployment: undefined, dma: 'direct', encryption: 'none' };
+export const BASELINE: Placement = { deployment: undefined, dma: 'direct', encryption: 'none', policy: undefined };
 
 /**
  * Sets each row's vsDirect: its rate over the rate of the same case in the
