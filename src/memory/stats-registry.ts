@@ -82,6 +82,7 @@ const TRANSPORT_FIELDS = [
   'configGenerationChanges',
   'rejectedWrites',
   'invalidAccesses',
+  'configValuesMasked',
 ] as const;
 
 /**
