@@ -9,6 +9,7 @@ import { Status } from '../spec/config.js';
 import { Feature } from '../spec/features.js';
 import type { EngineName } from '../virtqueue/engine.js';
 import { hasFeature } from '../virtqueue/features.js';
+import { DriverFace } from '../virtqueue/driver-face.js';
 import { createQueue, type Virtqueue } from '../virtqueue/queue.js';
 import { directDriverDma, type DriverDma } from '../virtqueue/ring-memory.js';
 import { MmioDriverAccess, type TransportAccess } from './transport-access.js';
@@ -106,7 +107,7 @@ const hex = (n: bigint | number): string => '0x' + n.toString(16);
  */
 export function probeDevice(access: TransportAccess, mem: GuestMemory, options: ProbeOptions): ProbedDevice {
   const hardened = options.hardened ?? access.hardened;
-  if (access instanceof MmioDriverAccess) access.checkIdentity();
+  if (hardened && access instanceof MmioDriverAccess) access.checkIdentity();
   access.reset();
   access.setStatus(Status.ACKNOWLEDGE);
   // Every coherent allocation the queues make goes through here, so a failed probe can give them back.
@@ -121,6 +122,7 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
       return r;
     },
   };
+  const queues: Virtqueue[] = [];
   try {
     access.setStatus(access.getStatus() | Status.DRIVER);
     const offered = access.getDeviceFeatures();
@@ -151,7 +153,6 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
     const ring = hasFeature(features, Feature.RING_PACKED) ? 'packed' : 'split';
     const n = options.queues ?? access.numQueues();
     access.setupConfigInterrupt();
-    const queues: Virtqueue[] = [];
     for (let i = 0; i < n; i++) {
       const max = access.queueMaxSize(i);
       if (hardened) checkQueueMax(i, max, ring);
@@ -174,8 +175,8 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
         engine: options.engine,
         name: access.name === undefined ? `vq${i}` : `${access.name}.vq${i}`,
       });
-      access.setupQueue(i, vq);
       queues.push(vq);
+      access.setupQueue(i, vq);
     }
     if (hardened && access.getStatus() & Status.NEEDS_RESET) {
       throw new TransportError(
@@ -186,7 +187,7 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
     access.setStatus(access.getStatus() | Status.DRIVER_OK);
     return { access, deviceId: access.deviceId(), offered, features, queues };
   } catch (e) {
-    failProbe(access, base, allocated, e instanceof TransportError && e.code === 'DEVICE_FAILED');
+    failProbe(access, base, allocated, queues, e instanceof TransportError && e.code === 'DEVICE_FAILED');
     throw e;
   }
 }
@@ -199,7 +200,13 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
  * that reset (bounded) may still reach them, so they are left allocated.
  * Then FAILED, as virtio_dev_probe's error path sets it.
  */
-function failProbe(access: TransportAccess, dma: DriverDma, allocated: readonly number[], needsReset: boolean): void {
+function failProbe(
+  access: TransportAccess,
+  dma: DriverDma,
+  allocated: readonly number[],
+  queues: readonly Virtqueue[],
+  needsReset: boolean,
+): void {
   if (allocated.length > 0 || needsReset) {
     let quiesced = true;
     try {
@@ -207,8 +214,10 @@ function failProbe(access: TransportAccess, dma: DriverDma, allocated: readonly 
     } catch {
       quiesced = false;
     }
-    if (quiesced && dma.freeCoherent) {
-      for (let k = allocated.length - 1; k >= 0; k--) dma.freeCoherent(allocated[k]!);
+    if (quiesced) {
+      // The driver's private pages the device never sees; then the rings and indirect tables.
+      for (const vq of queues) if (vq.driver instanceof DriverFace) vq.driver.freePrivate();
+      if (dma.freeCoherent) for (let k = allocated.length - 1; k >= 0; k--) dma.freeCoherent(allocated[k]!);
     }
   }
   access.setStatus(access.getStatus() | Status.FAILED);

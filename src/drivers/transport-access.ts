@@ -126,6 +126,8 @@ export interface TransportAccess {
   readonly counters: AccessCounters;
   /** The storm model disabled the interrupt line. */
   readonly irqDisabled: boolean;
+  /** Config-change work queued and not yet run (hardened). */
+  readonly configWorkPending: boolean;
   /** Serves the queues and the pending config work without an interrupt. */
   poll(): void;
 }
@@ -254,9 +256,8 @@ abstract class AccessBase {
    */
   protected masked(v: number, width: number): number {
     const max = width === 4 ? 0xffffffff : width === 2 ? 0xffff : 0xff;
-    if (Number.isInteger(v) && v >= 0 && v <= max) return v;
+    if (!this.hardened || (Number.isInteger(v) && v >= 0 && v <= max)) return v;
     this.counters.valuesMasked++;
-    if (!this.hardened) return v;
     return width === 4 ? v >>> 0 : v & max;
   }
 
@@ -444,7 +445,7 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
     if (!this.msix) return;
     // vp_find_vqs_msix: vector 0 for config changes.
     this.w(PciCommon.CONFIG_MSIX_VECTOR, 2, 0);
-    if (this.r(PciCommon.CONFIG_MSIX_VECTOR, 2) === VIRTIO_MSI_NO_VECTOR) {
+    if (this.hardened && this.r(PciCommon.CONFIG_MSIX_VECTOR, 2) === VIRTIO_MSI_NO_VECTOR) {
       throw new TransportError('MSIX_VECTOR_REFUSED', 'virtio-pci: config_msix_vector 0 read back as NO_VECTOR');
     }
   }
@@ -459,7 +460,7 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
       // One vector per queue after the config vector; queues share when the table is short.
       const vector = 1 + (index % (this.transport.msixVectors - 1));
       this.w(PciCommon.QUEUE_MSIX_VECTOR, 2, vector);
-      if (this.r(PciCommon.QUEUE_MSIX_VECTOR, 2) === VIRTIO_MSI_NO_VECTOR) {
+      if (this.hardened && this.r(PciCommon.QUEUE_MSIX_VECTOR, 2) === VIRTIO_MSI_NO_VECTOR) {
         throw new TransportError(
           'MSIX_VECTOR_REFUSED',
           `virtio-pci: queue ${index} vector ${vector} read back as NO_VECTOR`,
@@ -471,7 +472,7 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
     }
     this.mapNotify(index);
     this.w(PciCommon.QUEUE_ENABLE, 2, 1);
-    if (this.r(PciCommon.QUEUE_ENABLE, 2) !== 1) {
+    if (this.hardened && this.r(PciCommon.QUEUE_ENABLE, 2) !== 1) {
       throw new TransportError(
         'QUEUE_ENABLE_REFUSED',
         `virtio-pci: queue ${index} did not enable (${this.transport.lastRejection() ?? 'no reason given'})`,
@@ -613,7 +614,7 @@ export class MmioDriverAccess extends AccessBase implements TransportAccess {
     writeAddr((o, v) => t.write(o, 4, v), Mmio.QUEUE_DRIVER_LOW, a.driver);
     writeAddr((o, v) => t.write(o, 4, v), Mmio.QUEUE_DEVICE_LOW, a.device);
     t.write(Mmio.QUEUE_READY, 4, 1);
-    if (this.r(Mmio.QUEUE_READY) !== 1) {
+    if (this.hardened && this.r(Mmio.QUEUE_READY) !== 1) {
       throw new TransportError(
         'QUEUE_ENABLE_REFUSED',
         `virtio-mmio: queue ${index} did not become ready (${t.lastRejection() ?? 'no reason given'})`,

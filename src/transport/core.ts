@@ -251,7 +251,8 @@ export class TransportCore {
         want &= ~(Status.FEATURES_OK | Status.DRIVER_OK);
       }
     }
-    this.status = want;
+    // The device may have asked for a reset while it validated the features (NEEDS_RESET is its bit).
+    this.status = want | (this.status & Status.NEEDS_RESET);
     if (want & added & Status.DRIVER_OK) this.device.onDriverOk(this.negotiated);
   }
 
