@@ -224,6 +224,21 @@ function failProbe(
 }
 
 /**
+ * The queues (or queue pairs) a multiqueue driver sets up when the device
+ * offers `n`: at most one per guest CPU, as virtnet_probe
+ * (min(max_queue_pairs, num_online_cpus())) and virtio_blk's init_vq
+ * (min(num_queues, nr_cpu_ids)) do, so that a device cannot make the driver
+ * spend guest RAM on rings at will. A cut is counted in
+ * access.counters.queuesCapped (catalogue: QUEUES_CAPPED). The naive access
+ * takes what the device offers.
+ */
+export function capQueues(access: TransportAccess, n: number): number {
+  if (!access.hardened || n <= access.cpus) return n;
+  access.counters.queuesCapped++;
+  return access.cpus;
+}
+
+/**
  * After FEATURES_OK: the device's offer must read the same as before, and
  * (where the transport lets the driver read its own features back: PCI's
  * driver_feature) the device must hold exactly what the driver wrote, or the

@@ -122,6 +122,8 @@ export interface TransportAccess {
   onConfigInterrupt(fn: () => void): void;
   /** Whether the access checks what the device says (see AccessBase). */
   readonly hardened: boolean;
+  /** Guest CPUs: a multiqueue driver uses at most this many queues (pairs); see capQueues. */
+  readonly cpus: number;
   /** What the hardened access clamped, ignored or deferred. */
   readonly counters: AccessCounters;
   /** The storm model disabled the interrupt line. */
@@ -152,6 +154,8 @@ export const IRQ_STORM_UNHANDLED = 99_900;
  * until the next interrupt or poll(), counted in configWorkThrottled.
  */
 export const CONFIG_WORK_BUDGET = 64;
+/** Guest CPUs an access assumes when none is given (a machine passes its `cpus`). */
+export const DEFAULT_GUEST_CPUS = 4;
 /** Status reads after writing 0 before a reset is given up (RESET_TIMEOUT); vp_modern_reset polls with msleep(1). */
 export const RESET_POLL_BUDGET = 1000;
 
@@ -175,6 +179,8 @@ export interface AccessCounters {
   configWorkThrottled: number;
   /** poll() calls (the driver serving its queues without interrupts). */
   polls: number;
+  /** Times a driver asked capQueues for more queues than the guest has CPUs, and got the CPU count. */
+  queuesCapped: number;
 }
 
 /**
@@ -199,6 +205,7 @@ abstract class AccessBase {
     configWorkRuns: 0,
     configWorkThrottled: 0,
     polls: 0,
+    queuesCapped: 0,
   };
   /** DRIVER_OK written and no reset since (virtio_device_ready ... virtio_reset_device). */
   protected live = false;
@@ -209,7 +216,14 @@ abstract class AccessBase {
   private configPending = false;
   private inConfigWork = false;
 
-  constructor(readonly hardened: boolean) {}
+  constructor(
+    readonly hardened: boolean,
+    readonly cpus: number,
+  ) {
+    if (!Number.isInteger(cpus) || cpus < 1) {
+      throw new TransportError('BAD_OPTION', `cpus ${cpus}: must be a whole number of at least 1`);
+    }
+  }
 
   onQueueInterrupt(index: number, fn: () => unknown): void {
     this.queueCb[index] = fn;
@@ -351,6 +365,8 @@ export interface PciAccessOptions {
   name?: string;
   /** Check what the device says (default true); false: the naive access that trusts it (see AccessBase). */
   hardened?: boolean;
+  /** Guest CPUs (default DEFAULT_GUEST_CPUS). */
+  cpus?: number;
 }
 
 /** Guest-side access to a virtio-pci function (a PciFunction), like Linux's virtio_pci_modern_dev helpers. */
@@ -370,7 +386,7 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
     readonly transport: PciFunction,
     options: PciAccessOptions = {},
   ) {
-    super(options.hardened ?? true);
+    super(options.hardened ?? true, options.cpus ?? DEFAULT_GUEST_CPUS);
     const notify = transport.capabilities.find((c) => c.cfgType === PciCapType.NOTIFY_CFG);
     if (!notify)
       throw new TransportError('MISSING_CAPABILITY', 'virtio-pci: the function has no NOTIFY_CFG capability');
@@ -530,9 +546,9 @@ export class MmioDriverAccess extends AccessBase implements TransportAccess {
   /** `options.name`: the guest's name for the device (see TransportAccess.name); `hardened` as for PCI. */
   constructor(
     readonly transport: MmioWindow,
-    options: { name?: string; hardened?: boolean } = {},
+    options: { name?: string; hardened?: boolean; cpus?: number } = {},
   ) {
-    super(options.hardened ?? true);
+    super(options.hardened ?? true, options.cpus ?? DEFAULT_GUEST_CPUS);
     this.name = options.name;
     transport.setInterruptHandler(() => this.interrupt());
   }

@@ -111,6 +111,12 @@ export interface MachineConfig {
    */
   encryption?: EncryptionModel;
   devices: DeviceConfig[];
+  /**
+   * Guest CPUs, 1 to 1024: a multiqueue driver uses at most one queue (pair)
+   * per CPU, whatever the device offers, as Linux does. Default: 4, or the
+   * most queues a device of this config is given if that is more.
+   */
+  cpus?: number;
   /** Seed of every random choice the machine's workloads make, 0 to 2^32 − 1. Default 1. */
   seed?: number;
 }
@@ -138,6 +144,7 @@ export interface ResolvedMachineConfig {
   encryption: EncryptionModel;
   acceptMeasurements: string[] | undefined;
   seed: number;
+  cpus: number;
   devices: ResolvedDevice[];
 }
 
@@ -205,7 +212,7 @@ const KEYS: Record<DeviceKind, readonly string[]> = {
   blk: [...COMMON_KEYS, 'capacityBytes', 'path', 'depth', 'maxIoBytes', 'readOnly'],
   console: COMMON_KEYS,
 };
-const MACHINE_KEYS = ['memory', 'deployment', 'dma', 'encryption', 'acceptMeasurements', 'devices', 'seed'];
+const MACHINE_KEYS = ['memory', 'deployment', 'dma', 'encryption', 'acceptMeasurements', 'devices', 'seed', 'cpus'];
 
 function resolveDevice(d: unknown, index: number, counts: Map<DeviceKind, number>, names: Map<string, string>) {
   const path = `devices[${index}]`;
@@ -347,6 +354,7 @@ export function resolveMachineConfig(config: unknown): ResolvedMachineConfig {
     memory,
     ...deploymentChoices(o),
     seed: int('seed', o.seed, 0, 0xffffffff, 1),
+    cpus: int('cpus', o.cpus, 1, 1024, Math.max(4, ...devices.map((d) => d.queues))),
     devices,
   };
 }

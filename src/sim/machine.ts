@@ -147,15 +147,16 @@ function transportFor(
   mem: GuestMemory,
   d: ResolvedDevice,
   model: VirtioNetDevice | BlkDevice | ConsoleDevice,
+  cpus: number,
 ): { transport: VirtioPciTransport | VirtioMmioTransport; access: TransportAccess } {
   const stats = { host: mem, name: `${d.name}.transport` };
-  const name = `${d.name}.driver`;
+  const opts = { name: `${d.name}.driver`, hardened: d.hardened, cpus };
   if (d.transport === 'pci') {
     const transport = new VirtioPciTransport(model, { stats });
-    return { transport, access: new PciDriverAccess(transport, { name }) };
+    return { transport, access: new PciDriverAccess(transport, opts) };
   }
   const transport = new VirtioMmioTransport(model, { stats });
-  return { transport, access: new MmioDriverAccess(transport, { name }) };
+  return { transport, access: new MmioDriverAccess(transport, opts) };
 }
 
 /** The feature bits a blk or console driver asks for: all it knows, less what the config turns off. */
@@ -166,7 +167,7 @@ function ringFeatures(all: bigint, d: ResolvedDevice): bigint {
   return f;
 }
 
-function buildNet(mem: GuestMemory, dma: DmaApi, d: ResolvedNet): NetMachineDevice {
+function buildNet(mem: GuestMemory, dma: DmaApi, d: ResolvedNet, cpus: number): NetMachineDevice {
   const device = new VirtioNetDevice(dma.deviceView(), {
     name: `${d.name}.device`,
     queuePairs: d.queues,
@@ -174,7 +175,7 @@ function buildNet(mem: GuestMemory, dma: DmaApi, d: ResolvedNet): NetMachineDevi
     maxQueueSize: d.queueSize,
     backend: d.backend === 'source' ? { kind: 'source', packetBytes: d.packetBytes } : { kind: d.backend },
   });
-  const { transport, access } = transportFor(mem, d, device);
+  const { transport, access } = transportFor(mem, d, device, cpus);
   const driver = VirtioNetDriver.probe(access, mem, dma, {
     ring: d.ring,
     mergeable: d.mergeable,
@@ -186,7 +187,13 @@ function buildNet(mem: GuestMemory, dma: DmaApi, d: ResolvedNet): NetMachineDevi
   return { ...base, device, driver, backend: d.backend, packetBytes: d.packetBytes };
 }
 
-function buildBlk(mem: GuestMemory, dma: DmaApi, d: ResolvedBlk, opened: BlkBackend[]): BlkMachineDevice {
+function buildBlk(
+  mem: GuestMemory,
+  dma: DmaApi,
+  d: ResolvedBlk,
+  opened: BlkBackend[],
+  cpus: number,
+): BlkMachineDevice {
   const view = dma.deviceView();
   const store =
     d.backend === 'memory'
@@ -199,7 +206,7 @@ function buildBlk(mem: GuestMemory, dma: DmaApi, d: ResolvedBlk, opened: BlkBack
     maxQueueSize: d.queueSize,
     readOnly: d.readOnly,
   });
-  const { transport, access } = transportFor(mem, d, device);
+  const { transport, access } = transportFor(mem, d, device, cpus);
   const driver = BlkDriver.probe(access, mem, dma, {
     features: ringFeatures(BlkDriver.ALL_FEATURES, d),
     queueSize: d.queueSize,
@@ -210,13 +217,13 @@ function buildBlk(mem: GuestMemory, dma: DmaApi, d: ResolvedBlk, opened: BlkBack
   return { ...base, device, driver, backend: d.backend, store, depth: d.depth, maxIoBytes: d.maxIoBytes };
 }
 
-function buildConsole(mem: GuestMemory, dma: DmaApi, d: ResolvedConsole): ConsoleMachineDevice {
+function buildConsole(mem: GuestMemory, dma: DmaApi, d: ResolvedConsole, cpus: number): ConsoleMachineDevice {
   const device = new ConsoleDevice(dma.deviceView(), {
     name: `${d.name}.device`,
     backend: d.backend,
     maxQueueSize: d.queueSize,
   });
-  const { transport, access } = transportFor(mem, d, device);
+  const { transport, access } = transportFor(mem, d, device, cpus);
   const driver = ConsoleDriver.probe(access, mem, dma, {
     features: ringFeatures(CONSOLE_DRIVER_FEATURES, d),
     queueSize: d.queueSize,
@@ -269,9 +276,9 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
         iface.acceptAndStart(() => accepted);
       }
       const before = devices.length;
-      if (d.kind === 'net') devices.push(buildNet(mem, dma, d));
-      else if (d.kind === 'blk') devices.push(buildBlk(mem, dma, d, opened));
-      else devices.push(buildConsole(mem, dma, d));
+      if (d.kind === 'net') devices.push(buildNet(mem, dma, d, cfg.cpus));
+      else if (d.kind === 'blk') devices.push(buildBlk(mem, dma, d, opened, cfg.cpus));
+      else devices.push(buildConsole(mem, dma, d, cfg.cpus));
       if (iface) devices[before]!.tdisp = iface;
     }
   } catch (e) {

@@ -16,10 +16,11 @@ import {
   VirtioMmioTransport,
   VirtioPciTransport,
   VirtioStatus as S,
+  createMachine,
   probeDevice,
   readConfigStable,
 } from '../../src/index.js';
-import { CONFIG_GENERATION_RETRIES } from '../../src/drivers/probe.js';
+import { CONFIG_GENERATION_RETRIES, capQueues } from '../../src/drivers/probe.js';
 import { RESET_POLL_BUDGET } from '../../src/drivers/transport-access.js';
 import {
   EchoDevice,
@@ -281,5 +282,38 @@ describe('a failed probe frees what it allocated', () => {
     // The device was reset before the rings went back: no queue of it is enabled.
     expect(t.core.queues.every((q) => !q.enabled)).toBe(true);
     expect(t.core.status).toBe(S.FAILED);
+  });
+});
+
+describe('queues capped at the guest CPU count', () => {
+  it('capQueues: the naive access takes the device at its word, the hardened one cuts and counts', () => {
+    const mem = new GuestMemory({ size: 1 << 22 });
+    const t = new VirtioPciTransport(new EchoDevice(mem));
+    const hard = new PciDriverAccess(t, { cpus: 3 });
+    expect([capQueues(hard, 2), capQueues(hard, 3), capQueues(hard, 64)]).toEqual([2, 3, 3]);
+    expect(hard.counters.queuesCapped).toBe(1);
+    const naive = new PciDriverAccess(t, { cpus: 3, hardened: false });
+    expect(capQueues(naive, 64)).toBe(64);
+    expect(naive.counters.queuesCapped).toBe(0);
+    expect(() => new PciDriverAccess(t, { cpus: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+  });
+
+  it.each([
+    [undefined, 8], // default: 4, or the most queues a device is given
+    [2, 2],
+    [16, 8],
+  ] as const)('a machine with cpus %s and a blk device of 8 queues: the driver uses %i', (cpus, want) => {
+    const m = createMachine({
+      ...(cpus === undefined ? {} : { cpus }),
+      devices: [{ kind: 'blk', queues: 8, queueSize: 32, capacityBytes: 1 << 20, depth: 4, maxIoBytes: 8192 }],
+    });
+    try {
+      const d = m.devices[0]!;
+      if (d.kind !== 'blk') throw new Error('not blk');
+      expect(d.driver.info.numQueues).toBe(want);
+      expect(d.access.counters.queuesCapped).toBe(want < 8 ? 1 : 0);
+    } finally {
+      m.close();
+    }
   });
 });

@@ -12,7 +12,7 @@ import { DmaDirection } from '../../dma/types.js';
 import { ConfigError } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { Status } from '../../spec/config.js';
-import { probeDevice, readConfigStable } from '../probe.js';
+import { capQueues, probeDevice, readConfigStable } from '../probe.js';
 import type { TransportAccess } from '../transport-access.js';
 import type { EngineName } from '../../virtqueue/engine.js';
 import { Feature } from '../../spec/features.js';
@@ -229,7 +229,7 @@ export class VirtioNetDriver {
           const n = readConfigStable(acc, () => acc.readConfig(NetConfig.MAX_VIRTQUEUE_PAIRS, 2));
           const bad = n < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || n > VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX;
           if (hardened && bad) counts.maxPairsInvalid++;
-          maxPairs = (hardened && bad) || !hasFeature(f, NetFeature.CTRL_VQ) ? 1 : n;
+          maxPairs = (hardened && bad) || !hasFeature(f, NetFeature.CTRL_VQ) ? 1 : capQueues(acc, n);
         }
         // The queues to set up depend on what was read: receiveq/transmitq per pair, then controlq.
         probeOptions.queues = 2 * maxPairs + (hasFeature(f, NetFeature.CTRL_VQ) ? 1 : 0);

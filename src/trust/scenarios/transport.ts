@@ -4,7 +4,7 @@
 // against the guest's own probe (src/drivers/probe.ts), hardened or naive.
 // After a naive probe that went through, the victim uses the device (one
 // chain on queue 0): a lie that cost it its device shows as a hang.
-import { probeDevice, readConfigStable, type ProbedDevice } from '../../drivers/probe.js';
+import { capQueues, probeDevice, readConfigStable, type ProbedDevice } from '../../drivers/probe.js';
 import { MmioDriverAccess, PciDriverAccess, type TransportAccess } from '../../drivers/transport-access.js';
 import { TransportError } from '../../errors.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
@@ -349,6 +349,35 @@ export const transportScenarios: readonly Scenario[] = [
     }),
     (_r, d) => `the driver kept ${hexs(d.features)} from a device whose offer changed`,
   ),
+  {
+    id: 'transport-queues-capped',
+    violation: 'QUEUES_CAPPED',
+    attacker: 'device',
+    title: 'a device with 64 queues of 1024 entries in a guest of 4 CPUs',
+    run(ctx) {
+      const r = rig(ctx, { device: { numQueues: 64, maxQueueSize: 1024 } });
+      const pages = r.mem.pages.freePages();
+      let d: ProbedDevice;
+      try {
+        // A multiqueue driver: as many queues as the device offers, as far as the guest has CPUs.
+        const queues = capQueues(r.access, r.access.numQueues());
+        d = probeDevice(r.access, r.mem, { features: 0n, queueSize: 1024, queues });
+      } catch (e) {
+        return caught(e, r);
+      }
+      const spent = (pages - r.mem.pages.freePages()) * 4096;
+      const detected = r.access.counters.queuesCapped > 0;
+      return {
+        detected,
+        violation: detected ? 'QUEUES_CAPPED' : undefined,
+        reaction: detected ? 'clamped' : 'none',
+        bytesLeaked: 0,
+        bytesCorrupted: r.damage.corrupted(),
+        hung: !exercise(r, d),
+        note: `${d.queues.length} queues set up, ${spent} bytes of guest RAM spent on them`,
+      };
+    },
+  },
   probeScenario(
     'transport-features-mismatch',
     'FEATURES_MISMATCH',
