@@ -6,7 +6,7 @@
 // chain on queue 0): a lie that cost it its device shows as a hang.
 import { capQueues, probeDevice, readConfigStable, type ProbedDevice } from '../../drivers/probe.js';
 import { MmioDriverAccess, PciDriverAccess, type TransportAccess } from '../../drivers/transport-access.js';
-import { TransportError } from '../../errors.js';
+import { TransportError, VqsimError } from '../../errors.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { Status } from '../../spec/config.js';
 import { Feature } from '../../spec/features.js';
@@ -363,7 +363,16 @@ export const transportScenarios: readonly Scenario[] = [
         const queues = capQueues(r.access, r.access.numQueues());
         d = probeDevice(r.access, r.mem, { features: 0n, queueSize: 1024, queues });
       } catch (e) {
-        return caught(e, r);
+        if (!(e instanceof VqsimError && e.code === 'OUT_OF_GUEST_MEMORY')) return caught(e, r);
+        // The device's word cost the guest all its RAM: the probe failed, nothing was left to run.
+        return {
+          detected: false,
+          reaction: 'none',
+          bytesLeaked: 0,
+          bytesCorrupted: r.damage.corrupted(),
+          hung: false,
+          note: `guest RAM (${r.mem.size} bytes) ran out setting up ${r.access.numQueues()} queues: ${e.message}`,
+        };
       }
       const spent = (pages - r.mem.pages.freePages()) * 4096;
       const detected = r.access.counters.queuesCapped > 0;
