@@ -187,13 +187,7 @@ function buildNet(mem: GuestMemory, dma: DmaApi, d: ResolvedNet, cpus: number): 
   return { ...base, device, driver, backend: d.backend, packetBytes: d.packetBytes };
 }
 
-function buildBlk(
-  mem: GuestMemory,
-  dma: DmaApi,
-  d: ResolvedBlk,
-  opened: BlkBackend[],
-  cpus: number,
-): BlkMachineDevice {
+function buildBlk(mem: GuestMemory, dma: DmaApi, d: ResolvedBlk, opened: BlkBackend[], cpus: number): BlkMachineDevice {
   const view = dma.deviceView();
   const store =
     d.backend === 'memory'
