@@ -317,3 +317,9 @@ describe('queues capped at the guest CPU count', () => {
     }
   });
 });
+
+it('machine config cpus: a whole number from 1 to 1024', () => {
+  expect(() => createMachine({ cpus: 0, devices: [{ kind: 'console' }] })).toThrow(
+    'cpus: 0 is not a whole number from 1 to 1024',
+  );
+});
