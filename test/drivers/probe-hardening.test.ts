@@ -323,3 +323,17 @@ it('machine config cpus: a whole number from 1 to 1024', () => {
     'cpus: 0 is not a whole number from 1 to 1024',
   );
 });
+
+it('a machine with 2 cpus and a net device of 4 queue pairs: the driver turns on 2 (virtnet_probe)', () => {
+  // As Linux: every pair's queues exist (the control queue is queue 2 × max_virtqueue_pairs),
+  // MQ_VQ_PAIRS_SET asks for min(max_virtqueue_pairs, CPUs).
+  const m = createMachine({ cpus: 2, devices: [{ kind: 'net', queues: 4, queueSize: 64 }] });
+  try {
+    const d = m.net();
+    expect(d.driver.maxPairs).toBe(4);
+    expect(d.access.counters.queuesCapped).toBe(1);
+    expect(d.device.curPairs).toBe(2);
+  } finally {
+    m.close();
+  }
+});

@@ -8,8 +8,10 @@ import { describe, expect, it } from 'vitest';
 import {
   Feature,
   GuestMemory,
+  MmioDriverAccess,
   PciDriverAccess,
   VirtioIsr,
+  VirtioMmioTransport,
   VirtioPciTransport,
   probeDevice,
   readConfigStable,
@@ -17,6 +19,7 @@ import {
 import { CONFIG_WORK_BUDGET, IRQ_STORM_UNHANDLED, IRQ_STORM_WINDOW } from '../../src/drivers/transport-access.js';
 import {
   EchoDevice,
+  LyingMmio,
   LyingPci,
   randomLie,
   type EchoDeviceOptions,
@@ -200,5 +203,31 @@ describe('a seeded mix of honest and lying reads', () => {
     expect([...seen.values()].reduce((a, b) => a + b, 0)).toBe(seeds.length);
     expect(seen.size).toBeGreaterThan(3);
     expect(seen.get('ok')).toBeGreaterThan(0);
+  });
+});
+
+describe('a seeded mix of honest and lying reads over virtio-mmio', () => {
+  it('the hardened probe either succeeds or fails with a catalogued violation', () => {
+    const seen = new Map<string, number>();
+    for (let seed = 0x2000; seed < 0x2000 + 200; seed++) {
+      const mem = new GuestMemory({ size: 1 << 22 });
+      const w = new LyingMmio(new VirtioMmioTransport(new EchoDevice(mem)), [randomLie('mmio', seed, 0.03)]);
+      const access = new MmioDriverAccess(w);
+      try {
+        const d = probeDevice(access, mem, { features: 1n << BigInt(Feature.EVENT_IDX), queueSize: 16 });
+        readConfigStable(access, () => access.readConfig(0, 4));
+        const buf = mem.alloc(4096, { shared: true });
+        d.queues[0]!.driver.add([], [{ addr: buf, len: 32 }], 1);
+        if (d.queues[0]!.driver.kick()) access.notify(0);
+        seen.set('ok', (seen.get('ok') ?? 0) + 1);
+      } catch (e) {
+        expect(e, `seed ${seed}`).toBeInstanceOf(VqsimError);
+        const v = violationOf(e);
+        expect(v, `seed ${seed}: ${(e as Error).message}`).toBeDefined();
+        seen.set(v!.id, (seen.get(v!.id) ?? 0) + 1);
+      }
+    }
+    expect(seen.get('ok')).toBeGreaterThan(0);
+    expect(seen.size, JSON.stringify([...seen])).toBeGreaterThan(3);
   });
 });

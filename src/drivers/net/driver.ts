@@ -229,7 +229,7 @@ export class VirtioNetDriver {
           const n = readConfigStable(acc, () => acc.readConfig(NetConfig.MAX_VIRTQUEUE_PAIRS, 2));
           const bad = n < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || n > VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX;
           if (hardened && bad) counts.maxPairsInvalid++;
-          maxPairs = (hardened && bad) || !hasFeature(f, NetFeature.CTRL_VQ) ? 1 : capQueues(acc, n);
+          maxPairs = (hardened && bad) || !hasFeature(f, NetFeature.CTRL_VQ) ? 1 : n;
         }
         // The queues to set up depend on what was read: receiveq/transmitq per pair, then controlq.
         probeOptions.queues = 2 * maxPairs + (hasFeature(f, NetFeature.CTRL_VQ) ? 1 : 0);
@@ -365,7 +365,7 @@ export class VirtioNetDriver {
     if (!Number.isInteger(want) || want < 1) {
       throw new ConfigError(`net queuePairs ${want}: must be a whole number of at least 1`);
     }
-    const use = Math.min(want, this.maxPairs);
+    const use = Math.min(want, capQueues(this.access, this.maxPairs));
     for (let i = 0; i < use; i++) this.fillRx(i);
     if (use > 1 && hasFeature(this.features, NetFeature.MQ)) this.setQueuePairs(use);
   }
