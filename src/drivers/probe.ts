@@ -224,11 +224,11 @@ function failProbe(
 }
 
 /**
- * The queues (or queue pairs) a multiqueue driver sets up when the device
- * offers `n`: at most one per guest CPU, as virtnet_probe
- * (min(max_queue_pairs, num_online_cpus())) and virtio_blk's init_vq
- * (min(num_queues, nr_cpu_ids)) do, so that a device cannot make the driver
- * spend guest RAM on rings at will. A cut is counted in
+ * The queues (or queue pairs) a multiqueue driver uses when the device
+ * offers `n`: at most one per guest CPU, as virtio_blk's init_vq
+ * (min(num_queues, nr_cpu_ids): only those are set up, so a device cannot
+ * make the driver spend guest RAM on rings at will) and virtnet_probe
+ * (min(max_queue_pairs, num_online_cpus()) pairs turned on) do. A cut is counted in
  * access.counters.queuesCapped (catalogue: QUEUES_CAPPED). The naive access
  * takes what the device offers.
  */
