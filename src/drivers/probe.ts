@@ -233,9 +233,7 @@ function failProbe(
  * takes what the device offers.
  */
 export function capQueues(access: TransportAccess, n: number): number {
-  if (!access.hardened || n <= access.cpus) return n;
-  access.counters.queuesCapped++;
-  return access.cpus;
+  return access.capQueues(n);
 }
 
 /**

@@ -6,6 +6,7 @@
 // implements; it never imports that side.
 
 import { TransportError } from '../errors.js';
+import { CounterBlock, type HostBlocks } from '../memory/stats-registry.js';
 import { Isr, Status, type ConfigWidth, type InterruptEvent } from '../spec/config.js';
 import { Mmio, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from '../spec/mmio.js';
 import {
@@ -132,6 +133,8 @@ export interface TransportAccess {
   readonly configWorkPending: boolean;
   /** Serves the queues and the pending config work without an interrupt. */
   poll(): void;
+  /** Queues (pairs) of `n` offered that a multiqueue driver uses; see capQueues in probe.ts. */
+  capQueues(n: number): number;
 }
 
 /**
@@ -159,7 +162,10 @@ export const DEFAULT_GUEST_CPUS = 4;
 /** Status reads after writing 0 before a reset is given up (RESET_TIMEOUT); vp_modern_reset polls with msleep(1). */
 export const RESET_POLL_BUDGET = 1000;
 
-/** What the guest access counted of the device's behaviour (hardened checks that clamp rather than fail). */
+/**
+ * What the guest access counted of the device's behaviour (hardened checks
+ * that clamp rather than fail), in a `transport-driver` stats block.
+ */
 export interface AccessCounters {
   /** Register or config values wider than the access (or not a whole number), masked to its width. */
   valuesMasked: number;
@@ -195,18 +201,8 @@ abstract class AccessBase {
   /** A queue callback returns false when it found no work (IRQ_NONE); anything else is handled. */
   protected readonly queueCb: ((() => unknown) | undefined)[] = [];
   protected configCb: (() => void) | undefined;
-  readonly counters: AccessCounters = {
-    valuesMasked: 0,
-    irqNotReady: 0,
-    irqUnhandled: 0,
-    irqLineDisabled: 0,
-    irqWhileDisabled: 0,
-    configWorkQueued: 0,
-    configWorkRuns: 0,
-    configWorkThrottled: 0,
-    polls: 0,
-    queuesCapped: 0,
-  };
+  /** The counters (see AccessCounters); in the machine's stats registry when built with `stats`. */
+  protected readonly c: CounterBlock<'transport-driver'>;
   /** DRIVER_OK written and no reset since (virtio_device_ready ... virtio_reset_device). */
   protected live = false;
   private lineDisabled = false;
@@ -219,10 +215,29 @@ abstract class AccessBase {
   constructor(
     readonly hardened: boolean,
     readonly cpus: number,
+    stats: AccessStatsOptions | undefined,
   ) {
     if (!Number.isInteger(cpus) || cpus < 1) {
       throw new TransportError('BAD_OPTION', `cpus ${cpus}: must be a whole number of at least 1`);
     }
+    this.c = stats
+      ? CounterBlock.alloc(stats.host, 'transport-driver', stats.name)
+      : CounterBlock.detached('transport-driver');
+  }
+
+  /** The counters, read now from the block (a copy). */
+  get counters(): AccessCounters {
+    return this.c.read();
+  }
+
+  /**
+   * How many of `n` queues (pairs) the device offers a multiqueue driver
+   * uses: at most one per guest CPU, counted when it cuts; all `n` naive.
+   */
+  capQueues(n: number): number {
+    if (!this.hardened || n <= this.cpus) return n;
+    this.c.f.queuesCapped.add();
+    return this.cpus;
   }
 
   onQueueInterrupt(index: number, fn: () => unknown): void {
@@ -247,7 +262,7 @@ abstract class AccessBase {
    * interrupt (irqpoll, or a driver's own polling once its line is disabled).
    */
   poll(): void {
-    this.counters.polls++;
+    this.c.f.polls.add();
     for (let i = 0; i < this.queueCb.length; i++) this.queueCb[i]?.();
     this.runConfigWork();
   }
@@ -271,14 +286,14 @@ abstract class AccessBase {
   protected masked(v: number, width: number): number {
     const max = width === 4 ? 0xffffffff : width === 2 ? 0xffff : 0xff;
     if (!this.hardened || (Number.isInteger(v) && v >= 0 && v <= max)) return v;
-    this.counters.valuesMasked++;
+    this.c.f.valuesMasked.add();
     return width === 4 ? v >>> 0 : v & max;
   }
 
   /** Every interrupt enters here; `handle` dispatches it and says whether anyone handled it. */
   protected irq(handle: () => boolean): void {
     if (this.hardened && this.lineDisabled) {
-      this.counters.irqWhileDisabled++;
+      this.c.f.irqWhileDisabled.add();
       return;
     }
     this.irqDepth++;
@@ -288,7 +303,7 @@ abstract class AccessBase {
     } finally {
       this.irqDepth--;
     }
-    if (!handled) this.counters.irqUnhandled++;
+    if (!handled) this.c.f.irqUnhandled.add();
     if (this.hardened) this.noteInterrupt(handled);
     // The config work runs out of the interrupt, after the outermost handler returned.
     if (this.irqDepth === 0) this.runConfigWork();
@@ -301,7 +316,7 @@ abstract class AccessBase {
     this.irqCount = 0;
     if (this.irqsUnhandled > IRQ_STORM_UNHANDLED) {
       this.lineDisabled = true;
-      this.counters.irqLineDisabled++;
+      this.c.f.irqLineDisabled.add();
     }
     this.irqsUnhandled = 0;
   }
@@ -311,7 +326,7 @@ abstract class AccessBase {
     const fn = this.queueCb[index];
     if (!fn) return false;
     if (this.hardened && !this.live) {
-      this.counters.irqNotReady++;
+      this.c.f.irqNotReady.add();
       return false;
     }
     return fn() !== false;
@@ -325,7 +340,7 @@ abstract class AccessBase {
     }
     if (!this.configPending) {
       this.configPending = true;
-      this.counters.configWorkQueued++;
+      this.c.f.configWorkQueued.add();
     }
     return true;
   }
@@ -337,12 +352,12 @@ abstract class AccessBase {
       let runs = 0;
       while (this.configPending) {
         if (runs === CONFIG_WORK_BUDGET) {
-          this.counters.configWorkThrottled++;
+          this.c.f.configWorkThrottled.add();
           break;
         }
         this.configPending = false;
         runs++;
-        this.counters.configWorkRuns++;
+        this.c.f.configWorkRuns.add();
         this.configCb?.();
       }
     } finally {
@@ -367,6 +382,14 @@ export interface PciAccessOptions {
   hardened?: boolean;
   /** Guest CPUs (default DEFAULT_GUEST_CPUS). */
   cpus?: number;
+  /** Keep the counters in the machine's stats registry (default: a private block). */
+  stats?: AccessStatsOptions;
+}
+
+/** Where an access keeps its counters: a `transport-driver` block, e.g. "net0.driver.transport". */
+export interface AccessStatsOptions {
+  host: HostBlocks;
+  name: string;
 }
 
 /** Guest-side access to a virtio-pci function (a PciFunction), like Linux's virtio_pci_modern_dev helpers. */
@@ -386,7 +409,7 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
     readonly transport: PciFunction,
     options: PciAccessOptions = {},
   ) {
-    super(options.hardened ?? true, options.cpus ?? DEFAULT_GUEST_CPUS);
+    super(options.hardened ?? true, options.cpus ?? DEFAULT_GUEST_CPUS, options.stats);
     const notify = transport.capabilities.find((c) => c.cfgType === PciCapType.NOTIFY_CFG);
     if (!notify)
       throw new TransportError('MISSING_CAPABILITY', 'virtio-pci: the function has no NOTIFY_CFG capability');
@@ -546,9 +569,9 @@ export class MmioDriverAccess extends AccessBase implements TransportAccess {
   /** `options.name`: the guest's name for the device (see TransportAccess.name); `hardened` as for PCI. */
   constructor(
     readonly transport: MmioWindow,
-    options: { name?: string; hardened?: boolean; cpus?: number } = {},
+    options: Omit<PciAccessOptions, 'msix'> = {},
   ) {
-    super(options.hardened ?? true, options.cpus ?? DEFAULT_GUEST_CPUS);
+    super(options.hardened ?? true, options.cpus ?? DEFAULT_GUEST_CPUS, options.stats);
     this.name = options.name;
     transport.setInterruptHandler(() => this.interrupt());
   }

@@ -150,7 +150,12 @@ function transportFor(
   cpus: number,
 ): { transport: VirtioPciTransport | VirtioMmioTransport; access: TransportAccess } {
   const stats = { host: mem, name: `${d.name}.transport` };
-  const opts = { name: `${d.name}.driver`, hardened: d.hardened, cpus };
+  const opts = {
+    name: `${d.name}.driver`,
+    hardened: d.hardened,
+    cpus,
+    stats: { host: mem, name: `${d.name}.driver.transport` },
+  };
   if (d.transport === 'pci') {
     const transport = new VirtioPciTransport(model, { stats });
     return { transport, access: new PciDriverAccess(transport, opts) };

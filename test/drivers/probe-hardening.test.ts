@@ -333,6 +333,8 @@ it('a machine with 2 cpus and a net device of 4 queue pairs: the driver turns on
     expect(d.driver.maxPairs).toBe(4);
     expect(d.access.counters.queuesCapped).toBe(1);
     expect(d.device.curPairs).toBe(2);
+    // The access counts in the machine's stats registry.
+    expect(m.stats()['net0.driver.transport']!.counters).toMatchObject({ queuesCapped: 1, irqNotReady: 0 });
   } finally {
     m.close();
   }
