@@ -95,6 +95,10 @@ export class DeviceError extends VqsimError {
  * - CONFIG_UNSTABLE: the generation counter kept changing during a config read.
  * - DEVICE_FAILED: the device status has NEEDS_RESET set during probe.
  * - MISSING_CAPABILITY: a virtio-pci function without a capability the driver needs.
+ * - BAD_NOTIFY_OFFSET: queue_notify_off puts a doorbell outside the notify region
+ *   (Linux: "bad notification offset %u (x %u) for queue %u > %zd").
+ * - FEATURES_CHANGED: the device feature bits read differently after FEATURES_OK.
+ * - FEATURES_MISMATCH: driver_feature reads back bits the driver did not write.
  * - BAD_OPTION: a bad option given to a transport or the probe.
  *
  * BAD_OPTION is the user's fault; every other code the device's.

@@ -104,8 +104,24 @@ export {
   type PciFunction,
   type MmioWindow,
   type QueueAreas,
+  type AccessCounters,
+  IRQ_STORM_WINDOW,
+  IRQ_STORM_UNHANDLED,
+  CONFIG_WORK_BUDGET,
+  RESET_POLL_BUDGET,
+  DEFAULT_GUEST_CPUS,
 } from './drivers/transport-access.js';
-export { probeDevice, readConfigStable, readConfig64, type ProbeOptions, type ProbedDevice } from './drivers/probe.js';
+export {
+  probeDevice,
+  readConfigStable,
+  readConfig64,
+  capQueues,
+  CONFIG_GENERATION_RETRIES,
+  MAX_QUEUE_SIZE,
+  type ProbeOptions,
+  type ProbedDevice,
+} from './drivers/probe.js';
+export { EchoDevice, LyingPci, LyingMmio, randomLie, type Lie, type LieSpace } from './trust/attack/lying-device.js';
 export { DmaApi, type DmaApiOptions } from './dma/api.js';
 export { DmaView } from './dma/view.js';
 export {

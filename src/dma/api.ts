@@ -103,6 +103,7 @@ export class DmaApi {
         const r = this.allocCoherent(bytes);
         return { addr: r.cpu, dma: r.dma };
       },
+      freeCoherent: (addr) => this.freeCoherent(this.coherent.get(addr) ?? { cpu: addr, dma: -1, bytes: 0 }),
     };
   }
 

@@ -9,9 +9,19 @@ import { Status } from '../spec/config.js';
 import { Feature } from '../spec/features.js';
 import type { EngineName } from '../virtqueue/engine.js';
 import { hasFeature } from '../virtqueue/features.js';
+import { DriverFace } from '../virtqueue/driver-face.js';
 import { createQueue, type Virtqueue } from '../virtqueue/queue.js';
-import type { DriverDma } from '../virtqueue/ring-memory.js';
+import { directDriverDma, type DriverDma } from '../virtqueue/ring-memory.js';
 import { MmioDriverAccess, type TransportAccess } from './transport-access.js';
+
+/**
+ * Rounds of a generation-stable config read before CONFIG_UNSTABLE. Linux's
+ * __virtio_cread_many loops without a bound; a hardened guest cannot let a
+ * device keep it there.
+ */
+export const CONFIG_GENERATION_RETRIES = 64;
+/** Largest queue size a ring takes (VIRTIO 1.2 §2.7 and §2.8: Queue Size is at most 32768). */
+export const MAX_QUEUE_SIZE = 32768;
 
 /**
  * Reads config fields consistently (VIRTIO 1.2 §2.5.1, Linux's
@@ -19,7 +29,7 @@ import { MmioDriverAccess, type TransportAccess } from './transport-access.js';
  * again, and repeat while it changed. A device that never settles gets a
  * named error after `maxTries` rounds instead of hanging the driver.
  */
-export function readConfigStable<T>(access: TransportAccess, read: () => T, maxTries = 64): T {
+export function readConfigStable<T>(access: TransportAccess, read: () => T, maxTries = CONFIG_GENERATION_RETRIES): T {
   for (let i = 0; i < maxTries; i++) {
     const before = access.generation();
     const value = read();
@@ -72,6 +82,12 @@ export interface ProbeOptions {
    * direct DMA, shared guest pages with DMA address = guest physical address.
    */
   dma?: DriverDma;
+  /**
+   * Check what the device says (default: the access's own `hardened`): the
+   * VERSION_1, FEATURES_OK, NEEDS_RESET, feature read-back and queue size
+   * checks. Off, the probe believes the device (the naive side of an attack).
+   */
+  hardened?: boolean;
 }
 
 /** A device after a successful probe: DRIVER_OK is set and its queues are live. */
@@ -83,23 +99,48 @@ export interface ProbedDevice {
   queues: Virtqueue[];
 }
 
+const hex = (n: bigint | number): string => '0x' + n.toString(16);
+
 /**
  * The driver-side bring-up, as Linux's virtio_dev_probe plus find_vqs does it
  * (VIRTIO 1.2 §3.1.1): reset; ACKNOWLEDGE; DRIVER; read the device features;
  * refuse a device without VERSION_1; accept (wanted ∩ offered); FEATURES_OK
  * and read it back; build each queue in guest memory for the negotiated ring
  * (RING_PACKED selects the packed ring, EVENT_IDX and INDIRECT_DESC carry
- * over) and program and enable it; DRIVER_OK. On a failure after ACKNOWLEDGE
- * it sets FAILED, as Linux does, and throws the named error.
+ * over) and program and enable it; DRIVER_OK.
+ *
+ * Hardened, it also refuses a device that changes its feature bits between
+ * two reads (FEATURES_CHANGED), reads back driver features it was not given
+ * (FEATURES_MISMATCH), sets NEEDS_RESET before DRIVER_OK (DEVICE_FAILED), or
+ * offers a queue size a ring cannot take (QUEUE_SIZE).
+ *
+ * On a failure after ACKNOWLEDGE it resets the device (so that it lets go of
+ * the rings: del_vqs follows virtio_reset_device in Linux's probe error
+ * path), frees every ring and indirect table it allocated, sets FAILED, and
+ * throws the named error.
  */
 export function probeDevice(access: TransportAccess, mem: GuestMemory, options: ProbeOptions): ProbedDevice {
-  if (access instanceof MmioDriverAccess) access.checkIdentity();
+  const hardened = options.hardened ?? access.hardened;
+  if (hardened && access instanceof MmioDriverAccess) access.checkIdentity();
   access.reset();
   access.setStatus(Status.ACKNOWLEDGE);
+  // Every coherent allocation the queues make goes through here, so a failed probe can give them back.
+  const base = options.dma ?? directDriverDma(mem);
+  const allocated: number[] = [];
+  const dma: DriverDma = {
+    base: base.base,
+    bytes: base.bytes,
+    allocCoherent: (bytes, align) => {
+      const r = base.allocCoherent(bytes, align);
+      allocated.push(r.addr);
+      return r;
+    },
+  };
+  const queues: Virtqueue[] = [];
   try {
     access.setStatus(access.getStatus() | Status.DRIVER);
     const offered = access.getDeviceFeatures();
-    if (!hasFeature(offered, Feature.VERSION_1)) {
+    if (hardened && !hasFeature(offered, Feature.VERSION_1)) {
       throw new TransportError(
         'NO_VERSION_1',
         `virtio: device ${access.deviceId()} uses modern interface but does not have VIRTIO_F_VERSION_1`,
@@ -117,19 +158,21 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
     access.setDriverFeatures(features);
     access.setStatus(access.getStatus() | Status.FEATURES_OK);
     const status = access.getStatus();
-    if (!(status & Status.FEATURES_OK)) {
-      throw new TransportError('FEATURES_REFUSED', `virtio: device refuses features: 0x${features.toString(16)}`);
+    if (hardened && !(status & Status.FEATURES_OK)) {
+      throw new TransportError('FEATURES_REFUSED', `virtio: device refuses features: ${hex(features)}`);
     }
-    if (status & Status.NEEDS_RESET) {
+    // virtio_dev_probe: a device that asks for a reset while its features
+    // are validated gets no DRIVER_OK (the check is repeated before DRIVER_OK).
+    if (hardened && status & Status.NEEDS_RESET) {
       throw new TransportError('DEVICE_FAILED', `virtio: device ${access.deviceId()} needs a reset during probe`);
     }
+    if (hardened) checkFeatureReadback(access, offered, features);
     const ring = hasFeature(features, Feature.RING_PACKED) ? 'packed' : 'split';
     const n = options.queues ?? access.numQueues();
     access.setupConfigInterrupt();
-    const queues: Virtqueue[] = [];
     for (let i = 0; i < n; i++) {
       const max = access.queueMaxSize(i);
-      if (max === 0) throw new TransportError('QUEUE_UNAVAILABLE', `virtio: queue ${i} is not available`);
+      if (hardened) checkQueueMax(i, max, ring);
       let size = Math.min(options.queueSize ?? 256, max);
       if (ring === 'split') size = 2 ** Math.floor(Math.log2(size)); // split sizes are powers of two
       if (!Number.isInteger(size) || size < 1) {
@@ -140,7 +183,7 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
       const vq = createQueue(mem, {
         ring,
         size,
-        dma: options.dma,
+        dma,
         deviceFace: false,
         eventIdx: hasFeature(features, Feature.EVENT_IDX),
         indirect: hasFeature(features, Feature.INDIRECT_DESC),
@@ -149,13 +192,101 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
         engine: options.engine,
         name: access.name === undefined ? `vq${i}` : `${access.name}.vq${i}`,
       });
-      access.setupQueue(i, vq);
       queues.push(vq);
+      access.setupQueue(i, vq);
+    }
+    if (hardened && access.getStatus() & Status.NEEDS_RESET) {
+      throw new TransportError(
+        'DEVICE_FAILED',
+        `virtio: device ${access.deviceId()} needs a reset during probe (after queue setup)`,
+      );
     }
     access.setStatus(access.getStatus() | Status.DRIVER_OK);
     return { access, deviceId: access.deviceId(), offered, features, queues };
   } catch (e) {
-    access.setStatus(access.getStatus() | Status.FAILED);
+    failProbe(access, base, allocated, queues, e instanceof TransportError && e.code === 'DEVICE_FAILED');
     throw e;
+  }
+}
+
+/**
+ * The probe's error path. Once rings exist (or the device asked for it with
+ * NEEDS_RESET) the device is reset first, so that it lets go of them, and
+ * the rings and indirect tables are freed: the driver's probe error path in
+ * Linux (virtio_reset_device, then del_vqs). A device that does not finish
+ * that reset (bounded) may still reach them, so they are left allocated.
+ * Then FAILED, as virtio_dev_probe's error path sets it.
+ */
+function failProbe(
+  access: TransportAccess,
+  dma: DriverDma,
+  allocated: readonly number[],
+  queues: readonly Virtqueue[],
+  needsReset: boolean,
+): void {
+  if (allocated.length > 0 || needsReset) {
+    let quiesced = true;
+    try {
+      access.reset();
+    } catch {
+      quiesced = false;
+    }
+    if (quiesced) {
+      // The driver's private pages the device never sees; then the rings and indirect tables.
+      for (const vq of queues) if (vq.driver instanceof DriverFace) vq.driver.freePrivate();
+      if (dma.freeCoherent) for (let k = allocated.length - 1; k >= 0; k--) dma.freeCoherent(allocated[k]!);
+    }
+  }
+  access.setStatus(access.getStatus() | Status.FAILED);
+}
+
+/**
+ * The queues (or queue pairs) a multiqueue driver uses when the device
+ * offers `n`: at most one per guest CPU, as virtio_blk's init_vq
+ * (min(num_queues, nr_cpu_ids): only those are set up, so a device cannot
+ * make the driver spend guest RAM on rings at will) and virtnet_probe
+ * (min(max_queue_pairs, num_online_cpus()) pairs turned on) do. A cut is counted in
+ * access.counters.queuesCapped (catalogue: QUEUES_CAPPED). The naive access
+ * takes what the device offers.
+ */
+export function capQueues(access: TransportAccess, n: number): number {
+  return access.capQueues(n);
+}
+
+/**
+ * After FEATURES_OK: the device's offer must read the same as before, and
+ * (where the transport lets the driver read its own features back: PCI's
+ * driver_feature) the device must hold exactly what the driver wrote, or the
+ * two sides disagree on what was negotiated.
+ */
+function checkFeatureReadback(access: TransportAccess, offered: bigint, features: bigint): void {
+  const again = access.getDeviceFeatures();
+  if (again !== offered) {
+    throw new TransportError(
+      'FEATURES_CHANGED',
+      `virtio: device features changed from ${hex(offered)} to ${hex(again)} during probe`,
+    );
+  }
+  const held = access.getDriverFeatures?.();
+  if (held !== undefined && held !== features) {
+    throw new TransportError(
+      'FEATURES_MISMATCH',
+      `virtio: device holds driver features ${hex(held)}, the driver wrote ${hex(features)}`,
+    );
+  }
+}
+
+/**
+ * A queue's maximum size as the device reports it (vp_modern_create_virtqueue,
+ * vring_create_virtqueue_split): 0 is no queue, and a split ring needs a
+ * power of two ("Bad virtqueue length"), every ring at most 32768.
+ */
+function checkQueueMax(index: number, max: number, ring: 'split' | 'packed'): void {
+  if (max === 0) throw new TransportError('QUEUE_UNAVAILABLE', `virtio: queue ${index} is not available`);
+  if (max > MAX_QUEUE_SIZE) {
+    throw new TransportError('QUEUE_SIZE', `virtio: queue ${index}: bad queue size ${max} (at most ${MAX_QUEUE_SIZE})`);
+  }
+  if (ring === 'split' && (max & (max - 1)) !== 0) {
+    throw new TransportError('QUEUE_SIZE', `virtio: queue ${index}: Bad virtqueue length ${max}`);
   }
 }

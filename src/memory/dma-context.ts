@@ -390,6 +390,8 @@ export interface DriverDma {
    * device's address for it.
    */
   allocCoherent(bytes: number, align: number): { addr: number; dma?: number | undefined };
+  /** dma_free_coherent of what allocCoherent returned at `addr` (a probe that fails gives its rings back). */
+  freeCoherent?(addr: number): void;
 }
 
 /**

@@ -82,6 +82,20 @@ const TRANSPORT_FIELDS = [
   'configGenerationChanges',
   'rejectedWrites',
   'invalidAccesses',
+  'configValuesMasked',
+] as const;
+
+const ACCESS_FIELDS = [
+  'valuesMasked',
+  'irqNotReady',
+  'irqUnhandled',
+  'irqLineDisabled',
+  'irqWhileDisabled',
+  'configWorkQueued',
+  'configWorkRuns',
+  'configWorkThrottled',
+  'polls',
+  'queuesCapped',
 ] as const;
 
 /**
@@ -244,6 +258,17 @@ export const STATS_KINDS = {
       'mapErrors',
     ]),
     writer: 'the thread that owns the DmaApi (the guest driver: maps, unmaps and syncs copy)',
+  },
+  /**
+   * The guest driver's side of a transport (src/drivers/transport-access.ts,
+   * AccessCounters): what its hardened access masked, ignored, deferred or
+   * capped. (Id 21: clear of the ids other kinds in progress take next.)
+   */
+  'transport-driver': {
+    id: 21,
+    bytes: 8 * ACCESS_FIELDS.length,
+    fields: u64s(ACCESS_FIELDS),
+    writer: 'the guest thread that runs the driver (its interrupt handlers, config work and probe)',
   },
   /**
    * The swiotlb bounce pool (src/dma/swiotlb.ts, assembly/mem/swiotlb-layout.ts

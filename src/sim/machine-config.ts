@@ -129,6 +129,12 @@ export interface MachineConfig {
    * deployment says.
    */
   policy?: string | TrustPolicy;
+  /**
+   * Guest CPUs, 1 to 1024: a multiqueue driver uses at most one queue (pair)
+   * per CPU, whatever the device offers, as Linux does. Default: 4, or the
+   * most queues a device of this config is given if that is more.
+   */
+  cpus?: number;
   /** Seed of every random choice the machine's workloads make, 0 to 2^32 − 1. Default 1. */
   seed?: number;
 }
@@ -157,6 +163,7 @@ export interface ResolvedMachineConfig {
   acceptMeasurements: string[] | undefined;
   policy: string | TrustPolicy | undefined;
   seed: number;
+  cpus: number;
   devices: ResolvedDevice[];
 }
 
@@ -225,7 +232,17 @@ const KEYS: Record<DeviceKind, readonly string[]> = {
   blk: [...COMMON_KEYS, 'capacityBytes', 'path', 'depth', 'maxIoBytes', 'readOnly'],
   console: COMMON_KEYS,
 };
-const MACHINE_KEYS = ['memory', 'deployment', 'dma', 'encryption', 'acceptMeasurements', 'policy', 'devices', 'seed'];
+const MACHINE_KEYS = [
+  'memory',
+  'deployment',
+  'dma',
+  'encryption',
+  'acceptMeasurements',
+  'policy',
+  'devices',
+  'seed',
+  'cpus',
+];
 
 function resolveDevice(d: unknown, index: number, counts: Map<DeviceKind, number>, names: Map<string, string>) {
   const path = `devices[${index}]`;
@@ -376,6 +393,7 @@ export function resolveMachineConfig(config: unknown): ResolvedMachineConfig {
     ...deploymentChoices(o),
     policy,
     seed: int('seed', o.seed, 0, 0xffffffff, 1),
+    cpus: int('cpus', o.cpus, 1, 1024, Math.max(4, ...devices.map((d) => d.queues))),
     devices,
   };
 }

@@ -210,16 +210,22 @@ function transportFor(
   d: ResolvedDevice,
   model: VirtioNetDevice | BlkDevice | ConsoleDevice,
   filter: FeatureFilter,
+  cpus: number,
 ): { transport: VirtioPciTransport | VirtioMmioTransport; access: TransportAccess } {
   const stats = { host: mem, name: `${d.name}.transport` };
-  const name = `${d.name}.driver`;
+  const opts = {
+    name: `${d.name}.driver`,
+    hardened: d.hardened,
+    cpus,
+    stats: { host: mem, name: `${d.name}.driver.transport` },
+  };
   let out: { transport: VirtioPciTransport | VirtioMmioTransport; access: TransportAccess };
   if (d.transport === 'pci') {
     const transport = new VirtioPciTransport(model, { stats });
-    out = { transport, access: new PciDriverAccess(transport, { name }) };
+    out = { transport, access: new PciDriverAccess(transport, opts) };
   } else {
     const transport = new VirtioMmioTransport(model, { stats });
-    out = { transport, access: new MmioDriverAccess(transport, { name }) };
+    out = { transport, access: new MmioDriverAccess(transport, opts) };
   }
   setFeaturePolicy(out.access, filter);
   return out;
@@ -295,7 +301,13 @@ function reprobe(m: MachineDevice, d: ResolvedDevice): void {
   else if (m.kind === 'console' && d.kind === 'console') m.driver = probeConsole(m.access, m.mem, m.dma, d);
 }
 
-function buildNet(mem: GuestMemory, dma: DmaApi, d: ResolvedNet, filter: FeatureFilter): NetMachineDevice {
+function buildNet(
+  mem: GuestMemory,
+  dma: DmaApi,
+  d: ResolvedNet,
+  filter: FeatureFilter,
+  cpus: number,
+): NetMachineDevice {
   const device = new VirtioNetDevice(dma.deviceView(), {
     name: `${d.name}.device`,
     queuePairs: d.queues,
@@ -303,7 +315,7 @@ function buildNet(mem: GuestMemory, dma: DmaApi, d: ResolvedNet, filter: Feature
     maxQueueSize: d.queueSize,
     backend: d.backend === 'source' ? { kind: 'source', packetBytes: d.packetBytes } : { kind: d.backend },
   });
-  const { transport, access } = transportFor(mem, d, device, filter);
+  const { transport, access } = transportFor(mem, d, device, filter, cpus);
   const driver = probeNet(access, mem, dma, d);
   const base = { kind: d.kind, name: d.name, mem, dma, transport, access, ring: d.ring };
   return { ...base, device, driver, backend: d.backend, packetBytes: d.packetBytes };
@@ -315,6 +327,7 @@ function buildBlk(
   d: ResolvedBlk,
   opened: BlkBackend[],
   filter: FeatureFilter,
+  cpus: number,
 ): BlkMachineDevice {
   const view = dma.deviceView();
   const store =
@@ -328,19 +341,25 @@ function buildBlk(
     maxQueueSize: d.queueSize,
     readOnly: d.readOnly,
   });
-  const { transport, access } = transportFor(mem, d, device, filter);
+  const { transport, access } = transportFor(mem, d, device, filter, cpus);
   const driver = probeBlk(access, mem, dma, d);
   const base = { kind: d.kind, name: d.name, mem, dma, transport, access, ring: d.ring };
   return { ...base, device, driver, backend: d.backend, store, depth: d.depth, maxIoBytes: d.maxIoBytes };
 }
 
-function buildConsole(mem: GuestMemory, dma: DmaApi, d: ResolvedConsole, filter: FeatureFilter): ConsoleMachineDevice {
+function buildConsole(
+  mem: GuestMemory,
+  dma: DmaApi,
+  d: ResolvedConsole,
+  filter: FeatureFilter,
+  cpus: number,
+): ConsoleMachineDevice {
   const device = new ConsoleDevice(dma.deviceView(), {
     name: `${d.name}.device`,
     backend: d.backend,
     maxQueueSize: d.queueSize,
   });
-  const { transport, access } = transportFor(mem, d, device, filter);
+  const { transport, access } = transportFor(mem, d, device, filter, cpus);
   const driver = probeConsole(access, mem, dma, d);
   const base = { kind: d.kind, name: d.name, mem, dma, transport, access, ring: d.ring };
   return { ...base, device, driver, backend: d.backend };
@@ -439,9 +458,9 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
           return out;
         });
       let built: MachineDevice;
-      if (d.kind === 'net') built = buildNet(mem, dma, d, filter);
-      else if (d.kind === 'blk') built = buildBlk(mem, dma, d, opened, filter);
-      else built = buildConsole(mem, dma, d, filter);
+      if (d.kind === 'net') built = buildNet(mem, dma, d, filter, cfg.cpus);
+      else if (d.kind === 'blk') built = buildBlk(mem, dma, d, opened, filter, cfg.cpus);
+      else built = buildConsole(mem, dma, d, filter, cfg.cpus);
       if (packedMasked) built.ring = 'split';
       if (iface) built.tdisp = iface;
       devices.push(built);

@@ -52,6 +52,8 @@ export interface TransportCounters {
   rejectedWrites: number;
   /** Accesses to no register, with a wrong width, or outside the config space. */
   invalidAccesses: number;
+  /** Config values the device model answered wider than the access (or not a whole number), cut to its width. */
+  configValuesMasked: number;
   /** Per queue: notifications passed to the device and interrupts delivered. */
   perQueue: { notifications: number; interrupts: number }[];
 }
@@ -249,7 +251,8 @@ export class TransportCore {
         want &= ~(Status.FEATURES_OK | Status.DRIVER_OK);
       }
     }
-    this.status = want;
+    // The device may have asked for a reset while it validated the features (NEEDS_RESET is its bit).
+    this.status = want | (this.status & Status.NEEDS_RESET);
     if (want & added & Status.DRIVER_OK) this.device.onDriverOk(this.negotiated);
   }
 
@@ -473,7 +476,13 @@ export class TransportCore {
   readConfig(offset: number, width: number): number {
     this.c.f.configReads.add();
     if (!this.configInRange(offset, width)) return 0;
-    return this.device.readConfig(offset, width as ConfigWidth);
+    const v = this.device.readConfig(offset, width as ConfigWidth);
+    // The bus carries `width` bytes: a model's hook may answer anything (a
+    // wider number, -1, a fraction, NaN), the guest's load sees its low bits.
+    const max = width === 4 ? 0xffffffff : width === 2 ? 0xffff : 0xff;
+    if (Number.isInteger(v) && v >= 0 && v <= max) return v;
+    this.c.f.configValuesMasked.add();
+    return width === 4 ? v >>> 0 : v & max;
   }
 
   writeConfig(offset: number, width: number, value: number): void {

@@ -59,6 +59,22 @@ export abstract class DriverFace {
     this.completions = new Uint32Array(q.mem.memory.buffer, this.reapOut, q.size * 2);
   }
 
+  /**
+   * Gives back the guest pages the driver allocated for itself (the private
+   * state block with desc_extra and desc_state, the reap output, the
+   * one-chain batch), as vring_free does for a queue torn down (a probe that
+   * failed). Rings and indirect tables came from the DMA API and go back
+   * through it. The face must not be used afterwards.
+   */
+  freePrivate(): void {
+    const mem = this.q.mem;
+    const base = mem.linear(0);
+    mem.free(this.state - base);
+    mem.free(this.reapOut - base);
+    if (this.single) mem.free(this.single.ptr - base);
+    this.single = undefined;
+  }
+
   protected abstract addRaw(req: number, n: number): number;
   protected abstract kickRaw(): number;
   protected abstract getUsedRaw(out: number, max: number): number;

@@ -30,11 +30,13 @@ export function checkRingMemory(rm: RingMemory, bytes: number, align: number): v
 export function directDriverDma(mem: {
   size: number;
   alloc(bytes: number, o: { shared: boolean; align: number }): number;
+  free(gpa: number): void;
 }): DriverDma {
   return {
     base: 0,
     bytes: mem.size,
     allocCoherent: (bytes, align) => ({ addr: mem.alloc(bytes, { shared: true, align }) }),
+    freeCoherent: (addr) => mem.free(addr),
   };
 }
 

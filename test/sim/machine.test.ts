@@ -328,7 +328,7 @@ describe('createMachine config errors name the field and what is allowed', () =>
     [
       'an unknown machine option',
       { devices: [net], colour: 'red' },
-      'machine config.colour: not an option of a machine (options: memory, deployment, dma, encryption, acceptMeasurements, policy, devices, seed)',
+      'machine config.colour: not an option of a machine (options: memory, deployment, dma, encryption, acceptMeasurements, policy, devices, seed, cpus)',
     ],
     ['a config that is not an object', 42, 'machine config: 42 is not an object'],
   ];

@@ -8,7 +8,7 @@ import { DmaError } from '../../dma/errors.js';
 import type { DmaApi } from '../../dma/api.js';
 import { ConfigError, VqsimError, type FaultSide } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { probeDevice, readConfig64, readConfigStable, type ProbeOptions } from '../probe.js';
+import { capQueues, probeDevice, readConfig64, readConfigStable, type ProbeOptions } from '../probe.js';
 import type { TransportAccess } from '../transport-access.js';
 import { Feature } from '../../spec/features.js';
 import { hasFeature } from '../../virtqueue/features.js';
@@ -351,7 +351,7 @@ export class BlkDriver {
             throw new BlkDriverError('BLK_MQ_ZERO_QUEUES', 'MQ advertised but zero queues reported', -EINVAL);
           }
         }
-        probe.queues = Math.min(n, options.queues ?? n);
+        probe.queues = capQueues(a, Math.min(n, options.queues ?? n));
       },
     };
     // Rings come from dma_alloc_coherent (the validate hook above sets the queue count on this object).

@@ -12,7 +12,7 @@ import { DmaDirection } from '../../dma/types.js';
 import { ConfigError } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { Status } from '../../spec/config.js';
-import { probeDevice, readConfigStable } from '../probe.js';
+import { capQueues, probeDevice, readConfigStable } from '../probe.js';
 import type { TransportAccess } from '../transport-access.js';
 import type { EngineName } from '../../virtqueue/engine.js';
 import { Feature } from '../../spec/features.js';
@@ -365,7 +365,7 @@ export class VirtioNetDriver {
     if (!Number.isInteger(want) || want < 1) {
       throw new ConfigError(`net queuePairs ${want}: must be a whole number of at least 1`);
     }
-    const use = Math.min(want, this.maxPairs);
+    const use = Math.min(want, capQueues(this.access, this.maxPairs));
     for (let i = 0; i < use; i++) this.fillRx(i);
     if (use > 1 && hasFeature(this.features, NetFeature.MQ)) this.setQueuePairs(use);
   }
