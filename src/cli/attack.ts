@@ -9,6 +9,7 @@ import { choices, describeParseError, list } from './bench/options.js';
 import { textTable } from './bench/report.js';
 import type { Io } from './io.js';
 import { UsageError } from './usage.js';
+import { PolicyError, TrustPolicy } from '../trust/policy/policy.js';
 
 export const ATTACK_HELP = `Usage: vqsim attack [options]
 
@@ -33,6 +34,9 @@ Options:
   --deployment <d,...>     ${DEPLOYMENT_NAMES.join(', ')} (default all)
   --side <s,...>           hardened, naive (default both)
   --seed <n>               seed of secrets, canaries and scripted lies, 0 to 4294967295 (default 1)
+  --policy <file|preset>   a trust policy (traditional, tdx-default, tdisp-strict, or a Cedar file):
+                           each violation named gets the reaction it chooses (continue,
+                           reset_device, detach_device, panic) and the policies behind it
   --json                   print the rows as JSON
   -h, --help               show this help
 
@@ -49,6 +53,7 @@ const spec = {
   deployment: { type: 'string' },
   side: { type: 'string' },
   seed: { type: 'string' },
+  policy: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -95,6 +100,8 @@ function attackTable(rows: readonly AttackRow[], seed: number): string {
     'corrupted B',
     'hung',
   ];
+  const withPolicy = rows.some((r) => r.policyReaction !== undefined);
+  if (withPolicy) head.push('policy reaction', 'policies');
   const cells = rows.map((r) => [
     r.scenario,
     r.deployment,
@@ -105,6 +112,7 @@ function attackTable(rows: readonly AttackRow[], seed: number): string {
     String(r.bytesLeaked),
     String(r.bytesCorrupted),
     r.hung ? 'yes' : 'no',
+    ...(withPolicy ? [r.policyReaction ?? '-', r.policyIds?.join(' ') || '-'] : []),
   ]);
   const count = (side: AttackSide, v: AttackRow['verdict']) =>
     rows.filter((r) => r.side === side && r.verdict === v).length;
@@ -165,11 +173,21 @@ export async function attackCommand(args: string[], io: Io): Promise<number> {
     if (!(seed <= 0xffffffff))
       throw new UsageError(`--seed ${values.seed}: must be a whole number from 0 to 4294967295`);
   }
+  let policy: TrustPolicy | undefined;
+  if (typeof values.policy === 'string') {
+    try {
+      policy = TrustPolicy.load(values.policy);
+    } catch (e) {
+      if (e instanceof PolicyError) throw new UsageError(`--policy ${values.policy}: ${e.message.split('\n')[0]}`);
+      throw e;
+    }
+  }
   const rows = await runAttacks({
     scenarios: wanted,
     deployments,
     sides,
     seed,
+    policy,
     onRow: (i, n, what) => io.progress(`[${i + 1}/${n}] ${what}`),
   });
   io.progress('');

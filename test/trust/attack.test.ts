@@ -142,6 +142,30 @@ describe('vqsim attack', () => {
     );
   });
 
+  it('--policy: each violation named gets the reaction the policy chooses, with the policies behind it', async () => {
+    const r = await run(
+      'attack',
+      '--scenario',
+      'dma-read-private,dma-write-read-only',
+      '--deployment',
+      'hardware',
+      '--policy',
+      'tdx-default',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    const rows = (JSON.parse(r.out) as { rows: AttackRow[] }).rows;
+    const got = rows.map((x) => [x.scenario, x.side, x.violation, x.policyReaction, x.policyIds]);
+    expect(got).toEqual([
+      ['dma-read-private', 'hardened', 'DMA_FAULT', 'detach_device', ['tdx-default.detach-on-critical']],
+      ['dma-read-private', 'naive', null, null, []],
+      ['dma-write-read-only', 'hardened', 'DMA_PERMISSION', 'reset_device', ['tdx-default.reset-on-high']],
+    ]);
+    const bad = await run('attack', '--policy', '/nonexistent.cedar');
+    expect([bad.code, bad.err.trim().split('\n').length]).toEqual([2, 1]);
+    expect(bad.err).toContain('--policy /nonexistent.cedar: /nonexistent.cedar:0:0: not a preset');
+  });
+
   it('--list prints the catalogue; --markdown as a table', async () => {
     const r = await run('attack', '--list', '--markdown');
     expect(r.out.split('\n')[0]).toMatch(/^\| id \| committed by \| layer/);

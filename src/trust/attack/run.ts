@@ -6,7 +6,10 @@
 // ciphertext), or when the deployment trusts that device with it by design.
 import { ConfigError } from '../../errors.js';
 import { DEPLOYMENT_NAMES, type DeploymentName } from '../../sim/deployments.js';
-import { violationOf } from '../catalogue/index.js';
+import { DEPLOYMENTS } from '../../sim/deployments.js';
+import { violation as catalogueEntry, violationOf } from '../catalogue/index.js';
+import { PolicyGate } from '../policy/gate.js';
+import type { DeviceFacts, Reaction, TrustPolicy } from '../policy/policy.js';
 import { scenarios as allScenarios } from '../scenarios/index.js';
 import type { AttackOutcome, Scenario } from './types.js';
 
@@ -39,6 +42,9 @@ export interface AttackRow {
   verdict: AttackVerdict;
   seed: number;
   note: string | null;
+  /** With a policy: the reaction it chose for the violation named, and the policies behind it. */
+  policyReaction?: Reaction | null;
+  policyIds?: string[];
 }
 
 export interface AttackOptions {
@@ -47,6 +53,8 @@ export interface AttackOptions {
   deployments?: readonly DeploymentName[];
   sides?: readonly AttackSide[];
   seed?: number;
+  /** A trust policy: each violation named gets the reaction it chooses (machine.react's choice). */
+  policy?: TrustPolicy;
   /** Called before each row runs (progress). */
   onRow?: (done: number, total: number, what: string) => void;
 }
@@ -125,9 +133,46 @@ export async function runAttacks(options: AttackOptions = {}): Promise<AttackRow
   const rows: AttackRow[] = [];
   for (const [i, [s, d, side]] of plan.entries()) {
     options.onRow?.(i, plan.length, `${s.id} ${d} ${side}`);
-    rows.push(await runOne(s, d, side, seed));
+    const row = await runOne(s, d, side, seed);
+    if (options.policy) Object.assign(row, policyReaction(options.policy, s, row));
+    rows.push(row);
   }
   return rows;
+}
+
+/** The victim as a policy sees it: a virtio device of the scenario's kind, Red Hat's vendor id, over PCI, at boot. */
+function victimFacts(s: Scenario): DeviceFacts {
+  const kind = s.device ?? (/(^|-)net(-|$)/.test(s.id) ? 'net' : /(^|-)console(-|$)/.test(s.id) ? 'console' : 'blk');
+  const id = { net: 1, blk: 2, console: 3 }[kind];
+  return {
+    name: `${kind}0`,
+    kind,
+    vendor: 0x1af4,
+    deviceId: 0x1040 + id,
+    revision: 1,
+    transport: 'pci',
+    bus: '0000:00:03.0',
+    tdisp: 'none',
+    measurement: '',
+    attested: false,
+    hotplugged: false,
+  };
+}
+
+/** The reaction `policy` chooses for the violation a row named (null when none was named). */
+function policyReaction(
+  policy: TrustPolicy,
+  s: Scenario,
+  row: AttackRow,
+): Pick<AttackRow, 'policyReaction' | 'policyIds'> {
+  const v = row.violation === null ? undefined : catalogueEntry(row.violation, s.attacker);
+  if (!v) return { policyReaction: null, policyIds: [] };
+  const gate = new PolicyGate(policy, {
+    deployment: row.deployment,
+    encryption: DEPLOYMENTS[row.deployment].encryption[0],
+  });
+  const { reaction, policies } = gate.react(victimFacts(s), v);
+  return { policyReaction: reaction, policyIds: policies };
 }
 
 /** True when every hardened row passed: none missed, none crashed (and no naive row crashed). */

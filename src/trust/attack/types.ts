@@ -47,6 +47,8 @@ export interface Scenario {
   readonly attacker: 'driver' | 'device';
   /** What the attacker does, one line. */
   readonly title: string;
+  /** The device kind the victim is, as a trust policy sees it (`vqsim attack --policy`). Default: from the id, else blk. */
+  readonly device?: 'net' | 'blk' | 'console';
   /** Deployments it makes sense in; default every deployment. */
   readonly deployments?: readonly DeploymentName[];
   /**
