@@ -132,3 +132,46 @@ export { DEPLOYMENTS, DEPLOYMENT_NAMES, type Deployment, type DeploymentName } f
 export { runNetPackets, type NetRunCounts } from '../sim/net.js';
 export { TdispInterface, TdispError, type TdispState, type TdispReport, type TdispAcceptor } from '../trust/tdisp.js';
 export { eventTotals, perOp, type EventTotals, type PerOp } from '../sim/per-op.js';
+
+// The modeled cost: counted events → cycles per category (src/sim/cost.ts).
+export {
+  modelCycles,
+  parseCostModel,
+  loadCostModel,
+  profileFor,
+  COST_PROFILES,
+  COST_PROFILE_NAMES,
+  COST_CATEGORIES,
+  COST_FIELDS,
+  COST_SOURCES,
+  type CostModel,
+  type CostCategory,
+  type CostField,
+  type CostProfileName,
+  type ModeledCycles,
+} from '../sim/cost.js';
+
+// Trust: the user's policy (Cedar), the catalogue of violations, and the attack runner.
+export {
+  TrustPolicy,
+  PolicyError,
+  checkPolicy,
+  POLICY_PRESETS,
+  REACTIONS,
+  type PolicyPreset,
+  type Reaction,
+  type DeviceFacts,
+  type PolicyAnswer,
+  type PolicyDiagnostic,
+} from '../trust/policy/policy.js';
+export type { Decision, AttachDecision } from '../trust/policy/gate.js';
+export { catalogue, violation, violationOf, type Violation } from '../trust/catalogue/index.js';
+export {
+  runAttacks,
+  attacksPassed,
+  type AttackRow,
+  type AttackOptions,
+  type AttackVerdict,
+} from '../trust/attack/run.js';
+export type { Scenario, AttackContext, AttackOutcome } from '../trust/attack/types.js';
+export { scenarios } from '../trust/scenarios/index.js';

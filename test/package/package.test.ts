@@ -362,6 +362,22 @@ describe('examples/, run against the installed package', { timeout: SLOW }, () =
     );
   });
 
+  it('policy-decision.mjs: a Cedar policy trusts vendor A, bounces other net, refuses the rest', () => {
+    expect(example('policy-decision.mjs')).toBe(
+      [
+        'net0: attached, dma direct',
+        'net1: attached, dma swiotlb',
+        'blk0: refused (neither attach_trusted nor attach_untrusted permitted)',
+        'net0 use_transport: pci',
+        'net0 attach_trusted: vendor-a-net-rev2',
+        'net1 use_transport: pci',
+        'net1 attach_untrusted: other-net-bounced',
+        'blk0 use_transport: pci',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('blk-machine.mjs: writes and reads back through swiotlb in a CVM', () => {
     const out = example('blk-machine.mjs');
     expect(out).toContain('deployment cvm, dma swiotlb, encryption sev-snp');
