@@ -327,6 +327,7 @@ const SHORT: Record<CostCategory, string> = {
   bounceCopy: 'copy',
   iotlbMisses: 'iotlb',
   conversions: 'convert',
+  encryption: 'crypt',
   processing: 'process',
 };
 

@@ -271,6 +271,17 @@ export const STATS_KINDS = {
     writer: 'the guest thread that runs the driver (its interrupt handlers, config work and probe)',
   },
   /**
+   * The end-to-end protection layers (src/trust/protect): records sealed and
+   * opened by the net record layer, sectors by the blk crypt layer, and the
+   * bytes each cipher ran over (the cost model's encryption). Id 22.
+   */
+  protect: {
+    id: 22,
+    bytes: 8 * 6,
+    fields: u64s(['recordsSealed', 'recordsOpened', 'sectorsSealed', 'sectorsOpened', 'bytesSealed', 'bytesOpened']),
+    writer: 'the guest thread that runs the protection layer',
+  },
+  /**
    * The swiotlb bounce pool (src/dma/swiotlb.ts, assembly/mem/swiotlb-layout.ts
    * SWS_*): Linux's debugfs files, then one item per CPU that maps through it
    * (sum the items for the pool's totals).

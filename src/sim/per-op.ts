@@ -30,6 +30,8 @@ export interface EventTotals {
   iotlbMisses: number;
   /** Guest page conversions (set_memory_decrypted/encrypted calls). */
   conversions: number;
+  /** Bytes the end-to-end protection layers encrypted or decrypted (and authenticated). */
+  cryptBytes: number;
 }
 
 export type PerOp = { [K in keyof EventTotals as `${K}PerOp`]: number };
@@ -46,6 +48,7 @@ const zero = (): EventTotals => ({
   slotReleases: 0,
   iotlbMisses: 0,
   conversions: 0,
+  cryptBytes: 0,
 });
 
 /** Sums the event counters of every block in a registry read. */
@@ -62,6 +65,8 @@ export function eventTotals(stats: Record<string, StatsRecord>): EventTotals {
       t.chains += n(c.chainsUsed);
     } else if (r.kind === 'dma-context') {
       t.iotlbMisses += n(c.iotlbMisses);
+    } else if (r.kind === 'protect') {
+      t.cryptBytes += n(c.bytesSealed) + n(c.bytesOpened);
     } else if (r.kind === 'memory') {
       t.conversions += n(c.calls);
     } else if (r.kind === 'bounce') {

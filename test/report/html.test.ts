@@ -78,12 +78,12 @@ describe('the report in a browser', () => {
       const attr = /data-drawn="([^"]*)"/.exec(dom)?.[1];
       expect(attr, 'the page script recorded what it drew').toBeDefined();
       const drawn = JSON.parse(attr!.replace(/&quot;/g, '"')) as Record<string, number>;
-      // overhead: 2 deployments × 2 sizes per device; breakdown: 8 categories × 2 deployments; pool: 3 queue counts.
+      // overhead: 2 deployments × 2 sizes per device; breakdown: 9 categories × 2 deployments; pool: 3 queue counts.
       expect(drawn).toEqual({
         'overhead-net-split': 4,
         'overhead-blk-split': 4,
-        'breakdown-net': 16,
-        'breakdown-blk': 16,
+        'breakdown-net': 18,
+        'breakdown-blk': 18,
         'pool-full': 3,
       });
       mkdirSync('test-results', { recursive: true });

@@ -28,6 +28,7 @@ const events: EventTotals = {
   slotReleases: 6,
   iotlbMisses: 7,
   conversions: 1,
+  cryptBytes: 300,
 };
 
 describe('the cost model', () => {
@@ -42,6 +43,7 @@ describe('the cost model', () => {
       bounceCopy: 5 * 140 + 10000 * 0.1,
       iotlbMisses: 7 * 300,
       conversions: 20000,
+      encryption: 300 * 1,
       processing: 4 * 1000,
     });
     expect(cycles).toBe(Object.values(cyclesBy).reduce((a, b) => a + b, 0));

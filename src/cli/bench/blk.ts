@@ -292,7 +292,7 @@ export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: numb
   const devBytes = protect ? protectedDeviceBytes(c.ioBytes) : c.ioBytes;
   const jobs = Array.from({ length: c.queues }, (_, q) => createBlkJob(m, q, c.mode, machine.seed, devBytes));
   if (protect) {
-    const sc = new SectorCrypt(m.mem, m.store.bytes / 512, { seed: machine.seed });
+    const sc = new SectorCrypt(m.mem, m.store.bytes / 512, { seed: machine.seed, name: m.name });
     for (const j of jobs) protectBlkJob(m, j, sc, c.ioBytes);
     // Every sector written once (the disk formatted), so that reads check and decrypt.
     const step = sc.maxRequestBytes(m.driver);

@@ -174,6 +174,7 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
   let run = (p: number, n: number) => runNetPackets(m, p, n);
   if (c.protect !== undefined && c.protect !== 'off') {
     const pn = new ProtectedNet(m.driver, m.dma, {
+      name: m.name,
       seed: machine.seed,
       placement: c.protect === 'on' ? 'zero-copy' : 'bounce',
     });

@@ -20,6 +20,7 @@ import * as N from '../../../assembly/net/layout.js';
 import type { DmaApi } from '../../dma/api.js';
 import type { VirtioNetDriver } from '../../drivers/net/driver.js';
 import { ConfigError } from '../../errors.js';
+import { CounterBlock } from '../../memory/stats-registry.js';
 import { VIRTIO_NET_HDR_LEN } from '../../spec/net.js';
 import { ProtectError } from './errors.js';
 import { deriveKey, masterFromSeed } from './keys.js';
@@ -191,6 +192,8 @@ export interface ProtectedNetOptions {
    * backends do not bounce: both seal into the TX buffer.
    */
   placement?: 'zero-copy' | 'bounce';
+  /** Prefix of the layer's stats block (`<name>.protect`). Default "net". */
+  name?: string;
 }
 
 /** What a ProtectedNet did. */
@@ -236,7 +239,11 @@ export class ProtectedNet {
     // Only swiotlb hands out DMA addresses that are guest physical addresses
     // of shared bounce slots the CPU may write (an IOMMU's are IOVAs).
     this.zeroCopy = placement === 'zero-copy' && dma.backend.name === 'swiotlb';
+    this.stats = CounterBlock.alloc(dma.mem, 'protect', `${options.name ?? 'net'}.protect`);
   }
+
+  /** The layer's block in the stats registry (what the cost model charges as encryption). */
+  private readonly stats: CounterBlock<'protect'>;
 
   /** The largest payload one frame carries on pair `pair`. */
   maxPayload(pair = 0): number {
@@ -296,6 +303,8 @@ export class ProtectedNet {
     this.counters.sealed += sent;
     if (this.zeroCopy) this.counters.sealedInPlace += sent;
     this.counters.sealedBytes += sent * len;
+    this.stats.f.recordsSealed.add(sent);
+    this.stats.f.bytesSealed.add(sent * len);
     return sent;
   }
 
@@ -312,6 +321,8 @@ export class ProtectedNet {
       const plain = opener.open(pkt.data);
       this.counters.opened++;
       this.counters.openedBytes += plain.length;
+      this.stats.f.recordsOpened.add();
+      this.stats.f.bytesOpened.add(plain.length);
       out.push(plain);
     }
     return out;

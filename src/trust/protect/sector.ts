@@ -29,6 +29,7 @@ import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'n
 import type { BlkDriver } from '../../drivers/blk/driver.js';
 import { ConfigError } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
+import { CounterBlock } from '../../memory/stats-registry.js';
 import { BlkStatus, SECTOR_SIZE } from '../../spec/blk.js';
 import { ProtectError } from './errors.js';
 import { deriveKey, masterFromSeed } from './keys.js';
@@ -50,6 +51,8 @@ export interface SectorCryptOptions {
   seed?: number;
   /** Bytes of a crypt sector: 512 or 4096 (default 4096, cryptsetup's --sector-size 4096). */
   sectorBytes?: 512 | 4096;
+  /** Prefix of the layer's stats block (`<name>.protect`). Default "blk". */
+  name?: string;
 }
 
 export interface SectorCryptCounters {
@@ -107,7 +110,11 @@ export class SectorCrypt {
     const gpa = mem.alloc(n * 4);
     mem.fill(gpa, n * 4, 0);
     this.writes = new Uint32Array(mem.bytes.buffer, mem.linear(gpa, n * 4), n);
+    this.stats = CounterBlock.alloc(mem, 'protect', `${options.name ?? 'blk'}.protect`);
   }
+
+  /** The layer's block in the stats registry (what the cost model charges as encryption). */
+  private readonly stats: CounterBlock<'protect'>;
 
   /** The device sector where the group holding data sector `sector` starts. */
   deviceSector(sector: number): number {
@@ -176,6 +183,8 @@ export class SectorCrypt {
       }
     }
     this.counters.sealed += groups * this.perGroup;
+    this.stats.f.sectorsSealed.add(groups * this.perGroup);
+    this.stats.f.bytesSealed.add(groups * GROUP_BYTES);
   }
 
   /**
@@ -235,6 +244,8 @@ export class SectorCrypt {
       }
     }
     this.counters.opened += groups * this.perGroup;
+    this.stats.f.sectorsOpened.add(groups * this.perGroup);
+    this.stats.f.bytesOpened.add(groups * GROUP_BYTES);
   }
 
   /** The largest data request one driver request carries (data and tags within maxIoBytes). */

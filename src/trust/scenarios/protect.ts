@@ -65,7 +65,7 @@ function netAttack(ctx: AttackContext, lie: NetLie, what: string): AttackOutcome
     // A canary beside them: the lie must not reach memory the payloads do not own.
     damage.canary(m.mem.alloc(PAYLOAD), PAYLOAD);
     const payloads = src.map((a) => m.mem.read(a, PAYLOAD));
-    const pn = ctx.hardened ? new ProtectedNet(net.driver, net.dma, { seed: ctx.seed }) : undefined;
+    const pn = ctx.hardened ? new ProtectedNet(net.driver, net.dma, { seed: ctx.seed, name: net.name }) : undefined;
     const frameLen = PAYLOAD + (pn ? RECORD_OVERHEAD : 0);
     const dv = net.dma.deviceView();
     const pair = net.driver.pairs[0]!;
@@ -125,7 +125,9 @@ function blkAttack(
     const sector = 64;
     const page = m.mem.alloc(bytes);
     damage.canary(m.mem.alloc(PAYLOAD), PAYLOAD);
-    const sc = ctx.hardened ? new SectorCrypt(m.mem, blk.store.bytes / 512, { seed: ctx.seed }) : undefined;
+    const sc = ctx.hardened
+      ? new SectorCrypt(m.mem, blk.store.bytes / 512, { seed: ctx.seed, name: blk.name })
+      : undefined;
     const store = m.mem.bytes.subarray(blk.store.linearBase!, blk.store.linearBase! + blk.store.bytes);
     const at = sc ? sc.deviceSector(sector) * 512 : sector * 512;
     const span = sc ? (bytes / GROUP_BYTES) * GROUP_DEVICE_BYTES : bytes;
