@@ -21,6 +21,8 @@ import type { RingKind, Virtqueue } from '../../virtqueue/queue.js';
 import { RequestBatch } from '../../virtqueue/split/request-batch.js';
 import {
   ETH_DATA_LEN,
+  ETH_FRAME_OVERHEAD,
+  ETH_MAX_MTU,
   ETH_MIN_MTU,
   NetConfig,
   NetFeature,
@@ -309,15 +311,18 @@ export class VirtioNetDriver {
   private setUp(options: NetDriverOptions): void {
     const queues = this.ctrlIndex >= 0 ? this.ctrlIndex : 2 * this.maxPairs;
     const mtu = this.mtu ?? ETH_DATA_LEN;
-    const frameMax = VIRTIO_NET_HDR_LEN + Math.max(mtu, ETH_DATA_LEN) + 18;
+    const frameMax = VIRTIO_NET_HDR_LEN + Math.max(mtu, ETH_DATA_LEN) + ETH_FRAME_OVERHEAD;
+    // Buffers up to header + ETH_MAX_MTU + 18: a device with a 65535-byte
+    // MTU (legal: the field is a le16) gets big buffers that take its frames.
+    const bufMax = VIRTIO_NET_HDR_LEN + ETH_MAX_MTU + ETH_FRAME_OVERHEAD;
     const rxBytes = options.rxBufBytes ?? (this.mergeable ? 1536 : frameMax);
     const txBytes = options.txBufBytes ?? frameMax;
     for (const [what, b] of [
       ['rxBufBytes', rxBytes],
       ['txBufBytes', txBytes],
     ] as const) {
-      if (!Number.isInteger(b) || b < VIRTIO_NET_HDR_LEN || b > 65536) {
-        throw new ConfigError(`net ${what} ${b}: must be a whole number from ${VIRTIO_NET_HDR_LEN} to 65536`);
+      if (!Number.isInteger(b) || b < VIRTIO_NET_HDR_LEN || b > bufMax) {
+        throw new ConfigError(`net ${what} ${b}: must be a whole number from ${VIRTIO_NET_HDR_LEN} to ${bufMax}`);
       }
     }
     const list = this.queueList;
@@ -430,6 +435,24 @@ export class VirtioNetDriver {
     return v.getUint8(at + 32) === VIRTIO_NET_OK;
   }
 
+  /**
+   * The largest frame send() takes, without its virtio header: the MTU (the
+   * device's with VIRTIO_NET_F_MTU, else ETH_DATA_LEN) plus the Ethernet
+   * header and a VLAN tag. Linux's stack never hands virtio_net a larger one
+   * (dev->mtu, dev->hard_header_len); here it is the caller's error.
+   */
+  get maxFrameBytes(): number {
+    return (this.mtu ?? ETH_DATA_LEN) + ETH_FRAME_OVERHEAD;
+  }
+
+  private tooBig(bytes: number): NetDriverError {
+    return new NetDriverError(
+      'NET_FRAME_TOO_BIG',
+      `virtio-net: frame of ${bytes} bytes exceeds MTU ${this.mtu ?? ETH_DATA_LEN} + ${ETH_FRAME_OVERHEAD} bytes of header`,
+      'user',
+    );
+  }
+
   private pair(i: number): NetQueuePair {
     const p = this.pairs[i];
     if (!p) throw new ConfigError(`net pair ${i}: must be from 0 to ${this.pairs.length - 1}`);
@@ -446,6 +469,7 @@ export class VirtioNetDriver {
     const n = Math.min(frames.length, nfree);
     for (let k = 0; k < n; k++) {
       const f = frames[k]!;
+      if (f.length > this.maxFrameBytes) throw this.tooBig(f.length);
       if (VIRTIO_NET_HDR_LEN + f.length > p.txSlots.bufBytes) {
         throw new ConfigError(
           `net send: frame of ${f.length} bytes does not fit a TX buffer of ${p.txSlots.bufBytes} bytes with its header`,
@@ -469,6 +493,7 @@ export class VirtioNetDriver {
    */
   sendBurst(i: number, n: number, frameBytes: number): number {
     const p = this.pair(i);
+    if (frameBytes > this.maxFrameBytes) throw this.tooBig(frameBytes);
     if (VIRTIO_NET_HDR_LEN + frameBytes > p.txSlots.bufBytes) {
       throw new ConfigError(
         `net sendBurst: frames of ${frameBytes} bytes do not fit TX buffers of ${p.txSlots.bufBytes} bytes`,
