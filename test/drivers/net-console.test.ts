@@ -57,7 +57,7 @@ describe('virtio-net: MTU 65535 and frames past the negotiated maximum', () => {
     const got = m.driver.receive(0);
     expect(got).toHaveLength(1);
     expect(Buffer.from(got[0]!.data).equals(f)).toBe(true);
-    expect(got[0]!.buffers).toBe(drv.mergeable === false ? 1 : Math.ceil((65553 + 12) / 1536));
+    expect(got[0]!.buffers).toBe((drv as NetDriverOptions).mergeable === false ? 1 : Math.ceil((65553 + 12) / 1536));
     expect(m.driver.reapTx(0)).toBe(1);
     expect(m.device.txOversize).toBe(0);
   });
