@@ -218,10 +218,13 @@ describe('virtio-blk: NEEDS_RESET after DRIVER_OK', () => {
     });
     expect(acked).toEqual([tags[0], tags[1]]);
     expect(blk.needsReset()).toBe(true);
+    const vqBefore = q.vq;
     const moved = blk.recover()[0]!;
     expect([...moved.keys()]).toEqual([tags[2], tags[3]]);
     expect([...moved.values()]).toEqual([tags[2], tags[3]]); // tags kept
     const q2 = blk.queues[0]!;
+    expect(q2).toBe(q); // same size: the queue's slab and slots are reused, on the new ring
+    expect(q2.vq).not.toBe(vqBefore);
     const later: number[] = [];
     q2.reap((c) => {
       expect(c.status).toBe(BlkStatus.OK);

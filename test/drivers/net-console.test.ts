@@ -101,6 +101,32 @@ describe('virtio-net: MTU 65535 and frames past the negotiated maximum', () => {
   });
 });
 
+describe('virtio-net: NEEDS_RESET after DRIVER_OK', () => {
+  it('the driver notices it, resets, re-probes and re-posts its RX buffers; traffic goes on', () => {
+    const m = net({ mtu: 1500 }, { queueSize: 16 });
+    const f = frame(200, 9);
+    expect(m.driver.send(0, [f])).toBe(1);
+    expect(m.driver.receive(0)).toHaveLength(1);
+    // A lying TX chain breaks the device (NET_TX_FRAME_TOO_BIG).
+    const buf = m.mem.alloc(4096, { shared: true });
+    m.driver.pairs[0]!.tx.driver.add([{ addr: buf, len: 12 + 4000 }], [], 0);
+    m.access.notify(1);
+    expect(m.driver.needsReset()).toBe(true);
+    const liveBefore = m.dma.counters().liveMappings;
+    const next = m.driver.recover();
+    expect(next.needsReset()).toBe(false);
+    expect(next.counters.resets).toBe(1);
+    expect(m.device.fault).toBeUndefined();
+    // Every buffer of the old driver unmapped; the new one premapped as many.
+    expect(m.dma.counters().liveMappings).toBe(liveBefore);
+    expect(next.pairs[0]!.rx.driver.numFree).toBe(0); // every RX buffer posted again
+    expect(next.send(0, [f])).toBe(1);
+    const got = next.receive(0);
+    expect(got).toHaveLength(1);
+    expect(Buffer.from(got[0]!.data).equals(f)).toBe(true);
+  });
+});
+
 describe('denial of service: receive loops have a budget', () => {
   it('net receive() takes at most one ring of frames from an endless source', () => {
     const m = net({ backend: { kind: 'source', packetBytes: 64 } }, { queueSize: 32 });

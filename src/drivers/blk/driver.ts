@@ -176,6 +176,8 @@ export class BlkQueue {
   private readonly free: number[] = [];
   private readonly batch: RequestBatch;
   private pendingDescs = 0;
+  /** The virtqueue; a new one after recover() (rebind). */
+  vq: Virtqueue;
   /** Requests in the ring or the batch. */
   inflight = 0;
   /** Submits refused because a buffer could not be mapped (a full swiotlb pool: DMA_MAPPING_ERROR). */
@@ -186,8 +188,9 @@ export class BlkQueue {
   constructor(
     readonly driver: BlkDriver,
     readonly index: number,
-    readonly vq: Virtqueue,
+    vq: Virtqueue,
   ) {
+    this.vq = vq;
     const mem = driver.mem;
     // Guest kernel memory (kmalloc): private in a confidential VM; the DMA API makes it reachable.
     this.slab = mem.alloc(vq.size * 32);
@@ -393,6 +396,25 @@ export class BlkQueue {
     return reqs;
   }
 
+  /**
+   * Moves the queue onto the virtqueue a re-probe built (same size: slab,
+   * slots and batch are kept, so a device that breaks again and again does
+   * not make the driver allocate again). Call after abortAll().
+   */
+  rebind(vq: Virtqueue): void {
+    if (vq.size !== this.vq.size) {
+      throw new ConfigError(`blk queue ${this.index}: a rebind needs size ${this.vq.size}, got ${vq.size}`);
+    }
+    this.vq = vq;
+    this.batch.clear();
+    this.pendingDescs = 0;
+  }
+
+  /** Gives the slab back (the queue is not used again). */
+  release(): void {
+    this.driver.mem.free(this.slab);
+  }
+
   /** Resubmits a request with its old tag when free (recover()); returns the tag used, or -1. */
   resubmit(r: BlkRequest): number {
     return this.submitAs(r.tag, r.type, r.sector, r.data, r.dataLen);
@@ -589,8 +611,16 @@ export class BlkDriver {
     this._features = n.features;
     this._info = n.info;
     if (n.capacityClamped) this.counters.capacityClamped++;
-    this.queues.length = 0;
-    n.vqs.forEach((vq, i) => this.queues.push(new BlkQueue(this, i, vq)));
+    const old = this.queues.splice(0);
+    n.vqs.forEach((vq, i) => {
+      const q = old[i];
+      const reuse = q !== undefined && q.vq.size === vq.size;
+      if (reuse) q.rebind(vq);
+      this.queues.push(reuse ? q : new BlkQueue(this, i, vq));
+    });
+    old.forEach((q, i) => {
+      if (this.queues[i] !== q) q.release();
+    });
     this.broken = false;
     const out: Map<number, number>[] = this.queues.map(() => new Map());
     pending.forEach((reqs, i) => {

@@ -80,6 +80,8 @@ export interface NetDriverCounters {
   configInterrupts: number;
   queueInterrupts: number;
   kicks: number;
+  /** recover() calls that led to this driver (resets after NEEDS_RESET). */
+  resets: number;
 }
 
 /** A received frame: the virtio_net_hdr_v1 and the frame after it. */
@@ -145,6 +147,7 @@ export class VirtioNetDriver {
     configInterrupts: 0,
     queueInterrupts: 0,
     kicks: 0,
+    resets: 0,
   };
   /** RX check failures, oldest first (the last 64). */
   readonly errors: NetDriverError[] = [];
@@ -167,6 +170,8 @@ export class VirtioNetDriver {
   private readonly queueList: Virtqueue[];
   /** Every buffer premapped (RX, TX, control), given back by remove() or a probe that fails. */
   private readonly mapped: { dma: number; len: number; dir: DmaDirection }[] = [];
+  /** Guest memory the driver allocated (buffers, slot tables, state blocks), freed by remove(). */
+  private readonly allocated: number[] = [];
 
   private constructor(
     readonly access: TransportAccess,
@@ -175,7 +180,7 @@ export class VirtioNetDriver {
     readonly features: bigint,
     readonly maxPairs: number,
     queues: Virtqueue[],
-    options: NetDriverOptions,
+    private readonly options: NetDriverOptions,
   ) {
     this.hardened = options.hardened ?? true;
     this.onError = options.onError ?? 'drop';
@@ -253,6 +258,7 @@ export class VirtioNetDriver {
     } catch (e) {
       // A full swiotlb pool (DMA_MAPPING_ERROR) among others: give back every slot taken.
       drv.unmapAll();
+      drv.freeAll();
       access.setStatus(access.getStatus() | Status.FAILED);
       throw e;
     }
@@ -294,8 +300,8 @@ export class VirtioNetDriver {
     // Each buffer starts on a cache line (as a kmalloc'd skb head does): a
     // short frame then spans the fewest lines.
     const stride = (bufBytes + 63) & ~63;
-    const gpa = mem.alloc(count * stride);
-    const table = mem.linear(mem.alloc(count * N.SLOT_SIZE), count * N.SLOT_SIZE);
+    const gpa = this.alloc(count * stride);
+    const table = mem.linear(this.alloc(count * N.SLOT_SIZE), count * N.SLOT_SIZE);
     const dma: number[] = [];
     for (let k = 0; k < count; k++) {
       const d = this.premap(gpa + k * stride, bufBytes, dir);
@@ -332,13 +338,13 @@ export class VirtioNetDriver {
       const mem = this.mem;
       const rxSlots = this.slots(rx.size, rxBytes, DmaDirection.FROM_DEVICE);
       const txSlots = this.slots(tx.size, txBytes, DmaDirection.TO_DEVICE);
-      const rxState = mem.linear(mem.alloc(N.DR_SIZE), N.DR_SIZE);
-      const txState = mem.linear(mem.alloc(N.DT_SIZE + tx.size * 4), N.DT_SIZE + tx.size * 4);
+      const rxState = mem.linear(this.alloc(N.DR_SIZE), N.DR_SIZE);
+      const txState = mem.linear(this.alloc(N.DT_SIZE + tx.size * 4), N.DT_SIZE + tx.size * 4);
       const rxBatch = new RequestBatch(mem, rx.size, rx.size);
       const txBatch = new RequestBatch(mem, tx.size, tx.size);
       const pktBytes = rx.size * N.PK_SIZE;
-      const pktOut = mem.linear(mem.alloc(pktBytes), pktBytes);
-      const txLens = mem.linear(mem.alloc(tx.size * 4), tx.size * 4);
+      const pktOut = mem.linear(this.alloc(pktBytes), pktBytes);
+      const txLens = mem.linear(this.alloc(tx.size * 4), tx.size * 4);
       const v = mem.view;
       const s = (at: number, off: number, val: number) => v.setUint32(at + off, val, true);
       s(rxState, N.DR_COMPL, rx.driver.completions.byteOffset);
@@ -359,7 +365,7 @@ export class VirtioNetDriver {
       this.access.onQueueInterrupt(2 * i + 1, () => this.counters.queueInterrupts++);
     }
     if (this.ctrlVq) {
-      this.ctrlBuf = this.mem.alloc(64);
+      this.ctrlBuf = this.alloc(64);
       this.ctrlDma = {
         out: this.premap(this.ctrlBuf, 32, DmaDirection.TO_DEVICE),
         ack: this.premap(this.ctrlBuf + 32, 1, DmaDirection.FROM_DEVICE),
@@ -658,10 +664,41 @@ export class VirtioNetDriver {
     this.mapped.length = 0;
   }
 
-  /** Unmaps every buffer and resets the device (virtnet_remove). */
+  private alloc(bytes: number): number {
+    const gpa = this.mem.alloc(bytes);
+    this.allocated.push(gpa);
+    return gpa;
+  }
+
+  private freeAll(): void {
+    for (const gpa of this.allocated) this.mem.free(gpa);
+    this.allocated.length = 0;
+  }
+
+  /** Resets the device, unmaps every buffer and frees what the driver allocated (virtnet_remove). */
   remove(): void {
     this.access.reset();
     this.unmapAll();
+    this.freeAll();
     this.pairs.length = 0;
+  }
+
+  /** The device set NEEDS_RESET after DRIVER_OK (QEMU's virtio_error): it serves nothing until reset. */
+  needsReset(): boolean {
+    return (this.access.getStatus() & Status.NEEDS_RESET) !== 0;
+  }
+
+  /**
+   * Brings a device that needs a reset back (virtnet_freeze / virtnet_restore
+   * around a reset): remove() (the reset ends the device's ownership of
+   * every buffer, which are then unmapped and freed), then a fresh probe with
+   * the same options, which posts every RX buffer again. Frames in flight
+   * are lost, as on a link reset. Returns the new driver; this one is done.
+   */
+  recover(): VirtioNetDriver {
+    this.remove();
+    const next = VirtioNetDriver.probe(this.access, this.mem, this.dma, this.options);
+    next.counters.resets = this.counters.resets + 1;
+    return next;
   }
 }
