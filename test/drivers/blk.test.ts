@@ -247,3 +247,24 @@ describe('virtio-blk: NEEDS_RESET after DRIVER_OK', () => {
     expect(blk.read(5, 1024).data).toEqual(pattern(1024, 4));
   });
 });
+
+/** Asks for a reset at every doorbell, serving nothing. */
+class AlwaysBreaks extends BlkDevice {
+  override onNotify(_index: number): void {
+    this.ctx.needsReset('virtio-blk: backend I/O error');
+  }
+}
+
+describe('virtio-blk: a device that needs a reset again after every recovery', () => {
+  it('is recovered once per request, then the request ends with BLK_NOT_COMPLETED: no reset loop', () => {
+    const m = machine({}, AlwaysBreaks);
+    const blk = BlkDriver.probe(m.access, m.mem, m.dma, { queueSize: 16 });
+    expect(caught(() => blk.write(0, new Uint8Array(512)))).toMatchObject({
+      code: 'BLK_NOT_COMPLETED',
+      message: 'blk queue 0: the device did not complete the request after a reset: it needs a reset again',
+    });
+    expect(blk.counters).toMatchObject({ resets: 2, resubmitted: 1, timeouts: 1 });
+    expect(blk.queues[0]!.freeTags).toBe(16);
+    expect(blk.broken).toBe(true);
+  });
+});

@@ -643,7 +643,7 @@ export class BlkDriver {
    * buffers: only a reset takes them back, as VDUSE's timeout breaks the
    * device), free every tag in flight, and refuse requests until recover().
    */
-  private timedOut(q: number): never {
+  private timedOut(q: number, why = `within ${this.timeoutPolls} polls`): never {
     this.counters.timeouts++;
     this.access.reset();
     this.counters.resets++;
@@ -651,7 +651,7 @@ export class BlkDriver {
     this.broken = true;
     throw new BlkDriverError(
       'BLK_NOT_COMPLETED',
-      `blk queue ${q}: the device did not complete the request within ${this.timeoutPolls} polls`,
+      `blk queue ${q}: the device did not complete the request ${why}`,
       -ETIMEDOUT,
     );
   }
@@ -668,7 +668,13 @@ export class BlkDriver {
         'user',
       );
     }
-    if (this.needsReset()) this.recover();
+    // One recovery per request: a device that needs a reset again after it
+    // cannot make the driver reset and re-probe it for ever.
+    let recovered = false;
+    if (this.needsReset()) {
+      this.recover();
+      recovered = true;
+    }
     const queue = this.queues[q];
     if (!queue) throw new ConfigError(`blk queue ${q}: the driver has ${this.queues.length}`);
     let tag = queue.submit(type, sector, data, len);
@@ -687,8 +693,10 @@ export class BlkDriver {
       if (got) break;
       // NEEDS_RESET after DRIVER_OK: reset, re-probe, resubmit what was not acknowledged.
       if (this.needsReset()) {
+        if (recovered) this.timedOut(q, 'after a reset: it needs a reset again');
         const moved = this.recover()[q]!;
         tag = moved.get(tag) ?? tag;
+        recovered = true;
       }
     }
     return got;

@@ -142,7 +142,8 @@ export const deviceViolations: readonly Violation[] = [
     severity: 'medium',
     handling: 'fail',
     summary: 'the device did not complete a request within the timeout (the driver resets it, frees every tag)',
-    message: 'blk queue %u: the device did not complete the request within %u polls',
+    message:
+      'blk queue %u: the device did not complete the request within %u polls / after a reset: it needs a reset again',
     source: `virtblk_timeout (blk_mq timeout), ${BLK}`,
   },
   {
