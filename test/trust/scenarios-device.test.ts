@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { deviceViolations } from '../../src/trust/catalogue/device.js';
 import { deviceScenarios } from '../../src/trust/scenarios/device.js';
 import { scenarios } from '../../src/trust/scenarios/index.js';
+import { DEPLOYMENT_NAMES } from '../../src/sim/deployments.js';
 import type { AttackOutcome } from '../../src/trust/attack/types.js';
 import { bundleWorker } from '../helpers/bundle-worker.js';
 
@@ -68,23 +69,31 @@ describe('device-layer attack scenarios', () => {
     expect(Object.keys(naive).sort()).toEqual(deviceScenarios.map((s) => s.id).sort());
   });
 
-  it.each(deviceScenarios.map((s) => [s.id, s] as const))('%s: hardened names the entry, no hang', async (_, s) => {
-    const o = await s.run({ deployment: 'traditional', hardened: true, seed: SEED });
-    expect(o, `seed ${SEED}`).toMatchObject({ detected: true, violation: s.violation, hung: false, bytesLeaked: 0 });
-    expect(o.bytesCorrupted).toBe(0);
-    expect(o.reaction).not.toBe('none');
-  });
+  it.each(deviceScenarios.map((s) => [s.id, s] as const))(
+    '%s: hardened names the entry, no hang, in every deployment it runs in',
+    async (_, s) => {
+      for (const deployment of s.deployments ?? DEPLOYMENT_NAMES) {
+        const o = await s.run({ deployment, hardened: true, seed: SEED });
+        const at = `${deployment}, seed ${SEED}`;
+        expect(o, at).toMatchObject({ detected: true, violation: s.violation, hung: false, bytesLeaked: 0 });
+        expect(o.bytesCorrupted, at).toBe(0);
+        expect(o.reaction, at).not.toBe('none');
+      }
+    },
+  );
 
   it.each(deviceScenarios.map((s) => [s.id, s] as const))('%s: naive suffers what it does', async (id, s) => {
     const o = await s.run({ deployment: 'traditional', hardened: false, seed: SEED });
     expect(o, `seed ${SEED}`).toMatchObject({ hung: false, bytesCorrupted: 0, bytesLeaked: 0, ...naive[id] });
   });
 
-  it('the naive leaks are the seed’s secret bytes, whatever the seed', async () => {
+  it('the naive net driver leaks the neighbouring buffer whatever the seed, in a CVM too (its own private memory)', async () => {
     const s = deviceScenarios.find((x) => x.id === 'net-rx-len-past-buffer')!;
-    for (const seed of [1, 2, 3]) {
-      const o = await s.run({ deployment: 'traditional', hardened: false, seed });
-      expect(o.bytesLeaked, `seed ${seed}`).toBe(1024);
+    for (const deployment of ['traditional', 'cvm'] as const) {
+      for (const seed of [1, 2, 3]) {
+        const o = await s.run({ deployment, hardened: false, seed });
+        expect(o.bytesLeaked, `${deployment}, seed ${seed}`).toBe(1024);
+      }
     }
   });
 });

@@ -18,6 +18,7 @@ import { VirtioNetDriver, type NetDriverOptions } from '../../drivers/net/driver
 import { PciDriverAccess } from '../../drivers/transport-access.js';
 import type { ConfigWidth } from '../../transport/device-model.js';
 import { VirtioPciTransport } from '../../transport/pci.js';
+import { DEPLOYMENTS } from '../../sim/deployments.js';
 import { SplitPair } from '../../sim/workers.js';
 import { BlkConfig, BlkType } from '../../spec/blk.js';
 import { Status } from '../../spec/config.js';
@@ -30,6 +31,24 @@ import type { AttackContext, AttackOutcome, Scenario } from '../attack/types.js'
 import { violationOf } from '../catalogue/index.js';
 
 const TRADITIONAL = ['traditional'] as const;
+/**
+ * Where the RX scenarios play the device through a raw view of the split
+ * ring (MockSplitQueue reads it at guest physical addresses): the
+ * deployments whose rings are at their guest physical address, not behind
+ * an IOVA (vduse, hardware).
+ */
+const RING_AT_GPA = ['traditional', 'vhost-user', 'cvm', 'cvm-tdisp'] as const;
+
+/**
+ * Guest memory and the driver's DMA API as `ctx.deployment` makes them: its
+ * first encryption model and DMA backend (cvm-tdisp without a TDISP
+ * handshake: its devices are not accepted and bounce as in cvm).
+ */
+function env(ctx: AttackContext, size: number): { mem: GuestMemory; dma: DmaApi } {
+  const d = DEPLOYMENTS[ctx.deployment];
+  const mem = new GuestMemory({ size, encryption: d.encryption[0], key: ctx.seed });
+  return { mem, dma: new DmaApi(mem, { backend: d.dma[0] }) };
+}
 
 /** What a caught error (or none) says: the catalogue entry it names, and the reaction. */
 function outcomeOf(e: unknown, reaction: AttackOutcome['reaction'], rest: Partial<AttackOutcome> = {}): AttackOutcome {
@@ -70,9 +89,13 @@ function clamped(id: string, count: number, rest: Partial<AttackOutcome> = {}): 
 
 // ---------------------------------------------------------------- virtio-net
 
-function netMachine(dev: NetDeviceOptions, drv: NetDriverOptions, make?: (d: DmaApi) => VirtioNetDevice) {
-  const mem = new GuestMemory({ size: 32 << 20 });
-  const dma = new DmaApi(mem);
+function netMachine(
+  ctx: AttackContext,
+  dev: NetDeviceOptions,
+  drv: NetDriverOptions,
+  make?: (d: DmaApi) => VirtioNetDevice,
+) {
+  const { mem, dma } = env(ctx, 32 << 20);
   const device = make ? make(dma) : new VirtioNetDevice(dma.deviceView(), dev);
   const access = new PciDriverAccess(new VirtioPciTransport(device));
   return { mem, dma, device, access, probe: () => VirtioNetDriver.probe(access, mem, dma, drv) };
@@ -87,9 +110,9 @@ function netMachine(dev: NetDeviceOptions, drv: NetDriverOptions, make?: (d: Dma
 function rxLie(
   ctx: AttackContext,
   drv: NetDriverOptions,
-  lie: (m: MockSplitQueue, slot: number, buf: number, mem: GuestMemory) => void,
+  lie: (m: MockSplitQueue, slot: number, dmaAddr: number, dev: VirtioNetDevice) => void,
 ): AttackOutcome {
-  const m = netMachine({}, { ...drv, hardened: ctx.hardened, queueSize: 16 });
+  const m = netMachine(ctx, {}, { ...drv, hardened: ctx.hardened, queueSize: 16 });
   const driver = m.probe();
   const rx = driver.pairs[0]!.rx;
   if (!(rx instanceof SplitQueue)) throw new VqsimError('SCENARIO_SETUP', 'split ring expected');
@@ -99,11 +122,16 @@ function rxLie(
   driver.send(0, [frame]);
   if (mock.usedIdx === before) throw new VqsimError('SCENARIO_SETUP', 'the loopback did not deliver the frame');
   const slot = before % mock.size;
-  const buf = Number(mock.readDesc(mock.usedRing(slot).id).addr);
-  const stride = (driver.pairs[0]!.rxSlots.bufBytes + 63) & ~63;
+  // The used buffer: its DMA address (what the device wrote) and, through the
+  // driver's premapped slots, its guest-private buffer and the one after it.
+  const dmaAddr = Number(mock.readDesc(mock.usedRing(slot).id).addr);
+  const slots = driver.pairs[0]!.rxSlots;
+  const k = slots.dma.indexOf(dmaAddr);
+  if (k < 0 || k + 1 >= slots.count) throw new VqsimError('SCENARIO_SETUP', 'the used RX buffer is not a middle slot');
+  const stride = (slots.bufBytes + 63) & ~63;
   const damage = new Damage(m.mem, ctx.seed);
-  damage.secret(buf + stride, 1024);
-  lie(mock, slot, buf, m.mem);
+  damage.secret(slots.gpa + (k + 1) * stride, 1024);
+  lie(mock, slot, dmaAddr, m.device);
   const got = driver.receive(0);
   const leaked = got.reduce((n, p) => n + damage.leakedIn(p.data), 0);
   const err = driver.errors[0];
@@ -138,7 +166,7 @@ const netScenarios: Scenario[] = [
     violation: 'RX_LEN_EXCEEDS',
     attacker: 'device',
     title: 'completes an RX buffer with a used len of 3000 into a 1530-byte buffer',
-    deployments: TRADITIONAL,
+    deployments: RING_AT_GPA,
     run: (ctx) =>
       rxLie(ctx, { mergeable: false }, (mock, slot) => mock.setUsedRing(slot, { ...mock.usedRing(slot), len: 3000 })),
   },
@@ -147,11 +175,11 @@ const netScenarios: Scenario[] = [
     violation: 'RX_BUFFERS_MISSING',
     attacker: 'device',
     title: 'writes num_buffers 5 into a frame that used one mergeable buffer',
-    deployments: TRADITIONAL,
+    deployments: RING_AT_GPA,
     run: (ctx) =>
-      rxLie(ctx, {}, (_mock, _slot, buf, mem) => {
-        // struct virtio_net_hdr_mrg_rxbuf: num_buffers at byte 10.
-        mem.view.setUint16(mem.linear(buf, VIRTIO_NET_HDR_LEN) + 10, 5, true);
+      rxLie(ctx, {}, (_mock, _slot, dmaAddr, dev) => {
+        // The device writes num_buffers = 5 (struct virtio_net_hdr_mrg_rxbuf, byte 10) where it wrote the header.
+        dev.view.write(dmaAddr + 10, Uint8Array.of(5, 0));
       }),
   },
   {
@@ -159,7 +187,7 @@ const netScenarios: Scenario[] = [
     violation: 'RX_SHORT',
     attacker: 'device',
     title: 'completes an RX buffer with a used len of 8, shorter than the virtio_net_hdr',
-    deployments: TRADITIONAL,
+    deployments: RING_AT_GPA,
     run: (ctx) => rxLie(ctx, {}, (mock, slot) => mock.setUsedRing(slot, { ...mock.usedRing(slot), len: 8 })),
   },
   {
@@ -167,9 +195,8 @@ const netScenarios: Scenario[] = [
     violation: 'MTU_CHANGED',
     attacker: 'device',
     title: 'reports MTU 1500 at validate and 60 when probe reads it again',
-    deployments: TRADITIONAL,
     run: (ctx) => {
-      const m = netMachine({}, { hardened: ctx.hardened, queueSize: 16 }, (d) => new ShiftyMtu(d.deviceView()));
+      const m = netMachine(ctx, {}, { hardened: ctx.hardened, queueSize: 16 }, (d) => new ShiftyMtu(d.deviceView()));
       let mtu: number | undefined;
       const e = attempt(() => (mtu = m.probe().mtu));
       return outcomeOf(e, 'failed', { note: mtu === undefined ? undefined : `the driver runs with MTU ${mtu}` });
@@ -180,9 +207,9 @@ const netScenarios: Scenario[] = [
     violation: 'CTRL_NO_ANSWER',
     attacker: 'device',
     title: 'never completes VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET',
-    deployments: TRADITIONAL,
     run: (ctx) => {
       const m = netMachine(
+        ctx,
         {},
         { hardened: ctx.hardened, queueSize: 16 },
         (d) => new MuteCtrl(d.deviceView(), { queuePairs: 2 }),
@@ -198,9 +225,8 @@ const netScenarios: Scenario[] = [
     violation: 'MTU_INVALID',
     attacker: 'device',
     title: 'offers VIRTIO_NET_F_MTU with an MTU of 50',
-    deployments: TRADITIONAL,
     run: (ctx) => {
-      const d = netMachine({ mtu: 50 }, { hardened: ctx.hardened, queueSize: 16 }).probe();
+      const d = netMachine(ctx, { mtu: 50 }, { hardened: ctx.hardened, queueSize: 16 }).probe();
       return clamped('MTU_INVALID', d.counters.mtuInvalid, { note: `the driver runs with MTU ${d.mtu ?? 1500}` });
     },
   },
@@ -209,9 +235,8 @@ const netScenarios: Scenario[] = [
     violation: 'MAX_PAIRS_INVALID',
     attacker: 'device',
     title: 'reports max_virtqueue_pairs 0x8001 (2 queue pairs exist)',
-    deployments: TRADITIONAL,
     run: (ctx) => {
-      const m = netMachine({}, { hardened: ctx.hardened, queueSize: 16 }, (d) => {
+      const m = netMachine(ctx, {}, { hardened: ctx.hardened, queueSize: 16 }, (d) => {
         const dev = new VirtioNetDevice(d.deviceView(), { queuePairs: 2 });
         dev.config.setUint16(NetConfig.MAX_VIRTQUEUE_PAIRS, 0x8001, true);
         return dev;
@@ -273,9 +298,8 @@ const consoleScenarios: Scenario[] = [
 
 // --------------------------------------------------------------- virtio-blk
 
-function blkMachine(dev: BlkDeviceOptions, make: typeof BlkDevice = BlkDevice) {
-  const mem = new GuestMemory({ size: 8 << 20 });
-  const dma = new DmaApi(mem);
+function blkMachine(ctx: AttackContext, dev: BlkDeviceOptions, make: typeof BlkDevice = BlkDevice) {
+  const { mem, dma } = env(ctx, 8 << 20);
   const view = dma.deviceView();
   const backend = MemoryBackend.create(view, 1 << 20);
   const device = new make(view, backend, dev);
@@ -299,7 +323,7 @@ class SilentBlk extends BlkDevice {
 }
 
 function blkLenLie(ctx: AttackContext, len: number): AttackOutcome {
-  const m = blkMachine({}, LenLiar);
+  const m = blkMachine(ctx, {}, LenLiar);
   (m.device as LenLiar).len = len;
   const blk = m.probe({ hardened: ctx.hardened });
   const damage = new Damage(m.mem, ctx.seed);
@@ -320,7 +344,6 @@ const blkScenarios: Scenario[] = [
     violation: 'BLK_USED_LEN',
     attacker: 'device',
     title: 'completes a 512-byte write with a used len of 4098',
-    deployments: TRADITIONAL,
     run: (ctx) => blkLenLie(ctx, 4098),
   },
   {
@@ -328,7 +351,6 @@ const blkScenarios: Scenario[] = [
     violation: 'BLK_NO_STATUS',
     attacker: 'device',
     title: 'completes a write with a used len of 0: the status byte is never written',
-    deployments: TRADITIONAL,
     run: (ctx) => blkLenLie(ctx, 0),
   },
   {
@@ -336,9 +358,8 @@ const blkScenarios: Scenario[] = [
     violation: 'BLK_NOT_COMPLETED',
     attacker: 'device',
     title: 'takes a read and never completes it',
-    deployments: TRADITIONAL,
     run: (ctx) => {
-      const m = blkMachine({}, SilentBlk);
+      const m = blkMachine(ctx, {}, SilentBlk);
       const blk = m.probe({ hardened: ctx.hardened, timeoutPolls: 1000 });
       const e = attempt(() => blk.read(0, 512));
       const q = blk.queues[0]!;
@@ -352,9 +373,8 @@ const blkScenarios: Scenario[] = [
     violation: 'BLK_MQ_ZERO_QUEUES',
     attacker: 'device',
     title: 'offers VIRTIO_BLK_F_MQ with num_queues 0',
-    deployments: TRADITIONAL,
     run: (ctx) => {
-      const m = blkMachine({ mq: true });
+      const m = blkMachine(ctx, { mq: true });
       m.device.config.setUint16(BlkConfig.NUM_QUEUES, 0, true);
       let queues = -1;
       const e = attempt(() => (queues = m.probe({ hardened: ctx.hardened }).queues.length));
@@ -366,9 +386,8 @@ const blkScenarios: Scenario[] = [
     violation: 'BLK_INVALID_BLOCK_SIZE',
     attacker: 'device',
     title: 'reports blk_size 100',
-    deployments: TRADITIONAL,
     run: (ctx) => {
-      const m = blkMachine({});
+      const m = blkMachine(ctx, {});
       m.device.config.setUint32(BlkConfig.BLK_SIZE, 100, true);
       let size = -1;
       const e = attempt(() => (size = m.probe({ hardened: ctx.hardened }).info.blkSize));
@@ -380,9 +399,8 @@ const blkScenarios: Scenario[] = [
     violation: 'CAPACITY_CLAMPED',
     attacker: 'device',
     title: 'reports a capacity of 2^60 + 1 sectors',
-    deployments: TRADITIONAL,
     run: (ctx) => {
-      const m = blkMachine({});
+      const m = blkMachine(ctx, {});
       m.device.config.setUint32(BlkConfig.CAPACITY, 1, true);
       m.device.config.setUint32(BlkConfig.CAPACITY + 4, 2 ** 28, true);
       const blk = m.probe({ hardened: ctx.hardened });
@@ -397,9 +415,8 @@ const blkScenarios: Scenario[] = [
     violation: 'BLK_INVALID_SIZE_MAX',
     attacker: 'device',
     title: 'offers VIRTIO_BLK_F_SIZE_MAX with size_max 512',
-    deployments: TRADITIONAL,
     run: (ctx) => {
-      const m = blkMachine({ sizeMax: 512 });
+      const m = blkMachine(ctx, { sizeMax: 512 });
       let seg = -1;
       const e = attempt(() => (seg = m.probe({ hardened: ctx.hardened }).maxSegmentBytes));
       return outcomeOf(e, 'failed', {
@@ -452,7 +469,7 @@ const driverScenarios: Scenario[] = [
     title: 'posts a blk request whose out header is 8 bytes',
     deployments: TRADITIONAL,
     run: (ctx) => {
-      const m = blkMachine({});
+      const m = blkMachine(ctx, {});
       const blk = m.probe({ hardened: ctx.hardened });
       const hdr = m.mem.alloc(4096, { shared: true });
       const damage = new Damage(m.mem, ctx.seed);
@@ -474,7 +491,7 @@ const driverScenarios: Scenario[] = [
     title: 'posts a TX chain of 12 + 1519 bytes to a device with MTU 1500 and no GSO',
     deployments: TRADITIONAL,
     run: (ctx) => {
-      const m = netMachine({ mtu: 1500, backend: { kind: 'sink' } }, { hardened: ctx.hardened, queueSize: 16 });
+      const m = netMachine(ctx, { mtu: 1500, backend: { kind: 'sink' } }, { hardened: ctx.hardened, queueSize: 16 });
       const driver = m.probe();
       const buf = m.mem.alloc(4096, { shared: true });
       const tx = driver.pairs[0]!.tx;
