@@ -10,6 +10,9 @@ import {
   ConsoleDevice,
   ConsoleDriver,
   DmaApi,
+  MockSplitQueue,
+  NetDriverError,
+  SplitQueue,
   GuestMemory,
   PciDriverAccess,
   VirtioNetDevice,
@@ -98,6 +101,31 @@ describe('virtio-net: MTU 65535 and frames past the negotiated maximum', () => {
     expect(m.device.maxTxChainBytes).toBe(12 + 1500 + 18);
     expect(m.driver.send(0, [frame(1518, 2)])).toBe(1);
     expect(m.device.totals().sinkPackets).toBe(1);
+  });
+});
+
+describe('virtio-net: nothing lost in a batch', () => {
+  it("onError 'throw': a lie in the middle of a reap throws, with the good frames around it delivered", () => {
+    const m = net({}, { mergeable: false, onError: 'throw', queueSize: 16 });
+    const rx = m.driver.pairs[0]!.rx;
+    if (!(rx instanceof SplitQueue)) throw new Error('split ring expected');
+    const mock = new MockSplitQueue(rx);
+    const frames = [frame(100, 1), frame(100, 2), frame(100, 3)];
+    expect(m.driver.send(0, frames)).toBe(3);
+    expect(mock.usedIdx).toBe(3);
+    mock.setUsedRing(1, { ...mock.usedRing(1), len: 5000 });
+    let caught: unknown;
+    try {
+      m.driver.receive(0);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(NetDriverError);
+    const e = caught as NetDriverError;
+    expect(e.code).toBe('RX_LEN_EXCEEDS');
+    expect(e.delivered.map((p) => Array.from(p.data))).toEqual([Array.from(frames[0]!), Array.from(frames[2]!)]);
+    expect(m.driver.counters).toMatchObject({ rxPackets: 2, rxLenExceeds: 1 });
+    expect(rx.driver.numFree).toBe(0); // all three buffers posted again
   });
 });
 

@@ -548,6 +548,17 @@ export class VirtioNetDriver {
   /** Receives on pair `i`: reaps RX, checks, reposts every buffer; returns the frames (copied out). */
   receive(i: number): NetPacket[] {
     const out: NetPacket[] = [];
+    try {
+      this.receiveInto(i, out);
+    } catch (e) {
+      // onError 'throw': the good frames of this reap travel with the error (nothing lost).
+      if (e instanceof NetDriverError) e.delivered = out;
+      throw e;
+    }
+    return out;
+  }
+
+  private receiveInto(i: number, out: NetPacket[]): void {
     this.rx(i, (p, n) => {
       const v = this.mem.view;
       const compl = p.rx.driver.completions;
@@ -577,7 +588,6 @@ export class VirtioNetDriver {
         out.push({ header: buf.slice(0, hdr), data: buf.slice(hdr), buffers: nb });
       }
     });
-    return out;
   }
 
   /** Receives on pair `i` without copying frames out (the bench's path); returns the frames. */

@@ -27,6 +27,11 @@ import { VqsimError, type FaultSide } from '../../errors.js';
  * max_virtqueue_pairs outside [1, 0x8000] (clamped to 1, as virtnet_probe does silently).
  */
 export class NetDriverError extends VqsimError {
+  /**
+   * With onError 'throw': the frames of the same receive() that passed
+   * their checks, delivered with the error rather than lost with it.
+   */
+  delivered: { header: Uint8Array; data: Uint8Array; buffers: number }[] = [];
   constructor(code: string, message: string, side: FaultSide = 'device') {
     super(code, message, side);
     this.name = 'NetDriverError';
