@@ -51,7 +51,12 @@ const naive: Record<string, Partial<AttackOutcome>> = {
     note: 'the driver ignores size_max: segments of up to 8388608 bytes',
   },
   'device-thread-stalls': { detected: false, hung: true, note: 'the run ended only at the scenario bound' },
-  'blk-short-header': { detected: true, violation: 'BLK_BAD_REQUEST', reaction: 'broken', bytesCorrupted: 0 },
+  'blk-short-header': {
+    detected: true,
+    violation: 'BLK_BAD_REQUEST',
+    reaction: 'broken',
+    note: 'variant short-header; status byte 0xff',
+  },
   'net-tx-frame-too-big': {
     detected: true,
     violation: 'NET_TX_FRAME_TOO_BIG',

@@ -194,7 +194,7 @@ export const deviceViolations: readonly Violation[] = [
     layer: 'device',
     severity: 'medium',
     handling: 'break',
-    summary: 'a malformed blk request (short header, no writable status byte, sectors past capacity)',
+    summary: 'a malformed blk request (variant no-header, no-status: none or not device-writable, short-header)',
     message: 'virtio-blk missing headers / virtio-blk request outbuf too short',
     source: 'virtio_blk_handle_request, hw/block/virtio-blk.c',
   },

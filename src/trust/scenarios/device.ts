@@ -10,6 +10,7 @@ import { DeviceError, VqsimError } from '../../errors.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { BlkDevice, type BlkDeviceOptions } from '../../devices/blk/device.js';
 import { MemoryBackend } from '../../devices/blk/backend.js';
+import { BlkRequestError } from '../../devices/blk/server.js';
 import { ConsoleDevice } from '../../devices/console/device.js';
 import { VirtioNetDevice, type NetDeviceOptions } from '../../devices/net/device.js';
 import { BlkDriver, type BlkDriverOptions } from '../../drivers/blk/driver.js';
@@ -477,11 +478,19 @@ const driverScenarios: Scenario[] = [
       damage.canary(hdr + 8, 8);
       m.mem.writeU32(hdr, BlkType.IN);
       const vq = blk.queues[0]!.vq;
+      m.mem.writeU8(hdr + 64, 0xff);
       vq.driver.add([{ addr: hdr, len: 8 }], [{ addr: hdr + 64, len: 1 }], 0);
       m.access.notify(0);
       const fault = m.device.fault;
       const broken = (m.access.getStatus() & Status.NEEDS_RESET) !== 0;
-      return outcomeOf(fault, broken ? 'broken' : 'failed', { bytesCorrupted: damage.corrupted() });
+      const variant = fault instanceof BlkRequestError ? fault.variant : undefined;
+      return outcomeOf(fault, broken ? 'broken' : 'failed', {
+        bytesCorrupted: damage.corrupted(),
+        note:
+          variant === undefined
+            ? undefined
+            : `variant ${variant}; status byte 0x${m.mem.readU8(hdr + 64).toString(16)}`,
+      });
     },
   },
   {
