@@ -207,3 +207,27 @@ describe('denial of service: receive loops have a budget', () => {
     }
   });
 });
+
+describe('a net run against a device that stops serving', () => {
+  it('ends after three rounds that move nothing with NO_PROGRESS, naming the device fault', async () => {
+    const { createMachine, runNetPackets } = await import('../../src/index.js');
+    const m = createMachine({ devices: [{ kind: 'net', backend: 'source', queueSize: 16 }] });
+    try {
+      const net = m.net();
+      expect(runNetPackets(net, 0, 64).packets).toBeGreaterThanOrEqual(64);
+      // The device breaks (a lying TX chain; a source's guest only receives): it needs a reset and serves nothing more.
+      const buf = net.mem.alloc(4096, { shared: true });
+      net.driver.pairs[0]!.tx.driver.add([{ addr: buf, len: 12 + 9000 }], [], 0);
+      net.access.notify(1);
+      expect(caught(() => runNetPackets(net, 0, 64))).toMatchObject({
+        code: 'NO_PROGRESS',
+        side: 'device',
+        message: expect.stringMatching(
+          /^net pair 0: no frame moved in 3 rounds \(16 of 64\): the device failed \(virtio-net: queue 1: TX packet of 9012 bytes exceeds/,
+        ),
+      });
+    } finally {
+      m.close();
+    }
+  });
+});

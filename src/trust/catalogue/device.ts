@@ -173,8 +173,10 @@ export const deviceViolations: readonly Violation[] = [
     layer: 'device',
     severity: 'medium',
     handling: 'fail',
-    summary: 'a two-thread run in which the device thread stays alive but completes nothing',
-    message: '%s: no chain completed for %u ms (%u of %u done): the device stopped serving',
+    summary:
+      'a device alive but serving nothing: no chain completed in a two-thread run for progressTimeoutMs, or three net rounds that move no frame',
+    message:
+      '%s: no chain completed for %u ms (%u of %u done): the device stopped serving / net pair %u: no frame moved in 3 rounds',
     source: 'vduse_dev_msg_sync timeout (VDUSE_MSG_DEFAULT_TIMEOUT), drivers/vdpa/vdpa_user/vduse_dev.c',
   },
   // ---- A driver lying to a device ----
