@@ -231,3 +231,36 @@ describe('a net run against a device that stops serving', () => {
     }
   });
 });
+
+describe('virtio-console: NEEDS_RESET after DRIVER_OK', () => {
+  /** Asks for a reset at the first transmit doorbell, then behaves. */
+  class BreaksOnce extends ConsoleDevice {
+    broke = false;
+    override onNotify(index: number): void {
+      if (!this.broke && index === 1) {
+        this.broke = true;
+        this.ctx.needsReset('virtio-console: backend gone');
+        return;
+      }
+      super.onNotify(index);
+    }
+  }
+
+  it('the driver notices it, resets, re-probes and re-posts its receive buffers; the loopback goes on', () => {
+    const mem = new GuestMemory({ size: 8 << 20 });
+    const dma = new DmaApi(mem);
+    const dev = new BreaksOnce(dma.deviceView(), {});
+    const access = new PciDriverAccess(new VirtioPciTransport(dev));
+    const con = ConsoleDriver.probe(access, mem, dma, { queueSize: 16, rxBufferBytes: 64 });
+    expect(con.write(new TextEncoder().encode('lost'))).toBe(4);
+    expect(con.needsReset()).toBe(true);
+    expect(con.read().length).toBe(0);
+    const next = con.recover();
+    expect(next.needsReset()).toBe(false);
+    expect(next.resets).toBe(1);
+    // The old driver's buffers are all unmapped: only the new one's 16 receive buffers are live.
+    expect(dma.counters().liveMappings).toBe(16);
+    expect(next.write(new TextEncoder().encode('hello'))).toBe(5);
+    expect(new TextDecoder().decode(next.read())).toBe('hello');
+  });
+});

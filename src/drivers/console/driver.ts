@@ -10,6 +10,7 @@ import type { DmaApi } from '../../dma/api.js';
 import { ConfigError, VqsimError, type FaultSide } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { probeDevice, readConfigStable } from '../probe.js';
+import { Status } from '../../spec/config.js';
 import type { TransportAccess } from '../transport-access.js';
 import { Feature } from '../../spec/features.js';
 import { hasFeature } from '../../virtqueue/features.js';
@@ -85,6 +86,8 @@ export class ConsoleDriver {
   rxLenClamped = 0;
   /** read()/readCount() calls that stopped at rxBudget with buffers possibly left. */
   budgetStops = 0;
+  /** recover() calls that led to this driver. */
+  resets = 0;
   readonly rxBudget: number;
 
   private constructor(
@@ -93,7 +96,7 @@ export class ConsoleDriver {
     readonly dma: DmaApi,
     readonly features: bigint,
     queues: Virtqueue[],
-    options: ConsoleDriverOptions,
+    private readonly options: ConsoleDriverOptions,
   ) {
     this.hardened = options.hardened ?? true;
     this.rxq = queues[CONSOLE_RECEIVEQ]!;
@@ -248,6 +251,42 @@ export class ConsoleDriver {
    */
   write(bytes: Uint8Array): number {
     return this.writeChunks(bytes, this.txBytes);
+  }
+
+  /** The device set NEEDS_RESET after DRIVER_OK (virtio_error on its side): it serves nothing until reset. */
+  needsReset(): boolean {
+    return (this.access.getStatus() & Status.NEEDS_RESET) !== 0;
+  }
+
+  /**
+   * Resets the device (it then owns no buffer), unmaps every buffer in
+   * flight and frees the pools (remove_vqs / virtcons_remove).
+   */
+  remove(): void {
+    this.access.reset();
+    const unposted = new Set(this.rxUnposted);
+    for (let k = 0; k < this.rxq.size; k++) if (!unposted.has(k)) this.unmapRx(k);
+    const free = new Set(this.txFree);
+    for (let k = 0; k < this.txq.size; k++) {
+      if (!free.has(k)) this.dma.unmap(this.txDma[k]!, this.txLen[k]!, DmaDirection.TO_DEVICE);
+    }
+    this.rxUnposted.length = 0;
+    this.txFree.length = 0;
+    this.mem.free(this.rxPool);
+    this.mem.free(this.txPool);
+  }
+
+  /**
+   * Brings a device that needs a reset back (virtcons_freeze /
+   * virtcons_restore around a reset): remove(), then a fresh probe with the
+   * same options, which posts every receive buffer again. Bytes in flight
+   * are lost, as on a line reset. Returns the new driver; this one is done.
+   */
+  recover(): ConsoleDriver {
+    this.remove();
+    const next = ConsoleDriver.probe(this.access, this.mem, this.dma, this.options);
+    next.resets = this.resets + 1;
+    return next;
   }
 
   /** Counts the bytes delivered so far without copying them out, and posts the buffers again (benchmarks). */
