@@ -147,6 +147,27 @@ describe('virtio-blk: a device that never completes', () => {
     expect(blk.counters).toMatchObject({ timeouts: 1, resets: 2, resubmitted: 0 });
   });
 
+  it('the other requests in flight at a timeout are kept and resubmitted by recover(): nothing lost', () => {
+    const m = machine({}, Silent);
+    const blk = BlkDriver.probe(m.access, m.mem, m.dma, { queueSize: 16, timeoutPolls: 50 });
+    const q = blk.queues[0]!;
+    const gpa = m.mem.alloc(4096, { shared: true });
+    m.mem.write(gpa, pattern(4096, 77));
+    const tag = q.submit(BlkType.OUT, 16, gpa, 4096);
+    q.kick();
+    expect(caught(() => blk.flush())).toMatchObject({ code: 'BLK_NOT_COMPLETED' });
+    expect(q.freeTags).toBe(16); // unmapped and free while the device is reset
+    expect(m.dma.counters().liveMappings).toBe(0);
+    (m.dev as Silent).silent = false;
+    const moved = blk.recover()[0]!;
+    expect([...moved]).toEqual([[tag, tag]]); // the write, not the flush that timed out
+    const done: number[] = [];
+    blk.queues[0]!.reap((c) => done.push(c.tag));
+    expect(done).toEqual([tag]);
+    expect(blk.read(16, 4096).data).toEqual(pattern(4096, 77));
+    expect(blk.counters).toMatchObject({ timeouts: 1, resets: 2, resubmitted: 1 });
+  });
+
   it('the default timeout is VDUSE 30 s at one poll per simulated ms', () => {
     const m = machine({}, Silent);
     const blk = BlkDriver.probe(m.access, m.mem, m.dma, { queueSize: 16 });

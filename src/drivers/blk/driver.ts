@@ -518,6 +518,8 @@ export class BlkDriver {
    * (BLK_DRIVER_BROKEN) until recover() brings it back.
    */
   broken = false;
+  /** Requests in flight when a timeout reset the device, by queue: recover() submits them again. */
+  private orphans: BlkRequest[][] = [];
   private scratch: number;
   private _features: bigint;
   private _info: BlkDeviceInfo;
@@ -604,7 +606,9 @@ export class BlkDriver {
    * requests resubmitted, by queue (old tag → new tag).
    */
   recover(): Map<number, number>[] {
-    const pending = this.queues.map((q) => q.abortAll());
+    // Requests in flight, and those a timeout's reset left waiting.
+    const pending = this.queues.map((q, i) => [...(this.orphans[i] ?? []), ...q.abortAll()]);
+    this.orphans = [];
     this.access.reset();
     this.counters.resets++;
     const n = negotiate(this.access, this.mem, this.dma, this.options);
@@ -641,13 +645,16 @@ export class BlkDriver {
   /**
    * A request that timed out: reset the device (it may still own the
    * buffers: only a reset takes them back, as VDUSE's timeout breaks the
-   * device), free every tag in flight, and refuse requests until recover().
+   * device), unmap and free every tag in flight, keep the other requests for
+   * recover(), and refuse requests until then.
    */
-  private timedOut(q: number, why = `within ${this.timeoutPolls} polls`): never {
+  private timedOut(q: number, tag: number, why = `within ${this.timeoutPolls} polls`): never {
     this.counters.timeouts++;
     this.access.reset();
     this.counters.resets++;
-    for (const queue of this.queues) queue.abortAll();
+    // The timed-out request fails; every other request in flight is kept
+    // for recover() to submit again (nothing lost, no tag leaked meanwhile).
+    this.orphans = this.queues.map((queue, i) => queue.abortAll().filter((r) => i !== q || r.tag !== tag));
     this.broken = true;
     throw new BlkDriverError(
       'BLK_NOT_COMPLETED',
@@ -685,7 +692,7 @@ export class BlkDriver {
     // Every empty poll is one tick of logical time; the request times out
     // after timeoutPolls of them (blk_mq's timeout, VDUSE's 30 s).
     for (let polls = 0; !got; polls++) {
-      if (polls >= this.timeoutPolls) this.timedOut(q);
+      if (polls >= this.timeoutPolls) this.timedOut(q, tag);
       const cur = this.queues[q]!;
       cur.reap((c) => {
         if (c.tag === tag) got = c;
@@ -693,7 +700,7 @@ export class BlkDriver {
       if (got) break;
       // NEEDS_RESET after DRIVER_OK: reset, re-probe, resubmit what was not acknowledged.
       if (this.needsReset()) {
-        if (recovered) this.timedOut(q, 'after a reset: it needs a reset again');
+        if (recovered) this.timedOut(q, tag, 'after a reset: it needs a reset again');
         const moved = this.recover()[q]!;
         tag = moved.get(tag) ?? tag;
         recovered = true;
