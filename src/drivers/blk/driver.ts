@@ -174,6 +174,8 @@ export class BlkQueue {
   private readonly view: DataView;
   private readonly slots: Slot[] = [];
   private readonly free: number[] = [];
+  /** Completed requests reaped by a one-request helper for someone else, delivered by the next reap(). */
+  private readonly held: BlkCompletion[] = [];
   private readonly batch: RequestBatch;
   private pendingDescs = 0;
   /** The virtqueue; a new one after recover() (rebind). */
@@ -332,6 +334,12 @@ export class BlkQueue {
    * the bad one); every tag of the reap is back in the free pool either way.
    */
   reap(onDone?: (c: BlkCompletion) => void, max?: number): number {
+    // First the completions a one-request helper reaped for other requests.
+    const held = this.held.splice(0);
+    for (const c of held) {
+      this.free.push(c.tag);
+      onDone?.(c);
+    }
     const drv = this.vq.driver;
     const n = max === undefined ? drv.reap() : drv.reap(max);
     const comp = drv.completions;
@@ -363,12 +371,22 @@ export class BlkQueue {
       onDone?.({ tag: k, status: this.view.getUint8(this.slabLinear + k * 32 + 16), len });
     }
     if (bad) throw bad;
-    return n;
+    return held.length + n;
+  }
+
+  /**
+   * Keeps a completion a one-request helper reaped for another request, to
+   * hand it to the next reap() (nothing lost); its tag stays taken until then.
+   */
+  hold(c: BlkCompletion): void {
+    const at = this.free.lastIndexOf(c.tag);
+    if (at >= 0) this.free.splice(at, 1);
+    this.held.push(c);
   }
 
   /** Requests in flight (submitted, not reaped), by tag: what a reset must resubmit or fail. */
   inFlight(): BlkRequest[] {
-    const used = new Set(this.free);
+    const used = new Set([...this.free, ...this.held.map((c) => c.tag)]);
     const out: BlkRequest[] = [];
     for (let k = 0; k < this.slots.length; k++) {
       if (used.has(k)) continue;
@@ -696,6 +714,7 @@ export class BlkDriver {
       const cur = this.queues[q]!;
       cur.reap((c) => {
         if (c.tag === tag) got = c;
+        else cur.hold(c);
       });
       if (got) break;
       // NEEDS_RESET after DRIVER_OK: reset, re-probe, resubmit what was not acknowledged.
