@@ -559,6 +559,7 @@ export class BlkDriver {
     this._info = n.info;
     if (n.capacityClamped) this.counters.capacityClamped++;
     this.queues = n.vqs.map((vq, i) => new BlkQueue(this, i, vq));
+    this.setLimits();
     this.scratch = mem.alloc(this.maxIoBytes);
   }
 
@@ -577,8 +578,7 @@ export class BlkDriver {
    * (blk_queue_max_segment_size; the naive driver ignores it).
    */
   get maxSegmentBytes(): number {
-    const sizeMax = this.hardened && this._info.sizeMax > 0 ? this._info.sizeMax : Infinity;
-    return Math.min(this.dma.maxMappingSize, 2 ** 31, sizeMax);
+    return this.limits.segBytes;
   }
   /**
    * Data segments of one request: seg_max, at least 1 ("We need at least one
@@ -586,7 +586,17 @@ export class BlkDriver {
    * header and status descriptors; virtblk_probe).
    */
   get maxSegments(): number {
-    return Math.max(1, Math.min(this._info.segMax || 1, Math.min(...this.queues.map((q) => q.vq.size)) - 2));
+    return this.limits.segs;
+  }
+  /** Both limits, worked out once per probe (submit() reads them per request). */
+  private limits = { segBytes: 0, segs: 0 };
+  private setLimits(): void {
+    const sizeMax = this.hardened && this._info.sizeMax > 0 ? this._info.sizeMax : Infinity;
+    const smallest = this.queues.reduce((m, q) => Math.min(m, q.vq.size), Infinity);
+    this.limits = {
+      segBytes: Math.min(this.dma.maxMappingSize, 2 ** 31, sizeMax),
+      segs: Math.max(1, Math.min(this._info.segMax || 1, smallest - 2)),
+    };
   }
 
   /** The ring kind the queues use. */
@@ -643,6 +653,7 @@ export class BlkDriver {
     old.forEach((q, i) => {
       if (this.queues[i] !== q) q.release();
     });
+    this.setLimits();
     this.broken = false;
     const out: Map<number, number>[] = this.queues.map(() => new Map());
     pending.forEach((reqs, i) => {
