@@ -37,9 +37,15 @@ export interface RunLimits {
   durationMs?: number;
 }
 
-/** A fault to inject, for tests of the failure paths: throw, spin without heartbeat, or exit the thread. */
+/**
+ * A fault to inject, for tests of the failure paths: throw, spin without
+ * heartbeat, exit the thread, or 'stall': stay alive (heartbeat, doorbell
+ * waits) but complete nothing more until stopped, as a device that stops
+ * serving without dying does (the progress watchdog's case; device loop
+ * only: elsewhere it spins as 'hang' does).
+ */
 export interface Fault {
-  kind: 'throw' | 'hang' | 'exit';
+  kind: 'throw' | 'hang' | 'exit' | 'stall';
   /** After this many chains (default 0). */
   afterChains?: number;
 }
@@ -112,6 +118,19 @@ function injectFault(f: Fault, name: string, role: string): void {
   // 'hang': burn the thread without a heartbeat until it is terminated.
   for (;;) {
     /* spin */
+  }
+}
+
+/**
+ * A live thread that makes no progress: beats its heartbeat and sleeps in
+ * bounded waits (so the hang watchdog sees it alive) until the stop flag.
+ */
+function stall(i32: Int32Array, beatWord: number, waitMs: number, c: ThreadCounters): void {
+  while (Atomics.load(i32, 0) === 0) {
+    c.turns++;
+    c.idleTurns++;
+    beat(i32, beatWord);
+    Atomics.wait(i32, beatWord, i32[beatWord]!, Math.max(1, waitMs));
   }
 }
 
@@ -616,7 +635,13 @@ export function deviceLoop(ctl: Control, q: Virtqueue, opts: LoopOptions = {}): 
       beat(i32, W_DEV_BEAT);
       if ((c.turns & CHECK_MASK) === 0) {
         if (Atomics.load(i32, 0) !== 0) break;
-        if (fault && c.chains >= (fault.afterChains ?? 0)) injectFault(fault, q.name, 'device');
+        if (fault && c.chains >= (fault.afterChains ?? 0)) {
+          if (fault.kind === 'stall') {
+            stall(i32, W_DEV_BEAT, waitMs, c);
+            break;
+          }
+          injectFault(fault, q.name, 'device');
+        }
         c.elapsedMs = performance.now() - t0;
         ctl.publish('device', c);
       }

@@ -32,7 +32,7 @@ export interface NetRunCounts {
 /**
  * Runs at least `packets` frames through queue pair `pair` of `m` and returns
  * what moved: the per-pair unit a co-located worker calls in a loop. Throws
- * when a round moves nothing three times in a row. With the source backend
+ * NO_PROGRESS (side 'device') when a round moves nothing three times in a row. With the source backend
  * the guest only receives, as DPDK testpmd's rxonly forwarding mode: each
  * receive reposts the buffers it reaped and kicks the RX queue, and the
  * device fills them with new frames on that kick.
@@ -57,7 +57,13 @@ export function runNetPackets(m: NetMachineDevice, pair: number, packets: number
     rounds++;
     if (got === 0 && ++idle >= 3) {
       const why = m.device.failure === undefined ? '' : `: the device failed (${m.device.failure})`;
-      throw new Error(`net pair ${pair}: no frame moved in 3 rounds (${done} of ${packets})${why}`);
+      // A poll budget, not a clock: three rounds in a row that move nothing end
+      // the run with the device named (it stopped serving, or needs a reset).
+      throw new VqsimError(
+        'NO_PROGRESS',
+        `net pair ${pair}: no frame moved in 3 rounds (${done} of ${packets})${why}`,
+        'device',
+      );
     } else if (got > 0) idle = 0;
   }
   return { packets: done, bytes: done * m.packetBytes, rounds };

@@ -202,6 +202,12 @@ export interface SplitPairOptions {
   delayedCallbacks?: boolean;
   /** A thread whose heartbeat stops this long is reported hung and terminated. Default 5000 ms. */
   hangTimeoutMs?: number;
+  /**
+   * A run in which no chain completes for this long ends with NO_PROGRESS
+   * (the device side is alive but serves nothing: a heartbeat alone does not
+   * show it). The pair is stopped. Default 10000 ms.
+   */
+  progressTimeoutMs?: number;
   /** Check every completion (tokens in order, exactly once, len). Default false. */
   verify?: boolean;
   /** For tests: faults to inject into either loop. */
@@ -313,11 +319,57 @@ export class SplitPair {
       throw this.deviceWorker.error ?? new VqsimError('WORKER_STOPPED', `${this.queue.name}: device worker stopped`);
     });
     deviceFailed.catch(() => {});
-    const run = Promise.race([w.watch(call, () => this.ctl.beat('driver'), this.hangMs), deviceFailed]).finally(() => {
+    const progress = this.watchProgress(limits);
+    const run = Promise.race([
+      w.watch(call, () => this.ctl.beat('driver'), this.hangMs),
+      deviceFailed,
+      progress.stalled,
+    ]).finally(() => {
+      progress.end();
       this.driving = undefined;
     });
     this.driving = run;
     return run;
+  }
+
+  /**
+   * The progress watchdog of a run: the driver thread's completed-chain
+   * count (published every 64 turns and after each wait) must move at least
+   * once per progressTimeoutMs, or the run ends with NO_PROGRESS and both
+   * loops are stopped. A run bounded only by a chain count then ends
+   * instead of waiting for ever on a device that is alive and serves nothing.
+   */
+  private watchProgress(limits: RunLimits): { stalled: Promise<never>; end: () => void } {
+    const ms = this.opts.progressTimeoutMs ?? 10_000;
+    let fail: (e: VqsimError) => void = () => {};
+    const stalled = new Promise<never>((_, reject) => (fail = reject));
+    stalled.catch(() => {});
+    let last = this.ctl.read('driver').chains;
+    let since = Date.now();
+    const timer = setInterval(
+      () => {
+        const now = this.ctl.read('driver').chains;
+        if (now !== last) {
+          last = now;
+          since = Date.now();
+          return;
+        }
+        if (Date.now() - since < ms) return;
+        clearInterval(timer);
+        this.ctl.stop();
+        const want = limits.chains === undefined ? '' : ` of ${limits.chains}`;
+        fail(
+          new VqsimError(
+            'NO_PROGRESS',
+            `${this.queue.name}: no chain completed for ${ms} ms (${now}${want} done): the device stopped serving`,
+            'device',
+          ),
+        );
+      },
+      Math.max(5, Math.min(250, ms / 4)),
+    );
+    timer.unref();
+    return { stalled, end: () => clearInterval(timer) };
   }
 
   /** Live counters of both threads (published every 64 loop turns and after each wait) and the queue's stats. */

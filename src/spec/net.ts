@@ -56,5 +56,13 @@ export {
 
 /** Smallest MTU a driver accepts (ETH_MIN_MTU, linux/if_ether.h; virtio_net's virtnet_validate). */
 export const ETH_MIN_MTU = 68;
+/** Largest MTU virtio_net takes (ETH_MAX_MTU, linux/if_ether.h: 0xFFFF; the mtu config field is a le16). */
+export const ETH_MAX_MTU = 65535;
+/**
+ * Bytes a frame adds to its MTU-sized payload: the Ethernet header
+ * (ETH_HLEN 14) and one VLAN tag (VLAN_HLEN 4), as virtio_net sizes its
+ * buffers (GOOD_PACKET_LEN = ETH_HLEN + VLAN_HLEN + ETH_DATA_LEN).
+ */
+export const ETH_FRAME_OVERHEAD = 18;
 /** Ethernet payload bytes of a standard frame (ETH_DATA_LEN, linux/if_ether.h). */
 export const ETH_DATA_LEN = 1500;

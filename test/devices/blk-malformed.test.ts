@@ -47,11 +47,17 @@ function machine(ring: 'split' | 'packed', serve: 'notify' | 'manual') {
 
 type M = ReturnType<typeof machine>;
 
-const cases: { name: string; chain: (m: M) => [GuestBuffer[], GuestBuffer[]]; message: string }[] = [
+const cases: {
+  name: string;
+  chain: (m: M) => [GuestBuffer[], GuestBuffer[]];
+  message: string;
+  variant: 'no-header' | 'no-status' | 'short-header';
+}[] = [
   {
     name: 'an out header of 8 bytes',
     chain: (m) => [[{ addr: m.hdr, len: 8 }], [{ addr: m.status, len: 1 }]],
     message: 'virtio-blk request outhdr too short',
+    variant: 'short-header',
   },
   {
     name: 'an out header of 15 bytes, with data',
@@ -63,11 +69,13 @@ const cases: { name: string; chain: (m: M) => [GuestBuffer[], GuestBuffer[]]; me
       ],
     ],
     message: 'virtio-blk request outhdr too short',
+    variant: 'short-header',
   },
   {
     name: 'no status byte (nothing device-writable)',
     chain: (m) => [[{ addr: m.hdr, len: 16 }], []],
     message: 'virtio-blk missing headers',
+    variant: 'no-status',
   },
   {
     name: 'a status byte the device may not write (device-readable)',
@@ -79,16 +87,18 @@ const cases: { name: string; chain: (m: M) => [GuestBuffer[], GuestBuffer[]]; me
       [],
     ],
     message: 'virtio-blk missing headers',
+    variant: 'no-status',
   },
   {
     name: 'no out header (nothing device-readable)',
     chain: (m) => [[], [{ addr: m.status, len: 1 }]],
     message: 'virtio-blk missing headers',
+    variant: 'no-header',
   },
 ];
 
 describe.each(['split', 'packed'] as const)('malformed virtio-blk requests, %s ring', (ring) => {
-  it.each(cases)('$name: BLK_BAD_REQUEST "$message", nothing completed', ({ chain, message }) => {
+  it.each(cases)('$name: BLK_BAD_REQUEST "$message" ($variant), nothing completed', ({ chain, message, variant }) => {
     const m = machine(ring, 'manual');
     const server = new BlkQueueServer(
       m.view,
@@ -106,7 +116,7 @@ describe.each(['split', 'packed'] as const)('malformed virtio-blk requests, %s r
       caught = e;
     }
     expect(caught).toBeInstanceOf(BlkRequestError);
-    expect(caught).toMatchObject({ code: 'BLK_BAD_REQUEST', message });
+    expect(caught).toMatchObject({ code: 'BLK_BAD_REQUEST', message, variant, side: 'driver' });
     // Not completed: no used entry, the status byte untouched, no I/O counted.
     expect(vq.driver.reap()).toBe(0);
     expect(m.mem.readU8(m.status)).toBe(0xff);

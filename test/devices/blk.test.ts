@@ -81,7 +81,7 @@ describe.each([
     const m = machine(kind, { dev: { queues: 2, id: 'disk-7' } });
     const blk = BlkDriver.probe(m.access, m.mem, m.dma, drvOpts());
     expect(blk.ring).toBe(ring);
-    expect(blk.info).toEqual({ capacity: 2048, segMax: 254, blkSize: 512, numQueues: 2, readOnly: false });
+    expect(blk.info).toEqual({ capacity: 2048, sizeMax: 0, segMax: 254, blkSize: 512, numQueues: 2, readOnly: false });
     const data = pattern(8192, 1);
     expect(blk.write(10, data)).toBe(BlkStatus.OK);
     expect(blk.read(10, 8192, 1)).toEqual({ status: BlkStatus.OK, data });

@@ -19,6 +19,8 @@ export interface BlkDeviceOptions {
   mq?: boolean;
   /** Largest queue size. Default 256. */
   maxQueueSize?: number;
+  /** size_max (VIRTIO_BLK_F_SIZE_MAX, offered when set): the largest data segment, in bytes. Default: not offered. */
+  sizeMax?: number;
   /** seg_max (VIRTIO_BLK_F_SEG_MAX). Default maxQueueSize − 2. */
   segMax?: number;
   /** blk_size (VIRTIO_BLK_F_BLK_SIZE). Default 512. */
@@ -94,12 +96,13 @@ export class BlkDevice implements VirtioDeviceModel {
     ];
     if (options.mq ?? queues > 1) bits.push(BlkFeature.MQ);
     if (options.readOnly) bits.push(BlkFeature.RO);
+    if (options.sizeMax !== undefined) bits.push(BlkFeature.SIZE_MAX);
     this.deviceFeatures = bits.reduce((f, b) => f | (1n << BigInt(b)), 0n);
     const c = this.config;
     const capacity = backend.bytes / SECTOR_SIZE;
     c.setUint32(BlkConfig.CAPACITY, capacity % 2 ** 32, true);
     c.setUint32(BlkConfig.CAPACITY + 4, Math.floor(capacity / 2 ** 32), true);
-    c.setUint32(BlkConfig.SIZE_MAX, 0, true);
+    c.setUint32(BlkConfig.SIZE_MAX, options.sizeMax ?? 0, true);
     c.setUint32(BlkConfig.SEG_MAX, options.segMax ?? this.maxQueueSize - 2, true);
     c.setUint32(BlkConfig.BLK_SIZE, options.blkSize ?? 512, true);
     c.setUint16(BlkConfig.NUM_QUEUES, queues, true);

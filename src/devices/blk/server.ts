@@ -54,11 +54,26 @@ export interface BlkServerCounters {
 }
 
 /**
+ * Which malformation a BLK_BAD_REQUEST is (QEMU's virtio_blk_handle_request
+ * prints the first two messages for all of them):
+ * - 'no-header': nothing device-readable ("virtio-blk missing headers");
+ * - 'no-status': nothing device-writable: no status byte, or the status byte
+ *   is device-readable ("virtio-blk missing headers");
+ * - 'short-header': an out header shorter than 16 bytes
+ *   ("virtio-blk request outhdr too short").
+ */
+export type BlkBadRequestVariant = 'no-header' | 'no-status' | 'short-header';
+
+/**
  * A chain the device cannot parse as a request (QEMU's virtio_error: the
- * device needs a reset). Code BLK_BAD_REQUEST, side 'driver': the driver sent it.
+ * device needs a reset). Code BLK_BAD_REQUEST, side 'driver': the driver sent
+ * it; `variant` names the malformation.
  */
 export class BlkRequestError extends DeviceError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly variant: BlkBadRequestVariant,
+  ) {
     super('BLK_BAD_REQUEST', message, 'driver');
     this.name = 'BlkRequestError';
   }
@@ -208,8 +223,9 @@ export class BlkQueueServer {
     while (firstW < end && !writable(firstW)) firstW++;
     let outBytes = 0;
     for (let e = start; e < firstW; e++) outBytes += len(e);
-    if (firstW === start || firstW === end) throw new BlkRequestError('virtio-blk missing headers');
-    if (outBytes < BLK_OUTHDR_SIZE) throw new BlkRequestError('virtio-blk request outhdr too short');
+    if (firstW === start) throw new BlkRequestError('virtio-blk missing headers', 'no-header');
+    if (firstW === end) throw new BlkRequestError('virtio-blk missing headers', 'no-status');
+    if (outBytes < BLK_OUTHDR_SIZE) throw new BlkRequestError('virtio-blk request outhdr too short', 'short-header');
     const last = end - 1;
     const statusAt = lin(last) + len(last) - 1;
     // The header may span iovecs where the translation was not contiguous.

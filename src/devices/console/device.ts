@@ -86,7 +86,7 @@ export class ConsoleDevice implements VirtioDeviceModel {
   readonly name: string;
   private readonly stats: CounterBlock<'console'>;
   readonly mode: 'loopback' | 'sink';
-  private ctx!: VirtioDeviceContext;
+  protected ctx!: VirtioDeviceContext;
   private readonly ready = new Map<number, QueueConfig>();
   private rx: QueueDevice | undefined;
   private tx: QueueDevice | undefined;

@@ -5,6 +5,7 @@
 // memory is reached only through the device's DMA view; per-packet work (the
 // payload copies, num_buffers, the used records) runs in Wasm, one call per
 // batch (assembly/net/device.ts).
+import * as L from '../../../assembly/layout.js';
 import * as N from '../../../assembly/net/layout.js';
 import type { DmaView } from '../../dma/view.js';
 import { ConfigError, DeviceError, toVqsimError, type VqsimError } from '../../errors.js';
@@ -14,6 +15,8 @@ import { Feature } from '../../spec/features.js';
 import { hasFeature } from '../../virtqueue/features.js';
 import { deviceQueueFromAreas, type QueueDevice } from '../../virtqueue/queue.js';
 import {
+  ETH_DATA_LEN,
+  ETH_FRAME_OVERHEAD,
   NetConfig,
   NetFeature,
   VIRTIO_ID_NET,
@@ -145,6 +148,8 @@ export class VirtioNetDevice implements VirtioDeviceModel {
   get failure(): string | undefined {
     return this.fault?.message;
   }
+  /** TX chains refused as larger than the device takes (NET_TX_FRAME_TOO_BIG): the driver lied. */
+  txOversize = 0;
 
   constructor(
     readonly view: DmaView,
@@ -342,6 +347,7 @@ export class VirtioNetDevice implements VirtioDeviceModel {
       const rxN = p.rx.popBatch();
       if (rxN > 0) this.stash(p.rxPool, p.rx, rxN, 1, 2 * pair);
       const txN = p.tx.popBatch();
+      if (txN > 0) this.checkTxSizes(p.tx, txN, 2 * pair + 1);
       const hv = this.view.hostView;
       if (hv.getUint32(p.st + N.NS_MODE, true) === N.NET_MODE_SOURCE && pair >= this.curPairs) {
         if (txN > 0) this.stash(p.txPool, p.tx, txN, 0, 2 * pair + 1);
@@ -366,6 +372,45 @@ export class VirtioNetDevice implements VirtioDeviceModel {
     } catch (e) {
       this.fail(e);
       return 0;
+    }
+  }
+
+  /**
+   * The largest TX chain the device takes: the virtio header and a frame of
+   * the negotiated MTU (ETH_DATA_LEN without VIRTIO_NET_F_MTU) plus the
+   * Ethernet header and a VLAN tag. No GSO feature is offered, so a driver
+   * may not send more (VIRTIO 1.2 §5.1.6.2: the driver MUST NOT send a
+   * packet larger than the MTU unless it negotiated a GSO feature).
+   */
+  get maxTxChainBytes(): number {
+    const mtu = hasFeature(this.features, NetFeature.MTU) ? this.config.getUint16(NetConfig.MTU, true) : ETH_DATA_LEN;
+    return VIRTIO_NET_HDR_LEN + mtu + ETH_FRAME_OVERHEAD;
+  }
+
+  /**
+   * Each popped TX chain against maxTxChainBytes, before any of it is read
+   * (tun_get_user's "if (len > ...) return -EINVAL"; Firecracker's
+   * FrameTooBig): one larger is the driver's lie, counted (txOversize), and
+   * the device stops and asks for a reset, as QEMU's virtio_error does for a
+   * TX chain it cannot take.
+   */
+  private checkTxSizes(q: QueueDevice, n: number, index: number): void {
+    const hv = this.view.hostView;
+    const max = this.maxTxChainBytes;
+    const elems = q.popElementsAt;
+    let e = 0;
+    for (let k = 0; k < n; k++) {
+      const end = hv.getUint32(q.popOut + k * L.POP_SIZE + L.POP_ELEM_END, true);
+      let bytes = 0;
+      for (; e < end; e++) bytes += hv.getUint32(elems + e * L.ELEM_SIZE + L.ELEM_LEN, true);
+      if (bytes > max) {
+        this.txOversize++;
+        throw new DeviceError(
+          'NET_TX_FRAME_TOO_BIG',
+          `virtio-net: queue ${index}: TX packet of ${bytes} bytes exceeds ${max} (header + MTU + 18)`,
+          'driver',
+        );
+      }
     }
   }
 

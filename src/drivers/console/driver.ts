@@ -7,9 +7,10 @@
 import { DmaDirection } from '../../dma/types.js';
 import { DmaError } from '../../dma/errors.js';
 import type { DmaApi } from '../../dma/api.js';
-import { VqsimError, type FaultSide } from '../../errors.js';
+import { ConfigError, VqsimError, type FaultSide } from '../../errors.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { probeDevice, readConfigStable } from '../probe.js';
+import { Status } from '../../spec/config.js';
 import type { TransportAccess } from '../transport-access.js';
 import { Feature } from '../../spec/features.js';
 import { hasFeature } from '../../virtqueue/features.js';
@@ -30,7 +31,17 @@ export interface ConsoleDriverOptions {
   /** Largest write in one chain; longer writes are split. Default 4096. */
   txBufferBytes?: number;
   hardened?: boolean;
+  /**
+   * Receive buffers one read() takes at most (NAPI's netdev_budget, 300 per
+   * softirq round): a device that fills buffers as fast as they are posted
+   * again cannot keep read() from returning. The rest waits for the next
+   * read(). Default 300.
+   */
+  rxBudget?: number;
 }
+
+/** Default receive buffers per read() (net.core.netdev_budget). */
+export const CONSOLE_RX_BUDGET = 300;
 
 export const CONSOLE_DRIVER_FEATURES = [
   Feature.RING_PACKED,
@@ -71,6 +82,13 @@ export class ConsoleDriver {
   private readonly rxUnposted: number[] = [];
   /** Buffers that could not be mapped (DMA_MAPPING_ERROR): a write queued less, or a receive buffer waits. */
   mapErrors = 0;
+  /** Used lengths above the receive buffer, clamped to it (hardened; Linux's buf->len = min(len, buf->size)). */
+  rxLenClamped = 0;
+  /** read()/readCount() calls that stopped at rxBudget with buffers possibly left. */
+  budgetStops = 0;
+  /** recover() calls that led to this driver. */
+  resets = 0;
+  readonly rxBudget: number;
 
   private constructor(
     readonly access: TransportAccess,
@@ -78,13 +96,17 @@ export class ConsoleDriver {
     readonly dma: DmaApi,
     readonly features: bigint,
     queues: Virtqueue[],
-    options: ConsoleDriverOptions,
+    private readonly options: ConsoleDriverOptions,
   ) {
     this.hardened = options.hardened ?? true;
     this.rxq = queues[CONSOLE_RECEIVEQ]!;
     this.txq = queues[CONSOLE_TRANSMITQ]!;
     this.rxBytes = options.rxBufferBytes ?? 4096;
     this.txBytes = options.txBufferBytes ?? 4096;
+    this.rxBudget = options.rxBudget ?? CONSOLE_RX_BUDGET;
+    if (!Number.isInteger(this.rxBudget) || this.rxBudget < 1) {
+      throw new ConfigError(`console rxBudget ${this.rxBudget}: must be a whole number of at least 1`);
+    }
     // Guest kernel memory: private in a confidential VM (the DMA API bounces it there).
     this.rxPool = mem.alloc(this.rxq.size * this.rxBytes);
     this.txPool = mem.alloc(this.txq.size * this.txBytes);
@@ -231,41 +253,58 @@ export class ConsoleDriver {
     return this.writeChunks(bytes, this.txBytes);
   }
 
+  /** The device set NEEDS_RESET after DRIVER_OK (virtio_error on its side): it serves nothing until reset. */
+  needsReset(): boolean {
+    return (this.access.getStatus() & Status.NEEDS_RESET) !== 0;
+  }
+
+  /**
+   * Resets the device (it then owns no buffer), unmaps every buffer in
+   * flight and frees the pools (remove_vqs / virtcons_remove).
+   */
+  remove(): void {
+    this.access.reset();
+    const unposted = new Set(this.rxUnposted);
+    for (let k = 0; k < this.rxq.size; k++) if (!unposted.has(k)) this.unmapRx(k);
+    const free = new Set(this.txFree);
+    for (let k = 0; k < this.txq.size; k++) {
+      if (!free.has(k)) this.dma.unmap(this.txDma[k]!, this.txLen[k]!, DmaDirection.TO_DEVICE);
+    }
+    this.rxUnposted.length = 0;
+    this.txFree.length = 0;
+    this.mem.free(this.rxPool);
+    this.mem.free(this.txPool);
+  }
+
+  /**
+   * Brings a device that needs a reset back (virtcons_freeze /
+   * virtcons_restore around a reset): remove(), then a fresh probe with the
+   * same options, which posts every receive buffer again. Bytes in flight
+   * are lost, as on a line reset. Returns the new driver; this one is done.
+   */
+  recover(): ConsoleDriver {
+    this.remove();
+    const next = ConsoleDriver.probe(this.access, this.mem, this.dma, this.options);
+    next.resets = this.resets + 1;
+    return next;
+  }
+
   /** Counts the bytes delivered so far without copying them out, and posts the buffers again (benchmarks). */
   readCount(): number {
-    this.repostRx();
-    const d = this.rxq.driver;
     let total = 0;
-    for (let n = d.reap(); n > 0; n = d.reap()) {
-      for (let i = 0; i < n; i++) {
-        const k = d.completions[2 * i]!;
-        const len = d.completions[2 * i + 1]!;
-        this.unmapRx(k);
-        total += this.hardened ? Math.min(len, this.rxBytes) : len;
-        this.postRx(k);
-      }
-      if (d.kick()) this.access.notify(CONSOLE_RECEIVEQ);
-    }
+    this.drainRx((k, len) => {
+      total += len;
+    });
     return total;
   }
 
-  /** Takes the bytes the device delivered so far, and posts their buffers again. */
+  /** Takes the bytes the device delivered so far (at most rxBudget buffers), and posts their buffers again. */
   read(): Uint8Array {
-    this.repostRx();
-    const d = this.rxq.driver;
     let total = 0;
-    for (let n = d.reap(); n > 0; n = d.reap()) {
-      for (let i = 0; i < n; i++) {
-        const k = d.completions[2 * i]!;
-        let len = d.completions[2 * i + 1]!;
-        this.unmapRx(k);
-        if (len > this.rxBytes && this.hardened) len = this.rxBytes;
-        this.received.push(this.mem.read(this.rxPool + k * this.rxBytes, len));
-        total += len;
-        this.postRx(k);
-      }
-      if (d.kick()) this.access.notify(CONSOLE_RECEIVEQ);
-    }
+    this.drainRx((k, len) => {
+      this.received.push(this.mem.read(this.rxPool + k * this.rxBytes, len));
+      total += len;
+    });
     const out = new Uint8Array(total);
     let at = 0;
     for (const r of this.received) {
@@ -274,6 +313,38 @@ export class ConsoleDriver {
     }
     this.received.length = 0;
     return out;
+  }
+
+  /**
+   * Reaps used receive buffers, at most rxBudget of them (NAPI's budget:
+   * virtnet_poll stops at its weight and napi_complete_done only when under
+   * it), hands each to `take` with its length (hardened: clamped to the
+   * buffer, counted) and posts it again.
+   */
+  private drainRx(take: (k: number, len: number) => void): void {
+    this.repostRx();
+    const d = this.rxq.driver;
+    let left = this.rxBudget;
+    for (
+      let n = d.reap(Math.min(left, this.rxq.size));
+      n > 0;
+      n = left > 0 ? d.reap(Math.min(left, this.rxq.size)) : 0
+    ) {
+      left -= n;
+      for (let i = 0; i < n; i++) {
+        const k = d.completions[2 * i]!;
+        let len = d.completions[2 * i + 1]!;
+        this.unmapRx(k);
+        if (len > this.rxBytes && this.hardened) {
+          len = this.rxBytes;
+          this.rxLenClamped++;
+        }
+        take(k, len);
+        this.postRx(k);
+      }
+      if (d.kick()) this.access.notify(CONSOLE_RECEIVEQ);
+    }
+    if (left === 0) this.budgetStops++;
   }
 }
 

@@ -21,6 +21,8 @@ import type { RingKind, Virtqueue } from '../../virtqueue/queue.js';
 import { RequestBatch } from '../../virtqueue/split/request-batch.js';
 import {
   ETH_DATA_LEN,
+  ETH_FRAME_OVERHEAD,
+  ETH_MAX_MTU,
   ETH_MIN_MTU,
   NetConfig,
   NetFeature,
@@ -78,6 +80,8 @@ export interface NetDriverCounters {
   configInterrupts: number;
   queueInterrupts: number;
   kicks: number;
+  /** recover() calls that led to this driver (resets after NEEDS_RESET). */
+  resets: number;
 }
 
 /** A received frame: the virtio_net_hdr_v1 and the frame after it. */
@@ -143,6 +147,7 @@ export class VirtioNetDriver {
     configInterrupts: 0,
     queueInterrupts: 0,
     kicks: 0,
+    resets: 0,
   };
   /** RX check failures, oldest first (the last 64). */
   readonly errors: NetDriverError[] = [];
@@ -165,6 +170,8 @@ export class VirtioNetDriver {
   private readonly queueList: Virtqueue[];
   /** Every buffer premapped (RX, TX, control), given back by remove() or a probe that fails. */
   private readonly mapped: { dma: number; len: number; dir: DmaDirection }[] = [];
+  /** Guest memory the driver allocated (buffers, slot tables, state blocks), freed by remove(). */
+  private readonly allocated: number[] = [];
 
   private constructor(
     readonly access: TransportAccess,
@@ -173,7 +180,7 @@ export class VirtioNetDriver {
     readonly features: bigint,
     readonly maxPairs: number,
     queues: Virtqueue[],
-    options: NetDriverOptions,
+    private readonly options: NetDriverOptions,
   ) {
     this.hardened = options.hardened ?? true;
     this.onError = options.onError ?? 'drop';
@@ -251,6 +258,7 @@ export class VirtioNetDriver {
     } catch (e) {
       // A full swiotlb pool (DMA_MAPPING_ERROR) among others: give back every slot taken.
       drv.unmapAll();
+      drv.freeAll();
       access.setStatus(access.getStatus() | Status.FAILED);
       throw e;
     }
@@ -292,8 +300,8 @@ export class VirtioNetDriver {
     // Each buffer starts on a cache line (as a kmalloc'd skb head does): a
     // short frame then spans the fewest lines.
     const stride = (bufBytes + 63) & ~63;
-    const gpa = mem.alloc(count * stride);
-    const table = mem.linear(mem.alloc(count * N.SLOT_SIZE), count * N.SLOT_SIZE);
+    const gpa = this.alloc(count * stride);
+    const table = mem.linear(this.alloc(count * N.SLOT_SIZE), count * N.SLOT_SIZE);
     const dma: number[] = [];
     for (let k = 0; k < count; k++) {
       const d = this.premap(gpa + k * stride, bufBytes, dir);
@@ -309,15 +317,18 @@ export class VirtioNetDriver {
   private setUp(options: NetDriverOptions): void {
     const queues = this.ctrlIndex >= 0 ? this.ctrlIndex : 2 * this.maxPairs;
     const mtu = this.mtu ?? ETH_DATA_LEN;
-    const frameMax = VIRTIO_NET_HDR_LEN + Math.max(mtu, ETH_DATA_LEN) + 18;
+    const frameMax = VIRTIO_NET_HDR_LEN + Math.max(mtu, ETH_DATA_LEN) + ETH_FRAME_OVERHEAD;
+    // Buffers up to header + ETH_MAX_MTU + 18: a device with a 65535-byte
+    // MTU (legal: the field is a le16) gets big buffers that take its frames.
+    const bufMax = VIRTIO_NET_HDR_LEN + ETH_MAX_MTU + ETH_FRAME_OVERHEAD;
     const rxBytes = options.rxBufBytes ?? (this.mergeable ? 1536 : frameMax);
     const txBytes = options.txBufBytes ?? frameMax;
     for (const [what, b] of [
       ['rxBufBytes', rxBytes],
       ['txBufBytes', txBytes],
     ] as const) {
-      if (!Number.isInteger(b) || b < VIRTIO_NET_HDR_LEN || b > 65536) {
-        throw new ConfigError(`net ${what} ${b}: must be a whole number from ${VIRTIO_NET_HDR_LEN} to 65536`);
+      if (!Number.isInteger(b) || b < VIRTIO_NET_HDR_LEN || b > bufMax) {
+        throw new ConfigError(`net ${what} ${b}: must be a whole number from ${VIRTIO_NET_HDR_LEN} to ${bufMax}`);
       }
     }
     const list = this.queueList;
@@ -327,13 +338,13 @@ export class VirtioNetDriver {
       const mem = this.mem;
       const rxSlots = this.slots(rx.size, rxBytes, DmaDirection.FROM_DEVICE);
       const txSlots = this.slots(tx.size, txBytes, DmaDirection.TO_DEVICE);
-      const rxState = mem.linear(mem.alloc(N.DR_SIZE), N.DR_SIZE);
-      const txState = mem.linear(mem.alloc(N.DT_SIZE + tx.size * 4), N.DT_SIZE + tx.size * 4);
+      const rxState = mem.linear(this.alloc(N.DR_SIZE), N.DR_SIZE);
+      const txState = mem.linear(this.alloc(N.DT_SIZE + tx.size * 4), N.DT_SIZE + tx.size * 4);
       const rxBatch = new RequestBatch(mem, rx.size, rx.size);
       const txBatch = new RequestBatch(mem, tx.size, tx.size);
       const pktBytes = rx.size * N.PK_SIZE;
-      const pktOut = mem.linear(mem.alloc(pktBytes), pktBytes);
-      const txLens = mem.linear(mem.alloc(tx.size * 4), tx.size * 4);
+      const pktOut = mem.linear(this.alloc(pktBytes), pktBytes);
+      const txLens = mem.linear(this.alloc(tx.size * 4), tx.size * 4);
       const v = mem.view;
       const s = (at: number, off: number, val: number) => v.setUint32(at + off, val, true);
       s(rxState, N.DR_COMPL, rx.driver.completions.byteOffset);
@@ -354,7 +365,7 @@ export class VirtioNetDriver {
       this.access.onQueueInterrupt(2 * i + 1, () => this.counters.queueInterrupts++);
     }
     if (this.ctrlVq) {
-      this.ctrlBuf = this.mem.alloc(64);
+      this.ctrlBuf = this.alloc(64);
       this.ctrlDma = {
         out: this.premap(this.ctrlBuf, 32, DmaDirection.TO_DEVICE),
         ack: this.premap(this.ctrlBuf + 32, 1, DmaDirection.FROM_DEVICE),
@@ -430,6 +441,24 @@ export class VirtioNetDriver {
     return v.getUint8(at + 32) === VIRTIO_NET_OK;
   }
 
+  /**
+   * The largest frame send() takes, without its virtio header: the MTU (the
+   * device's with VIRTIO_NET_F_MTU, else ETH_DATA_LEN) plus the Ethernet
+   * header and a VLAN tag. Linux's stack never hands virtio_net a larger one
+   * (dev->mtu, dev->hard_header_len); here it is the caller's error.
+   */
+  get maxFrameBytes(): number {
+    return (this.mtu ?? ETH_DATA_LEN) + ETH_FRAME_OVERHEAD;
+  }
+
+  private tooBig(bytes: number): NetDriverError {
+    return new NetDriverError(
+      'NET_FRAME_TOO_BIG',
+      `virtio-net: frame of ${bytes} bytes exceeds MTU ${this.mtu ?? ETH_DATA_LEN} + ${ETH_FRAME_OVERHEAD} bytes of header`,
+      'user',
+    );
+  }
+
   private pair(i: number): NetQueuePair {
     const p = this.pairs[i];
     if (!p) throw new ConfigError(`net pair ${i}: must be from 0 to ${this.pairs.length - 1}`);
@@ -446,6 +475,7 @@ export class VirtioNetDriver {
     const n = Math.min(frames.length, nfree);
     for (let k = 0; k < n; k++) {
       const f = frames[k]!;
+      if (f.length > this.maxFrameBytes) throw this.tooBig(f.length);
       if (VIRTIO_NET_HDR_LEN + f.length > p.txSlots.bufBytes) {
         throw new ConfigError(
           `net send: frame of ${f.length} bytes does not fit a TX buffer of ${p.txSlots.bufBytes} bytes with its header`,
@@ -472,6 +502,7 @@ export class VirtioNetDriver {
    */
   sendBurst(i: number, n: number, frameBytes: number, written = false): number {
     const p = this.pair(i);
+    if (frameBytes > this.maxFrameBytes) throw this.tooBig(frameBytes);
     if (VIRTIO_NET_HDR_LEN + frameBytes > p.txSlots.bufBytes) {
       throw new ConfigError(
         `net sendBurst: frames of ${frameBytes} bytes do not fit TX buffers of ${p.txSlots.bufBytes} bytes`,
@@ -520,6 +551,17 @@ export class VirtioNetDriver {
   /** Receives on pair `i`: reaps RX, checks, reposts every buffer; returns the frames (copied out). */
   receive(i: number): NetPacket[] {
     const out: NetPacket[] = [];
+    try {
+      this.receiveInto(i, out);
+    } catch (e) {
+      // onError 'throw': the good frames of this reap travel with the error (nothing lost).
+      if (e instanceof NetDriverError) e.delivered = out;
+      throw e;
+    }
+    return out;
+  }
+
+  private receiveInto(i: number, out: NetPacket[]): void {
     this.rx(i, (p, n) => {
       const v = this.mem.view;
       const compl = p.rx.driver.completions;
@@ -549,7 +591,6 @@ export class VirtioNetDriver {
         out.push({ header: buf.slice(0, hdr), data: buf.slice(hdr), buffers: nb });
       }
     });
-    return out;
   }
 
   /** Receives on pair `i` without copying frames out (the bench's path); returns the frames. */
@@ -636,10 +677,41 @@ export class VirtioNetDriver {
     this.mapped.length = 0;
   }
 
-  /** Unmaps every buffer and resets the device (virtnet_remove). */
+  private alloc(bytes: number): number {
+    const gpa = this.mem.alloc(bytes);
+    this.allocated.push(gpa);
+    return gpa;
+  }
+
+  private freeAll(): void {
+    for (const gpa of this.allocated) this.mem.free(gpa);
+    this.allocated.length = 0;
+  }
+
+  /** Resets the device, unmaps every buffer and frees what the driver allocated (virtnet_remove). */
   remove(): void {
     this.access.reset();
     this.unmapAll();
+    this.freeAll();
     this.pairs.length = 0;
+  }
+
+  /** The device set NEEDS_RESET after DRIVER_OK (QEMU's virtio_error): it serves nothing until reset. */
+  needsReset(): boolean {
+    return (this.access.getStatus() & Status.NEEDS_RESET) !== 0;
+  }
+
+  /**
+   * Brings a device that needs a reset back (virtnet_freeze / virtnet_restore
+   * around a reset): remove() (the reset ends the device's ownership of
+   * every buffer, which are then unmapped and freed), then a fresh probe with
+   * the same options, which posts every RX buffer again. Frames in flight
+   * are lost, as on a link reset. Returns the new driver; this one is done.
+   */
+  recover(): VirtioNetDriver {
+    this.remove();
+    const next = VirtioNetDriver.probe(this.access, this.mem, this.dma, this.options);
+    next.counters.resets = this.counters.resets + 1;
+    return next;
   }
 }

@@ -17,14 +17,21 @@ import { VqsimError, type FaultSide } from '../../errors.js';
  * - RX_UNKNOWN: an RX check the driver does not know by name.
  * - CTRL_NO_QUEUE: a control command with no control queue negotiated (the
  *   caller's misuse: side 'user').
+ * - NET_FRAME_TOO_BIG: send() of a frame larger than MTU + 18 (Ethernet
+ *   header and a VLAN tag): the caller's (side 'user').
  *
- * Every code but CTRL_NO_QUEUE is the device's fault (side 'device').
+ * Every code but CTRL_NO_QUEUE and NET_FRAME_TOO_BIG is the device's fault (side 'device').
  *
  * Not errors but counted (NetDriverCounters): an MTU below 68 at validate
  * (VIRTIO_NET_F_MTU is dropped, as virtnet_validate does) and a
  * max_virtqueue_pairs outside [1, 0x8000] (clamped to 1, as virtnet_probe does silently).
  */
 export class NetDriverError extends VqsimError {
+  /**
+   * With onError 'throw': the frames of the same receive() that passed
+   * their checks, delivered with the error rather than lost with it.
+   */
+  delivered: { header: Uint8Array; data: Uint8Array; buffers: number }[] = [];
   constructor(code: string, message: string, side: FaultSide = 'device') {
     super(code, message, side);
     this.name = 'NetDriverError';

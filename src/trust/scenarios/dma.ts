@@ -128,11 +128,11 @@ const tdiError: Scenario = {
       const dmg = new Damage(m.mem, ctx.seed);
       dmg.canary(m.mem.alloc(PAGE), PAGE);
       b.tdisp?.configChange('BAR0 moved by the device after LOCK');
-      try {
-        b.driver.read(0, PAGE);
-      } catch {
-        // The request cannot complete: what counts is why the device stopped.
-      }
+      // One read request, straight on the queue (the one-request helpers would
+      // reset the device on NEEDS_RESET, clearing the fault this looks at).
+      const q = b.driver.queues[0]!;
+      q.submit(BlkType.IN, 0, m.mem.alloc(PAGE), PAGE);
+      q.kick();
       const v = violationOf(b.device.fault);
       return {
         detected: v !== undefined,
