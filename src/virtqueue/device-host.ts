@@ -53,11 +53,11 @@ export interface DeviceRingOptions {
   nospec?: boolean;
 }
 
-/** The QF_* mode bits of a device face (the reference engine object is the hardened oracle). */
-export function deviceModeFlags(options: DeviceRingOptions): number {
+/** The QF_* mode bits of a device face (an engine object other than the host's Wasm core is the hardened oracle). */
+export function deviceModeFlags(host: Pick<DeviceHost, 'core'>, options: DeviceRingOptions): number {
   return modeFlags(
     { hardened: options.hardened, nospec: options.nospec },
-    typeof options.engine === 'object',
+    typeof options.engine === 'object' && (options.engine as unknown) !== host.core,
     `${options.name ?? 'vq0'} device face`,
   );
 }

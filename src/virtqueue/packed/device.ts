@@ -85,7 +85,7 @@ export class PackedDevice extends DeviceFace {
       (ring.eventIdx ? L.QF_EVENT_IDX : 0) |
       (ring.indirect ? L.QF_INDIRECT : 0) |
       (ring.inOrder ? L.QF_IN_ORDER : 0) |
-      deviceModeFlags(options);
+      deviceModeFlags(host, options);
     const popElements = checkPopElements(options.popElements, size);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
     registerStats(host.hostView.buffer, 'ring', options.statsName ?? options.name ?? 'vq0', statsBlock);
