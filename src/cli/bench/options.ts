@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { EngineName, RingKind } from '../../index.js';
+import type { EngineName, RingKind, UsedLenCheck } from '../../index.js';
 import { UsageError } from '../usage.js';
 
 /** What `vqsim bench [ring]` was asked to run, validated. */
@@ -13,6 +13,12 @@ export interface BenchOptions {
   engines: EngineName[];
   rings: RingKind[];
   bufferBytes: number[];
+  /** Trust checks on (hardened) and/or off (naive); every combination runs. */
+  hardened: boolean[];
+  /** Index masking after the bounds checks (array_index_nospec) off and/or on. */
+  nospec: boolean[];
+  /** Where used.len is checked: by the drivers and/or at ring level. */
+  usedLenCheck: UsedLenCheck[];
   /** Measuring time per case in milliseconds. */
   timeMs: number;
   /** Times the whole matrix runs; each case reports its median round. */
@@ -35,6 +41,9 @@ const spec = {
   engine: { type: 'string' },
   ring: { type: 'string' },
   'buffer-bytes': { type: 'string' },
+  hardened: { type: 'string' },
+  nospec: { type: 'string' },
+  'used-len-check': { type: 'string' },
   time: { type: 'string' },
   rounds: { type: 'string' },
   json: { type: 'boolean' },
@@ -116,6 +125,9 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     (n) => Number.isInteger(n) && n >= 1 && n <= MAX_BUFFER_BYTES,
     `must be whole numbers of bytes from 1 to ${MAX_BUFFER_BYTES}`,
   );
+  const hardened = onOff('hardened', str('hardened') ?? 'on');
+  const nospec = onOff('nospec', str('nospec') ?? 'off');
+  const usedLenCheck = choices<UsedLenCheck>('used-len-check', str('used-len-check') ?? 'driver', ['driver', 'ring']);
   const timeStr = str('time');
   let timeMs = DEFAULT_TIME_MS;
   if (timeStr !== undefined) {
@@ -140,6 +152,9 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     engines,
     rings,
     bufferBytes,
+    hardened,
+    nospec,
+    usedLenCheck,
     timeMs,
     json: values.json === true,
     native: values['no-native'] !== true,
