@@ -85,7 +85,7 @@ import {
   PEVENT_WRAP_SHIFT,
 } from "./layout";
 import { bump, needEvent, within } from "../ring";
-import { nospecOr } from "../split/nospec";
+import { nospecMask } from "../split/nospec";
 
 // QEMU's VIRTQUEUE_MAX_SIZE: the most s/g entries one element maps.
 const VIRTQUEUE_MAX_SIZE: u32 = 1024;
@@ -155,7 +155,7 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
   let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
   // An available one-descriptor buffer: AVAIL = wrap, USED = !wrap, no NEXT, no INDIRECT.
   let pat: u32 = load<u32>(dev + PDEV_AVAIL_WRAP) != 0 ? PDESC_F_AVAIL : PDESC_F_USED;
-  const nospecOff: u32 = (load<u32>(dev + PDEV_FEATURES) & QF_NOSPEC) != 0 ? 0 : 0xffffffff;
+  const nospec = (load<u32>(dev + PDEV_FEATURES) & QF_NOSPEC) != 0;
   let k: u32 = 0;
   // The run up to the end of the ring, then the wrap: the inner loop carries
   // only the descriptor pointer and k (with the wrap tested in it, the
@@ -180,7 +180,9 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
       if (addr > limit) break;
       if (<u64>len > limit - addr) break;
       if (id >= num) break;
-      const slot = ids + <usize>(id & nospecOr(nospecOff, id, num)) * 2;
+      let at = id;
+      if (nospec) at &= nospecMask(id, num);
+      const slot = ids + <usize>at * 2;
       if (load<u16>(slot) != 0) break;
       store<u16>(slot, 1);
       const write = flags & PDESC_F_WRITE;
@@ -234,7 +236,7 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, co
   let wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
   let inflight = load<u32>(dev + PDEV_INFLIGHT);
   const start = count;
-  const nospecOff: u32 = (load<u32>(dev + PDEV_FEATURES) & QF_NOSPEC) != 0 ? 0 : 0xffffffff;
+  const nospec = (load<u32>(dev + PDEV_FEATURES) & QF_NOSPEC) != 0;
   // A buffer takes at most num descriptors and maps at most VIRTQUEUE_MAX_SIZE.
   const ttl: usize = num < VIRTQUEUE_MAX_SIZE ? num : VIRTQUEUE_MAX_SIZE;
   while (count < maxChains) {
@@ -279,7 +281,9 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, co
     if (!ok) break;
     const id = <u32>(lif >> 32) & 0xffff;
     if (id >= num) break;
-    const slot = ids + <usize>(id & nospecOr(nospecOff, id, num)) * 2;
+    let at = id;
+    if (nospec) at &= nospecMask(id, num);
+    const slot = ids + <usize>at * 2;
     if (load<u16>(slot) != 0) break;
     if (readBytes + writeBytes > 0xffffffff) break;
     const ndescs = <u32>((e - ep) / ELEM_SIZE);
@@ -331,7 +335,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
   let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
   let wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
   let inflight = load<u32>(dev + PDEV_INFLIGHT);
-  const nospecOff: u32 = (features & QF_NOSPEC) != 0 ? 0 : 0xffffffff;
+  const nospec = (features & QF_NOSPEC) != 0;
   // Naive (QF_NAIVE): the protocol checks are skipped, as in a device model
   // that trusts its driver (see split_dev_pop): an id past the ring is
   // reduced mod num, an id in use is taken again (its record overwritten),
@@ -569,7 +573,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
       }
       id %= num;
     }
-    id &= nospecOr(nospecOff, id, num);
+    if (nospec) id &= nospecMask(id, num);
     const slot = ids + <usize>id * 2;
     if (load<u16>(slot) != 0 && !naive) {
       err = E_AVAIL_ID_IN_USE;

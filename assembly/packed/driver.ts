@@ -102,7 +102,7 @@ import {
   PSTATE_WLEN,
 } from "./layout";
 import { bump, inWindow, needEvent } from "../ring";
-import { nospecOr } from "../split/nospec";
+import { nospecMask } from "../split/nospec";
 
 // Both wrap bits of a descriptor's flags: AVAIL (bit 7) and USED (bit 15).
 const WRAP_BITS: u32 = PDESC_F_AVAIL | PDESC_F_USED;
@@ -619,7 +619,7 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
   const features = load<u32>(drv + PDRV_FEATURES);
   const naive = (features & QF_NAIVE) != 0;
   const lenCheck = !naive && (features & QF_USED_LEN_RING) != 0;
-  const nospecOff: u32 = (features & QF_NOSPEC) != 0 ? 0 : 0xffffffff;
+  const nospec = (features & QF_NOSPEC) != 0;
   const ring = <usize>load<u32>(drv + PDRV_DESC);
   const ringEnd = ring + <usize>num * PDESC_SIZE;
   const extra = <usize>load<u32>(drv + PDRV_EXTRA);
@@ -665,7 +665,7 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
       }
       id %= num;
     }
-    id &= nospecOr(nospecOff, id, num);
+    if (nospec) id &= nospecMask(id, num);
     // desc_state[id] = {token u32, num u16, last u16, buflen u32}.
     const st = state + <usize>id * PSTATE_SIZE;
     const n = <u32>load<u16>(st + PSTATE_NUM);
@@ -843,7 +843,7 @@ export function packed_drv_get_used_in_order(drv: usize, out: usize, max: u32): 
   const features = load<u32>(drv + PDRV_FEATURES);
   const naive = (features & QF_NAIVE) != 0;
   const lenCheck = !naive && (features & QF_USED_LEN_RING) != 0;
-  const nospecOff: u32 = (features & QF_NOSPEC) != 0 ? 0 : 0xffffffff;
+  const nospec = (features & QF_NOSPEC) != 0;
   const lastUsedIdx = load<u32>(drv + PDRV_LAST_USED);
   let pos = lastUsedIdx & PEVENT_OFF_MASK;
   let usedPat: u32 = lastUsedIdx >>> PEVENT_WRAP_SHIFT != 0 ? WRAP_BITS : 0;
@@ -875,7 +875,7 @@ export function packed_drv_get_used_in_order(drv: usize, out: usize, max: u32): 
         }
         id %= num;
       }
-      id &= nospecOr(nospecOff, id, num);
+      if (nospec) id &= nospecMask(id, num);
       // Outstanding ids lie from last_used on, in the order they were made
       // available, so an outstanding X completes only buffers ahead of it.
       if (!naive && load<u16>(state + <usize>id * PSTATE_SIZE + PSTATE_NUM) == 0) {

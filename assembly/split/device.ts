@@ -78,7 +78,7 @@ import {
   VRING_USED_RING,
 } from "../layout";
 import { bump, needEvent, within } from "../ring";
-import { nospecOr } from "./nospec";
+import { nospecMask } from "./nospec";
 
 // QEMU's VIRTQUEUE_MAX_SIZE: the most s/g entries one element maps
 // (virtqueue_map_desc's max_num_sg).
@@ -122,12 +122,12 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, ava
   const end = maxChains < elemCap ? maxChains : elemCap;
   let lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
   let inflight = load<u32>(dev + DEV_INFLIGHT);
-  const nospecOff: u32 = (load<u32>(dev + DEV_FEATURES) & QF_NOSPEC) != 0 ? 0 : 0xffffffff;
+  const nospec = (load<u32>(dev + DEV_FEATURES) & QF_NOSPEC) != 0;
   let k: u32 = 0;
   while (k < end && lastAvail != availIdx && inflight < num) {
     let head = <u32>load<u16>(availRing + <usize>(lastAvail & mask) * 2);
     if (head >= num) break;
-    head &= nospecOr(nospecOff, head, num);
+    if (nospec) head &= nospecMask(head, num);
     const d = ring + <usize>head * VRING_DESC_SIZE;
     const flags = <u32>load<u16>(d + VRING_DESC_FLAGS);
     if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) != 0) break;
@@ -172,14 +172,14 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, av
   let ep = elems + (count > 0 ? <usize>load<u32>(out + <usize>(count - 1) * POP_SIZE + POP_ELEM_END) * ELEM_SIZE : 0);
   let lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
   let inflight = load<u32>(dev + DEV_INFLIGHT);
-  const nospecOff: u32 = (load<u32>(dev + DEV_FEATURES) & QF_NOSPEC) != 0 ? 0 : 0xffffffff;
+  const nospec = (load<u32>(dev + DEV_FEATURES) & QF_NOSPEC) != 0;
   // A chain visits at most num descriptors (the ttl) and maps at most
   // VIRTQUEUE_MAX_SIZE of them.
   const ttl: usize = num < VIRTQUEUE_MAX_SIZE ? num : VIRTQUEUE_MAX_SIZE;
   while (count < maxChains && lastAvail != availIdx && inflight < num) {
     let head = <u32>load<u16>(availRing + <usize>(lastAvail & mask) * 2);
     if (head >= num) break;
-    head &= nospecOr(nospecOff, head, num);
+    if (nospec) head &= nospecMask(head, num);
     // One bound for a full output, the general loop's ttl and its
     // VIRTQUEUE_MAX_SIZE (one element per descriptor): reaching it hands
     // the chain to the general loop, which tells which it was.
@@ -210,7 +210,7 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, av
       }
       i = <u32>load<u16>(d + VRING_DESC_NEXT);
       if (i >= num) break;
-      i &= nospecOr(nospecOff, i, num);
+      if (nospec) i &= nospecMask(i, num);
     }
     if (!ok || readBytes + writeBytes > 0xffffffff) break;
     const r = out + <usize>count * POP_SIZE;
@@ -253,7 +253,7 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
   // DMA context's checks (a separate layer) and the indirect table's length
   // (the simulator must not read past the table it mapped) stay.
   const naive = (features & QF_NAIVE) != 0;
-  const nospecOff: u32 = (features & QF_NOSPEC) != 0 ? 0 : 0xffffffff;
+  const nospec = (features & QF_NOSPEC) != 0;
   let lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
   let inflight = load<u32>(dev + DEV_INFLIGHT);
   // Acquire: ring entries below avail->idx are complete.
@@ -296,7 +296,7 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
       }
       head &= mask;
     }
-    head &= nospecOr(nospecOff, head, num);
+    if (nospec) head &= nospecMask(head, num);
     const chainStart = elemEnd;
     let table = ring;
     let max = num;
@@ -417,7 +417,7 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
         }
         i %= max;
       }
-      i &= nospecOr(nospecOff, i, max);
+      if (nospec) i &= nospecMask(i, max);
     }
     if (err != 0) break;
     if (full) {

@@ -92,7 +92,7 @@ import {
   VRING_USED_RING,
 } from "../layout";
 import { bump, inWindow, needEvent } from "../ring";
-import { nospecOr } from "./nospec";
+import { nospecMask } from "./nospec";
 
 // Linux's vring_alloc_desc_extra(): every descriptor on one free list, in order.
 export function split_drv_init(drv: usize): void {
@@ -397,7 +397,7 @@ export function split_drv_get_used(drv: usize, out: usize, max: u32): i32 {
   const naive = (features & QF_NAIVE) != 0;
   const lenCheck = !naive && (features & QF_USED_LEN_RING) != 0;
   // All ones unless QF_NOSPEC: then ids are masked after their check.
-  const nospecOff: u32 = (features & QF_NOSPEC) != 0 ? 0 : 0xffffffff;
+  const nospec = (features & QF_NOSPEC) != 0;
   const used = <usize>load<u32>(drv + DRV_USED);
   const extra = <usize>load<u32>(drv + DRV_EXTRA);
   const state = <usize>load<u32>(drv + DRV_STATE);
@@ -454,7 +454,7 @@ export function split_drv_get_used(drv: usize, out: usize, max: u32): i32 {
       // the driver's own desc_state, in the slot id mod num.
       id &= mask;
     }
-    id &= nospecOr(nospecOff, id, num);
+    if (nospec) id &= nospecMask(id, num);
     const st = state + <usize>id * STATE_SIZE;
     if (!naive && load<u32>(st + STATE_HEAD) == 0) {
       err = E_USED_ID_NOT_HEAD;
