@@ -265,11 +265,12 @@ describe('vqsim bench (ring round trip)', () => {
     expect(lines[1]).toMatch(/naive\s+off\s+driver\s.*–$/);
   });
 
-  it('refuses bad trust-mode flags in one line', async () => {
+  it('refuses bad trust-mode flags, and chains a device would refuse, in one line', async () => {
     for (const [args, msg] of [
       [['--hardened', 'yes'], /--hardened yes: must be off, on or off,on/],
       [['--nospec', '1'], /--nospec 1: must be off, on or off,on/],
       [['--used-len-check', 'device'], /--used-len-check device: must be driver, ring/],
+      [['--queue-size', '2048', '--chain-lengths', '1025'], /--chain-lengths 1025: .*at most 1024/],
     ] as const) {
       const r = await run('bench', ...args);
       expect(r.code).toBe(2);

@@ -109,8 +109,10 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   const chainLengths = ints(
     'chain-lengths',
     str('chain-lengths') ?? '1,4,16',
-    (n) => Number.isInteger(n) && n >= 1 && n <= minQueue,
-    `chain lengths must be whole numbers from 1 to the queue size (${minQueue})`,
+    // The device refuses a chain of more than 1024 descriptors (QEMU's
+    // VIRTQUEUE_MAX_SIZE, TOO_MANY_DESCRIPTORS).
+    (n) => Number.isInteger(n) && n >= 1 && n <= minQueue && n <= 1024,
+    `chain lengths must be whole numbers from 1 to the queue size (${minQueue}), at most 1024 (a device maps no more)`,
   );
   const indirect = onOff('indirect', str('indirect') ?? 'off,on');
   const eventIdx = onOff('event-idx', str('event-idx') ?? 'off,on');
