@@ -308,6 +308,15 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, co
   return count;
 }
 
+// A zero-length descriptor a naive device took (no check refused it): one
+// empty element, nothing to translate (a paged context maps no page for it).
+// Returns 1, or 0 when the output is full.
+function emptyElem(addr: u64, write: u32, elems: usize, at: u32, cap: u32): i32 {
+  if (at >= cap) return 0;
+  storeIov(elems + <usize>at * ELEM_SIZE, addr, 0, write, 0);
+  return 1;
+}
+
 // Pops up to maxChains available buffers into `out` exactly as split_dev_pop
 // does (chain records, then elemCap elements). Returns the number popped, 0
 // on a broken queue, or -code; PDEV_BATCH_DONE then holds how many were
@@ -427,7 +436,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
           errA = k;
           break;
         }
-        const got = mapDesc(ctx, limit, addr, len, tflags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+        const got = len != 0 ? mapDesc(ctx, limit, addr, len, tflags & PDESC_F_WRITE, elems, elemEnd, elemCap) : emptyElem(addr, tflags & PDESC_F_WRITE, elems, elemEnd, elemCap);
         if (got < 0) {
           err = -got;
           errA = <u32>addr;
@@ -467,7 +476,10 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
         errA = i;
         break;
       }
-      const got0 = mapDesc(ctx, limit, addr0, len0, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+      const got0 =
+        len0 != 0
+          ? mapDesc(ctx, limit, addr0, len0, flags & PDESC_F_WRITE, elems, elemEnd, elemCap)
+          : emptyElem(addr0, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
       if (got0 < 0) {
         err = -got0;
         errA = <u32>addr0;
@@ -525,7 +537,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
               errA = i;
               break;
             }
-            const got = mapDesc(ctx, limit, addr, len, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+            const got = len != 0 ? mapDesc(ctx, limit, addr, len, flags & PDESC_F_WRITE, elems, elemEnd, elemCap) : emptyElem(addr, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
             if (got < 0) {
               err = -got;
               errA = <u32>addr;

@@ -249,7 +249,8 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
   // model that trusts its driver. An unchecked index is reduced into the
   // table it indexes (head and next mod the table size: the slot the
   // masked ring arithmetic of such a model reaches), a loop is stopped by
-  // the simulator's budget, and a zero-length descriptor maps nothing; the
+  // the simulator's budget, and a zero-length descriptor pops as an empty
+  // buffer (nothing translated); the
   // DMA context's checks (a separate layer) and the indirect table's length
   // (the simulator must not read past the table it mapped) stay.
   const naive = (features & QF_NAIVE) != 0;
@@ -375,6 +376,13 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
           errA = i;
           break;
         }
+        // Naive: an empty buffer, nothing to translate.
+        if (elemEnd >= elemCap) {
+          full = true;
+          break;
+        }
+        storeIov(elems + <usize>elemEnd * ELEM_SIZE, addr, 0, write, 0);
+        elemEnd++;
       } else {
         // QEMU virtqueue_split_pop checks the order, then maps the descriptor.
         if (write != 0) {

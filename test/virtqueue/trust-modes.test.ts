@@ -6,6 +6,8 @@ import * as L from '../../assembly/layout.js';
 import * as P from '../../assembly/packed/layout.js';
 import {
   ConfigError,
+  DmaContext,
+  DmaView,
   GuestMemory,
   createQueue,
   deviceQueueFromAreas,
@@ -294,4 +296,33 @@ describe.each(rings)('%s ring: TOO_MANY_DESCRIPTORS (QEMU VIRTQUEUE_MAX_SIZE)', 
       }
     });
   }
+});
+
+describe.each(rings)('%s ring: a naive device face and a zero-length descriptor', (ring) => {
+  it('pops it as an empty buffer, through a plain and a paged DMA context alike', () => {
+    for (const paged of [false, true]) {
+      const mem = new GuestMemory({ size: 1 << 20 });
+      const ctx = paged ? DmaContext.paged(mem, { base: 0, bytes: 1 << 20 }) : DmaContext.direct(mem);
+      const q = createQueue(mem, { ring, size: 8, deviceFace: false });
+      const ringAddr = (q as unknown as { ringAddr: number }).ringAddr;
+      const buf = mem.alloc(4096, { shared: true });
+      if (paged) {
+        ctx.mapPages(ringAddr, ringAddr, 2 * 4096, { read: true, write: true });
+        ctx.mapPages(buf, buf, 4096, { read: true, write: true });
+      }
+      const device = deviceQueueFromAreas(
+        new DmaView(mem, ctx, 'naive'),
+        { ring, size: 8, eventIdx: false, indirect: false, ...queueAreas(q) },
+        { name: 'vqN', hardened: false },
+      );
+      q.driver.add([{ addr: buf, len: 16 }], [{ addr: buf + 64, len: 64 }], 1);
+      // The lie: the readable buffer's length is 0 (descriptor 0 in both layouts).
+      mem.view.setUint32(mem.linear(queueAreas(q).desc + 8, 4), 0, true);
+      const [c] = device.pop();
+      expect(c!.readable.map((b) => b.len)).toEqual([0]);
+      expect(c!.readBytes).toBe(0);
+      expect(c!.writeBytes).toBe(64);
+      expect(device.broken).toBe(false);
+    }
+  });
 });
