@@ -22,7 +22,8 @@
 import * as L from '../../../assembly/layout.js';
 import * as P from '../../../assembly/packed/layout.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
-import { directDeviceView } from '../../memory/dma-view.js';
+import { DmaView, directDeviceView } from '../../memory/dma-view.js';
+import { DmaContext } from '../../memory/dma-context.js';
 import { deviceQueueFromAreas, createQueue, type QueueDevice, type RingKind } from '../../virtqueue/queue.js';
 import { SplitQueue } from '../../virtqueue/split/queue.js';
 import { PackedQueue } from '../../virtqueue/packed/queue.js';
@@ -339,8 +340,11 @@ const usedWrap: Scenario = {
 
 // ---- The lying driver's pen: descriptors and avail entries ----
 
+/** What the driver's pen writes through: the memory, the areas, and the device face that pops. */
+type Pen = Pick<Bench, 'mem' | 'areas' | 'q' | 'device'>;
+
 /** Split: writes descriptor `i` of the ring's table. */
-function desc(b: Bench, i: number, addr: number, len: number, flags: number, next: number): void {
+function desc(b: Pen, i: number, addr: number, len: number, flags: number, next: number): void {
   const d = b.mem.linear(b.areas.desc + i * L.VRING_DESC_SIZE, L.VRING_DESC_SIZE);
   const v = b.mem.view;
   v.setBigUint64(d + L.VRING_DESC_ADDR, BigInt(addr), true);
@@ -350,7 +354,7 @@ function desc(b: Bench, i: number, addr: number, len: number, flags: number, nex
 }
 
 /** Split: writes a descriptor of an indirect table at guest address `table`. */
-function tableDesc(b: Bench, table: number, k: number, addr: number, len: number, flags: number, next: number): void {
+function tableDesc(b: Pen, table: number, k: number, addr: number, len: number, flags: number, next: number): void {
   const d = b.mem.linear(table + k * 16, 16);
   const v = b.mem.view;
   v.setBigUint64(d, BigInt(addr), true);
@@ -360,7 +364,7 @@ function tableDesc(b: Bench, table: number, k: number, addr: number, len: number
 }
 
 /** Split: appends avail entries and moves avail->idx by `by` (default: their number). */
-function avail(b: Bench, heads: readonly number[], by = heads.length): void {
+function avail(b: Pen, heads: readonly number[], by = heads.length): void {
   const a = b.mem.linear(b.areas.driver, L.VRING_AVAIL_RING + 2 * b.q.size + 2);
   const v = b.mem.view;
   const idx = v.getUint16(a + L.VRING_AVAIL_IDX, true);
@@ -369,7 +373,7 @@ function avail(b: Bench, heads: readonly number[], by = heads.length): void {
 }
 
 /** Pops once; the outcome, with what a naive device popped in the note. */
-function popOutcome(b: Bench, describe: (chains: number) => string): AttackOutcome {
+function popOutcome(b: Pen, describe: (chains: number) => string): AttackOutcome {
   let n: number;
   try {
     n = b.device.popBatch();
@@ -616,6 +620,54 @@ const availIdInUse: Scenario = {
   },
 };
 
+const PAGE = 4096;
+
+const indirectNotContiguous: Scenario = {
+  id: 'split-indirect-not-contiguous',
+  violation: 'INDIRECT_NOT_CONTIGUOUS',
+  attacker: 'driver',
+  title: 'split: an indirect table across two DMA pages that map to guest pages apart (behind an IOMMU)',
+  // The table must cross a DMA page whose two halves are apart in guest
+  // memory, which takes a paged context: an IOMMU.
+  deployments: ['hardware'],
+  run(ctx) {
+    const mem = new GuestMemory({ size: 2 * MiB });
+    const dma = DmaContext.paged(mem, { base: 0, bytes: 2 * MiB });
+    const q = createQueue(mem, { ring: 'split', size: 8, indirect: true, name: 'victim', deviceFace: false });
+    const sq = q as SplitQueue;
+    dma.mapPages(sq.ringAddr, sq.ringAddr, 2 * PAGE, { read: true, write: true });
+    const device = deviceQueueFromAreas(
+      new DmaView(mem, dma, 'iommu'),
+      {
+        ring: 'split',
+        size: 8,
+        eventIdx: false,
+        indirect: true,
+        desc: sq.areas.desc,
+        driver: sq.areas.avail,
+        device: sq.areas.used,
+      },
+      // The check is the DMA context's (the table is read through it as one
+      // run): a naive ring keeps it, and says so by raising it too.
+      { name: 'victim', hardened: ctx.hardened },
+    );
+    const buf = mem.alloc(PAGE, { shared: true });
+    const t = mem.alloc(2 * PAGE, { shared: true });
+    const elsewhere = mem.alloc(3 * PAGE, { shared: true }) + 2 * PAGE;
+    for (const p of [buf, t]) dma.mapPages(p, p, PAGE, { read: true, write: true });
+    dma.mapPages(t + PAGE, elsewhere, PAGE, { read: true, write: true });
+    const b = { mem, q: sq, device, areas: { desc: sq.areas.desc, driver: sq.areas.avail, device: sq.areas.used } };
+    // Two entries: their first half in DMA page t, the second in t + PAGE,
+    // which the IOMMU maps to a guest page elsewhere.
+    const table = t + PAGE - 16;
+    tableDesc(b, table, 0, buf, 64, N, 1);
+    mem.write(elsewhere, new Uint8Array(16));
+    desc(b, 0, table, 32, IND, 0);
+    avail(b, [0]);
+    return popOutcome(b, (n) => `popped ${n} chain(s)`);
+  },
+};
+
 export const ringScenarios: readonly Scenario[] = [
   usedIdOutOfRange('split'),
   usedIdOutOfRange('packed'),
@@ -627,4 +679,5 @@ export const ringScenarios: readonly Scenario[] = [
   usedWrap,
   ...driverLies.map(driverLie),
   availIdInUse,
+  indirectNotContiguous,
 ];
