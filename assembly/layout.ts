@@ -81,6 +81,19 @@ export const QF_INDIRECT = 2;
 // VIRTIO_F_IN_ORDER (packed ring): buffers are used in the order they were made
 // available, and one used descriptor may stand for a whole batch.
 export const QF_IN_ORDER = 4;
+// Queue modes, in the same u32 (not feature bits; vqsim's own):
+// QF_NAIVE: the face runs without its trust checks (`hardened: false`), as a
+// pre-hardening Linux driver or an unchecked device model does; the
+// simulator itself stays inside the queue's own areas (see the rings).
+export const QF_NAIVE = 8;
+// QF_NOSPEC: every index the other side supplies is masked after its bounds
+// check (Linux array_index_nospec), so a mispredicted check cannot load out
+// of bounds under speculation.
+export const QF_NOSPEC = 16;
+// QF_USED_LEN_RING (driver only): used.len is checked against the writable
+// bytes of the chain at ring level (Linux 939779f5152d, reverted by
+// f124034faa91 in 5.16); without it the drivers check it themselves.
+export const QF_USED_LEN_RING = 32;
 
 // ---- Driver state of a split queue: guest-private memory (like Linux's
 // struct vring_virtqueue plus desc_extra / desc_state). Pointers are linear-
@@ -130,7 +143,10 @@ export const EXTRA_SIZE = 16;
 // linear address of the chain's indirect table.
 export const STATE_TOKEN = 0;
 export const STATE_HEAD = 4;
-export const STATE_SIZE = 8;
+// The writable bytes of the chain (Linux 939779f5152d's desc_state buflen),
+// set at add time from the caller's request, never read from the ring.
+export const STATE_WLEN = 8;
+export const STATE_SIZE = 16;
 export const STATE_DIRECT = 1;
 
 // ---- Device state of a split queue: host memory (QEMU VirtQueue). ----
@@ -223,6 +239,11 @@ export const E_BROKEN = 1;
 // Driver side: the device lied (Linux BAD_RING in virtqueue_get_buf_ctx_split).
 export const E_USED_ID_RANGE = 10;
 export const E_USED_ID_NOT_HEAD = 11;
+// used->idx moved by more than the chains in flight (split); the packed ring
+// needs no twin: see packed_drv_get_used.
+export const E_USED_IDX_JUMP = 12;
+// used.len larger than the chain's writable bytes (QF_USED_LEN_RING).
+export const E_USED_LEN = 13;
 // Driver side: the caller asked for something impossible (queue not broken).
 export const E_REQ_EMPTY = 20;
 export const E_REQ_ZERO_LEN = 21;
@@ -242,6 +263,12 @@ export const E_DESC_ORDER = 39;
 export const E_INDIRECT_TOO_BIG = 40;
 export const E_CHAIN_LEN_OVERFLOW = 41;
 export const E_INFLIGHT = 42;
+// More than VIRTQUEUE_MAX_SIZE (1024) write descriptors in one chain (QEMU
+// virtqueue_map_desc: "too many write descriptors in indirect table").
+export const E_TOO_MANY_WRITE_DESCS = 52;
+// A naive (unchecked) walk ran past the simulator's budget: the real code
+// would loop on; vqsim stops and says so (a host-side limit, not a check).
+export const E_NAIVE_BUDGET = 53;
 // Device side: the DMA context refused an access (E_ADDR_RANGE: outside the
 // device's DMA address space, which for the direct backend is guest RAM).
 export const E_DMA_UNMAPPED = 43;

@@ -63,6 +63,7 @@ export {
 } from './virtqueue/queue.js';
 export { DeviceWorker } from './sim/device-worker.js';
 export { PackedQueue, type PackedQueueOptions, type PackedQueueHandle } from './virtqueue/packed/queue.js';
+export type { TrustModeOptions, UsedLenCheck } from './virtqueue/modes.js';
 export { PackedDriver, type PackedDriverAddrs } from './virtqueue/packed/driver.js';
 export { PackedDevice, type PackedDeviceAddrs } from './virtqueue/packed/device.js';
 export { packedRingLayout, checkPackedQueueSize, type PackedRingLayout } from './virtqueue/packed/layout.js';

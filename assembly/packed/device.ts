@@ -13,8 +13,10 @@ import {
   E_INDIRECT_NESTED,
   E_INDIRECT_NOT_NEGOTIATED,
   E_INDIRECT_TOO_BIG,
+  E_NAIVE_BUDGET,
   E_POP_OUTPUT,
   E_PUSH_ID_RANGE,
+  E_TOO_MANY_WRITE_DESCS,
   E_ZERO_LEN,
   ELEM_SIZE,
   POP_ID,
@@ -26,6 +28,8 @@ import {
   PUSH_ID,
   QF_EVENT_IDX,
   QF_INDIRECT,
+  QF_NAIVE,
+  QF_NOSPEC,
   ST_BYTES_USED,
   ST_CHAINS_POPPED,
   ST_CHAINS_USED,
@@ -81,6 +85,10 @@ import {
   PEVENT_WRAP_SHIFT,
 } from "./layout";
 import { bump, needEvent, within } from "../ring";
+import { nospecMask } from "../split/nospec";
+
+// QEMU's VIRTQUEUE_MAX_SIZE: the most s/g entries one element maps.
+const VIRTQUEUE_MAX_SIZE: u32 = 1024;
 import { dmaCommitPending, dmaCountMaps, dmaFastLimit, mapDesc, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
@@ -147,6 +155,7 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
   let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
   // An available one-descriptor buffer: AVAIL = wrap, USED = !wrap, no NEXT, no INDIRECT.
   let pat: u32 = load<u32>(dev + PDEV_AVAIL_WRAP) != 0 ? PDESC_F_AVAIL : PDESC_F_USED;
+  const nospec = (load<u32>(dev + PDEV_FEATURES) & QF_NOSPEC) != 0;
   let k: u32 = 0;
   // The run up to the end of the ring, then the wrap: the inner loop carries
   // only the descriptor pointer and k (with the wrap tested in it, the
@@ -171,7 +180,9 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
       if (addr > limit) break;
       if (<u64>len > limit - addr) break;
       if (id >= num) break;
-      const slot = ids + <usize>id * 2;
+      let at = id;
+      if (nospec) at &= nospecMask(id, num);
+      const slot = ids + <usize>at * 2;
       if (load<u16>(slot) != 0) break;
       store<u16>(slot, 1);
       const write = flags & PDESC_F_WRITE;
@@ -225,6 +236,9 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, co
   let wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
   let inflight = load<u32>(dev + PDEV_INFLIGHT);
   const start = count;
+  const nospec = (load<u32>(dev + PDEV_FEATURES) & QF_NOSPEC) != 0;
+  // A buffer takes at most num descriptors and maps at most VIRTQUEUE_MAX_SIZE.
+  const ttl: usize = num < VIRTQUEUE_MAX_SIZE ? num : VIRTQUEUE_MAX_SIZE;
   while (count < maxChains) {
     let d = ring + <usize>lastAvail * PDESC_SIZE;
     // Acquire: the rest of the chain was written before the head's flags.
@@ -233,7 +247,7 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, co
     // One bound for both a full output and the general loop's limit of num
     // descriptors (one element each): reaching it hands the buffer to the
     // general loop, which tells which it was.
-    const ttlEnd = ep + <usize>num * ELEM_SIZE;
+    const ttlEnd = ep + ttl * ELEM_SIZE;
     const stop = ttlEnd < elemsEnd ? ttlEnd : elemsEnd;
     let e = ep;
     let readBytes: u64 = 0;
@@ -267,7 +281,9 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, co
     if (!ok) break;
     const id = <u32>(lif >> 32) & 0xffff;
     if (id >= num) break;
-    const slot = ids + <usize>id * 2;
+    let at = id;
+    if (nospec) at &= nospecMask(id, num);
+    const slot = ids + <usize>at * 2;
     if (load<u16>(slot) != 0) break;
     if (readBytes + writeBytes > 0xffffffff) break;
     const ndescs = <u32>((e - ep) / ELEM_SIZE);
@@ -290,6 +306,15 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, co
     store<u32>(dev + PDEV_INFLIGHT, inflight);
   }
   return count;
+}
+
+// A zero-length descriptor a naive device took (no check refused it): one
+// empty element, nothing to translate (a paged context maps no page for it).
+// Returns 1, or 0 when the output is full.
+function emptyElem(addr: u64, write: u32, elems: usize, at: u32, cap: u32): i32 {
+  if (at >= cap) return 0;
+  storeIov(elems + <usize>at * ELEM_SIZE, addr, 0, write, 0);
+  return 1;
 }
 
 // Pops up to maxChains available buffers into `out` exactly as split_dev_pop
@@ -319,6 +344,15 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
   let lastAvail = load<u32>(dev + PDEV_LAST_AVAIL);
   let wrap = load<u32>(dev + PDEV_AVAIL_WRAP);
   let inflight = load<u32>(dev + PDEV_INFLIGHT);
+  const nospec = (features & QF_NOSPEC) != 0;
+  // Naive (QF_NAIVE): the protocol checks are skipped, as in a device model
+  // that trusts its driver (see split_dev_pop): an id past the ring is
+  // reduced mod num, an id in use is taken again (its record overwritten),
+  // a zero-length descriptor maps an empty buffer, a chain that runs round
+  // the ring is stopped by the simulator's budget. The DMA context's checks
+  // and the indirect table's length stay.
+  const naive = (features & QF_NAIVE) != 0;
+  const naiveBudget: u32 = elemCap < 65536 ? elemCap : 65536;
   let err: i32 = 0;
   let errA: u32 = 0;
   let errB: u32 = 0;
@@ -338,21 +372,23 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
     let full = false;
     let tableDescs: u32 = 0;
     if ((flags & PDESC_F_INDIRECT) != 0) {
-      if ((features & QF_INDIRECT) == 0) {
+      if ((features & QF_INDIRECT) == 0 && !naive) {
         err = E_INDIRECT_NOT_NEGOTIATED;
         errA = lastAvail;
         break;
       }
       // {len, id} of the head in one load (its flags came with acquire).
       const headLenId = load<u64>(d + PDESC_LEN);
-      const tlen = <u32>headLenId;
-      if (tlen == 0 || (tlen & (PDESC_SIZE - 1)) != 0) {
+      let tlen = <u32>headLenId;
+      if (tlen < <u32>PDESC_SIZE || ((tlen & (PDESC_SIZE - 1)) != 0 && !naive)) {
         err = E_INDIRECT_LEN;
         errA = tlen;
         break;
       }
+      // Naive: the partial descriptor at the end is not read.
+      tlen &= ~(<u32>PDESC_SIZE - 1);
       // §2.8.5: without a device limit a list holds at most queue-size descriptors.
-      if (tlen / PDESC_SIZE > num) {
+      if (tlen / PDESC_SIZE > num && !naive) {
         err = E_INDIRECT_TOO_BIG;
         errA = tlen;
         break;
@@ -374,6 +410,13 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
       ndescs = 1;
       const table = <usize>t;
       const max = tlen / PDESC_SIZE;
+      // QEMU virtqueue_map_desc(): no more than VIRTQUEUE_MAX_SIZE s/g entries.
+      if (max > VIRTQUEUE_MAX_SIZE && !naive) {
+        err = E_TOO_MANY_WRITE_DESCS;
+        errA = lastAvail;
+        errB = max;
+        break;
+      }
       // Every entry of the table belongs to the buffer; NEXT is ignored there.
       const tableEnd = table + <usize>max * PDESC_SIZE;
       for (let t = table; t < tableEnd; t += PDESC_SIZE) {
@@ -383,17 +426,17 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
         const lif = load<u64>(t + PDESC_LEN);
         const len = <u32>lif;
         const tflags = <u32>(lif >> 48);
-        if ((tflags & PDESC_F_INDIRECT) != 0) {
+        if ((tflags & PDESC_F_INDIRECT) != 0 && !naive) {
           err = E_INDIRECT_NESTED;
           errA = k;
           break;
         }
-        if (len == 0) {
+        if (len == 0 && !naive) {
           err = E_ZERO_LEN;
           errA = k;
           break;
         }
-        const got = mapDesc(ctx, limit, addr, len, tflags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+        const got = len != 0 ? mapDesc(ctx, limit, addr, len, tflags & PDESC_F_WRITE, elems, elemEnd, elemCap) : emptyElem(addr, tflags & PDESC_F_WRITE, elems, elemEnd, elemCap);
         if (got < 0) {
           err = -got;
           errA = <u32>addr;
@@ -403,7 +446,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
         if ((tflags & PDESC_F_WRITE) != 0) {
           writeBytes += len;
         } else {
-          if (writeBytes != 0) {
+          if (writeBytes != 0 && !naive) {
             err = E_DESC_ORDER;
             errA = k;
             break;
@@ -428,12 +471,15 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
       let lif = load<u64>(d + PDESC_LEN);
       const addr0 = load<u64>(d + PDESC_ADDR);
       const len0 = <u32>lif;
-      if (len0 == 0) {
+      if (len0 == 0 && !naive) {
         err = E_ZERO_LEN;
         errA = i;
         break;
       }
-      const got0 = mapDesc(ctx, limit, addr0, len0, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+      const got0 =
+        len0 != 0
+          ? mapDesc(ctx, limit, addr0, len0, flags & PDESC_F_WRITE, elems, elemEnd, elemCap)
+          : emptyElem(addr0, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
       if (got0 < 0) {
         err = -got0;
         errA = <u32>addr0;
@@ -458,27 +504,40 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
             if (i >= num) i = 0;
             // No list is longer than the ring (§2.8.5): this ends a chain that
             // would run into itself, before its (num + 1)-th descriptor is read.
-            if (ndescs >= num) {
+            if (naive) {
+              if (ndescs >= naiveBudget) {
+                err = E_NAIVE_BUDGET;
+                errA = lastAvail;
+                errB = ndescs;
+                break;
+              }
+            } else if (ndescs >= num) {
               err = E_DESC_LOOP;
               errA = lastAvail;
+              break;
+            } else if (ndescs >= VIRTQUEUE_MAX_SIZE) {
+              // QEMU virtqueue_map_desc(): no more than VIRTQUEUE_MAX_SIZE s/g entries.
+              err = E_TOO_MANY_WRITE_DESCS;
+              errA = lastAvail;
+              errB = ndescs;
               break;
             }
             d = ring + <usize>i * PDESC_SIZE;
             lif = load<u64>(d + PDESC_LEN);
             flags = <u32>(lif >> 48);
-            if ((flags & PDESC_F_INDIRECT) != 0) {
+            if ((flags & PDESC_F_INDIRECT) != 0 && !naive) {
               err = E_INDIRECT_NESTED;
               errA = i;
               break;
             }
             const addr = load<u64>(d + PDESC_ADDR);
             const len = <u32>lif;
-            if (len == 0) {
+            if (len == 0 && !naive) {
               err = E_ZERO_LEN;
               errA = i;
               break;
             }
-            const got = mapDesc(ctx, limit, addr, len, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
+            const got = len != 0 ? mapDesc(ctx, limit, addr, len, flags & PDESC_F_WRITE, elems, elemEnd, elemCap) : emptyElem(addr, flags & PDESC_F_WRITE, elems, elemEnd, elemCap);
             if (got < 0) {
               err = -got;
               errA = <u32>addr;
@@ -488,7 +547,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
             if ((flags & PDESC_F_WRITE) != 0) {
               writeBytes += len;
             } else {
-              if (writeBytes != 0) {
+              if (writeBytes != 0 && !naive) {
                 err = E_DESC_ORDER;
                 errA = i;
                 break;
@@ -519,17 +578,21 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
     }
     // The device keeps one record per id in flight, so ids are ring indices.
     if (id >= num) {
-      err = E_AVAIL_HEAD_RANGE;
-      errA = id;
-      break;
+      if (!naive) {
+        err = E_AVAIL_HEAD_RANGE;
+        errA = id;
+        break;
+      }
+      id %= num;
     }
+    if (nospec) id &= nospecMask(id, num);
     const slot = ids + <usize>id * 2;
-    if (load<u16>(slot) != 0) {
+    if (load<u16>(slot) != 0 && !naive) {
       err = E_AVAIL_ID_IN_USE;
       errA = id;
       break;
     }
-    if (readBytes + writeBytes > 0xffffffff) {
+    if (readBytes + writeBytes > 0xffffffff && !naive) {
       err = E_CHAIN_LEN_OVERFLOW;
       errA = id;
       break;
@@ -566,6 +629,7 @@ export function packed_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: 
   }
   store<u32>(dev + PDEV_BATCH_DONE, count);
   if (err == E_POP_OUTPUT) return fail(dev, err, elemCap, 0);
+  if (err == E_NAIVE_BUDGET) return fail(dev, err, errA, errB);
   if (err != 0) return broken(dev, err, errA, errB);
   return <i32>count;
 }

@@ -17,9 +17,13 @@ import {
   E_REQ_ZERO_LEN,
   E_USED_ID_NOT_HEAD,
   E_USED_ID_RANGE,
+  E_USED_LEN,
   QF_EVENT_IDX,
   QF_IN_ORDER,
   QF_INDIRECT,
+  QF_NAIVE,
+  QF_NOSPEC,
+  QF_USED_LEN_RING,
   REAP_LEN,
   REAP_SIZE,
   REAP_TOKEN,
@@ -95,8 +99,10 @@ import {
   PSTATE_NUM,
   PSTATE_SIZE,
   PSTATE_TOKEN,
+  PSTATE_WLEN,
 } from "./layout";
 import { bump, inWindow, needEvent } from "../ring";
+import { nospecMask } from "../split/nospec";
 
 // Both wrap bits of a descriptor's flags: AVAIL (bit 7) and USED (bit 15).
 const WRAP_BITS: u32 = PDESC_F_AVAIL | PDESC_F_USED;
@@ -296,7 +302,7 @@ function addOneBuffers(drv: usize, req: usize, n: u32, dmaBase: u64, dmaSize: u6
   store<u32>(d0 + PDESC_LEN, len0);
   store<u16>(d0 + PDESC_ID, <u16>id0);
   let freeHead = oneShadow(extra, id0, addr0, len0, write0);
-  oneState(state, id0, load<u32>(req + REQ_TOKEN));
+  oneState(state, id0, load<u32>(req + REQ_TOKEN), write0 != 0 ? len0 : 0);
   let bytes: u64 = len0;
   let i = start + 1;
   if (i >= num) {
@@ -329,7 +335,7 @@ function addOneBuffers(drv: usize, req: usize, n: u32, dmaBase: u64, dmaSize: u6
       store<u16>(d + PDESC_ID, <u16>id);
       store<u16>(d + PDESC_FLAGS, <u16>(pat | write));
       freeHead = oneShadow(extra, id, addr, len, write);
-      oneState(state, id, load<u32>(p + REQ_TOKEN));
+      oneState(state, id, load<u32>(p + REQ_TOKEN), write != 0 ? len : 0);
       bytes += len;
       d += PDESC_SIZE;
       p += REQ_HDR_SIZE + SG_SIZE;
@@ -377,9 +383,10 @@ function oneShadow(extra: usize, id: u32, addr: u64, len: u32, write: u32): u32 
 
 // desc_state[id] = {token, num 1, last id} of a one-descriptor buffer.
 @inline
-function oneState(state: usize, id: u32, token: u32): void {
+function oneState(state: usize, id: u32, token: u32, writeBytes: u32): void {
   const st = state + <usize>id * PSTATE_SIZE;
   store<u32>(st + PSTATE_TOKEN, token);
+  store<u32>(st + PSTATE_WLEN, writeBytes);
   store<u16>(st + PSTATE_NUM, 1);
   store<u16>(st + PSTATE_LAST, <u16>id);
 }
@@ -534,6 +541,11 @@ function packedWrite(drv: usize, req: usize, m: u32, indirect: bool, indirCap: u
     // desc_state[id] = {token u32, num u16, last u16}: one 64-bit store.
     const st = state + <usize>id * PSTATE_SIZE;
     store<u64>(st + PSTATE_TOKEN, <u64>load<u32>(p + REQ_TOKEN) | (<u64>need << 32) | (<u64>last << 48));
+    // The chain's writable bytes (the used-len check's buflen), from the request.
+    let writeBytes: u32 = 0;
+    const sgEnd = sg + <usize>total * SG_SIZE;
+    for (let e = sg + <usize>outN * SG_SIZE; e < sgEnd; e += SG_SIZE) writeBytes += load<u32>(e + SG_LEN);
+    store<u32>(st + PSTATE_WLEN, writeBytes);
     if (c == 0) firstFlags = headFlags;
     descs += need;
     p = sg + <usize>total * SG_SIZE;
@@ -587,10 +599,27 @@ export function packed_drv_kick_prepare(drv: usize): i32 {
 // shift and add per entry), and 16- and 32-bit fields are loaded and stored
 // one by one (a combined 64-bit access costs the shifts and ors that split or
 // build it).
+//
+// There is no twin of the split ring's USED_IDX_JUMP to check: a used
+// descriptor moves last_used by the descriptor count of the outstanding id it
+// names, and every id counts once (its desc_state is cleared), so a reap
+// frees at most the descriptors outstanding and last_used never passes
+// next_avail. A surplus used descriptor names an id that is not outstanding
+// (USED_ID_NOT_A_HEAD) or sits in a slot with the wrong wrap bits
+// (USED_WRAP_MISMATCH).
+//
+// With QF_NAIVE none of the checks runs (see split_drv_get_used): an id past
+// the ring is reduced mod num (desc_state wraps), an id not outstanding is
+// detached as it stands (its stale count, 0 for one never used, moves
+// last_used by that much), a slot in the wrong lap is taken as "not used".
 export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
   store<u32>(drv + PDRV_BATCH_DONE, 0);
   if (load<u32>(drv + PDRV_BROKEN) != 0) return 0;
   const num = load<u32>(drv + PDRV_NUM);
+  const features = load<u32>(drv + PDRV_FEATURES);
+  const naive = (features & QF_NAIVE) != 0;
+  const lenCheck = !naive && (features & QF_USED_LEN_RING) != 0;
+  const nospec = (features & QF_NOSPEC) != 0;
   const ring = <usize>load<u32>(drv + PDRV_DESC);
   const ringEnd = ring + <usize>num * PDESC_SIZE;
   const extra = <usize>load<u32>(drv + PDRV_EXTRA);
@@ -619,26 +648,36 @@ export function packed_drv_get_used(drv: usize, out: usize, max: u32): i32 {
       // it used; any other pattern is a used descriptor from the wrong lap.
       const pos = <u32>((d - ring) / PDESC_SIZE);
       const numFree = numFree0 + freedSince(pos0, usedPat0, pos, usedPat, num);
-      if (numFree < num && (flags & WRAP_BITS) != (usedPat ^ PDESC_F_USED)) {
+      if (!naive && numFree < num && (flags & WRAP_BITS) != (usedPat ^ PDESC_F_USED)) {
         err = E_USED_WRAP;
         errDetail(drv, pos, flags);
       }
       break;
     }
     // {len, id} after the acquire load of the flags.
-    const id = <u32>load<u16>(d + PDESC_ID);
+    let id = <u32>load<u16>(d + PDESC_ID);
     const len = load<u32>(d + PDESC_LEN);
     if (id >= num) {
-      err = E_USED_ID_RANGE;
+      if (!naive) {
+        err = E_USED_ID_RANGE;
+        errDetail(drv, id, 0);
+        break;
+      }
+      id %= num;
+    }
+    if (nospec) id &= nospecMask(id, num);
+    // desc_state[id] = {token u32, num u16, last u16, buflen u32}.
+    const st = state + <usize>id * PSTATE_SIZE;
+    const n = <u32>load<u16>(st + PSTATE_NUM);
+    if (n == 0 && !naive) {
+      err = E_USED_ID_NOT_HEAD;
       errDetail(drv, id, 0);
       break;
     }
-    // desc_state[id] = {token u32, num u16, last u16}.
-    const st = state + <usize>id * PSTATE_SIZE;
-    const n = <u32>load<u16>(st + PSTATE_NUM);
-    if (n == 0) {
-      err = E_USED_ID_NOT_HEAD;
-      errDetail(drv, id, 0);
+    // Linux 939779f5152d: "used len %d is larger than in buflen %u".
+    if (lenCheck && len > load<u32>(st + PSTATE_WLEN)) {
+      err = E_USED_LEN;
+      errDetail(drv, len, load<u32>(st + PSTATE_WLEN));
       break;
     }
     store<u32>(o + REAP_TOKEN, load<u32>(st + PSTATE_TOKEN));
@@ -801,6 +840,10 @@ export function packed_drv_get_used_in_order(drv: usize, out: usize, max: u32): 
   const ring = <usize>load<u32>(drv + PDRV_DESC);
   const state = <usize>load<u32>(drv + PDRV_STATE);
   const totals = <usize>load<u32>(drv + PDRV_TOTAL_LEN);
+  const features = load<u32>(drv + PDRV_FEATURES);
+  const naive = (features & QF_NAIVE) != 0;
+  const lenCheck = !naive && (features & QF_USED_LEN_RING) != 0;
+  const nospec = (features & QF_NOSPEC) != 0;
   const lastUsedIdx = load<u32>(drv + PDRV_LAST_USED);
   let pos = lastUsedIdx & PEVENT_OFF_MASK;
   let usedPat: u32 = lastUsedIdx >>> PEVENT_WRAP_SHIFT != 0 ? WRAP_BITS : 0;
@@ -816,24 +859,33 @@ export function packed_drv_get_used_in_order(drv: usize, out: usize, max: u32): 
       const d = ring + <usize>pos * PDESC_SIZE;
       const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
       if ((flags & WRAP_BITS) != usedPat) {
-        if (numFree < num && (flags & WRAP_BITS) != (usedPat ^ PDESC_F_USED)) {
+        if (!naive && numFree < num && (flags & WRAP_BITS) != (usedPat ^ PDESC_F_USED)) {
           err = E_USED_WRAP;
           errDetail(drv, pos, flags);
         }
         break;
       }
       const lenId = load<u64>(d + PDESC_LEN);
-      const id = <u32>(lenId >> 32) & 0xffff;
+      let id = <u32>(lenId >> 32) & 0xffff;
       if (id >= num) {
-        err = E_USED_ID_RANGE;
+        if (!naive) {
+          err = E_USED_ID_RANGE;
+          errDetail(drv, id, 0);
+          break;
+        }
+        id %= num;
+      }
+      if (nospec) id &= nospecMask(id, num);
+      // Outstanding ids lie from last_used on, in the order they were made
+      // available, so an outstanding X completes only buffers ahead of it.
+      if (!naive && load<u16>(state + <usize>id * PSTATE_SIZE + PSTATE_NUM) == 0) {
+        err = E_USED_ID_NOT_HEAD;
         errDetail(drv, id, 0);
         break;
       }
-      // Outstanding ids lie from last_used on, in the order they were made
-      // available, so an outstanding X completes only buffers ahead of it.
-      if (load<u16>(state + <usize>id * PSTATE_SIZE + PSTATE_NUM) == 0) {
-        err = E_USED_ID_NOT_HEAD;
-        errDetail(drv, id, 0);
+      if (lenCheck && <u32>lenId > load<u32>(state + <usize>id * PSTATE_SIZE + PSTATE_WLEN)) {
+        err = E_USED_LEN;
+        errDetail(drv, <u32>lenId, load<u32>(state + <usize>id * PSTATE_SIZE + PSTATE_WLEN));
         break;
       }
       batchId = id;

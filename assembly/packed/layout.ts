@@ -80,7 +80,9 @@ export const PDRV_SIZE = 128;
 export const PSTATE_TOKEN = 0;
 export const PSTATE_NUM = 4;
 export const PSTATE_LAST = 6;
-export const PSTATE_SIZE = 8;
+// Writable bytes of the chain (as the split ring's STATE_WLEN).
+export const PSTATE_WLEN = 8;
+export const PSTATE_SIZE = 16;
 
 // ---- Device state of a packed queue: host memory (QEMU VirtQueue). ----
 export const PDEV_NUM = 0;

@@ -35,8 +35,10 @@ import {
   E_INDIRECT_NOT_NEGOTIATED,
   E_INDIRECT_TOO_BIG,
   E_INFLIGHT,
+  E_NAIVE_BUDGET,
   E_POP_OUTPUT,
   E_PUSH_ID_RANGE,
+  E_TOO_MANY_WRITE_DESCS,
   E_ZERO_LEN,
   ELEM_SIZE,
   POP_ELEM_END,
@@ -48,6 +50,8 @@ import {
   PUSH_LEN,
   QF_EVENT_IDX,
   QF_INDIRECT,
+  QF_NAIVE,
+  QF_NOSPEC,
   ST_BYTES_USED,
   ST_CHAINS_POPPED,
   ST_CHAINS_USED,
@@ -74,6 +78,14 @@ import {
   VRING_USED_RING,
 } from "../layout";
 import { bump, needEvent, within } from "../ring";
+import { nospecMask } from "./nospec";
+
+// QEMU's VIRTQUEUE_MAX_SIZE: the most s/g entries one element maps
+// (virtqueue_map_desc's max_num_sg).
+const VIRTQUEUE_MAX_SIZE: u32 = 1024;
+// How many descriptors a naive (unchecked) walk visits before the simulator
+// stops it: the real code would loop on a cycle for ever.
+const NAIVE_WALK_BUDGET: u32 = 65536;
 import { dmaCommitPending, dmaCountMaps, dmaFastLimit, mapDescSlow, mapTable, plainLinear, storeIov } from "../mem/dma";
 
 function fail(dev: usize, code: i32, a: u32, b: u32): i32 {
@@ -110,10 +122,12 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, ava
   const end = maxChains < elemCap ? maxChains : elemCap;
   let lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
   let inflight = load<u32>(dev + DEV_INFLIGHT);
+  const nospec = (load<u32>(dev + DEV_FEATURES) & QF_NOSPEC) != 0;
   let k: u32 = 0;
   while (k < end && lastAvail != availIdx && inflight < num) {
-    const head = <u32>load<u16>(availRing + <usize>(lastAvail & mask) * 2);
+    let head = <u32>load<u16>(availRing + <usize>(lastAvail & mask) * 2);
     if (head >= num) break;
+    if (nospec) head &= nospecMask(head, num);
     const d = ring + <usize>head * VRING_DESC_SIZE;
     const flags = <u32>load<u16>(d + VRING_DESC_FLAGS);
     if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) != 0) break;
@@ -158,13 +172,18 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, av
   let ep = elems + (count > 0 ? <usize>load<u32>(out + <usize>(count - 1) * POP_SIZE + POP_ELEM_END) * ELEM_SIZE : 0);
   let lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
   let inflight = load<u32>(dev + DEV_INFLIGHT);
+  const nospec = (load<u32>(dev + DEV_FEATURES) & QF_NOSPEC) != 0;
+  // A chain visits at most num descriptors (the ttl) and maps at most
+  // VIRTQUEUE_MAX_SIZE of them.
+  const ttl: usize = num < VIRTQUEUE_MAX_SIZE ? num : VIRTQUEUE_MAX_SIZE;
   while (count < maxChains && lastAvail != availIdx && inflight < num) {
-    const head = <u32>load<u16>(availRing + <usize>(lastAvail & mask) * 2);
+    let head = <u32>load<u16>(availRing + <usize>(lastAvail & mask) * 2);
     if (head >= num) break;
-    // One bound for both a full output and the general loop's ttl (a chain
-    // visits at most num descriptors, one element each): reaching it hands
+    if (nospec) head &= nospecMask(head, num);
+    // One bound for a full output, the general loop's ttl and its
+    // VIRTQUEUE_MAX_SIZE (one element per descriptor): reaching it hands
     // the chain to the general loop, which tells which it was.
-    const ttlEnd = ep + <usize>num * ELEM_SIZE;
+    const ttlEnd = ep + ttl * ELEM_SIZE;
     const stop = ttlEnd < elemsEnd ? ttlEnd : elemsEnd;
     let e = ep;
     let i = head;
@@ -191,6 +210,7 @@ function popPlainChains(dev: usize, out: usize, maxChains: u32, elemCap: u32, av
       }
       i = <u32>load<u16>(d + VRING_DESC_NEXT);
       if (i >= num) break;
+      if (nospec) i &= nospecMask(i, num);
     }
     if (!ok || readBytes + writeBytes > 0xffffffff) break;
     const r = out + <usize>count * POP_SIZE;
@@ -225,6 +245,16 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
   // The space a plain direct context translates inline, 0 for any other.
   const limit = dmaFastLimit(ctx);
   const elems = out + <usize>maxChains * POP_SIZE;
+  // Naive (QF_NAIVE): the protocol checks below are skipped, as in a device
+  // model that trusts its driver. An unchecked index is reduced into the
+  // table it indexes (head and next mod the table size: the slot the
+  // masked ring arithmetic of such a model reaches), a loop is stopped by
+  // the simulator's budget, and a zero-length descriptor pops as an empty
+  // buffer (nothing translated); the
+  // DMA context's checks (a separate layer) and the indirect table's length
+  // (the simulator must not read past the table it mapped) stay.
+  const naive = (features & QF_NAIVE) != 0;
+  const nospec = (features & QF_NOSPEC) != 0;
   let lastAvail = load<u32>(dev + DEV_LAST_AVAIL);
   let inflight = load<u32>(dev + DEV_INFLIGHT);
   // Acquire: ring entries below avail->idx are complete.
@@ -236,7 +266,7 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
   let errA: u32 = 0;
   let errB: u32 = 0;
   // virtqueue_num_heads(): QEMU's message for this is the famously misworded one.
-  if (((availIdx - lastAvail) & 0xffff) > num) {
+  if (!naive && ((availIdx - lastAvail) & 0xffff) > num) {
     err = E_AVAIL_IDX_JUMP;
     errA = lastAvail;
     errB = availIdx;
@@ -253,17 +283,21 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
     inflight = load<u32>(dev + DEV_INFLIGHT);
   }
   while (err == 0 && count < maxChains && lastAvail != availIdx) {
-    if (inflight >= num) {
+    if (inflight >= num && !naive) {
       err = E_INFLIGHT;
       errA = inflight;
       break;
     }
-    const head = <u32>load<u16>(avail + VRING_AVAIL_RING + <usize>(lastAvail & mask) * 2);
+    let head = <u32>load<u16>(avail + VRING_AVAIL_RING + <usize>(lastAvail & mask) * 2);
     if (head >= num) {
-      err = E_AVAIL_HEAD_RANGE;
-      errA = head;
-      break;
+      if (!naive) {
+        err = E_AVAIL_HEAD_RANGE;
+        errA = head;
+        break;
+      }
+      head &= mask;
     }
+    if (nospec) head &= nospecMask(head, num);
     const chainStart = elemEnd;
     let table = ring;
     let max = num;
@@ -271,19 +305,21 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
     let d = ring + <usize>head * VRING_DESC_SIZE;
     let flags = <u32>load<u16>(d + VRING_DESC_FLAGS);
     if ((flags & VRING_DESC_F_INDIRECT) != 0) {
-      if ((features & QF_INDIRECT) == 0) {
+      if ((features & QF_INDIRECT) == 0 && !naive) {
         err = E_INDIRECT_NOT_NEGOTIATED;
         errA = head;
         break;
       }
-      const tlen = load<u32>(d + VRING_DESC_LEN);
-      if (tlen == 0 || (tlen & (VRING_DESC_SIZE - 1)) != 0) {
+      let tlen = load<u32>(d + VRING_DESC_LEN);
+      if (tlen < <u32>VRING_DESC_SIZE || ((tlen & (VRING_DESC_SIZE - 1)) != 0 && !naive)) {
         err = E_INDIRECT_LEN;
         errA = tlen;
         break;
       }
+      // Naive: the partial descriptor at the end is not read.
+      tlen &= ~(<u32>VRING_DESC_SIZE - 1);
       // The spec bounds any chain, indirect ones included, by the queue size.
-      if (tlen / VRING_DESC_SIZE > num) {
+      if (tlen / VRING_DESC_SIZE > num && !naive) {
         err = E_INDIRECT_TOO_BIG;
         errA = tlen;
         break;
@@ -306,71 +342,90 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
       max = tlen / VRING_DESC_SIZE;
       i = 0;
     }
+    // One compare per descriptor for three bounds: the ttl of rust-vmm's
+    // DescriptorChain (a chain visits at most `max` descriptors, so a cycle
+    // ends), QEMU's VIRTQUEUE_MAX_SIZE s/g entries, and for a naive walk,
+    // which has neither, the simulator's budget.
+    const hardMax = max < VIRTQUEUE_MAX_SIZE ? max : VIRTQUEUE_MAX_SIZE;
+    const walkMax = naive ? (elemCap < NAIVE_WALK_BUDGET ? elemCap : NAIVE_WALK_BUDGET) : hardMax;
     let n: u32 = 0;
     let seenWrite = false;
     let readBytes: u64 = 0;
     let writeBytes: u64 = 0;
     let full = false;
     while (true) {
-      // The ttl of rust-vmm's DescriptorChain: a chain visits at most `max`
-      // descriptors, so a cycle ends here.
-      if (n >= max) {
-        err = E_DESC_LOOP;
+      if (n >= walkMax) {
+        err = naive ? E_NAIVE_BUDGET : n >= max ? E_DESC_LOOP : E_TOO_MANY_WRITE_DESCS;
         errA = head;
+        errB = n;
         break;
       }
       d = table + <usize>i * VRING_DESC_SIZE;
       const addr = load<u64>(d + VRING_DESC_ADDR);
       const len = load<u32>(d + VRING_DESC_LEN);
       flags = <u32>load<u16>(d + VRING_DESC_FLAGS);
-      if ((flags & VRING_DESC_F_INDIRECT) != 0) {
+      if ((flags & VRING_DESC_F_INDIRECT) != 0 && !naive) {
         err = E_INDIRECT_NESTED;
         errA = i;
         break;
       }
-      if (len == 0) {
-        err = E_ZERO_LEN;
-        errA = i;
-        break;
-      }
-      // QEMU virtqueue_split_pop checks the order, then maps the descriptor.
       const write = flags & VRING_DESC_F_WRITE;
-      if (write != 0) {
-        seenWrite = true;
-        writeBytes += len;
-      } else {
-        if (seenWrite) {
-          err = E_DESC_ORDER;
+      if (len == 0) {
+        if (!naive) {
+          err = E_ZERO_LEN;
           errA = i;
           break;
         }
-        readBytes += len;
-      }
-      if (elemEnd < elemCap && within(addr, len, limit)) {
-        storeIov(elems + <usize>elemEnd * ELEM_SIZE, addr, len, write, plainLinear(addr));
-        elemEnd++;
-      } else {
-        const got = mapDescSlow(ctx, addr, len, write, elems, elemEnd, elemCap);
-        if (got < 0) {
-          err = -got;
-          errA = <u32>addr;
-          errB = <u32>(addr >> 32);
-          break;
-        }
-        if (got == 0) {
+        // Naive: an empty buffer, nothing to translate.
+        if (elemEnd >= elemCap) {
           full = true;
           break;
         }
-        elemEnd += <u32>got;
+        storeIov(elems + <usize>elemEnd * ELEM_SIZE, addr, 0, write, 0);
+        elemEnd++;
+      } else {
+        // QEMU virtqueue_split_pop checks the order, then maps the descriptor.
+        if (write != 0) {
+          seenWrite = true;
+          writeBytes += len;
+        } else {
+          if (seenWrite && !naive) {
+            err = E_DESC_ORDER;
+            errA = i;
+            break;
+          }
+          readBytes += len;
+        }
+        if (elemEnd < elemCap && within(addr, len, limit)) {
+          storeIov(elems + <usize>elemEnd * ELEM_SIZE, addr, len, write, plainLinear(addr));
+          elemEnd++;
+        } else {
+          const got = mapDescSlow(ctx, addr, len, write, elems, elemEnd, elemCap);
+          if (got < 0) {
+            err = -got;
+            errA = <u32>addr;
+            errB = <u32>(addr >> 32);
+            break;
+          }
+          if (got == 0) {
+            full = true;
+            break;
+          }
+          elemEnd += <u32>got;
+        }
       }
       n++;
       if ((flags & VRING_DESC_F_NEXT) == 0) break;
       i = <u32>load<u16>(d + VRING_DESC_NEXT);
       if (i >= max) {
-        err = E_DESC_NEXT_RANGE;
-        errA = i;
-        break;
+        if (!naive) {
+          err = E_DESC_NEXT_RANGE;
+          errA = i;
+          break;
+        }
+        i %= max;
       }
+      if (nospec) i &= nospecMask(i, max);
     }
     if (err != 0) break;
     if (full) {
@@ -380,8 +435,9 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
       if (count == 0) err = E_POP_OUTPUT;
       break;
     }
-    // Total length must fit the 32-bit used.len (rust-vmm checked_add).
-    if (readBytes + writeBytes > 0xffffffff) {
+    // Total length must fit the 32-bit used.len (rust-vmm checked_add); a
+    // naive device truncates it.
+    if (readBytes + writeBytes > 0xffffffff && !naive) {
       err = E_CHAIN_LEN_OVERFLOW;
       errA = head;
       break;
@@ -412,6 +468,7 @@ export function split_dev_pop(dev: usize, out: usize, maxChains: u32, elemCap: u
   }
   store<u32>(dev + DEV_BATCH_DONE, count);
   if (err == E_POP_OUTPUT) return fail(dev, err, elemCap, 0);
+  if (err == E_NAIVE_BUDGET) return fail(dev, err, errA, errB);
   if (err != 0) return broken(dev, err, errA, errB);
   return <i32>count;
 }

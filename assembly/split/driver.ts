@@ -35,6 +35,8 @@ import {
   E_REQ_ZERO_LEN,
   E_USED_ID_NOT_HEAD,
   E_USED_ID_RANGE,
+  E_USED_IDX_JUMP,
+  E_USED_LEN,
   EXTRA_ADDR,
   EXTRA_FLAGS,
   EXTRA_LEN,
@@ -42,6 +44,9 @@ import {
   EXTRA_SIZE,
   QF_EVENT_IDX,
   QF_INDIRECT,
+  QF_NAIVE,
+  QF_NOSPEC,
+  QF_USED_LEN_RING,
   REAP_LEN,
   REAP_SIZE,
   REAP_TOKEN,
@@ -67,6 +72,7 @@ import {
   STATE_HEAD,
   STATE_SIZE,
   STATE_TOKEN,
+  STATE_WLEN,
   VRING_AVAIL_F_NO_INTERRUPT,
   VRING_AVAIL_FLAGS,
   VRING_AVAIL_IDX,
@@ -86,6 +92,7 @@ import {
   VRING_USED_RING,
 } from "../layout";
 import { bump, inWindow, needEvent } from "../ring";
+import { nospecMask } from "./nospec";
 
 // Linux's vring_alloc_desc_extra(): every descriptor on one free list, in order.
 export function split_drv_init(drv: usize): void {
@@ -152,6 +159,7 @@ function addOneBuffers(drv: usize, req: usize, n: u32, dmaBase: u64, dmaSize: u6
     const st = state + <usize>head * STATE_SIZE;
     store<u32>(st + STATE_HEAD, STATE_DIRECT);
     store<u32>(st + STATE_TOKEN, load<u32>(p + REQ_TOKEN));
+    store<u32>(st + STATE_WLEN, outN != 0 ? 0 : len);
     store<u16>(ring + <usize>(availIdx & mask) * 2, <u16>head);
     availIdx = (availIdx + 1) & 0xffff;
     bytes += len;
@@ -211,6 +219,8 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
       break;
     }
     let chainBytes: u64 = 0;
+    // The chain's writable bytes, for the used-len check (u32: Linux's buflen).
+    let writeBytes: u32 = 0;
     for (let k: u32 = 0; k < total; k++) {
       const e = sg + <usize>k * SG_SIZE;
       const len = load<u32>(e + SG_LEN);
@@ -225,6 +235,7 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
         break;
       }
       chainBytes += len;
+      if (k >= outN) writeBytes += len;
     }
     if (err != 0) break;
     // virtqueue_use_indirect(): only for more than one buffer, and only when the
@@ -296,6 +307,7 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
       store<u32>(st + STATE_HEAD, STATE_DIRECT);
     }
     store<u32>(st + STATE_TOKEN, load<u32>(p + REQ_TOKEN));
+    store<u32>(st + STATE_WLEN, writeBytes);
     numFree -= need;
     store<u16>(avail + VRING_AVAIL_RING + <usize>(availIdx & mask) * 2, <u16>head);
     availIdx = (availIdx + 1) & 0xffff;
@@ -367,47 +379,106 @@ export function split_drv_kick_prepare(drv: usize): i32 {
 
 // virtqueue_get_buf_ctx_split() for up to max used entries, written to `out` as
 // {token, len}. Returns the count, 0 on a broken queue, or -code when the
-// device returned a bad id (the queue is then broken; DRV_BATCH_DONE entries
-// before it were delivered).
+// device broke the protocol (the queue is then broken; DRV_BATCH_DONE entries
+// before it were delivered, and the in-flight accounting counts exactly them).
+//
+// Hardened (the default), every value the device wrote is checked before it
+// is used: used->idx against the chains in flight, each id against the queue
+// size and desc_state, and with QF_USED_LEN_RING each len against the chain's
+// writable bytes. With QF_NAIVE none is: the driver believes the device, as a
+// driver without these checks does (see the naive branches for where the
+// simulator keeps an unchecked id inside the driver's own desc_state).
 export function split_drv_get_used(drv: usize, out: usize, max: u32): i32 {
   store<u32>(drv + DRV_BATCH_DONE, 0);
   if (load<u32>(drv + DRV_BROKEN) != 0) return 0;
   const num = load<u32>(drv + DRV_NUM);
   const mask = num - 1;
+  const features = load<u32>(drv + DRV_FEATURES);
+  const naive = (features & QF_NAIVE) != 0;
+  const lenCheck = !naive && (features & QF_USED_LEN_RING) != 0;
+  // All ones unless QF_NOSPEC: then ids are masked after their check.
+  const nospec = (features & QF_NOSPEC) != 0;
   const used = <usize>load<u32>(drv + DRV_USED);
   const extra = <usize>load<u32>(drv + DRV_EXTRA);
   const state = <usize>load<u32>(drv + DRV_STATE);
   let lastUsed = load<u32>(drv + DRV_LAST_USED);
   // virtio_load_acquire of used->idx: entries below it are complete.
   const usedIdx = <u32>atomic.load<u16>(used + VRING_USED_IDX);
+  // The device can have used at most the chains in flight: every added chain
+  // moved the avail shadow by one and every reaped one last_used, so their
+  // distance is that number. A used->idx further ahead makes the driver read
+  // slots the device never wrote for this lap: stale elements naming heads
+  // that are free, or were reused by chains the device has not popped, whose
+  // buffers the driver would free while the device may still write them.
+  // The reap takes the first in-flight entries (checked as usual, so the
+  // completions before the lie are delivered) and stops there. Linux checks
+  // nothing here; this follows QEMU's virtqueue_num_heads(), the device-side
+  // twin for avail->idx.
+  let end = usedIdx;
+  let jump = false;
+  if (!naive) {
+    const inFlight = (load<u32>(drv + DRV_AVAIL_IDX_SHADOW) - lastUsed) & 0xffff;
+    if (((usedIdx - lastUsed) & 0xffff) > inFlight) {
+      jump = true;
+      end = (lastUsed + inFlight) & 0xffff;
+    }
+  }
   let freeHead = load<u32>(drv + DRV_FREE_HEAD);
   let numFree = load<u32>(drv + DRV_NUM_FREE);
   let count: u32 = 0;
   let bytes: u64 = 0;
   let err: i32 = 0;
   let errA: u32 = 0;
-  while (count < max && lastUsed != usedIdx) {
-    const u = used + VRING_USED_RING + <usize>(lastUsed & mask) * VRING_USED_ELEM_SIZE;
-    const id = load<u32>(u);
-    const len = load<u32>(u + 4);
-    if (id >= num) {
-      err = E_USED_ID_RANGE;
-      errA = id;
+  let errB: u32 = 0;
+  while (count < max) {
+    if (lastUsed == end) {
+      if (jump) {
+        err = E_USED_IDX_JUMP;
+        errA = load<u32>(drv + DRV_LAST_USED);
+        errB = usedIdx;
+      }
       break;
     }
+    const u = used + VRING_USED_RING + <usize>(lastUsed & mask) * VRING_USED_ELEM_SIZE;
+    let id = load<u32>(u);
+    const len = load<u32>(u + 4);
+    if (id >= num) {
+      if (!naive) {
+        err = E_USED_ID_RANGE;
+        errA = id;
+        break;
+      }
+      // Naive: the kernel would index desc_state[id] past the array. The
+      // array ends the driver's private block here, so the simulator wraps
+      // the index instead of reading the next allocation: the read lands in
+      // the driver's own desc_state, in the slot id mod num.
+      id &= mask;
+    }
+    if (nospec) id &= nospecMask(id, num);
     const st = state + <usize>id * STATE_SIZE;
-    if (load<u32>(st + STATE_HEAD) == 0) {
+    if (!naive && load<u32>(st + STATE_HEAD) == 0) {
       err = E_USED_ID_NOT_HEAD;
       errA = id;
       break;
     }
-    // detach_buf_split(): walk the chain through the private shadow only.
+    // Linux 939779f5152d: "used len %d is larger than in buflen %u".
+    if (lenCheck && len > load<u32>(st + STATE_WLEN)) {
+      err = E_USED_LEN;
+      errA = len;
+      errB = load<u32>(st + STATE_WLEN);
+      break;
+    }
+    // detach_buf_split(): walk the chain through the private shadow only. A
+    // chain has at most num descriptors; the bound also ends the walk when a
+    // naive driver detaches a descriptor that is not a head (its stale links).
     store<u32>(st + STATE_HEAD, 0);
     let i = id;
+    let walked: u32 = 1;
     numFree++;
-    while ((load<u16>(extra + <usize>i * EXTRA_SIZE + EXTRA_FLAGS) & VRING_DESC_F_NEXT) != 0) {
+    while ((load<u16>(extra + <usize>i * EXTRA_SIZE + EXTRA_FLAGS) & VRING_DESC_F_NEXT) != 0 && walked < num) {
       i = load<u16>(extra + <usize>i * EXTRA_SIZE + EXTRA_NEXT);
       numFree++;
+      walked++;
     }
     store<u16>(extra + <usize>i * EXTRA_SIZE + EXTRA_NEXT, <u16>freeHead);
     freeHead = id;
@@ -433,7 +504,7 @@ export function split_drv_get_used(drv: usize, out: usize, max: u32): i32 {
     bump(stats, ST_BYTES_COMPLETED, bytes);
   }
   store<u32>(drv + DRV_BATCH_DONE, count);
-  if (err != 0) return fail(drv, err, errA, count, true);
+  if (err != 0) return fail(drv, err, errA, err == E_USED_LEN || err == E_USED_IDX_JUMP ? errB : count, true);
   return <i32>count;
 }
 

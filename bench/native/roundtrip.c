@@ -82,7 +82,8 @@ typedef int32_t i32;
 #define EXTRA_SIZE 16u
 #define STATE_TOKEN 0u
 #define STATE_HEAD 4u
-#define STATE_SIZE 8u
+#define STATE_WLEN 8u
+#define STATE_SIZE 16u
 #define STATE_DIRECT 1u
 #define DEV_NUM 0u
 #define DEV_FEATURES 4u
@@ -147,6 +148,7 @@ typedef int32_t i32;
 #define E_BROKEN 1
 #define E_USED_ID_RANGE 10
 #define E_USED_ID_NOT_HEAD 11
+#define E_USED_IDX_JUMP 12
 #define E_REQ_EMPTY 20
 #define E_REQ_ZERO_LEN 21
 #define E_REQ_ADDR 22
@@ -286,6 +288,7 @@ static u32 add_one_buffers(u8 *m, usize drv, usize req, u32 n, u64 dma_base, u64
     const usize st = state + head * STATE_SIZE;
     store32(st + STATE_HEAD, STATE_DIRECT);
     store32(st + STATE_TOKEN, load32(p + REQ_TOKEN));
+    store32(st + STATE_WLEN, out_n != 0 ? 0 : len);
     store16(ring + (avail_idx & mask) * 2, head);
     avail_idx = (avail_idx + 1) & 0xffff;
     bytes += len;
@@ -337,9 +340,11 @@ __attribute__((noinline)) static i32 split_drv_add(usize drv, usize req, u32 n) 
       break;
     }
     u64 chain_bytes = 0;
+    u32 write_bytes = 0;
     for (u32 k = 0; k < total; k++) {
       const usize e = sg + k * SG_SIZE;
       const u32 len = load32(e + SG_LEN);
+      if (k >= out_n) write_bytes += len;
       if (len == 0) {
         err = E_REQ_ZERO_LEN;
         err_a = k;
@@ -415,6 +420,7 @@ __attribute__((noinline)) static i32 split_drv_add(usize drv, usize req, u32 n) 
       store32(st + STATE_HEAD, STATE_DIRECT);
     }
     store32(st + STATE_TOKEN, load32(p + REQ_TOKEN));
+    store32(st + STATE_WLEN, write_bytes);
     num_free -= need;
     store16(avail + VRING_AVAIL_RING + (avail_idx & mask) * 2, head);
     avail_idx = (avail_idx + 1) & 0xffff;
@@ -470,13 +476,17 @@ __attribute__((noinline)) static i32 split_drv_get_used(usize drv, usize out, u3
   const usize state = load32(drv + DRV_STATE);
   u32 last_used = load32(drv + DRV_LAST_USED);
   const u32 used_idx = atomic_load16(used + VRING_USED_IDX);
+  // As the core: no more used entries than chains in flight (USED_IDX_JUMP).
+  const u32 last_used0 = last_used;
+  const u32 in_flight = (load32(drv + DRV_AVAIL_IDX_SHADOW) - last_used) & 0xffff;
+  const u32 end = ((used_idx - last_used) & 0xffff) > in_flight ? (last_used + in_flight) & 0xffff : used_idx;
   u32 free_head = load32(drv + DRV_FREE_HEAD);
   u32 num_free = load32(drv + DRV_NUM_FREE);
   u32 count = 0;
   u64 bytes = 0;
   i32 err = 0;
   u32 err_a = 0;
-  while (count < max && last_used != used_idx) {
+  while (count < max && last_used != end) {
     const usize u = used + VRING_USED_RING + (last_used & mask) * VRING_USED_ELEM_SIZE;
     const u32 id = load32(u);
     const u32 len = load32(u + 4);
@@ -520,6 +530,10 @@ __attribute__((noinline)) static i32 split_drv_get_used(usize drv, usize out, u3
     bump(m, stats, ST_BYTES_COMPLETED, bytes);
   }
   store32(drv + DRV_BATCH_DONE, count);
+  if (err == 0 && end != used_idx && last_used == end && count < max) {
+    err = E_USED_IDX_JUMP;
+    err_a = last_used0;
+  }
   if (err != 0) return drv_fail(m, drv, err, err_a, count, 1);
   return (i32)count;
 }

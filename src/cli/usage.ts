@@ -52,6 +52,11 @@ Options:
   --engine <wasm,reference> Wasm core and/or the plain TypeScript model (default both)
   --ring <split,packed>     ring layouts (default split); packed sizes need not be powers of two
   --buffer-bytes <n,...>    bytes per buffer, 1 to 65536 (default 64)
+  --hardened <on,off>       the rings' trust checks on and/or off (naive; Wasm only) (default on)
+  --nospec <off,on>         mask device-supplied indices after their check (default off)
+  --used-len-check <driver,ring>
+                            where used.len is checked: by the drivers, or at ring
+                            level against the posted writable bytes (default driver)
   --time <ms>               measuring time per case, 1 to 600000 ms (default 200)
   --rounds <n>              times the whole matrix runs, 1 to 50; each case
                             reports its median round (default 3)
@@ -61,5 +66,5 @@ Options:
 
 Table columns: Mchains/s (median round; 'best' is the best round) and ns/chain
 per engine, Wasm ÷ reference, for one-descriptor split chains the native C port
-of the same work and Wasm ÷ native, and packed ÷ split.
+of the same work and Wasm ÷ native, packed ÷ split, and hardened ÷ naive.
 `;

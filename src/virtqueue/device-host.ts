@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.js';
 import type { PackedEngine, SplitEngine } from './engine.js';
+import { modeFlags } from './modes.js';
 
 import type { DeviceHost } from '../memory/dma-view.js';
 
@@ -42,6 +43,23 @@ export interface DeviceRingOptions {
   engine?: 'wasm' | SplitEngine | PackedEngine;
   /** Buffers the pop output holds per call. Default max(4 × size, 1024). */
   popElements?: number;
+  /**
+   * False: the device face pops without the protocol checks (QEMU's, vhost's,
+   * rust-vmm's), as an unchecked device model does; see TrustModeOptions.
+   * Default true.
+   */
+  hardened?: boolean;
+  /** Mask the avail heads, buffer ids and desc next the driver supplies after their check. Default false. */
+  nospec?: boolean;
+}
+
+/** The QF_* mode bits of a device face (an engine object other than the host's Wasm core is the hardened oracle). */
+export function deviceModeFlags(host: Pick<DeviceHost, 'core'>, options: DeviceRingOptions): number {
+  return modeFlags(
+    { hardened: options.hardened, nospec: options.nospec },
+    typeof options.engine === 'object' && (options.engine as unknown) !== host.core,
+    `${options.name ?? 'vq0'} device face`,
+  );
 }
 
 /** The engine a device face runs on: the host's Wasm core unless the options give an engine object. */

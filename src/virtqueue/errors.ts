@@ -16,6 +16,8 @@ interface ErrorInfo {
    * the device's own TDISP interface is in ERROR is the device's doing.
    */
   culprit?: Side;
+  /** True for a limit of the simulator itself (side 'host'), not a check of either end. */
+  host?: boolean;
   message: (a: number, b: number) => string;
 }
 
@@ -38,6 +40,26 @@ const table = new Map<number, ErrorInfo>([
   [
     L.E_USED_ID_NOT_HEAD,
     { code: 'USED_ID_NOT_A_HEAD', face: 'driver', violation: true, message: (a) => `id ${a} is not a head!` },
+  ],
+  [
+    L.E_USED_IDX_JUMP,
+    {
+      code: 'USED_IDX_JUMP',
+      face: 'driver',
+      violation: true,
+      // Linux prints nothing for this (it does not check); the message is in
+      // the style of its BAD_RING lines.
+      message: (a, b) => `used idx moved from ${a} to ${b}: more than the buffers in flight`,
+    },
+  ],
+  [
+    L.E_USED_LEN,
+    {
+      code: 'USED_LEN_EXCEEDS_BUFLEN',
+      face: 'driver',
+      violation: true,
+      message: (a, b) => `used len ${a} is larger than in buflen ${b}`,
+    },
   ],
   [
     L.E_REQ_EMPTY,
@@ -238,6 +260,26 @@ const table = new Map<number, ErrorInfo>([
     { code: 'VIRTQUEUE_SIZE_EXCEEDED', face: 'device', violation: true, message: () => 'Virtqueue size exceeded' },
   ],
   [
+    L.E_TOO_MANY_WRITE_DESCS,
+    {
+      code: 'TOO_MANY_DESCRIPTORS',
+      face: 'device',
+      violation: true,
+      message: () => 'virtio: too many write descriptors in indirect table',
+    },
+  ],
+  [
+    L.E_NAIVE_BUDGET,
+    {
+      code: 'NAIVE_WALK_BUDGET',
+      face: 'device',
+      violation: false,
+      host: true,
+      message: (a, b) =>
+        `unchecked chain at head ${a} still going after ${b} descriptors: the simulator stopped a walk the naive device would never end`,
+    },
+  ],
+  [
     L.E_PUSH_ID_RANGE,
     {
       code: 'PUSH_ID_OUT_OF_RANGE',
@@ -266,7 +308,7 @@ const table = new Map<number, ErrorInfo>([
  * whose face raised it.
  */
 export class VirtqueueError extends VqsimError {
-  declare readonly side: Side;
+  declare readonly side: Side | 'host';
   /** The face that raised it: the driver's (add, reap) or the device's (pop, push). */
   readonly detectedBy: Side;
   /** True when the other side broke the protocol and the queue is now broken. */
@@ -296,7 +338,7 @@ export class VirtqueueError extends VqsimError {
     super(
       code,
       `${queue}: ${info ? info.message(a, b) : `error ${numeric}`}`,
-      info?.culprit ?? (violation || numeric === L.E_BROKEN ? other : detectedBy),
+      info?.host ? 'host' : (info?.culprit ?? (violation || numeric === L.E_BROKEN ? other : detectedBy)),
     );
     this.name = 'VirtqueueError';
     this.detectedBy = detectedBy;

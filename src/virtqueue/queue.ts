@@ -12,6 +12,7 @@ import type { DriverDma, RingMemory } from './ring-memory.js';
 import type { DeviceHost, DeviceRingOptions, ProgrammedRing } from './device-host.js';
 import { SplitDevice } from './split/device.js';
 import { PackedDevice } from './packed/device.js';
+import type { TrustModeOptions } from './modes.js';
 
 export type RingKind = 'split' | 'packed';
 
@@ -70,7 +71,12 @@ export interface Virtqueue {
   stats(): QueueStats;
 }
 
-export interface QueueOptions {
+/**
+ * Options of createQueue. The trust modes (TrustModeOptions: hardened,
+ * nospec, usedLenCheck) apply to the driver face and, for hardened and
+ * nospec, to the paired device face too.
+ */
+export interface QueueOptions extends TrustModeOptions {
   /** 'split' (default) or 'packed'. */
   ring?: RingKind;
   size?: number;

@@ -15,6 +15,9 @@ const base: RingCase = {
   inOrder: false,
   eventIdx: true,
   bufferBytes: 64,
+  hardened: true,
+  nospec: false,
+  usedLenCheck: 'driver',
 };
 
 describe('vqsim bench (ring round trip)', () => {
@@ -168,6 +171,110 @@ describe('vqsim bench (ring round trip)', () => {
     for (const [, name, value] of defs) {
       if (name === undefined || !(name in layout)) continue;
       expect([name, Number(value)]).toEqual([name, layout[name]]);
+    }
+  });
+
+  it(
+    'runs every combination of --hardened, --nospec and --used-len-check, with hardened ÷ naive',
+    { timeout: 120_000 },
+    async () => {
+      const r = await run(
+        'bench',
+        '--json',
+        '--time',
+        '5',
+        '--rounds',
+        '1',
+        '--queue-size',
+        '16',
+        '--chain-lengths',
+        '1',
+        '--indirect',
+        'off',
+        '--event-idx',
+        'on',
+        '--ring',
+        'split,packed',
+        '--engine',
+        'wasm,reference',
+        '--hardened',
+        'on,off',
+        '--nospec',
+        'off,on',
+        '--used-len-check',
+        'driver,ring',
+        '--no-native',
+      );
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      const rows = JSON.parse(r.out).results as {
+        name: string;
+        engine: string;
+        ring: string;
+        hardened: boolean;
+        nospec: boolean;
+        usedLenCheck: string;
+        vsNaive?: number;
+        vsReference?: number;
+      }[];
+      // 2 rings × 2 nospec × 2 len checks: Wasm hardened and naive, reference hardened only.
+      expect(rows.filter((x) => x.engine === 'wasm')).toHaveLength(16);
+      expect(rows.filter((x) => x.engine === 'reference')).toHaveLength(8);
+      expect(rows.filter((x) => x.engine === 'reference' && !x.hardened)).toEqual([]);
+      expect(new Set(rows.map((x) => x.name)).size).toBe(rows.length);
+      for (const x of rows.filter((y) => y.engine === 'wasm')) {
+        if (x.hardened) {
+          expect(x.vsNaive, x.name).toBeGreaterThan(0);
+          expect(x.vsReference, x.name).toBeGreaterThan(0);
+        } else {
+          expect(x.vsNaive, x.name).toBeUndefined();
+          expect(x.name).toMatch(/\/naive\//);
+        }
+      }
+      expect(rows.some((x) => x.name.includes('/nospec/') && x.name.includes('/lencheck-ring/'))).toBe(true);
+    },
+  );
+
+  it('shows hardened ÷ naive in the table', { timeout: 60_000 }, async () => {
+    const r = await run(
+      'bench',
+      '--time',
+      '5',
+      '--rounds',
+      '1',
+      '--queue-size',
+      '16',
+      '--chain-lengths',
+      '1',
+      '--indirect',
+      'off',
+      '--event-idx',
+      'off',
+      '--engine',
+      'wasm',
+      '--hardened',
+      'on,off',
+      '--no-native',
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/checks\s+nospec\s+len check/);
+    expect(r.out).toMatch(/hard÷naive/);
+    const lines = r.out.split('\n').filter((l) => l.startsWith('split  16'));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/hardened\s+off\s+driver\s.*\d\.\d\d×$/);
+    expect(lines[1]).toMatch(/naive\s+off\s+driver\s.*–$/);
+  });
+
+  it('refuses bad trust-mode flags, and chains a device would refuse, in one line', async () => {
+    for (const [args, msg] of [
+      [['--hardened', 'yes'], /--hardened yes: must be off, on or off,on/],
+      [['--nospec', '1'], /--nospec 1: must be off, on or off,on/],
+      [['--used-len-check', 'device'], /--used-len-check device: must be driver, ring/],
+      [['--queue-size', '2048', '--chain-lengths', '1025'], /--chain-lengths 1025: .*at most 1024/],
+    ] as const) {
+      const r = await run('bench', ...args);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(msg);
     }
   });
 });

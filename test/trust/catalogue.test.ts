@@ -31,6 +31,7 @@ const notViolations = new Set([
   'DMA_WINDOW',
   'EMPTY_CHAIN',
   'INJECTED_FAULT',
+  'NAIVE_WALK_BUDGET',
   'NATIVE_LOOP_FAILED',
   'NET_COUNT_MISMATCH',
   'NET_FRAME_TOO_BIG',

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DmaDirection } from '../../src/dma/types.js';
 import { VqsimError } from '../../src/errors.js';
 import { createMachine, type Machine } from '../../src/sim/machine.js';
 import { catalogue, violationOf } from '../../src/trust/catalogue/index.js';
@@ -235,7 +236,10 @@ describe('machine.react', () => {
   it('a real lie: a used id out of range on the console transmit queue, caught by the driver, detaches the device', () => {
     const m = machine('tdx-default');
     const txq = m.console().driver.txq as SplitQueue;
-    // The device writes a used element naming descriptor size + 3.
+    // One chain in flight (so the used index may move by one), then the
+    // device writes a used element naming descriptor size + 3.
+    const buf = m.console().dma.map(m.mem.alloc(4096), 64, DmaDirection.TO_DEVICE);
+    txq.driver.add([{ addr: buf, len: 64 }], [], 1);
     new MockSplitQueue(txq).addUsed(txq.size + 3, 0);
     let caught: unknown;
     try {

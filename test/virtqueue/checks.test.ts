@@ -334,6 +334,7 @@ describe('driver-side checks: a misbehaving device breaks the queue', () => {
 
   it('used id out of range (0xffffffff)', () => {
     const m = machine();
+    expect(m.q.driver.add([{ addr: m.buf, len: 64 }], [], 5)).toBe(true);
     m.mock.addUsed(0xffffffff, 0);
     expectVqError(() => m.q.driver.getUsed(), {
       code: 'USED_ID_OUT_OF_RANGE',
@@ -360,8 +361,10 @@ describe('driver-side checks: a misbehaving device breaks the queue', () => {
   it('used id returned twice: the second is not an outstanding head; the first is delivered', () => {
     const m = machine();
     const { q, mock, buf } = m;
+    // Two chains in flight, so two used entries are within what the device may use.
     expect(q.driver.add([{ addr: buf, len: 64 }], [{ addr: buf + 64, len: 64 }], 5)).toBe(true);
-    expect(q.device.popBatch()).toBe(1);
+    expect(q.driver.add([{ addr: buf + 128, len: 64 }], [], 6)).toBe(true);
+    expect(q.device.popBatch()).toBe(2);
     expect(q.device.push([{ id: 0, len: 64 }])).toBe(1);
     mock.addUsed(0, 64);
     const e = expectVqError(() => q.driver.reap(), {
@@ -373,12 +376,35 @@ describe('driver-side checks: a misbehaving device breaks the queue', () => {
     });
     expect(e.partial).toEqual([{ token: 5, len: 64 }]);
     expect(q.stats().chainsCompleted).toBe(1);
+    // The two descriptors of chain 0 came back; chain 2 (head 2) is still out.
+    expect(q.driver.numFree).toBe(7);
+    expectDriverBroken(m);
+  });
+
+  it('used idx moved past the chains in flight: the in-flight entries are delivered, then USED_IDX_JUMP', () => {
+    const m = machine();
+    const { q, mock, buf } = m;
+    expect(q.driver.add([{ addr: buf, len: 64 }], [{ addr: buf + 64, len: 64 }], 5)).toBe(true);
+    expect(q.device.popBatch()).toBe(1);
+    expect(q.device.push([{ id: 0, len: 64 }])).toBe(1);
+    // One chain was in flight; the device says two were used.
+    mock.addUsed(0, 64);
+    const e = expectVqError(() => q.driver.reap(), {
+      code: 'USED_IDX_JUMP',
+      detectedBy: 'driver',
+      violation: true,
+      message: 'vqT: used idx moved from 0 to 2: more than the buffers in flight',
+      done: 1,
+    });
+    expect(e.partial).toEqual([{ token: 5, len: 64 }]);
+    expect(q.stats().chainsCompleted).toBe(1);
     expect(q.driver.numFree).toBe(8);
     expectDriverBroken(m);
   });
 
   it('used id never added (stale)', () => {
     const m = machine();
+    expect(m.q.driver.add([{ addr: m.buf, len: 64 }], [], 5)).toBe(true);
     m.mock.addUsed(3, 0);
     expectVqError(() => m.q.driver.reap(), {
       code: 'USED_ID_NOT_A_HEAD',

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { EngineName, RingKind } from '../../index.js';
+import type { EngineName, RingKind, UsedLenCheck } from '../../index.js';
 import { UsageError } from '../usage.js';
 
 /** What `vqsim bench [ring]` was asked to run, validated. */
@@ -13,6 +13,12 @@ export interface BenchOptions {
   engines: EngineName[];
   rings: RingKind[];
   bufferBytes: number[];
+  /** Trust checks on (hardened) and/or off (naive); every combination runs. */
+  hardened: boolean[];
+  /** Index masking after the bounds checks (array_index_nospec) off and/or on. */
+  nospec: boolean[];
+  /** Where used.len is checked: by the drivers and/or at ring level. */
+  usedLenCheck: UsedLenCheck[];
   /** Measuring time per case in milliseconds. */
   timeMs: number;
   /** Times the whole matrix runs; each case reports its median round. */
@@ -35,6 +41,9 @@ const spec = {
   engine: { type: 'string' },
   ring: { type: 'string' },
   'buffer-bytes': { type: 'string' },
+  hardened: { type: 'string' },
+  nospec: { type: 'string' },
+  'used-len-check': { type: 'string' },
   time: { type: 'string' },
   rounds: { type: 'string' },
   json: { type: 'boolean' },
@@ -100,8 +109,10 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   const chainLengths = ints(
     'chain-lengths',
     str('chain-lengths') ?? '1,4,16',
-    (n) => Number.isInteger(n) && n >= 1 && n <= minQueue,
-    `chain lengths must be whole numbers from 1 to the queue size (${minQueue})`,
+    // The device refuses a chain of more than 1024 descriptors (QEMU's
+    // VIRTQUEUE_MAX_SIZE, TOO_MANY_DESCRIPTORS).
+    (n) => Number.isInteger(n) && n >= 1 && n <= minQueue && n <= 1024,
+    `chain lengths must be whole numbers from 1 to the queue size (${minQueue}), at most 1024 (a device maps no more)`,
   );
   const indirect = onOff('indirect', str('indirect') ?? 'off,on');
   const eventIdx = onOff('event-idx', str('event-idx') ?? 'off,on');
@@ -116,6 +127,9 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     (n) => Number.isInteger(n) && n >= 1 && n <= MAX_BUFFER_BYTES,
     `must be whole numbers of bytes from 1 to ${MAX_BUFFER_BYTES}`,
   );
+  const hardened = onOff('hardened', str('hardened') ?? 'on');
+  const nospec = onOff('nospec', str('nospec') ?? 'off');
+  const usedLenCheck = choices<UsedLenCheck>('used-len-check', str('used-len-check') ?? 'driver', ['driver', 'ring']);
   const timeStr = str('time');
   let timeMs = DEFAULT_TIME_MS;
   if (timeStr !== undefined) {
@@ -140,6 +154,9 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     engines,
     rings,
     bufferBytes,
+    hardened,
+    nospec,
+    usedLenCheck,
     timeMs,
     json: values.json === true,
     native: values['no-native'] !== true,

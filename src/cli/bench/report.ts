@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import type { BenchReport, NativeRow, ResultRow } from './run.js';
-import { configs, sameConfig, type Config } from './run.js';
+import { configs, sameBase, sameConfig, type Config } from './run.js';
 import type { BenchOptions } from './options.js';
 
 const mps = (r: { chainsPerSec: number } | undefined) => (r ? (r.chainsPerSec / 1e6).toFixed(2) : '–');
@@ -20,6 +20,9 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
     'in order',
     'event idx',
     'buf B',
+    'checks',
+    'nospec',
+    'len check',
     'wasm Mch/s',
     'best',
     'wasm ns/ch',
@@ -29,15 +32,14 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
     'native Mch/s',
     'wasm÷native',
     'packed÷split',
+    'hard÷naive',
   ];
   const rows = configs(o).map((cfg) => {
     const w = find(cfg, 'wasm');
     const ref = find(cfg, 'reference');
     // The native loop is a port of the split ring only.
     const nat =
-      cfg.ring === 'split'
-        ? nativeRows.find((n) => sameConfig({ ...n, ring: 'split', inOrder: false }, cfg))
-        : undefined;
+      cfg.ring === 'split' ? nativeRows.find((n) => sameBase({ ...n, ring: 'split', inOrder: false }, cfg)) : undefined;
     return [
       cfg.ring,
       String(cfg.queueSize),
@@ -46,6 +48,9 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
       cfg.inOrder ? 'on' : 'off',
       cfg.eventIdx ? 'on' : 'off',
       String(cfg.bufferBytes),
+      cfg.hardened ? 'hardened' : 'naive',
+      cfg.nospec ? 'on' : 'off',
+      cfg.usedLenCheck,
       mps(w),
       w ? (w.spread[1] / 1e6).toFixed(2) : '–',
       ns(w),
@@ -55,6 +60,7 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
       mps(nat),
       ratio(w?.vsNative),
       ratio(w?.vsSplit),
+      ratio(w?.vsNaive),
     ];
   });
   const note =
@@ -62,7 +68,7 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
       ? report.native.skipped
       : `native: ${report.native.compiler} ${report.native.flags.join(' ')} (bench/native/roundtrip.c)`;
   return (
-    textTable(`vqsim bench ring: single-thread round trip, ${o.timeMs} ms per case`, head, rows, 7) + `\n${note}\n`
+    textTable(`vqsim bench ring: single-thread round trip, ${o.timeMs} ms per case`, head, rows, 10) + `\n${note}\n`
   );
 }
 

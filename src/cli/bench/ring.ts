@@ -1,6 +1,14 @@
 import { Bench } from 'tinybench';
 import { VqsimError } from '../../errors.js';
-import { createQueue, GuestMemory, RequestBatch, type EngineName, type RingKind, type Virtqueue } from '../../index.js';
+import {
+  createQueue,
+  GuestMemory,
+  RequestBatch,
+  type EngineName,
+  type RingKind,
+  type UsedLenCheck,
+  type Virtqueue,
+} from '../../index.js';
 
 /** One configuration of the ring round-trip benchmark. */
 export interface RingCase {
@@ -13,6 +21,12 @@ export interface RingCase {
   inOrder: boolean;
   eventIdx: boolean;
   bufferBytes: number;
+  /** Both faces run their trust checks (false: the naive mode the attack scenarios compare with). */
+  hardened: boolean;
+  /** Device-supplied indices masked after their check (array_index_nospec). */
+  nospec: boolean;
+  /** Where the driver checks used.len: 'driver' (left to the drivers) or 'ring' (desc_state buflen). */
+  usedLenCheck: UsedLenCheck;
 }
 
 export interface RingResult {
@@ -47,6 +61,9 @@ export function caseName(c: RingCase): string {
     c.eventIdx ? 'evidx' : 'noevidx',
     ...(c.inOrder ? ['inorder'] : []),
     `${c.bufferBytes}B`,
+    ...(c.hardened ? [] : ['naive']),
+    ...(c.nospec ? ['nospec'] : []),
+    ...(c.usedLenCheck === 'ring' ? ['lencheck-ring'] : []),
     c.engine,
   ].join('/');
 }
@@ -96,6 +113,9 @@ export class RingRoundTrip {
       inOrder: c.inOrder,
       indirectMax,
       engine: c.engine,
+      hardened: c.hardened,
+      nospec: c.nospec,
+      usedLenCheck: c.usedLenCheck,
       // The case name is too long for a stats block name ("<name>.driver",
       // at most STATS_NAME_BYTES); one queue per machine needs no more than this.
       name: 'bench',

@@ -16,6 +16,8 @@ export interface ResultRow extends RingCase {
   vsNative?: number;
   /** On packed Wasm rows: packed chains/s ÷ split chains/s of the same configuration. */
   vsSplit?: number;
+  /** On hardened Wasm rows: hardened chains/s ÷ naive chains/s of the same configuration. */
+  vsNaive?: number;
   /** Rounds measured; the row is the median one. */
   rounds: number;
   /** Slowest and fastest round, chains per second. */
@@ -57,15 +59,35 @@ export function configs(o: BenchOptions): Config[] {
         for (const indirect of o.indirect)
           for (const eventIdx of o.eventIdx)
             for (const inOrder of o.inOrder)
-              for (const ring of o.rings) {
-                // The split ring has no in-order mode: its in-order rows would repeat the plain ones.
-                if (inOrder && ring === 'split') continue;
-                out.push({ ring, queueSize, chainLength, indirect, inOrder, eventIdx, bufferBytes });
-              }
+              for (const usedLenCheck of o.usedLenCheck)
+                for (const nospec of o.nospec)
+                  for (const ring of o.rings)
+                    // Hardened and naive of one configuration run back to
+                    // back, so their ratio sees the same machine load.
+                    for (const hardened of o.hardened) {
+                      // The split ring has no in-order mode: its in-order rows would repeat the plain ones.
+                      if (inOrder && ring === 'split') continue;
+                      out.push({
+                        ring,
+                        queueSize,
+                        chainLength,
+                        indirect,
+                        inOrder,
+                        eventIdx,
+                        bufferBytes,
+                        hardened,
+                        nospec,
+                        usedLenCheck,
+                      });
+                    }
   return out;
 }
 
 export const sameConfig = (a: Config, b: Config): boolean =>
+  sameBase(a, b) && a.hardened === b.hardened && a.nospec === b.nospec && a.usedLenCheck === b.usedLenCheck;
+
+/** The same ring configuration, whatever its trust modes (the native loop has none). */
+export const sameBase = (a: Omit<Config, 'hardened' | 'nospec' | 'usedLenCheck'>, b: Config): boolean =>
   a.ring === b.ring &&
   a.queueSize === b.queueSize &&
   a.chainLength === b.chainLength &&
@@ -99,6 +121,8 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
   for (let round = 0; round < o.rounds; round++) {
     for (const cfg of configs(o)) {
       for (const engine of o.engines) {
+        // The reference model is the hardened oracle: it has no naive mode.
+        if (engine === 'reference' && !cfg.hardened) continue;
         const c: RingCase = { ...cfg, engine };
         const name = caseName(c);
         progress(`round ${round + 1}/${o.rounds} ${name} ...`);
@@ -107,7 +131,10 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
         slot.runs.push(r);
         rounds.set(name, slot);
       }
-      if (build && cfg.chainLength === 1 && cfg.ring === 'split') {
+      // The native loop has no trust modes: once per ring configuration.
+      const plain =
+        cfg.hardened === o.hardened[0] && cfg.nospec === o.nospec[0] && cfg.usedLenCheck === o.usedLenCheck[0];
+      if (build && plain && cfg.chainLength === 1 && cfg.ring === 'split') {
         const name = caseName({ ...cfg, engine: 'wasm' }).replace(/\/wasm$/, '');
         progress(`round ${round + 1}/${o.rounds} native ${name} ...`);
         const n = runNative(build, { ...cfg, batchChains: batchChains(cfg) }, o.timeMs);
@@ -132,7 +159,9 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     if (row.engine !== 'wasm') continue;
     const ref = results.find((r) => r.engine === 'reference' && sameConfig(r, row));
     if (ref) row.vsReference = best(row) / best(ref);
-    const nat = nativeRows.find((n) => sameConfig({ ...n, ring: 'split', inOrder: false }, row));
+    const naive = results.find((r) => r.engine === 'wasm' && sameConfig(r, { ...row, hardened: false }));
+    if (row.hardened && naive) row.vsNaive = best(row) / best(naive);
+    const nat = nativeRows.find((n) => sameBase({ ...n, ring: 'split', inOrder: false }, row));
     if (nat) row.vsNative = best(row) / best(nat);
     // An in-order packed row compares with the plain split ring (split has no in-order mode).
     const split = results.find((r) => r.engine === 'wasm' && sameConfig(r, { ...row, ring: 'split', inOrder: false }));

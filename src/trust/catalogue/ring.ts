@@ -42,6 +42,28 @@ export const ringViolations: readonly Violation[] = [
     message: 'used descriptor %u has flags %x: AVAIL/USED do not match the used wrap counter',
     source: `is_used_desc_packed, ${RING}`,
   },
+  {
+    id: 'USED_IDX_JUMP',
+    side: 'device',
+    layer: 'ring',
+    severity: 'critical',
+    handling: 'break',
+    summary:
+      'used->idx moved by more than the chains in flight: the driver would reap stale slots and free buffers the device still holds or never popped',
+    message: 'used idx moved from %u to %u: more than the buffers in flight',
+    source: `split_drv_get_used (vqsim; Linux does not check; the device-side twin is QEMU virtqueue_num_heads, ${QEMU})`,
+  },
+  {
+    id: 'USED_LEN_EXCEEDS_BUFLEN',
+    side: 'device',
+    layer: 'ring',
+    severity: 'high',
+    handling: 'break',
+    summary:
+      "a used element's len is larger than the writable bytes the driver posted in that chain (checked at ring level with usedLenCheck 'ring')",
+    message: 'used len %d is larger than in buflen %u',
+    source: `virtqueue_get_buf_ctx_split / _packed, ${RING} (939779f5152d, reverted by f124034faa91)`,
+  },
   // ---- A driver lying to the device ----
   {
     id: 'AVAIL_IDX_JUMP',
@@ -182,5 +204,15 @@ export const ringViolations: readonly Violation[] = [
     summary: 'more chains in flight than the ring holds',
     message: 'Virtqueue size exceeded',
     source: `virtqueue_pop, ${QEMU}`,
+  },
+  {
+    id: 'TOO_MANY_DESCRIPTORS',
+    side: 'driver',
+    layer: 'ring',
+    severity: 'medium',
+    handling: 'break',
+    summary: 'a chain or indirect table maps more than VIRTQUEUE_MAX_SIZE (1024) descriptors',
+    message: 'virtio: too many write descriptors in indirect table',
+    source: `virtqueue_map_desc, ${QEMU}`,
   },
 ];

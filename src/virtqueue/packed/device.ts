@@ -3,7 +3,7 @@ import * as P from '../../../assembly/packed/layout.js';
 import { registerStats } from '../../memory/stats-registry.js';
 import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
-import { checkPopElements, faceOwner } from '../device-host.js';
+import { checkPopElements, deviceModeFlags, faceOwner } from '../device-host.js';
 import type { PackedEngine } from '../engine.js';
 import { checkPackedQueueSize } from './layout.js';
 
@@ -82,7 +82,10 @@ export class PackedDevice extends DeviceFace {
       device: host.linear(ring.device, P.PEVENT_SIZE, true),
     };
     const flags =
-      (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0) | (ring.inOrder ? L.QF_IN_ORDER : 0);
+      (ring.eventIdx ? L.QF_EVENT_IDX : 0) |
+      (ring.indirect ? L.QF_INDIRECT : 0) |
+      (ring.inOrder ? L.QF_IN_ORDER : 0) |
+      deviceModeFlags(host, options);
     const popElements = checkPopElements(options.popElements, size);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
     registerStats(host.hostView.buffer, 'ring', options.statsName ?? options.name ?? 'vq0', statsBlock);

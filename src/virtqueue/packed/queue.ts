@@ -4,6 +4,7 @@ import { ConfigError } from '../../errors.js';
 import { checkRingMemory, type RingMemory } from '../ring-memory.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { EngineName, PackedEngine } from '../engine.js';
+import { modeFlags, type TrustModeOptions } from '../modes.js';
 import type { Virtqueue } from '../queue.js';
 import { ReferencePackedEngine } from '../reference/packed.js';
 import { readStats, sumStats, type QueueStats } from '../stats.js';
@@ -13,7 +14,7 @@ import { PackedDevice, type PackedDeviceAddrs } from './device.js';
 import { PackedDriver, type PackedDriverAddrs } from './driver.js';
 import { packedRingLayout, type PackedRingLayout } from './layout.js';
 
-export interface PackedQueueOptions {
+export interface PackedQueueOptions extends TrustModeOptions {
   /** Queue size: any whole number from 1 to 32768. Default 256. */
   size?: number;
   /** VIRTIO_F_EVENT_IDX negotiated (enables the DESC event mode). Default false. */
@@ -135,7 +136,10 @@ export class PackedQueue implements Virtqueue {
     this.ringAddr = rm.addr;
     this.ringDma = rm.dma ?? rm.addr;
     const flags =
-      (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0) | (this.inOrder ? L.QF_IN_ORDER : 0);
+      (this.eventIdx ? L.QF_EVENT_IDX : 0) |
+      (this.indirect ? L.QF_INDIRECT : 0) |
+      (this.inOrder ? L.QF_IN_ORDER : 0) |
+      modeFlags(options, this.engineName === 'reference', this.name);
     const ring = mem.linear(this.ringAddr, this.layout.total);
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
     this.driver = PackedDriver.create(this, ring, flags, this.indirect ? indirectMax : 0, dma);
@@ -148,7 +152,14 @@ export class PackedQueue implements Virtqueue {
     this.deviceSide = PackedDevice.fromAreas(
       options.device ?? directDeviceView(mem),
       { size, desc, driver, device, eventIdx: this.eventIdx, indirect: this.indirect, inOrder: this.inOrder },
-      { engine: this.engine, name: this.name, statsName: `${this.name}.device`, popElements: options.popElements },
+      {
+        engine: this.engine,
+        name: this.name,
+        statsName: `${this.name}.device`,
+        popElements: options.popElements,
+        hardened: options.hardened,
+        nospec: options.nospec,
+      },
     );
   }
 

@@ -165,6 +165,9 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
       this.set32(st + P.PSTATE_TOKEN, this.u32(p + L.REQ_TOKEN));
       this.set16(st + P.PSTATE_NUM, need);
       this.set16(st + P.PSTATE_LAST, last);
+      let writeBytes = 0;
+      for (let k = outN; k < total; k++) writeBytes += this.u32(sg + k * L.SG_SIZE + L.SG_LEN);
+      this.set32(st + P.PSTATE_WLEN, writeBytes >>> 0);
       if (first === undefined) first = { at: head, flags: headFlags };
       else this.set16(head + P.PDESC_FLAGS, headFlags);
       numFree -= need;
@@ -217,6 +220,8 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
     const ring = this.u32(drv + P.PDRV_DESC);
     const extra = this.u32(drv + P.PDRV_EXTRA);
     const state = this.u32(drv + P.PDRV_STATE);
+    // Hardened only (the queue refuses QF_NAIVE on the reference model).
+    const lenCheck = (this.u32(drv + P.PDRV_FEATURES) & L.QF_USED_LEN_RING) !== 0;
     const lastUsedIdx = this.u32(drv + P.PDRV_LAST_USED);
     let pos = lastUsedIdx & P.PEVENT_OFF_MASK;
     let wrap = lastUsedIdx >>> P.PEVENT_WRAP_SHIFT;
@@ -254,6 +259,12 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
       if (descs === 0) {
         err = L.E_USED_ID_NOT_HEAD;
         errA = id;
+        break;
+      }
+      if (lenCheck && len > this.u32(st + P.PSTATE_WLEN)) {
+        err = L.E_USED_LEN;
+        errA = len;
+        errB = this.u32(st + P.PSTATE_WLEN);
         break;
       }
       // detach_buf_packed(), from the private state only.
@@ -444,6 +455,11 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
           fault(-table, this.u32(headDesc + P.PDESC_ADDR), this.u32(headDesc + P.PDESC_ADDR + 4));
           break;
         }
+        // QEMU virtqueue_map_desc(): at most VIRTQUEUE_MAX_SIZE s/g entries.
+        if (tlen / P.PDESC_SIZE > 1024) {
+          fault(L.E_TOO_MANY_WRITE_DESCS, lastAvail, tlen / P.PDESC_SIZE);
+          break;
+        }
         id = this.u16(headDesc + P.PDESC_ID);
         ndescs = 1;
         // All entries belong to the buffer; NEXT means nothing in a table.
@@ -462,6 +478,10 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
         for (;;) {
           if (ndescs >= num) {
             fault(L.E_DESC_LOOP, lastAvail);
+            break;
+          }
+          if (ndescs >= 1024) {
+            fault(L.E_TOO_MANY_WRITE_DESCS, lastAvail, ndescs);
             break;
           }
           const d = ring + i * P.PDESC_SIZE;
@@ -675,6 +695,7 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
     const ring = this.u32(drv + P.PDRV_DESC);
     const state = this.u32(drv + P.PDRV_STATE);
     const totals = this.u32(drv + P.PDRV_TOTAL_LEN);
+    const lenCheck = (this.u32(drv + P.PDRV_FEATURES) & L.QF_USED_LEN_RING) !== 0;
     const lastUsedIdx = this.u32(drv + P.PDRV_LAST_USED);
     let pos = lastUsedIdx & P.PEVENT_OFF_MASK;
     let wrap = lastUsedIdx >>> P.PEVENT_WRAP_SHIFT;
@@ -709,6 +730,12 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
         if (this.u16(state + id * P.PSTATE_SIZE + P.PSTATE_NUM) === 0) {
           err = L.E_USED_ID_NOT_HEAD;
           errA = id;
+          break;
+        }
+        if (lenCheck && this.u32(d + P.PDESC_LEN) > this.u32(state + id * P.PSTATE_SIZE + P.PSTATE_WLEN)) {
+          err = L.E_USED_LEN;
+          errA = this.u32(d + P.PDESC_LEN);
+          errB = this.u32(state + id * P.PSTATE_SIZE + P.PSTATE_WLEN);
           break;
         }
         batchId = id;

@@ -124,6 +124,10 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
         this.set32(st + L.STATE_HEAD, L.STATE_DIRECT);
       }
       this.set32(st + L.STATE_TOKEN, this.u32(p + L.REQ_TOKEN));
+      // The chain's writable bytes (buflen), for the ring-level used-len check.
+      let writeBytes = 0;
+      for (let k = outN; k < total; k++) writeBytes += this.u32(sg(k) + L.SG_LEN);
+      this.set32(st + L.STATE_WLEN, writeBytes >>> 0);
       numFree -= need;
       this.set16(avail + L.VRING_AVAIL_RING + (availIdx & (num - 1)) * 2, head);
       availIdx = (availIdx + 1) & 0xffff;
@@ -185,13 +189,31 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
     const state = this.u32(drv + L.DRV_STATE);
     let lastUsed = this.u32(drv + L.DRV_LAST_USED);
     const usedIdx = this.u16(used + L.VRING_USED_IDX);
+    const features = this.u32(drv + L.DRV_FEATURES);
+    // The reference model is the hardened driver only (the queue refuses
+    // QF_NAIVE on it); QF_NOSPEC changes nothing it computes.
+    // More used entries than chains in flight: the first in-flight ones are
+    // reaped (and checked), then the reap stops with USED_IDX_JUMP.
+    const inFlight = (this.u32(drv + L.DRV_AVAIL_IDX_SHADOW) - lastUsed) & 0xffff;
+    const jump = ((usedIdx - lastUsed) & 0xffff) > inFlight;
+    const end = jump ? (lastUsed + inFlight) & 0xffff : usedIdx;
+    const lastUsed0 = lastUsed;
     let freeHead = this.u32(drv + L.DRV_FREE_HEAD);
     let numFree = this.u32(drv + L.DRV_NUM_FREE);
     let count = 0;
     let bytes = 0;
     let err = 0;
     let errA = 0;
-    while (count < max && lastUsed !== usedIdx) {
+    let errB = 0;
+    while (count < max) {
+      if (lastUsed === end) {
+        if (jump) {
+          err = L.E_USED_IDX_JUMP;
+          errA = lastUsed0;
+          errB = usedIdx;
+        }
+        break;
+      }
       const u = used + L.VRING_USED_RING + (lastUsed & (num - 1)) * L.VRING_USED_ELEM_SIZE;
       const id = this.u32(u);
       const len = this.u32(u + 4);
@@ -204,6 +226,12 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
       if (this.u32(st + L.STATE_HEAD) === 0) {
         err = L.E_USED_ID_NOT_HEAD;
         errA = id;
+        break;
+      }
+      if (features & L.QF_USED_LEN_RING && len > this.u32(st + L.STATE_WLEN)) {
+        err = L.E_USED_LEN;
+        errA = len;
+        errB = this.u32(st + L.STATE_WLEN);
         break;
       }
       // detach_buf_split(): follow the chain through the private shadow.
@@ -234,7 +262,9 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
       this.bump(stats, L.ST_BYTES_COMPLETED, bytes);
     }
     this.set32(drv + L.DRV_BATCH_DONE, count);
-    if (err !== 0) return this.drvFail(drv, err, errA, count, true);
+    if (err !== 0) {
+      return this.drvFail(drv, err, errA, err === L.E_USED_LEN || err === L.E_USED_IDX_JUMP ? errB : count, true);
+    }
     return count;
   }
 
@@ -337,9 +367,14 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
       let writeBytes = 0;
       let full = false;
       for (;;) {
-        // A chain visits at most `max` descriptors: a cycle ends here.
+        // A chain visits at most `max` descriptors: a cycle ends here; and
+        // maps at most VIRTQUEUE_MAX_SIZE (1024) of them (QEMU).
         if (n >= max) {
-          err = [L.E_DESC_LOOP, head, 0];
+          err = [L.E_DESC_LOOP, head, n];
+          break;
+        }
+        if (n >= 1024) {
+          err = [L.E_TOO_MANY_WRITE_DESCS, head, n];
           break;
         }
         const d = table + i * 16;

@@ -2,7 +2,7 @@ import * as L from '../../../assembly/layout.js';
 import { registerStats } from '../../memory/stats-registry.js';
 import { DeviceFace, type DeviceAddrs, type DeviceStateOffsets } from '../device-face.js';
 import type { DeviceFaceOwner, DeviceHost, DeviceRingOptions, ProgrammedRing } from '../device-host.js';
-import { checkPopElements, faceOwner } from '../device-host.js';
+import { checkPopElements, deviceModeFlags, faceOwner } from '../device-host.js';
 import type { SplitEngine } from '../engine.js';
 import { checkQueueSize } from './layout.js';
 
@@ -75,7 +75,8 @@ export class SplitDevice extends DeviceFace {
       avail: host.linear(ring.driver, L.VRING_AVAIL_RING + 2 * size + 2, false),
       used: host.linear(ring.device, L.VRING_USED_RING + L.VRING_USED_ELEM_SIZE * size + 2, true),
     };
-    const flags = (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0);
+    const flags =
+      (ring.eventIdx ? L.QF_EVENT_IDX : 0) | (ring.indirect ? L.QF_INDIRECT : 0) | deviceModeFlags(host, options);
     const popElements = checkPopElements(options.popElements, size);
     const statsBlock = host.hostAlloc(L.ST_SIZE);
     registerStats(host.hostView.buffer, 'ring', options.statsName ?? options.name ?? 'vq0', statsBlock);

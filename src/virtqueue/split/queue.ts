@@ -12,8 +12,9 @@ import { directDriverDma, type DriverDma } from '../ring-memory.js';
 import { SplitDevice, type SplitDeviceAddrs } from './device.js';
 import { SplitDriver, type SplitDriverAddrs } from './driver.js';
 import { splitRingLayout, type SplitRingLayout } from './layout.js';
+import { modeFlags, type TrustModeOptions } from '../modes.js';
 
-export interface SplitQueueOptions {
+export interface SplitQueueOptions extends TrustModeOptions {
   /** Queue size: a power of two from 1 to 32768. Default 256. */
   size?: number;
   /** VIRTIO_F_EVENT_IDX negotiated. Default false. */
@@ -138,7 +139,10 @@ export class SplitQueue implements Virtqueue {
     checkRingMemory(rm, this.layout.total, this.layout.align);
     this.ringAddr = rm.addr;
     this.ringDma = rm.dma ?? rm.addr;
-    const flags = (this.eventIdx ? L.QF_EVENT_IDX : 0) | (this.indirect ? L.QF_INDIRECT : 0);
+    const flags =
+      (this.eventIdx ? L.QF_EVENT_IDX : 0) |
+      (this.indirect ? L.QF_INDIRECT : 0) |
+      modeFlags(options, this.engineName === 'reference', this.name);
     const ring = mem.linear(this.ringAddr, this.layout.total);
     this.statsBlock = mem.hostAlloc(L.ST_SIZE);
     this.driver = SplitDriver.create(this, ring, flags, this.indirect ? indirectMax : 0, dma);
@@ -151,7 +155,14 @@ export class SplitQueue implements Virtqueue {
     this.deviceSide = SplitDevice.fromAreas(
       options.device ?? directDeviceView(mem),
       { size, desc, driver: avail, device: used, eventIdx: this.eventIdx, indirect: this.indirect },
-      { engine: this.engine, name: this.name, statsName: `${this.name}.device`, popElements: options.popElements },
+      {
+        engine: this.engine,
+        name: this.name,
+        statsName: `${this.name}.device`,
+        popElements: options.popElements,
+        hardened: options.hardened,
+        nospec: options.nospec,
+      },
     );
   }
 
