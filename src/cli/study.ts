@@ -137,7 +137,7 @@ function parseCommon(study: 'swiotlb' | 'pool', args: string[]): ParsedStudyArgs
   try {
     ({ values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false }));
   } catch (e) {
-    throw new UsageError(describeParseError(e));
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
   }
   for (const [k, v] of Object.entries(values)) {
     if (typeof v === 'string' && !STUDY_FLAGS[study].includes(k as Flag)) {
@@ -198,8 +198,16 @@ export function exportRows<R extends object>(
   rows: readonly R[],
   flat: (r: R) => Record<string, string | number>,
   format: Exclude<ExportFormat, 'table'>,
+  doc: { command: string; options: object; name: (r: R) => string },
 ): string {
-  if (format === 'json') return jsonDocument(rows);
+  if (format === 'json') {
+    const bench = doc.command;
+    return jsonDocument(
+      doc.command,
+      doc.options,
+      rows.map((r) => ({ bench, name: doc.name(r), ...r })),
+    );
+  }
   const cols = rows.length ? Object.keys(flat(rows[0]!)) : [];
   if (format === 'csv') {
     const q = (v: string | number) =>
@@ -351,7 +359,14 @@ function flat(r: StudyRow): Record<string, string | number> {
 }
 
 export function formatStudy(rows: readonly StudyRow[], o: StudyOptions): string {
-  if (o.format !== 'table') return exportRows(rows, flat, o.format);
+  if (o.format !== 'table') {
+    return exportRows(rows, flat, o.format, {
+      command: 'study swiotlb',
+      // The cost model is recorded by its profile name (each row's costProfile) and fields.
+      options: o,
+      name: (r) => `swiotlb/${r.device}/${r.ring}/${r.deployment}/${r.size}B`,
+    });
+  }
   const head = [
     'device',
     'ring',
@@ -399,7 +414,15 @@ export async function studyCommand(args: string[], io: Io): Promise<number> {
     }
     const o = parsePoolArgs(str, full);
     const rows = runPoolStudy(o, io.progress);
-    io.out(format === 'table' ? poolTable(rows, o) : exportRows(rows, (r) => ({ ...r }), format));
+    io.out(
+      format === 'table'
+        ? poolTable(rows, o)
+        : exportRows(rows, (r) => ({ ...r }), format, {
+            command: 'study pool',
+            options: o,
+            name: (r) => `pool/${r.slots}slots/${r.areas}areas/${r.queues}queues/${r.size}B`,
+          }),
+    );
     return 0;
   }
   if (which !== 'swiotlb') throw new UsageError(`unknown study ${which}: must be swiotlb or pool`);

@@ -143,30 +143,33 @@ describe('vqsim command line', () => {
     for (const [argv, row] of cases) {
       const r = await run(...argv, '--json');
       expect(r.code).toBe(0);
-      const doc = JSON.parse(r.out) as { node: string; v8: string; cpu: string; results: Record<string, unknown>[] };
-      expect(doc.node).toBe(process.version);
-      expect(doc.cpu).toMatch(/cores/);
-      expect(doc.results.length).toBeGreaterThan(0);
-      expect(doc.results[0]).toMatchObject(row);
+      const doc = JSON.parse(r.out) as {
+        meta: { node: string; v8: string; cpu: { model: string; count: number } };
+        rows: Record<string, unknown>[];
+      };
+      expect(doc.meta.node).toBe(process.version);
+      expect(doc.meta.cpu.count).toBeGreaterThan(0);
+      expect(doc.rows.length).toBeGreaterThan(0);
+      expect(doc.rows[0]).toMatchObject(row);
     }
   });
 
   it("bench pingpong --like-ringtest runs with ringtest's defaults: ring 256, 256 in flight, one chain per device call", async () => {
     const r = await run('bench', 'pingpong', '--like-ringtest', '--ring', 'split,packed', '--time', '20', '--json');
     expect(r.code).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: Record<string, unknown>[] }).results;
+    const rows = (JSON.parse(r.out) as { rows: Record<string, unknown>[] }).rows;
     expect(rows.map((x) => x.ring)).toEqual(['split', 'packed']);
     for (const row of rows) expect(row).toMatchObject({ queueSize: 256, maxInflight: 256, deviceBatch: 1 });
     const t = await run('bench', 'pingpong', '--like-ringtest', '--ring', 'packed', '--time', '20');
     expect(t.out).toMatch(/ringtest's defaults/);
-    expect(t.out).toMatch(/^packed\s+256\s+256\s+1\s/m);
+    expect(t.out).toMatch(/^[! ] packed\s+256\s+256\s+1\s/m);
   });
 
   it('bench colocated runs the native baseline in the same rounds, or says why not', { timeout: 60_000 }, async () => {
     const args = ['bench', 'colocated', '--ring', 'split', '--rounds', '1', '--time', '20', '--warmup', '0'];
     const r = await run(...args, '--workers', '1,2', '--json');
     expect(r.code).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: ColocatedRow[] }).results;
+    const rows = (JSON.parse(r.out) as { rows: ColocatedRow[] }).rows;
     if (typeof buildNative() === 'string') {
       expect(rows[0]!.nativeScaling).toBeUndefined();
     } else {
