@@ -65,8 +65,8 @@ ${PLACEMENT_HELP}  --mode <m,...>            randread, randwrite, seqread, seqwr
   --json                    print JSON rows
   -h, --help                show this help
 
-ns/io is 1 ÷ throughput: the time per request with --depth in flight, not a
-request's latency (what fio calls clat); the JSON's latUsec is not measured.
+ns/io (1/tput) is 1 ÷ throughput: the time per request with --depth requests
+in flight, not a request's latency from submit to completion (fio's clat).
 
 Examples:
   vqsim bench blk --mode randread --queues 1 --depth 32
