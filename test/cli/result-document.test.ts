@@ -245,3 +245,24 @@ describe('noise warnings', () => {
     },
   );
 });
+
+describe('flags that are each valid but do not fit together', () => {
+  it('net: --queues × --queue-size × --packet-bytes beyond guest RAM, with the queue size that fits', async () => {
+    const r = await run('bench', 'net', '--queues', '64', '--queue-size', '32768', '--packet-bytes', '9000');
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(
+      /^vqsim: --queues 64 × --queue-size 32768 × --packet-bytes 9000 do not fit one machine: \d+ MiB of guest RAM needed, 4032 MiB at most \(--queue-size \d+ fits\)\n$/,
+    );
+    const fit = /--queue-size (\d+) fits/.exec(r.err)![1]!;
+    // The size it names does fit: parsing goes through.
+    const { parseNetArgs } = await import('../../src/cli/bench/net.js');
+    expect(() => parseNetArgs(['--queues', '64', '--queue-size', fit, '--packet-bytes', '9000'])).not.toThrow();
+  });
+
+  it('ring: --chain-lengths longer than --queue-size', async () => {
+    const r = await run('bench', '--queue-size', '8', '--chain-lengths', '16');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^vqsim: --chain-lengths 16: .*from 1 to the queue size \(8\)\n$/);
+  });
+});

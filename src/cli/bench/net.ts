@@ -13,6 +13,8 @@ import { statsOf, statsPerOp, type NoiseWarning, type SampleStats } from '../res
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { createMachine, type MachineConfig, type RingKind } from '../../index.js';
+import { guestBytesFor, resolveMachineConfig } from '../../sim/machine-config.js';
+import { MAX_GUEST_RAM } from '../../../assembly/layout.js';
 import { checkNetDevice, runNetColocated, runNetPackets, type NetBenchBackend } from '../../sim/net.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
@@ -294,6 +296,33 @@ const spec = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** Guest RAM the largest case needs (the machine's own formula, guestBytesFor), with the 16 MiB it adds. */
+function netGuestBytes(queues: number, queueSize: number, packetBytes: number): number {
+  const c: NetCase = { ...BASELINE, ring: 'split', queues, queueSize, packetBytes, mergeable: true, backend: 'loopback' };
+  const [device] = resolveMachineConfig(netCaseMachine(c)).devices;
+  return guestBytesFor(device!) + (16 << 20);
+}
+
+/**
+ * Each of --queues, --queue-size and --packet-bytes can be valid while their
+ * product does not fit one machine's guest RAM: say so before anything runs,
+ * with the largest queue size that fits.
+ */
+function fitsGuestMemory(queues: number, queueSize: number, packetBytes: number): void {
+  const need = netGuestBytes(queues, queueSize, packetBytes);
+  if (need <= MAX_GUEST_RAM) return;
+  let fit = queueSize;
+  while (fit > 8 && netGuestBytes(queues, fit, packetBytes) > MAX_GUEST_RAM) fit >>= 1;
+  const hint =
+    netGuestBytes(queues, fit, packetBytes) <= MAX_GUEST_RAM
+      ? `--queue-size ${fit} fits`
+      : 'fewer --queues or smaller --packet-bytes';
+  throw new UsageError(
+    `--queues ${queues} × --queue-size ${queueSize} × --packet-bytes ${packetBytes} do not fit one machine: ` +
+      `${Math.ceil(need / 2 ** 20)} MiB of guest RAM needed, ${MAX_GUEST_RAM / 2 ** 20} MiB at most (${hint})`,
+  );
+}
+
 /** Parses and validates `vqsim bench net` flags; a bad one is a UsageError naming it. */
 export function parseNetArgs(args: string[]): NetOptions {
   let values: Record<string, string | boolean | undefined>;
@@ -346,6 +375,7 @@ export function parseNetArgs(args: string[]): NetOptions {
   const placements = withBaseline(
     parsePlacements({ deployment: str('deployment'), dma: str('dma'), encryption: str('encryption') }),
   );
+  fitsGuestMemory(workers.length > 0 ? 1 : Math.max(...queues), queueSize[0]!, Math.max(...packetBytes));
   return {
     placements,
     packetBytes,
