@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -232,6 +232,21 @@ describe('vqsim command line', () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe('vqsim: --queue-size 300: the queue size must be a power of two from 1 to 32768\n');
+  });
+
+  it('bin/vqsim.js stops quietly with status 0 when its reader has gone (EPIPE)', () => {
+    // `true` exits before the benchmark writes: the write fails with EPIPE.
+    const cmd = `set -o pipefail; "${process.execPath}" "${bin}" bench --time 2 --rounds 1 --queue-size 16 --chain-lengths 1 --indirect off --event-idx off --engine wasm --no-native --quiet --json | true`;
+    const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('bin/vqsim.js --version prints the package version', () => {
+    const r = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(r.stdout).toBe(`vqsim ${pkg.version}\n`);
+    expect(r.status).toBe(0);
   });
 });
 
