@@ -80,9 +80,36 @@ describe('the result document', () => {
     expect(sw.rows.map((x) => x.name)).toEqual(['swiotlb/map/10%/4096B', 'swiotlb/copy/64B']);
     const pp = await jsonOf('bench', 'pingpong', '--ring', 'split', '--time', '20ms', '--warmup', '0');
     expect(pp.rows[0]).toMatchObject({ bench: 'pingpong', name: 'pingpong/split/q256', unit: 'ns/round trip' });
-    const co = await jsonOf('bench', 'colocated', '--ring', 'split', '--workers', '1', '--rounds', '1', '--no-native', '--time', '20ms', '--warmup', '0');
+    const co = await jsonOf(
+      'bench',
+      'colocated',
+      '--ring',
+      'split',
+      '--workers',
+      '1',
+      '--rounds',
+      '1',
+      '--no-native',
+      '--time',
+      '20ms',
+      '--warmup',
+      '0',
+    );
     expect(co.rows[0]).toMatchObject({ bench: 'colocated', name: 'colocated/split/q256/1w' });
-    const st = await jsonOf('study', 'swiotlb', '--device', 'net', '--ring', 'split', '--sizes', '64', '--deployment', 'cvm', '--time', '5');
+    const st = await jsonOf(
+      'study',
+      'swiotlb',
+      '--device',
+      'net',
+      '--ring',
+      'split',
+      '--sizes',
+      '64',
+      '--deployment',
+      'cvm',
+      '--time',
+      '5',
+    );
     expect(st.meta.command).toBe('study swiotlb');
     const pool = await jsonOf('study', 'pool', '--sizes', '1500', '--slots', '2048', '--queues', '1', '--steps', '100');
     expect(pool.rows[0]!.bench).toBe('study pool');
@@ -110,7 +137,8 @@ describe('the result document', () => {
     expect(validate(schema, { meta, rows: [{ bench: 'ring', name: 'a', median: 1 }], warnings: [] })).toEqual([
       '$.rows[0]: has median but not unit',
     ]);
-    const { argv: _argv, ...noArgv } = meta;
+    const noArgv: Record<string, unknown> = { ...meta };
+    delete noArgv.argv;
     expect(validate(schema, { meta: noArgv, rows: [], warnings: [] })).toEqual(['$.meta: argv missing']);
     expect(validate(schema, { meta: { ...meta, commit: 'HEAD' }, rows: [], warnings: [] })).toHaveLength(1);
   });
@@ -136,7 +164,9 @@ describe('units, statistics and progress', () => {
   it('rejects a bad unit with one line, and suggests a near miss', async () => {
     const r = await run('bench', 'net', '--time', '2h');
     expect(r.code).toBe(2);
-    expect(r.err).toBe('vqsim: --time 2h: must be a number of milliseconds from 1 to 600000 (or with a unit: 500ms, 2s)\n');
+    expect(r.err).toBe(
+      'vqsim: --time 2h: must be a number of milliseconds from 1 to 600000 (or with a unit: 500ms, 2s)\n',
+    );
     expect(suggest('pingpog', ['ring', 'pingpong', 'net'])).toBe(' (did you mean pingpong?)');
     expect(suggest('zzz', ['ring', 'net'])).toBe('');
     const b = await run('bench', 'blkk');
@@ -162,11 +192,21 @@ describe('units, statistics and progress', () => {
 
   it('turns per-iteration samples into per-operation statistics', () => {
     const s = statsPerOp({ p50: 2, mean: 2.5, sd: 1, min: 1, max: 6, p99: 5, rme: 3, samplesCount: 40 }, 1000, 'ns/op');
-    expect(s).toEqual({ unit: 'ns/op', median: 2000, mean: 2500, stddev: 1000, min: 1000, max: 6000, p99: 5000, rme: 3, samples: 40 });
+    expect(s).toEqual({
+      unit: 'ns/op',
+      median: 2000,
+      mean: 2500,
+      stddev: 1000,
+      min: 1000,
+      max: 6000,
+      p99: 5000,
+      rme: 3,
+      samples: 40,
+    });
     const r = statsOf([30, 10, 20], 'ns/x');
     expect(r).toMatchObject({ median: 20, mean: 20, stddev: 10, min: 10, max: 30, p99: 30, samples: 3 });
     // t(0.975, 2) = 4.303: 4.303 × 10/√3 / 20.
-    expect(r.rme).toBeCloseTo((4.303 * 10) / Math.sqrt(3) / 20 * 100, 6);
+    expect(r.rme).toBeCloseTo(((4.303 * 10) / Math.sqrt(3) / 20) * 100, 6);
   });
 
   it('prints [k/N] with an ETA from the cases done, and clears the line', () => {
@@ -203,7 +243,20 @@ describe('noise warnings', () => {
   it('mark the table and go to stderr and the document unless --quiet', async () => {
     // A 1 ms case with no warm-up, two rounds of it: whatever the machine, the
     // document's warnings are exactly what its own figures say.
-    const argv = ['bench', 'console', '--chunk-bytes', '64', '--ring', 'split', '--time', '1', '--warmup', '0', '--rounds', '3'];
+    const argv = [
+      'bench',
+      'console',
+      '--chunk-bytes',
+      '64',
+      '--ring',
+      'split',
+      '--time',
+      '1',
+      '--warmup',
+      '0',
+      '--rounds',
+      '3',
+    ];
     const doc = await jsonOf(...argv);
     const row = doc.rows[0]!;
     const expected = [
@@ -218,32 +271,39 @@ describe('noise warnings', () => {
     expect(Boolean(flaggedRow)).toBe(/^vqsim: warning: /m.test(t.err));
   });
 
-  it(
-    'fire when a busy thread competes with the 2-thread pingpong on this machine',
-    { timeout: 60_000 },
-    async () => {
-      // As many spinning threads as cores: the driver and the device threads
-      // then share cores with them, whatever the machine.
-      const busy = Array.from(
-        { length: availableParallelism() },
-        () => new Worker('const end = Date.now() + 20000; while (Date.now() < end) {}', { eval: true }),
+  it('fire when a busy thread competes with the 2-thread pingpong on this machine', { timeout: 60_000 }, async () => {
+    // As many spinning threads as cores: the driver and the device threads
+    // then share cores with them, whatever the machine.
+    const busy = Array.from(
+      { length: availableParallelism() },
+      () => new Worker('const end = Date.now() + 20000; while (Date.now() < end) {}', { eval: true }),
+    );
+    try {
+      const doc = await jsonOf(
+        'bench',
+        'pingpong',
+        '--ring',
+        'split',
+        '--time',
+        '300ms',
+        '--warmup',
+        '50ms',
+        '--rounds',
+        '3',
       );
-      try {
-        const doc = await jsonOf('bench', 'pingpong', '--ring', 'split', '--time', '300ms', '--warmup', '50ms', '--rounds', '3');
-        const kinds = new Set(doc.warnings.map((w) => w.kind));
-        // What the measured data says decides which warnings must be there.
-        for (const r of doc.rows) {
-          const idle = (r.driverIdleShare as number) > IDLE_LIMIT || (r.deviceIdleShare as number) > IDLE_LIMIT;
-          expect(doc.warnings.some((w) => w.kind === 'idle-share' && w.row === r.name)).toBe(idle);
-        }
-        expect(kinds.has('cores')).toBe(availableParallelism() < 2);
-        // And a run squeezed like this one does say something.
-        expect(doc.warnings.length, JSON.stringify(doc.rows)).toBeGreaterThan(0);
-      } finally {
-        await Promise.all(busy.map((w) => w.terminate()));
+      const kinds = new Set(doc.warnings.map((w) => w.kind));
+      // What the measured data says decides which warnings must be there.
+      for (const r of doc.rows) {
+        const idle = (r.driverIdleShare as number) > IDLE_LIMIT || (r.deviceIdleShare as number) > IDLE_LIMIT;
+        expect(doc.warnings.some((w) => w.kind === 'idle-share' && w.row === r.name)).toBe(idle);
       }
-    },
-  );
+      expect(kinds.has('cores')).toBe(availableParallelism() < 2);
+      // And a run squeezed like this one does say something.
+      expect(doc.warnings.length, JSON.stringify(doc.rows)).toBeGreaterThan(0);
+    } finally {
+      await Promise.all(busy.map((w) => w.terminate()));
+    }
+  });
 });
 
 describe('flags that are each valid but do not fit together', () => {

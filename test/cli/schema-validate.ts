@@ -35,7 +35,8 @@ function typeOk(type: string, v: unknown): boolean {
 export function validate(schema: Schema, v: unknown, path = '$'): string[] {
   const errors: string[] = [];
   if (schema.type !== undefined && !typeOk(schema.type, v)) return [`${path}: not a(n) ${schema.type}`];
-  if (schema.enum !== undefined && !schema.enum.includes(v)) errors.push(`${path}: not one of ${schema.enum.join(', ')}`);
+  if (schema.enum !== undefined && !schema.enum.includes(v))
+    errors.push(`${path}: not one of ${schema.enum.join(', ')}`);
   if (schema.pattern !== undefined && typeof v === 'string' && !new RegExp(schema.pattern, 'u').test(v)) {
     errors.push(`${path}: ${v} does not match ${schema.pattern}`);
   }
@@ -52,6 +53,7 @@ export function validate(schema: Schema, v: unknown, path = '$'): string[] {
       if (k in o) errors.push(...validate(s, o[k], `${path}.${k}`));
     }
   }
-  if (Array.isArray(v) && schema.items) v.forEach((x, i) => errors.push(...validate(schema.items!, x, `${path}[${i}]`)));
+  if (Array.isArray(v) && schema.items)
+    v.forEach((x, i) => errors.push(...validate(schema.items!, x, `${path}[${i}]`)));
   return errors;
 }

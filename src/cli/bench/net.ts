@@ -298,7 +298,15 @@ const spec = {
 
 /** Guest RAM the largest case needs (the machine's own formula, guestBytesFor), with the 16 MiB it adds. */
 function netGuestBytes(queues: number, queueSize: number, packetBytes: number): number {
-  const c: NetCase = { ...BASELINE, ring: 'split', queues, queueSize, packetBytes, mergeable: true, backend: 'loopback' };
+  const c: NetCase = {
+    ...BASELINE,
+    ring: 'split',
+    queues,
+    queueSize,
+    packetBytes,
+    mergeable: true,
+    backend: 'loopback',
+  };
   const [device] = resolveMachineConfig(netCaseMachine(c)).devices;
   return guestBytesFor(device!) + (16 << 20);
 }
@@ -400,13 +408,14 @@ export function parseNetArgs(args: string[]): NetOptions {
  * one worker first, and each count scales against that round's one-worker
  * rate. A case then reports its median round and the spread.
  */
-export async function runNetBench(
-  o: NetOptions,
-  io?: Io,
-  warnings: NoiseWarning[] = [],
-): Promise<NetRow[]> {
+export async function runNetBench(o: NetOptions, io?: Io, warnings: NoiseWarning[] = []): Promise<NetRow[]> {
   const cases =
-    o.placements.length * o.backends.length * o.rings.length * o.mergeable.length * o.queues.length * o.packetBytes.length;
+    o.placements.length *
+    o.backends.length *
+    o.rings.length *
+    o.mergeable.length *
+    o.queues.length *
+    o.packetBytes.length;
   const progress = io ? new ProgressLine(io, o.rounds * cases * Math.max(1, o.workers.length)) : undefined;
   const runs = new Map<string, NetRoundRow[]>();
   const add = (row: NetRoundRow) => runs.set(row.name, [...(runs.get(row.name) ?? []), row]);
@@ -448,7 +457,14 @@ export async function runNetBench(
     const mid = medianBy(all, (r) => r.pps);
     const row: NetRow = { ...mid, rounds: all.length, ppsMin: Math.min(...pps), ppsMax: Math.max(...pps) };
     // Co-located rows have no per-iteration samples: their statistics are over rounds.
-    if (row.mode === 'colocated') Object.assign(row, statsOf(all.map((r) => r.nsPerPacket), 'ns/packet'));
+    if (row.mode === 'colocated')
+      Object.assign(
+        row,
+        statsOf(
+          all.map((r) => r.nsPerPacket),
+          'ns/packet',
+        ),
+      );
     warnings.push(...rmeWarning(row.name, row.rme), ...spreadWarning(row.name, pps));
     const scalings = all.flatMap((r) => (r.scaling === undefined ? [] : [r.scaling]));
     if (scalings.length > 0) {

@@ -113,7 +113,7 @@ export function sizes(flag: string, value: string, ok: (n: number) => boolean, a
   });
 }
 
-const TIME_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, us: 1e-3, 'µs': 1e-3, m: 60000, min: 60000 };
+const TIME_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, us: 1e-3, µs: 1e-3, m: 60000, min: 60000 };
 
 /** A duration in milliseconds: a plain number is milliseconds (as every --time has been), or 2s, 500ms, 1.5s, 1m. */
 export function parseDuration(s: string): number {

@@ -78,7 +78,8 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
 
 /** The `--json` document of `vqsim bench ring`: the result document, with the native loop's build or why it was skipped. */
 export function formatJson(report: BenchReport, o: BenchOptions): string {
-  const native = 'skipped' in report.native ? undefined : { compiler: report.native.compiler, flags: report.native.flags };
+  const native =
+    'skipped' in report.native ? undefined : { compiler: report.native.compiler, flags: report.native.flags };
   const nativeRows = 'results' in report.native ? report.native.results : [];
   return resultDocument('bench ring', o, [...report.results, ...nativeRows], report.warnings, {
     native,

@@ -158,7 +158,11 @@ export class RingRoundTrip {
  * `rounds` round trips each for about `timeMs`; the rate comes from the
  * median iteration.
  */
-export async function measureRing(c: RingCase, timeMs: number, warmupMs = Math.min(100, timeMs / 4)): Promise<RingResult> {
+export async function measureRing(
+  c: RingCase,
+  timeMs: number,
+  warmupMs = Math.min(100, timeMs / 4),
+): Promise<RingResult> {
   const rt = new RingRoundTrip(c);
   // Our own warm-up: many short calls so every function reaches the top tier.
   const warmRounds = Math.min(rt.rounds, 64);

@@ -49,7 +49,6 @@ export interface BenchReport {
   native: { compiler: string; flags: string[]; results: NativeRow[] } | { skipped: string };
 }
 
-
 /** A configuration without the engine: the row of the table. */
 export type Config = Omit<RingCase, 'engine'>;
 
@@ -141,13 +140,12 @@ export async function runBench(o: BenchOptions, io?: Io): Promise<BenchReport> {
   }
   for (const [name, { cfg, runs }] of nativeRounds) {
     const m = medianBy(runs, (r) => r.chainsPerSec);
-    const { inOrder: _inOrder, ring: _ring, ...c } = cfg;
     nativeRows.push({
       bench: 'ring',
       name: `${name}/native`,
       engine: 'native',
+      ...cfg,
       ring: 'split',
-      ...c,
       ...statsOf(
         runs.map((r) => r.nsPerChain),
         'ns/chain',

@@ -404,13 +404,10 @@ export async function swiotlbCommand(args: string[], io: Io): Promise<number> {
     `${r.copyRatio.toFixed(2)}×`,
   ]);
   io.out(
-    textTable(
-      title,
-      ['utilisation', 'size B', 'ns/map+unmap', 'ns/search+release', 'slots scanned/map'],
-      mapCells,
-      1,
-      { names: map.map((r) => r.name), warnings: warnings.filter((w) => w.row?.startsWith('swiotlb/map/')) },
-    ) +
+    textTable(title, ['utilisation', 'size B', 'ns/map+unmap', 'ns/search+release', 'slots scanned/map'], mapCells, 1, {
+      names: map.map((r) => r.name),
+      warnings: warnings.filter((w) => w.row?.startsWith('swiotlb/map/')),
+    }) +
       '\n' +
       textTable(
         'bounce copy (swiotlb_bounce) vs memory.copy',

@@ -309,7 +309,9 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
     }
   }
   const progress = new ProgressLine(io, 1);
-  progress.step(`colocated: ${rounds} round${rounds === 1 ? '' : 's'} of ${counts.length} worker counts × ${rings.length} rings`);
+  progress.step(
+    `colocated: ${rounds} round${rounds === 1 ? '' : 's'} of ${counts.length} worker counts × ${rings.length} rings`,
+  );
   const raw: ColocatedRow[] = await runColocatedBench({
     rings,
     queueSize,
