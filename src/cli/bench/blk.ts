@@ -301,9 +301,9 @@ export async function measureBlk(
   return {
     bench: 'blk',
     name,
-    ...stats,
     device: 'blk',
     ...c,
+    ...stats,
     iops,
     bytesPerSec: iops * ioBytes,
     nsPerIo,

@@ -152,7 +152,6 @@ export async function measureConsole(
   return {
     bench: 'console',
     name,
-    ...stats,
     device: 'console',
     ...placement,
     mode: 'loopback',
@@ -160,6 +159,7 @@ export async function measureConsole(
     queues: 1,
     queueSize,
     ioBytes: chunk,
+    ...stats,
     bytesPerSec,
     iterations: result.latency.samplesCount,
     rounds: 1,

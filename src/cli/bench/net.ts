@@ -206,11 +206,11 @@ export async function measureNet(
   return {
     bench: 'net',
     name: netCaseName(c),
-    ...stats,
     device: 'net',
     mode: 'single-thread',
     workers: 0,
     ...c,
+    ...stats,
     pps,
     bitsPerSec: pps * c.packetBytes * 8,
     nsPerPacket,
@@ -239,13 +239,13 @@ export async function measureNetColocated(
   return {
     bench: 'net',
     name,
-    // One sample per run: runNetRounds puts the statistics over rounds in place.
-    ...statsOf([nsPerPacket], 'ns/packet'),
     device: 'net',
     mode: 'colocated',
     workers,
     ...c,
     queues: workers,
+    // One sample per run: runNetBench puts the statistics over rounds in place.
+    ...statsOf([nsPerPacket], 'ns/packet'),
     pps: r.pps,
     bitsPerSec: r.bitsPerSec,
     // Per worker: one worker's time per packet.
