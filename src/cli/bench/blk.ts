@@ -1,7 +1,7 @@
 import { jsonDocument, medianBy, textTable } from './report.js';
 import { printWarnings, rmeWarning, spreadWarning } from '../noise.js';
 import { ProgressLine } from '../progress.js';
-import { statsPerOp, type NoiseWarning, type SampleStats } from '../result.js';
+import { statsOf, statsPerOp, type NoiseWarning, type SampleStats } from '../result.js';
 // `vqsim bench blk`: virtio-blk on one thread over the in-memory store. The
 // guest driver keeps --depth requests in flight on each queue (one addBatch
 // call per batch, every buffer mapped through the DMA API), the device serves
@@ -37,6 +37,9 @@ export const BLK_IO_BYTES: Record<BlkMode, number> = {
   seqwrite: 128 * 1024,
 };
 
+/** Batches per queue blkLatency times: enough for a p99, a few ms per case. */
+export const LAT_BATCHES = 32;
+
 export const BLK_HELP = `Usage: vqsim bench blk [options]
 
 virtio-blk on one JavaScript thread, batched Wasm, in-memory backing store:
@@ -66,7 +69,9 @@ ${PLACEMENT_HELP}  --mode <m,...>            randread, randwrite, seqread, seqwr
   -h, --help                show this help
 
 ns/io (1/tput) is 1 ÷ throughput: the time per request with --depth requests
-in flight, not a request's latency from submit to completion (fio's clat).
+in flight, not a request's latency. lat µs and lat p99 are that latency,
+submit to reap (fio's clat), median and 99th percentile over ${LAT_BATCHES}
+batches of --depth requests per queue, timed after the measured iterations.
 
 Examples:
   vqsim bench blk --mode randread --queues 1 --depth 32
@@ -216,6 +221,8 @@ export interface BlkRow extends BlkCase, Partial<PerOp>, SampleStats {
   nsPerIo: number;
   iosPerIteration: number;
   iterations: number;
+  /** Completion latency of a request, submit to reap, in µs (blkLatency). */
+  latUsec: { median: number; p99: number; samples: number };
   /** Rounds measured; the row is the median one. */
   rounds: number;
   /** Slowest and fastest round's IOPS. */
@@ -237,6 +244,33 @@ export function blkCaseName(c: BlkCase): string {
     `d${c.depth}`,
     `${c.queues}queue`,
   ].join('/');
+}
+
+/**
+ * Per-request completion latency, submit to reap, as fio's clat reads it,
+ * after the timed iterations: LAT_BATCHES batches of --depth requests on each
+ * queue, the clock read before a batch's first submit and after its reap.
+ * The device serves a kicked batch before the reap returns, so every request
+ * of a batch completes within that span: it is the first-submitted request's
+ * latency and an upper bound for the rest. Two clock reads per batch, not
+ * per request, so the measurement costs little beside --depth requests.
+ */
+export function blkLatency(
+  m: BlkMachineDevice,
+  jobs: readonly BlkJob[],
+  batches = LAT_BATCHES,
+): { median: number; p99: number; samples: number } {
+  const spans: number[] = [];
+  for (let b = 0; b < batches; b++)
+    for (const j of jobs) {
+      const t0 = performance.now();
+      const n = runBlkQueue(m, j, m.depth).ios;
+      const us = (performance.now() - t0) * 1e3;
+      // Every request of the batch gets the batch's span.
+      for (let k = 0; k < n; k++) spans.push(us);
+    }
+  const s = statsOf(spans, 'µs');
+  return { median: s.median, p99: s.p99, samples: s.samples };
 }
 
 /** Measures one case: I/Os per iteration are split evenly over the queues, run one after another. */
@@ -296,6 +330,7 @@ export async function measureBlk(
       `${name}: device served ${served.reads + served.writes} requests, driver counted ${moved}`,
     );
   }
+  const latUsec = blkLatency(m, jobs);
   machine.close();
   const iops = 1e9 / nsPerIo;
   return {
@@ -309,6 +344,7 @@ export async function measureBlk(
     nsPerIo,
     iosPerIteration,
     iterations: result.latency.samplesCount,
+    latUsec,
     ...events,
   };
 }
@@ -502,6 +538,8 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions, warnings: readonly
     'MB/s',
     'ns/io (1/tput)',
     '±%',
+    'lat µs',
+    'lat p99',
     ...(placed ? ['vs direct', 'exits/io', 'irqs/io', 'bounce B/io', 'slots scanned/io', 'IOTLB miss/io'] : []),
   ];
   const f = (x: number | undefined, d = 2) => (x === undefined ? '-' : x.toFixed(d));
@@ -515,6 +553,8 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions, warnings: readonly
     (r.bytesPerSec / 1e6).toFixed(0),
     r.nsPerIo.toFixed(0),
     r.rme.toFixed(1),
+    r.latUsec.median.toFixed(1),
+    r.latUsec.p99.toFixed(1),
     ...(placed
       ? [
           r.vsDirect === undefined ? '-' : `${r.vsDirect.toFixed(2)}×`,
