@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { run } from '../helpers/cli.js';
+import { main } from '../../src/cli/main.js';
 import { validate, type Schema } from './schema-validate.js';
 import { parseDuration, parseSize, suggest } from '../../src/cli/bench/options.js';
 import { coresWarning, footnote, idleWarning, IDLE_LIMIT, rmeWarning, spreadWarning } from '../../src/cli/noise.js';
@@ -221,6 +222,72 @@ describe('units, statistics and progress', () => {
     p.step('c');
     p.clear();
     expect(lines).toEqual(['[1/4] a …', '[2/4] b … ETA 9s', '[3/4] c … ETA 6s', '']);
+  });
+});
+
+describe('the progress line', () => {
+  it('every benchmark counts its cases and clears the line before its table', { timeout: 120_000 }, async () => {
+    const quick = ['--time', '5ms', '--warmup', '0'];
+    const cases: [string[], number][] = [
+      [
+        [
+          'bench',
+          '--queue-size',
+          '16',
+          '--chain-lengths',
+          '1',
+          '--indirect',
+          'off',
+          '--event-idx',
+          'off',
+          '--engine',
+          'wasm',
+          '--no-native',
+          '--rounds',
+          '2',
+          ...quick,
+        ],
+        2,
+      ],
+      [['bench', 'net', '--packet-bytes', '64', '--queues', '1', '--ring', 'split,packed', ...quick], 2],
+      [['bench', 'blk', '--mode', 'randread', '--queues', '1', '--ring', 'split', '--rounds', '2', ...quick], 2],
+      [['bench', 'console', '--chunk-bytes', '64', '--ring', 'split', ...quick], 1],
+      [
+        [
+          'bench',
+          'swiotlb',
+          '--utilisation',
+          '10',
+          '--sizes',
+          '64',
+          '--copy-sizes',
+          '64',
+          '--slots',
+          '2048',
+          '--rounds',
+          '1',
+          ...quick,
+        ],
+        2,
+      ],
+      [['bench', 'pingpong', '--ring', 'split', '--time', '20ms', '--warmup', '0'], 1],
+    ];
+    for (const [argv, total] of cases) {
+      const events: string[] = [];
+      const io: Io = {
+        out: () => void events.push('out'),
+        err: () => {},
+        progress: (l) => void events.push(`progress:${l}`),
+      };
+      expect(await main(argv, io)).toBe(0);
+      const steps = events.filter((e) => e.startsWith('progress:['));
+      expect(steps.map((e) => /^progress:\[(\d+)\/(\d+)\]/.exec(e)!.slice(1).map(Number))).toEqual(
+        Array.from({ length: total }, (_, k) => [k + 1, total]),
+      );
+      // Cleared before anything is written, so the table's title starts its own line.
+      const firstOut = events.indexOf('out');
+      expect(events[firstOut - 1], argv.join(' ')).toBe('progress:');
+    }
   });
 });
 

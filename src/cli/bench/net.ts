@@ -451,6 +451,7 @@ export async function runNetBench(o: NetOptions, io?: Io, warnings: NoiseWarning
                 }
               }
   }
+  progress?.clear();
   const rows: NetRow[] = [];
   for (const all of runs.values()) {
     const pps = all.map((r) => r.pps);
