@@ -253,7 +253,10 @@ export function describeParseError(e: unknown, known: readonly string[] = []): s
   const flag = /'(-{1,2}[^' ]+)/.exec(msg)?.[1] ?? '';
   switch (err.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown flag ${flag}: see --help for the flags allowed${suggest(flag.replace(/^-+/, ''), known).replace(/mean (\S)/, 'mean --$1')}`;
+      return `unknown flag ${flag}: see --help for the flags allowed${suggest(
+        flag,
+        known.map((k) => `--${k}`),
+      )}`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       return msg.includes('does not take an argument') ? `${flag}: takes no value` : `${flag}: needs a value`;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
