@@ -1,7 +1,7 @@
 import { jsonDocument, medianBy, textTable } from './report.js';
 import { coresWarning, footnote, idleWarning, printWarnings, spreadWarning } from '../noise.js';
 import { ProgressLine } from '../progress.js';
-import { statsOf, type NoiseWarning, type SampleStats } from '../result.js';
+import { resultDocument, statsOf, type Meta, type NoiseWarning, type SampleStats } from '../result.js';
 import { parseArgs } from 'node:util';
 import { runColocatedBench, runPingpong, type ColocatedRow, type PingpongRow } from '../../../bench/pingpong.js';
 import type { RingKind } from '../../index.js';
@@ -291,6 +291,8 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
   // The native port is of the split ring: queue sizes are powers of two.
   let nativeNote = 'native baseline skipped: --no-native';
   let native: ((n: number, ms: number) => Promise<number[]>) | undefined;
+  // meta.native of the result document: the compiler and flags of the baseline that ran.
+  let nativeBuild: Meta['native'];
   if (v['no-native'] !== true) {
     const build =
       (queueSize & (queueSize - 1)) === 0 ? buildNative() : 'native baseline skipped: queue size not a power of two';
@@ -305,6 +307,7 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
         indirect: false,
         bufferBytes: 64,
       };
+      nativeBuild = { compiler: build.compiler, flags: build.flags };
       native = async (n, ms) => (await runNativeParallel(build, c, ms, n)).map((r) => r.chainsPerSec);
     }
   }
@@ -333,7 +336,7 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
   printWarnings(io, warnings);
   if (v.json) {
     const options = { rings, queueSize, workers: counts, rounds, durationMs, warmupMs, native: native !== undefined };
-    io.out(jsonDocument('bench colocated', options, rows, warnings));
+    io.out(resultDocument('bench colocated', options, rows, warnings, { native: nativeBuild }));
     return 0;
   }
   const m = (x: number) => f2(x / 1e6);
