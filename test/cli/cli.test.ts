@@ -169,10 +169,14 @@ describe('vqsim command line', () => {
     const args = ['bench', 'colocated', '--ring', 'split', '--rounds', '1', '--time', '20', '--warmup', '0'];
     const r = await run(...args, '--workers', '1,2', '--json');
     expect(r.code).toBe(0);
-    const rows = (JSON.parse(r.out) as { rows: ColocatedRow[] }).rows;
-    if (typeof buildNative() === 'string') {
+    const doc = JSON.parse(r.out) as { meta: { native?: { compiler: string } }; rows: ColocatedRow[] };
+    const rows = doc.rows;
+    const build = buildNative();
+    if (typeof build === 'string') {
       expect(rows[0]!.nativeScaling).toBeUndefined();
+      expect(doc.meta.native).toBeUndefined();
     } else {
+      expect(doc.meta.native).toEqual({ compiler: build.compiler, flags: build.flags });
       expect(rows[0]).toMatchObject({ workers: 1, nativeScaling: 1, scalingVsNative: 1 });
       const two = rows[1]!;
       expect(two.nativeChainsPerSec).toBeGreaterThan(0);

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { run } from '../helpers/cli.js';
 import { main } from '../../src/cli/main.js';
+import { buildNative } from '../../src/cli/bench/native.js';
 import { validate, type Schema } from './schema-validate.js';
 import { parseDuration, parseSize, suggest } from '../../src/cli/bench/options.js';
 import { coresWarning, footnote, idleWarning, IDLE_LIMIT, rmeWarning, spreadWarning } from '../../src/cli/noise.js';
@@ -18,7 +19,14 @@ import type { Io } from '../../src/cli/io.js';
 const schema = JSON.parse(readFileSync(new URL('../../schema/result.schema.json', import.meta.url), 'utf8')) as Schema;
 
 interface Doc {
-  meta: { command: string; argv: string[]; options: Record<string, unknown>; vqsim: string; commit?: string };
+  meta: {
+    command: string;
+    argv: string[];
+    options: Record<string, unknown>;
+    vqsim: string;
+    commit?: string;
+    native?: unknown;
+  };
   rows: Record<string, unknown>[];
   warnings: NoiseWarning[];
 }
@@ -44,6 +52,13 @@ describe('the result document', () => {
     expect(ring.meta).toMatchObject({ command: 'bench ring', vqsim: pkg.version });
     expect(ring.meta.options).toMatchObject({ timeMs: 5, warmupMs: 0, rounds: 2, queueSizes: [16] });
     for (const row of ring.rows) expect(row).toMatchObject({ bench: 'ring', unit: 'ns/chain', rounds: 2 });
+    // The native loop ran where a compiler exists: meta names it, and its rows are in the document.
+    const build = buildNative();
+    if (typeof build === 'string') expect(ring.meta.native).toBeUndefined();
+    else {
+      expect(ring.meta.native).toEqual({ compiler: build.compiler, flags: build.flags });
+      expect(ring.rows.filter((x) => x.engine === 'native').length).toBeGreaterThan(0);
+    }
     const net = await jsonOf(
       'bench',
       'net',
