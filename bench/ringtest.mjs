@@ -126,7 +126,7 @@ function pingpong(ring) {
     { encoding: 'utf8' },
   );
   if (r.status !== 0) usage(`vqsim bench pingpong exited with ${r.status ?? r.signal}: ${r.stderr}`);
-  return JSON.parse(r.stdout).results[0].roundTripsPerSec;
+  return JSON.parse(r.stdout).rows[0].roundTripsPerSec;
 }
 
 const median = (xs) => {

@@ -6,6 +6,7 @@ import { catalogue } from '../trust/catalogue/index.js';
 import { attacksPassed, runAttacks, type AttackRow, type AttackSide } from '../trust/attack/run.js';
 import { scenarios } from '../trust/scenarios/index.js';
 import { choices, describeParseError, list } from './bench/options.js';
+import { resultDocument } from './result.js';
 import { textTable } from './bench/report.js';
 import type { Io } from './io.js';
 import { UsageError } from './usage.js';
@@ -139,7 +140,7 @@ export async function attackCommand(args: string[], io: Io): Promise<number> {
   try {
     ({ values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false }));
   } catch (e) {
-    throw new UsageError(describeParseError(e));
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
   }
   if (values.help) {
     io.out(ATTACK_HELP);
@@ -194,6 +195,16 @@ export async function attackCommand(args: string[], io: Io): Promise<number> {
   if (rows.length === 0) {
     throw new UsageError('no scenario applies to the deployments and sides asked for (vqsim attack --list shows them)');
   }
-  io.out(values.json ? JSON.stringify({ seed, rows }, null, 2) + '\n' : attackTable(rows, seed));
+  io.out(
+    values.json
+      ? resultDocument(
+          'attack',
+          { scenarios: wanted ?? 'all', deployments, sides, seed },
+          rows.map((r) => ({ bench: 'attack', name: `${r.scenario}/${r.deployment}/${r.side}`, ...r })),
+          [],
+          { seed },
+        )
+      : attackTable(rows, seed),
+  );
   return attacksPassed(rows) ? 0 : 1;
 }

@@ -14,6 +14,7 @@ import { BenchSanityError } from './bench/ring.js';
 import { poolMachine } from './bench/swiotlb.js';
 import type { Io } from './io.js';
 import { UsageError } from './usage.js';
+import { resultDocument } from './result.js';
 
 export const CALIBRATE_HELP = `Usage: vqsim calibrate [options]
 
@@ -30,10 +31,13 @@ Options:
   --ghz <g>         CPU clock in GHz, 0.5 to 10 (default: /proc/cpuinfo's cpu MHz)
   --time <ms>       measuring time per measurement, 10 to 60000 (default 200)
   --out <file>      write the cost file there and print a summary
+  --json            print the result document (meta, one row per field, the
+                    cost file as costFile) instead of the bare cost file
   -h, --help        show this help
 
-Example:
+Examples:
   vqsim calibrate --out cost.json && vqsim study swiotlb --cost cost.json
+  vqsim calibrate --ghz 3.0 --time 500ms --json
 `;
 
 const spec = {
@@ -41,6 +45,7 @@ const spec = {
   ghz: { type: 'string' },
   time: { type: 'string' },
   out: { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -191,7 +196,7 @@ export async function calibrateCommand(args: string[], io: Io): Promise<number> 
   try {
     ({ values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false }));
   } catch (e) {
-    throw new UsageError(describeParseError(e));
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
   }
   if (values.help) {
     io.out(CALIBRATE_HELP);
@@ -220,11 +225,30 @@ export async function calibrateCommand(args: string[], io: Io): Promise<number> 
   const file = costFile(profile, c);
   const json = JSON.stringify(file, null, 2) + '\n';
   const out = str('out');
+  if (out !== undefined) writeFileSync(out, json);
+  if (values.json) {
+    // One row per cost field: what was measured (ns) and the cycles the file holds.
+    const row = (name: string, ns: number, cycles: number) => ({
+      bench: 'calibrate',
+      name,
+      unit: 'ns',
+      median: ns,
+      cycles,
+      profileDefault: COST_PROFILES[profile][name as 'slotSearch'],
+    });
+    const rows = [
+      row('slotSearch', c.nsPerSearch, file.slotSearch),
+      row('slotRelease', c.nsPerRelease, file.slotRelease),
+      row('bounceCall', c.nsPerCopyCall, file.bounceCall),
+      row('bounceByte', c.nsPerCopyByte, file.bounceByte),
+    ];
+    io.out(resultDocument('calibrate', { profile, ghz, timeMs, out }, rows, [], { costFile: file }));
+    return 0;
+  }
   if (out === undefined) {
     io.out(json);
     return 0;
   }
-  writeFileSync(out, json);
   const rows = [
     ['slotSearch', c.nsPerSearch.toFixed(1), file.slotSearch.toFixed(0), String(COST_PROFILES[profile].slotSearch)],
     ['slotRelease', c.nsPerRelease.toFixed(1), file.slotRelease.toFixed(0), String(COST_PROFILES[profile].slotRelease)],

@@ -4,8 +4,10 @@ import { benchCommand } from './bench/index.js';
 import { studyCommand } from './study.js';
 import { calibrateCommand } from './calibrate.js';
 import { fuzzCommand } from './fuzz.js';
-import { processIo, type Io } from './io.js';
 import { policyCommand } from './policy.js';
+import { suggest } from './bench/options.js';
+import { processIo, quietIo, quietOnEpipe, type Io } from './io.js';
+import { setInvocation, vqsimVersion } from './result.js';
 import { MAIN_HELP, UsageError } from './usage.js';
 
 export const COMMANDS = ['bench', 'attack', 'fuzz', 'policy', 'study', 'calibrate'] as const;
@@ -16,10 +18,16 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     io.err(MAIN_HELP);
     return 2;
   }
-  if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+  if (cmd === '--version' || cmd === '-V') {
+    io.out(`vqsim ${vqsimVersion()}\n`);
+    return 0;
+  }
+  if (cmd === '--help' || cmd === '-h') {
     io.out(MAIN_HELP);
     return 0;
   }
+  // `vqsim help bench net` is `vqsim bench net --help`.
+  if (cmd === 'help') return rest.length === 0 ? (io.out(MAIN_HELP), 0) : dispatch([...rest, '--help'], io);
   if (cmd === 'bench') return benchCommand(rest, io);
   if (cmd === 'attack') return attackCommand(rest, io);
   if (cmd === 'study') return studyCommand(rest, io);
@@ -27,13 +35,21 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
   if (cmd === 'fuzz') return fuzzCommand(rest, io);
   if (cmd === 'policy') return policyCommand(rest, io);
   if (cmd.startsWith('-')) throw new UsageError(`unknown flag ${cmd}: see vqsim --help`);
-  throw new UsageError(`unknown command ${cmd}: must be ${COMMANDS.join(', ')} (see vqsim --help)`);
+  throw new UsageError(
+    `unknown command ${cmd}: must be ${COMMANDS.join(', ')}${suggest(cmd, COMMANDS)} (see vqsim --help)`,
+  );
 }
 
 /** Runs the command line; returns the exit code (2 for bad input, 1 for a failure). */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  if (io === processIo) quietOnEpipe();
+  // --quiet (-q) anywhere: no progress line, no warnings on stderr (the --json document keeps them).
+  const quiet = argv.includes('--quiet') || argv.includes('-q');
+  const args = quiet ? argv.filter((a) => a !== '--quiet' && a !== '-q') : argv;
+  if (quiet) io = quietIo(io);
+  setInvocation(argv);
   try {
-    return await dispatch(argv, io);
+    return await dispatch(args, io);
   } catch (e) {
     io.progress('');
     if (e instanceof UsageError) {

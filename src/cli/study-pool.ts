@@ -8,7 +8,7 @@
 // high-water mark, and the slots each search scanned. All counts, no clocks:
 // the rows are deterministic.
 import { DmaAttr, GuestMemory, Swiotlb, SwiotlbFullError } from '../index.js';
-import { ints } from './bench/options.js';
+import { ints, sizes } from './bench/options.js';
 import { textTable } from './bench/report.js';
 
 export interface PoolStudyOptions {
@@ -51,7 +51,13 @@ export function parsePoolArgs(str: (k: string) => string | undefined, full: bool
     slots: list('slots', full ? '2048,8192,32768,131072' : POOL_DEFAULTS.slots, 512, 524288, 'slot counts'),
     areas: list('areas', full ? '1,2,4,8,16' : POOL_DEFAULTS.areas, 1, 64, 'area counts'),
     queues: list('queues', full ? '1,2,4,8,16,32,64' : POOL_DEFAULTS.queues, 1, 64, 'queue counts'),
-    sizes: list('sizes', full ? '64,1500,4096,65536' : POOL_DEFAULTS.sizes, 1, 262144, 'buffer sizes in bytes'),
+    // Byte sizes take units (1.5k, 64KiB) as every byte flag does.
+    sizes: sizes(
+      'sizes',
+      str('sizes') ?? (full ? '64,1500,4096,65536' : POOL_DEFAULTS.sizes),
+      (n) => n >= 1 && n <= 262144,
+      'must be buffer sizes in bytes from 1 to 262144',
+    ),
     depth: list('depth', '256', 1, 4096, 'buffers per queue')[0]!,
     steps: list('steps', full ? '4096' : '1024', 1, 1 << 20, 'steps per queue')[0]!,
   };
@@ -178,7 +184,7 @@ Options:
   --slots <n,...>     pool sizes in 2 KiB slots, 512 to 524288 (default ${POOL_DEFAULTS.slots}: 16 and 64 MiB)
   --areas <n,...>     areas, 1 to 64 (default ${POOL_DEFAULTS.areas})
   --queues <n,...>    queues mapping at once, 1 to 64 (default ${POOL_DEFAULTS.queues})
-  --sizes <n,...>     receive buffer bytes, 1 to 262144 (default ${POOL_DEFAULTS.sizes})
+  --sizes <n,...>     receive buffer bytes, 1 to 262144; 1.5k, 64KiB (default ${POOL_DEFAULTS.sizes})
   --depth <n>         buffers kept mapped per queue, 1 to 4096 (default 256)
   --steps <n>         completions per queue (default 1024)
   --full              the large grid (4 pool sizes, 5 area counts, 1 to 64 queues, 4 sizes, 4096 steps)

@@ -18,7 +18,7 @@ import {
 import type { EventTotals, PerOp } from '../sim/per-op.js';
 import { measureBlk } from './bench/blk.js';
 import { measureNet } from './bench/net.js';
-import { choices, describeParseError, ints } from './bench/options.js';
+import { choices, describeParseError, duration, ints, sizes as sizeList } from './bench/options.js';
 import { jsonDocument, textTable } from './bench/report.js';
 import type { Io } from './io.js';
 import { UsageError } from './usage.js';
@@ -46,12 +46,12 @@ said: net frames stop at ${NET_MAX} bytes (no GSO), blk takes whole sectors
 (multiples of ${BLK_MIN} bytes).
 
 Options:
-  --sizes <n,...>          bytes per operation, 64 to 262144 (default 64,512,4096,32768,262144)
+  --sizes <n,...>          bytes per operation, 64 to 262144; 1.5k, 64KiB (default 64,512,4096,32768,262144)
   --deployment <d,...>     ${STUDY_DEPLOYMENTS.join(', ')} (default all but vhost-user;
                            traditional always runs: it is the baseline)
   --device <net,blk>       devices (default net,blk)
   --ring <split,packed>    ring layouts (default split,packed)
-  --time <ms>              measuring time per case and round, 1 to 600000 (default 100)
+  --time <ms>              measuring time per case and round, 1 to 600000 ms; 500ms, 2s (default 100)
   --rounds <n>             rounds, 1 to 50; rows give the median round (default 1)
   --cost <file>            a cost file (JSON: "extends": traditional|sev-snp|tdx and cycle
                            fields); default: the profile of each row's encryption
@@ -137,7 +137,7 @@ function parseCommon(study: 'swiotlb' | 'pool', args: string[]): ParsedStudyArgs
   try {
     ({ values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false }));
   } catch (e) {
-    throw new UsageError(describeParseError(e));
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
   }
   for (const [k, v] of Object.entries(values)) {
     if (typeof v === 'string' && !STUDY_FLAGS[study].includes(k as Flag)) {
@@ -157,7 +157,7 @@ function parseCommon(study: 'swiotlb' | 'pool', args: string[]): ParsedStudyArgs
 export function parseStudyArgs(args: string[]): StudyOptions | 'help' {
   const { help, full, format, str } = parseCommon('swiotlb', args);
   if (help) return 'help';
-  const sizes = ints(
+  const sizes = sizeList(
     'sizes',
     str('sizes') ?? (full ? '64,256,1024,4096,16384,65536,262144' : '64,512,4096,32768,262144'),
     (n) => n >= 64 && n <= 262144,
@@ -186,7 +186,7 @@ export function parseStudyArgs(args: string[]): StudyOptions | 'help' {
     deployments,
     devices: choices('device', str('device') ?? 'net,blk', DEVICES),
     rings: choices('ring', str('ring') ?? 'split,packed', ['split', 'packed'] as const),
-    timeMs: one('time', full ? 300 : 100, 600000),
+    timeMs: duration('time', str('time'), full ? 300 : 100, 1, 600000, true),
     rounds: one('rounds', full ? 3 : 1, 50),
     cost,
     format,
@@ -198,8 +198,16 @@ export function exportRows<R extends object>(
   rows: readonly R[],
   flat: (r: R) => Record<string, string | number>,
   format: Exclude<ExportFormat, 'table'>,
+  doc: { command: string; options: object; name: (r: R) => string },
 ): string {
-  if (format === 'json') return jsonDocument(rows);
+  if (format === 'json') {
+    const bench = doc.command;
+    return jsonDocument(
+      doc.command,
+      doc.options,
+      rows.map((r) => ({ bench, name: doc.name(r), ...r })),
+    );
+  }
   const cols = rows.length ? Object.keys(flat(rows[0]!)) : [];
   if (format === 'csv') {
     const q = (v: string | number) =>
@@ -352,7 +360,14 @@ function flat(r: StudyRow): Record<string, string | number> {
 }
 
 export function formatStudy(rows: readonly StudyRow[], o: StudyOptions): string {
-  if (o.format !== 'table') return exportRows(rows, flat, o.format);
+  if (o.format !== 'table') {
+    return exportRows(rows, flat, o.format, {
+      command: 'study swiotlb',
+      // The cost model is recorded by its profile name (each row's costProfile) and fields.
+      options: o,
+      name: (r) => `swiotlb/${r.device}/${r.ring}/${r.deployment}/${r.size}B`,
+    });
+  }
   const head = [
     'device',
     'ring',
@@ -400,7 +415,15 @@ export async function studyCommand(args: string[], io: Io): Promise<number> {
     }
     const o = parsePoolArgs(str, full);
     const rows = runPoolStudy(o, io.progress);
-    io.out(format === 'table' ? poolTable(rows, o) : exportRows(rows, (r) => ({ ...r }), format));
+    io.out(
+      format === 'table'
+        ? poolTable(rows, o)
+        : exportRows(rows, (r) => ({ ...r }), format, {
+            command: 'study pool',
+            options: o,
+            name: (r) => `pool/${r.slots}slots/${r.areas}areas/${r.queues}queues/${r.size}B`,
+          }),
+    );
     return 0;
   }
   if (which !== 'swiotlb') throw new UsageError(`unknown study ${which}: must be swiotlb or pool`);

@@ -26,7 +26,18 @@ Commands:
   policy explain    what a trust policy (file or preset) decides for one device
 
 Options:
-  -h, --help     show this help; \`vqsim <command> --help\` (and \`vqsim bench <name> --help\`) for options
+  -h, --help     show this help; vqsim help <command> (or vqsim <command> --help) for its options
+  -V, --version  print vqsim's version
+  -q, --quiet    no progress line and no noise warnings on stderr (--json keeps the warnings)
+
+Every --json prints one result document (meta, rows, warnings): see
+schema/result.schema.json and the README's "Result documents".
+
+Examples:
+  vqsim bench                          the ring round trip, every default case
+  vqsim help bench net                 the options of vqsim bench net
+  vqsim bench blk --mode randread --time 1s --json > blk.json
+  vqsim attack --deployment cvm
 `;
 
 export const BENCH_HELP = `Usage: vqsim bench [ring] [options]
@@ -51,13 +62,15 @@ Options:
   --in-order <off,on>       VIRTIO_F_IN_ORDER, packed rings only (default off)
   --engine <wasm,reference> Wasm core and/or the plain TypeScript model (default both)
   --ring <split,packed>     ring layouts (default split); packed sizes need not be powers of two
-  --buffer-bytes <n,...>    bytes per buffer, 1 to 65536 (default 64)
+  --buffer-bytes <n,...>    bytes per buffer, 1 to 65536; 4k, 64KiB (default 64)
   --hardened <on,off>       the rings' trust checks on and/or off (naive; Wasm only) (default on)
   --nospec <off,on>         mask device-supplied indices after their check (default off)
   --used-len-check <driver,ring>
                             where used.len is checked: by the drivers, or at ring
                             level against the posted writable bytes (default driver)
-  --time <ms>               measuring time per case, 1 to 600000 ms (default 200)
+  --time <ms>               measuring time per case, 1 to 600000 ms; 500ms, 2s (default 200)
+  --warmup <ms>             tinybench's untimed warm-up per case, 0 to 60000 ms
+                            (default a quarter of --time, at most 100)
   --rounds <n>              times the whole matrix runs, 1 to 50; each case
                             reports its median round (default 3)
   --json                    print JSON instead of a table
@@ -66,5 +79,11 @@ Options:
 
 Table columns: Mchains/s (median round; 'best' is the best round) and ns/chain
 per engine, Wasm ÷ reference, for one-descriptor split chains the native C port
-of the same work and Wasm ÷ native, packed ÷ split, and hardened ÷ naive.
+of the same work and Wasm ÷ native, packed ÷ split, and hardened ÷ naive. A
+'!' first marks a row with a noise warning (rme over 5%, rounds spread over 10%).
+
+Examples:
+  vqsim bench --chain-lengths 1 --indirect off --event-idx on
+  vqsim bench ring --ring split,packed --queue-size 256 --time 500ms --rounds 5
+  vqsim bench --engine wasm --no-native --json > ring.json
 `;

@@ -1,6 +1,15 @@
 // The blk and console benchmark units: what a worker would call, and the flag checks.
 import { describe, expect, it } from 'vitest';
-import { blkBenchMachine, createBlkJob, parseBlkArgs, runBlkQueue } from '../../src/cli/bench/blk.js';
+import {
+  blkBenchMachine,
+  blkLatency,
+  createBlkJob,
+  LAT_BATCHES,
+  parseBlkArgs,
+  runBlkQueue,
+  type BlkRow,
+} from '../../src/cli/bench/blk.js';
+import { run } from '../helpers/cli.js';
 import { consoleBenchMachine, parseConsoleArgs, runConsoleLoopback } from '../../src/cli/bench/console.js';
 import { UsageError } from '../../src/cli/usage.js';
 
@@ -29,6 +38,44 @@ describe('bench units', () => {
     runBlkQueue(a, ja, 50);
     runBlkQueue(b, jb, 50);
     expect(ja.rng).toBe(jb.rng);
+  });
+
+  it('blkLatency times every request of LAT_BATCHES batches of --depth on each queue, submit to reap', () => {
+    const m = blkBenchMachine({ queueSize: 16, depth: 8, queues: 2, capacityBytes: 1 << 20 }).blk();
+    const jobs = [createBlkJob(m, 0, 'randread', 1), createBlkJob(m, 1, 'randwrite', 1)];
+    const before = m.device.counters();
+    const lat = blkLatency(m, jobs, 5);
+    const after = m.device.counters();
+    // 5 batches × 8 requests × 2 queues, every one served and counted.
+    expect(lat.samples).toBe(5 * 8 * 2);
+    expect(after.reads - before.reads + (after.writes - before.writes)).toBe(5 * 8 * 2);
+    expect(lat.median).toBeGreaterThan(0);
+    expect(lat.median).toBeLessThanOrEqual(lat.p99);
+    expect(LAT_BATCHES).toBe(32);
+  });
+
+  it('bench blk rows carry latUsec beside ns/io (1/tput), and the table labels both', async () => {
+    const args = [
+      'bench',
+      'blk',
+      '--mode',
+      'randread',
+      '--queues',
+      '1',
+      '--ring',
+      'split',
+      '--time',
+      '5',
+      '--depth',
+      '16',
+    ];
+    const r = await run(...args, '--json');
+    const [row] = (JSON.parse(r.out) as { rows: BlkRow[] }).rows;
+    expect(row!.latUsec.samples).toBe(LAT_BATCHES * 16);
+    expect(row!.latUsec.median).toBeLessThanOrEqual(row!.latUsec.p99);
+    const t = await run(...args);
+    expect(t.out).toMatch(/ns\/io \(1\/tput\)/);
+    expect(t.out).toMatch(/lat µs\s+lat p99/);
   });
 
   it('runConsoleLoopback moves the bytes asked for', () => {

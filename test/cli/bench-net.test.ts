@@ -101,7 +101,7 @@ describe('vqsim bench net', () => {
       '32',
     );
     expect(r.code).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: NetRow[] }).results;
+    const rows = (JSON.parse(r.out) as { rows: NetRow[] }).rows;
     expect(rows).toHaveLength(1);
     const row = rows[0]!;
     expect(row).toMatchObject({ device: 'net', mode: 'single-thread', queues: 1, packetBytes: 64, ring: 'split' });
@@ -131,7 +131,7 @@ describe('vqsim bench net', () => {
       '3',
     );
     expect(r.code).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: NetRow[] }).results;
+    const rows = (JSON.parse(r.out) as { rows: NetRow[] }).rows;
     expect(rows.map((x) => x.backend)).toEqual(['loopback', 'sink', 'source']);
     for (const row of rows) {
       expect(row).toMatchObject({ device: 'net', mode: 'single-thread', rounds: 3, packetBytes: 64, queues: 2 });
@@ -163,7 +163,7 @@ describe('vqsim bench net', () => {
       '2',
     );
     expect(r.code).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: NetRow[] }).results;
+    const rows = (JSON.parse(r.out) as { rows: NetRow[] }).rows;
     // One worker runs first for each case even when not asked for: the scaling's baseline.
     expect(rows.map((x) => `${x.backend}/${x.workers}`)).toEqual(['sink/1', 'sink/2', 'source/1', 'source/2']);
     for (const row of rows) {

@@ -10,10 +10,10 @@ describe('vqsim bench swiotlb', () => {
   it('prints map+unmap rows at each utilisation and bounce copy rows, as JSON', { timeout: 60_000 }, async () => {
     const r = await run('bench', 'swiotlb', ...quick, '--utilisation', '10,90', '--sizes', '64,4096', '--json');
     expect(r.code).toBe(0);
-    const doc = JSON.parse(r.out) as { node: string; cpu: string; results: (SwiotlbMapRow | SwiotlbCopyRow)[] };
-    expect(doc.node).toBe(process.version);
-    const maps = doc.results.filter((x): x is SwiotlbMapRow => x.kind === 'map');
-    const copies = doc.results.filter((x): x is SwiotlbCopyRow => x.kind === 'copy');
+    const doc = JSON.parse(r.out) as { meta: { node: string }; rows: (SwiotlbMapRow | SwiotlbCopyRow)[] };
+    expect(doc.meta.node).toBe(process.version);
+    const maps = doc.rows.filter((x): x is SwiotlbMapRow => x.kind === 'map');
+    const copies = doc.rows.filter((x): x is SwiotlbCopyRow => x.kind === 'copy');
     expect(maps.map((m) => [Math.round(m.utilisation * 10), m.size])).toEqual([
       [1, 64],
       [1, 4096],

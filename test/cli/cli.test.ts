@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,33 +143,40 @@ describe('vqsim command line', () => {
     for (const [argv, row] of cases) {
       const r = await run(...argv, '--json');
       expect(r.code).toBe(0);
-      const doc = JSON.parse(r.out) as { node: string; v8: string; cpu: string; results: Record<string, unknown>[] };
-      expect(doc.node).toBe(process.version);
-      expect(doc.cpu).toMatch(/cores/);
-      expect(doc.results.length).toBeGreaterThan(0);
-      expect(doc.results[0]).toMatchObject(row);
+      const doc = JSON.parse(r.out) as {
+        meta: { node: string; v8: string; cpu: { model: string; count: number } };
+        rows: Record<string, unknown>[];
+      };
+      expect(doc.meta.node).toBe(process.version);
+      expect(doc.meta.cpu.count).toBeGreaterThan(0);
+      expect(doc.rows.length).toBeGreaterThan(0);
+      expect(doc.rows[0]).toMatchObject(row);
     }
   });
 
   it("bench pingpong --like-ringtest runs with ringtest's defaults: ring 256, 256 in flight, one chain per device call", async () => {
     const r = await run('bench', 'pingpong', '--like-ringtest', '--ring', 'split,packed', '--time', '20', '--json');
     expect(r.code).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: Record<string, unknown>[] }).results;
+    const rows = (JSON.parse(r.out) as { rows: Record<string, unknown>[] }).rows;
     expect(rows.map((x) => x.ring)).toEqual(['split', 'packed']);
     for (const row of rows) expect(row).toMatchObject({ queueSize: 256, maxInflight: 256, deviceBatch: 1 });
     const t = await run('bench', 'pingpong', '--like-ringtest', '--ring', 'packed', '--time', '20');
     expect(t.out).toMatch(/ringtest's defaults/);
-    expect(t.out).toMatch(/^packed\s+256\s+256\s+1\s/m);
+    expect(t.out).toMatch(/^[! ] packed\s+256\s+256\s+1\s/m);
   });
 
   it('bench colocated runs the native baseline in the same rounds, or says why not', { timeout: 60_000 }, async () => {
     const args = ['bench', 'colocated', '--ring', 'split', '--rounds', '1', '--time', '20', '--warmup', '0'];
     const r = await run(...args, '--workers', '1,2', '--json');
     expect(r.code).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: ColocatedRow[] }).results;
-    if (typeof buildNative() === 'string') {
+    const doc = JSON.parse(r.out) as { meta: { native?: { compiler: string } }; rows: ColocatedRow[] };
+    const rows = doc.rows;
+    const build = buildNative();
+    if (typeof build === 'string') {
       expect(rows[0]!.nativeScaling).toBeUndefined();
+      expect(doc.meta.native).toBeUndefined();
     } else {
+      expect(doc.meta.native).toEqual({ compiler: build.compiler, flags: build.flags });
       expect(rows[0]).toMatchObject({ workers: 1, nativeScaling: 1, scalingVsNative: 1 });
       const two = rows[1]!;
       expect(two.nativeChainsPerSec).toBeGreaterThan(0);
@@ -229,6 +236,21 @@ describe('vqsim command line', () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe('vqsim: --queue-size 300: the queue size must be a power of two from 1 to 32768\n');
+  });
+
+  it('bin/vqsim.js stops quietly with status 0 when its reader has gone (EPIPE)', () => {
+    // `true` exits before the benchmark writes: the write fails with EPIPE.
+    const cmd = `set -o pipefail; "${process.execPath}" "${bin}" bench --time 2 --rounds 1 --queue-size 16 --chain-lengths 1 --indirect off --event-idx off --engine wasm --no-native --quiet --json | true`;
+    const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('bin/vqsim.js --version prints the package version', () => {
+    const r = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(r.stdout).toBe(`vqsim ${pkg.version}\n`);
+    expect(r.status).toBe(0);
   });
 });
 

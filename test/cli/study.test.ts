@@ -13,7 +13,7 @@ describe('vqsim study swiotlb', () => {
   it('measures each deployment against traditional and models its cycles from the counted events', async () => {
     const r = await run(...small, '--deployment', 'cvm,hardware', '--json');
     expect(r.code).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: StudyRow[] }).results;
+    const rows = (JSON.parse(r.out) as { rows: StudyRow[] }).rows;
     expect(rows.map((x) => x.deployment)).toEqual(['traditional', 'cvm', 'hardware']);
     const [trad, cvm, hw] = rows as [StudyRow, StudyRow, StudyRow];
     expect(trad.vsTraditional).toBe(1);
@@ -65,7 +65,7 @@ describe('vqsim study swiotlb', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'vqsim-study-')), 'cost.json');
     writeFileSync(file, JSON.stringify({ extends: 'traditional', chain: 0, exit: 0, interrupt: 0 }));
     const r = await run(...small, '--deployment', 'traditional', '--cost', file, '--json');
-    const [row] = (JSON.parse(r.out) as { results: StudyRow[] }).results;
+    const [row] = (JSON.parse(r.out) as { rows: StudyRow[] }).rows;
     expect(row!.costProfile).toBe('traditional (from --cost)');
     expect(row!.cycles).toBe(0);
   });
@@ -110,7 +110,7 @@ describe('vqsim study pool', () => {
       '--json',
     );
     expect(r.code).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: Record<string, number>[] }).results;
+    const rows = (JSON.parse(r.out) as { rows: Record<string, number>[] }).rows;
     expect(rows.map((x) => [x.queues, x.maps, x.full, x.usedHiwater])).toEqual([
       [2, 16 + 2 * 4, 0, 512],
       [3, 24 + 3 * 4, 12, 512],
@@ -133,7 +133,7 @@ describe('vqsim study pool', () => {
       '4',
       '--json',
     );
-    expect((JSON.parse(again.out) as { results: unknown[] }).results).toEqual(rows);
+    expect((JSON.parse(again.out) as { rows: unknown[] }).rows).toEqual(rows);
   });
 
   it('a flag of another study: one line, exit 2', async () => {

@@ -1,4 +1,7 @@
-import { jsonDocument, textTable } from './report.js';
+import { jsonDocument, medianBy, textTable } from './report.js';
+import { printWarnings, rmeWarning, spreadWarning } from '../noise.js';
+import { ProgressLine } from '../progress.js';
+import { statsOf, statsPerOp, type NoiseWarning, type SampleStats } from '../result.js';
 // `vqsim bench blk`: virtio-blk on one thread over the in-memory store. The
 // guest driver keeps --depth requests in flight on each queue (one addBatch
 // call per batch, every buffer mapped through the DMA API), the device serves
@@ -10,7 +13,7 @@ import { Bench } from 'tinybench';
 import { BlkStatus, BlkType, createMachine, type BlkMachineDevice, type Machine, type RingKind } from '../../index.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
-import { choices, describeParseError, ints } from './options.js';
+import { choices, defaultWarmupMs, describeParseError, duration, ints, roundsOf, sizes } from './options.js';
 import { BenchSanityError } from './ring.js';
 import {
   BASELINE,
@@ -35,6 +38,9 @@ export const BLK_IO_BYTES: Record<BlkMode, number> = {
   seqwrite: 128 * 1024,
 };
 
+/** Batches per queue blkLatency times: enough for a p99, a few ms per case. */
+export const LAT_BATCHES = 32;
+
 export const BLK_HELP = `Usage: vqsim bench blk [options]
 
 virtio-blk on one JavaScript thread, batched Wasm, in-memory backing store:
@@ -47,7 +53,7 @@ are comma-separated; every combination runs.
 
 Options:
 ${PLACEMENT_HELP}  --mode <m,...>            randread, randwrite, seqread, seqwrite (default all four)
-  --io-bytes <n,...>        request sizes, 512 B to 1 MiB in 512-byte steps
+  --io-bytes <n,...>        request sizes, 512 B to 1 MiB in 512-byte steps; 4k, 128KiB
                             (default: 4096 random, 131072 sequential)
   --queues <n,...>          queues, 1 to 64 (default 1,2)
   --ring <split,packed>     ring layouts (default split,packed)
@@ -59,9 +65,23 @@ ${PLACEMENT_HELP}  --mode <m,...>            randread, randwrite, seqread, seqwr
   --depth <n>               requests in flight per queue, 1 to the queue size (default 64)
   --capacity-mib <n>        size of the in-memory disk, 1 to 48 MiB (default 32)
   --seed <n>                seed of the random offsets, 0 to 4294967295 (default 1)
-  --time <ms>               measuring time per case, 1 to 600000 ms (default 300)
+  --time <ms>               measuring time per case, 1 to 600000 ms; 500ms, 2s (default 300)
+  --warmup <ms>             tinybench's untimed warm-up per case, 0 to 60000 ms
+                            (default a quarter of --time, at most 100)
+  --rounds <n>              times the whole matrix runs, 1 to 50; each case
+                            reports its median round (default 1)
   --json                    print JSON rows
   -h, --help                show this help
+
+ns/io (1/tput) is 1 ÷ throughput: the time per request with --depth requests
+in flight, not a request's latency. lat µs and lat p99 are that latency,
+submit to reap (fio's clat), median and 99th percentile over ${LAT_BATCHES}
+batches of --depth requests per queue, timed after the measured iterations.
+
+Examples:
+  vqsim bench blk --mode randread --queues 1 --depth 32
+  vqsim bench blk --mode seqwrite --io-bytes 64k,1M --capacity-mib 48 --time 1s
+  vqsim bench blk --deployment cvm --mode randread --rounds 3 --json
 `;
 
 export interface BlkMachineOptions {
@@ -246,7 +266,8 @@ export interface BlkCase extends Placement {
   depth: number;
 }
 
-export interface BlkRow extends BlkCase, Partial<PerOp> {
+export interface BlkRow extends BlkCase, Partial<PerOp>, SampleStats {
+  bench: 'blk';
   name: string;
   device: 'blk';
   /** iops ÷ the iops of the same case on a traditional machine with direct DMA. */
@@ -258,8 +279,17 @@ export interface BlkRow extends BlkCase, Partial<PerOp> {
   nsPerIo: number;
   iosPerIteration: number;
   iterations: number;
-  rme: number;
+  /** Completion latency of a request, submit to reap, in µs (blkLatency). */
+  latUsec: { median: number; p99: number; samples: number };
+  /** Rounds measured; the row is the median one. */
+  rounds: number;
+  /** Slowest and fastest round's IOPS. */
+  iopsMin: number;
+  iopsMax: number;
 }
+
+/** One measured round of a case. */
+export type BlkRoundRow = Omit<BlkRow, 'rounds' | 'iopsMin' | 'iopsMax'>;
 
 export function blkCaseName(c: BlkCase): string {
   return [
@@ -275,8 +305,41 @@ export function blkCaseName(c: BlkCase): string {
   ].join('/');
 }
 
+/**
+ * Per-request completion latency, submit to reap, as fio's clat reads it,
+ * after the timed iterations: LAT_BATCHES batches of --depth requests on each
+ * queue, the clock read before a batch's first submit and after its reap.
+ * The device serves a kicked batch before the reap returns, so every request
+ * of a batch completes within that span: it is the first-submitted request's
+ * latency and an upper bound for the rest. Two clock reads per batch, not
+ * per request, so the measurement costs little beside --depth requests.
+ */
+export function blkLatency(
+  m: BlkMachineDevice,
+  jobs: readonly BlkJob[],
+  batches = LAT_BATCHES,
+): { median: number; p99: number; samples: number } {
+  const spans: number[] = [];
+  for (let b = 0; b < batches; b++)
+    for (const j of jobs) {
+      const t0 = performance.now();
+      const n = runBlkQueue(m, j, m.depth).ios;
+      const us = (performance.now() - t0) * 1e3;
+      // Every request of the batch gets the batch's span.
+      for (let k = 0; k < n; k++) spans.push(us);
+    }
+  const s = statsOf(spans, 'µs');
+  return { median: s.median, p99: s.p99, samples: s.samples };
+}
+
 /** Measures one case: I/Os per iteration are split evenly over the queues, run one after another. */
-export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: number, seed: number): Promise<BlkRow> {
+export async function measureBlk(
+  c: BlkCase,
+  timeMs: number,
+  capacityBytes: number,
+  seed: number,
+  warmupMs = defaultWarmupMs(timeMs),
+): Promise<BlkRoundRow> {
   const machine = blkBenchMachine({
     placement: c,
     ring: c.ring,
@@ -313,8 +376,8 @@ export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: numb
     name,
     time: timeMs,
     iterations: 3,
-    warmupTime: Math.min(100, timeMs / 4),
-    warmupIterations: 2,
+    warmupTime: warmupMs,
+    warmupIterations: warmupMs > 0 ? 2 : 0,
     throws: true,
   });
   bench.add(name, () => {
@@ -327,7 +390,10 @@ export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: numb
     throw new BenchSanityError(`${name}: tinybench did not complete (${result?.state ?? 'no task'})`);
   }
   const iosPerIteration = moved / iterations;
-  const nsPerIo = (result.latency.mean * 1e6) / iosPerIteration;
+  // The median iteration over the requests it carried: 1 ÷ throughput at this
+  // depth (fio's "lat" is per request, submit to completion: not this).
+  const stats = statsPerOp(result.latency, iosPerIteration, 'ns/io');
+  const nsPerIo = stats.median;
   const events = perOp(before, eventTotals(machine.stats()), moved);
   // Sanity: the device served at least what the driver counted.
   const served = m.device.counters();
@@ -336,18 +402,21 @@ export async function measureBlk(c: BlkCase, timeMs: number, capacityBytes: numb
       `${name}: device served ${served.reads + served.writes} requests, driver counted ${moved}`,
     );
   }
+  const latUsec = blkLatency(m, jobs);
   machine.close();
   const iops = 1e9 / nsPerIo;
   return {
+    bench: 'blk',
     name,
     device: 'blk',
     ...c,
+    ...stats,
     iops,
     bytesPerSec: iops * ioBytes,
     nsPerIo,
     iosPerIteration,
     iterations: result.latency.samplesCount,
-    rme: result.latency.rme,
+    latUsec,
     ...events,
   };
 }
@@ -366,6 +435,10 @@ export interface BlkOptions {
   protect: ('off' | 'on')[];
   seed: number;
   timeMs: number;
+  /** tinybench's untimed warm-up per case, in milliseconds. */
+  warmupMs: number;
+  /** Times the whole matrix runs; each case reports its median round. */
+  rounds: number;
   json: boolean;
   help: boolean;
 }
@@ -385,6 +458,8 @@ const spec = {
   'capacity-mib': { type: 'string' },
   seed: { type: 'string' },
   time: { type: 'string' },
+  warmup: { type: 'string' },
+  rounds: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -406,7 +481,7 @@ export function parseBlkArgs(args: string[]): BlkOptions {
     values = r.values;
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError(describeParseError(e));
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
   }
   const str = (k: keyof typeof spec) => values[k] as string | undefined;
   const modes = choices<BlkMode>('mode', str('mode') ?? BLK_MODES.join(','), BLK_MODES);
@@ -445,19 +520,14 @@ export function parseBlkArgs(args: string[]): BlkOptions {
     (n) => n >= 0 && n <= 0xffffffff,
     'must be a whole number from 0 to 4294967295',
   );
-  const timeStr = str('time');
-  let timeMs = 300;
-  if (timeStr !== undefined) {
-    timeMs = /^\d+(\.\d+)?$/.test(timeStr.trim()) ? Number(timeStr) : NaN;
-    if (!(timeMs >= 1 && timeMs <= 600000)) {
-      throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to 600000`);
-    }
-  }
+  const timeMs = duration('time', str('time'), 300, 1, 600000);
+  const warmupMs = duration('warmup', str('warmup'), defaultWarmupMs(timeMs), 0, 60000);
+  const rounds = roundsOf(str('rounds'), 1);
   const ioStr = str('io-bytes');
   const ioBytes =
     ioStr === undefined
       ? undefined
-      : ints(
+      : sizes(
           'io-bytes',
           ioStr,
           (n) => n >= 512 && n <= 1 << 20 && n % 512 === 0,
@@ -491,22 +561,48 @@ export function parseBlkArgs(args: string[]): BlkOptions {
     capacityMiB,
     seed,
     timeMs,
+    warmupMs,
+    rounds,
     json: values.json === true,
     help: values.help === true,
   };
 }
 
-export async function runBlkBench(o: BlkOptions, progress: (line: string) => void = () => {}): Promise<BlkRow[]> {
-  const rows: BlkRow[] = [];
+export function blkCases(o: BlkOptions): BlkCase[] {
+  const out: BlkCase[] = [];
   for (const placement of o.placements.flatMap((p) => o.protect.map((protect) => ({ ...p, protect }))))
     for (const ring of o.rings)
       for (const mode of o.modes)
         for (const ioBytes of o.ioBytes ?? [BLK_IO_BYTES[mode]])
-          for (const queues of o.queues) {
-            const c: BlkCase = { ...placement, ring, queues, mode, ioBytes, queueSize: o.queueSize, depth: o.depth };
-            progress(`${blkCaseName(c)} ...`);
-            rows.push(await measureBlk(c, o.timeMs, o.capacityMiB << 20, o.seed));
-          }
+          for (const queues of o.queues)
+            out.push({ ...placement, ring, queues, mode, ioBytes, queueSize: o.queueSize, depth: o.depth });
+  return out;
+}
+
+/**
+ * Runs every case `o.rounds` times, the whole matrix per round (a slow spell
+ * of a shared machine lands in one round of each case); each case reports
+ * its median round by IOPS, with the slowest and fastest beside it.
+ */
+export async function runBlkBench(o: BlkOptions, io?: Io, warnings: NoiseWarning[] = []): Promise<BlkRow[]> {
+  const cases = blkCases(o);
+  const progress = io ? new ProgressLine(io, cases.length * o.rounds) : undefined;
+  const runs = new Map<string, BlkRoundRow[]>();
+  for (let round = 0; round < o.rounds; round++)
+    for (const c of cases) {
+      const name = blkCaseName(c);
+      progress?.step(`${o.rounds > 1 ? `round ${round + 1}/${o.rounds} ` : ''}${name}`);
+      const r = await measureBlk(c, o.timeMs, o.capacityMiB << 20, o.seed, o.warmupMs);
+      runs.set(name, [...(runs.get(name) ?? []), r]);
+    }
+  progress?.clear();
+  const rows: BlkRow[] = [];
+  for (const [name, all] of runs) {
+    const iops = all.map((r) => r.iops);
+    const mid = medianBy(all, (r) => r.iops);
+    rows.push({ ...mid, rounds: all.length, iopsMin: Math.min(...iops), iopsMax: Math.max(...iops) });
+    warnings.push(...rmeWarning(name, mid.rme), ...spreadWarning(name, iops));
+  }
   setVsDirect(
     rows,
     o.placements.length,
@@ -524,7 +620,7 @@ export async function runBlkBench(o: BlkOptions, progress: (line: string) => voi
   return rows;
 }
 
-export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
+export function formatBlkTable(rows: BlkRow[], o: BlkOptions, warnings: readonly NoiseWarning[] = []): string {
   const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
   const protect = o.protect.includes('on');
   const head = [
@@ -536,8 +632,10 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
     'io B',
     'kIOPS',
     'MB/s',
-    'ns/io',
+    'ns/io (1/tput)',
     '±%',
+    'lat µs',
+    'lat p99',
     ...(placed ? ['vs direct', 'exits/io', 'irqs/io', 'bounce B/io', 'slots scanned/io', 'IOTLB miss/io'] : []),
     ...(protect ? ['vs plain'] : []),
   ];
@@ -553,6 +651,8 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
     (r.bytesPerSec / 1e6).toFixed(0),
     r.nsPerIo.toFixed(0),
     r.rme.toFixed(1),
+    r.latUsec.median.toFixed(1),
+    r.latUsec.p99.toFixed(1),
     ...(placed
       ? [
           r.vsDirect === undefined ? '-' : `${r.vsDirect.toFixed(2)}×`,
@@ -570,6 +670,7 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions): string {
     head,
     cells,
     4,
+    { names: rows.map((r) => r.name), warnings },
   );
 }
 
@@ -580,7 +681,9 @@ export async function blkCommand(args: string[], io: Io): Promise<number> {
     io.out(BLK_HELP);
     return 0;
   }
-  const rows = await runBlkBench(o, io.progress);
-  io.out(o.json ? jsonDocument(rows) : formatBlkTable(rows, o));
+  const warnings: NoiseWarning[] = [];
+  const rows = await runBlkBench(o, io, warnings);
+  printWarnings(io, warnings);
+  io.out(o.json ? jsonDocument('bench blk', o, rows, warnings) : formatBlkTable(rows, o, warnings));
   return 0;
 }

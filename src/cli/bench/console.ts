@@ -1,4 +1,7 @@
-import { jsonDocument, textTable } from './report.js';
+import { jsonDocument, medianBy, textTable } from './report.js';
+import { printWarnings, rmeWarning, spreadWarning } from '../noise.js';
+import { ProgressLine } from '../progress.js';
+import { statsPerOp, type NoiseWarning, type SampleStats } from '../result.js';
 // `vqsim bench console`: bytes per second through a virtio-console loopback on
 // one thread. The guest driver writes chunks on the transmit queue, the device
 // moves them through its host FIFO into the posted receive buffers (Wasm
@@ -8,7 +11,7 @@ import { Bench } from 'tinybench';
 import { createMachine, type ConsoleMachineDevice, type Machine, type RingKind } from '../../index.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
-import { choices, describeParseError, ints } from './options.js';
+import { choices, defaultWarmupMs, describeParseError, duration, ints, roundsOf, sizes } from './options.js';
 import { BenchSanityError } from './ring.js';
 import {
   BASELINE,
@@ -31,12 +34,20 @@ the guest reaps and reposts them. Reports bytes per second.
 
 Options:
 ${PLACEMENT_HELP}
-  --chunk-bytes <n,...>     bytes per write chain, 1 to 4096 (default 64,4096)
+  --chunk-bytes <n,...>     bytes per write chain, 1 to 4096; 1k, 4KiB (default 64,4096)
   --ring <split,packed>     ring layouts (default split,packed)
   --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
-  --time <ms>               measuring time per case, 1 to 600000 ms (default 300)
+  --time <ms>               measuring time per case, 1 to 600000 ms; 500ms, 2s (default 300)
+  --warmup <ms>             tinybench's untimed warm-up per case, 0 to 60000 ms
+                            (default a quarter of --time, at most 100)
+  --rounds <n>              times the whole matrix runs, 1 to 50; each case
+                            reports its median round (default 1)
   --json                    print JSON rows
   -h, --help                show this help
+
+Examples:
+  vqsim bench console --chunk-bytes 64,4k --ring split
+  vqsim bench console --deployment cvm --rounds 3 --time 1s --json
 `;
 
 /** The machine `vqsim bench console` runs: one virtio-console device over virtio-pci, loopback backend. */
@@ -72,7 +83,8 @@ export function runConsoleLoopback(m: ConsoleMachineDevice, chunk: number, bytes
   return back;
 }
 
-export interface ConsoleRow extends Placement, Partial<PerOp> {
+export interface ConsoleRow extends Placement, Partial<PerOp>, SampleStats {
+  bench: 'console';
   name: string;
   /** bytesPerSec ÷ the same case's on a traditional machine with direct DMA. */
   vsDirect?: number;
@@ -84,7 +96,10 @@ export interface ConsoleRow extends Placement, Partial<PerOp> {
   ioBytes: number;
   bytesPerSec: number;
   iterations: number;
-  rme: number;
+  /** Rounds measured; the row is the median one (by bytes per second). */
+  rounds: number;
+  bytesPerSecMin: number;
+  bytesPerSecMax: number;
 }
 
 export async function measureConsole(
@@ -93,6 +108,7 @@ export async function measureConsole(
   queueSize: number,
   timeMs: number,
   placement: Placement = BASELINE,
+  warmupMs = defaultWarmupMs(timeMs),
 ): Promise<ConsoleRow> {
   const machine = consoleBenchMachine({ ring, queueSize, placement });
   const m = machine.console();
@@ -113,8 +129,8 @@ export async function measureConsole(
     name,
     time: timeMs,
     iterations: 3,
-    warmupTime: Math.min(100, timeMs / 4),
-    warmupIterations: 2,
+    warmupTime: warmupMs,
+    warmupIterations: warmupMs > 0 ? 2 : 0,
     throws: true,
   });
   bench.add(name, () => {
@@ -131,8 +147,11 @@ export async function measureConsole(
   // Events per chunk written (the operation of this benchmark).
   const events = perOp(before, eventTotals(machine.stats()), moved / chunk);
   machine.close();
-  const bytesPerSec = moved / iterations / (result.latency.mean / 1e3);
+  // The median iteration, per chunk written (the mean stays in `mean`).
+  const stats = statsPerOp(result.latency, moved / iterations / chunk, 'ns/chunk');
+  const bytesPerSec = (chunk * 1e9) / stats.median;
   return {
+    bench: 'console',
     name,
     device: 'console',
     ...placement,
@@ -141,9 +160,12 @@ export async function measureConsole(
     queues: 1,
     queueSize,
     ioBytes: chunk,
+    ...stats,
     bytesPerSec,
     iterations: result.latency.samplesCount,
-    rme: result.latency.rme,
+    rounds: 1,
+    bytesPerSecMin: bytesPerSec,
+    bytesPerSecMax: bytesPerSec,
     ...events,
   };
 }
@@ -157,6 +179,8 @@ const spec = {
   ring: { type: 'string' },
   'queue-size': { type: 'string' },
   time: { type: 'string' },
+  warmup: { type: 'string' },
+  rounds: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -167,6 +191,10 @@ export interface ConsoleOptions {
   rings: RingKind[];
   queueSize: number;
   timeMs: number;
+  /** tinybench's untimed warm-up per case, in milliseconds. */
+  warmupMs: number;
+  /** Times the whole matrix runs; each case reports its median round. */
+  rounds: number;
   json: boolean;
   help: boolean;
 }
@@ -181,10 +209,10 @@ export function parseConsoleArgs(args: string[]): ConsoleOptions {
     values = r.values;
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError(describeParseError(e));
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
   }
   const str = (k: keyof typeof spec) => values[k] as string | undefined;
-  const chunkBytes = ints(
+  const chunkBytes = sizes(
     'chunk-bytes',
     str('chunk-bytes') ?? '64,4096',
     (n) => n >= 1 && n <= 4096,
@@ -199,13 +227,9 @@ export function parseConsoleArgs(args: string[]): ConsoleOptions {
   );
   if (qs.length !== 1)
     throw new UsageError(`--queue-size ${str('queue-size')}: must be one power of two from 8 to 32768`);
-  const timeStr = str('time');
-  let timeMs = 300;
-  if (timeStr !== undefined) {
-    timeMs = /^\d+(\.\d+)?$/.test(timeStr.trim()) ? Number(timeStr) : NaN;
-    if (!(timeMs >= 1 && timeMs <= 600000))
-      throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to 600000`);
-  }
+  const timeMs = duration('time', str('time'), 300, 1, 600000);
+  const warmupMs = duration('warmup', str('warmup'), defaultWarmupMs(timeMs), 0, 60000);
+  const rounds = roundsOf(str('rounds'), 1);
   const placements = withBaseline(
     parsePlacements({
       deployment: str('deployment'),
@@ -220,6 +244,8 @@ export function parseConsoleArgs(args: string[]): ConsoleOptions {
     rings,
     queueSize: qs[0]!,
     timeMs,
+    warmupMs,
+    rounds,
     json: values.json === true,
     help: values.help === true,
   };
@@ -232,20 +258,41 @@ export async function consoleCommand(args: string[], io: Io): Promise<number> {
     io.out(CONSOLE_HELP);
     return 0;
   }
+  // Every round runs the whole matrix; each case reports its median round.
+  const progress = new ProgressLine(io, o.rounds * o.placements.length * o.rings.length * o.chunkBytes.length);
+  const runs = new Map<string, ConsoleRow[]>();
+  for (let round = 0; round < o.rounds; round++)
+    for (const placement of o.placements)
+      for (const ring of o.rings)
+        for (const chunk of o.chunkBytes) {
+          progress.step(
+            `${o.rounds > 1 ? `round ${round + 1}/${o.rounds} ` : ''}console/${placementName(placement)}/${ring}/${chunk}B`,
+          );
+          const r = await measureConsole(ring, chunk, o.queueSize, o.timeMs, placement, o.warmupMs);
+          runs.set(r.name, [...(runs.get(r.name) ?? []), r]);
+        }
+  progress.clear();
   const rows: ConsoleRow[] = [];
-  for (const placement of o.placements)
-    for (const ring of o.rings)
-      for (const chunk of o.chunkBytes) {
-        io.progress(`console/${placementName(placement)}/${ring}/${chunk}B ...`);
-        rows.push(await measureConsole(ring, chunk, o.queueSize, o.timeMs, placement));
-      }
+  const warnings: NoiseWarning[] = [];
+  for (const [name, all] of runs) {
+    const rates = all.map((r) => r.bytesPerSec);
+    const mid = medianBy(all, (r) => r.bytesPerSec);
+    rows.push({
+      ...mid,
+      rounds: all.length,
+      bytesPerSecMin: Math.min(...rates),
+      bytesPerSecMax: Math.max(...rates),
+    });
+    warnings.push(...rmeWarning(name, mid.rme), ...spreadWarning(name, rates));
+  }
+  printWarnings(io, warnings);
   setVsDirect(
     rows,
     o.placements.length,
     (r) => `${r.ring}/${r.ioBytes}`,
     (r) => r.bytesPerSec,
   );
-  if (o.json) io.out(jsonDocument(rows));
+  if (o.json) io.out(jsonDocument('bench console', o, rows, warnings));
   else {
     const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
     const f = (x: number | undefined, d = 2) => (x === undefined ? '-' : x.toFixed(d));
@@ -268,7 +315,7 @@ export async function consoleCommand(args: string[], io: Io): Promise<number> {
       ...(placed ? ['vs direct', 'exits/chunk', 'bounce B/chunk'] : []),
     ];
     const title = `vqsim bench console: loopback, single thread, queue size ${o.queueSize}, ${o.timeMs} ms per case`;
-    io.out(textTable(title, head, cells, placed ? 4 : 1));
+    io.out(textTable(title, head, cells, placed ? 4 : 1, { names: rows.map((r) => r.name), warnings }));
   }
   return 0;
 }

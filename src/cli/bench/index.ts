@@ -1,5 +1,5 @@
 import { BENCH_HELP, UsageError } from '../usage.js';
-import { parseBenchArgs } from './options.js';
+import { parseBenchArgs, suggest } from './options.js';
 import { formatJson, formatTable } from './report.js';
 import { runBench } from './run.js';
 import { colocatedCommand, pingpongCommand } from './threads.js';
@@ -8,6 +8,7 @@ import { blkCommand } from './blk.js';
 import { consoleCommand } from './console.js';
 import { swiotlbCommand } from './swiotlb.js';
 import type { Io } from '../io.js';
+import { printWarnings } from '../noise.js';
 
 /** Benchmarks `vqsim bench` knows. `ring` (the default) is the single-thread ring round trip. */
 export const BENCHMARKS = ['ring', 'pingpong', 'colocated', 'net', 'blk', 'console', 'swiotlb'] as const;
@@ -21,7 +22,9 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
     rest = args.slice(1);
   }
   if (!(BENCHMARKS as readonly string[]).includes(which)) {
-    throw new UsageError(`unknown benchmark ${which}: must be ${BENCHMARKS.join(', ')} (vqsim bench alone runs ring)`);
+    throw new UsageError(
+      `unknown benchmark ${which}: must be ${BENCHMARKS.join(', ')}${suggest(which, BENCHMARKS)} (vqsim bench alone runs ring)`,
+    );
   }
   if (which === 'pingpong') return pingpongCommand(rest, io);
   if (which === 'colocated') return colocatedCommand(rest, io);
@@ -34,7 +37,8 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
     io.out(BENCH_HELP);
     return 0;
   }
-  const report = await runBench(o, io.progress);
-  io.out(o.json ? formatJson(report) : formatTable(report, o));
+  const report = await runBench(o, io);
+  printWarnings(io, report.warnings);
+  io.out(o.json ? formatJson(report, o) : formatTable(report, o));
   return 0;
 }

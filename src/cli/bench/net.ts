@@ -1,4 +1,7 @@
 import { jsonDocument, lowerMedian, medianBy, textTable } from './report.js';
+import { coresWarning, printWarnings, rmeWarning, spreadWarning } from '../noise.js';
+import { ProgressLine } from '../progress.js';
+import { statsOf, statsPerOp, type NoiseWarning, type SampleStats } from '../result.js';
 // `vqsim bench net`: virtio-net loopback (or sink, or source) throughput on
 // one thread, or on N co-located worker threads (--workers), each with its own
 // machine. The guest driver sends frames of a set size on each queue pair (one
@@ -18,9 +21,11 @@ import {
   type NetBenchBackend,
 } from '../../sim/net.js';
 import { ProtectedNet, RECORD_OVERHEAD } from '../../trust/protect/record.js';
+import { guestBytesFor, resolveMachineConfig } from '../../sim/machine-config.js';
+import { MAX_GUEST_RAM } from '../../../assembly/layout.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
-import { choices, describeParseError, ints } from './options.js';
+import { choices, defaultWarmupMs, describeParseError, duration, ints, roundsOf, sizes } from './options.js';
 import { BenchSanityError } from './ring.js';
 import {
   BASELINE,
@@ -72,10 +77,16 @@ ${PLACEMENT_HELP}  --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (def
                             --packet-bytes, the payload 32 bytes less (default off;
                             not with --workers or the source backend)
   --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
-  --time <ms>               time per case and round, 1 to 600000 ms (default 300)
+  --time <ms>               time per case and round, 1 to 600000 ms; 500ms, 2s (default 300)
+  --warmup <ms>             untimed warm-up per case, 0 to 60000 ms (default 200)
   --rounds <n>              rounds, 1 to 50 (default 3 with --workers, else 1)
   --json                    print JSON rows
   -h, --help                show this help
+
+Examples:
+  vqsim bench net --packet-bytes 64,1500 --ring split --rounds 3
+  vqsim bench net --packet-bytes 1.5k --time 2s --json > net.json
+  vqsim bench net --workers 1,2 --packet-bytes 64 --backend sink
 `;
 
 /** `--protect`: no record layer, records sealed in place (zero copy where bounced), or sealed then bounced. */
@@ -93,7 +104,8 @@ export interface NetCase extends Placement {
   queueSize: number;
 }
 
-export interface NetRow extends NetCase, Partial<PerOp> {
+export interface NetRow extends NetCase, Partial<PerOp>, SampleStats {
+  bench: 'net';
   name: string;
   /** pps ÷ the pps of the same case on a traditional machine with direct DMA, same round. */
   vsDirect?: number;
@@ -108,7 +120,8 @@ export interface NetRow extends NetCase, Partial<PerOp> {
   nsPerPacket: number;
   packetsPerIteration: number;
   iterations: number;
-  rme: number;
+  /** Colocated: the spread of the per-worker rates, standard deviation in percent of their mean. */
+  workerSpread?: number;
   /** Rounds measured; pps and the figures beside it are the median round's (the lower middle one for an even count). */
   rounds: number;
   /** Slowest and fastest round's pps (the fastest is the best round, the least disturbed by other load). */
@@ -167,7 +180,12 @@ export function netCaseMachine(c: NetCase, pairs = c.queues): MachineConfig {
 }
 
 /** Measures one case: packets per iteration are split evenly over the pairs, run one after another. */
-export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRow> {
+export async function measureNet(
+  c: NetCase,
+  timeMs: number,
+  warmupMs = 200,
+  tinyWarmupMs = defaultWarmupMs(timeMs),
+): Promise<NetRoundRow> {
   const machine = createMachine(netCaseMachine(c));
   const m = machine.net();
   const perPair = Math.max(c.queueSize, Math.ceil(2 ** 21 / (c.packetBytes + 64) / c.queues));
@@ -191,7 +209,7 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
   };
   // Warm-up by time: the Wasm functions tier up in the background (no on-stack
   // replacement), later on a loaded machine; 200 ms of batches gets them there.
-  const warmEnd = performance.now() + 200;
+  const warmEnd = performance.now() + warmupMs;
   while (performance.now() < warmEnd) for (let p = 0; p < c.queues; p++) run(p, c.queueSize * 4);
   moved = 0;
   let iterations = 0;
@@ -200,8 +218,8 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
     name: netCaseName(c),
     time: timeMs,
     iterations: 3,
-    warmupTime: Math.min(100, timeMs / 4),
-    warmupIterations: 2,
+    warmupTime: tinyWarmupMs,
+    warmupIterations: tinyWarmupMs > 0 ? 2 : 0,
     throws: true,
   });
   bench.add(netCaseName(c), () => {
@@ -215,24 +233,27 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
   }
   // Packets moved per iteration (runNetPackets may overshoot by part of a batch).
   const packetsPerIteration = moved / iterations;
-  const nsPerPacket = (result.latency.mean * 1e6) / packetsPerIteration;
+  // The median iteration, as every benchmark reports (the mean stays in `mean`).
+  const stats = statsPerOp(result.latency, packetsPerIteration, 'ns/packet');
+  const nsPerPacket = stats.median;
   const events = perOp(before, eventTotals(machine.stats()), moved);
   // Sanity: the device counted what the driver counted.
   checkNetDevice(m, netCaseName(c));
   machine.close();
   const pps = 1e9 / nsPerPacket;
   return {
+    bench: 'net',
     name: netCaseName(c),
     device: 'net',
     mode: 'single-thread',
     workers: 0,
     ...c,
+    ...stats,
     pps,
     bitsPerSec: pps * c.packetBytes * 8,
     nsPerPacket,
     packetsPerIteration,
     iterations: result.latency.samplesCount,
-    rme: result.latency.rme,
     ...events,
   };
 }
@@ -241,27 +262,35 @@ export async function measureNet(c: NetCase, timeMs: number): Promise<NetRoundRo
  * Measures one case on `workers` co-located worker threads, each with its own
  * machine of one queue pair: warm-up, then all run for `timeMs` at once.
  */
-export async function measureNetColocated(c: NetCase, workers: number, timeMs: number): Promise<NetRoundRow> {
-  const r = await runNetColocated(workers, netCaseMachine(c, 1), { durationMs: timeMs }, { warmMs: 200 });
+export async function measureNetColocated(
+  c: NetCase,
+  workers: number,
+  timeMs: number,
+  warmupMs = 200,
+): Promise<NetRoundRow> {
+  const r = await runNetColocated(workers, netCaseMachine(c, 1), { durationMs: timeMs }, { warmMs: warmupMs });
   const name = `${netCaseName(c)}/${workers}w`;
   const rates = r.workers.map((w) => (w.elapsedMs > 0 ? (w.packets * 1000) / w.elapsedMs : 0));
   const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
   const sd = Math.sqrt(rates.reduce((a, b) => a + (b - mean) ** 2, 0) / rates.length);
+  const nsPerPacket = (r.seconds * 1e9 * workers) / Math.max(1, r.packets);
   return {
+    bench: 'net',
     name,
     device: 'net',
     mode: 'colocated',
     workers,
     ...c,
     queues: workers,
+    // One sample per run: runNetBench puts the statistics over rounds in place.
+    ...statsOf([nsPerPacket], 'ns/packet'),
     pps: r.pps,
     bitsPerSec: r.bitsPerSec,
     // Per worker: one worker's time per packet.
-    nsPerPacket: (r.seconds * 1e9 * workers) / Math.max(1, r.packets),
+    nsPerPacket,
     packetsPerIteration: r.packets,
     iterations: 1,
-    // Spread of the per-worker rates, in percent of their mean.
-    rme: mean > 0 ? (100 * sd) / mean : 0,
+    workerSpread: mean > 0 ? (100 * sd) / mean : 0,
     workerMinPps: Math.min(...rates),
     workerMaxPps: Math.max(...rates),
   };
@@ -281,6 +310,8 @@ export interface NetOptions {
   backends: NetBenchBackend[];
   queueSize: number;
   timeMs: number;
+  /** Untimed warm-up per case (the Wasm tiers up), in milliseconds. */
+  warmupMs: number;
   /** Times the whole matrix runs; each case reports its median round. */
   rounds: number;
   json: boolean;
@@ -302,11 +333,45 @@ const spec = {
   'queue-size': { type: 'string' },
   time: { type: 'string' },
   rounds: { type: 'string' },
+  warmup: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const ROUNDS = 'must be a whole number from 1 to 50';
+/** Guest RAM the largest case needs (the machine's own formula, guestBytesFor), with the 16 MiB it adds. */
+function netGuestBytes(queues: number, queueSize: number, packetBytes: number): number {
+  const c: NetCase = {
+    ...BASELINE,
+    ring: 'split',
+    queues,
+    queueSize,
+    packetBytes,
+    mergeable: true,
+    backend: 'loopback',
+  };
+  const [device] = resolveMachineConfig(netCaseMachine(c)).devices;
+  return guestBytesFor(device!) + (16 << 20);
+}
+
+/**
+ * Each of --queues, --queue-size and --packet-bytes can be valid while their
+ * product does not fit one machine's guest RAM: say so before anything runs,
+ * with the largest queue size that fits.
+ */
+function fitsGuestMemory(queues: number, queueSize: number, packetBytes: number): void {
+  const need = netGuestBytes(queues, queueSize, packetBytes);
+  if (need <= MAX_GUEST_RAM) return;
+  let fit = queueSize;
+  while (fit > 8 && netGuestBytes(queues, fit, packetBytes) > MAX_GUEST_RAM) fit >>= 1;
+  const hint =
+    netGuestBytes(queues, fit, packetBytes) <= MAX_GUEST_RAM
+      ? `--queue-size ${fit} fits`
+      : 'fewer --queues or smaller --packet-bytes';
+  throw new UsageError(
+    `--queues ${queues} × --queue-size ${queueSize} × --packet-bytes ${packetBytes} do not fit one machine: ` +
+      `${Math.ceil(need / 2 ** 20)} MiB of guest RAM needed, ${MAX_GUEST_RAM / 2 ** 20} MiB at most (${hint})`,
+  );
+}
 
 /** Parses and validates `vqsim bench net` flags; a bad one is a UsageError naming it. */
 export function parseNetArgs(args: string[]): NetOptions {
@@ -318,10 +383,10 @@ export function parseNetArgs(args: string[]): NetOptions {
     values = r.values;
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError(describeParseError(e));
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
   }
   const str = (k: keyof typeof spec) => values[k] as string | undefined;
-  const packetBytes = ints(
+  const packetBytes = sizes(
     'packet-bytes',
     str('packet-bytes') ?? '64,1500,9000',
     (n) => n >= 14 && n <= 65535,
@@ -354,17 +419,9 @@ export function parseNetArgs(args: string[]): NetOptions {
   );
   if (queueSize.length !== 1)
     throw new UsageError(`--queue-size ${str('queue-size')}: must be one power of two from 8 to 32768`);
-  const timeStr = str('time');
-  let timeMs = 300;
-  if (timeStr !== undefined) {
-    timeMs = /^\d+(\.\d+)?$/.test(timeStr.trim()) ? Number(timeStr) : NaN;
-    if (!(timeMs >= 1 && timeMs <= 600000)) {
-      throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to 600000`);
-    }
-  }
-  const roundsStr = str('rounds');
-  const rounds = ints('rounds', roundsStr ?? (workers.length > 0 ? '3' : '1'), (n) => n >= 1 && n <= 50, ROUNDS);
-  if (rounds.length !== 1) throw new UsageError(`--rounds ${roundsStr}: ${ROUNDS}`);
+  const timeMs = duration('time', str('time'), 300, 1, 600000);
+  const warmupMs = duration('warmup', str('warmup'), 200, 0, 60000);
+  const rounds = roundsOf(str('rounds'), workers.length > 0 ? 3 : 1);
   const placements = withBaseline(
     parsePlacements({
       deployment: str('deployment'),
@@ -386,6 +443,7 @@ export function parseNetArgs(args: string[]): NetOptions {
       );
     }
   }
+  fitsGuestMemory(workers.length > 0 ? 1 : Math.max(...queues), queueSize[0]!, Math.max(...packetBytes));
   return {
     placements,
     protect,
@@ -397,7 +455,8 @@ export function parseNetArgs(args: string[]): NetOptions {
     backends,
     queueSize: queueSize[0]!,
     timeMs,
-    rounds: rounds[0]!,
+    warmupMs,
+    rounds,
     json: values.json === true,
     help: values.help === true,
   };
@@ -410,7 +469,15 @@ export function parseNetArgs(args: string[]): NetOptions {
  * one worker first, and each count scales against that round's one-worker
  * rate. A case then reports its median round and the spread.
  */
-export async function runNetBench(o: NetOptions, progress: (line: string) => void = () => {}): Promise<NetRow[]> {
+export async function runNetBench(o: NetOptions, io?: Io, warnings: NoiseWarning[] = []): Promise<NetRow[]> {
+  const cases =
+    o.placements.length *
+    o.backends.length *
+    o.rings.length *
+    o.mergeable.length *
+    o.queues.length *
+    o.packetBytes.length;
+  const progress = io ? new ProgressLine(io, o.rounds * cases * Math.max(1, o.workers.length)) : undefined;
   const runs = new Map<string, NetRoundRow[]>();
   const add = (row: NetRoundRow) => runs.set(row.name, [...(runs.get(row.name) ?? []), row]);
   for (let round = 0; round < o.rounds; round++) {
@@ -431,25 +498,36 @@ export async function runNetBench(o: NetOptions, progress: (line: string) => voi
                   queueSize: o.queueSize,
                 };
                 if (o.workers.length === 0) {
-                  progress(`${tag}${netCaseName(c)} ...`);
-                  add(await measureNet(c, o.timeMs));
+                  progress?.step(`${tag}${netCaseName(c)}`);
+                  add(await measureNet(c, o.timeMs, o.warmupMs));
                   continue;
                 }
                 let one: number | undefined;
                 for (const w of o.workers) {
-                  progress(`${tag}${netCaseName(c)}/${w}w ...`);
-                  const row = await measureNetColocated(c, w, o.timeMs);
+                  progress?.step(`${tag}${netCaseName(c)}/${w}w`);
+                  const row = await measureNetColocated(c, w, o.timeMs, o.warmupMs);
                   if (w === 1) one = row.pps;
                   if (one !== undefined && one > 0) row.scaling = row.pps / (w * one);
                   add(row);
                 }
               }
   }
+  progress?.clear();
   const rows: NetRow[] = [];
   for (const all of runs.values()) {
     const pps = all.map((r) => r.pps);
     const mid = medianBy(all, (r) => r.pps);
     const row: NetRow = { ...mid, rounds: all.length, ppsMin: Math.min(...pps), ppsMax: Math.max(...pps) };
+    // Co-located rows have no per-iteration samples: their statistics are over rounds.
+    if (row.mode === 'colocated')
+      Object.assign(
+        row,
+        statsOf(
+          all.map((r) => r.nsPerPacket),
+          'ns/packet',
+        ),
+      );
+    warnings.push(...rmeWarning(row.name, row.rme), ...spreadWarning(row.name, pps));
     const scalings = all.flatMap((r) => (r.scaling === undefined ? [] : [r.scaling]));
     if (scalings.length > 0) {
       row.scaling = lowerMedian(scalings);
@@ -477,7 +555,7 @@ export async function runNetBench(o: NetOptions, progress: (line: string) => voi
   return rows;
 }
 
-export function formatNetTable(rows: NetRow[], o: NetOptions): string {
+export function formatNetTable(rows: NetRow[], o: NetOptions, warnings: readonly NoiseWarning[] = []): string {
   const colocated = o.workers.length > 0;
   const mpps = (x: number | undefined) => (x === undefined ? '-' : (x / 1e6).toFixed(2));
   const placed = o.placements.length > 1 || !o.placements.every(isBaseline);
@@ -538,12 +616,12 @@ export function formatNetTable(rows: NetRow[], o: NetOptions): string {
     return cell;
   });
   const what = colocated
-    ? `co-located workers (a machine with one queue pair each; ns/pkt per worker, ±% spread of worker rates)`
+    ? `co-located workers (a machine with one queue pair each; ns/pkt per worker, ±% rme over rounds)`
     : 'single thread, batched Wasm';
   const rounds = `median of ${o.rounds} round${o.rounds === 1 ? '' : 's'}`;
   const title = `vqsim bench net: ${what}, queue size ${o.queueSize}, ${o.timeMs} ms per case, ${rounds}`;
   const note = colocated ? 'worker min, max: Mpps of the slowest and the fastest worker in the median round\n' : '';
-  return textTable(title, head, cells, 5) + note;
+  return textTable(title, head, cells, 5, { names: rows.map((r) => r.name), warnings }) + note;
 }
 
 /** `vqsim bench net [options]`. Returns the exit code. */
@@ -553,7 +631,10 @@ export async function netCommand(args: string[], io: Io): Promise<number> {
     io.out(NET_HELP);
     return 0;
   }
-  const rows = await runNetBench(o, io.progress);
-  io.out(o.json ? jsonDocument(rows) : formatNetTable(rows, o));
+  // Each co-located worker is a thread of its own, beside the main thread.
+  const warnings: NoiseWarning[] = o.workers.length > 0 ? coresWarning(Math.max(...o.workers)) : [];
+  const rows = await runNetBench(o, io, warnings);
+  printWarnings(io, warnings);
+  io.out(o.json ? jsonDocument('bench net', o, rows, warnings) : formatNetTable(rows, o, warnings));
   return 0;
 }

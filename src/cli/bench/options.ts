@@ -21,6 +21,8 @@ export interface BenchOptions {
   usedLenCheck: UsedLenCheck[];
   /** Measuring time per case in milliseconds. */
   timeMs: number;
+  /** tinybench's untimed warm-up per case, in milliseconds. */
+  warmupMs: number;
   /** Times the whole matrix runs; each case reports its median round. */
   rounds: number;
   json: boolean;
@@ -46,6 +48,7 @@ const spec = {
   'used-len-check': { type: 'string' },
   time: { type: 'string' },
   rounds: { type: 'string' },
+  warmup: { type: 'string' },
   json: { type: 'boolean' },
   'no-native': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -76,9 +79,115 @@ export function onOff(flag: string, value: string): boolean[] {
 export function choices<T extends string>(flag: string, value: string, all: readonly T[]): T[] {
   const allowed = `must be ${all.join(', ')} or a comma list of them`;
   return list(flag, value, allowed).map((s) => {
-    if (!(all as readonly string[]).includes(s)) throw new UsageError(`--${flag} ${value}: ${allowed}`);
+    if (!(all as readonly string[]).includes(s)) {
+      throw new UsageError(`--${flag} ${value}: ${allowed}${suggest(s, all)}`);
+    }
     return s as T;
   });
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1 << 20,
+  mb: 1 << 20,
+  mib: 1 << 20,
+  g: 1 << 30,
+  gb: 1 << 30,
+  gib: 1 << 30,
+};
+
+/**
+ * A byte count as fio takes it: a plain number of bytes, or a number with a
+ * binary unit (4k, 64KiB, 1M, 1.5M: k, KB and KiB are all 1024, as fio's
+ * default kb_base). NaN when it is not one, or not whole.
+ */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(s.trim());
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) return NaN;
+  const n = Number(m[1]) * unit;
+  return Number.isInteger(n) ? n : NaN;
+}
+
+/** A comma list of byte counts with units (parseSize), each checked by `ok`. */
+export function sizes(flag: string, value: string, ok: (n: number) => boolean, allowed: string): number[] {
+  return list(flag, value, allowed).map((s) => {
+    const n = parseSize(s);
+    if (!ok(n)) throw new UsageError(`--${flag} ${value}: ${allowed}`);
+    return n;
+  });
+}
+
+const TIME_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, us: 1e-3, µs: 1e-3, m: 60000, min: 60000 };
+
+/** A duration in milliseconds: a plain number is milliseconds (as every --time has been), or 2s, 500ms, 1.5s, 1m. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|us|µs|m|min|)$/i.exec(s.trim());
+  if (!m) return NaN;
+  return Number(m[1]) * TIME_UNITS[m[2]!.toLowerCase()]!;
+}
+
+/**
+ * A --time or --warmup value in milliseconds from `lo` to `hi` (whole when
+ * `whole`), or `fallback` when the flag is absent.
+ */
+export function duration(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  lo: number,
+  hi: number,
+  whole = false,
+): number {
+  if (value === undefined) return fallback;
+  const ms = parseDuration(value);
+  if (!(ms >= lo && ms <= hi) || (whole && !Number.isInteger(ms))) {
+    throw new UsageError(
+      `--${flag} ${value}: must be a ${whole ? 'whole ' : ''}number of milliseconds from ${lo} to ${hi} (or with a unit: 500ms, 2s)`,
+    );
+  }
+  return ms;
+}
+
+/** --rounds: a whole number from 1 to 50, or `fallback` when absent. */
+export function roundsOf(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= 50)) throw new UsageError(`--rounds ${value}: must be a whole number from 1 to 50`);
+  return n;
+}
+
+/** The tinybench warm-up every benchmark used before --warmup: a quarter of the time, at most 100 ms. */
+export const defaultWarmupMs = (timeMs: number): number => Math.min(100, timeMs / 4);
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length]!;
+}
+
+/** ` (did you mean X?)` when `s` is a near miss of one of `all`, else ''. */
+export function suggest(s: string, all: readonly string[]): string {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of all) {
+    const dist = editDistance(s.toLowerCase(), c.toLowerCase());
+    if (dist < bestD) [best, bestD] = [c, dist];
+  }
+  return best !== undefined && bestD <= Math.max(1, Math.floor(best.length / 3)) ? ` (did you mean ${best}?)` : '';
 }
 
 const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && n <= 32768 && (n & (n - 1)) === 0;
@@ -90,7 +199,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   try {
     ({ values, positionals } = parseArgs({ args, options: spec, strict: true, allowPositionals: true }));
   } catch (e) {
-    throw new UsageError(describeParseError(e));
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}: see vqsim bench --help`);
   const str = (k: keyof typeof spec) => values[k] as string | undefined;
@@ -121,7 +230,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     throw new UsageError(`--in-order ${str('in-order')}: needs --ring packed (the split ring has no in-order mode)`);
   }
   const engines = choices<EngineName>('engine', str('engine') ?? 'wasm,reference', ['wasm', 'reference']);
-  const bufferBytes = ints(
+  const bufferBytes = sizes(
     'buffer-bytes',
     str('buffer-bytes') ?? '64',
     (n) => Number.isInteger(n) && n >= 1 && n <= MAX_BUFFER_BYTES,
@@ -130,22 +239,12 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   const hardened = onOff('hardened', str('hardened') ?? 'on');
   const nospec = onOff('nospec', str('nospec') ?? 'off');
   const usedLenCheck = choices<UsedLenCheck>('used-len-check', str('used-len-check') ?? 'driver', ['driver', 'ring']);
-  const timeStr = str('time');
-  let timeMs = DEFAULT_TIME_MS;
-  if (timeStr !== undefined) {
-    timeMs = /^\d+(\.\d+)?$/.test(timeStr.trim()) ? Number(timeStr) : NaN;
-    if (!(timeMs >= 1 && timeMs <= MAX_TIME_MS)) {
-      throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to ${MAX_TIME_MS}`);
-    }
-  }
-  const rounds = ints(
-    'rounds',
-    str('rounds') ?? '3',
-    (n) => Number.isInteger(n) && n >= 1 && n <= 50,
-    'must be a whole number from 1 to 50',
-  )[0]!;
+  const timeMs = duration('time', str('time'), DEFAULT_TIME_MS, 1, MAX_TIME_MS);
+  const warmupMs = duration('warmup', str('warmup'), defaultWarmupMs(timeMs), 0, 60000);
+  const rounds = roundsOf(str('rounds'), 3);
   return {
     rounds,
+    warmupMs,
     queueSizes,
     chainLengths,
     indirect,
@@ -165,13 +264,16 @@ export function parseBenchArgs(args: string[]): BenchOptions {
 }
 
 /** node:util parseArgs errors, said in one line in our words. */
-export function describeParseError(e: unknown): string {
+export function describeParseError(e: unknown, known: readonly string[] = []): string {
   const err = e as { code?: string; message?: string };
   const msg = err.message ?? String(e);
   const flag = /'(-{1,2}[^' ]+)/.exec(msg)?.[1] ?? '';
   switch (err.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown flag ${flag}: see --help for the flags allowed`;
+      return `unknown flag ${flag}: see --help for the flags allowed${suggest(
+        flag,
+        known.map((k) => `--${k}`),
+      )}`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       return msg.includes('does not take an argument') ? `${flag}: takes no value` : `${flag}: needs a value`;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':

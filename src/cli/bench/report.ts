@@ -1,7 +1,10 @@
 import { cpus } from 'node:os';
+import { flagged, footnote } from '../noise.js';
+import { resultDocument, type NoiseWarning, type RowIdentity } from '../result.js';
 import type { BenchReport, NativeRow, ResultRow } from './run.js';
 import { configs, sameBase, sameConfig, type Config } from './run.js';
 import type { BenchOptions } from './options.js';
+import { caseName } from './ring.js';
 
 const mps = (r: { chainsPerSec: number } | undefined) => (r ? (r.chainsPerSec / 1e6).toFixed(2) : '–');
 const ns = (r: { nsPerChain: number } | undefined) => (r ? r.nsPerChain.toFixed(2) : '–');
@@ -67,22 +70,40 @@ export function formatTable(report: BenchReport, o: BenchOptions): string {
     'skipped' in report.native
       ? report.native.skipped
       : `native: ${report.native.compiler} ${report.native.flags.join(' ')} (bench/native/roundtrip.c)`;
+  const names = configs(o).map((cfg) => {
+    const wasm = caseName({ ...cfg, engine: 'wasm' });
+    return [wasm, caseName({ ...cfg, engine: 'reference' }), `${wasm.replace(/\/wasm$/, '')}/native`];
+  });
   return (
-    textTable(`vqsim bench ring: single-thread round trip, ${o.timeMs} ms per case`, head, rows, 10) + `\n${note}\n`
+    textTable(`vqsim bench ring: single-thread round trip, ${o.timeMs} ms per case`, head, rows, 10, {
+      names,
+      warnings: report.warnings,
+    }) + `\n${note}\n`
   );
 }
 
-/** The `--json` document. */
-export function formatJson(report: BenchReport): string {
-  return JSON.stringify(report, null, 2) + '\n';
+/** The `--json` document of `vqsim bench ring`: the result document, with the native loop's build or why it was skipped. */
+export function formatJson(report: BenchReport, o: BenchOptions): string {
+  const native =
+    'skipped' in report.native ? undefined : { compiler: report.native.compiler, flags: report.native.flags };
+  const nativeRows = 'results' in report.native ? report.native.results : [];
+  return resultDocument('bench ring', o, [...report.results, ...nativeRows], report.warnings, {
+    native,
+    ...('skipped' in report.native ? { nativeSkipped: report.native.skipped } : {}),
+  });
 }
 
 /**
- * The `--json` document of every benchmark: the machine, then the rows, so
- * figures from different runs can be compared with where they came from.
+ * The `--json` document of every other benchmark and command: meta (how to
+ * reproduce the run, on what machine), the rows, the noise warnings.
  */
-export function jsonDocument(results: readonly object[]): string {
-  return JSON.stringify({ node: process.version, v8: process.versions.v8, cpu: cpuName(), results }, null, 2) + '\n';
+export function jsonDocument(
+  command: string,
+  options: object,
+  rows: readonly RowIdentity[],
+  warnings: readonly NoiseWarning[] = [],
+): string {
+  return resultDocument(command, options, rows, warnings);
 }
 
 /** The processor as the benchmarks name it: model and core count. */
@@ -95,7 +116,24 @@ export function cpuName(): string {
  * their widest cell, the first `textColumns` left-aligned and the numbers
  * right-aligned.
  */
-export function textTable(title: string, head: string[], rows: string[][], textColumns: number): string {
+export function textTable(
+  title: string,
+  head: string[],
+  rows: string[][],
+  textColumns: number,
+  marks?: { names: readonly (string | readonly string[])[]; warnings: readonly NoiseWarning[] },
+): string {
+  // A `!` column first when a row has a noise warning (its footnote follows the table).
+  if (marks && marks.warnings.some((w) => w.row !== undefined)) {
+    const noisy = flagged(marks.warnings);
+    const names = marks.names;
+    head = ['!', ...head];
+    rows = rows.map((r, i) => {
+      const n = names[i] ?? [];
+      return [(typeof n === 'string' ? [n] : n).some(noisy) ? '!' : '', ...r];
+    });
+    textColumns++;
+  }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
@@ -110,7 +148,9 @@ export function textTable(title: string, head: string[], rows: string[][], textC
       line(head),
       line(widths.map((w) => '-'.repeat(w))),
       ...rows.map(line),
-    ].join('\n') + '\n'
+    ].join('\n') +
+    '\n' +
+    (marks ? footnote(marks.warnings) : '')
   );
 }
 

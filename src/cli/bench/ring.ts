@@ -1,5 +1,6 @@
 import { Bench } from 'tinybench';
 import { VqsimError } from '../../errors.js';
+import { statsPerOp, type SampleStats } from '../result.js';
 import {
   createQueue,
   GuestMemory,
@@ -29,7 +30,7 @@ export interface RingCase {
   usedLenCheck: UsedLenCheck;
 }
 
-export interface RingResult {
+export interface RingResult extends SampleStats {
   chainsPerSec: number;
   nsPerChain: number;
   /** Chains per timed tinybench iteration, and iterations timed. */
@@ -177,7 +178,11 @@ export class RingRoundTrip {
  * `rounds` round trips each for about `timeMs`; the rate comes from the
  * median iteration.
  */
-export async function measureRing(c: RingCase, timeMs: number): Promise<RingResult> {
+export async function measureRing(
+  c: RingCase,
+  timeMs: number,
+  warmupMs = Math.min(100, timeMs / 4),
+): Promise<RingResult> {
   const rt = new RingRoundTrip(c);
   // Our own warm-up: many short calls so every function reaches the top tier.
   const warmRounds = Math.min(rt.rounds, 64);
@@ -186,8 +191,8 @@ export async function measureRing(c: RingCase, timeMs: number): Promise<RingResu
     name: caseName(c),
     time: timeMs,
     iterations: 3,
-    warmupTime: Math.min(100, timeMs / 4),
-    warmupIterations: 2,
+    warmupTime: warmupMs,
+    warmupIterations: warmupMs > 0 ? 2 : 0,
     throws: true,
   });
   bench.add(caseName(c), () => rt.run());
@@ -201,8 +206,10 @@ export async function measureRing(c: RingCase, timeMs: number): Promise<RingResu
   const chainsPerIteration = rt.rounds * rt.batchChains;
   // The median iteration, not the mean: on a shared machine a few iterations
   // that lost the core would otherwise decide the figure (and every ratio).
-  const nsPerChain = (result.latency.p50 * 1e6) / chainsPerIteration;
+  const stats = statsPerOp(result.latency, chainsPerIteration, 'ns/chain');
+  const nsPerChain = stats.median;
   return {
+    ...stats,
     chainsPerSec: 1e9 / nsPerChain,
     nsPerChain,
     chainsPerIteration,

@@ -1,15 +1,19 @@
 import { buildNative, runNative, type NativeBuild } from './native.js';
 import type { BenchOptions } from './options.js';
-import { cpuName, medianBy } from './report.js';
+import { medianBy } from './report.js';
+import { rmeWarning, spreadWarning } from '../noise.js';
+import { ProgressLine } from '../progress.js';
+import { statsOf, type NoiseWarning, type SampleStats } from '../result.js';
+import type { Io } from '../io.js';
 import { batchChains, caseName, measureRing, type RingCase, type RingResult } from './ring.js';
 
-/** One measured case, as `--json` prints it. */
-export interface ResultRow extends RingCase {
+/** One measured case, as `--json` prints it: the median round, its per-iteration statistics in ns/chain. */
+export interface ResultRow extends RingCase, SampleStats {
+  bench: 'ring';
   name: string;
   chainsPerSec: number;
   nsPerChain: number;
   iterations: number;
-  rme: number;
   /** On Wasm rows: Wasm ÷ reference chains/s of the same configuration (best rounds, as every ratio). */
   vsReference?: number;
   /** On Wasm rows of one-descriptor split chains: Wasm chains/s ÷ native chains/s. */
@@ -24,7 +28,12 @@ export interface ResultRow extends RingCase {
   spread: [number, number];
 }
 
-export interface NativeRow {
+/** The native C loop's case: statistics over its rounds (the loop times itself once per round). */
+export interface NativeRow extends SampleStats {
+  bench: 'ring';
+  name: string;
+  engine: 'native';
+  ring: 'split';
   queueSize: number;
   chainLength: number;
   indirect: boolean;
@@ -37,14 +46,10 @@ export interface NativeRow {
 }
 
 export interface BenchReport {
-  node: string;
-  v8: string;
-  cpu: string;
   results: ResultRow[];
+  warnings: NoiseWarning[];
   native: { compiler: string; flags: string[]; results: NativeRow[] } | { skipped: string };
 }
-
-export type Progress = (line: string) => void;
 
 /** A configuration without the engine: the row of the table. */
 export type Config = Omit<RingCase, 'engine'>;
@@ -103,7 +108,7 @@ function spread(runs: { chainsPerSec: number }[]): [number, number] {
 }
 
 /** Runs every case the options ask for; throws on a failed sanity check. */
-export async function runBench(o: BenchOptions, progress: Progress = () => {}): Promise<BenchReport> {
+export async function runBench(o: BenchOptions, io?: Io): Promise<BenchReport> {
   const results: ResultRow[] = [];
   let native: BenchReport['native'] = { skipped: 'native loop skipped: --no-native' };
   let build: NativeBuild | undefined;
@@ -116,6 +121,9 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
   // Every round runs the whole matrix, so a slow spell of a shared machine
   // hits one round of every case rather than every round of one case; each
   // case then reports its median round, with the spread beside it.
+  const all = configs(o);
+  const nativeCases = build ? all.filter((cfg) => cfg.chainLength === 1 && cfg.ring === 'split').length : 0;
+  const progress = io ? new ProgressLine(io, o.rounds * (all.length * o.engines.length + nativeCases)) : undefined;
   const rounds = new Map<string, { row: RingCase & { name: string }; runs: RingResult[] }>();
   const nativeRounds = new Map<string, { cfg: Config; runs: { chainsPerSec: number; nsPerChain: number }[] }>();
   for (let round = 0; round < o.rounds; round++) {
@@ -125,8 +133,8 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
         if (engine === 'reference' && !cfg.hardened) continue;
         const c: RingCase = { ...cfg, engine };
         const name = caseName(c);
-        progress(`round ${round + 1}/${o.rounds} ${name} ...`);
-        const r = await measureRing(c, o.timeMs);
+        progress?.step(`round ${round + 1}/${o.rounds} ${name}`);
+        const r = await measureRing(c, o.timeMs, o.warmupMs);
         const slot = rounds.get(name) ?? { row: { name, ...c }, runs: [] };
         slot.runs.push(r);
         rounds.set(name, slot);
@@ -136,7 +144,7 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
         cfg.hardened === o.hardened[0] && cfg.nospec === o.nospec[0] && cfg.usedLenCheck === o.usedLenCheck[0];
       if (build && plain && cfg.chainLength === 1 && cfg.ring === 'split') {
         const name = caseName({ ...cfg, engine: 'wasm' }).replace(/\/wasm$/, '');
-        progress(`round ${round + 1}/${o.rounds} native ${name} ...`);
+        progress?.step(`round ${round + 1}/${o.rounds} native ${name}`);
         const n = runNative(build, { ...cfg, batchChains: batchChains(cfg) }, o.timeMs);
         const slot = nativeRounds.get(name) ?? { cfg, runs: [] };
         slot.runs.push(n);
@@ -144,12 +152,42 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
       }
     }
   }
+  progress?.clear();
+  const warnings: NoiseWarning[] = [];
   for (const { row, runs } of rounds.values()) {
     const m = medianBy(runs, (r) => r.chainsPerSec);
-    results.push({ ...row, ...m, rounds: runs.length, spread: spread(runs) });
+    results.push({ bench: 'ring', ...row, ...m, rounds: runs.length, spread: spread(runs) });
+    warnings.push(
+      ...rmeWarning(row.name, m.rme),
+      ...spreadWarning(
+        row.name,
+        runs.map((r) => r.chainsPerSec),
+      ),
+    );
   }
-  for (const { cfg, runs } of nativeRounds.values()) {
-    nativeRows.push({ ...cfg, ...medianBy(runs, (r) => r.chainsPerSec), rounds: runs.length, spread: spread(runs) });
+  for (const [name, { cfg, runs }] of nativeRounds) {
+    const m = medianBy(runs, (r) => r.chainsPerSec);
+    nativeRows.push({
+      bench: 'ring',
+      name: `${name}/native`,
+      engine: 'native',
+      ...cfg,
+      ring: 'split',
+      ...statsOf(
+        runs.map((r) => r.nsPerChain),
+        'ns/chain',
+      ),
+      chainsPerSec: m.chainsPerSec,
+      nsPerChain: m.nsPerChain,
+      rounds: runs.length,
+      spread: spread(runs),
+    });
+    warnings.push(
+      ...spreadWarning(
+        `${name}/native`,
+        runs.map((r) => r.chainsPerSec),
+      ),
+    );
   }
   if (build) native = { compiler: build.compiler, flags: build.flags, results: nativeRows };
   // Ratios compare best rounds: the round least disturbed by other load is
@@ -167,11 +205,5 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     const split = results.find((r) => r.engine === 'wasm' && sameConfig(r, { ...row, ring: 'split', inOrder: false }));
     if (row.ring === 'packed' && split) row.vsSplit = best(row) / best(split);
   }
-  return {
-    node: process.version,
-    v8: process.versions.v8,
-    cpu: cpuName(),
-    results,
-    native,
-  };
+  return { results, warnings, native };
 }

@@ -6,8 +6,11 @@ import { parseArgs } from 'node:util';
 import { DmaAttr, DmaDirection, GuestMemory, Swiotlb, SwiotlbFullError } from '../../index.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
-import { describeParseError, ints } from './options.js';
+import { describeParseError, duration, ints, roundsOf, sizes as sizeList } from './options.js';
 import { jsonDocument, lowerMedian, textTable } from './report.js';
+import { printWarnings, spreadWarning } from '../noise.js';
+import { ProgressLine } from '../progress.js';
+import { statsOf, type NoiseWarning, type SampleStats } from '../result.js';
 import { BenchSanityError } from './ring.js';
 
 export const SWIOTLB_HELP = `Usage: vqsim bench swiotlb [options]
@@ -30,15 +33,23 @@ two buffers (dma_copy); both warm in cache.
 
 Options:
   --utilisation <p,...>     pool utilisation in percent, 0 to 95 (default 10,50,90)
-  --sizes <n,...>           map+unmap sizes in bytes, 1 to 262144 (default 64,1500,4096)
-  --copy-sizes <n,...>      bounce copy sizes in bytes, 1 to 262144
+  --sizes <n,...>           map+unmap sizes in bytes, 1 to 262144; 1.5k, 4KiB (default 64,1500,4096)
+  --copy-sizes <n,...>      bounce copy sizes in bytes, 1 to 262144; 64k, 256KiB
                             (default 64,256,1024,1500,4096,16384,65536,262144)
   --slots <n>               pool slots, as swiotlb=<slots>: 512 to 524288 (default 32768, 64 MiB)
   --areas <n>               areas, 1 to 64 (default 1)
-  --time <ms>               measuring time per case, 1 to 600000 ms (default 200)
+  --time <ms>               measuring time per case, 1 to 600000 ms; 500ms, 2s (default 200)
+  --warmup <ms>             untimed run of each case first, 0 to 60000 ms (default 0)
   --rounds <n>              times every case runs, 1 to 50; each reports its median round (default 3)
   --json                    print JSON rows
   -h, --help                show this help
+
+The statistics in --json (median, p99, rme...) are over rounds: each round
+keeps its fastest batch, so there are no per-iteration samples.
+
+Examples:
+  vqsim bench swiotlb --utilisation 0,90 --sizes 1500,4k
+  vqsim bench swiotlb --slots 8192 --areas 4 --rounds 5 --json
 `;
 
 export interface SwiotlbBenchOptions {
@@ -48,13 +59,17 @@ export interface SwiotlbBenchOptions {
   slots: number;
   areas: number;
   timeMs: number;
+  /** Untimed run of each case first, in milliseconds. */
+  warmupMs: number;
   rounds: number;
   json: boolean;
   help: boolean;
 }
 
 /** One map+unmap case: the median of its rounds. */
-export interface SwiotlbMapRow {
+export interface SwiotlbMapRow extends Partial<SampleStats> {
+  bench: 'swiotlb';
+  name: string;
   kind: 'map';
   /** Fraction of the pool's slots in use while the pairs run. */
   utilisation: number;
@@ -68,7 +83,9 @@ export interface SwiotlbMapRow {
 }
 
 /** One bounce copy size: the median of its rounds. */
-export interface SwiotlbCopyRow {
+export interface SwiotlbCopyRow extends Partial<SampleStats> {
+  bench: 'swiotlb';
+  name: string;
   kind: 'copy';
   size: number;
   bounceGBps: number;
@@ -85,6 +102,7 @@ const spec = {
   slots: { type: 'string' },
   areas: { type: 'string' },
   time: { type: 'string' },
+  warmup: { type: 'string' },
   rounds: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -108,7 +126,7 @@ export function parseSwiotlbBenchArgs(args: string[]): SwiotlbBenchOptions {
     values = r.values;
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError(describeParseError(e));
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
   }
   const str = (k: keyof typeof spec) => values[k] as string | undefined;
   const utilisations = ints(
@@ -118,7 +136,7 @@ export function parseSwiotlbBenchArgs(args: string[]): SwiotlbBenchOptions {
     'must be whole percentages from 0 to 95',
   );
   const bytes = (flag: string, fallback: string) =>
-    ints(
+    sizeList(
       flag,
       str(flag as keyof typeof spec) ?? fallback,
       (n) => n >= 1 && n <= MAX,
@@ -134,14 +152,9 @@ export function parseSwiotlbBenchArgs(args: string[]): SwiotlbBenchOptions {
     'must be one whole number of slots from 512 to 524288',
   );
   const areas = one('areas', str('areas'), '1', (n) => n >= 1 && n <= 64, 'must be one whole number from 1 to 64');
-  const timeStr = str('time');
-  let timeMs = 200;
-  if (timeStr !== undefined) {
-    timeMs = /^\d+(\.\d+)?$/.test(timeStr.trim()) ? Number(timeStr) : NaN;
-    if (!(timeMs >= 1 && timeMs <= 600000))
-      throw new UsageError(`--time ${timeStr}: must be a number of milliseconds from 1 to 600000`);
-  }
-  const rounds = one('rounds', str('rounds'), '3', (n) => n >= 1 && n <= 50, 'must be a whole number from 1 to 50');
+  const timeMs = duration('time', str('time'), 200, 1, 600000);
+  const warmupMs = duration('warmup', str('warmup'), 0, 0, 60000);
+  const rounds = roundsOf(str('rounds'), 3);
   return {
     utilisations,
     sizes,
@@ -149,6 +162,7 @@ export function parseSwiotlbBenchArgs(args: string[]): SwiotlbBenchOptions {
     slots,
     areas,
     timeMs,
+    warmupMs,
     rounds,
     json: values.json === true,
     help: values.help === true,
@@ -231,11 +245,10 @@ function measureMap(o: SwiotlbBenchOptions, sw: Swiotlb, buf: number, size: numb
   const utilisation = used / sw.nslabs;
   const core = sw.mem.core;
   const d = sw.descriptor;
-  const before = sw.counters();
   let classMaps = 0;
   // Through the class, copies included; and the allocator alone: swiotlb_map
   // without its copy in, unmap with SKIP_CPU_SYNC (no copy back).
-  const [nsPerMapUnmap, nsPerSearchRelease] = race(o.timeMs, PAIRS, [
+  const batches = [
     () => {
       for (let i = 0; i < PAIRS; i++) sw.unmap(sw.map(buf, size), size);
       classMaps += PAIRS;
@@ -251,7 +264,11 @@ function measureMap(o: SwiotlbBenchOptions, sw: Swiotlb, buf: number, size: numb
         core.swiotlb_unmap(d, off, size, DmaDirection.TO_DEVICE, DmaAttr.SKIP_CPU_SYNC, 0);
       }
     },
-  ]) as [number, number];
+  ];
+  if (o.warmupMs > 0) race(o.warmupMs, PAIRS, batches);
+  classMaps = 0;
+  const before = sw.counters();
+  const [nsPerMapUnmap, nsPerSearchRelease] = race(o.timeMs, PAIRS, batches) as [number, number];
   const mid = sw.counters();
   if (sw.used !== used)
     throw new BenchSanityError(`swiotlb bench: ${sw.used} slots in use after the pairs, ${used} before`);
@@ -262,6 +279,8 @@ function measureMap(o: SwiotlbBenchOptions, sw: Swiotlb, buf: number, size: numb
     );
   }
   return {
+    bench: 'swiotlb',
+    name: `swiotlb/map/${Math.round(utilisation * 100)}%/${size}B`,
     kind: 'map',
     utilisation: Math.round((used / sw.nslabs) * 1000) / 1000,
     size,
@@ -280,28 +299,41 @@ function measureCopy(o: SwiotlbBenchOptions, size: number, sw: Swiotlb, buf: num
   const from = mem.linear(buf, size);
   const to = mem.linear(a, size);
   const per = Math.max(4, Math.floor(262144 / size));
-  const [bounceNs, copyNs] = race(o.timeMs, per, [
+  const batches = [
     () => {
       for (let i = 0; i < per; i++) sw.sync(a, size, true);
     },
     () => {
       for (let i = 0; i < per; i++) core.dma_copy(to, from, size);
     },
-  ]) as [number, number];
+  ];
+  if (o.warmupMs > 0) race(o.warmupMs, per, batches);
+  const [bounceNs, copyNs] = race(o.timeMs, per, batches) as [number, number];
   if (mem.readU8(a + size - 1) !== mem.readU8(buf + size - 1)) {
     throw new BenchSanityError(`swiotlb bench: the bounce buffer of ${size} bytes does not hold the buffer`);
   }
   sw.unmap(a, size);
   const bounceGBps = size / bounceNs;
   const copyGBps = size / copyNs;
-  return { kind: 'copy', size, bounceGBps, copyGBps, copyRatio: bounceGBps / copyGBps };
+  return {
+    bench: 'swiotlb',
+    name: `swiotlb/copy/${size}B`,
+    kind: 'copy',
+    size,
+    bounceGBps,
+    copyGBps,
+    copyRatio: bounceGBps / copyGBps,
+  };
 }
 
 /** Runs every case `o.rounds` times (the whole set per round) and keeps each case's median round. */
 export function runSwiotlbBench(
   o: SwiotlbBenchOptions,
-  progress: (line: string) => void = () => {},
+  io?: Io,
+  warnings: NoiseWarning[] = [],
 ): { map: SwiotlbMapRow[]; copy: SwiotlbCopyRow[] } {
+  const total = o.rounds * (o.utilisations.length * o.sizes.length + o.copySizes.length);
+  const progress = io ? new ProgressLine(io, total) : undefined;
   const maps = new Map<string, Omit<SwiotlbMapRow, 'rounds'>[]>();
   const copies = new Map<number, Omit<SwiotlbCopyRow, 'rounds'>[]>();
   for (let round = 0; round < o.rounds; round++) {
@@ -310,14 +342,14 @@ export function runSwiotlbBench(
       const { sw, buf } = poolMachine(o.slots, o.areas);
       fillTo(sw, buf, u / 100, 0x9e3779b9 ^ round);
       for (const size of o.sizes) {
-        progress(`${tag}swiotlb map+unmap ${u}% ${size} B ...`);
+        progress?.step(`${tag}swiotlb map+unmap ${u}% ${size} B`);
         const key = `${u}/${size}`;
         maps.set(key, [...(maps.get(key) ?? []), measureMap(o, sw, buf, size)]);
       }
     }
     const { sw, buf } = poolMachine(512, 1);
     for (const size of o.copySizes) {
-      progress(`${tag}swiotlb bounce copy ${size} B ...`);
+      progress?.step(`${tag}swiotlb bounce copy ${size} B`);
       copies.set(size, [...(copies.get(size) ?? []), measureCopy(o, size, sw, buf)]);
     }
   }
@@ -325,10 +357,21 @@ export function runSwiotlbBench(
     const m = lowerMedian(rows.map(key));
     return rows.find((r) => key(r) === m)!;
   };
-  return {
-    map: [...maps.values()].map((rows) => ({ ...median(rows, (r) => r.nsPerMapUnmap), rounds: rows.length })),
-    copy: [...copies.values()].map((rows) => ({ ...median(rows, (r) => r.copyRatio), rounds: rows.length })),
-  };
+  progress?.clear();
+  // No per-iteration samples (each round keeps its fastest batch): the statistics are over rounds.
+  const map = [...maps.values()].map((rows) => {
+    const ns = rows.map((r) => r.nsPerMapUnmap);
+    const m = median(rows, (r) => r.nsPerMapUnmap);
+    warnings.push(...spreadWarning(m.name, ns));
+    return { ...m, ...statsOf(ns, 'ns/map+unmap'), rounds: rows.length };
+  });
+  const copy = [...copies.values()].map((rows) => {
+    const ns = rows.map((r) => r.size / r.bounceGBps);
+    const m = median(rows, (r) => r.copyRatio);
+    warnings.push(...spreadWarning(m.name, ns));
+    return { ...m, ...statsOf(ns, 'ns/bounce'), rounds: rows.length };
+  });
+  return { map, copy };
 }
 
 /** `vqsim bench swiotlb [options]`. Returns the exit code. */
@@ -338,10 +381,11 @@ export async function swiotlbCommand(args: string[], io: Io): Promise<number> {
     io.out(SWIOTLB_HELP);
     return 0;
   }
-  const { map, copy } = runSwiotlbBench(o, io.progress);
-  io.progress('');
+  const warnings: NoiseWarning[] = [];
+  const { map, copy } = runSwiotlbBench(o, io, warnings);
+  printWarnings(io, warnings);
   if (o.json) {
-    io.out(jsonDocument([...map, ...copy]));
+    io.out(jsonDocument('bench swiotlb', o, [...map, ...copy], warnings));
     return 0;
   }
   const rounds = `median of ${o.rounds} round${o.rounds === 1 ? '' : 's'}`;
@@ -360,13 +404,17 @@ export async function swiotlbCommand(args: string[], io: Io): Promise<number> {
     `${r.copyRatio.toFixed(2)}×`,
   ]);
   io.out(
-    textTable(title, ['utilisation', 'size B', 'ns/map+unmap', 'ns/search+release', 'slots scanned/map'], mapCells, 1) +
+    textTable(title, ['utilisation', 'size B', 'ns/map+unmap', 'ns/search+release', 'slots scanned/map'], mapCells, 1, {
+      names: map.map((r) => r.name),
+      warnings: warnings.filter((w) => w.row?.startsWith('swiotlb/map/')),
+    }) +
       '\n' +
       textTable(
         'bounce copy (swiotlb_bounce) vs memory.copy',
         ['size B', 'bounce GB/s', 'copy GB/s', 'ratio'],
         copyCells,
         0,
+        { names: copy.map((r) => r.name), warnings: warnings.filter((w) => w.row?.startsWith('swiotlb/copy/')) },
       ),
   );
   return 0;

@@ -1,11 +1,14 @@
-import { jsonDocument, textTable } from './report.js';
+import { jsonDocument, medianBy, textTable } from './report.js';
+import { coresWarning, footnote, idleWarning, printWarnings, spreadWarning } from '../noise.js';
+import { ProgressLine } from '../progress.js';
+import { resultDocument, statsOf, type Meta, type NoiseWarning, type SampleStats } from '../result.js';
 import { parseArgs } from 'node:util';
 import { runColocatedBench, runPingpong, type ColocatedRow, type PingpongRow } from '../../../bench/pingpong.js';
 import type { RingKind } from '../../index.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { buildNative, runNativeParallel } from './native.js';
-import { choices, describeParseError, ints } from './options.js';
+import { choices, describeParseError, duration, ints, roundsOf } from './options.js';
 
 export const PINGPONG_HELP = `Usage: vqsim bench pingpong [options]
 
@@ -31,9 +34,19 @@ Options:
   --like-ringtest           ringtest's defaults: --queue-size 256 --max-inflight 256 --device-batch 1
   --spin-us <n>             shortest spin before sleeping, µs, 1 to 10^6 (default 20)
   --spin-max-us <n>         longest spin for a stalled partner on another CPU, µs, 1 to 10^7 (default 10000)
-  --time <ms>               measured time per ring, 10 to 600000 ms (default 2000)
+  --time <ms>               measured time per ring, 10 to 600000 ms; 500ms, 2s (default 2000)
+  --warmup <ms>             untimed run before each ring, 0 to 60000 ms (default 500)
+  --rounds <n>              times every ring runs, 1 to 50; each reports its median round (default 1)
   --json                    print JSON rows
   -h, --help                show this help
+
+The two threads need a core each: on a machine with fewer, or when another
+load takes one, a thread spends its turns waiting (driverIdleShare,
+deviceIdleShare near 1) and vqsim warns. --json statistics are over rounds.
+
+Examples:
+  vqsim bench pingpong --ring split --time 1s --rounds 3
+  vqsim bench pingpong --like-ringtest --json
 `;
 
 export const COLOCATED_HELP = `Usage: vqsim bench colocated [options]
@@ -56,11 +69,15 @@ Options:
   --queue-size <n>          queue size (default 256)
   --workers <n,...>         worker counts, 1 to 64 (default 1,2; 1 runs first)
   --rounds <n>              rounds, 1 to 50 (default 3)
-  --time <ms>               time per case and round, 10 to 600000 ms (default 2000)
+  --time <ms>               time per case and round, 10 to 600000 ms; 500ms, 2s (default 2000)
   --warmup <ms>             untimed run before each case, 0 to 60000 ms (default 500)
   --no-native               skip the native scaling baseline
   --json                    print JSON rows
   -h, --help                show this help
+
+Examples:
+  vqsim bench colocated --workers 1,2,4 --ring split --time 1s
+  vqsim bench colocated --rounds 5 --no-native --json
 `;
 
 const common = {
@@ -78,7 +95,7 @@ function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: st
     return values as Record<string, string | boolean | undefined>;
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError(describeParseError(e));
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
   }
 }
 
@@ -113,7 +130,28 @@ function single(flag: string, value: string | undefined, lo: number, hi: number,
 }
 
 const timeOf = (v: Record<string, string | boolean | undefined>) =>
-  one('time', v.time as string | undefined, 10, 600000, 'must be a number of milliseconds from 10 to 600000') ?? 2000;
+  duration('time', v.time as string | undefined, 2000, 10, 600000, true);
+const warmupOf = (v: Record<string, string | boolean | undefined>) =>
+  duration('warmup', v.warmup as string | undefined, 500, 0, 60000, true);
+
+/** A pingpong row as --json prints it: its median round, with statistics over rounds in ns per round trip. */
+export interface PingpongResultRow extends PingpongRow, SampleStats {
+  name: string;
+  rounds: number;
+}
+
+/** The pingpong table and rows' noise warnings: the rounds' spread and each thread's idle share. */
+export function pingpongWarnings(rows: readonly PingpongResultRow[], perRound: Map<string, number[]>): NoiseWarning[] {
+  const w: NoiseWarning[] = [];
+  for (const r of rows) {
+    w.push(
+      ...spreadWarning(r.name, perRound.get(r.name) ?? []),
+      ...idleWarning(r.name, 'driver', r.driverIdleShare),
+      ...idleWarning(r.name, 'device', r.deviceIdleShare),
+    );
+  }
+  return w;
+}
 
 const f2 = (x: number) => x.toFixed(2);
 
@@ -132,6 +170,8 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
     'spin-us': { type: 'string' },
     'spin-max-us': { type: 'string' },
     'like-ringtest': { type: 'boolean' },
+    rounds: { type: 'string' },
+    warmup: { type: 'string' },
   });
   if (v.help) {
     io.out(PINGPONG_HELP);
@@ -159,34 +199,68 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
     1e7,
     'must be a whole number from 1 to 10000000',
   );
-  const rows: PingpongRow[] = await runPingpong({
-    rings,
-    queueSize,
-    maxInflight,
-    deviceBatch,
-    spinUs,
-    spinMaxUs,
-    durationMs: timeOf(v),
-  });
+  const durationMs = timeOf(v);
+  const warmupMs = warmupOf(v);
+  const rounds = roundsOf(v.rounds as string | undefined, 1);
+  // Two threads, the driver and the device, each wanting a core of its own.
+  const warnings: NoiseWarning[] = coresWarning(2);
+  const progress = new ProgressLine(io, rounds * rings.length);
+  const runs = new Map<string, PingpongRow[]>();
+  for (let round = 0; round < rounds; round++)
+    for (const ring of rings) {
+      const name = `pingpong/${ring}/q${queueSize}`;
+      progress.step(`${rounds > 1 ? `round ${round + 1}/${rounds} ` : ''}${name}`);
+      const [r] = await runPingpong({
+        rings: [ring],
+        queueSize,
+        maxInflight,
+        deviceBatch,
+        spinUs,
+        spinMaxUs,
+        durationMs,
+        warmupMs,
+      });
+      runs.set(name, [...(runs.get(name) ?? []), r!]);
+    }
+  progress.clear();
+  const rows: PingpongResultRow[] = [];
+  const perRound = new Map<string, number[]>();
+  for (const [name, all] of runs) {
+    const mid = medianBy(all, (r) => r.roundTripsPerSec);
+    perRound.set(
+      name,
+      all.map((r) => r.roundTripsPerSec),
+    );
+    const stats = statsOf(
+      all.map((r) => r.nsPerRoundTrip),
+      'ns/round trip',
+    );
+    rows.push({ ...mid, name, ...stats, rounds: all.length });
+  }
+  warnings.push(...pingpongWarnings(rows, perRound));
+  printWarnings(io, warnings);
+  const options = { rings, queueSize, maxInflight, deviceBatch, spinUs, spinMaxUs, durationMs, warmupMs, rounds, like };
   if (v.json) {
-    io.out(jsonDocument(rows));
+    io.out(jsonDocument('bench pingpong', options, rows, warnings));
     return 0;
   }
+  const noisy = new Set(warnings.map((w) => w.row));
   io.out(
     `vqsim bench pingpong: driver and device on two threads${like ? ", ringtest's defaults" : ''}, node ${process.version}\n\n`,
   );
   io.out(
-    'ring    queue  inflight  dev batch  M round trips/s  ns/round trip  kicks  interrupts  driver waits  device waits\n',
+    '  ring    queue  inflight  dev batch  M round trips/s  ns/round trip  kicks  interrupts  driver waits  device waits\n',
   );
   for (const r of rows) {
     io.out(
-      `${r.ring.padEnd(6)}  ${String(r.queueSize).padStart(5)}  ${String(r.maxInflight).padStart(8)}  ` +
+      `${noisy.has(r.name) ? '!' : ' '} ${r.ring.padEnd(6)}  ${String(r.queueSize).padStart(5)}  ${String(r.maxInflight).padStart(8)}  ` +
         `${String(r.deviceBatch).padStart(9)}  ` +
         `${f2(r.roundTripsPerSec / 1e6).padStart(15)}  ${f2(r.nsPerRoundTrip).padStart(13)}  ` +
         `${String(r.kicks).padStart(5)}  ${String(r.interrupts).padStart(10)}  ` +
         `${String(r.driverWaits).padStart(12)}  ${String(r.deviceWaits).padStart(12)}\n`,
     );
   }
+  io.out(footnote(warnings));
   return 0;
 }
 
@@ -212,18 +286,13 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
   // The scaling needs each round's one-worker rate, measured first.
   const counts = [1, ...workers.filter((n) => n !== 1)];
   const rounds = single('rounds', v.rounds as string | undefined, 1, 50, 'must be a whole number from 1 to 50') ?? 3;
-  const warmupMs =
-    single(
-      'warmup',
-      v.warmup as string | undefined,
-      0,
-      60000,
-      'must be a whole number of milliseconds from 0 to 60000',
-    ) ?? 500;
+  const warmupMs = warmupOf(v);
   const durationMs = timeOf(v);
   // The native port is of the split ring: queue sizes are powers of two.
   let nativeNote = 'native baseline skipped: --no-native';
   let native: ((n: number, ms: number) => Promise<number[]>) | undefined;
+  // meta.native of the result document: the compiler and flags of the baseline that ran.
+  let nativeBuild: Meta['native'];
   if (v['no-native'] !== true) {
     const build =
       (queueSize & (queueSize - 1)) === 0 ? buildNative() : 'native baseline skipped: queue size not a power of two';
@@ -238,10 +307,15 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
         indirect: false,
         bufferBytes: 64,
       };
+      nativeBuild = { compiler: build.compiler, flags: build.flags };
       native = async (n, ms) => (await runNativeParallel(build, c, ms, n)).map((r) => r.chainsPerSec);
     }
   }
-  const rows: ColocatedRow[] = await runColocatedBench({
+  const progress = new ProgressLine(io, 1);
+  progress.step(
+    `colocated: ${rounds} round${rounds === 1 ? '' : 's'} of ${counts.length} worker counts × ${rings.length} rings`,
+  );
+  const raw: ColocatedRow[] = await runColocatedBench({
     rings,
     queueSize,
     workers: counts,
@@ -250,8 +324,19 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
     rounds,
     native,
   });
+  progress.clear();
+  // The workers are threads of their own; the round-to-round spread is the scaling's range.
+  const warnings: NoiseWarning[] = coresWarning(Math.max(...counts));
+  const rows = raw.map((r) => {
+    const name = `colocated/${r.ring}/q${r.queueSize}/${r.workers}w`;
+    warnings.push(...spreadWarning(name, [r.scalingMin, r.scaling, r.scalingMax]));
+    // No per-iteration samples: the median round's ns per chain per worker.
+    return { ...r, name, unit: 'ns/chain', median: r.nsPerChain };
+  });
+  printWarnings(io, warnings);
   if (v.json) {
-    io.out(jsonDocument(rows));
+    const options = { rings, queueSize, workers: counts, rounds, durationMs, warmupMs, native: native !== undefined };
+    io.out(resultDocument('bench colocated', options, rows, warnings, { native: nativeBuild }));
     return 0;
   }
   const m = (x: number) => f2(x / 1e6);
@@ -286,6 +371,7 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
         r.scalingVsNative === undefined ? '–' : f2(r.scalingVsNative),
       ]),
       1,
+      { names: rows.map((r) => r.name), warnings },
     ) +
       'worker min, max: M chains/s of the slowest and the fastest worker in the median round\n' +
       (nativeNote ? `${nativeNote}\n` : ''),
