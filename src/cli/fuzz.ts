@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { FUZZ_TARGETS, runFuzz, type FuzzReport, type FuzzTargetName } from '../trust/fuzz/index.js';
 import { choices, describeParseError } from './bench/options.js';
 import type { Io } from './io.js';
+import { resultDocument } from './result.js';
 import { UsageError } from './usage.js';
 
 export const FUZZ_HELP = `Usage: vqsim fuzz [options]
@@ -178,7 +179,17 @@ export function fuzzCommand(args: string[], io: Io): number {
     },
   });
   io.progress('');
-  io.out(o.json ? JSON.stringify(report, null, 2) + '\n' : formatFuzzReport(report, o.iterations));
+  io.out(
+    o.json
+      ? resultDocument(
+          'fuzz',
+          o,
+          report.targets.map((t) => ({ bench: 'fuzz', name: `fuzz/${t.target}`, ...t })),
+          [],
+          { seed: report.seed, honest: report.honest, first: report.first },
+        )
+      : formatFuzzReport(report, o.iterations),
+  );
   const failed = report.targets.some((t) => t.failures.length > 0);
   if (failed) {
     const f = report.targets.flatMap((t) => t.failures)[0]!;

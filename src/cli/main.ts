@@ -4,13 +4,14 @@ import { benchCommand } from './bench/index.js';
 import { studyCommand } from './study.js';
 import { calibrateCommand } from './calibrate.js';
 import { fuzzCommand } from './fuzz.js';
+import { mergeCommand } from './merge.js';
 import { policyCommand } from './policy.js';
 import { suggest } from './bench/options.js';
 import { processIo, quietIo, quietOnEpipe, type Io } from './io.js';
 import { setInvocation, vqsimVersion } from './result.js';
 import { MAIN_HELP, UsageError } from './usage.js';
 
-export const COMMANDS = ['bench', 'attack', 'fuzz', 'policy', 'study', 'calibrate'] as const;
+export const COMMANDS = ['bench', 'attack', 'fuzz', 'policy', 'study', 'calibrate', 'merge'] as const;
 
 async function dispatch(argv: string[], io: Io): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -34,6 +35,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
   if (cmd === 'calibrate') return calibrateCommand(rest, io);
   if (cmd === 'fuzz') return fuzzCommand(rest, io);
   if (cmd === 'policy') return policyCommand(rest, io);
+  if (cmd === 'merge') return mergeCommand(rest, io);
   if (cmd.startsWith('-')) throw new UsageError(`unknown flag ${cmd}: see vqsim --help`);
   throw new UsageError(
     `unknown command ${cmd}: must be ${COMMANDS.join(', ')}${suggest(cmd, COMMANDS)} (see vqsim --help)`,

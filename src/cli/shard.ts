@@ -41,12 +41,12 @@ export interface ShardInfo {
 
 export interface ShardedDocument {
   shard?: ShardInfo;
-  results: unknown[];
+  rows: unknown[];
   [k: string]: unknown;
 }
 
 /**
- * The documents of every slice of one run, merged: results in grid order,
+ * The documents of every slice of one run, merged: rows in grid order,
  * the first document's other fields, no shard block. A missing or repeated
  * slice, or slices of different runs, is a UsageError naming the file.
  */
@@ -66,16 +66,16 @@ export function mergeDocuments(docs: readonly { file: string; doc: ShardedDocume
     const other = seen.get(s.index);
     if (other !== undefined) throw new UsageError(`merge: ${file} and ${other} are both shard ${s.index}/${s.count}`);
     seen.set(s.index, file);
-    if (s.positions.length !== doc.results.length) {
-      throw new UsageError(`merge: ${file} has ${doc.results.length} results for ${s.positions.length} grid positions`);
+    if (s.positions.length !== doc.rows.length) {
+      throw new UsageError(`merge: ${file} has ${doc.rows.length} rows for ${s.positions.length} grid positions`);
     }
-    s.positions.forEach((p, k) => byPosition.set(p, doc.results[k]));
+    s.positions.forEach((p, k) => byPosition.set(p, doc.rows[k]));
   }
   const missing = Array.from({ length: info.count }, (_, k) => k + 1).filter((i) => !seen.has(i));
   if (missing.length > 0) throw new UsageError(`merge: shard ${missing.join(', ')} of ${info.count} missing`);
   const { shard: _drop, ...rest } = first.doc;
   void _drop;
-  return { ...rest, results: [...byPosition.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r) };
+  return { ...rest, rows: [...byPosition.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r) };
 }
 
 /** Reads and parses each file; one that cannot be read or is not a result document is a UsageError. */
@@ -87,8 +87,8 @@ export function readDocuments(files: readonly string[]): { file: string; doc: Sh
     } catch (e) {
       throw new UsageError(`merge: ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as ShardedDocument).results)) {
-      throw new UsageError(`merge: ${file}: not a vqsim result document (no results array)`);
+    if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as ShardedDocument).rows)) {
+      throw new UsageError(`merge: ${file}: not a vqsim result document (no rows array)`);
     }
     return { file, doc: doc as ShardedDocument };
   });

@@ -10,6 +10,7 @@
 import { DmaAttr, GuestMemory, Swiotlb, SwiotlbFullError } from '../index.js';
 import { ints, sizes } from './bench/options.js';
 import { textTable } from './bench/report.js';
+import { takeShard, type Shard } from './shard.js';
 
 export interface PoolStudyOptions {
   slots: number[];
@@ -119,18 +120,25 @@ export function runPoolCase(
   };
 }
 
-export function runPoolStudy(o: PoolStudyOptions, progress: (line: string) => void = () => {}): PoolRow[] {
+export function runPoolStudy(
+  o: PoolStudyOptions & { shard?: Shard | undefined },
+  progress: (line: string) => void = () => {},
+  /** Filled with each row's position in the whole grid (for --shard). */
+  positions: number[] = [],
+): PoolRow[] {
+  const grid: [number, number, number, number][] = [];
+  for (const slots of o.slots)
+    for (const areas of o.areas)
+      for (const size of o.sizes) for (const queues of o.queues) grid.push([slots, areas, size, queues]);
+  const slice = takeShard(grid, o.shard);
   const rows: PoolRow[] = [];
-  const total = o.slots.length * o.areas.length * o.queues.length * o.sizes.length;
-  for (const slots of o.slots) {
-    for (const areas of o.areas) {
-      for (const size of o.sizes) {
-        for (const queues of o.queues) {
-          progress(`[${rows.length + 1}/${total}] pool ${slots} slots, ${areas} areas, ${queues} queues, ${size} B`);
-          rows.push(runPoolCase(slots, areas, queues, size, o.depth, o.steps));
-        }
-      }
-    }
+  for (const {
+    item: [slots, areas, size, queues],
+    position,
+  } of slice) {
+    progress(`[${rows.length + 1}/${slice.length}] pool ${slots} slots, ${areas} areas, ${queues} queues, ${size} B`);
+    rows.push(runPoolCase(slots, areas, queues, size, o.depth, o.steps));
+    positions.push(position);
   }
   progress('');
   return rows;
@@ -189,6 +197,9 @@ Options:
   --steps <n>         completions per queue (default 1024)
   --full              the large grid (4 pool sizes, 5 area counts, 1 to 64 queues, 4 sizes, 4096 steps)
   --json | --csv | --markdown   export the rows instead of the table
+  --html <file>            also write the rows as a self-contained HTML report (charts)
+  --shard <i/n>            run the i-th of n slices of the grid (with --json; vqsim merge
+                           puts the slices back together)
   -h, --help          show this help
 
 Example:

@@ -22,6 +22,9 @@ import { choices, describeParseError, duration, ints, sizes as sizeList } from '
 import { jsonDocument, textTable } from './bench/report.js';
 import type { Io } from './io.js';
 import { UsageError } from './usage.js';
+import { parseShard, takeShard, type Shard, type ShardInfo } from './shard.js';
+import { writeStudyReport } from './study-report.js';
+import { resultDocument } from './result.js';
 import { parsePoolArgs, poolTable, POOL_HELP, runPoolStudy } from './study-pool.js';
 import { ConfigError } from '../errors.js';
 
@@ -58,6 +61,9 @@ Options:
   --full                   the large grid: sizes 64 to 256 KiB in powers of 4, every
                            deployment, 300 ms, 3 rounds
   --json | --csv | --markdown   export the rows instead of the table
+  --html <file>            also write the rows as a self-contained HTML report (charts)
+  --shard <i/n>            run the i-th of n slices of the grid (with --json; vqsim merge
+                           puts the slices back together)
   -h, --help               show this help
 
 Examples:
@@ -74,6 +80,8 @@ export interface StudyOptions {
   rounds: number;
   cost: CostModel | undefined;
   format: 'table' | 'json' | 'csv' | 'markdown';
+  shard?: Shard | undefined;
+  html?: string | undefined;
 }
 
 export interface StudyRow {
@@ -109,6 +117,8 @@ const spec = {
   queues: { type: 'string' },
   depth: { type: 'string' },
   steps: { type: 'string' },
+  shard: { type: 'string' },
+  html: { type: 'string' },
   full: { type: 'boolean' },
   json: { type: 'boolean' },
   csv: { type: 'boolean' },
@@ -118,8 +128,8 @@ const spec = {
 type Flag = keyof typeof spec;
 
 const STUDY_FLAGS: Record<'swiotlb' | 'pool', readonly Flag[]> = {
-  swiotlb: ['sizes', 'deployment', 'device', 'ring', 'time', 'rounds', 'cost'],
-  pool: ['sizes', 'slots', 'areas', 'queues', 'depth', 'steps'],
+  swiotlb: ['sizes', 'deployment', 'device', 'ring', 'time', 'rounds', 'cost', 'shard', 'html'],
+  pool: ['sizes', 'slots', 'areas', 'queues', 'depth', 'steps', 'shard', 'html'],
 };
 
 export type ExportFormat = 'table' | 'json' | 'csv' | 'markdown';
@@ -128,6 +138,10 @@ interface ParsedStudyArgs {
   help: boolean;
   full: boolean;
   format: ExportFormat;
+  /** --shard i/n: this run is one slice of the grid (needs --json: vqsim merge reads the slices). */
+  shard: Shard | undefined;
+  /** --html FILE: also write the rows as a self-contained HTML report. */
+  html: string | undefined;
   str: (k: string) => string | undefined;
 }
 
@@ -146,16 +160,22 @@ function parseCommon(study: 'swiotlb' | 'pool', args: string[]): ParsedStudyArgs
   }
   const formats = (['json', 'csv', 'markdown'] as const).filter((f) => values[f] === true);
   if (formats.length > 1) throw new UsageError(`--${formats.join(' and --')}: choose one export format`);
+  const shard = typeof values.shard === 'string' ? parseShard(values.shard) : undefined;
+  if (shard && formats[0] !== 'json') {
+    throw new UsageError(`--shard ${values.shard}: needs --json (vqsim merge puts the slices' documents together)`);
+  }
   return {
     help: values.help === true,
     full: values.full === true,
     format: formats[0] ?? 'table',
+    shard,
+    html: typeof values.html === 'string' ? values.html : undefined,
     str: (k) => (typeof values[k as Flag] === 'string' ? (values[k as Flag] as string) : undefined),
   };
 }
 
 export function parseStudyArgs(args: string[]): StudyOptions | 'help' {
-  const { help, full, format, str } = parseCommon('swiotlb', args);
+  const { help, full, format, str, shard, html } = parseCommon('swiotlb', args);
   if (help) return 'help';
   const sizes = sizeList(
     'sizes',
@@ -190,6 +210,8 @@ export function parseStudyArgs(args: string[]): StudyOptions | 'help' {
     rounds: one('rounds', full ? 3 : 1, 50),
     cost,
     format,
+    shard,
+    html,
   };
 }
 
@@ -271,8 +293,10 @@ export async function runSwiotlbStudy(
   o: StudyOptions,
   progress: (line: string) => void = () => {},
   note: (line: string) => void = () => {},
+  /** Filled with each row's position in the whole grid (for --shard). */
+  positions: number[] = [],
 ): Promise<StudyRow[]> {
-  const cases: [StudyDevice, RingKind, number][] = [];
+  const grid: [StudyDevice, RingKind, number][] = [];
   for (const device of o.devices) {
     for (const size of o.sizes) {
       if ((device === 'net' && size > NET_MAX) || (device === 'blk' && size % BLK_MIN !== 0)) {
@@ -281,13 +305,15 @@ export async function runSwiotlbStudy(
         );
         continue;
       }
-      for (const ring of o.rings) cases.push([device, ring, size]);
+      for (const ring of o.rings) grid.push([device, ring, size]);
     }
   }
+  const slice = takeShard(grid, o.shard);
+  const cases = slice.map((c) => c.item);
   const total = cases.length * o.deployments.length * o.rounds;
   let done = 0;
   const rows: StudyRow[] = [];
-  for (const [device, ring, size] of cases) {
+  for (const [k, [device, ring, size]] of cases.entries()) {
     const rounds: Map<StudyDeployment, Measured>[] = [];
     for (let r = 0; r < o.rounds; r++) {
       const round = new Map<StudyDeployment, Measured>();
@@ -297,7 +323,8 @@ export async function runSwiotlbStudy(
       }
       rounds.push(round);
     }
-    for (const d of o.deployments) {
+    for (const [j, d] of o.deployments.entries()) {
+      positions.push(slice[k]!.position * o.deployments.length + j);
       // The median round by this deployment's ratio to traditional in the same round.
       const ratios = rounds
         .map((round) => ({ m: round.get(d)!, vs: round.get(d)!.opsPerSec / round.get('traditional')!.opsPerSec }))
@@ -400,6 +427,38 @@ export function formatStudy(rows: readonly StudyRow[], o: StudyOptions): string 
   return textTable(title, head, cells, 3);
 }
 
+/** What a sharded run's document carries: the run it is a slice of (command and options without --shard) and where its rows sit. */
+function shardInfo(command: string, options: object, shard: Shard, positions: number[]): ShardInfo {
+  const { shard: _s, html: _h, ...rest } = options as { shard?: unknown; html?: unknown };
+  void _s;
+  void _h;
+  return { run: JSON.stringify({ command, options: rest }), index: shard.index, count: shard.count, positions };
+}
+
+/** The rows of a study as its output: a table, an export, or a shard's document; and the HTML report when asked. */
+function studyOutput<R extends object>(
+  io: Io,
+  command: 'study swiotlb' | 'study pool',
+  o: { format: ExportFormat; shard?: Shard | undefined; html?: string | undefined },
+  rows: readonly R[],
+  positions: number[],
+  table: () => string,
+  flat: (r: R) => Record<string, string | number>,
+  name: (r: R) => string,
+): void {
+  if (o.html !== undefined) {
+    writeStudyReport(o.html, command, rows as readonly object[]);
+    io.err(`vqsim: wrote ${o.html}\n`);
+  }
+  if (o.format === 'table') return io.out(table());
+  if (o.format === 'json' && o.shard) {
+    const bench = command;
+    const named = rows.map((r) => ({ bench, name: name(r), ...r }));
+    return io.out(resultDocument(command, o, named, [], { shard: shardInfo(command, o, o.shard, positions) }));
+  }
+  io.out(exportRows(rows, flat, o.format, { command, options: o, name }));
+}
+
 /** `vqsim study <name> [options]`. */
 export async function studyCommand(args: string[], io: Io): Promise<number> {
   const [which, ...rest] = args;
@@ -408,21 +467,23 @@ export async function studyCommand(args: string[], io: Io): Promise<number> {
     return which === undefined ? 2 : 0;
   }
   if (which === 'pool') {
-    const { help, full, format, str } = parseCommon('pool', rest);
+    const { help, full, format, str, shard, html } = parseCommon('pool', rest);
     if (help) {
       io.out(POOL_HELP);
       return 0;
     }
-    const o = parsePoolArgs(str, full);
-    const rows = runPoolStudy(o, io.progress);
-    io.out(
-      format === 'table'
-        ? poolTable(rows, o)
-        : exportRows(rows, (r) => ({ ...r }), format, {
-            command: 'study pool',
-            options: o,
-            name: (r) => `pool/${r.slots}slots/${r.areas}areas/${r.queues}queues/${r.size}B`,
-          }),
+    const o = { ...parsePoolArgs(str, full), format, shard, html };
+    const positions: number[] = [];
+    const rows = runPoolStudy(o, io.progress, positions);
+    studyOutput(
+      io,
+      'study pool',
+      o,
+      rows,
+      positions,
+      () => poolTable(rows, o),
+      (r) => ({ ...r }),
+      (r) => `pool/${r.slots}slots/${r.areas}areas/${r.queues}queues/${r.size}B`,
     );
     return 0;
   }
@@ -432,7 +493,17 @@ export async function studyCommand(args: string[], io: Io): Promise<number> {
     io.out(STUDY_HELP);
     return 0;
   }
-  const rows = await runSwiotlbStudy(o, io.progress, (line) => io.err(`vqsim: ${line}\n`));
-  io.out(formatStudy(rows, o));
+  const positions: number[] = [];
+  const rows = await runSwiotlbStudy(o, io.progress, (line) => io.err(`vqsim: ${line}\n`), positions);
+  studyOutput(
+    io,
+    'study swiotlb',
+    o,
+    rows,
+    positions,
+    () => formatStudy(rows, o),
+    flat,
+    (r) => `swiotlb/${r.device}/${r.ring}/${r.deployment}/${r.size}B`,
+  );
   return 0;
 }

@@ -19,6 +19,7 @@ Commands:
   bench console     virtio-console: bytes per second through loopback
   bench swiotlb     swiotlb bounce pool: map+unmap at pool utilisations, bounce copy bandwidth
   study swiotlb     what each deployment's DMA path costs per size: measured rate and modeled cycles
+  merge             put the --shard slices of a study back together (and --html their report)
   calibrate         measure this machine's swiotlb costs and write a cost file for study --cost
   attack            every violation of the trust catalogue, hardened and naive, per deployment
   fuzz              seeded fuzzing of rings, devices and transports against the trust invariants

@@ -175,3 +175,6 @@ export {
 } from '../trust/attack/run.js';
 export type { Scenario, AttackContext, AttackOutcome } from '../trust/attack/types.js';
 export { scenarios } from '../trust/scenarios/index.js';
+
+// End-to-end protection over untrusted devices: AES-GCM records for net, AES-XTS sectors with integrity tags for blk.
+export * from '../trust/protect/index.js';

@@ -75,10 +75,17 @@ describe('vqsim fuzz', () => {
   it('--json prints the report, the same figures as the table', async () => {
     const r = await run('fuzz', '--target', 'ring', '--seed', '3', '--iterations', '20', '--json');
     expect(r.code).toBe(0);
-    const report = JSON.parse(r.out) as FuzzReport;
-    expect(report).toMatchObject({ seed: 3, honest: false, first: 0 });
-    const [t] = report.targets;
-    expect(t).toMatchObject({ target: 'ring', iterations: 20, falsePositives: 0, failures: [] });
+    const doc = JSON.parse(r.out) as { seed: number; honest: boolean; first: number; rows: FuzzReport['targets'] };
+    expect(doc).toMatchObject({ seed: 3, honest: false, first: 0 });
+    const [t] = doc.rows;
+    expect(t).toMatchObject({
+      bench: 'fuzz',
+      name: 'fuzz/ring',
+      target: 'ring',
+      iterations: 20,
+      falsePositives: 0,
+      failures: [],
+    });
     const table = await run('fuzz', '--target', 'ring', '--seed', '3', '--iterations', '20');
     expect(table.out).toContain(`ring       20          ${String(t!.operations).padEnd(12)}`);
   });

@@ -131,6 +131,8 @@ describe('the result document', () => {
     expect(pool.rows[0]!.bench).toBe('study pool');
     const atk = await jsonOf('attack', '--scenario', 'dma-write-read-only', '--seed', '3');
     expect(atk.meta.options).toMatchObject({ seed: 3 });
+    const fz = await jsonOf('fuzz', '--target', 'ring,blk', '--seed', '2', '--iterations', '3');
+    expect(fz.rows.map((x) => x.name)).toEqual(['fuzz/ring', 'fuzz/blk']);
     const cal = await jsonOf('calibrate', '--ghz', '3', '--time', '10');
     expect(cal.rows.map((x) => x.name)).toEqual(['slotSearch', 'slotRelease', 'bounceCall', 'bounceByte']);
   });
@@ -405,6 +407,6 @@ describe('flags that are each valid but do not fit together', () => {
   it('ring: --chain-lengths longer than --queue-size', async () => {
     const r = await run('bench', '--queue-size', '8', '--chain-lengths', '16');
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^vqsim: --chain-lengths 16: .*from 1 to the queue size \(8\)\n$/);
+    expect(r.err).toMatch(/^vqsim: --chain-lengths 16: .*from 1 to the queue size \(8\), at most 1024 \(a device maps no more\)\n$/);
   });
 });

@@ -53,7 +53,7 @@ describe('vqsim bench net --protect', () => {
       'off,on,on-bounce',
     );
     expect(r.code, r.err).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: NetRow[] }).results;
+    const rows = (JSON.parse(r.out) as { rows: NetRow[] }).rows;
     expect(rows.map((x) => `${x.deployment}/${x.protect}`)).toEqual([
       'traditional/off',
       'traditional/on',
@@ -167,7 +167,7 @@ describe('vqsim bench blk --protect', () => {
       'off,on',
     );
     expect(r.code, r.err).toBe(0);
-    const rows = (JSON.parse(r.out) as { results: BlkRow[] }).results;
+    const rows = (JSON.parse(r.out) as { rows: BlkRow[] }).rows;
     expect(rows.map((x) => `${x.deployment}/${x.protect}/${x.mode}`)).toEqual([
       'traditional/off/randread',
       'traditional/off/randwrite',
