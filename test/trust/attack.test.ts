@@ -187,3 +187,26 @@ describe('vqsim attack', () => {
     expect(r.err.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('the whole catalogue under attack', () => {
+  it(
+    'every entry has a scenario, and every hardened row names its violation, is contained or is trusted: none missed, hung or crashed',
+    { timeout: 120_000 },
+    async () => {
+      const { catalogue } = await import('../../src/trust/catalogue/index.js');
+      const { scenarios } = await import('../../src/trust/scenarios/index.js');
+      for (const v of catalogue) {
+        expect(
+          scenarios.some((s) => s.violation === v.id && s.attacker === v.side),
+          `${v.side}:${v.id}`,
+        ).toBe(true);
+      }
+      const rows = await runAttacks({ sides: ['hardened'], seed: 1 });
+      expect(rows.filter((r) => r.verdict === 'missed' || r.verdict === 'crashed')).toEqual([]);
+      expect(rows.filter((r) => r.hung)).toEqual([]);
+      // Each entry is named by the hardened side in at least one deployment.
+      const named = new Set(rows.filter((r) => r.verdict === 'detected').map((r) => `${r.attacker}:${r.violation}`));
+      expect(catalogue.filter((v) => !named.has(`${v.side}:${v.id}`)).map((v) => v.id)).toEqual([]);
+    },
+  );
+});
