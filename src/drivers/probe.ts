@@ -190,6 +190,8 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
         inOrder: ring === 'packed' && hasFeature(features, Feature.IN_ORDER),
         indirectMax: options.indirectMax,
         engine: options.engine,
+        // A naive driver's rings believe the device too (virtio_ring.c before its hardening).
+        hardened,
         name: access.name === undefined ? `vq${i}` : `${access.name}.vq${i}`,
       });
       queues.push(vq);

@@ -84,6 +84,37 @@ describe('vqsim bench net', () => {
     }
   });
 
+  it('--hardened on,off runs the naive driver (its rings too) beside the hardened one: hardened ÷ naive on the hardened rows', async () => {
+    const r = await run(
+      'bench',
+      'net',
+      '--hardened',
+      'on,off',
+      '--packet-bytes',
+      '64',
+      '--ring',
+      'split,packed',
+      '--queues',
+      '1',
+      '--time',
+      '5',
+      '--warmup',
+      '0',
+      '--quiet',
+      '--json',
+    );
+    expect(r.code, r.err).toBe(0);
+    const rows = (JSON.parse(r.out) as { rows: NetRow[] }).rows;
+    expect(rows.map((x) => [x.ring, x.hardened, x.vsNaive === undefined])).toEqual([
+      ['split', true, false],
+      ['packed', true, false],
+      ['split', false, true],
+      ['packed', false, true],
+    ]);
+    expect(rows[2]!.name).toContain('/naive/');
+    for (const x of rows) expect(x.pps).toBeGreaterThan(0);
+  });
+
   it('writes JSON rows with device, queues, packetBytes, pps and bitsPerSec', async () => {
     const r = await run(
       'bench',

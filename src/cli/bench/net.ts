@@ -25,7 +25,7 @@ import { guestBytesFor, resolveMachineConfig } from '../../sim/machine-config.js
 import { MAX_GUEST_RAM } from '../../../assembly/layout.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
-import { choices, defaultWarmupMs, describeParseError, duration, ints, roundsOf, sizes } from './options.js';
+import { choices, defaultWarmupMs, describeParseError, duration, ints, onOff, roundsOf, sizes } from './options.js';
 import { BenchSanityError } from './ring.js';
 import {
   BASELINE,
@@ -76,6 +76,9 @@ ${PLACEMENT_HELP}  --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (def
                             private buffer, then bounced; the frame is
                             --packet-bytes, the payload 32 bytes less (default off;
                             not with --workers or the source backend)
+  --hardened <on,off>       the driver's and rings' checks on (hardened) and/or off
+                            (naive: the device is believed); every combination runs,
+                            and rows of both give hardened ÷ naive (default on)
   --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
   --time <ms>               time per case and round, 1 to 600000 ms; 500ms, 2s (default 300)
   --warmup <ms>             untimed warm-up per case, 0 to 60000 ms (default 200)
@@ -96,6 +99,8 @@ export const NET_PROTECT: readonly NetProtect[] = ['off', 'on', 'on-bounce'];
 export interface NetCase extends Placement {
   /** The record layer (default off). */
   protect?: NetProtect;
+  /** The driver's and the rings' checks (default true); false: the naive driver. */
+  hardened?: boolean;
   ring: RingKind;
   queues: number;
   packetBytes: number;
@@ -111,6 +116,8 @@ export interface NetRow extends NetCase, Partial<PerOp>, SampleStats {
   vsDirect?: number;
   /** pps ÷ the pps of the same case on a traditional machine with direct DMA and protection off. */
   vsPlain?: number;
+  /** Hardened rows run beside naive ones: pps ÷ the naive case's pps, same rounds. */
+  vsNaive?: number;
   device: 'net';
   mode: 'single-thread' | 'colocated';
   /** Worker threads (colocated: one machine with one queue pair each; single-thread: 0). */
@@ -149,6 +156,7 @@ export function netCaseName(c: NetCase): string {
     'net',
     ...(isBaseline(c) ? [] : [placementName(c)]),
     ...(c.protect === undefined || c.protect === 'off' ? [] : [c.protect === 'on' ? 'protect' : 'protect-bounce']),
+    ...(c.hardened === false ? ['naive'] : []),
     c.backend,
     c.ring,
     `q${c.queueSize}`,
@@ -174,6 +182,7 @@ export function netCaseMachine(c: NetCase, pairs = c.queues): MachineConfig {
         queueSize: c.queueSize,
         mergeable: c.mergeable,
         backend: c.backend,
+        hardened: c.hardened ?? true,
       },
     ],
   };
@@ -301,6 +310,8 @@ export interface NetOptions {
   placements: Placement[];
   /** `--protect` values, each a case of its own. */
   protect: NetProtect[];
+  /** `--hardened` values: the checks on and/or off. */
+  hardened: boolean[];
   packetBytes: number[];
   queues: number[];
   /** Worker counts for co-located runs; empty: single thread. */
@@ -324,6 +335,7 @@ const spec = {
   dma: { type: 'string' },
   encryption: { type: 'string' },
   protect: { type: 'string' },
+  hardened: { type: 'string' },
   'packet-bytes': { type: 'string' },
   queues: { type: 'string' },
   workers: { type: 'string' },
@@ -431,6 +443,7 @@ export function parseNetArgs(args: string[]): NetOptions {
     }),
   );
   const protect = choices<NetProtect>('protect', str('protect') ?? 'off', NET_PROTECT);
+  const hardened = onOff('hardened', str('hardened') ?? 'on');
   if (protect.some((p) => p !== 'off')) {
     if (workers.length > 0) throw new UsageError(`--protect ${str('protect')}: not with --workers`);
     if (backends.includes('source')) {
@@ -447,6 +460,7 @@ export function parseNetArgs(args: string[]): NetOptions {
   return {
     placements,
     protect,
+    hardened,
     packetBytes,
     queues: workers.length > 0 ? [1] : queues,
     workers,
@@ -473,6 +487,7 @@ export async function runNetBench(o: NetOptions, io?: Io, warnings: NoiseWarning
   const cases =
     o.placements.length *
     o.backends.length *
+    o.hardened.length *
     o.rings.length *
     o.mergeable.length *
     o.queues.length *
@@ -482,7 +497,9 @@ export async function runNetBench(o: NetOptions, io?: Io, warnings: NoiseWarning
   const add = (row: NetRoundRow) => runs.set(row.name, [...(runs.get(row.name) ?? []), row]);
   for (let round = 0; round < o.rounds; round++) {
     const tag = o.rounds > 1 ? `round ${round + 1}/${o.rounds} ` : '';
-    for (const placement of o.placements.flatMap((p) => o.protect.map((protect) => ({ ...p, protect }))))
+    for (const placement of o.placements.flatMap((p) =>
+      o.protect.flatMap((protect) => o.hardened.map((hardened) => ({ ...p, protect, hardened }))),
+    ))
       for (const backend of o.backends)
         for (const ring of o.rings)
           for (const mergeable of o.mergeable)
@@ -546,6 +563,13 @@ export async function runNetBench(o: NetOptions, io?: Io, warnings: NoiseWarning
   const plain = new Map(
     rows.filter((r) => isBaseline(r) && (r.protect ?? 'off') === 'off').map((r) => [r.name, r.pps]),
   );
+  // The checks' cost: each hardened row against its naive twin, same rounds.
+  const naive = new Map(rows.filter((r) => r.hardened === false).map((r) => [r.name, r.pps]));
+  for (const r of rows) {
+    if (r.hardened === false) continue;
+    const b = naive.get(netCaseName({ ...r, hardened: false }));
+    if (b !== undefined && b > 0) r.vsNaive = r.pps / b;
+  }
   if (o.protect.some((p) => p !== 'off')) {
     for (const r of rows) {
       const b = plain.get(netCaseName({ ...r, ...BASELINE, protect: 'off' }));
@@ -577,6 +601,8 @@ export function formatNetTable(rows: NetRow[], o: NetOptions, warnings: readonly
   if (colocated) head.push('scaling', 'scaling min–max', 'worker min', 'worker max');
   if (placed) head.push('vs direct', 'exits/pkt', 'irqs/pkt', 'bounce B/pkt', 'IOTLB miss/pkt');
   if (protect) head.push('vs plain');
+  const checks = o.hardened.includes(false);
+  if (checks) head.push('checks', 'hard÷naive');
   const cells = rows.map((r) => {
     const cell = [
       ...(placed ? [r.deployment ?? '-', r.dma, r.encryption, r.policy ?? '-'] : []),
@@ -613,6 +639,11 @@ export function formatNetTable(rows: NetRow[], o: NetOptions, warnings: readonly
       );
     }
     if (protect) cell.push(r.vsPlain === undefined ? '-' : `${r.vsPlain.toFixed(2)}×`);
+    if (checks)
+      cell.push(
+        r.hardened === false ? 'naive' : 'hardened',
+        r.vsNaive === undefined ? '-' : `${r.vsNaive.toFixed(2)}×`,
+      );
     return cell;
   });
   const what = colocated
