@@ -97,6 +97,12 @@ export interface ProbedDevice {
   offered: bigint;
   features: bigint;
   queues: Virtqueue[];
+  /**
+   * Frees the rings, indirect tables and the driver's private pages the
+   * probe allocated (Linux's del_vqs). Only after a reset the device
+   * finished: until then it may still reach them. Idempotent.
+   */
+  release(): void;
 }
 
 const hex = (n: bigint | number): string => '0x' + n.toString(16);
@@ -204,7 +210,13 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
       );
     }
     access.setStatus(access.getStatus() | Status.DRIVER_OK);
-    return { access, deviceId: access.deviceId(), offered, features, queues };
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      releaseQueues(base, allocated, queues);
+    };
+    return { access, deviceId: access.deviceId(), offered, features, queues, release };
   } catch (e) {
     failProbe(access, base, allocated, queues, e instanceof TransportError && e.code === 'DEVICE_FAILED');
     throw e;
@@ -233,13 +245,15 @@ function failProbe(
     } catch {
       quiesced = false;
     }
-    if (quiesced) {
-      // The driver's private pages the device never sees; then the rings and indirect tables.
-      for (const vq of queues) if (vq.driver instanceof DriverFace) vq.driver.freePrivate();
-      if (dma.freeCoherent) for (let k = allocated.length - 1; k >= 0; k--) dma.freeCoherent(allocated[k]!);
-    }
+    if (quiesced) releaseQueues(dma, allocated, queues);
   }
   access.setStatus(access.getStatus() | Status.FAILED);
+}
+
+/** del_vqs: the driver's private pages the device never sees, then the rings and indirect tables. */
+function releaseQueues(dma: DriverDma, allocated: readonly number[], queues: readonly Virtqueue[]): void {
+  for (const vq of queues) if (vq.driver instanceof DriverFace) vq.driver.freePrivate();
+  if (dma.freeCoherent) for (let k = allocated.length - 1; k >= 0; k--) dma.freeCoherent(allocated[k]!);
 }
 
 /**

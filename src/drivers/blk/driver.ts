@@ -448,6 +448,8 @@ interface Negotiated {
   features: bigint;
   info: BlkDeviceInfo;
   vqs: Virtqueue[];
+  /** Frees the rings the probe allocated (after a reset). */
+  release: () => void;
   capacityClamped: boolean;
 }
 
@@ -515,7 +517,7 @@ function negotiate(access: TransportAccess, mem: GuestMemory, dma: DmaApi, optio
       numQueues: dev.queues.length,
       readOnly: hasFeature(f, BlkFeature.RO),
     };
-    return { features: f, info, vqs: dev.queues, capacityClamped: clamp };
+    return { features: f, info, vqs: dev.queues, capacityClamped: clamp, release: dev.release };
   } catch (e) {
     access.reset(); // virtio_reset_device on the probe's error path
     throw e;
@@ -541,6 +543,8 @@ export class BlkDriver {
   private scratch: number;
   private _features: bigint;
   private _info: BlkDeviceInfo;
+  /** Frees the current rings (del_vqs), once the device is reset. */
+  private releaseRings: () => void;
 
   private constructor(
     readonly access: TransportAccess,
@@ -557,6 +561,7 @@ export class BlkDriver {
     this.timeoutPolls = t;
     this._features = n.features;
     this._info = n.info;
+    this.releaseRings = n.release;
     if (n.capacityClamped) this.counters.capacityClamped++;
     this.queues = n.vqs.map((vq, i) => new BlkQueue(this, i, vq));
     this.setLimits();
@@ -639,9 +644,12 @@ export class BlkDriver {
     this.orphans = [];
     this.access.reset();
     this.counters.resets++;
+    // The reset took the old rings back from the device: free them before the new probe allocates its own.
+    this.releaseRings();
     const n = negotiate(this.access, this.mem, this.dma, this.options);
     this._features = n.features;
     this._info = n.info;
+    this.releaseRings = n.release;
     if (n.capacityClamped) this.counters.capacityClamped++;
     const old = this.queues.splice(0);
     n.vqs.forEach((vq, i) => {

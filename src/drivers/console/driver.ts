@@ -142,7 +142,9 @@ export class ConsoleDriver {
       queues: 2,
       dma: dma.driverDma(),
     });
-    return new ConsoleDriver(access, mem, dma, dev.features, dev.queues, options);
+    const drv = new ConsoleDriver(access, mem, dma, dev.features, dev.queues, options);
+    drv.releaseRings = dev.release;
+    return drv;
   }
 
   private readSize(): void {
@@ -274,7 +276,11 @@ export class ConsoleDriver {
     this.txFree.length = 0;
     this.mem.free(this.rxPool);
     this.mem.free(this.txPool);
+    this.releaseRings();
   }
+
+  /** Frees the rings the probe allocated (del_vqs), once the device is reset. */
+  releaseRings: () => void = () => {};
 
   /**
    * Brings a device that needs a reset back (virtcons_freeze /

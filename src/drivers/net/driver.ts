@@ -250,6 +250,7 @@ export class VirtioNetDriver {
       throw new ConfigError(`net driver: device ${dev.deviceId} is not a network device (${VIRTIO_ID_NET})`);
     }
     const drv = new VirtioNetDriver(access, mem, dma, dev.features, maxPairs, dev.queues, options);
+    drv.releaseRings = dev.release;
     drv.counters.mtuInvalid = counts.mtuInvalid;
     drv.counters.maxPairsInvalid = counts.maxPairsInvalid;
     try {
@@ -688,11 +689,15 @@ export class VirtioNetDriver {
     this.allocated.length = 0;
   }
 
-  /** Resets the device, unmaps every buffer and frees what the driver allocated (virtnet_remove). */
+  /** Frees the rings the probe allocated (del_vqs), once the device is reset. */
+  releaseRings: () => void = () => {};
+
+  /** Resets the device, unmaps every buffer and frees what the driver allocated, rings too (virtnet_remove). */
   remove(): void {
     this.access.reset();
     this.unmapAll();
     this.freeAll();
+    this.releaseRings();
     this.pairs.length = 0;
   }
 
