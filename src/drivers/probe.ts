@@ -64,6 +64,12 @@ export interface ProbeOptions {
   features: bigint;
   /** Queues to set up, from 0. Default: all the device has. */
   queues?: number;
+  /**
+   * The device's queue indices to set up, in order, instead of 0..queues-1:
+   * virtio-net sets up the pairs it uses and its control queue, which sits
+   * after every pair the device has (VIRTIO 1.2 §5.1.2: controlq is 2N).
+   */
+  queueIndices?: number[];
   /** Queue size wanted (capped at each queue's maximum). Default 256. */
   queueSize?: number;
   /** Engine for the driver's queues. Default 'wasm'. */
@@ -174,9 +180,9 @@ export function probeDevice(access: TransportAccess, mem: GuestMemory, options: 
     }
     if (hardened) checkFeatureReadback(access, offered, features);
     const ring = hasFeature(features, Feature.RING_PACKED) ? 'packed' : 'split';
-    const n = options.queues ?? access.numQueues();
+    const indices = options.queueIndices ?? Array.from({ length: options.queues ?? access.numQueues() }, (_, k) => k);
     access.setupConfigInterrupt();
-    for (let i = 0; i < n; i++) {
+    for (const i of indices) {
       const max = access.queueMaxSize(i);
       if (hardened) checkQueueMax(i, max, ring);
       let size = Math.min(options.queueSize ?? 256, max);
@@ -261,7 +267,7 @@ function releaseQueues(dma: DriverDma, allocated: readonly number[], queues: rea
  * offers `n`: at most one per guest CPU, as virtio_blk's init_vq
  * (min(num_queues, nr_cpu_ids): only those are set up, so a device cannot
  * make the driver spend guest RAM on rings at will) and virtnet_probe
- * (min(max_queue_pairs, num_online_cpus()) pairs turned on) do. A cut is counted in
+ * (min(max_queue_pairs, num_online_cpus()) pairs; here only those get rings) do. A cut is counted in
  * access.counters.queuesCapped (catalogue: QUEUES_CAPPED). The naive access
  * takes what the device offers.
  */

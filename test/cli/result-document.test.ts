@@ -407,6 +407,8 @@ describe('flags that are each valid but do not fit together', () => {
   it('ring: --chain-lengths longer than --queue-size', async () => {
     const r = await run('bench', '--queue-size', '8', '--chain-lengths', '16');
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^vqsim: --chain-lengths 16: .*from 1 to the queue size \(8\), at most 1024 \(a device maps no more\)\n$/);
+    expect(r.err).toMatch(
+      /^vqsim: --chain-lengths 16: .*from 1 to the queue size \(8\), at most 1024 \(a device maps no more\)\n$/,
+    );
   });
 });

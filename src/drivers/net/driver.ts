@@ -179,6 +179,8 @@ export class VirtioNetDriver {
     readonly dma: DmaApi,
     readonly features: bigint,
     readonly maxPairs: number,
+    /** The pairs set up: at most one per guest CPU (capQueues), whatever the device offers. */
+    readonly setUpPairs: number,
     queues: Virtqueue[],
     private readonly options: NetDriverOptions,
   ) {
@@ -189,8 +191,10 @@ export class VirtioNetDriver {
     this.needSync = dma.needSync;
     this.queueList = queues;
     if (hasFeature(features, NetFeature.CTRL_VQ)) {
+      // controlq is queue 2N for N = max_virtqueue_pairs (VIRTIO 1.2 §5.1.2),
+      // set up after the pairs in use: the last of the queues set up.
       this.ctrlIndex = 2 * maxPairs;
-      this.ctrlVq = queues[this.ctrlIndex];
+      this.ctrlVq = queues[2 * setUpPairs];
     }
   }
 
@@ -218,6 +222,7 @@ export class VirtioNetDriver {
     if (options.eventIdx ?? true) ring.push(Feature.EVENT_IDX);
     const wanted = [...bits, ...ring].reduce((f, b) => f | (1n << BigInt(b)), 0n);
     let maxPairs = 1;
+    let setUpPairs = 1;
     const probeOptions: Parameters<typeof probeDevice>[2] = {
       features: wanted,
       queueSize: options.queueSize ?? 256,
@@ -238,8 +243,14 @@ export class VirtioNetDriver {
           if (hardened && bad) counts.maxPairsInvalid++;
           maxPairs = (hardened && bad) || !hasFeature(f, NetFeature.CTRL_VQ) ? 1 : n;
         }
-        // The queues to set up depend on what was read: receiveq/transmitq per pair, then controlq.
-        probeOptions.queues = 2 * maxPairs + (hasFeature(f, NetFeature.CTRL_VQ) ? 1 : 0);
+        // The queues to set up depend on what was read: receiveq/transmitq of
+        // each pair in use, then controlq. Pairs beyond the guest's CPUs get
+        // no rings: a device cannot make the driver spend guest RAM at will.
+        setUpPairs = capQueues(acc, maxPairs);
+        probeOptions.queueIndices = [
+          ...Array.from({ length: 2 * setUpPairs }, (_, k) => k),
+          ...(hasFeature(f, NetFeature.CTRL_VQ) ? [2 * maxPairs] : []),
+        ];
         return f;
       },
     };
@@ -249,7 +260,7 @@ export class VirtioNetDriver {
     if (dev.deviceId !== VIRTIO_ID_NET) {
       throw new ConfigError(`net driver: device ${dev.deviceId} is not a network device (${VIRTIO_ID_NET})`);
     }
-    const drv = new VirtioNetDriver(access, mem, dma, dev.features, maxPairs, dev.queues, options);
+    const drv = new VirtioNetDriver(access, mem, dma, dev.features, maxPairs, setUpPairs, dev.queues, options);
     drv.releaseRings = dev.release;
     drv.counters.mtuInvalid = counts.mtuInvalid;
     drv.counters.maxPairsInvalid = counts.maxPairsInvalid;
@@ -316,7 +327,7 @@ export class VirtioNetDriver {
   }
 
   private setUp(options: NetDriverOptions): void {
-    const queues = this.ctrlIndex >= 0 ? this.ctrlIndex : 2 * this.maxPairs;
+    const queues = 2 * this.setUpPairs;
     const mtu = this.mtu ?? ETH_DATA_LEN;
     const frameMax = VIRTIO_NET_HDR_LEN + Math.max(mtu, ETH_DATA_LEN) + ETH_FRAME_OVERHEAD;
     // Buffers up to header + ETH_MAX_MTU + 18: a device with a 65535-byte
@@ -377,7 +388,7 @@ export class VirtioNetDriver {
     if (!Number.isInteger(want) || want < 1) {
       throw new ConfigError(`net queuePairs ${want}: must be a whole number of at least 1`);
     }
-    const use = Math.min(want, capQueues(this.access, this.maxPairs));
+    const use = Math.min(want, this.setUpPairs);
     for (let i = 0; i < use; i++) this.fillRx(i);
     if (use > 1 && hasFeature(this.features, NetFeature.MQ)) this.setQueuePairs(use);
   }

@@ -178,7 +178,7 @@ export const transportViolations: readonly Violation[] = [
     severity: 'medium',
     handling: 'clamp',
     summary:
-      "the device offers more queues (pairs) than the guest has CPUs: virtio-blk sets up one queue per CPU, virtio-net turns on one pair per CPU, counted in queuesCapped; the blk driver does not spend guest RAM on rings at the device's word",
+      "the device offers more queues (pairs) than the guest has CPUs: virtio-blk sets up one queue per CPU and virtio-net one pair per CPU (and its control queue), counted in queuesCapped; the driver does not spend guest RAM on rings at the device's word",
     message: 'none: the count is cut silently',
     source:
       'virtnet_probe (min(max_queue_pairs, num_online_cpus())), drivers/net/virtio_net.c; init_vq (min(num_queues, nr_cpu_ids)), drivers/block/virtio_blk.c',
