@@ -45,6 +45,8 @@ export interface PciFunction {
   setInterruptHandler(fn: ((irq: InterruptEvent) => void) | undefined): void;
   /** Why the device last refused a write: for error messages (a simulator's aid, no real bus has it). */
   lastRejection(): string | undefined;
+  /** False once the function left the bus (surprise removal); absent: always present. */
+  readonly present?: boolean;
 }
 
 /** What a guest reaches of a virtio-mmio device: its register window and its interrupt line. VirtioMmioTransport is one. */
@@ -80,6 +82,8 @@ export function queueAreas(vq: Virtqueue): QueueAreas {
  */
 export interface TransportAccess {
   readonly kind: 'pci' | 'mmio';
+  /** pci_device_is_present(): false once a PCI function was surprise-removed. Absent (MMIO): always there. */
+  devicePresent?(): boolean;
   /**
    * The guest's name for the device (Linux's dev_name, "virtio0"); the probe
    * names its queues "<name>.vq<i>" (their stats blocks too). Unset: "vq<i>".
@@ -323,12 +327,15 @@ abstract class AccessBase {
 
   /** vring_interrupt: ignored (and counted) on a queue that is not live; IRQ_NONE without work. */
   protected queueInterrupt(index: number): boolean {
-    const fn = this.queueCb[index];
-    if (!fn) return false;
+    // A device that is not live (before DRIVER_OK, after a reset or a
+    // removal) gets its interrupt ignored and counted, whether or not the
+    // driver polls that queue instead of taking its interrupts.
     if (this.hardened && !this.live) {
       this.c.f.irqNotReady.add();
       return false;
     }
+    const fn = this.queueCb[index];
+    if (!fn) return false;
     return fn() !== false;
   }
 
@@ -430,6 +437,10 @@ export class PciDriverAccess extends AccessBase implements TransportAccess {
 
   deviceId(): number {
     return this.transport.pciDeviceId - PCI_MODERN_DEVICE_ID_BASE;
+  }
+  /** pci_device_is_present(): false once the function was surprise-removed (its reads come back all ones). */
+  devicePresent(): boolean {
+    return this.transport.present !== false;
   }
   getStatus(): number {
     return this.r(PciCommon.DEVICE_STATUS, 1);

@@ -16,7 +16,7 @@
 import { DmaApi } from '../dma/api.js';
 import { SWIOTLB_DEFAULT_BYTES, Swiotlb } from '../dma/swiotlb.js';
 import { createHash } from 'node:crypto';
-import { VqsimError } from '../errors.js';
+import { ConfigError, VqsimError } from '../errors.js';
 import { TdispInterface, type TdispAcceptor, type TdispReport } from '../trust/tdisp.js';
 import { DEPLOYMENTS, type DeploymentName } from './deployments.js';
 import { GuestMemory } from '../memory/guest-memory.js';
@@ -166,6 +166,27 @@ export interface Machine {
    * unless the deployment's DMA is direct.
    */
   hotplugDecision(device: DeviceConfig): AttachDecision;
+  /**
+   * PCI hotplug: a device arrives at run time. The policy decides as at boot
+   * (use_transport, hotplug, then attach_trusted or attach_untrusted, with
+   * hotplugged = true); a refused device is added to `refused` and
+   * undefined returned. Otherwise it is built, probed and added to
+   * `devices`, named as its config says or `<kind><n>`. virtio-pci only
+   * (virtio-mmio has no hotplug); the machine's `memory` must have room for it.
+   */
+  hotplug(device: DeviceConfig): MachineDevice | undefined;
+  /**
+   * PCI hot-unplug of device `name`. Orderly (the default): the driver lets
+   * the device complete what it was given, resets it and removes it.
+   * `surprise`: the function leaves the bus first (its registers read all
+   * ones, it raises no interrupt and reaches no memory), then the driver
+   * removes it without a reset. Either way the requests still in flight end
+   * with an I/O error (blk: VIRTIO_BLK_S_IOERR, handed to the next reap()),
+   * no acknowledged write is lost, and an interrupt the device raises while
+   * it is removed is ignored and counted (irqNotReady). Returns the
+   * requests failed.
+   */
+  unplug(name: string, options?: { surprise?: boolean }): { failed: number };
   /** The device called `name`; a ConfigError naming the devices there are otherwise. */
   device(name: string): MachineDevice;
   /** The `index`-th device of a kind (default the first). */
@@ -365,9 +386,11 @@ function buildConsole(
   return { ...base, device, driver, backend: d.backend };
 }
 
-function remove(d: MachineDevice): void {
-  if (d.kind === 'net') d.driver.remove();
-  else d.access.reset();
+/** The driver lets go of its device and frees what it allocated (surprise: the device is already gone); returns the requests failed. */
+function remove(d: MachineDevice, surprise = false): number {
+  if (d.kind === 'blk') return d.driver.removed ? 0 : d.driver.remove({ surprise });
+  d.driver.remove({ surprise });
+  return 0;
 }
 
 /**
@@ -422,7 +445,7 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
     const backend: DmaBackendName = decision.mode === 'trusted' ? 'direct' : cfg.dma === 'direct' ? 'swiotlb' : cfg.dma;
     return { d, report, accepted, backend, decision, facts: f };
   };
-  const plans = [];
+  const plans: ReturnType<typeof admit>[] = [];
   for (const d of cfg.devices) {
     const plan = admit(d, false);
     if (plan.decision.mode === 'refused') {
@@ -438,33 +461,34 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
   if (bounce) Swiotlb.forMemory(mem, cfg.memory === undefined ? {} : { fit: true });
   const devices: MachineDevice[] = [];
   const opened: BlkBackend[] = [];
-  try {
-    for (const { d, report, accepted, backend, facts: f } of plans) {
-      const dma = new DmaApi(mem, { backend, track: true, name: `${d.name}.dma-api` });
-      let iface: TdispInterface | undefined;
-      if (report) {
-        iface = new TdispInterface(report, dma.backend.context);
-        iface.lock();
-        iface.acceptAndStart(() => accepted);
-      }
-      facts.set(d.name, f);
-      // The policy's feature answers, asked before FEATURES_OK (a refused packed ring leaves the split ring).
-      let packedMasked = false;
-      const filter: FeatureFilter =
-        gate &&
-        ((features) => {
-          const out = gate.features(f, features);
-          if (((features & ~out) >> BigInt(Feature.RING_PACKED)) & 1n) packedMasked = true;
-          return out;
-        });
-      let built: MachineDevice;
-      if (d.kind === 'net') built = buildNet(mem, dma, d, filter, cfg.cpus);
-      else if (d.kind === 'blk') built = buildBlk(mem, dma, d, opened, filter, cfg.cpus);
-      else built = buildConsole(mem, dma, d, filter, cfg.cpus);
-      if (packedMasked) built.ring = 'split';
-      if (iface) built.tdisp = iface;
-      devices.push(built);
+  const build = ({ d, report, accepted, backend, facts: f }: ReturnType<typeof admit>): MachineDevice => {
+    const dma = new DmaApi(mem, { backend, track: true, name: `${d.name}.dma-api` });
+    let iface: TdispInterface | undefined;
+    if (report) {
+      iface = new TdispInterface(report, dma.backend.context);
+      iface.lock();
+      iface.acceptAndStart(() => accepted);
     }
+    facts.set(d.name, f);
+    // The policy's feature answers, asked before FEATURES_OK (a refused packed ring leaves the split ring).
+    let packedMasked = false;
+    const filter: FeatureFilter =
+      gate &&
+      ((features) => {
+        const out = gate.features(f, features);
+        if (((features & ~out) >> BigInt(Feature.RING_PACKED)) & 1n) packedMasked = true;
+        return out;
+      });
+    let built: MachineDevice;
+    if (d.kind === 'net') built = buildNet(mem, dma, d, filter, cfg.cpus);
+    else if (d.kind === 'blk') built = buildBlk(mem, dma, d, opened, filter, cfg.cpus);
+    else built = buildConsole(mem, dma, d, filter, cfg.cpus);
+    if (packedMasked) built.ring = 'split';
+    if (iface) built.tdisp = iface;
+    return built;
+  };
+  try {
+    for (const plan of plans) devices.push(build(plan));
   } catch (e) {
     for (const s of opened) s.close();
     throw e;
@@ -512,6 +536,42 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
         throw new PolicyPanic(`policy panic (${policies.join(', ')}): ${v.id} from ${name}: ${why}`, v.side, error);
       }
       return { reaction, policies, violation: v.id };
+    },
+    hotplug(device: DeviceConfig): MachineDevice | undefined {
+      const one = resolveMachineConfig({ devices: [device] }).devices[0]!;
+      if (one.transport !== 'pci') {
+        throw new ConfigError(`hotplug: ${one.kind} over ${one.transport}: only virtio-pci devices are hotplugged`);
+      }
+      const k = cfg.devices.length + hotplugged++;
+      const sameKind = [...cfg.devices, ...devices].filter((x) => x.kind === one.kind).length;
+      let name = device.name ?? `${one.kind}${sameKind}`;
+      while (device.name === undefined && devices.some((x) => x.name === name)) name += '+';
+      if (devices.some((x) => x.name === name))
+        throw new ConfigError(`hotplug: a device called ${name} is already there`);
+      const plan = admit({ ...one, index: k, name, path: `hotplug[${hotplugged - 1}]` }, true);
+      if (plan.decision.mode === 'refused') {
+        refused.push({ name, kind: one.kind, reason: plan.decision.reason, policies: plan.decision.policies });
+        return undefined;
+      }
+      // A bounced device needs the bounce pool: the machine's, made now if no boot device needed it.
+      if (plan.backend === 'swiotlb') Swiotlb.forMemory(mem, { fit: true });
+      const built = build(plan);
+      devices.push(built);
+      return built;
+    },
+    unplug(name: string, options: { surprise?: boolean } = {}): { failed: number } {
+      const m = machine.device(name);
+      const surprise = options.surprise ?? false;
+      if (surprise) {
+        if (!(m.transport instanceof VirtioPciTransport)) {
+          throw new ConfigError(`unplug ${name}: a surprise removal is a PCI event; ${name} is on virtio-mmio`);
+        }
+        m.transport.unplug();
+      }
+      const failed = remove(m, surprise);
+      devices.splice(devices.indexOf(m), 1);
+      facts.delete(name);
+      return { failed };
     },
     hotplugDecision(device: DeviceConfig): AttachDecision {
       const one = resolveMachineConfig({ devices: [device] }).devices[0]!;

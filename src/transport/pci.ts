@@ -112,7 +112,23 @@ export class VirtioPciTransport extends TransportBase {
     return true;
   }
 
+  /**
+   * False once the function was surprise-removed (PCIe hot-unplug): a read
+   * of any of its registers completes with all ones (an unsupported request,
+   * as a read of a vanished function does), a write goes nowhere, and the
+   * device raises no interrupt. Linux's pci_device_is_present() reads the
+   * vendor id and finds 0xffff.
+   */
+  present = true;
+
+  /** The function leaves the bus at once: the host pulled it (surprise removal). */
+  unplug(): void {
+    this.present = false;
+    this.core.setInterruptHandler(undefined);
+  }
+
   readCommon(offset: number, width: number): number {
+    if (!this.present) return allOnes(width);
     const c = this.core;
     c.countRead();
     if (!this.fieldWidth(offset, width, false)) return 0;
@@ -156,6 +172,7 @@ export class VirtioPciTransport extends TransportBase {
   }
 
   writeCommon(offset: number, width: number, value: number): void {
+    if (!this.present) return;
     const c = this.core;
     c.countWrite();
     if (!this.fieldWidth(offset, width, true)) return;
@@ -216,6 +233,7 @@ export class VirtioPciTransport extends TransportBase {
   // ---- ISR status (VIRTIO 1.2 §4.1.4.5): read to clear ----
 
   readIsr(): number {
+    if (!this.present) return 0xff;
     const c = this.core;
     c.countRead();
     c.count('isrReads');
@@ -227,10 +245,12 @@ export class VirtioPciTransport extends TransportBase {
   // ---- device-specific configuration ----
 
   readDeviceConfig(offset: number, width: number): number {
+    if (!this.present) return allOnes(width);
     return this.core.readConfig(offset, width);
   }
 
   writeDeviceConfig(offset: number, width: number, value: number): void {
+    if (!this.present) return;
     this.core.writeConfig(offset, width, value);
   }
 
@@ -243,6 +263,7 @@ export class VirtioPciTransport extends TransportBase {
 
   /** A doorbell write of `value` (the queue index, 16 bits) at `offset` in the notify region. */
   writeNotify(offset: number, width: number, value: number): void {
+    if (!this.present) return;
     const c = this.core;
     if (width !== 2 && width !== 4) {
       c.count('notifications');
@@ -290,4 +311,9 @@ export class VirtioPciTransport extends TransportBase {
     this.core.countWrite();
     this.core.invalid(`BAR write of ${width} bytes at ${offset}: nothing writable there`);
   }
+}
+
+/** What a read of a vanished PCI function returns: every bit set, at the access width. */
+function allOnes(width: number): number {
+  return width >= 4 ? 0xffffffff : (1 << (8 * width)) - 1;
 }

@@ -56,8 +56,14 @@ export const BLK_DEFAULT_TIMEOUT_POLLS = 30_000;
  * device broke and was reset), or the caller's misuse, side 'user'
  * (BLK_NOT_BLOCK: the access is not a block device; BLK_QUEUE_FULL;
  * BLK_TOO_MANY_SEGMENTS; BLK_DRIVER_BROKEN: a request to a driver whose
- * device timed out, before recover()).
+ * device timed out, before recover(); BLK_DEVICE_REMOVED: a request after
+ * remove()).
  */
+/** A request to a device that was removed (hot-unplugged): ENODEV, the caller's. */
+function removedError(): BlkDriverError {
+  return new BlkDriverError('BLK_DEVICE_REMOVED', 'virtio_blk: the device was removed', -19, 'user');
+}
+
 export class BlkDriverError extends VqsimError {
   constructor(
     code: string,
@@ -229,6 +235,7 @@ export class BlkQueue {
 
   /** submit() with tag `want` when it is free (a resubmission after a reset keeps its tag); -1: any. */
   private submitAs(want: number, type: number, sector: number, data: number, dataLen: number): number {
+    if (this.detached) throw removedError();
     const segBytes = this.driver.maxSegmentBytes;
     const segs = dataLen > 0 ? Math.ceil(dataLen / segBytes) : 0;
     if (segs > this.driver.maxSegments) {
@@ -340,6 +347,7 @@ export class BlkQueue {
       this.free.push(c.tag);
       onDone?.(c);
     }
+    if (this.detached) return held.length;
     const drv = this.vq.driver;
     const n = max === undefined ? drv.reap() : drv.reap(max);
     const comp = drv.completions;
@@ -432,6 +440,9 @@ export class BlkQueue {
   release(): void {
     this.driver.mem.free(this.slab);
   }
+
+  /** The device is gone: reap() hands out the held completions only (the rings are freed). */
+  detached = false;
 
   /** Resubmits a request with its old tag when free (recover()); returns the tag used, or -1. */
   resubmit(r: BlkRequest): number {
@@ -622,6 +633,45 @@ export class BlkDriver {
     return new BlkDriver(access, mem, dma, negotiate(access, mem, dma, options), options);
   }
 
+  /**
+   * The device goes away (virtblk_remove). Orderly: the queues are kicked
+   * once more, so the device completes what it was given, then the device is
+   * reset. Surprise (the function already left the bus: it can neither be
+   * reset nor reach memory any more): no reset. Either way every request
+   * still in flight ends with VIRTIO_BLK_S_IOERR, handed to the next reap()
+   * with its tag, and every buffer is unmapped and the rings and slabs are
+   * freed. A write acknowledged before was stored before its status byte
+   * was written, so no acknowledged write is lost; one in flight was never
+   * acknowledged. Returns the requests failed. The driver takes no request
+   * after.
+   */
+  remove(options: { surprise?: boolean } = {}): number {
+    if (!options.surprise) {
+      // The device completes what it was given; its completions wait for the next reap().
+      for (const q of this.queues) {
+        q.kick();
+        q.reap((c) => q.hold(c));
+      }
+      this.access.reset();
+    }
+    let failed = 0;
+    for (const q of this.queues) {
+      for (const r of q.abortAll()) {
+        q.hold({ tag: r.tag, status: BlkStatus.IOERR, len: 0 });
+        failed++;
+      }
+      q.detached = true;
+    }
+    this.broken = true;
+    this.removed = true;
+    this.releaseRings();
+    this.mem.free(this.scratch);
+    return failed;
+  }
+
+  /** remove() ran: the device is gone. */
+  removed = false;
+
   /** The device set NEEDS_RESET after DRIVER_OK (virtio_error on its side): it serves nothing until reset. */
   needsReset(): boolean {
     return (this.access.getStatus() & Status.NEEDS_RESET) !== 0;
@@ -704,6 +754,7 @@ export class BlkDriver {
   // on queue `q`; the device must complete the request when notified.
 
   private one(q: number, type: number, sector: number, data: number, len: number): BlkCompletion {
+    if (this.removed) throw removedError();
     if (this.broken) {
       throw new BlkDriverError(
         'BLK_DRIVER_BROKEN',

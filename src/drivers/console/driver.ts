@@ -264,8 +264,9 @@ export class ConsoleDriver {
    * Resets the device (it then owns no buffer), unmaps every buffer in
    * flight and frees the pools (remove_vqs / virtcons_remove).
    */
-  remove(): void {
-    this.access.reset();
+  remove(options: { surprise?: boolean } = {}): void {
+    // A surprise-removed device can neither be reset nor reach memory any more.
+    if (!options.surprise) this.access.reset();
     const unposted = new Set(this.rxUnposted);
     for (let k = 0; k < this.rxq.size; k++) if (!unposted.has(k)) this.unmapRx(k);
     const free = new Set(this.txFree);

@@ -703,9 +703,14 @@ export class VirtioNetDriver {
   /** Frees the rings the probe allocated (del_vqs), once the device is reset. */
   releaseRings: () => void = () => {};
 
-  /** Resets the device, unmaps every buffer and frees what the driver allocated, rings too (virtnet_remove). */
-  remove(): void {
-    this.access.reset();
+  /**
+   * Resets the device, unmaps every buffer and frees what the driver
+   * allocated, rings too (virtnet_remove). `surprise`: the device already
+   * left the bus (it can neither be reset nor reach memory any more): no
+   * reset; frames in flight are dropped, as on a link loss.
+   */
+  remove(options: { surprise?: boolean } = {}): void {
+    if (!options.surprise) this.access.reset();
     this.unmapAll();
     this.freeAll();
     this.releaseRings();
