@@ -74,6 +74,8 @@ Options:
                             (default a quarter of --time, at most 100)
   --rounds <n>              times the whole matrix runs, 1 to 50; each case
                             reports its median round (default 3)
+  --policy <file|preset>    a trust policy: the ring layouts and features it does not let
+                            a virtio-net driver negotiate are left out (and said)
   --json                    print JSON instead of a table
   --no-native               skip the native C loop (built with cc -O2 when a compiler exists)
   -h, --help                show this help

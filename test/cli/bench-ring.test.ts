@@ -289,3 +289,40 @@ describe('vqsim bench (ring round trip)', () => {
     }
   });
 });
+
+describe('--policy on the ring benchmarks', () => {
+  it('leaves out the ring layouts and features the policy refuses, and says so; all refused is one line, exit 2', async () => {
+    const r = await run(
+      'bench',
+      '--policy',
+      'tdx-default',
+      '--ring',
+      'split,packed',
+      '--chain-lengths',
+      '1',
+      '--indirect',
+      'off,on',
+      '--event-idx',
+      'on',
+      '--engine',
+      'wasm',
+      '--no-native',
+      '--time',
+      '5',
+      '--rounds',
+      '1',
+      '--quiet',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('vqsim: policy tdx-default refuses VIRTIO_F_RING_PACKED: --ring packed left out');
+    expect(r.err).toContain('vqsim: policy tdx-default refuses VIRTIO_F_INDIRECT_DESC: --indirect on left out');
+    const rows = (JSON.parse(r.out) as { rows: { ring: string; indirect: boolean }[] }).rows;
+    expect(rows.map((x) => [x.ring, x.indirect])).toEqual([['split', false]]);
+    const none = await run('bench', 'pingpong', '--policy', 'tdx-default', '--ring', 'packed');
+    expect([none.code, none.err]).toEqual([
+      2,
+      'vqsim: --ring packed with --policy tdx-default: the policy refuses VIRTIO_F_RING_PACKED\n',
+    ]);
+  });
+});

@@ -37,6 +37,7 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
     io.out(BENCH_HELP);
     return 0;
   }
+  for (const n of o.notes ?? []) io.err(`vqsim: ${n}\n`);
   const report = await runBench(o, io);
   printWarnings(io, report.warnings);
   io.out(o.json ? formatJson(report, o) : formatTable(report, o));

@@ -1,9 +1,15 @@
 import { parseArgs } from 'node:util';
 import type { EngineName, RingKind, UsedLenCheck } from '../../index.js';
 import { UsageError } from '../usage.js';
+import { Feature } from '../../spec/features.js';
+import { loadBenchPolicy, narrow, onBit, ringBit } from './policy-features.js';
 
 /** What `vqsim bench [ring]` was asked to run, validated. */
 export interface BenchOptions {
+  /** --policy: the policy whose feature answers narrowed the lists (its name). */
+  policy?: string | undefined;
+  /** What --policy left out, for stderr. */
+  notes?: string[];
   queueSizes: number[];
   chainLengths: number[];
   indirect: boolean[];
@@ -51,6 +57,7 @@ const spec = {
   warmup: { type: 'string' },
   json: { type: 'boolean' },
   'no-native': { type: 'boolean' },
+  policy: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -204,7 +211,12 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}: see vqsim bench --help`);
   const str = (k: keyof typeof spec) => values[k] as string | undefined;
 
-  const rings = choices<RingKind>('ring', str('ring') ?? 'split', ['split', 'packed']);
+  // --policy narrows the ring layouts and features to those it lets a driver negotiate.
+  const policy = str('policy') === undefined ? undefined : loadBenchPolicy(str('policy')!);
+  const notes: string[] = [];
+  const allow = <T>(flag: string, vals: T[], bit: (v: T) => number | undefined): T[] =>
+    policy ? narrow(policy, flag, vals, bit, (n) => notes.push(n)) : vals;
+  const rings = allow('ring', choices<RingKind>('ring', str('ring') ?? 'split', ['split', 'packed']), ringBit);
   // Packed rings take any size (VIRTIO 1.2 §2.8); split ones need a power of two.
   const queueSizes = rings.includes('split')
     ? ints('queue-size', str('queue-size') ?? '256', isPow2, 'the queue size must be a power of two from 1 to 32768')
@@ -223,9 +235,9 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     (n) => Number.isInteger(n) && n >= 1 && n <= minQueue && n <= 1024,
     `chain lengths must be whole numbers from 1 to the queue size (${minQueue}), at most 1024 (a device maps no more)`,
   );
-  const indirect = onOff('indirect', str('indirect') ?? 'off,on');
-  const eventIdx = onOff('event-idx', str('event-idx') ?? 'off,on');
-  const inOrder = onOff('in-order', str('in-order') ?? 'off');
+  const indirect = allow('indirect', onOff('indirect', str('indirect') ?? 'off,on'), onBit(Feature.INDIRECT_DESC));
+  const eventIdx = allow('event-idx', onOff('event-idx', str('event-idx') ?? 'off,on'), onBit(Feature.EVENT_IDX));
+  const inOrder = allow('in-order', onOff('in-order', str('in-order') ?? 'off'), onBit(Feature.IN_ORDER));
   if (inOrder.includes(true) && !rings.includes('packed')) {
     throw new UsageError(`--in-order ${str('in-order')}: needs --ring packed (the split ring has no in-order mode)`);
   }
@@ -257,6 +269,8 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     nospec,
     usedLenCheck,
     timeMs,
+    policy: policy?.name,
+    notes,
     json: values.json === true,
     native: values['no-native'] !== true,
     help: values.help === true,

@@ -7,6 +7,7 @@ import { runColocatedBench, runPingpong, type ColocatedRow, type PingpongRow } f
 import type { RingKind } from '../../index.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
+import { loadBenchPolicy, narrow, ringBit } from './policy-features.js';
 import { buildNative, runNativeParallel } from './native.js';
 import { choices, describeParseError, duration, ints, roundsOf } from './options.js';
 
@@ -28,6 +29,7 @@ ring (packed-style) binaries: bench/ringtest.mjs runs both side by side.
 
 Options:
   --ring <split,packed>     ring layouts (default split,packed)
+  --policy <file|preset>    a trust policy: a ring layout it refuses is left out (and said)
   --queue-size <n>          queue size, 1 to 32768, a power of two for split (default 256)
   --max-inflight <n>        most chains in flight, 1 to the queue size (default the queue size)
   --device-batch <n>        most chains the device pops per call (default queue size / 4)
@@ -66,6 +68,7 @@ scaling divided by it (vs native: 1.00 means they scale as native code does).
 
 Options:
   --ring <split,packed>     ring layouts (default split,packed)
+  --policy <file|preset>    a trust policy: a ring layout it refuses is left out (and said)
   --queue-size <n>          queue size (default 256)
   --workers <n,...>         worker counts, 1 to 64 (default 1,2; 1 runs first)
   --rounds <n>              rounds, 1 to 50 (default 3)
@@ -82,6 +85,7 @@ Examples:
 
 const common = {
   ring: { type: 'string' },
+  policy: { type: 'string' },
   'queue-size': { type: 'string' },
   time: { type: 'string' },
   json: { type: 'boolean' },
@@ -104,8 +108,15 @@ function one(flag: string, value: string | undefined, lo: number, hi: number, wh
   return ints(flag, value, (n) => n >= lo && n <= hi, what)[0];
 }
 
-function ringsAndSize(v: Record<string, string | boolean | undefined>): { rings: RingKind[]; queueSize: number } {
-  const rings = choices<RingKind>('ring', (v.ring as string | undefined) ?? 'split,packed', ['split', 'packed']);
+function ringsAndSize(
+  v: Record<string, string | boolean | undefined>,
+  io?: Io,
+): { rings: RingKind[]; queueSize: number } {
+  let rings = choices<RingKind>('ring', (v.ring as string | undefined) ?? 'split,packed', ['split', 'packed']);
+  // --policy: a ring layout it does not let a driver negotiate is left out.
+  if (typeof v.policy === 'string') {
+    rings = narrow(loadBenchPolicy(v.policy), 'ring', rings, ringBit, (n) => io?.err(`vqsim: ${n}\n`));
+  }
   const pow2 = rings.includes('split');
   const queueSize =
     one(
@@ -183,7 +194,7 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
       if (v[flag] !== undefined) throw new UsageError(`--${flag}: --like-ringtest sets it (give one or the other)`);
     }
   }
-  const { rings, queueSize } = ringsAndSize(like ? { ...v, 'queue-size': String(RINGTEST.queueSize) } : v);
+  const { rings, queueSize } = ringsAndSize(like ? { ...v, 'queue-size': String(RINGTEST.queueSize) } : v, io);
   const upTo = `must be a whole number from 1 to the queue size (${queueSize})`;
   const maxInflight = like
     ? RINGTEST.maxInflight
@@ -276,7 +287,7 @@ export async function colocatedCommand(args: string[], io: Io): Promise<number> 
     io.out(COLOCATED_HELP);
     return 0;
   }
-  const { rings, queueSize } = ringsAndSize(v);
+  const { rings, queueSize } = ringsAndSize(v, io);
   const workers = ints(
     'workers',
     (v.workers as string | undefined) ?? '1,2',
