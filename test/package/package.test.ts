@@ -114,6 +114,8 @@ describe('the tarball', () => {
       'dist/cli.js',
       'dist/vqsim.wasm',
       'dist/report.js',
+      'docs/model.svg',
+      'schema/result.schema.json',
       'dist/policy/vqsim.cedarschema',
       'dist/policy/tdx-default.cedar',
       'bench/native/roundtrip.c',
