@@ -1,6 +1,7 @@
 // The plain-object configuration of a machine (createMachine), its defaults,
 // and its checks: every mistake is one ConfigError naming the field's path and
 // what is allowed, e.g. `devices[1].ring: "pakced" is not one of split, packed`.
+import { DEVICE_LIES, type DeviceBehaviour } from '../trust/behaviour.js';
 import { MAX_GUEST_RAM, GUEST_PAGE_SIZE } from '../../assembly/layout.js';
 import { DMA_BACKEND_NAMES, type DmaBackendName } from '../dma/backends.js';
 import { ENCRYPTION_MODELS, type EncryptionModel } from '../memory/guest-memory.js';
@@ -49,6 +50,12 @@ export interface DeviceConfigBase {
   revision?: number;
   /** TDISP: the measurement digest its report gives, 96 hex digits. Default: derived from its kind and revision. */
   measurement?: string;
+  /**
+   * The device model lies (src/trust/behaviour.ts): at one doorbell (`at`) or
+   * at a seeded share of them (`rate`), about its used elements or ring
+   * areas. Default: honest.
+   */
+  behaviour?: DeviceBehaviour;
 }
 
 export interface NetDeviceConfig extends DeviceConfigBase {
@@ -139,11 +146,12 @@ export interface MachineConfig {
   seed?: number;
 }
 
-type Common = Required<Omit<DeviceConfigBase, 'name' | 'measurement'>> & {
+type Common = Required<Omit<DeviceConfigBase, 'name' | 'measurement' | 'behaviour'>> & {
   name: string;
   index: number;
   path: string;
   measurement: string | undefined;
+  behaviour: DeviceBehaviour | undefined;
 };
 export type ResolvedNet = Common & Required<Omit<NetDeviceConfig, keyof DeviceConfigBase>>;
 export type ResolvedBlk = Common &
@@ -226,6 +234,7 @@ const COMMON_KEYS = [
   'vendor',
   'revision',
   'measurement',
+  'behaviour',
 ];
 const KEYS: Record<DeviceKind, readonly string[]> = {
   net: [...COMMON_KEYS, 'packetBytes', 'mergeable'],
@@ -279,6 +288,7 @@ function resolveDevice(d: unknown, index: number, counts: Map<DeviceKind, number
     vendor: int(`${path}.vendor`, o.vendor, 0, 0xffff, 0x1af4),
     revision: int(`${path}.revision`, o.revision, 0, 255, 1),
     measurement: o.measurement === undefined ? undefined : digest(`${path}.measurement`, o.measurement),
+    behaviour: o.behaviour === undefined ? undefined : behaviour(`${path}.behaviour`, o.behaviour),
   };
   if (kind === 'net') {
     const r: ResolvedNet = {
@@ -416,4 +426,27 @@ export function defaultGuestBytes(devices: ResolvedDevice[]): number {
     fail('memory', `these devices need ${bytes} bytes of guest RAM, more than a machine holds (${MAX_GUEST_RAM})`);
   }
   return bytes;
+}
+
+/** A device behaviour: `lie` one of DEVICE_LIES, and `at` (a doorbell, from 1) or `rate` (0 to 1), `seed` optional. */
+function behaviour(path: string, v: unknown): DeviceBehaviour {
+  const o = plainObject(path, v);
+  onlyKeys(path, o, ['side', 'lie', 'at', 'rate', 'seed'], 'a behaviour');
+  const side = oneOf(`${path}.side`, o.side, ['device', 'driver'] as const, 'device');
+  if (o.lie === undefined) fail(`${path}.lie`, `missing: one of ${DEVICE_LIES.join(', ')}`);
+  const lie = oneOf(`${path}.lie`, o.lie, DEVICE_LIES, 'mix');
+  if ((o.at === undefined) === (o.rate === undefined))
+    fail(path, 'give one of at (a doorbell, from 1) or rate (0 to 1)');
+  if (side === 'driver' && lie !== 'ring' && lie !== 'mix') {
+    fail(`${path}.lie`, `${show(lie)}: a driver lies about its ring (ring or mix); used elements are the device's`);
+  }
+  const out: DeviceBehaviour = { side, lie };
+  if (o.at !== undefined) out.at = int(`${path}.at`, o.at, 1, 2 ** 31, 1);
+  if (o.rate !== undefined) {
+    if (typeof o.rate !== 'number' || !(o.rate >= 0 && o.rate <= 1))
+      fail(`${path}.rate`, `${show(o.rate)} is not a number from 0 to 1`);
+    out.rate = o.rate;
+  }
+  if (o.seed !== undefined) out.seed = int(`${path}.seed`, o.seed, 0, 0xffffffff, 1);
+  return out;
 }

@@ -17,6 +17,7 @@ import { DmaApi } from '../dma/api.js';
 import { SWIOTLB_DEFAULT_BYTES, Swiotlb } from '../dma/swiotlb.js';
 import { createHash } from 'node:crypto';
 import { ConfigError, VqsimError } from '../errors.js';
+import { applyBehaviour, type LieRecord } from '../trust/behaviour.js';
 import { TdispInterface, type TdispAcceptor, type TdispReport } from '../trust/tdisp.js';
 import { DEPLOYMENTS, type DeploymentName } from './deployments.js';
 import { GuestMemory } from '../memory/guest-memory.js';
@@ -62,6 +63,8 @@ export interface MachineDeviceBase<K extends DeviceKind> {
   mem: GuestMemory;
   /** The guest DMA API its driver maps through. */
   dma: DmaApi;
+  /** What the device lied about, doorbell by doorbell, when its config gave it a `behaviour`. */
+  lies?: LieRecord[];
   /** cvm-tdisp: the device's TDISP interface (RUN when the guest accepted it, else CONFIG_LOCKED). */
   tdisp?: TdispInterface;
   transport: VirtioPciTransport | VirtioMmioTransport;
@@ -485,6 +488,7 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
     else built = buildConsole(mem, dma, d, filter, cfg.cpus);
     if (packedMasked) built.ring = 'split';
     if (iface) built.tdisp = iface;
+    if (d.behaviour) built.lies = applyBehaviour(built, d.behaviour, cfg.seed);
     return built;
   };
   try {

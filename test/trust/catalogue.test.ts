@@ -13,6 +13,7 @@ const notViolations = new Set([
   'BAD_OPTION',
   'BAD_STATS_BLOCK',
   'BLK_DRIVER_BROKEN',
+  'BLK_DEVICE_REMOVED',
   'BLK_NOT_BLOCK',
   'BLK_QUEUE_FULL',
   'BLK_TOO_MANY_SEGMENTS',

@@ -649,8 +649,14 @@ export class BlkDriver {
     if (!options.surprise) {
       // The device completes what it was given; its completions wait for the next reap().
       for (const q of this.queues) {
-        q.kick();
-        q.reap((c) => q.hold(c));
+        try {
+          q.kick();
+          q.reap((c) => q.hold(c));
+        } catch (e) {
+          // A device that lies while it goes away: its queue is broken, what
+          // it did not complete fails below; the removal goes on.
+          if (!(e instanceof VqsimError)) throw e;
+        }
       }
       this.access.reset();
     }

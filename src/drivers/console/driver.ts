@@ -109,6 +109,7 @@ export class ConsoleDriver {
     }
     // Guest kernel memory: private in a confidential VM (the DMA API bounces it there).
     this.rxPool = mem.alloc(this.rxq.size * this.rxBytes);
+    this.rxMapped = new Uint8Array(this.rxq.size);
     this.txPool = mem.alloc(this.txq.size * this.txBytes);
     for (let k = this.txq.size - 1; k >= 0; k--) this.txFree.push(k);
     this.readSize();
@@ -168,6 +169,7 @@ export class ConsoleDriver {
       return false;
     }
     this.rxDma[k] = addr;
+    this.rxMapped[k] = 1;
     this.rxq.driver.add([], [{ addr, len: this.rxBytes }], k);
     return true;
   }
@@ -189,8 +191,12 @@ export class ConsoleDriver {
 
   /** Ends receive buffer k's mapping, with the address map() returned. */
   private unmapRx(k: number): void {
+    this.rxMapped[k] = 0;
     this.dma.unmap(this.rxDma[k]!, this.rxBytes, DmaDirection.FROM_DEVICE);
   }
+
+  /** Which receive buffers are mapped now (a read that failed half-way leaves one unmapped and not posted). */
+  private rxMapped = new Uint8Array(0);
 
   /** Emergency write of one byte through config space (F_EMERG_WRITE). */
   emergencyWrite(byte: number): void {
@@ -265,10 +271,12 @@ export class ConsoleDriver {
    * flight and frees the pools (remove_vqs / virtcons_remove).
    */
   remove(options: { surprise?: boolean } = {}): void {
+    if (this.removed) return;
+    this.removed = true;
     // A surprise-removed device can neither be reset nor reach memory any more.
     if (!options.surprise) this.access.reset();
     const unposted = new Set(this.rxUnposted);
-    for (let k = 0; k < this.rxq.size; k++) if (!unposted.has(k)) this.unmapRx(k);
+    for (let k = 0; k < this.rxq.size; k++) if (!unposted.has(k) && this.rxMapped[k]) this.unmapRx(k);
     const free = new Set(this.txFree);
     for (let k = 0; k < this.txq.size; k++) {
       if (!free.has(k)) this.dma.unmap(this.txDma[k]!, this.txLen[k]!, DmaDirection.TO_DEVICE);
@@ -282,6 +290,8 @@ export class ConsoleDriver {
 
   /** Frees the rings the probe allocated (del_vqs), once the device is reset. */
   releaseRings: () => void = () => {};
+  /** remove() ran (a second one does nothing). */
+  private removed = false;
 
   /**
    * Brings a device that needs a reset back (virtcons_freeze /

@@ -8,7 +8,7 @@
 // deployment decides what it may reach; what the view refuses must leave the
 // canaries (seeded bytes in private guest pages) as they were.
 import { Damage } from '../attack/damage.js';
-import type { DmaView } from '../../memory/dma-view.js';
+import { ringWindow } from '../behaviour.js';
 import { createMachine, type Machine, type MachineDevice } from '../../sim/machine.js';
 import type { DeploymentName } from '../../sim/deployments.js';
 import type { DeviceKind } from '../../sim/machine-config.js';
@@ -23,21 +23,6 @@ import type { FuzzTarget, IterationOptions, IterationResult } from './types.js';
 export const MACHINE_STEPS = 40;
 const DEPLOYMENTS: readonly DeploymentName[] = ['traditional', 'hardware', 'cvm'];
 const SECTOR = 512;
-
-/** The device's view of queue `index` as the driver programmed it, read and written through its DMA view. */
-function windowOf(md: MachineDevice, view: DmaView, index: number): RingWindow | undefined {
-  const q = md.transport.core.queues[index];
-  if (!q || !q.enabled || q.size === 0) return undefined;
-  return {
-    ring: md.ring,
-    size: q.size,
-    desc: Number(q.desc),
-    driver: Number(q.driver),
-    device: Number(q.device),
-    read: (addr, len) => view.read(addr, len),
-    write: (addr, bytes) => view.write(addr, bytes),
-  };
-}
 
 interface Liar {
   /** The device lies at its next doorbell. */
@@ -64,7 +49,7 @@ function installLiar(md: MachineDevice, r: FuzzRandom, check: Checker, damage: D
     // doorbell fills RX buffers too), and what their used areas hold now.
     const queues: { vq: number; w: RingWindow; before: Uint8Array | undefined }[] = [];
     md.transport.core.queues.forEach((_, vq) => {
-      const w = windowOf(md, view, vq);
+      const w = ringWindow(md, view, vq);
       if (!w) return;
       let before: Uint8Array | undefined;
       try {
