@@ -18,6 +18,8 @@ import { SWIOTLB_DEFAULT_BYTES, Swiotlb } from '../dma/swiotlb.js';
 import { createHash } from 'node:crypto';
 import { ConfigError, VqsimError } from '../errors.js';
 import { applyBehaviour, type LieRecord } from '../trust/behaviour.js';
+import { COST_PROFILES, modelCycles, profileFor, type CostModel, type ModeledCycles } from './cost.js';
+import { eventTotals, type EventTotals } from './per-op.js';
 import { TdispInterface, type TdispAcceptor, type TdispReport } from '../trust/tdisp.js';
 import { DEPLOYMENTS, type DeploymentName } from './deployments.js';
 import { GuestMemory } from '../memory/guest-memory.js';
@@ -196,6 +198,12 @@ export interface Machine {
   net(index?: number): NetMachineDevice;
   blk(index?: number): BlkMachineDevice;
   console(index?: number): ConsoleMachineDevice;
+  /**
+   * The modeled cost of everything the machine did so far (or since
+   * `since`, a snapshot of eventTotals): the counted events turned into
+   * cycles by `model` (default: the profile of the machine's encryption).
+   */
+  modeledCost(model?: CostModel, since?: EventTotals): ModeledCycles & { events: EventTotals };
   /** Every stats block of the machine, by name, read now (rings, DMA API, transports, devices). */
   stats(): Record<string, StatsRecord>;
   /** Removes every device as its driver would (reset; net unmaps its buffers) and closes the stores. Idempotent. */
@@ -597,6 +605,12 @@ export function createMachine(config: MachineConfig, options: CreateMachineOptio
     blk: (index = 0) => nth('blk', index),
     console: (index = 0) => nth('console', index),
     stats: () => readStatsRegistry(mem.memory),
+    modeledCost(model?: CostModel, since?: EventTotals) {
+      const now = eventTotals(readStatsRegistry(mem.memory));
+      const events = { ...now };
+      if (since) for (const k of Object.keys(events) as (keyof EventTotals)[]) events[k] -= since[k];
+      return { ...modelCycles(events, model ?? COST_PROFILES[profileFor(cfg.encryption)]), events };
+    },
     close(): void {
       if (closed) return;
       closed = true;

@@ -86,3 +86,24 @@ describe('the cost model', () => {
     expect(() => loadCostModel(join(dir, 'missing.json'))).toThrow(/cannot read it \(ENOENT\)/);
   });
 });
+
+describe('machine.modeledCost()', () => {
+  it('models what the machine counted: a CVM write of 4 KiB costs bounce copies and swiotlb slots, a traditional one none', async () => {
+    const { createMachine } = await import('../../src/index.js');
+    const cost = (deployment: 'traditional' | 'cvm') => {
+      const m = createMachine({ deployment, devices: [{ kind: 'blk', capacityBytes: 1 << 20 }] });
+      const before = m.modeledCost().events;
+      m.blk().driver.write(0, new Uint8Array(4096).fill(1));
+      const c = m.modeledCost(undefined, before);
+      m.close();
+      return c;
+    };
+    const trad = cost('traditional');
+    const cvm = cost('cvm');
+    expect(trad.cyclesBy.bounceCopy).toBe(0);
+    expect(trad.events.chains).toBe(1);
+    expect(cvm.events.bounceBytes).toBeGreaterThanOrEqual(4096);
+    expect(cvm.cyclesBy.swiotlbSearch).toBe(cvm.events.slotSearches * COST_PROFILES['sev-snp'].slotSearch);
+    expect(cvm.cycles).toBeGreaterThan(trad.cycles);
+  });
+});
