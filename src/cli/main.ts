@@ -10,6 +10,7 @@ import { suggest } from './bench/options.js';
 import { processIo, quietIo, quietOnEpipe, type Io } from './io.js';
 import { setInvocation, vqsimVersion } from './result.js';
 import { MAIN_HELP, UsageError } from './usage.js';
+import { asExport } from './export.js';
 
 export const COMMANDS = ['bench', 'attack', 'fuzz', 'policy', 'study', 'calibrate', 'merge'] as const;
 
@@ -51,6 +52,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   if (quiet) io = quietIo(io);
   setInvocation(argv);
   try {
+    // --csv / --markdown on a command that prints a result document: run it with --json and export its rows.
+    // (study prints its own exports; help and the other commands have none.)
+    const format = args.includes('--csv') ? 'csv' : args.includes('--markdown') ? 'markdown' : undefined;
+    if (format && args[0] !== 'study' && args[0] !== 'merge' && args[0] !== 'policy' && !args.includes('--list')) {
+      if (args.includes('--json')) throw new UsageError(`--json and --${format}: choose one export format`);
+      return await asExport(args, format, io, dispatch);
+    }
     return await dispatch(args, io);
   } catch (e) {
     io.progress('');

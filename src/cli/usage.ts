@@ -27,6 +27,7 @@ Commands:
   policy explain    what a trust policy (file or preset) decides for one device
 
 Options:
+  --csv, --markdown   with any command that prints --json: its rows as CSV or a Markdown table
   -h, --help     show this help; vqsim help <command> (or vqsim <command> --help) for its options
   -V, --version  print vqsim's version
   -q, --quiet    no progress line and no noise warnings on stderr (--json keeps the warnings)
