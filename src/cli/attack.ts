@@ -30,7 +30,8 @@ or any row crashed, else 0.
 
 Options:
   --list                   print the catalogue (id, side, layer, severity, handling, message, source)
-  --markdown               with --list: as a Markdown table (the README's)
+  --markdown               with --list: the catalogue as a Markdown table (the README's);
+                           without: the rows as a Markdown table (as --csv: CSV)
   --scenario <id,...>      scenarios to run (default all; --list shows them)
   --deployment <d,...>     ${DEPLOYMENT_NAMES.join(', ')} (default all)
   --side <s,...>           hardened, naive (default both)
@@ -150,7 +151,6 @@ export async function attackCommand(args: string[], io: Io): Promise<number> {
     io.out(values.markdown ? catalogueMarkdown() : catalogueTable());
     return 0;
   }
-  if (values.markdown) throw new UsageError('--markdown: only with --list');
   const ids = scenarios.map((s) => s.id);
   const wanted =
     typeof values.scenario === 'string'

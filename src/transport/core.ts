@@ -9,7 +9,7 @@ import { VIRTIO_MSI_NO_VECTOR } from '../spec/pci.js';
 import { hasFeature } from '../virtqueue/features.js';
 import { CounterBlock, type HostBlocks, type StatsField } from '../memory/stats-registry.js';
 import type { ConfigWidth, QueueConfig, VirtioDeviceContext, VirtioDeviceModel } from './device-model.js';
-import { DeviceError, TransportError, type VqsimError } from '../errors.js';
+import { DeviceError, TransportError, VqsimError } from '../errors.js';
 
 /**
  * Counters of one transport. In a real VM every register or config access is
@@ -253,7 +253,17 @@ export class TransportCore {
     }
     // The device may have asked for a reset while it validated the features (NEEDS_RESET is its bit).
     this.status = want | (this.status & Status.NEEDS_RESET);
-    if (want & added & Status.DRIVER_OK) this.device.onDriverOk(this.negotiated);
+    if (want & added & Status.DRIVER_OK) {
+      try {
+        this.device.onDriverOk(this.negotiated);
+      } catch (e) {
+        // The device cannot take up what the driver programmed (QEMU's
+        // "Cannot map descriptor ring" at queue start): virtio_error, not an
+        // exception in the driver's status write.
+        if (!(e instanceof VqsimError) || e.side !== 'driver') throw e;
+        this.needsReset(e);
+      }
+    }
   }
 
   private checkFeatures(f: bigint): string | undefined {

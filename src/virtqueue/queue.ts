@@ -7,7 +7,7 @@ import type { Completion } from './driver-face.js';
 import { SplitQueue } from './split/queue.js';
 import { PackedQueue } from './packed/queue.js';
 import type { RequestBatch } from './split/request-batch.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, DeviceError, VqsimError } from '../errors.js';
 import type { DriverDma, RingMemory } from './ring-memory.js';
 import type { DeviceHost, DeviceRingOptions, ProgrammedRing } from './device-host.js';
 import { SplitDevice } from './split/device.js';
@@ -120,7 +120,21 @@ export function deviceQueueFromAreas(
   ring: ProgrammedRing & { ring: RingKind },
   options: DeviceRingOptions = {},
 ): QueueDevice {
-  if (ring.ring === 'split') return SplitDevice.fromAreas(host, ring, options);
-  if (ring.ring === 'packed') return PackedDevice.fromAreas(host, ring, options);
+  try {
+    if (ring.ring === 'split') return SplitDevice.fromAreas(host, ring, options);
+    if (ring.ring === 'packed') return PackedDevice.fromAreas(host, ring, options);
+  } catch (e) {
+    // An area the device's DMA context cannot reach: the driver programmed a
+    // ring where the device may not go (QEMU's virtio_queue_set_rings: "Cannot
+    // map descriptor ring"; vhost: "Invalid ring" addresses).
+    if (e instanceof VqsimError && e.code === 'DMA_FAULT') {
+      throw new DeviceError(
+        'RING_UNMAPPABLE',
+        `Cannot map descriptor ring (desc 0x${ring.desc.toString(16)}, driver area 0x${ring.driver.toString(16)}, device area 0x${ring.device.toString(16)}): ${e.message}`,
+        'driver',
+      );
+    }
+    throw e;
+  }
   throw new ConfigError(`ring ${String(ring.ring)}: must be split or packed`);
 }

@@ -38,7 +38,9 @@ describe('DMA-layer attacks, every deployment', () => {
   });
 
   it('a driver handing the device an address it may not reach: the device names it and stops, nothing changed', async () => {
-    const rows = await runAttacks({ scenarios: dmaScenarios.filter((s) => s.attacker === 'driver').map((s) => s.id) });
+    const rows = await runAttacks({
+      scenarios: dmaScenarios.filter((s) => s.attacker === 'driver' && s.id !== 'dma-ring-unmappable').map((s) => s.id),
+    });
     expect(rows.every((r) => r.side === 'hardened')).toBe(true);
     const got = Object.fromEntries(
       rows.map((r) => [`${r.scenario} ${r.deployment}`, [r.verdict, r.violation, r.reaction]]),
@@ -57,6 +59,13 @@ describe('DMA-layer attacks, every deployment', () => {
       'dma-staging-overflow traditional': ['detected', 'DMA_STAGING_FULL', 'broken'],
     });
     expect(rows.every((r) => r.bytesCorrupted === 0 && r.bytesLeaked === 0 && !r.hung)).toBe(true);
+  });
+
+  it('a ring programmed where the device cannot map it: "Cannot map descriptor ring", NEEDS_RESET, in every deployment', async () => {
+    const rows = await runAttacks({ scenarios: ['dma-ring-unmappable'] });
+    expect(rows).toHaveLength(6);
+    for (const r of rows)
+      expect(r).toMatchObject({ verdict: 'detected', violation: 'RING_UNMAPPABLE', reaction: 'broken' });
   });
 
   it('an accepted TDISP device that changes its locked configuration can do no more DMA', async () => {
@@ -178,7 +187,6 @@ describe('vqsim attack', () => {
     [['--seed', '1.5'], '--seed 1.5: must be a whole number from 0 to 4294967295'],
     [['--seed', '4294967296'], '--seed 4294967296: must be a whole number from 0 to 4294967295'],
     [['--side', 'both'], '--side both: must be hardened, naive'],
-    [['--markdown'], '--markdown: only with --list'],
     [['--frobnicate'], 'unknown flag --frobnicate'],
   ])('%j: one line, exit 2', async (args, message) => {
     const r = await run('attack', ...args);

@@ -5,6 +5,9 @@
 // Both run on a machine from createMachine, so each deployment's own DMA
 // backend and context decide, exactly as they do for real I/O.
 import { ConfigError } from '../../errors.js';
+import { Status } from '../../spec/config.js';
+import { PciCommon } from '../../spec/pci.js';
+import { VirtioPciTransport } from '../../transport/pci.js';
 import { DmaDirection } from '../../dma/types.js';
 import { BlkType } from '../../spec/blk.js';
 import { createMachine, type BlkMachineDevice, type Machine } from '../../sim/machine.js';
@@ -148,6 +151,58 @@ const tdiError: Scenario = {
   },
 };
 
+/**
+ * The driver programs its queue at an address the device cannot map (past
+ * guest RAM; behind an IOMMU, an IOVA nobody mapped) and sets DRIVER_OK: the
+ * device cannot take up the ring, names it and asks for a reset, as QEMU's
+ * virtio_queue_set_rings does ("Cannot map descriptor ring").
+ */
+const ringUnmappable: Scenario = {
+  id: 'dma-ring-unmappable',
+  violation: 'RING_UNMAPPABLE',
+  attacker: 'driver',
+  title: 'the driver programs a ring at an address the device cannot map',
+  noNaive: 'the device reaches the ring only through its DMA context: there is no unchecked way to map it',
+  run(ctx) {
+    const m = blkMachine(ctx);
+    try {
+      const b = m.blk();
+      const t = b.transport;
+      if (!(t instanceof VirtioPciTransport))
+        throw new ConfigError('dma-ring-unmappable programs virtio-pci registers');
+      const features = t.core.negotiated;
+      b.access.reset();
+      b.access.setStatus(Status.ACKNOWLEDGE | Status.DRIVER);
+      b.access.setDriverFeatures(features);
+      b.access.setStatus(Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK);
+      const bogus = m.mem.size + 0x10000;
+      t.writeCommon(PciCommon.QUEUE_SELECT, 2, 0);
+      t.writeCommon(PciCommon.QUEUE_SIZE, 2, 16);
+      for (const lo of [PciCommon.QUEUE_DESC_LO, PciCommon.QUEUE_DRIVER_LO, PciCommon.QUEUE_DEVICE_LO]) {
+        t.writeCommon(lo, 4, bogus);
+        t.writeCommon(lo + 4, 4, 0);
+      }
+      t.writeCommon(PciCommon.QUEUE_ENABLE, 2, 1);
+      b.access.setStatus(Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | Status.DRIVER_OK);
+      // The device asked for a reset with its reason (virtio_error): the transport keeps it.
+      const fault = t.core.needsResetFault();
+      const v = violationOf(fault);
+      if (fault && !v) throw fault;
+      return {
+        detected: v !== undefined,
+        violation: v?.id,
+        reaction: v ? 'broken' : 'none',
+        bytesLeaked: 0,
+        bytesCorrupted: 0,
+        hung: false,
+        note: (b.access.getStatus() & Status.NEEDS_RESET) !== 0 ? 'device set NEEDS_RESET' : undefined,
+      };
+    } finally {
+      m.close();
+    }
+  },
+};
+
 interface RawDesc {
   addr: number;
   len: number;
@@ -237,6 +292,7 @@ export const dmaScenarios: readonly Scenario[] = [
   readPrivate,
   writePrivate,
   tdiError,
+  ringUnmappable,
   badAddress(
     'dma-outside-ram',
     'ADDRESS_OUTSIDE_GUEST_RAM',
