@@ -17,7 +17,7 @@ function layer(dir, rooms, message) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'build/', 'assembly/', 'coverage/', '.device/'] },
+  { ignores: ['node_modules/', 'dist/', 'build/', 'assembly/', 'coverage/', '.device/', 'docs/api/', 'test-results/'] },
   ...tseslint.configs.recommended,
   {
     rules: {
