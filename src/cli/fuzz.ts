@@ -39,6 +39,11 @@ Options:
                         each iteration (a used id out of range); with --honest, a false positive
   --json                print the report as JSON
   -h, --help            show this help
+
+Examples:
+  vqsim fuzz --target ring --seed 7 --iterations 1000
+  vqsim fuzz --target ring --honest --iterations 10000   # a million honest ring operations
+  vqsim fuzz --target blk --seed 5 --iteration 17        # replay one iteration
 `;
 
 const spec = {

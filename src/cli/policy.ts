@@ -40,6 +40,12 @@ Options of explain:
   --encryption <E>         none, sev, sev-snp, tdx (default: the deployment's)
   --measurements <HEX,...> digests the policy's templates are linked to (tdisp-strict's list)
   -h, --help               show this help
+
+Examples:
+  vqsim policy check ours.cedar
+  vqsim policy explain --policy tdx-default --device kind=net,vendor=0x1af4,revision=2
+  vqsim policy explain --policy tdisp-strict --device kind=blk,attested,measurement=ab... --deployment cvm-tdisp
+  vqsim policy explain --policy tdx-default --device kind=blk --violation USED_ID_OUT_OF_RANGE
 `;
 
 const DEVICE_KEYS = [
