@@ -67,7 +67,15 @@ beforeAll(() => {
   if (bundled.status !== 0) throw new Error(`scripts/bundle.mjs failed: ${bundled.stderr}`);
   cpSync(join(ROOT, 'dist/types'), join(stage, 'dist/types'), { recursive: true });
   for (const e of ENTRIES) cpSync(join(ROOT, `dist/${e}.d.cts`), join(stage, `dist/${e}.d.cts`));
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'bin', 'bench/native/roundtrip.c']) {
+  for (const f of [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'bin',
+    'bench/native/roundtrip.c',
+    'docs/model.svg',
+    'schema',
+  ]) {
     cpSync(join(ROOT, f), join(stage, f), { recursive: true });
   }
   // --ignore-scripts: the stage is built already (and has no sources for prepare to build).

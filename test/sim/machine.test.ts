@@ -265,7 +265,7 @@ describe('createMachine config errors name the field and what is allowed', () =>
     [
       'an option of another kind',
       { devices: [{ kind: 'blk', packetBytes: 64 }] },
-      'devices[0].packetBytes: not an option of a blk device (options: kind, name, transport, ring, queues, queueSize, eventIdx, hardened, backend, vendor, revision, measurement, capacityBytes, path, depth, maxIoBytes, readOnly)',
+      'devices[0].packetBytes: not an option of a blk device (options: kind, name, transport, ring, queues, queueSize, eventIdx, hardened, backend, vendor, revision, measurement, behaviour, capacityBytes, path, depth, maxIoBytes, readOnly)',
     ],
     [
       'a file backend without a path',

@@ -16,6 +16,16 @@ export const dmaViolations: readonly Violation[] = [
     source: 'virtqueue_map_desc, hw/virtio/virtio.c',
   },
   {
+    id: 'RING_UNMAPPABLE',
+    side: 'driver',
+    layer: 'dma',
+    severity: 'medium',
+    handling: 'break',
+    summary: "a queue programmed at an address the device's DMA context cannot map (past RAM, an IOVA nobody mapped)",
+    message: 'Cannot map descriptor ring',
+    source: 'virtio_queue_set_rings / virtio_init_region_cache, hw/virtio/virtio.c',
+  },
+  {
     id: 'DMA_UNMAPPED',
     side: 'driver',
     layer: 'dma',

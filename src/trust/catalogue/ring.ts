@@ -195,16 +195,7 @@ export const ringViolations: readonly Violation[] = [
     message: 'chain length overflows 32 bits',
     source: 'VIRTIO 1.2 §2.7.5.2; rust-vmm virtio-queue chain.rs',
   },
-  {
-    id: 'RING_UNMAPPABLE',
-    side: 'driver',
-    layer: 'ring',
-    severity: 'medium',
-    handling: 'break',
-    summary: "a queue programmed at an address the device's DMA context cannot map (past RAM, an IOVA nobody mapped)",
-    message: 'Cannot map descriptor ring',
-    source: `virtio_queue_set_rings / virtio_init_region_cache, ${QEMU}`,
-  },
+
   {
     id: 'VIRTQUEUE_SIZE_EXCEEDED',
     side: 'driver',
