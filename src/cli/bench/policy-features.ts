@@ -5,22 +5,10 @@
 // the lists the flags asked for, and said. Nothing is asked on the data path.
 import { Feature } from '../../spec/features.js';
 import { featureName } from '../../trust/policy/gate.js';
-import { PolicyError, TrustPolicy, type DeviceFacts } from '../../trust/policy/policy.js';
+import { PolicyError, TrustPolicy, virtioDeviceFacts } from '../../trust/policy/policy.js';
 import { UsageError } from '../usage.js';
 
-const NET_DEVICE: DeviceFacts = {
-  name: 'net0',
-  kind: 'net',
-  vendor: 0x1af4,
-  deviceId: 0x1041,
-  revision: 1,
-  transport: 'pci',
-  bus: '0000:00:03.0',
-  tdisp: 'none',
-  measurement: '',
-  attested: false,
-  hotplugged: false,
-};
+const NET_DEVICE = virtioDeviceFacts('net');
 
 /** Loads `--policy`; a bad one is one line (exit 2). */
 export function loadBenchPolicy(spec: string): TrustPolicy {

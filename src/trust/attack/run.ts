@@ -9,7 +9,7 @@ import { DEPLOYMENT_NAMES, type DeploymentName } from '../../sim/deployments.js'
 import { DEPLOYMENTS } from '../../sim/deployments.js';
 import { violation as catalogueEntry, violationOf } from '../catalogue/index.js';
 import { PolicyGate } from '../policy/gate.js';
-import type { DeviceFacts, Reaction, TrustPolicy } from '../policy/policy.js';
+import { virtioDeviceFacts, type DeviceFacts, type Reaction, type TrustPolicy } from '../policy/policy.js';
 import { scenarios as allScenarios } from '../scenarios/index.js';
 import type { AttackOutcome, Scenario } from './types.js';
 
@@ -140,23 +140,11 @@ export async function runAttacks(options: AttackOptions = {}): Promise<AttackRow
   return rows;
 }
 
-/** The victim as a policy sees it: a virtio device of the scenario's kind, Red Hat's vendor id, over PCI, at boot. */
+/** The victim as a policy sees it: a virtio device of the scenario's kind. */
 function victimFacts(s: Scenario): DeviceFacts {
-  const kind = s.device ?? (/(^|-)net(-|$)/.test(s.id) ? 'net' : /(^|-)console(-|$)/.test(s.id) ? 'console' : 'blk');
-  const id = { net: 1, blk: 2, console: 3 }[kind];
-  return {
-    name: `${kind}0`,
-    kind,
-    vendor: 0x1af4,
-    deviceId: 0x1040 + id,
-    revision: 1,
-    transport: 'pci',
-    bus: '0000:00:03.0',
-    tdisp: 'none',
-    measurement: '',
-    attested: false,
-    hotplugged: false,
-  };
+  return virtioDeviceFacts(
+    s.device ?? (/(^|-)net(-|$)/.test(s.id) ? 'net' : /(^|-)console(-|$)/.test(s.id) ? 'console' : 'blk'),
+  );
 }
 
 /** The reaction `policy` chooses for the violation a row named (null when none was named). */

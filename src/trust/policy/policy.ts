@@ -66,6 +66,28 @@ export interface DeviceFacts {
   hotplugged: boolean;
 }
 
+/**
+ * A virtio device of `kind` as the policy sees it when the question
+ * concerns no device of a machine (a benchmark's rings, an attack's
+ * victim): Red Hat's vendor id, revision 1, modern virtio-pci at 00:03.0,
+ * present at boot, no TDISP.
+ */
+export function virtioDeviceFacts(kind: 'net' | 'blk' | 'console'): DeviceFacts {
+  return {
+    name: `${kind}0`,
+    kind,
+    vendor: 0x1af4,
+    deviceId: 0x1040 + { net: 1, blk: 2, console: 3 }[kind],
+    revision: 1,
+    transport: 'pci',
+    bus: '0000:00:03.0',
+    tdisp: 'none',
+    measurement: '',
+    attested: false,
+    hotplugged: false,
+  };
+}
+
 /** The Machine context. */
 export interface MachineFacts {
   deployment: string;
