@@ -19,6 +19,7 @@ Commands:
   bench console     virtio-console: bytes per second through loopback
   bench swiotlb     swiotlb bounce pool: map+unmap at pool utilisations, bounce copy bandwidth
   study swiotlb     what each deployment's DMA path costs per size: measured rate and modeled cycles
+  study pool        how big a bounce pool the queues need: refusals, high-water, slots scanned
   merge             put the --shard slices of a study back together (and --html their report)
   calibrate         measure this machine's swiotlb costs and write a cost file for study --cost
   attack            every violation of the trust catalogue, hardened and naive, per deployment
@@ -28,9 +29,9 @@ Commands:
 
 Options:
   --csv, --markdown   with any command that prints --json: its rows as CSV or a Markdown table
-  -h, --help     show this help; vqsim help <command> (or vqsim <command> --help) for its options
-  -V, --version  print vqsim's version
-  -q, --quiet    no progress line and no noise warnings on stderr (--json keeps the warnings)
+  -h, --help          show this help; vqsim help <command> (or vqsim <command> --help) for its options
+  -V, --version       print vqsim's version
+  -q, --quiet         no progress line and no noise warnings on stderr (--json keeps the warnings)
 
 Every --json prints one result document (meta, rows, warnings): see
 schema/result.schema.json and the README's "Result documents".
