@@ -13,6 +13,7 @@ import { BlkType } from '../../spec/blk.js';
 import { createMachine, type BlkMachineDevice, type Machine } from '../../sim/machine.js';
 import type { MachineConfig } from '../../sim/machine-config.js';
 import { SplitQueue } from '../../virtqueue/split/queue.js';
+import type { DmaView } from '../../memory/dma-view.js';
 import { VRING_DESC_F_NEXT, VRING_DESC_F_WRITE } from '../../spec/ring.js';
 import { violationOf } from '../catalogue/index.js';
 import { Damage, rng } from '../attack/damage.js';
@@ -41,75 +42,75 @@ function outcome(e: unknown, o: Omit<AttackOutcome, 'detected' | 'violation' | '
 }
 
 /**
- * The device reads a private page holding a guest secret. Hardened: the
+ * A device reaching for a private page it was never given. Hardened: the
  * guest never mapped it, so the device aims at its guest physical address.
  * Naive: a guest that maps more than it must (iommu=pt, a buffer left
- * mapped, a page shared for convenience) has mapped it, and the device reads
- * through that mapping.
+ * mapped, a page shared for convenience) has mapped it, and the device goes
+ * through that mapping; the naive guest unmaps when it is done (a bounce
+ * copies the slot back). `touch` is what the device does there; it returns
+ * what it read, if anything.
  */
-const readPrivate: Scenario = {
-  id: 'dma-read-private',
-  violation: 'DMA_FAULT',
-  attacker: 'device',
-  title: 'the device reads a private guest page it was never given',
-  run(ctx) {
-    const m = blkMachine(ctx);
-    try {
-      const b = m.blk();
-      const dmg = new Damage(m.mem, ctx.seed);
-      const secret = dmg.secret(m.mem.alloc(PAGE), PAGE);
-      const at = ctx.hardened ? secret : b.dma.map(secret, PAGE, DmaDirection.BIDIRECTIONAL);
-      let seen: Uint8Array = new Uint8Array(0);
-      let err: unknown;
+function privatePage(
+  id: string,
+  title: string,
+  plant: (dmg: Damage, gpa: number) => number,
+  touch: (view: DmaView, at: number, seed: number) => Uint8Array | undefined,
+): Scenario {
+  return {
+    id,
+    violation: 'DMA_FAULT',
+    attacker: 'device',
+    title,
+    run(ctx) {
+      const m = blkMachine(ctx);
       try {
-        seen = b.dma.deviceView().read(at, PAGE);
-      } catch (e) {
-        err = e;
+        const b = m.blk();
+        const dmg = new Damage(m.mem, ctx.seed);
+        const page = plant(dmg, m.mem.alloc(PAGE));
+        const at = ctx.hardened ? page : b.dma.map(page, PAGE, DmaDirection.BIDIRECTIONAL);
+        let seen: Uint8Array | undefined;
+        let err: unknown;
+        try {
+          seen = touch(b.dma.deviceView(), at, ctx.seed);
+        } catch (e) {
+          err = e;
+        }
+        if (!ctx.hardened) b.dma.unmap(at, PAGE, DmaDirection.BIDIRECTIONAL);
+        const leaked = seen ? dmg.leakedIn(seen) : 0;
+        return {
+          ...outcome(err, { bytesLeaked: leaked, bytesCorrupted: dmg.corrupted(), hung: false }),
+          trusted: ctx.hardened && trustedWithRam(m, b),
+          note: seen && err === undefined && leaked === 0 ? `read ${seen.length} bytes of ciphertext` : undefined,
+        };
+      } finally {
+        m.close();
       }
-      const leaked = dmg.leakedIn(seen);
-      return {
-        ...outcome(err, { bytesLeaked: leaked, bytesCorrupted: 0, hung: false }),
-        trusted: ctx.hardened && trustedWithRam(m, b),
-        note: err === undefined && leaked === 0 ? `read ${seen.length} bytes of ciphertext` : undefined,
-      };
-    } finally {
-      m.close();
-    }
-  },
-};
+    },
+  };
+}
 
-/** The device writes into a private page (a canary). Naive as in dma-read-private: the guest mapped it. */
-const writePrivate: Scenario = {
-  id: 'dma-write-private',
-  violation: 'DMA_FAULT',
-  attacker: 'device',
-  title: 'the device writes into a private guest page it was never given',
-  run(ctx) {
-    const m = blkMachine(ctx);
-    try {
-      const b = m.blk();
-      const dmg = new Damage(m.mem, ctx.seed);
-      const target = dmg.canary(m.mem.alloc(PAGE), PAGE);
-      const next = rng(ctx.seed);
-      const junk = new Uint8Array(256).map(() => next() & 0xff);
-      const at = ctx.hardened ? target : b.dma.map(target, PAGE, DmaDirection.BIDIRECTIONAL);
-      let err: unknown;
-      try {
-        b.dma.deviceView().write(at, junk);
-      } catch (e) {
-        err = e;
-      }
-      // The naive guest unmaps when it is done: a bounce copies the slot back.
-      if (!ctx.hardened) b.dma.unmap(at, PAGE, DmaDirection.BIDIRECTIONAL);
-      return {
-        ...outcome(err, { bytesLeaked: 0, bytesCorrupted: dmg.corrupted(), hung: false }),
-        trusted: ctx.hardened && trustedWithRam(m, b),
-      };
-    } finally {
-      m.close();
-    }
+/** The talk's "malicious read from RAM": the device reads a private page holding a secret. */
+const readPrivate = privatePage(
+  'dma-read-private',
+  'the device reads a private guest page it was never given',
+  (dmg, gpa) => dmg.secret(gpa, PAGE),
+  (view, at) => view.read(at, PAGE),
+);
+
+/** The talk's "malicious write to RAM": the device writes 256 bytes into a private page (a canary). */
+const writePrivate = privatePage(
+  'dma-write-private',
+  'the device writes into a private guest page it was never given',
+  (dmg, gpa) => dmg.canary(gpa, PAGE),
+  (view, at, seed) => {
+    const next = rng(seed);
+    view.write(
+      at,
+      new Uint8Array(256).map(() => next() & 0xff),
+    );
+    return undefined;
   },
-};
+);
 
 /**
  * An accepted TDISP device changes its locked configuration (a BAR moved
