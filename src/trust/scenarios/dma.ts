@@ -35,10 +35,20 @@ function trustedWithRam(m: Machine, b: BlkMachineDevice): boolean {
   return m.deployment === 'traditional' || m.deployment === 'vhost-user' || b.tdisp?.state === 'RUN';
 }
 
-function outcome(e: unknown, o: Omit<AttackOutcome, 'detected' | 'violation' | 'reaction'>): AttackOutcome {
+type Damages = Omit<AttackOutcome, 'detected' | 'violation' | 'reaction'>;
+
+/** The outcome of an access that threw `e` (undefined: it went through): the operation failed with the violation. */
+function outcome(e: unknown, o: Damages): AttackOutcome {
   const v = violationOf(e);
   if (e !== undefined && !v) throw e;
   return { ...o, detected: v !== undefined, violation: v?.id, reaction: v ? 'failed' : 'none' };
+}
+
+/** The outcome of a device that stopped with `fault` (virtio_error, NEEDS_RESET), or served on: broken or not. */
+function stopped(fault: unknown, o: Damages): AttackOutcome {
+  const v = violationOf(fault);
+  if (fault !== undefined && !v) throw fault;
+  return { ...o, detected: v !== undefined, violation: v?.id, reaction: v ? 'broken' : 'none' };
 }
 
 /**
@@ -137,15 +147,7 @@ const tdiError: Scenario = {
       const q = b.driver.queues[0]!;
       q.submit(BlkType.IN, 0, m.mem.alloc(PAGE), PAGE);
       q.kick();
-      const v = violationOf(b.device.fault);
-      return {
-        detected: v !== undefined,
-        violation: v?.id,
-        reaction: v ? 'broken' : 'none',
-        bytesLeaked: 0,
-        bytesCorrupted: dmg.corrupted(),
-        hung: false,
-      };
+      return stopped(b.device.fault, { bytesLeaked: 0, bytesCorrupted: dmg.corrupted(), hung: false });
     } finally {
       m.close();
     }
@@ -186,18 +188,12 @@ const ringUnmappable: Scenario = {
       t.writeCommon(PciCommon.QUEUE_ENABLE, 2, 1);
       b.access.setStatus(Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | Status.DRIVER_OK);
       // The device asked for a reset with its reason (virtio_error): the transport keeps it.
-      const fault = t.core.needsResetFault();
-      const v = violationOf(fault);
-      if (fault && !v) throw fault;
-      return {
-        detected: v !== undefined,
-        violation: v?.id,
-        reaction: v ? 'broken' : 'none',
+      return stopped(t.core.needsResetFault(), {
         bytesLeaked: 0,
         bytesCorrupted: 0,
         hung: false,
         note: (b.access.getStatus() & Status.NEEDS_RESET) !== 0 ? 'device set NEEDS_RESET' : undefined,
-      };
+      });
     } finally {
       m.close();
     }
@@ -270,18 +266,7 @@ function badAddress(
         const hdr = b.dma.map(hdrGpa, 16, DmaDirection.TO_DEVICE);
         const status = b.dma.map(hdrGpa + 64, 1, DmaDirection.FROM_DEVICE);
         postRaw(b, [{ addr: hdr, len: 16, write: false }, data(m, b, dmg), { addr: status, len: 1, write: true }]);
-        const fault = b.device.fault;
-        const v = violationOf(fault);
-        if (fault && !v) throw fault;
-        return {
-          detected: v !== undefined,
-          violation: v?.id,
-          reaction: v ? 'broken' : 'none',
-          bytesLeaked: 0,
-          bytesCorrupted: dmg.corrupted(),
-          hung: false,
-          note: setup,
-        };
+        return stopped(b.device.fault, { bytesLeaked: 0, bytesCorrupted: dmg.corrupted(), hung: false, note: setup });
       } finally {
         m.close();
       }
