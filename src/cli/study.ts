@@ -5,7 +5,9 @@
 // by the cost model, src/sim/cost.ts): the two side by side, never mixed.
 import { parseArgs } from 'node:util';
 import type { RingKind } from '../index.js';
-import { DEPLOYMENTS, type DeploymentName } from '../sim/deployments.js';
+import { DEPLOYMENTS, type Deployment, type DeploymentName } from '../sim/deployments.js';
+import type { DmaBackendName } from '../dma/backends.js';
+import type { EncryptionModel } from '../memory/guest-memory.js';
 import {
   COST_CATEGORIES,
   COST_PROFILES,
@@ -245,9 +247,14 @@ export function exportRows<R extends object>(
   );
 }
 
-function placement(d: StudyDeployment): { deployment: DeploymentName; dma: never; encryption: never } {
-  const dep = DEPLOYMENTS[d];
-  return { deployment: d, dma: dep.dma[0] as never, encryption: dep.encryption[0] as never };
+/** The deployment's own DMA backend and encryption model (the first it allows). */
+function placement(d: StudyDeployment): {
+  deployment: DeploymentName;
+  dma: DmaBackendName;
+  encryption: EncryptionModel;
+} {
+  const dep: Deployment = DEPLOYMENTS[d];
+  return { deployment: d, dma: dep.dma[0]!, encryption: dep.encryption[0]! };
 }
 
 /** The events per operation of a measured row, as EventTotals. */
