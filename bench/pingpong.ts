@@ -16,7 +16,7 @@ import {
   type RingKind,
   type ThreadCounters,
   type Virtqueue,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { lowerMedian, medianBy } from '../src/cli/bench/report.js';
 import { DEFAULT_SPIN_MAX_US, DEFAULT_SPIN_US } from '../src/sim/loops.js';
 

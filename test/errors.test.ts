@@ -2,7 +2,7 @@
 // the `side` that committed the fault (src/errors.ts): a few of each kind,
 // raised the way a run raises them.
 import { describe, expect, it } from 'vitest';
-import * as vqsim from '../src/index.js';
+import * as vqsim from '../src/internal.js';
 import {
   BlkDevice,
   BlkDriver,
@@ -26,7 +26,7 @@ import {
   toVqsimError,
   type FaultSide,
   type VirtioDeviceModel,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { parseBlkArgs } from '../src/cli/bench/blk.js';
 import { BenchSanityError } from '../src/cli/bench/ring.js';
 import { UsageError } from '../src/cli/usage.js';

@@ -14,7 +14,7 @@ import {
   DmaDirection,
   Swiotlb,
   parseSwiotlbParam,
-} from '../src/index.js';
+} from '../src/internal.js';
 
 it('the README example runs and echoes the request', () => {
   const mem = new GuestMemory({ size: 64 << 20 }); // 64 MiB of guest RAM

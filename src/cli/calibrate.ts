@@ -6,7 +6,7 @@
 // simulator cannot time a hypervisor it does not have).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DmaAttr, DmaDirection } from '../index.js';
+import { DmaAttr, DmaDirection } from '../internal.js';
 import { COST_PROFILE_NAMES, COST_PROFILES, type CostModel, type CostProfileName } from '../sim/cost.js';
 import { choices, describeParseError, ints } from './bench/options.js';
 import { cpuName, textTable } from './bench/report.js';

@@ -7,7 +7,7 @@
 // "swiotlb buffer is full", DMA_MAPPING_ERROR: the packet is dropped), the
 // high-water mark, and the slots each search scanned. All counts, no clocks:
 // the rows are deterministic.
-import { DmaAttr, GuestMemory, Swiotlb, SwiotlbFullError } from '../index.js';
+import { DmaAttr, GuestMemory, Swiotlb, SwiotlbFullError } from '../internal.js';
 import { ints, sizes } from './bench/options.js';
 import { textTable } from './bench/report.js';
 import { takeShard, type Shard } from './shard.js';

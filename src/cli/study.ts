@@ -4,7 +4,7 @@
 // in the same round) and modeled (the events it counted, turned into cycles
 // by the cost model, src/sim/cost.ts): the two side by side, never mixed.
 import { parseArgs } from 'node:util';
-import type { RingKind } from '../index.js';
+import type { RingKind } from '../internal.js';
 import { DEPLOYMENTS, type Deployment, type DeploymentName } from '../sim/deployments.js';
 import type { DmaBackendName } from '../dma/backends.js';
 import type { EncryptionModel } from '../memory/guest-memory.js';

@@ -20,7 +20,7 @@ import {
   VirtioStatus,
   blkDeviceQueue,
   type GuestBuffer,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 const SPLIT = ~(1n << BigInt(Feature.RING_PACKED));
 

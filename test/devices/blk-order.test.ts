@@ -29,7 +29,7 @@ import {
   type BlkBackend,
   type BlkBackendDesc,
   type QueueDevice,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vqsim-blk-order-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

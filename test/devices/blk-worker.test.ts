@@ -22,7 +22,7 @@ import {
   VirtioPciTransport,
   wasmModule,
   type BlkBackend,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import type { BlkDeviceWorkerApi } from '../../workers/blk-device.js';
 
 const workerFile = fileURLToPath(new URL('../../dist/workers/blk-device.js', import.meta.url));

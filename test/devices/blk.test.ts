@@ -26,7 +26,7 @@ import {
   type BlkDeviceOptions,
   type BlkDriverOptions,
   type TransportAccess,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vqsim-blk-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -15,7 +15,7 @@ import {
   VirtioPciTransport,
   type ConsoleDeviceOptions,
   type TransportAccess,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 function machine(kind: 'pci' | 'mmio', opts: ConsoleDeviceOptions = {}) {
   const mem = new GuestMemory({ size: 8 << 20 });

@@ -24,7 +24,7 @@ import {
   type NetDriverOptions,
   type NetPacket,
   type TransportAccess,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 function machine(
   dev: NetDeviceOptions = {},

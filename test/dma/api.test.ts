@@ -1,7 +1,7 @@
 // The guest DMA API with the direct backend (DMA address = guest physical
 // address), its named errors and counters, and the device's DMA view.
 import { describe, expect, it } from 'vitest';
-import { DmaApi, DmaDirection as D, DmaError, GuestMemory, type DmaBackend } from '../../src/index.js';
+import { DmaApi, DmaDirection as D, DmaError, GuestMemory, type DmaBackend } from '../../src/internal.js';
 import { DMA_OFFSET, OffsetDmaBackend } from '../../src/dma/offset.js';
 
 const RAM = 1 << 20;

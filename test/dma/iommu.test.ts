@@ -16,7 +16,7 @@ import {
   VirtqueueError,
   createQueue,
   type RingKind,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { expectSameAsDirect, machineRun, ringRun } from './runs.js';
 
 const PAGE = 4096;

@@ -5,7 +5,7 @@
 // model of the rings fills and counts it exactly as the Wasm core does.
 import { describe, expect, it } from 'vitest';
 import * as C from '../../assembly/mem/layout.js';
-import { DmaContext, DmaView, GuestMemory, createQueue, type RingKind } from '../../src/index.js';
+import { DmaContext, DmaView, GuestMemory, createQueue, type RingKind } from '../../src/internal.js';
 import { deviceFaceOf, int, rng } from '../helpers/ring.js';
 
 const PAGE = 4096;

@@ -2,7 +2,7 @@
 // reads each segment's bytes at the address returned; an IOMMU lays the list
 // out contiguously in IOVA space; unmapping ends every segment.
 import { describe, expect, it } from 'vitest';
-import { DmaApi, DmaDirection as D, GuestMemory, Swiotlb } from '../../src/index.js';
+import { DmaApi, DmaDirection as D, GuestMemory, Swiotlb } from '../../src/internal.js';
 
 describe.each(['direct', 'offset', 'iommu', 'vduse', 'swiotlb'] as const)('map_sg on %s', (backend) => {
   it('maps a scatter list the device reads segment by segment, and unmaps it whole', () => {

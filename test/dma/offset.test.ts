@@ -5,7 +5,7 @@
 // guest-physical address anywhere a DMA address belongs, or a device access
 // that skips its context, faults there.
 import { describe, expect, it } from 'vitest';
-import { DmaApi, GuestMemory, VirtqueueError, createQueue, type RingKind } from '../../src/index.js';
+import { DmaApi, GuestMemory, VirtqueueError, createQueue, type RingKind } from '../../src/internal.js';
 import { DMA_OFFSET } from '../../src/dma/offset.js';
 import { expectSameAsDirect, machineRun, ringRun } from './runs.js';
 

@@ -14,7 +14,7 @@ import {
   type DmaBackendName,
   type RingKind,
   type VirtioNetDriver,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { int, rng } from '../helpers/ring.js';
 
 /** Bytes between buffer slots: not a page multiple, so buffers share pages and cross page boundaries. */

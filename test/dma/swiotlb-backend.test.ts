@@ -32,7 +32,7 @@ import {
   type SwiotlbCounters,
   type TransportAccess,
   type VirtioDeviceModel,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { runNetPackets } from '../../src/sim/net.js';
 import { blkWork, consoleWork, expectSameAsDirect, netWork, ringRun } from './runs.js';
 

@@ -23,7 +23,7 @@ import {
   swiotlbGeometry,
   wasmModule,
   type SwiotlbOptions,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { churn, type ChurnResult } from '../helpers/swiotlb-churn.js';
 
 const SLOT = 2048;

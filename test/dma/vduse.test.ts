@@ -15,7 +15,7 @@ import {
   VduseDmaBackend,
   readStatsRegistry,
   type RingKind,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { expectSameAsDirect, machineRun, ringRun } from './runs.js';
 
 const PAGE = 4096;

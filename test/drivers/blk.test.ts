@@ -20,7 +20,7 @@ import {
   VirtioStatus,
   type BlkCompletion,
   type BlkDeviceOptions,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 function machine(dev: BlkDeviceOptions = {}, Make: typeof BlkDevice = BlkDevice) {
   const mem = new GuestMemory({ size: 8 << 20 });

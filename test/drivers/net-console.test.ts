@@ -21,7 +21,7 @@ import {
   VirtioStatus,
   type NetDeviceOptions,
   type NetDriverOptions,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 function net(dev: NetDeviceOptions = {}, drv: NetDriverOptions = {}) {
   const mem = new GuestMemory({ size: 64 << 20 });
@@ -210,7 +210,7 @@ describe('denial of service: receive loops have a budget', () => {
 
 describe('a net run against a device that stops serving', () => {
   it('ends after three rounds that move nothing with NO_PROGRESS, naming the device fault', async () => {
-    const { createMachine, runNetPackets } = await import('../../src/index.js');
+    const { createMachine, runNetPackets } = await import('../../src/internal.js');
     const m = createMachine({ devices: [{ kind: 'net', backend: 'source', queueSize: 16 }] });
     try {
       const net = m.net();

@@ -2,7 +2,7 @@
 // gets rings for the pairs in use only (and its control queue, at index 2N):
 // it cannot make the driver spend guest RAM at will.
 import { describe, expect, it } from 'vitest';
-import { createMachine, runNetPackets } from '../../src/index.js';
+import { createMachine, runNetPackets } from '../../src/internal.js';
 
 describe('virtio-net pairs beyond the guest CPUs', () => {
   it('64 pairs offered, 4 CPUs: 4 pairs and the control queue set up, traffic on each, the cut counted', () => {

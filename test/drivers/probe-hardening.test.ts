@@ -19,7 +19,7 @@ import {
   createMachine,
   probeDevice,
   readConfigStable,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { CONFIG_GENERATION_RETRIES, capQueues } from '../../src/drivers/probe.js';
 import { RESET_POLL_BUDGET } from '../../src/drivers/transport-access.js';
 import {

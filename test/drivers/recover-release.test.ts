@@ -2,7 +2,7 @@
 // a device that keeps asking for resets cannot make the driver spend guest
 // RAM (Linux's del_vqs before find_vqs in virtblk_restore / virtnet_restore).
 import { describe, expect, it } from 'vitest';
-import { BlkStatus, createMachine } from '../../src/index.js';
+import { BlkStatus, createMachine } from '../../src/internal.js';
 
 const live = (c: { coherentAllocs: number; coherentFrees: number }) => c.coherentAllocs - c.coherentFrees;
 

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { GuestMemory, MockSplitQueue, SplitQueue, VirtqueueError, type SplitQueueOptions } from '../../src/index.js';
+import { GuestMemory, MockSplitQueue, SplitQueue, VirtqueueError, type SplitQueueOptions } from '../../src/internal.js';
 
 export interface Machine {
   mem: GuestMemory;

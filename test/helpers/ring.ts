@@ -8,7 +8,7 @@ import {
   type QueueDevice,
   type RingKind,
   type Virtqueue,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 /** VIRTIO 1.2 §2.7.10 / linux/virtio_ring.h vring_need_event(), written from the spec for tests. */
 export function needEvent(event: number, newIdx: number, oldIdx: number): boolean {

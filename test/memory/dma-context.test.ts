@@ -3,7 +3,7 @@
 // are not contiguous, and the named fault for each refusal, on both rings and
 // both engines (the reference model translates the same way in TypeScript).
 import { describe, expect, it } from 'vitest';
-import { DmaContext, DmaView, GuestMemory, VirtqueueError, createQueue, type RingKind } from '../../src/index.js';
+import { DmaContext, DmaView, GuestMemory, VirtqueueError, createQueue, type RingKind } from '../../src/internal.js';
 import { deviceFaceOf } from '../helpers/ring.js';
 
 const PAGE = 4096;

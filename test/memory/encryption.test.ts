@@ -13,7 +13,7 @@ import {
   createMachine,
   createQueue,
   type EncryptionModel,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 const MODELS: EncryptionModel[] = ['none', 'sev', 'sev-snp', 'tdx'];
 const text = new TextEncoder();

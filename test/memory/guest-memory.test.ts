@@ -14,7 +14,7 @@ import {
   MockSplitQueue,
   SplitQueue,
   wasmModule,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 const RAM = 1 << 20;
 

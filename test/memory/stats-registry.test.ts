@@ -35,7 +35,7 @@ import {
   statsBlockBytes,
   wasmModule,
   type TransportCounters,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import type { BlkDeviceWorkerApi } from '../../workers/blk-device.js';
 import { bundleWorker } from '../helpers/bundle-worker.js';
 

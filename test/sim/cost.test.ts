@@ -89,7 +89,7 @@ describe('the cost model', () => {
 
 describe('machine.modeledCost()', () => {
   it('models what the machine counted: a CVM write of 4 KiB costs bounce copies and swiotlb slots, a traditional one none', async () => {
-    const { createMachine } = await import('../../src/index.js');
+    const { createMachine } = await import('../../src/internal.js');
     const cost = (deployment: 'traditional' | 'cvm') => {
       const m = createMachine({ deployment, devices: [{ kind: 'blk', capacityBytes: 1 << 20 }] });
       const before = m.modeledCost().events;

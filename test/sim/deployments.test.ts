@@ -11,7 +11,7 @@ import {
   runNetPackets,
   type DeploymentName,
   type Machine,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 const text = new TextEncoder();
 const devices = [

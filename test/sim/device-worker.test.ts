@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeviceWorker, GuestMemory, RequestBatch, SplitQueue } from '../../src/index.js';
+import { DeviceWorker, GuestMemory, RequestBatch, SplitQueue } from '../../src/internal.js';
 
 describe('device side on a worker thread', () => {
   let worker: DeviceWorker | undefined;

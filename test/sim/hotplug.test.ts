@@ -11,7 +11,7 @@ import {
   TrustPolicy,
   VirtioPciTransport,
   type BlkMachineDevice,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import type { InterruptEvent } from '../../src/transport/core.js';
 
 const MEM = 96 << 20;

@@ -15,7 +15,7 @@ import {
   createMachine,
   readStatsRegistry,
   type MachineConfig,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { runNetPackets } from '../../src/sim/net.js';
 import { MAX_GUEST_RAM } from '../../assembly/layout.js';
 

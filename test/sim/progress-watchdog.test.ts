@@ -3,7 +3,7 @@
 // bounded only by a chain count with NO_PROGRESS, instead of waiting for
 // ever; the hang watchdog alone (heartbeats) does not see it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createQueue, GuestMemory, SplitPair, VqsimError } from '../../src/index.js';
+import { createQueue, GuestMemory, SplitPair, VqsimError } from '../../src/internal.js';
 import { bundleWorker } from '../helpers/bundle-worker.js';
 
 beforeAll(() => bundleWorker('queue-worker'));

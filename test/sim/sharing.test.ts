@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createQueue, GuestMemory, SplitPair, type RingKind } from '../../src/index.js';
+import { createQueue, GuestMemory, SplitPair, type RingKind } from '../../src/internal.js';
 import { W_DEV_TID, W_DRV_TID } from '../../src/sim/control.js';
 import { CpuOf, ownTid } from '../../src/sim/cpu.js';
 import { bundleWorker } from '../helpers/bundle-worker.js';

@@ -8,7 +8,7 @@ import {
   SplitPair,
   type RingKind,
   type Virtqueue,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { oneBufferBatch } from '../../src/sim/attach.js';
 import { colocatedLoop } from '../../src/sim/loops.js';
 import { bundleWorker } from '../helpers/bundle-worker.js';

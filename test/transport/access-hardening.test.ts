@@ -15,7 +15,7 @@ import {
   VirtioPciTransport,
   probeDevice,
   readConfigStable,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { CONFIG_WORK_BUDGET, IRQ_STORM_UNHANDLED, IRQ_STORM_WINDOW } from '../../src/drivers/transport-access.js';
 import {
   EchoDevice,

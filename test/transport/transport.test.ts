@@ -38,7 +38,7 @@ import {
   type Virtqueue,
   type VirtioDeviceContext,
   type VirtioDeviceModel,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 const DEV_BIT_LO = 5; // a device-specific bit in the low word
 const DEV_BIT_HI = 50; // a device-specific bit in the high word

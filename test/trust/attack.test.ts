@@ -6,7 +6,7 @@ import { attacksPassed, runAttacks, runOne, verdictOf, type AttackRow } from '..
 import { Damage } from '../../src/trust/attack/damage.js';
 import type { Scenario } from '../../src/trust/attack/types.js';
 import { dmaScenarios } from '../../src/trust/scenarios/dma.js';
-import { GuestMemory } from '../../src/index.js';
+import { GuestMemory } from '../../src/internal.js';
 import { run } from '../helpers/cli.js';
 
 const key = (r: AttackRow) => `${r.scenario} ${r.deployment} ${r.side}`;

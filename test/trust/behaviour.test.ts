@@ -1,7 +1,7 @@
 // A device that takes a behaviour from its config: it lies at a chosen
 // doorbell, or at a seeded share of them, and the hardened driver names it.
 import { describe, expect, it } from 'vitest';
-import { BlkStatus, ConfigError, createMachine, runNetPackets } from '../../src/index.js';
+import { BlkStatus, ConfigError, createMachine, runNetPackets } from '../../src/internal.js';
 import { violationOf } from '../../src/trust/catalogue/index.js';
 
 describe('device behaviours from the machine config', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import * as vqsim from '../../src/index.js';
-import { createMachine, type Machine } from '../../src/index.js';
+import * as vqsim from '../../src/internal.js';
+import { createMachine, type Machine } from '../../src/internal.js';
 import { Damage, rng } from '../../src/trust/attack/damage.js';
 import { violationOf } from '../../src/trust/catalogue/index.js';
 import {

@@ -2,7 +2,7 @@
 // its DMA context (issue 9): untrusted until accepted in RUN, then plaintext
 // private memory; a change to locked configuration → ERROR → no DMA at all.
 import { describe, expect, it } from 'vitest';
-import { DmaContext, DmaView, GuestMemory, TdispInterface, type TdispReport } from '../../src/index.js';
+import { DmaContext, DmaView, GuestMemory, TdispInterface, type TdispReport } from '../../src/internal.js';
 
 const MEASUREMENT = 'ab'.repeat(48);
 const identity: TdispReport = { vendor: 0x1af4, device: 0x1041, revision: 2, measurement: MEASUREMENT };

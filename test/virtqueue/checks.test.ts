@@ -6,7 +6,7 @@
 // request from our own side) must not break the queue.
 import { describe, expect, it } from 'vitest';
 import * as L from '../../assembly/layout.js';
-import { ConfigError, GuestMemory, RequestBatch, SplitQueue, type SplitQueueOptions } from '../../src/index.js';
+import { ConfigError, GuestMemory, RequestBatch, SplitQueue, type SplitQueueOptions } from '../../src/internal.js';
 import { expectVqError, machine, type Machine } from '../helpers/machine.js';
 
 const { VRING_DESC_F_NEXT: NEXT, VRING_DESC_F_WRITE: WRITE, VRING_DESC_F_INDIRECT: INDIRECT } = L;

@@ -12,7 +12,7 @@ import {
   deviceQueueFromAreas,
   layout as L,
   queueAreas,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 describe('SplitDevice.fromAreas', () => {
   it('serves the driver through the programmed areas, counting in its own stats block', () => {

@@ -23,7 +23,7 @@ import {
   VirtqueueError,
   type EngineName,
   type GuestBuffer,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 const RAM = 256 << 10;
 // A fixed default seed keeps the suite deterministic; VQSIM_SEED=random explores.

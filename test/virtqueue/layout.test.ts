@@ -7,7 +7,7 @@ import { iov } from '../helpers/ring.js';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as L from '../../assembly/layout.js';
-import { ConfigError, GuestMemory, MockSplitQueue, SplitQueue, splitRingLayout } from '../../src/index.js';
+import { ConfigError, GuestMemory, MockSplitQueue, SplitQueue, splitRingLayout } from '../../src/internal.js';
 import { buildVringHelper, runHelper } from '../helpers/native.js';
 import { int, needEvent, rng } from '../helpers/ring.js';
 

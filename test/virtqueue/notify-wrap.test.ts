@@ -6,7 +6,7 @@
 // (virtqueue_add_split); QEMU forgets its last signalled used index once the
 // used index has run past it (virtqueue_split_flush, signalled_used_valid).
 import { describe, expect, it } from 'vitest';
-import { GuestMemory, PackedQueue, RequestBatch, SplitQueue, type Virtqueue } from '../../src/index.js';
+import { GuestMemory, PackedQueue, RequestBatch, SplitQueue, type Virtqueue } from '../../src/internal.js';
 
 const SIZE = 256;
 const ENGINES = ['wasm', 'reference'] as const;

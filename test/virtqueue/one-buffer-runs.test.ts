@@ -5,7 +5,7 @@
 // hand-over in the middle of a batch, on both sides of both rings, and check
 // that what came before it stays done and the error is the general code's.
 import { describe, expect, it } from 'vitest';
-import { GuestMemory, PackedQueue, RequestBatch, SplitQueue, type RingKind } from '../../src/index.js';
+import { GuestMemory, PackedQueue, RequestBatch, SplitQueue, type RingKind } from '../../src/internal.js';
 import * as L from '../../assembly/layout.js';
 import * as P from '../../assembly/packed/layout.js';
 import { expectVqError } from '../helpers/machine.js';

@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as L from '../../assembly/layout.js';
 import * as P from '../../assembly/packed/layout.js';
-import { GuestMemory, PackedQueue, RequestBatch, VirtqueueError, type EngineName } from '../../src/index.js';
+import { GuestMemory, PackedQueue, RequestBatch, VirtqueueError, type EngineName } from '../../src/internal.js';
 
 const RAM = 256 * 1024;
 const HOST_SPAN = 128 * 1024;

@@ -8,7 +8,7 @@
 // small offset at face value would interrupt at once.
 import { describe, expect, it } from 'vitest';
 import * as P from '../../assembly/packed/layout.js';
-import { GuestMemory, PackedQueue, type EngineName } from '../../src/index.js';
+import { GuestMemory, PackedQueue, type EngineName } from '../../src/internal.js';
 
 const SIZE = 8;
 

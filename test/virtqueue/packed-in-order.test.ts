@@ -13,7 +13,7 @@ import {
   createQueue,
   type EngineName,
   type PackedQueueOptions,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { expectVqError } from '../helpers/machine.js';
 
 const { PDESC_F_NEXT: NEXT, PDESC_F_WRITE: WRITE, PDESC_F_INDIRECT: INDIRECT } = P;

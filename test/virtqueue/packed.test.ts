@@ -16,7 +16,7 @@ import {
   type PackedQueueOptions,
   type RingKind,
   type Virtqueue,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { expectVqError } from '../helpers/machine.js';
 
 const { PDESC_F_NEXT: NEXT, PDESC_F_WRITE: WRITE, PDESC_F_INDIRECT: INDIRECT } = P;

@@ -12,7 +12,7 @@ import {
   SplitQueue,
   VirtqueueError,
   type EngineName,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 
 const RAM = 1 << 20;
 const LEN = 16;

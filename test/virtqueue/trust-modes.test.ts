@@ -17,7 +17,7 @@ import {
   type QueueOptions,
   type RingKind,
   type Virtqueue,
-} from '../../src/index.js';
+} from '../../src/internal.js';
 import { expectVqError } from '../helpers/machine.js';
 import { int, rng } from '../helpers/ring.js';
 

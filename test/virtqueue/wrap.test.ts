@@ -6,7 +6,7 @@
 // before and after 65535; the stats block counts every chain and decision.
 import { describe, expect, it } from 'vitest';
 import * as L from '../../assembly/layout.js';
-import { GuestMemory, MockSplitQueue, SplitQueue } from '../../src/index.js';
+import { GuestMemory, MockSplitQueue, SplitQueue } from '../../src/internal.js';
 import { int, needEvent, rng } from '../helpers/ring.js';
 
 const configs = [1, 4, 256].flatMap((size) => [false, true].map((eventIdx) => ({ size, eventIdx })));

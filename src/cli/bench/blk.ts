@@ -10,7 +10,14 @@ import { statsOf, statsPerOp, type NoiseWarning, type SampleStats } from '../res
 // offsets come from a seeded generator, so a run is repeatable.
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
-import { BlkStatus, BlkType, createMachine, type BlkMachineDevice, type Machine, type RingKind } from '../../index.js';
+import {
+  BlkStatus,
+  BlkType,
+  createMachine,
+  type BlkMachineDevice,
+  type Machine,
+  type RingKind,
+} from '../../internal.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, defaultWarmupMs, describeParseError, duration, ints, roundsOf, sizes } from './options.js';

@@ -8,7 +8,7 @@ import { statsPerOp, type NoiseWarning, type SampleStats } from '../result.js';
 // copies both ways), and the driver reaps and reposts the receive buffers.
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
-import { createMachine, type ConsoleMachineDevice, type Machine, type RingKind } from '../../index.js';
+import { createMachine, type ConsoleMachineDevice, type Machine, type RingKind } from '../../internal.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { choices, defaultWarmupMs, describeParseError, duration, ints, roundsOf, sizes } from './options.js';

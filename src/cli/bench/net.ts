@@ -12,7 +12,7 @@ import { statsOf, statsPerOp, type NoiseWarning, type SampleStats } from '../res
 // out the RX half (DPDK testpmd's txonly), source the TX half (rxonly).
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
-import { createMachine, type MachineConfig, type RingKind } from '../../index.js';
+import { createMachine, type MachineConfig, type RingKind } from '../../internal.js';
 import {
   checkNetDevice,
   runNetColocated,

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { EngineName, RingKind, UsedLenCheck } from '../../index.js';
+import type { EngineName, RingKind, UsedLenCheck } from '../../internal.js';
 import { UsageError } from '../usage.js';
 import { Feature } from '../../spec/features.js';
 import { loadBenchPolicy, narrow, onBit, ringBit } from './policy-features.js';

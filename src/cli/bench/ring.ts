@@ -9,7 +9,7 @@ import {
   type RingKind,
   type UsedLenCheck,
   type Virtqueue,
-} from '../../index.js';
+} from '../../internal.js';
 
 /** One configuration of the ring round-trip benchmark. */
 export interface RingCase {

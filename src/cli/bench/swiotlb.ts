@@ -3,7 +3,7 @@
 // copies included; and the slot search and release alone), and the bounce
 // copy's bandwidth against a plain memory.copy of the same bytes.
 import { parseArgs } from 'node:util';
-import { DmaAttr, DmaDirection, GuestMemory, Swiotlb, SwiotlbFullError } from '../../index.js';
+import { DmaAttr, DmaDirection, GuestMemory, Swiotlb, SwiotlbFullError } from '../../internal.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { describeParseError, duration, ints, roundsOf, sizes as sizeList } from './options.js';

@@ -1,10 +1,10 @@
 import { jsonDocument, medianBy, textTable } from './report.js';
-import { coresWarning, footnote, idleWarning, printWarnings, spreadWarning } from '../noise.js';
+import { coresWarning, footnote, idleWarning, printWarnings, rmeWarning, spreadWarning } from '../noise.js';
 import { ProgressLine } from '../progress.js';
 import { resultDocument, statsOf, type Meta, type NoiseWarning, type SampleStats } from '../result.js';
 import { parseArgs } from 'node:util';
 import { runColocatedBench, runPingpong, type ColocatedRow, type PingpongRow } from '../../../bench/pingpong.js';
-import type { RingKind } from '../../index.js';
+import type { RingKind } from '../../internal.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { loadBenchPolicy, narrow, ringBit } from './policy-features.js';
@@ -151,11 +151,12 @@ export interface PingpongResultRow extends PingpongRow, SampleStats {
   rounds: number;
 }
 
-/** The pingpong table and rows' noise warnings: the rounds' spread and each thread's idle share. */
+/** The pingpong table and rows' noise warnings: the rme over rounds, the rounds' spread and each thread's idle share. */
 export function pingpongWarnings(rows: readonly PingpongResultRow[], perRound: Map<string, number[]>): NoiseWarning[] {
   const w: NoiseWarning[] = [];
   for (const r of rows) {
     w.push(
+      ...rmeWarning(r.name, r.rme),
       ...spreadWarning(r.name, perRound.get(r.name) ?? []),
       ...idleWarning(r.name, 'driver', r.driverIdleShare),
       ...idleWarning(r.name, 'device', r.deviceIdleShare),
