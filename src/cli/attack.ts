@@ -1,11 +1,10 @@
 // `vqsim attack`: every scenario of the violation catalogue against the
 // hardened and the naive side, deployment by deployment (src/trust/attack).
-import { parseArgs } from 'node:util';
 import { DEPLOYMENT_NAMES, type DeploymentName } from '../sim/deployments.js';
 import { catalogue } from '../trust/catalogue/index.js';
 import { attacksPassed, runAttacks, type AttackRow, type AttackSide } from '../trust/attack/run.js';
 import { scenarios } from '../trust/scenarios/index.js';
-import { choices, describeParseError, list } from './bench/options.js';
+import { choices, list, parseFlags } from './bench/options.js';
 import { resultDocument } from './result.js';
 import { textTable } from './bench/report.js';
 import type { Io } from './io.js';
@@ -137,12 +136,7 @@ function attackTable(rows: readonly AttackRow[], seed: number): string {
 
 /** `vqsim attack [options]`. Returns the exit code. */
 export async function attackCommand(args: string[], io: Io): Promise<number> {
-  let values: Partial<Record<keyof typeof spec, string | boolean>>;
-  try {
-    ({ values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false }));
-  } catch (e) {
-    throw new UsageError(describeParseError(e, Object.keys(spec)));
-  }
+  const values = parseFlags(args, spec) as Partial<Record<keyof typeof spec, string | boolean>>;
   if (values.help) {
     io.out(ATTACK_HELP);
     return 0;

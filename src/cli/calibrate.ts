@@ -5,10 +5,9 @@
 // measured; exits, interrupts and page conversions stay the profile's (a
 // simulator cannot time a hypervisor it does not have).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { DmaAttr, DmaDirection } from '../internal.js';
 import { COST_PROFILE_NAMES, COST_PROFILES, type CostModel, type CostProfileName } from '../sim/cost.js';
-import { choices, describeParseError, ints } from './bench/options.js';
+import { choices, ints, parseFlags } from './bench/options.js';
 import { cpuName, textTable } from './bench/report.js';
 import { BenchSanityError } from './bench/ring.js';
 import { poolMachine } from './bench/swiotlb.js';
@@ -192,12 +191,7 @@ export function costFile(
 
 /** `vqsim calibrate [options]`. */
 export async function calibrateCommand(args: string[], io: Io): Promise<number> {
-  let values: Partial<Record<keyof typeof spec, string | boolean>>;
-  try {
-    ({ values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false }));
-  } catch (e) {
-    throw new UsageError(describeParseError(e, Object.keys(spec)));
-  }
+  const values = parseFlags(args, spec) as Partial<Record<keyof typeof spec, string | boolean>>;
   if (values.help) {
     io.out(CALIBRATE_HELP);
     return 0;

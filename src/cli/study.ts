@@ -3,7 +3,6 @@
 // case is measured (wall-clock operations per second, against `traditional`
 // in the same round) and modeled (the events it counted, turned into cycles
 // by the cost model, src/sim/cost.ts): the two side by side, never mixed.
-import { parseArgs } from 'node:util';
 import type { RingKind } from '../internal.js';
 import { DEPLOYMENTS, type Deployment, type DeploymentName } from '../sim/deployments.js';
 import type { DmaBackendName } from '../dma/backends.js';
@@ -20,7 +19,7 @@ import {
 import type { EventTotals, PerOp } from '../sim/per-op.js';
 import { measureBlk } from './bench/blk.js';
 import { measureNet } from './bench/net.js';
-import { choices, describeParseError, duration, ints, sizes as sizeList } from './bench/options.js';
+import { choices, duration, ints, sizes as sizeList, parseFlags } from './bench/options.js';
 import { jsonDocument, textTable } from './bench/report.js';
 import type { Io } from './io.js';
 import { UsageError } from './usage.js';
@@ -149,12 +148,7 @@ interface ParsedStudyArgs {
 
 /** The flags every study takes, and a check that the others belong to this study. */
 function parseCommon(study: 'swiotlb' | 'pool', args: string[]): ParsedStudyArgs {
-  let values: Partial<Record<Flag, string | boolean>>;
-  try {
-    ({ values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false }));
-  } catch (e) {
-    throw new UsageError(describeParseError(e, Object.keys(spec)));
-  }
+  const values = parseFlags(args, spec) as Partial<Record<Flag, string | boolean>>;
   for (const [k, v] of Object.entries(values)) {
     if (typeof v === 'string' && !STUDY_FLAGS[study].includes(k as Flag)) {
       throw new UsageError(`--${k}: not an option of study ${study} (vqsim study ${study} --help)`);

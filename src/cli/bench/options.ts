@@ -277,6 +277,24 @@ export function parseBenchArgs(args: string[]): BenchOptions {
   };
 }
 
+/**
+ * A command's flags (node:util parseArgs, strict): the values by flag name;
+ * an unknown flag, a missing value or a stray argument is one UsageError line.
+ */
+export function parseFlags<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(
+  args: string[],
+  spec: T,
+): Record<string, string | boolean | undefined> {
+  try {
+    const { values, positionals } = parseArgs({ args, options: spec, strict: true, allowPositionals: true });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    return values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(describeParseError(e, Object.keys(spec)));
+  }
+}
+
 /** node:util parseArgs errors, said in one line in our words. */
 export function describeParseError(e: unknown, known: readonly string[] = []): string {
   const err = e as { code?: string; message?: string };

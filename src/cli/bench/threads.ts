@@ -2,14 +2,13 @@ import { jsonDocument, medianBy, textTable } from './report.js';
 import { coresWarning, footnote, idleWarning, printWarnings, rmeWarning, spreadWarning } from '../noise.js';
 import { ProgressLine } from '../progress.js';
 import { resultDocument, statsOf, type Meta, type NoiseWarning, type SampleStats } from '../result.js';
-import { parseArgs } from 'node:util';
 import { runColocatedBench, runPingpong, type ColocatedRow, type PingpongRow } from '../../../bench/pingpong.js';
 import type { RingKind } from '../../internal.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { loadBenchPolicy, narrow, ringBit } from './policy-features.js';
 import { buildNative, runNativeParallel } from './native.js';
-import { choices, describeParseError, duration, ints, roundsOf } from './options.js';
+import { choices, duration, ints, parseFlags, roundsOf } from './options.js';
 
 export const PINGPONG_HELP = `Usage: vqsim bench pingpong [options]
 
@@ -92,17 +91,6 @@ const common = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(args: string[], spec: T) {
-  try {
-    const { values, positionals } = parseArgs({ args, options: spec, strict: true, allowPositionals: true });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
-    return values as Record<string, string | boolean | undefined>;
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(describeParseError(e, Object.keys(spec)));
-  }
-}
-
 function one(flag: string, value: string | undefined, lo: number, hi: number, what: string): number | undefined {
   if (value === undefined) return undefined;
   return ints(flag, value, (n) => n >= lo && n <= hi, what)[0];
@@ -175,7 +163,7 @@ const f2 = (x: number) => x.toFixed(2);
 export const RINGTEST = { queueSize: 256, maxInflight: 256, deviceBatch: 1 } as const;
 
 export async function pingpongCommand(args: string[], io: Io): Promise<number> {
-  const v = parse(args, {
+  const v = parseFlags(args, {
     ...common,
     'max-inflight': { type: 'string' },
     'device-batch': { type: 'string' },
@@ -277,7 +265,7 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
 }
 
 export async function colocatedCommand(args: string[], io: Io): Promise<number> {
-  const v = parse(args, {
+  const v = parseFlags(args, {
     ...common,
     workers: { type: 'string' },
     rounds: { type: 'string' },
