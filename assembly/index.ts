@@ -9,7 +9,7 @@ export {
   split_drv_disable_cb,
   split_drv_enable_cb,
 } from "./split/driver";
-export { split_dev_pop, split_dev_push, split_dev_should_notify, split_dev_set_notify } from "./split/device";
+export { split_dev_pop, split_dev_push, split_dev_use, split_dev_should_notify, split_dev_set_notify } from "./split/device";
 export {
   packed_drv_init,
   packed_drv_add,
@@ -24,6 +24,7 @@ export {
   packed_dev_init,
   packed_dev_pop,
   packed_dev_push,
+  packed_dev_use,
   packed_dev_should_notify,
   packed_dev_set_notify,
   packed_dev_pop_in_order,

@@ -18,7 +18,7 @@ import {
   type Virtqueue,
 } from '../src/internal.js';
 import { lowerMedian, medianBy } from '../src/cli/bench/report.js';
-import { DEFAULT_SPIN_MAX_US, DEFAULT_SPIN_US } from '../src/sim/loops.js';
+import { DEFAULT_SPIN_MAX_US, DEFAULT_SPIN_US, type DevicePublish } from '../src/sim/loops.js';
 
 export interface PingpongOptions {
   /** Ring kinds to run. Default ['split', 'packed']. */
@@ -44,6 +44,12 @@ export interface PingpongOptions {
    * whole rings. ringtest's device publishes every buffer.
    */
   deviceBatch?: number;
+  /**
+   * 'batch' (default): the device publishes what one call popped with one
+   * store; 'each': it publishes every chain as it uses it, as ringtest's
+   * use_buf() (see DevicePublish).
+   */
+  publish?: DevicePublish;
   /** Bytes of each chain's one (device-writable) buffer. Default 64. */
   chainBytes?: number;
 }
@@ -55,6 +61,7 @@ export interface PingpongRow {
   queueSize: number;
   maxInflight: number;
   deviceBatch: number;
+  publish: DevicePublish;
   spinUs: number;
   spinMaxUs: number;
   eventIdx: boolean;
@@ -110,6 +117,7 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
   const durationMs = options.durationMs ?? 2000;
   const warmupMs = options.warmupMs ?? 500;
   const deviceBatch = options.deviceBatch ?? Math.max(1, size >> 2);
+  const publish = options.publish ?? 'batch';
   const rows: PingpongRow[] = [];
   for (const ring of rings) {
     const q = queueFor(ring, size, eventIdx, `pingpong-${ring}`);
@@ -118,6 +126,7 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
       spinUs: options.spinUs,
       spinMaxUs: options.spinMaxUs,
       deviceBatch,
+      publish,
       chainBytes: options.chainBytes,
     });
     try {
@@ -136,6 +145,7 @@ export async function runPingpong(options: PingpongOptions = {}): Promise<Pingpo
         queueSize: size,
         maxInflight: options.maxInflight ?? size,
         deviceBatch,
+        publish,
         spinUs: options.spinUs ?? DEFAULT_SPIN_US,
         spinMaxUs: options.spinMaxUs ?? DEFAULT_SPIN_MAX_US,
         eventIdx,

@@ -27,6 +27,7 @@ import {
   POP_SIZE,
   PUSH_ID,
   QF_EVENT_IDX,
+  QF_IN_ORDER,
   QF_INDIRECT,
   QF_NAIVE,
   QF_NOSPEC,
@@ -84,7 +85,7 @@ import {
   PEVENT_OFF_WRAP,
   PEVENT_WRAP_SHIFT,
 } from "./layout";
-import { bump, needEvent, within } from "../ring";
+import { bump, mbAfterPublish, needEvent, storeRelease16, within } from "../ring";
 import { nospecMask } from "../split/nospec";
 
 // QEMU's VIRTQUEUE_MAX_SIZE: the most s/g entries one element maps.
@@ -719,11 +720,11 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
   }
   const usedIdx = <u32>((d - ring) / PDESC_SIZE);
   // virtqueue_packed_flush(): the first used descriptor last, its flags with
-  // release ordering (a seq-cst store).
+  // release ordering.
   const d0 = ring + <usize>start * PDESC_SIZE;
   store<u16>(d0 + PDESC_ID, <u16>id0);
   store<u32>(d0 + PDESC_LEN, len0);
-  atomic.store<u16>(d0 + PDESC_FLAGS, <u16>usedFlags(startWrap, len0));
+  storeRelease16(d0 + PDESC_FLAGS, usedFlags(startWrap, len0), load<u32>(dev + PDEV_FEATURES));
   const k = <u32>((p - entries) / <usize>stride);
   store<u32>(dev + PDEV_USED_IDX, usedIdx);
   store<u32>(dev + PDEV_USED_WRAP, usedPat >>> PDESC_F_USED_SHIFT);
@@ -740,6 +741,127 @@ export function packed_dev_push(dev: usize, entries: usize, n: u32, stride: u32)
     return fail(dev, id >= num ? E_PUSH_ID_RANGE : E_PUSH_NOT_INFLIGHT, id, k);
   }
   return <i32>k;
+}
+
+// A loopback device's turn on the queue, as ringtest's use_buf() in a loop:
+// up to maxChains buffers, each popped (QEMU virtqueue_pop()) and pushed
+// back used with len = its writable bytes (virtqueue_push()) before the next
+// is read, in one call, so a device that uses one buffer at a time crosses
+// into Wasm once a buffer instead of twice. The pop output holds the last
+// buffer used (record 0, its elements after one record). Returns the buffers
+// used, or -code from the pop or the push of the buffer that failed (the
+// ones before it stay used); PDEV_BATCH_DONE holds the buffers used.
+export function packed_dev_use(dev: usize, out: usize, maxChains: u32, elemCap: u32): i32 {
+  const inOrder = (load<u32>(dev + PDEV_FEATURES) & QF_IN_ORDER) != 0;
+  // In order, the pop records the order its push checks: no fast path.
+  const limit = inOrder ? 0 : dmaFastLimit(<usize>load<u32>(dev + PDEV_DMA_CTX));
+  let k: u32 = 0;
+  while (k < maxChains) {
+    if (limit != 0 && load<u32>(dev + PDEV_BROKEN) == 0) {
+      k += useOneBuffers(dev, out, maxChains - k, elemCap, limit);
+      if (k == maxChains) break;
+    }
+    // Anything else, one buffer through the general pop and push.
+    const n = inOrder ? packed_dev_pop_in_order(dev, out, 1, elemCap) : packed_dev_pop(dev, out, 1, elemCap);
+    if (n == 0) break;
+    const rc = n < 0 ? n : inOrder ? packed_dev_push_in_order(dev, out, 1, POP_SIZE) : packed_dev_push(dev, out, 1, POP_SIZE);
+    if (rc < 0) {
+      store<u32>(dev + PDEV_BATCH_DONE, k);
+      return rc;
+    }
+    k++;
+  }
+  store<u32>(dev + PDEV_BATCH_DONE, k);
+  return <i32>k;
+}
+
+// packed_dev_use's run of one-descriptor buffers in a plain direct context:
+// each is taken where popOneBuffers would take it, with the same checks, its
+// record and element written where a pop of one buffer writes them, and its
+// used descriptor written and published before the next is read, as
+// ringtest's use_buf() does (no record in ids[]: the buffer is never in
+// flight between calls). Stops, leaving the buffer available, where
+// popOneBuffers stops (the general pop then reads it again and reports it).
+// Leaves the state and the counters as that pop and push would, and returns
+// the buffers used.
+function useOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, limit: u64): u32 {
+  const num = load<u32>(dev + PDEV_NUM);
+  const features = load<u32>(dev + PDEV_FEATURES);
+  const ring = <usize>load<u32>(dev + PDEV_DESC);
+  const ringEnd = ring + <usize>num * PDESC_SIZE;
+  const ids = <usize>load<u32>(dev + PDEV_IDS);
+  // No room for an element: the general pop reports it.
+  const end = elemCap != 0 ? maxChains : 0;
+  const nospec = (features & QF_NOSPEC) != 0;
+  let d = ring + <usize>load<u32>(dev + PDEV_LAST_AVAIL) * PDESC_SIZE;
+  // An available one-descriptor buffer: AVAIL = wrap, USED = !wrap, no NEXT, no INDIRECT.
+  let pat: u32 = load<u32>(dev + PDEV_AVAIL_WRAP) != 0 ? PDESC_F_AVAIL : PDESC_F_USED;
+  let u = ring + <usize>load<u32>(dev + PDEV_USED_IDX) * PDESC_SIZE;
+  // A used descriptor: AVAIL = USED = the used wrap counter.
+  let usedPat: u32 = load<u32>(dev + PDEV_USED_WRAP) != 0 ? WRAP_BITS : 0;
+  // A pop of one buffer: its record first, its element after it.
+  const e = out + POP_SIZE;
+  let bytes: u64 = 0;
+  let k: u32 = 0;
+  while (k < end) {
+    // Acquire: the descriptor was written before its flags.
+    const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
+    if ((flags & (WRAP_BITS | PDESC_F_INDIRECT | PDESC_F_NEXT)) != pat) break;
+    const addr = load<u64>(d + PDESC_ADDR);
+    const len = load<u32>(d + PDESC_LEN);
+    const id = <u32>load<u16>(d + PDESC_ID);
+    if (len == 0) break;
+    if (addr > limit) break;
+    if (<u64>len > limit - addr) break;
+    if (id >= num) break;
+    let at = id;
+    if (nospec) at &= nospecMask(id, num);
+    if (load<u16>(ids + <usize>at * 2) != 0) break;
+    const write = flags & PDESC_F_WRITE;
+    const writeBytes = write != 0 ? len : 0;
+    storeIov(e, addr, len, write, plainLinear(addr));
+    store<u32>(out + POP_ID, id);
+    store<u32>(out + POP_WRITE_BYTES, writeBytes);
+    store<u32>(out + POP_READ_BYTES, len - writeBytes);
+    store<u32>(out + POP_ELEM_END, 1);
+    k++;
+    // virtqueue_packed_fill_desc() and virtqueue_packed_flush() for this buffer.
+    store<u32>(u + PDESC_LEN, writeBytes);
+    store<u16>(u + PDESC_ID, <u16>id);
+    storeRelease16(u + PDESC_FLAGS, usedPat | (writeBytes != 0 ? PDESC_F_WRITE : 0), features);
+    bytes += writeBytes;
+    d += PDESC_SIZE;
+    if (d == ringEnd) {
+      d = ring;
+      pat ^= WRAP_BITS;
+    }
+    u += PDESC_SIZE;
+    if (u == ringEnd) {
+      u = ring;
+      usedPat ^= WRAP_BITS;
+      // QEMU forgets the last signalled index when the used index wraps.
+      store<u32>(dev + PDEV_SIGNALLED_VALID, 0);
+    }
+  }
+  if (k == 0) return 0;
+  const lastAvail = <u32>((d - ring) / PDESC_SIZE);
+  const wrap: u32 = pat == PDESC_F_AVAIL ? 1 : 0;
+  store<u32>(dev + PDEV_LAST_AVAIL, lastAvail);
+  store<u32>(dev + PDEV_AVAIL_WRAP, wrap);
+  store<u32>(dev + PDEV_USED_IDX, <u32>((u - ring) / PDESC_SIZE));
+  store<u32>(dev + PDEV_USED_WRAP, usedPat != 0 ? 1 : 0);
+  const stats = <usize>load<u32>(dev + PDEV_STATS);
+  bump(stats, ST_CHAINS_POPPED, k);
+  bump(stats, ST_DESCS_POPPED, k);
+  bump(stats, ST_CHAINS_USED, k);
+  bump(stats, ST_BYTES_USED, bytes);
+  dmaCountMaps(<usize>load<u32>(dev + PDEV_DMA_CTX), k);
+  // As packed_dev_pop: with event idx and notifications on, ask for a kick at the next descriptor.
+  if ((features & QF_EVENT_IDX) != 0 && load<u32>(dev + PDEV_NOTIFY_ENABLED) != 0) {
+    const area = <usize>load<u32>(dev + PDEV_DEVICE_AREA);
+    atomic.store<u16>(area + PEVENT_OFF_WRAP, <u16>(lastAvail | (wrap << PEVENT_WRAP_SHIFT)));
+  }
+  return k;
 }
 
 // The device's record of buffer `id` (QEMU's VirtQueueElement.ndescs): the
@@ -765,7 +887,8 @@ function usedFlags(wrap: u32, len: u32): u32 {
 // was pushed since the last decision.
 export function packed_dev_should_notify(dev: usize): i32 {
   const area = <usize>load<u32>(dev + PDEV_DRIVER_AREA);
-  // smp_mb(): the seq-cst flag store of the push orders before this load.
+  // smp_mb() between the push's flag store and this load.
+  mbAfterPublish(dev + PDEV_FEATURES);
   const snap = atomic.load<u32>(area + PEVENT_OFF_WRAP);
   const flags = snap >>> 16;
   const valid = load<u32>(dev + PDEV_SIGNALLED_VALID) != 0;
@@ -904,7 +1027,7 @@ export function packed_dev_push_in_order(dev: usize, entries: usize, n: u32, str
     const d0 = ring + <usize>start * PDESC_SIZE;
     store<u16>(d0 + PDESC_ID, <u16>lastId);
     store<u32>(d0 + PDESC_LEN, lastLen);
-    atomic.store<u16>(d0 + PDESC_FLAGS, <u16>usedFlags(startWrap, lastLen));
+    storeRelease16(d0 + PDESC_FLAGS, usedFlags(startWrap, lastLen), load<u32>(dev + PDEV_FEATURES));
     store<u32>(dev + PDEV_USED_IDX, pos);
     store<u32>(dev + PDEV_USED_WRAP, wrap);
     if (wrapped) store<u32>(dev + PDEV_SIGNALLED_VALID, 0);

@@ -101,7 +101,7 @@ import {
   PSTATE_TOKEN,
   PSTATE_WLEN,
 } from "./layout";
-import { bump, inWindow, needEvent } from "../ring";
+import { bump, inWindow, mbAfterPublish, needEvent, storeRelease16 } from "../ring";
 import { nospecMask } from "../split/nospec";
 
 // Both wrap bits of a descriptor's flags: AVAIL (bit 7) and USED (bit 15).
@@ -348,8 +348,8 @@ function addOneBuffers(drv: usize, req: usize, n: u32, dmaBase: u64, dmaSize: u6
     if (p < stop) break;
   }
   const k = <u32>((p - req) / (REQ_HDR_SIZE + SG_SIZE));
-  // virtio_wmb() then the first head's flags: a seq-cst store is a release store.
-  atomic.store<u16>(d0 + PDESC_FLAGS, <u16>firstFlags);
+  // virtio_wmb() then the first head's flags.
+  storeRelease16(d0 + PDESC_FLAGS, firstFlags, load<u32>(drv + PDRV_FEATURES));
   store<u32>(drv + PDRV_NEXT_AVAIL, i);
   store<u32>(drv + PDRV_AVAIL_WRAP, pat == PDESC_F_AVAIL ? 1 : 0);
   store<u32>(drv + PDRV_FREE_HEAD, freeHead);
@@ -550,8 +550,8 @@ function packedWrite(drv: usize, req: usize, m: u32, indirect: bool, indirCap: u
     descs += need;
     p = sg + <usize>total * SG_SIZE;
   }
-  // virtio_wmb() then the first head's flags: a seq-cst store is a release store.
-  atomic.store<u16>(ring + <usize>start * PDESC_SIZE + PDESC_FLAGS, <u16>firstFlags);
+  // virtio_wmb() then the first head's flags.
+  storeRelease16(ring + <usize>start * PDESC_SIZE + PDESC_FLAGS, firstFlags, load<u32>(drv + PDRV_FEATURES));
   store<u32>(drv + PDRV_NEXT_AVAIL, i);
   store<u32>(drv + PDRV_AVAIL_WRAP, wrap);
   store<u32>(drv + PDRV_FREE_HEAD, freeHead);
@@ -561,8 +561,8 @@ function packedWrite(drv: usize, req: usize, m: u32, indirect: bool, indirCap: u
 // virtqueue_kick_prepare_packed(): 1 when the device asked to be notified of
 // the descriptors made available since the last call.
 export function packed_drv_kick_prepare(drv: usize): i32 {
-  // virtio_mb(): the seq-cst flag store in packed_drv_add orders before these
-  // seq-cst loads.
+  // virtio_mb() between packed_drv_add's flag store and the loads below.
+  mbAfterPublish(drv + PDRV_FEATURES);
   const num = load<u32>(drv + PDRV_NUM);
   const newIdx = load<u32>(drv + PDRV_NEXT_AVAIL);
   const oldIdx = newIdx - load<u32>(drv + PDRV_NUM_ADDED);

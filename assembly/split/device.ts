@@ -77,7 +77,7 @@ import {
   VRING_USED_IDX,
   VRING_USED_RING,
 } from "../layout";
-import { bump, needEvent, within } from "../ring";
+import { bump, mbAfterPublish, needEvent, storeRelease16, within } from "../ring";
 import { nospecMask } from "./nospec";
 
 // QEMU's VIRTQUEUE_MAX_SIZE: the most s/g entries one element maps
@@ -509,7 +509,7 @@ export function split_dev_push(dev: usize, entries: usize, n: u32, stride: u32):
   }
   if (k > 0) {
     // smp_wmb() then used->idx (virtqueue_split_flush).
-    atomic.store<u16>(used + VRING_USED_IDX, <u16>usedIdx);
+    storeRelease16(used + VRING_USED_IDX, usedIdx, load<u32>(dev + DEV_FEATURES));
     // virtqueue_split_flush(): once the used index has run so far past the
     // last index the device signalled that 16 bits cannot tell them apart,
     // forget it, so the next should_notify interrupts rather than compare
@@ -532,8 +532,8 @@ export function split_dev_push(dev: usize, entries: usize, n: u32, stride: u32):
 // virtio_split_should_notify(): 1 when the driver wants an interrupt for what
 // was pushed since the last decision.
 export function split_dev_should_notify(dev: usize): i32 {
-  // smp_mb(): used->idx (a seq-cst store in split_dev_push) is ordered before
-  // the seq-cst loads below.
+  // smp_mb() between split_dev_push's used->idx store and the loads below.
+  mbAfterPublish(dev + DEV_FEATURES);
   const avail = <usize>load<u32>(dev + DEV_AVAIL);
   let notify: bool;
   if ((load<u32>(dev + DEV_FEATURES) & QF_EVENT_IDX) == 0) {
@@ -574,4 +574,24 @@ export function split_dev_set_notify(dev: usize, enable: u32): i32 {
   // smp_mb(): the request (a seq-cst store above) is ordered before the
   // seq-cst load of avail->idx.
   return <u32>atomic.load<u16>(avail + VRING_AVAIL_IDX) != load<u32>(dev + DEV_LAST_AVAIL) ? 1 : 0;
+}
+
+// A loopback device's turn, as packed_dev_use: up to maxChains buffers, each
+// popped (split_dev_pop of one) and pushed back used with len = its writable
+// bytes before the next is read. Returns the buffers used, or -code from the
+// buffer that failed; DEV_BATCH_DONE holds the buffers used.
+export function split_dev_use(dev: usize, out: usize, maxChains: u32, elemCap: u32): i32 {
+  let k: u32 = 0;
+  while (k < maxChains) {
+    const n = split_dev_pop(dev, out, 1, elemCap);
+    if (n == 0) break;
+    const rc = n < 0 ? n : split_dev_push(dev, out, 1, POP_SIZE);
+    if (rc < 0) {
+      store<u32>(dev + DEV_BATCH_DONE, k);
+      return rc;
+    }
+    k++;
+  }
+  store<u32>(dev + DEV_BATCH_DONE, k);
+  return <i32>k;
 }

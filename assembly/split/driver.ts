@@ -91,7 +91,7 @@ import {
   VRING_USED_IDX,
   VRING_USED_RING,
 } from "../layout";
-import { bump, inWindow, needEvent } from "../ring";
+import { bump, inWindow, mbAfterPublish, needEvent, storeRelease16 } from "../ring";
 import { nospecMask } from "./nospec";
 
 // Linux's vring_alloc_desc_extra(): every descriptor on one free list, in order.
@@ -317,8 +317,7 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
   }
   if (added > 0) {
     // virtio_wmb() then avail->idx: the device must see the ring entries first.
-    // A sequentially consistent store is at least a release store.
-    atomic.store<u16>(avail + VRING_AVAIL_IDX, <u16>availIdx);
+    storeRelease16(avail + VRING_AVAIL_IDX, availIdx, load<u32>(drv + DRV_FEATURES));
     store<u32>(drv + DRV_AVAIL_IDX_SHADOW, availIdx);
     // virtqueue_add_split(): once 65535 chains were added since the last
     // kick decision, Linux kicks at once, because kick_prepare's window
@@ -350,6 +349,8 @@ export function split_drv_add(drv: usize, req: usize, n: u32): i32 {
 // avail->idx from oldIdx to newIdx (vring_need_event on avail_event, or the
 // NO_NOTIFY flag without event idx).
 function kickWanted(drv: usize, newIdx: u32, oldIdx: u32): bool {
+  // virtio_mb() between the avail->idx store and the loads below.
+  mbAfterPublish(drv + DRV_FEATURES);
   const used = <usize>load<u32>(drv + DRV_USED);
   if ((load<u32>(drv + DRV_FEATURES) & QF_EVENT_IDX) != 0) {
     const num = load<u32>(drv + DRV_NUM);

@@ -13,6 +13,8 @@ export interface WasmCore {
   split_drv_enable_cb(drv: number): number;
   split_dev_pop(dev: number, out: number, maxChains: number, elemCap: number): number;
   split_dev_push(dev: number, entries: number, n: number, stride: number): number;
+  /** A loopback device's turn: split_dev_pop, then split_dev_push of what it popped (len = writable bytes). */
+  split_dev_use(dev: number, out: number, maxChains: number, elemCap: number): number;
   split_dev_should_notify(dev: number): number;
   split_dev_set_notify(dev: number, enable: number): number;
   packed_drv_init(drv: number): void;
@@ -24,6 +26,8 @@ export interface WasmCore {
   packed_dev_init(dev: number): void;
   packed_dev_pop(dev: number, out: number, maxChains: number, elemCap: number): number;
   packed_dev_push(dev: number, entries: number, n: number, stride: number): number;
+  /** A loopback device's turn: packed_dev_pop, then packed_dev_push of what it popped (len = writable bytes). */
+  packed_dev_use(dev: number, out: number, maxChains: number, elemCap: number): number;
   packed_dev_should_notify(dev: number): number;
   packed_dev_set_notify(dev: number, enable: number): number;
   /** VIRTIO_F_IN_ORDER: packed_drv_add, then each chain's total length for skipped completions. */

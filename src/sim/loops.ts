@@ -50,6 +50,16 @@ export interface Fault {
   afterChains?: number;
 }
 
+/**
+ * How a split pair's device hands chains back. 'batch': it pops up to
+ * deviceBatch chains and pushes them back with one publish (QEMU's
+ * virtqueue_fill() for each, then one virtqueue_flush()). 'each': it uses up
+ * to deviceBatch chains one at a time, each popped and published before the
+ * next is read (QEMU's virtqueue_push() per element; ringtest's use_buf()
+ * loop), still in one call into the core.
+ */
+export type DevicePublish = 'batch' | 'each';
+
 export interface LoopOptions {
   /** Check every completion: tokens come back in order, exactly once, with len = chainBytes. */
   verify?: boolean;
@@ -86,6 +96,8 @@ export interface LoopOptions {
   maxInflight?: number;
   /** Most chains the device pops (and pushes back) per call; default the queue size. */
   deviceBatch?: number;
+  /** How the device publishes what it used; see DevicePublish. Default 'batch'. */
+  publish?: DevicePublish;
   fault?: Fault;
 }
 
@@ -101,6 +113,8 @@ const CHECK_MASK = 1023;
  * sleeps: as Linux's xmit_more and QEMU's one virtio_notify per pass do.
  */
 const NOTIFY_EVERY = 64;
+/** A running loop beats every BEAT_MASK + 1 turns (a partner looks every 64 empty polls and after spinUs). */
+const BEAT_MASK = 15;
 export const DEFAULT_SPIN_US = 20;
 export const DEFAULT_SPIN_MAX_US = 10000;
 /** How long a stopping driver waits for its chains in flight. */
@@ -534,8 +548,9 @@ export function driverLoop(
   Atomics.store(i32, W_DRV_STATE, STATE_RUNNING);
   try {
     for (;;) {
-      c.turns++;
-      beat(i32, W_DRV_BEAT);
+      // The partner polls this word while it spins: a store every turn would
+      // take its cache line back from that core every turn.
+      if ((++c.turns & BEAT_MASK) === 0) beat(i32, W_DRV_BEAT);
       if ((c.turns & CHECK_MASK) === 0) {
         if (!draining && (Atomics.load(i32, 0) !== 0 || performance.now() >= deadline)) draining = true;
         // A device that stopped answering must not keep the driver here.
@@ -616,6 +631,7 @@ export function deviceLoop(ctl: Control, q: Virtqueue, opts: LoopOptions = {}): 
   const waitMs = opts.waitMs ?? 20;
   const fault = opts.fault;
   const popMax = Math.max(1, Math.min(opts.deviceBatch ?? q.size, q.size));
+  const each = opts.publish === 'each';
   let idle = 0;
   /** Chains pushed since the last interrupt decision. */
   let unsignalled = 0;
@@ -631,8 +647,7 @@ export function deviceLoop(ctl: Control, q: Virtqueue, opts: LoopOptions = {}): 
   Atomics.store(i32, W_DEV_STATE, STATE_RUNNING);
   try {
     for (;;) {
-      c.turns++;
-      beat(i32, W_DEV_BEAT);
+      if ((++c.turns & BEAT_MASK) === 0) beat(i32, W_DEV_BEAT);
       if ((c.turns & CHECK_MASK) === 0) {
         if (Atomics.load(i32, 0) !== 0) break;
         if (fault && c.chains >= (fault.afterChains ?? 0)) {
@@ -645,9 +660,9 @@ export function deviceLoop(ctl: Control, q: Virtqueue, opts: LoopOptions = {}): 
         c.elapsedMs = performance.now() - t0;
         ctl.publish('device', c);
       }
-      const n = v.popBatch(popMax);
+      const n = each ? v.useBatch(popMax) : v.popBatch(popMax);
       if (n > 0) {
-        v.pushPopped(n);
+        if (!each) v.pushPopped(n);
         c.chains += n;
         if ((unsignalled += n) >= NOTIFY_EVERY) signal();
         if (idle > 0) wait.found(c);

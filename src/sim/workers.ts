@@ -6,11 +6,11 @@ import type { Virtqueue } from '../virtqueue/queue.js';
 import type { QueueStats } from '../virtqueue/stats.js';
 import { oneBufferBatch, queueHandle, type BatchHandle, type QueueHandle } from './attach.js';
 import { Control, type ThreadCounters } from './control.js';
-import type { Fault, RunLimits } from './loops.js';
+import type { DevicePublish, Fault, RunLimits } from './loops.js';
 import { QueueWorker } from './queue-worker.js';
 
 export type { ThreadCounters } from './control.js';
-export type { RunLimits, Fault } from './loops.js';
+export type { DevicePublish, RunLimits, Fault } from './loops.js';
 
 function checkLimits(l: RunLimits): void {
   if (l.chains === undefined && l.durationMs === undefined) {
@@ -186,6 +186,8 @@ export interface SplitPairOptions {
   maxInflight?: number;
   /** Most chains the device thread pops and pushes back per call. Default the queue size. */
   deviceBatch?: number;
+  /** One publish per call ('batch', default) or one per chain ('each', ringtest's use_buf()); see DevicePublish. */
+  publish?: DevicePublish;
   /**
    * How long in µs a thread spins before it sleeps when the other thread is
    * asleep or away, and how long the other's heartbeat must stop before it
@@ -264,6 +266,7 @@ export class SplitPair {
       maxPolls: opts.maxPolls,
       waitMs: opts.waitMs,
       deviceBatch: opts.deviceBatch,
+      publish: opts.publish,
       fault: opts.deviceFault,
     };
     const call = deviceWorker.call(() => deviceWorker.api.device(this.handle, this.ctl.addr, devOpts));

@@ -88,6 +88,7 @@ export abstract class DeviceFace {
 
   protected abstract popRaw(out: number, max: number, elemCap: number): number;
   protected abstract pushRaw(entries: number, n: number, stride: number): number;
+  protected abstract useRaw(out: number, max: number, elemCap: number): number;
   protected abstract shouldNotifyRaw(): number;
   protected abstract setNotifyRaw(enable: number): number;
 
@@ -185,6 +186,20 @@ export abstract class DeviceFace {
   /** Pushes the first n chains of the last pop back as used, each with len = its writable bytes. */
   pushPopped(n: number): number {
     return this.pushAt(this.popOut, n, L.POP_SIZE);
+  }
+
+  /**
+   * A loopback device's turn, as ringtest's use_buf() in a loop: up to `max`
+   * available chains, each popped and pushed back used (len = its writable
+   * bytes) before the next is read, in one engine call. Returns how many;
+   * chain(0) is then the last one used. Throws VirtqueueError for the chain
+   * that broke the protocol (error.done: the chains used before it).
+   */
+  useBatch(max = this.popChains): number {
+    this.recordsOfLastPop = 1;
+    const rc = this.useRaw(this.popOut, max, this.popElements);
+    if (rc < 0) throw this.error(rc);
+    return rc;
   }
 
   /** Pushes used elements, publishing once per queue-size worth. */

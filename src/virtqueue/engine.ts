@@ -15,6 +15,7 @@ export type SplitEngine = Pick<
   | 'split_drv_enable_cb'
   | 'split_dev_pop'
   | 'split_dev_push'
+  | 'split_dev_use'
   | 'split_dev_should_notify'
   | 'split_dev_set_notify'
 >;
@@ -33,6 +34,7 @@ export type PackedEngine = Pick<
   | 'packed_dev_init'
   | 'packed_dev_pop'
   | 'packed_dev_push'
+  | 'packed_dev_use'
   | 'packed_dev_should_notify'
   | 'packed_dev_set_notify'
   | 'packed_drv_add_in_order'

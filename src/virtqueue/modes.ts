@@ -47,5 +47,18 @@ export function modeFlags(o: TrustModeOptions, reference: boolean, where: string
   if (!hardened && reference) {
     throw new ConfigError(`${where}: hardened false needs engine wasm (the reference model is the hardened oracle)`);
   }
-  return (hardened ? 0 : L.QF_NAIVE) | (o.nospec ? L.QF_NOSPEC : 0) | (lenCheck === 'ring' ? L.QF_USED_LEN_RING : 0);
+  return (
+    (hardened ? 0 : L.QF_NAIVE) |
+    (o.nospec ? L.QF_NOSPEC : 0) |
+    (lenCheck === 'ring' ? L.QF_USED_LEN_RING : 0) |
+    (STORES_ORDERED ? L.QF_STORE_ORDERED : 0)
+  );
 }
+
+/**
+ * Whether this CPU keeps stores in program order (x86 and x86-64: total store
+ * order), so the Wasm core may publish ring indices and flags with plain
+ * stores (see QF_STORE_ORDERED). Anywhere else, or where it cannot tell (a
+ * browser), every publish stays a seq-cst atomic store.
+ */
+export const STORES_ORDERED = typeof process !== 'undefined' && (process.arch === 'x64' || process.arch === 'ia32');

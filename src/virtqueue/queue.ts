@@ -51,6 +51,8 @@ export interface QueueDevice {
   chain(k: number): Chain;
   pop(max?: number): Chain[];
   pushPopped(n: number): number;
+  /** Up to max chains, each popped and pushed back used before the next, in one engine call (a loopback device's turn; see DeviceFace.useBatch). */
+  useBatch(max?: number): number;
   push(elems: readonly UsedElem[]): number;
   shouldNotify(): boolean;
   setNotify(enable: boolean): boolean;

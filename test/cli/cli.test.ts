@@ -83,7 +83,11 @@ describe('vqsim command line', () => {
     await rejects(['bench', 'pingpong', '--time', '5'], /--time 5: .*from 10 to 600000/);
     await rejects(['bench', 'pingpong', 'extra'], /unexpected argument extra/);
     await rejects(['bench', 'pingpong', '--spin-max-us', '0'], /--spin-max-us 0: .*from 1 to 10000000/);
-    for (const flag of ['--queue-size', '--max-inflight', '--device-batch']) {
+    await rejects(
+      ['bench', 'pingpong', '--publish', 'eachh'],
+      /^vqsim: --publish eachh: must be batch or each \(did you mean each\?\)\n$/,
+    );
+    for (const flag of ['--queue-size', '--max-inflight', '--device-batch', '--publish']) {
       await rejects(
         ['bench', 'pingpong', '--like-ringtest', flag, '64'],
         new RegExp(`^vqsim: ${flag}: --like-ringtest sets it \\(give one or the other\\)\n$`),
@@ -154,15 +158,17 @@ describe('vqsim command line', () => {
     }
   });
 
-  it("bench pingpong --like-ringtest runs with ringtest's defaults: ring 256, 256 in flight, one chain per device call", async () => {
+  it("bench pingpong --like-ringtest runs with ringtest's defaults: ring 256, 256 in flight, each chain published as it is used", async () => {
     const r = await run('bench', 'pingpong', '--like-ringtest', '--ring', 'split,packed', '--time', '20', '--json');
     expect(r.code).toBe(0);
     const rows = (JSON.parse(r.out) as { rows: Record<string, unknown>[] }).rows;
     expect(rows.map((x) => x.ring)).toEqual(['split', 'packed']);
-    for (const row of rows) expect(row).toMatchObject({ queueSize: 256, maxInflight: 256, deviceBatch: 1 });
+    for (const row of rows) {
+      expect(row).toMatchObject({ queueSize: 256, maxInflight: 256, deviceBatch: 256, publish: 'each' });
+    }
     const t = await run('bench', 'pingpong', '--like-ringtest', '--ring', 'packed', '--time', '20');
     expect(t.out).toMatch(/ringtest's defaults/);
-    expect(t.out).toMatch(/^[! ] packed\s+256\s+256\s+1\s/m);
+    expect(t.out).toMatch(/^[! ] packed\s+256\s+256\s+256\s+each\s/m);
   });
 
   it('bench colocated runs the native baseline in the same rounds, or says why not', { timeout: 60_000 }, async () => {

@@ -151,6 +151,26 @@ describe('split pairs: driver and device on two threads', () => {
     await expect(pair.run({ chains: 1 })).rejects.toMatchObject({ code: 'WORKER_STOPPED' });
   });
 
+  it.each(rings)('%s: a device that publishes each chain as it uses it (ringtest use_buf) loses none', async (ring) => {
+    const q = queue(ring, `each-${ring}`, 64);
+    const pair = await SplitPair.start(q, {
+      verify: true,
+      maxInflight: 64,
+      maxPolls: 64,
+      deviceBatch: 64,
+      publish: 'each',
+    });
+    try {
+      expect((await pair.run(upTo(20_000))).chains).toBe(20_000);
+    } finally {
+      const s = await pair.stop();
+      expect(s.device.chains).toBe(20_000);
+      expect(s.queue.chainsPopped).toBe(20_000);
+      expect(s.queue.chainsUsed).toBe(20_000);
+    }
+    expectBalanced(q, 20_000);
+  });
+
   it.each(rings)('%s: an idle side sleeps on its doorbell and is woken by the other', async (ring) => {
     const q = queue(ring, `bell-${ring}`, 16);
     const pair = await SplitPair.start(q, { maxPolls: 32, waitMs: 20, maxInflight: 1, verify: true });

@@ -47,6 +47,7 @@ type Op =
   | { op: 'pop'; max: number }
   | { op: 'push'; picks: number[]; lens: number[] }
   | { op: 'pushPopped'; n: number }
+  | { op: 'use'; max: number }
   | { op: 'pushId'; id: number; len: number }
   | { op: 'reap'; max: number }
   | { op: 'disableCb' }
@@ -112,6 +113,7 @@ const opArb = (size: number): fc.Arbitrary<Op> =>
       weight: 2,
       arbitrary: fc.record({ op: fc.constant('pushPopped' as const), n: fc.integer({ min: 1, max: size }) }),
     },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant('use' as const), max: fc.integer({ min: 1, max: size }) }) },
     {
       weight: 1,
       arbitrary: fc.record({ op: fc.constant('pushId' as const), id: fc.nat({ max: 2 * size }), len: fc.nat() }),
@@ -290,6 +292,12 @@ class Machine {
         this.lastPop = this.lastPop.slice(n);
         const done = q.device.pushPopped(n);
         return done;
+      }
+      case 'use': {
+        // The pop output now holds the last chain used, which is not in flight.
+        this.lastPop = [];
+        const n = q.device.useBatch(s.max);
+        return { n, last: n > 0 ? q.device.chain(0) : null };
       }
       case 'pushId':
         return q.device.push([{ id: s.id, len: s.len }]);

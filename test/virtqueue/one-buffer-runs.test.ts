@@ -116,6 +116,55 @@ describe.each(['split', 'packed'] as const)('one-buffer runs (%s ring)', (ring) 
     expect(q.device.broken).toBe(true);
   });
 
+  // useBatch (useOneBuffers on the packed ring): each buffer popped and
+  // published used before the next is read, as ringtest's use_buf().
+  it('useBatch: each buffer used and published in turn, the last one in the pop output', () => {
+    const { q, buf } = machine(ring);
+    for (let k = 0; k < 6; k++) {
+      const writable = k % 2 === 1;
+      const b = [{ addr: buf + 64 * k, len: 16 + k }];
+      expect(writable ? q.driver.add([], b, k) : q.driver.add(b, [], k)).toBe(true);
+    }
+    q.driver.kick();
+    expect(q.device.useBatch(4)).toBe(4);
+    // The fourth buffer (k = 3, device-writable, 19 bytes) is the one left in the pop output.
+    expect(q.device.chain(0)).toMatchObject({ readBytes: 0, writeBytes: 19 });
+    expect(q.device.inflight).toBe(0);
+    expect(q.driver.getUsed().map((c) => [c.token, c.len])).toEqual([
+      [0, 0],
+      [1, 17],
+      [2, 0],
+      [3, 19],
+    ]);
+    expect(q.device.useBatch(64)).toBe(2);
+    expect(q.device.useBatch(64)).toBe(0);
+    expect(q.driver.getUsed().map((c) => c.token)).toEqual([4, 5]);
+    const st = q.stats();
+    expect([st.chainsPopped, st.descsPopped, st.chainsUsed, st.bytesUsed]).toEqual([6, 6, 6, 17 + 19 + 21]);
+  });
+
+  it('useBatch: a bad descriptor after three good ones: those are used and seen by the driver, the queue breaks', () => {
+    const { q, mem, buf } = machine(ring);
+    for (let k = 0; k < 5; k++) expect(q.driver.add([], [{ addr: buf + 64 * k, len: 64 }], k)).toBe(true);
+    q.driver.kick();
+    mem.writeU64(descAddr(q, 3), BigInt(RAM + 4096));
+    expectVqError(() => q.device.useBatch(5), {
+      code: 'ADDRESS_OUTSIDE_GUEST_RAM',
+      detectedBy: 'device',
+      violation: true,
+      message: `vqR: virtio: bogus descriptor or out of resources (address 0x${(RAM + 4096).toString(16)})`,
+      done: 3,
+    });
+    expect(q.device.broken).toBe(true);
+    expect(q.device.inflight).toBe(0);
+    expect(q.driver.getUsed().map((c) => [c.token, c.len])).toEqual([
+      [0, 64],
+      [1, 64],
+      [2, 64],
+    ]);
+    expect(q.device.useBatch(5)).toBe(0);
+  });
+
   // popPlainChains: the run of longer direct chains in a plain context.
   it('a bad descriptor inside a run of longer chains: those before it stay popped, the queue breaks', () => {
     const { q, mem, buf } = machine(ring);

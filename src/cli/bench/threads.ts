@@ -8,7 +8,7 @@ import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { loadBenchPolicy, narrow, ringBit } from './policy-features.js';
 import { buildNative, runNativeParallel } from './native.js';
-import { choices, duration, ints, parseFlags, roundsOf } from './options.js';
+import { choices, duration, ints, parseFlags, roundsOf, suggest } from './options.js';
 
 export const PINGPONG_HELP = `Usage: vqsim bench pingpong [options]
 
@@ -22,17 +22,21 @@ longer than its adaptive spin budget (so a pair shares busy cores gracefully).
 
 A round trip is one chain added by the driver, popped, pushed back used and
 reaped. --like-ringtest sets what ringtest's defaults set: a ring of 256, up to
-256 chains in flight, one chain per device call (ringtest's host uses and
-publishes each buffer on its own); compare with its virtio_ring_0_9 (split) and
-ring (packed-style) binaries: bench/ringtest.mjs runs both side by side.
+256 chains in flight, and a device that uses each buffer on its own, popping it
+and publishing it used before it reads the next (ringtest's use_buf() loop);
+compare with its virtio_ring_0_9 (split) and ring (packed-style) binaries:
+bench/ringtest.mjs runs both side by side.
 
 Options:
   --ring <split,packed>     ring layouts (default split,packed)
   --policy <file|preset>    a trust policy: a ring layout it refuses is left out (and said)
   --queue-size <n>          queue size, 1 to 32768, a power of two for split (default 256)
   --max-inflight <n>        most chains in flight, 1 to the queue size (default the queue size)
-  --device-batch <n>        most chains the device pops per call (default queue size / 4)
-  --like-ringtest           ringtest's defaults: --queue-size 256 --max-inflight 256 --device-batch 1
+  --device-batch <n>        most chains the device uses per call (default queue size / 4)
+  --publish <batch|each>    batch: one publish for what a call popped (QEMU virtqueue_flush);
+                            each: every chain published as it is used (ringtest use_buf) (default batch)
+  --like-ringtest           ringtest's defaults: --queue-size 256 --max-inflight 256
+                            --device-batch 256 --publish each
   --spin-us <n>             shortest spin before sleeping, µs, 1 to 10^6 (default 20)
   --spin-max-us <n>         longest spin for a stalled partner on another CPU, µs, 1 to 10^7 (default 10000)
   --time <ms>               measured time per ring, 10 to 600000 ms; 500ms, 2s (default 2000)
@@ -157,16 +161,19 @@ const f2 = (x: number) => x.toFixed(2);
 
 /**
  * tools/virtio/ringtest's defaults (main.c): ring_size 256, max_outstanding
- * INT_MAX (so the ring bounds it), and a host that uses and publishes one
- * buffer per use_buf() call.
+ * INT_MAX (so the ring bounds it), and a host that calls use_buf() while
+ * buffers are available, each call using and publishing one buffer: here one
+ * call into the core uses what is there (up to the ring), each chain popped
+ * and published before the next is read.
  */
-export const RINGTEST = { queueSize: 256, maxInflight: 256, deviceBatch: 1 } as const;
+export const RINGTEST = { queueSize: 256, maxInflight: 256, deviceBatch: 256, publish: 'each' } as const;
 
 export async function pingpongCommand(args: string[], io: Io): Promise<number> {
   const v = parseFlags(args, {
     ...common,
     'max-inflight': { type: 'string' },
     'device-batch': { type: 'string' },
+    publish: { type: 'string' },
     'spin-us': { type: 'string' },
     'spin-max-us': { type: 'string' },
     'like-ringtest': { type: 'boolean' },
@@ -179,7 +186,7 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
   }
   const like = v['like-ringtest'] === true;
   if (like) {
-    for (const flag of ['queue-size', 'max-inflight', 'device-batch']) {
+    for (const flag of ['queue-size', 'max-inflight', 'device-batch', 'publish']) {
       if (v[flag] !== undefined) throw new UsageError(`--${flag}: --like-ringtest sets it (give one or the other)`);
     }
   }
@@ -191,6 +198,11 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
   const deviceBatch = like
     ? RINGTEST.deviceBatch
     : one('device-batch', v['device-batch'] as string | undefined, 1, queueSize, upTo);
+  const publishArg = (v.publish as string | undefined) ?? 'batch';
+  if (publishArg !== 'batch' && publishArg !== 'each') {
+    throw new UsageError(`--publish ${publishArg}: must be batch or each${suggest(publishArg, ['batch', 'each'])}`);
+  }
+  const publish = like ? RINGTEST.publish : publishArg;
   const spinUs = one('spin-us', v['spin-us'] as string | undefined, 1, 1e6, 'must be a whole number from 1 to 1000000');
   const spinMaxUs = one(
     'spin-max-us',
@@ -215,6 +227,7 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
         queueSize,
         maxInflight,
         deviceBatch,
+        publish,
         spinUs,
         spinMaxUs,
         durationMs,
@@ -239,7 +252,19 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
   }
   warnings.push(...pingpongWarnings(rows, perRound));
   printWarnings(io, warnings);
-  const options = { rings, queueSize, maxInflight, deviceBatch, spinUs, spinMaxUs, durationMs, warmupMs, rounds, like };
+  const options = {
+    rings,
+    queueSize,
+    maxInflight,
+    deviceBatch,
+    publish,
+    spinUs,
+    spinMaxUs,
+    durationMs,
+    warmupMs,
+    rounds,
+    like,
+  };
   if (v.json) {
     io.out(jsonDocument('bench pingpong', options, rows, warnings));
     return 0;
@@ -249,12 +274,12 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
     `vqsim bench pingpong: driver and device on two threads${like ? ", ringtest's defaults" : ''}, node ${process.version}\n\n`,
   );
   io.out(
-    '  ring    queue  inflight  dev batch  M round trips/s  ns/round trip  kicks  interrupts  driver waits  device waits\n',
+    '  ring    queue  inflight  dev batch  publish  M round trips/s  ns/round trip  kicks  interrupts  driver waits  device waits\n',
   );
   for (const r of rows) {
     io.out(
       `${noisy.has(r.name) ? '!' : ' '} ${r.ring.padEnd(6)}  ${String(r.queueSize).padStart(5)}  ${String(r.maxInflight).padStart(8)}  ` +
-        `${String(r.deviceBatch).padStart(9)}  ` +
+        `${String(r.deviceBatch).padStart(9)}  ${r.publish.padEnd(7)}  ` +
         `${f2(r.roundTripsPerSec / 1e6).padStart(15)}  ${f2(r.nsPerRoundTrip).padStart(13)}  ` +
         `${String(r.kicks).padStart(5)}  ${String(r.interrupts).padStart(10)}  ` +
         `${String(r.driverWaits).padStart(12)}  ${String(r.deviceWaits).padStart(12)}\n`,

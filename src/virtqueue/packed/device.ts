@@ -124,6 +124,9 @@ export class PackedDevice extends DeviceFace {
     if (this.inOrder) return this.pq.engine.packed_dev_push_in_order(this.state, entries, n, stride);
     return this.pq.engine.packed_dev_push(this.state, entries, n, stride);
   }
+  protected useRaw(out: number, max: number, elemCap: number): number {
+    return this.pq.engine.packed_dev_use(this.state, out, max, elemCap);
+  }
   // virtio_packed_should_notify()
   protected shouldNotifyRaw(): number {
     return this.pq.engine.packed_dev_should_notify(this.state);

@@ -550,6 +550,28 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
     return count;
   }
 
+  /** packed_dev_use: up to maxChains buffers, each popped and pushed back used (len = its writable bytes) before the next. */
+  packed_dev_use(dev: number, out: number, maxChains: number, elemCap: number): number {
+    const inOrder = (this.u32(dev + P.PDEV_FEATURES) & L.QF_IN_ORDER) !== 0;
+    const pop = (): number =>
+      inOrder ? this.packed_dev_pop_in_order(dev, out, 1, elemCap) : this.packed_dev_pop(dev, out, 1, elemCap);
+    const push = (): number =>
+      inOrder ? this.packed_dev_push_in_order(dev, out, 1, L.POP_SIZE) : this.packed_dev_push(dev, out, 1, L.POP_SIZE);
+    let k = 0;
+    while (k < maxChains) {
+      const n = pop();
+      if (n === 0) break;
+      const rc = n < 0 ? n : push();
+      if (rc < 0) {
+        this.set32(dev + P.PDEV_BATCH_DONE, k);
+        return rc;
+      }
+      k++;
+    }
+    this.set32(dev + P.PDEV_BATCH_DONE, k);
+    return k;
+  }
+
   packed_dev_push(dev: number, entries: number, n: number, stride: number): number {
     this.set32(dev + P.PDEV_BATCH_DONE, 0);
     if (this.u32(dev + P.PDEV_BROKEN) !== 0) return this.devFail(dev, L.E_BROKEN, 0, 0);

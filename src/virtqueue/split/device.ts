@@ -102,6 +102,9 @@ export class SplitDevice extends DeviceFace {
   protected pushRaw(entries: number, n: number, stride: number): number {
     return this.sq.engine.split_dev_push(this.state, entries, n, stride);
   }
+  protected useRaw(out: number, max: number, elemCap: number): number {
+    return this.sq.engine.split_dev_use(this.state, out, max, elemCap);
+  }
   protected shouldNotifyRaw(): number {
     return this.sq.engine.split_dev_should_notify(this.state);
   }
