@@ -81,6 +81,7 @@ export {
   type SplitPairStats,
   type ThreadCounters,
   type RunLimits,
+  type DevicePublish,
   type Fault,
 } from './sim/workers.js';
 export { queueHandle, attachQueue, type QueueHandle } from './sim/attach.js';

@@ -130,6 +130,51 @@ export function packed_dev_init(dev: usize): void {
   }
 }
 
+// One available buffer of one descriptor at ring descriptor `d`, taken as
+// packed_dev_pop would take it, for the one-buffer runs: its flags match
+// `pat` (is_desc_avail() and no NEXT, no INDIRECT, in one mask test), its
+// length is not 0, it lies inside the plain context's `limit`, and its id is
+// in range and not in flight. Writes its chain record at `r` (elements up to
+// `elemEnd`) and its element at `e`, and returns its ids[] slot; returns 0,
+// writing nothing, for any other buffer (the general pop then reads it again
+// and reports it). Branches rather than materialised booleans for the checks.
+@inline
+function takeOneBuffer(
+  d: usize,
+  pat: u32,
+  limit: u64,
+  num: u32,
+  ids: usize,
+  nospec: bool,
+  r: usize,
+  e: usize,
+  elemEnd: u32,
+): usize {
+  // Acquire: the descriptor was written before its flags.
+  const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
+  if ((flags & (WRAP_BITS | PDESC_F_INDIRECT | PDESC_F_NEXT)) != pat) return 0;
+  const addr = load<u64>(d + PDESC_ADDR);
+  const len = load<u32>(d + PDESC_LEN);
+  const id = <u32>load<u16>(d + PDESC_ID);
+  if (len == 0) return 0;
+  // within(addr, len, limit), as two branches.
+  if (addr > limit) return 0;
+  if (<u64>len > limit - addr) return 0;
+  if (id >= num) return 0;
+  let at = id;
+  if (nospec) at &= nospecMask(id, num);
+  const slot = ids + <usize>at * 2;
+  if (load<u16>(slot) != 0) return 0;
+  const write = flags & PDESC_F_WRITE;
+  storeIov(e, addr, len, write, plainLinear(addr));
+  const writeBytes = write != 0 ? len : 0;
+  store<u32>(r + POP_ID, id);
+  store<u32>(r + POP_WRITE_BYTES, writeBytes);
+  store<u32>(r + POP_READ_BYTES, len - writeBytes);
+  store<u32>(r + POP_ELEM_END, elemEnd);
+  return slot;
+}
+
 // The leading run of buffers of one descriptor (every virtio-net buffer
 // without indirect): the general walk in packed_dev_pop for a buffer of one,
 // checks included, in a loop of its own with few live values, which V8 keeps
@@ -170,31 +215,10 @@ function popOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
     // in the loop) in every iteration, besides the multiply.
     let e = elems + <usize>k * ELEM_SIZE;
     while (k < stop) {
-      // Acquire: the descriptor was written before its flags.
-      const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
-      if ((flags & (WRAP_BITS | PDESC_F_INDIRECT | PDESC_F_NEXT)) != pat) break;
-      const addr = load<u64>(d + PDESC_ADDR);
-      const len = load<u32>(d + PDESC_LEN);
-      const id = <u32>load<u16>(d + PDESC_ID);
-      if (len == 0) break;
-      // within(addr, len, limit), as two branches.
-      if (addr > limit) break;
-      if (<u64>len > limit - addr) break;
-      if (id >= num) break;
-      let at = id;
-      if (nospec) at &= nospecMask(id, num);
-      const slot = ids + <usize>at * 2;
-      if (load<u16>(slot) != 0) break;
+      const slot = takeOneBuffer(d, pat, limit, num, ids, nospec, out + <usize>k * POP_SIZE, e, k + 1);
+      if (slot == 0) break;
       store<u16>(slot, 1);
-      const write = flags & PDESC_F_WRITE;
-      storeIov(e, addr, len, write, plainLinear(addr));
-      const r = out + <usize>k * POP_SIZE;
-      const writeBytes = write != 0 ? len : 0;
-      store<u32>(r + POP_ID, id);
-      store<u32>(r + POP_WRITE_BYTES, writeBytes);
-      store<u32>(r + POP_READ_BYTES, len - writeBytes);
       k++;
-      store<u32>(r + POP_ELEM_END, k);
       d += PDESC_SIZE;
       e += ELEM_SIZE;
     }
@@ -804,26 +828,10 @@ function useOneBuffers(dev: usize, out: usize, maxChains: u32, elemCap: u32, lim
   let bytes: u64 = 0;
   let k: u32 = 0;
   while (k < end) {
-    // Acquire: the descriptor was written before its flags.
-    const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
-    if ((flags & (WRAP_BITS | PDESC_F_INDIRECT | PDESC_F_NEXT)) != pat) break;
-    const addr = load<u64>(d + PDESC_ADDR);
-    const len = load<u32>(d + PDESC_LEN);
-    const id = <u32>load<u16>(d + PDESC_ID);
-    if (len == 0) break;
-    if (addr > limit) break;
-    if (<u64>len > limit - addr) break;
-    if (id >= num) break;
-    let at = id;
-    if (nospec) at &= nospecMask(id, num);
-    if (load<u16>(ids + <usize>at * 2) != 0) break;
-    const write = flags & PDESC_F_WRITE;
-    const writeBytes = write != 0 ? len : 0;
-    storeIov(e, addr, len, write, plainLinear(addr));
-    store<u32>(out + POP_ID, id);
-    store<u32>(out + POP_WRITE_BYTES, writeBytes);
-    store<u32>(out + POP_READ_BYTES, len - writeBytes);
-    store<u32>(out + POP_ELEM_END, 1);
+    if (takeOneBuffer(d, pat, limit, num, ids, nospec, out, e, 1) == 0) break;
+    // Read back from the record just written (store-to-load forwarding).
+    const id = load<u32>(out + POP_ID);
+    const writeBytes = load<u32>(out + POP_WRITE_BYTES);
     k++;
     // virtqueue_packed_fill_desc() and virtqueue_packed_flush() for this buffer.
     store<u32>(u + PDESC_LEN, writeBytes);

@@ -13,6 +13,7 @@ export {
   type SplitPairStats,
   type ThreadCounters,
   type RunLimits,
+  type DevicePublish,
 } from '../sim/workers.js';
 export { DeviceWorker } from '../sim/device-worker.js';
 export {

@@ -3,7 +3,7 @@ import { coresWarning, footnote, idleWarning, printWarnings, rmeWarning, spreadW
 import { ProgressLine } from '../progress.js';
 import { resultDocument, statsOf, type Meta, type NoiseWarning, type SampleStats } from '../result.js';
 import { runColocatedBench, runPingpong, type ColocatedRow, type PingpongRow } from '../../../bench/pingpong.js';
-import type { RingKind } from '../../internal.js';
+import type { DevicePublish, RingKind } from '../../internal.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { loadBenchPolicy, narrow, ringBit } from './policy-features.js';
@@ -202,7 +202,7 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
   if (publishArg !== 'batch' && publishArg !== 'each') {
     throw new UsageError(`--publish ${publishArg}: must be batch or each${suggest(publishArg, ['batch', 'each'])}`);
   }
-  const publish = like ? RINGTEST.publish : publishArg;
+  const publish: DevicePublish = like ? RINGTEST.publish : publishArg;
   const spinUs = one('spin-us', v['spin-us'] as string | undefined, 1, 1e6, 'must be a whole number from 1 to 1000000');
   const spinMaxUs = one(
     'spin-max-us',
@@ -217,22 +217,25 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
   // Two threads, the driver and the device, each wanting a core of its own.
   const warnings: NoiseWarning[] = coresWarning(2);
   const progress = new ProgressLine(io, rounds * rings.length);
+  const options = {
+    rings,
+    queueSize,
+    maxInflight,
+    deviceBatch,
+    publish,
+    spinUs,
+    spinMaxUs,
+    durationMs,
+    warmupMs,
+    rounds,
+    like,
+  };
   const runs = new Map<string, PingpongRow[]>();
   for (let round = 0; round < rounds; round++)
     for (const ring of rings) {
       const name = `pingpong/${ring}/q${queueSize}`;
       progress.step(`${rounds > 1 ? `round ${round + 1}/${rounds} ` : ''}${name}`);
-      const [r] = await runPingpong({
-        rings: [ring],
-        queueSize,
-        maxInflight,
-        deviceBatch,
-        publish,
-        spinUs,
-        spinMaxUs,
-        durationMs,
-        warmupMs,
-      });
+      const [r] = await runPingpong({ ...options, rings: [ring] });
       runs.set(name, [...(runs.get(name) ?? []), r!]);
     }
   progress.clear();
@@ -252,19 +255,6 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
   }
   warnings.push(...pingpongWarnings(rows, perRound));
   printWarnings(io, warnings);
-  const options = {
-    rings,
-    queueSize,
-    maxInflight,
-    deviceBatch,
-    publish,
-    spinUs,
-    spinMaxUs,
-    durationMs,
-    warmupMs,
-    rounds,
-    like,
-  };
   if (v.json) {
     io.out(jsonDocument('bench pingpong', options, rows, warnings));
     return 0;

@@ -210,6 +210,28 @@ export class ReferenceMemory {
     return lin;
   }
 
+  /**
+   * A device's use of up to maxChains buffers one at a time (the engines'
+   * *_dev_use): pop one, push it back used, until none is available; the
+   * buffers used are stored at `batchDone`. Returns them, or the -code of the
+   * pop or push that failed.
+   */
+  protected useEach(maxChains: number, batchDone: number, pop: () => number, push: () => number): number {
+    let k = 0;
+    while (k < maxChains) {
+      const n = pop();
+      if (n === 0) break;
+      const rc = n < 0 ? n : push();
+      if (rc < 0) {
+        this.set32(batchDone, k);
+        return rc;
+      }
+      k++;
+    }
+    this.set32(batchDone, k);
+    return k;
+  }
+
   protected countMaps(ctx: number, n: number): void {
     if (n > 0) this.dmaCount(ctx, C.DST_MAPS, n);
   }

@@ -557,19 +557,7 @@ export class ReferencePackedEngine extends ReferenceMemory implements PackedEngi
       inOrder ? this.packed_dev_pop_in_order(dev, out, 1, elemCap) : this.packed_dev_pop(dev, out, 1, elemCap);
     const push = (): number =>
       inOrder ? this.packed_dev_push_in_order(dev, out, 1, L.POP_SIZE) : this.packed_dev_push(dev, out, 1, L.POP_SIZE);
-    let k = 0;
-    while (k < maxChains) {
-      const n = pop();
-      if (n === 0) break;
-      const rc = n < 0 ? n : push();
-      if (rc < 0) {
-        this.set32(dev + P.PDEV_BATCH_DONE, k);
-        return rc;
-      }
-      k++;
-    }
-    this.set32(dev + P.PDEV_BATCH_DONE, k);
-    return k;
+    return this.useEach(maxChains, dev + P.PDEV_BATCH_DONE, pop, push);
   }
 
   packed_dev_push(dev: number, entries: number, n: number, stride: number): number {

@@ -453,19 +453,7 @@ export class ReferenceSplitEngine extends ReferenceMemory implements SplitEngine
   split_dev_use(dev: number, out: number, maxChains: number, elemCap: number): number {
     const pop = (): number => this.split_dev_pop(dev, out, 1, elemCap);
     const push = (): number => this.split_dev_push(dev, out, 1, L.POP_SIZE);
-    let k = 0;
-    while (k < maxChains) {
-      const n = pop();
-      if (n === 0) break;
-      const rc = n < 0 ? n : push();
-      if (rc < 0) {
-        this.set32(dev + L.DEV_BATCH_DONE, k);
-        return rc;
-      }
-      k++;
-    }
-    this.set32(dev + L.DEV_BATCH_DONE, k);
-    return k;
+    return this.useEach(maxChains, dev + L.DEV_BATCH_DONE, pop, push);
   }
 
   split_dev_push(dev: number, entries: number, n: number, stride: number): number {
