@@ -214,7 +214,6 @@ describe('vqsim command line', () => {
       bufferBytes: [64],
       json: false,
       native: true,
-      help: false,
     });
     const o = parseBenchArgs([
       '--queue-size',
