@@ -5,7 +5,7 @@ import { catalogue } from '../trust/catalogue/index.js';
 import { attacksPassed, runAttacks, type AttackRow, type AttackSide } from '../trust/attack/run.js';
 import { scenarios } from '../trust/scenarios/index.js';
 import { Option, type Command } from 'commander';
-import { choices, int, list } from './bench/options.js';
+import { choices, list, seedFlag } from './bench/options.js';
 import { exportFlags } from './export.js';
 import { valueFlag } from './parser.js';
 import { resultDocument } from './result.js';
@@ -66,14 +66,7 @@ export function defineAttack(c: Command): Command {
         'hardened,naive',
       ),
     )
-    .addOption(
-      valueFlag(
-        '--seed <n>',
-        'seed of secrets, canaries and scripted lies, 0 to 4294967295',
-        (f, v) => int(f, v, (n) => n <= 0xffffffff, 'must be a whole number from 0 to 4294967295'),
-        '1',
-      ),
-    )
+    .addOption(seedFlag('seed of secrets, canaries and scripted lies'))
     .addOption(
       new Option(
         '--policy <file|preset>',

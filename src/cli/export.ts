@@ -57,19 +57,28 @@ export function exportFlags(
     .addOption(new Option('--markdown', markdown));
 }
 
+/** The output format --json, --csv or --markdown asks for, if any; more than one is a UsageError. */
+export function oneFormat(v: {
+  csv?: boolean;
+  markdown?: boolean;
+  json?: boolean;
+}): 'json' | 'csv' | 'markdown' | undefined {
+  const asked = (['json', 'csv', 'markdown'] as const).filter((f) => v[f] === true);
+  if (asked.length > 1) throw new UsageError(`--${asked.join(' and --')}: choose one export format`);
+  return asked[0];
+}
+
 /**
  * The export --csv or --markdown asks `c` for, if any (a --list prints no
- * document: the command says what its flags do there); with --json, or
- * both, a UsageError.
+ * document: the command says what its flags do there).
  */
 export function exportFormat(
   c: Command,
   v: { csv?: boolean; markdown?: boolean; json?: boolean; list?: boolean },
 ): 'csv' | 'markdown' | undefined {
   if (!exportable.has(c) || v.list === true) return undefined;
-  const asked = (['json', 'csv', 'markdown'] as const).filter((f) => v[f] === true);
-  if (asked.length > 1) throw new UsageError(`--${asked.join(' and --')}: choose one export format`);
-  return asked[0] === 'json' ? undefined : asked[0];
+  const format = oneFormat(v);
+  return format === 'json' ? undefined : format;
 }
 
 /**

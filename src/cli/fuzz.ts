@@ -3,7 +3,7 @@
 // and a replay command line for any failure, exit 2 for a bad flag.
 import { Option, type Command } from 'commander';
 import { FUZZ_TARGETS, runFuzz, type FuzzReport, type FuzzTargetName } from '../trust/fuzz/index.js';
-import { choices, int } from './bench/options.js';
+import { choices, int, seedFlag } from './bench/options.js';
 import { valueFlag } from './parser.js';
 import type { Io } from './io.js';
 import { resultDocument } from './result.js';
@@ -55,7 +55,7 @@ export function defineFuzz(c: Command): Command {
         FUZZ_TARGETS.join(','),
       ),
     )
-    .addOption(valueFlag('--seed <n>', 'seed, a whole number from 0 to 4294967295', whole(0, 0xffffffff), '1'))
+    .addOption(seedFlag('seed'))
     .addOption(
       valueFlag(
         '--iterations <n>',

@@ -74,9 +74,10 @@ export function usageMessage(c: Command, e: CommanderError): string {
       const [name] = quoted.split('=');
       const own = c.options.find((o) => o.long === name || o.short === name);
       if (own && quoted.includes('=')) return `${name}: takes no value`;
-      // A flag of another benchmark or study (a sibling, or the parent's own).
+      // A flag of another benchmark or study: a sibling's, or the parent's own (not the root's: -q, --version).
+      const p = c.parent;
       const elsewhere =
-        c.parent && [c.parent, ...c.parent.commands].some((s) => s.options.some((o) => o.long === name));
+        p && [...(p.parent ? [p] : []), ...p.commands].some((s) => s !== c && s.options.some((o) => o.long === name));
       if (elsewhere && name!.startsWith('--')) {
         return `${name}: not an option of ${commandPath(c).replace(/^\S+ /, '')} (${commandPath(c)} --help)`;
       }

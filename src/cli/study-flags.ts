@@ -2,6 +2,7 @@
 // --shard) and what they make of the output.
 import { Option, type Command } from 'commander';
 import { valueFlag } from './parser.js';
+import { oneFormat } from './export.js';
 import { parseShard, type Shard } from './shard.js';
 import { UsageError } from './usage.js';
 
@@ -40,13 +41,12 @@ export function studyOutputOptions(v: StudyFlags): {
   shard: Shard | undefined;
   html: string | undefined;
 } {
-  const formats = (['json', 'csv', 'markdown'] as const).filter((f) => v[f] === true);
-  if (formats.length > 1) throw new UsageError(`--${formats.join(' and --')}: choose one export format`);
+  const format = oneFormat(v) ?? 'table';
   const { shard } = v;
-  if (shard && formats[0] !== 'json') {
+  if (shard && format !== 'json') {
     throw new UsageError(
       `--shard ${shard.index}/${shard.count}: needs --json (vqsim merge puts the slices' documents together)`,
     );
   }
-  return { format: formats[0] ?? 'table', shard, html: v.html };
+  return { format, shard, html: v.html };
 }

@@ -190,6 +190,8 @@ describe('mistakes: one line naming the flag and what is allowed, exit 2', () =>
       ['fuzz', '--sed', '3'],
       'unknown flag --sed: see --help for the flags allowed (did you mean --seed?)',
     );
+    // --version is vqsim's own, before any command.
+    await rejects(['bench', '--version'], 'unknown flag --version: see --help for the flags allowed');
     await rejects(
       ['bench', 'net', '--chain-lengths', '4'],
       '--chain-lengths: not an option of bench net (vqsim bench net --help)',

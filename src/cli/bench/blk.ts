@@ -24,12 +24,14 @@ import { flagValues, valueFlag } from '../parser.js';
 import {
   choices,
   defaultWarmupMs,
+  deviceQueueSizeFlag,
   int,
   ints,
   jsonFlag,
   QUARTER_OF_TIME,
   ringFlag,
   roundsFlag,
+  seedFlag,
   sizes,
   text,
   timeFlag,
@@ -479,15 +481,7 @@ export function defineBlk(c: Command): Command {
         'off',
       ),
     )
-    .addOption(
-      whole(
-        '--queue-size <n>',
-        'queue size, a power of two from 8 to 32768',
-        (n) => n >= 8 && n <= 32768 && (n & (n - 1)) === 0,
-        'must be one power of two from 8 to 32768',
-        '256',
-      ),
-    )
+    .addOption(deviceQueueSizeFlag())
     .addOption(valueFlag('--depth <n>', 'requests in flight per queue, 1 to the queue size (default: 64)', text))
     .addOption(
       whole(
@@ -498,15 +492,7 @@ export function defineBlk(c: Command): Command {
         '32',
       ),
     )
-    .addOption(
-      whole(
-        '--seed <n>',
-        'seed of the random offsets, 0 to 4294967295',
-        (n) => n >= 0 && n <= 0xffffffff,
-        'must be a whole number from 0 to 4294967295',
-        '1',
-      ),
-    )
+    .addOption(seedFlag('seed of the random offsets'))
     .addOption(timeFlag('measuring time per case', '300ms'))
     .addOption(warmupFlag("tinybench's untimed warm-up per case", QUARTER_OF_TIME))
     .addOption(roundsFlag('times the whole matrix runs, 1 to 50; each case reports its median round', '1'))

@@ -13,7 +13,7 @@ import type { Io } from '../io.js';
 import { flagValues, valueFlag } from '../parser.js';
 import {
   defaultWarmupMs,
-  int,
+  deviceQueueSizeFlag,
   jsonFlag,
   QUARTER_OF_TIME,
   ringFlag,
@@ -192,15 +192,7 @@ export function defineConsole(c: Command): Command {
       ),
     )
     .addOption(ringFlag())
-    .addOption(
-      valueFlag(
-        '--queue-size <n>',
-        'queue size, a power of two from 8 to 32768',
-        (f, v) =>
-          int(f, v, (n) => n >= 8 && n <= 32768 && (n & (n - 1)) === 0, 'must be one power of two from 8 to 32768'),
-        '256',
-      ),
-    )
+    .addOption(deviceQueueSizeFlag())
     .addOption(timeFlag('measuring time per case', '300ms'))
     .addOption(warmupFlag("tinybench's untimed warm-up per case", QUARTER_OF_TIME))
     .addOption(roundsFlag('times the whole matrix runs, 1 to 50; each case reports its median round', '1'))

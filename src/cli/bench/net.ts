@@ -29,7 +29,7 @@ import { flagValues, valueFlag } from '../parser.js';
 import {
   choices,
   defaultWarmupMs,
-  int,
+  deviceQueueSizeFlag,
   ints,
   jsonFlag,
   onOff,
@@ -413,15 +413,7 @@ export function defineNet(c: Command): Command {
         'on',
       ),
     )
-    .addOption(
-      valueFlag(
-        '--queue-size <n>',
-        'queue size, a power of two from 8 to 32768',
-        (f, v) =>
-          int(f, v, (n) => n >= 8 && n <= 32768 && (n & (n - 1)) === 0, 'must be one power of two from 8 to 32768'),
-        '256',
-      ),
-    )
+    .addOption(deviceQueueSizeFlag())
     .addOption(timeFlag('time per case and round', '300ms'))
     .addOption(warmupFlag('untimed warm-up per case', '200ms'))
     .addOption(roundsFlag('rounds, 1 to 50 (default: 3 with --workers, else 1)'))

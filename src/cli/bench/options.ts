@@ -166,6 +166,24 @@ export const roundsFlag = (what: string, fallback?: string): Option =>
 export const ringFlag = (fallback = 'split,packed', what = 'ring layouts'): Option =>
   valueFlag('--ring <split,packed>', what, (f, v) => choices<RingKind>(f, v, ['split', 'packed']), fallback);
 
+/** --queue-size of a device benchmark: one power of two from 8 to 32768. */
+export const deviceQueueSizeFlag = (): Option =>
+  valueFlag(
+    '--queue-size <n>',
+    'queue size, a power of two from 8 to 32768',
+    (f, v) => int(f, v, (n) => n >= 8 && n <= 32768 && (n & (n - 1)) === 0, 'must be one power of two from 8 to 32768'),
+    '256',
+  );
+
+/** --seed: a whole number from 0 to 4294967295, 1 when absent. */
+export const seedFlag = (what: string): Option =>
+  valueFlag(
+    '--seed <n>',
+    `${what}, 0 to 4294967295`,
+    (f, v) => int(f, v, (n) => n <= 0xffffffff, 'must be a whole number from 0 to 4294967295'),
+    '1',
+  );
+
 /** --json: the result document instead of the table. */
 export const jsonFlag = (what = 'print the result document (JSON) instead of the table'): Option =>
   new Option('--json', what);
