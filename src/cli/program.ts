@@ -46,10 +46,6 @@ export function vqsimProgram(io: Io, exit: (code: number) => void): Command {
     .description('A VIRTIO virtqueue simulator: benchmarks, studies, attacks, fuzzing and trust policies.')
     .version(`vqsim ${vqsimVersion()}`, '-V, --version', "print vqsim's version")
     .addHelpText('after', MAIN_AFTER);
-  sayUnknownSubcommand(
-    program,
-    (n, all) => `unknown command ${n}: must be ${all.join(', ')}${suggest(n, all)} (see vqsim --help)`,
-  );
 
   /** A command that runs: `run` gets its values, the Io (quiet with -q), and its arguments. */
   function leaf<V>(
