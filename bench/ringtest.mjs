@@ -20,11 +20,13 @@
 // takes it back (get_buf); by default both threads poll, never notify, keep up
 // to the ring size (256) in flight, and run --run-cycles round trips; the rate
 // here is those over the process's wall time. vqsim: the driver thread adds
-// chains (one descriptor each) for the room there is, the device thread pops
-// one chain per call and pushes it back used, the driver reaps; both also
-// make the event-index decisions (kick_prepare, should_notify), and sleep on a
-// doorbell only when the other side is not running; the rate is over the
-// measured --time after a warm-up.
+// chains (one descriptor each) for the room there is, the device thread uses
+// what is available one chain at a time, as ringtest's run_host() loop of
+// use_buf() calls: each chain popped, checked and published used before the
+// next is read (--publish each, one call into the Wasm core per pass), and
+// the driver reaps; both also make the event-index decisions (kick_prepare,
+// should_notify), and sleep on a doorbell only when the other side is not
+// running; the rate is over the measured --time after a warm-up.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';

@@ -4,16 +4,17 @@ import { DEPLOYMENT_NAMES, type DeploymentName } from '../sim/deployments.js';
 import { catalogue } from '../trust/catalogue/index.js';
 import { attacksPassed, runAttacks, type AttackRow, type AttackSide } from '../trust/attack/run.js';
 import { scenarios } from '../trust/scenarios/index.js';
-import { choices, list, parseFlags } from './bench/options.js';
+import { Option, type Command } from 'commander';
+import { choices, list, seedFlag } from './bench/options.js';
+import { exportFlags } from './export.js';
+import { valueFlag } from './parser.js';
 import { resultDocument } from './result.js';
 import { textTable } from './bench/report.js';
 import type { Io } from './io.js';
 import { UsageError } from './usage.js';
 import { PolicyError, TrustPolicy } from '../trust/policy/policy.js';
 
-export const ATTACK_HELP = `Usage: vqsim attack [options]
-
-Runs each attack scenario (one or more per entry of the violation catalogue)
+const ATTACK_HELP = `Runs each attack scenario (one or more per entry of the violation catalogue)
 against the hardened victim and the naive one (hardened: false), in every
 deployment the scenario applies to, and reports what the victim detected and
 what the attacker got: bytes of planted secrets it read, bytes of guest
@@ -25,39 +26,70 @@ trusted (the deployment lets this device do it by design: a traditional VM's
 device reads all RAM), damage (naive: the lie did harm), missed (hardened:
 the lie went through), crashed (the simulator threw something that is not a
 catalogue violation: a bug). Exit status 1 when any hardened row is missed
-or any row crashed, else 0.
+or any row crashed, else 0.`;
 
-Options:
-  --list                   print the catalogue (id, side, layer, severity, handling, message, source)
-  --markdown               with --list: the catalogue as a Markdown table (the README's);
-                           without: the rows as a Markdown table (as --csv: CSV)
-  --scenario <id,...>      scenarios to run (default all; --list shows them)
-  --deployment <d,...>     ${DEPLOYMENT_NAMES.join(', ')} (default all)
-  --side <s,...>           hardened, naive (default both)
-  --seed <n>               seed of secrets, canaries and scripted lies, 0 to 4294967295 (default 1)
-  --policy <file|preset>   a trust policy (traditional, tdx-default, tdisp-strict, or a Cedar file):
-                           each violation named gets the reaction it chooses (continue,
-                           reset_device, detach_device, panic) and the policies behind it
-  --json                   print the rows as JSON
-  -h, --help               show this help
-
+const ATTACK_AFTER = `
 Examples:
   vqsim attack
   vqsim attack --scenario dma-read-private --deployment traditional,cvm
   vqsim attack --list --markdown
 `;
 
-const spec = {
-  list: { type: 'boolean' },
-  markdown: { type: 'boolean' },
-  scenario: { type: 'string' },
-  deployment: { type: 'string' },
-  side: { type: 'string' },
-  seed: { type: 'string' },
-  policy: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+/** `vqsim attack`: its help and flags. */
+export function defineAttack(c: Command): Command {
+  const ids = scenarios.map((s) => s.id);
+  return exportFlags(
+    c
+      .description(ATTACK_HELP)
+      .addOption(new Option('--list', 'print the catalogue (id, side, layer, severity, handling, message, source)')),
+    "with --list: the catalogue as a Markdown table (the README's); without: the rows as a Markdown table",
+  )
+    .addOption(
+      valueFlag('--scenario <id,...>', 'scenarios to run (default: all; --list shows them)', (f, v) =>
+        list(f, v, `must be scenario ids: ${ids.join(', ')}`).map((id) => {
+          if (!ids.includes(id))
+            throw new UsageError(`--scenario ${id}: not a scenario (vqsim attack --list shows them)`);
+          return id;
+        }),
+      ),
+    )
+    .addOption(
+      valueFlag('--deployment <d,...>', `${DEPLOYMENT_NAMES.join(', ')} (default: all)`, (f, v) =>
+        choices(f, v, DEPLOYMENT_NAMES),
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--side <s,...>',
+        'hardened, naive',
+        (f, v) => choices(f, v, ['hardened', 'naive'] as const),
+        'hardened,naive',
+      ),
+    )
+    .addOption(seedFlag('seed of secrets, canaries and scripted lies'))
+    .addOption(
+      new Option(
+        '--policy <file|preset>',
+        'a trust policy (traditional, tdx-default, tdisp-strict, or a Cedar file): each violation named gets the ' +
+          'reaction it chooses (continue, reset_device, detach_device, panic) and the policies behind it',
+      ),
+    )
+    .addOption(new Option('--json', 'print the rows as JSON'))
+    .addHelpText('after', ATTACK_AFTER);
+}
+
+/** The values defineAttack's flags give. */
+export type AttackFlags = {
+  list?: boolean;
+  markdown?: boolean;
+  csv?: boolean;
+  scenario?: string[];
+  deployment?: DeploymentName[];
+  side: AttackSide[];
+  seed: number;
+  policy?: string;
+  json?: boolean;
+};
 
 /** The catalogue as a Markdown table, with the scenarios that commit each entry. */
 export function catalogueMarkdown(): string {
@@ -135,41 +167,19 @@ function attackTable(rows: readonly AttackRow[], seed: number): string {
 }
 
 /** `vqsim attack [options]`. Returns the exit code. */
-export async function attackCommand(args: string[], io: Io): Promise<number> {
-  const values = parseFlags(args, spec) as Partial<Record<keyof typeof spec, string | boolean>>;
-  if (values.help) {
-    io.out(ATTACK_HELP);
-    return 0;
-  }
+export async function attackCommand(values: AttackFlags, io: Io): Promise<number> {
   if (values.list) {
+    if (values.csv || values.json) {
+      throw new UsageError(`--${values.csv ? 'csv' : 'json'} with --list: the catalogue is a table, or --markdown`);
+    }
     io.out(values.markdown ? catalogueMarkdown() : catalogueTable());
     return 0;
   }
-  const ids = scenarios.map((s) => s.id);
-  const wanted =
-    typeof values.scenario === 'string'
-      ? list('scenario', values.scenario, `must be scenario ids: ${ids.join(', ')}`).map((id) => {
-          if (!ids.includes(id))
-            throw new UsageError(`--scenario ${id}: not a scenario (vqsim attack --list shows them)`);
-          return id;
-        })
-      : undefined;
-  const deployments: DeploymentName[] =
-    typeof values.deployment === 'string'
-      ? choices('deployment', values.deployment, DEPLOYMENT_NAMES)
-      : DEPLOYMENT_NAMES;
-  const sides: AttackSide[] =
-    typeof values.side === 'string'
-      ? choices('side', values.side, ['hardened', 'naive'] as const)
-      : ['hardened', 'naive'];
-  let seed = 1;
-  if (typeof values.seed === 'string') {
-    seed = /^\d+$/.test(values.seed) ? Number(values.seed) : NaN;
-    if (!(seed <= 0xffffffff))
-      throw new UsageError(`--seed ${values.seed}: must be a whole number from 0 to 4294967295`);
-  }
+  const wanted = values.scenario;
+  const deployments = values.deployment ?? DEPLOYMENT_NAMES;
+  const { side: sides, seed } = values;
   let policy: TrustPolicy | undefined;
-  if (typeof values.policy === 'string') {
+  if (values.policy !== undefined) {
     try {
       policy = TrustPolicy.load(values.policy);
     } catch (e) {

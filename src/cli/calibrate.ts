@@ -7,7 +7,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DmaAttr, DmaDirection } from '../internal.js';
 import { COST_PROFILE_NAMES, COST_PROFILES, type CostModel, type CostProfileName } from '../sim/cost.js';
-import { choices, ints, parseFlags } from './bench/options.js';
+import { Option, type Command } from 'commander';
+import { timeFlag } from './bench/options.js';
+import { oneOf, valueFlag } from './parser.js';
 import { cpuName, textTable } from './bench/report.js';
 import { BenchSanityError } from './bench/ring.js';
 import { poolMachine } from './bench/swiotlb.js';
@@ -15,38 +17,51 @@ import type { Io } from './io.js';
 import { UsageError } from './usage.js';
 import { resultDocument } from './result.js';
 
-export const CALIBRATE_HELP = `Usage: vqsim calibrate [options]
-
-Measures, on this machine, what the cost model's swiotlb fields stand for:
+const CALIBRATE_HELP = `Measures, on this machine, what the cost model's swiotlb fields stand for:
 the slot search (swiotlb_find_slots) and release (swiotlb_release_slots) of
 a 64-byte mapping in a pool half full of 1 B to 4 KiB mappings, and the
 bounce copy (swiotlb_bounce) at sizes from 64 B to 256 KiB, fitted as
 cycles per call + cycles per byte (least squares). Nanoseconds become
 cycles at the CPU clock (/proc/cpuinfo, or --ghz). Prints the cost file
-(JSON), or writes it with --out; the other fields come from --profile.
+(JSON), or writes it with --out; the other fields come from --profile.`;
 
-Options:
-  --profile <p>     traditional, sev-snp, tdx: the fields not measured (default sev-snp)
-  --ghz <g>         CPU clock in GHz, 0.5 to 10 (default: /proc/cpuinfo's cpu MHz)
-  --time <ms>       measuring time per measurement, 10 to 60000 (default 200)
-  --out <file>      write the cost file there and print a summary
-  --json            print the result document (meta, one row per field, the
-                    cost file as costFile) instead of the bare cost file
-  -h, --help        show this help
-
+const CALIBRATE_AFTER = `
 Examples:
   vqsim calibrate --out cost.json && vqsim study swiotlb --cost cost.json
   vqsim calibrate --ghz 3.0 --time 500ms --json
 `;
 
-const spec = {
-  profile: { type: 'string' },
-  ghz: { type: 'string' },
-  time: { type: 'string' },
-  out: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+/** `vqsim calibrate`: its help and flags. */
+export function defineCalibrate(c: Command): Command {
+  return c
+    .description(CALIBRATE_HELP)
+    .addOption(oneOf('--profile <p>', 'the cost profile of the fields not measured', COST_PROFILE_NAMES, 'sev-snp'))
+    .addOption(
+      valueFlag('--ghz <g>', "CPU clock in GHz, 0.5 to 10 (default: /proc/cpuinfo's cpu MHz)", (f, g) => {
+        const ghz = /^\d+(\.\d+)?$/.test(g) ? Number(g) : NaN;
+        if (!(ghz >= 0.5 && ghz <= 10)) throw new UsageError(`--${f} ${g}: must be a clock in GHz from 0.5 to 10`);
+        return ghz;
+      }),
+    )
+    .addOption(timeFlag('measuring time per measurement', '200ms', 10, 60000))
+    .addOption(new Option('--out <file>', 'write the cost file there and print a summary'))
+    .addOption(
+      new Option(
+        '--json',
+        'print the result document (meta, one row per field, the cost file as costFile) instead of the bare cost file',
+      ),
+    )
+    .addHelpText('after', CALIBRATE_AFTER);
+}
+
+/** The values defineCalibrate's flags give. */
+export type CalibrateFlags = {
+  profile: CostProfileName;
+  ghz?: number;
+  time: number;
+  out?: string;
+  json?: boolean;
+};
 
 const COPY_SIZES = [64, 256, 1024, 4096, 16384, 65536, 262144];
 const BATCH = 256;
@@ -190,26 +205,9 @@ export function costFile(
 }
 
 /** `vqsim calibrate [options]`. */
-export async function calibrateCommand(args: string[], io: Io): Promise<number> {
-  const values = parseFlags(args, spec) as Partial<Record<keyof typeof spec, string | boolean>>;
-  if (values.help) {
-    io.out(CALIBRATE_HELP);
-    return 0;
-  }
-  const str = (k: keyof typeof spec) => (typeof values[k] === 'string' ? values[k] : undefined);
-  const profile = choices('profile', str('profile') ?? 'sev-snp', COST_PROFILE_NAMES)[0]!;
-  const timeMs = ints(
-    'time',
-    str('time') ?? '200',
-    (n) => n >= 10 && n <= 60000,
-    'must be a whole number from 10 to 60000',
-  )[0]!;
-  let ghz = cpuGhz();
-  const g = str('ghz');
-  if (g !== undefined) {
-    ghz = /^\d+(\.\d+)?$/.test(g) ? Number(g) : NaN;
-    if (!(ghz >= 0.5 && ghz <= 10)) throw new UsageError(`--ghz ${g}: must be a clock in GHz from 0.5 to 10`);
-  }
+export async function calibrateCommand(values: CalibrateFlags, io: Io): Promise<number> {
+  const { profile, time: timeMs, out } = values;
+  const ghz = values.ghz ?? cpuGhz();
   if (ghz === undefined)
     throw new UsageError('--ghz: this machine does not say its CPU clock (/proc/cpuinfo): give it');
   io.progress('calibrating the swiotlb slot search, release and bounce copy ...');
@@ -218,7 +216,6 @@ export async function calibrateCommand(args: string[], io: Io): Promise<number> 
   io.progress('');
   const file = costFile(profile, c);
   const json = JSON.stringify(file, null, 2) + '\n';
-  const out = str('out');
   if (out !== undefined) writeFileSync(out, json);
   if (values.json) {
     // One row per cost field: what was measured (ns) and the cycles the file holds.

@@ -1,7 +1,9 @@
 // `--csv` and `--markdown` on every command that prints a result document
 // (hyperfine's exports): the command runs as with `--json`, and its rows are
 // flattened (nested fields as dotted columns, lists as JSON) into one table.
+import { Option, type Command } from 'commander';
 import type { Io } from './io.js';
+import { UsageError } from './usage.js';
 
 type Cell = string | number | boolean | null;
 
@@ -41,23 +43,56 @@ export function exportTable(rows: readonly Record<string, unknown>[], format: 'c
   );
 }
 
+/** The commands whose --json document --csv and --markdown export (exportFlags marks them). */
+const exportable = new WeakSet<Command>();
+
+/** --csv and --markdown on a command that prints a result document with --json. */
+export function exportFlags(
+  c: Command,
+  markdown = 'print the rows of the --json document as a Markdown table',
+): Command {
+  exportable.add(c);
+  return c
+    .addOption(new Option('--csv', 'print the rows of the --json document as CSV'))
+    .addOption(new Option('--markdown', markdown));
+}
+
+/** The output format --json, --csv or --markdown asks for, if any; more than one is a UsageError. */
+export function oneFormat(v: {
+  csv?: boolean;
+  markdown?: boolean;
+  json?: boolean;
+}): 'json' | 'csv' | 'markdown' | undefined {
+  const asked = (['json', 'csv', 'markdown'] as const).filter((f) => v[f] === true);
+  if (asked.length > 1) throw new UsageError(`--${asked.join(' and --')}: choose one export format`);
+  return asked[0];
+}
+
 /**
- * Runs `run` with `--json` in place of `--csv`/`--markdown` and prints its
- * document's rows in that format instead. Whatever else the command writes
- * (stderr, progress) passes through.
+ * The export --csv or --markdown asks `c` for, if any (a --list prints no
+ * document: the command says what its flags do there).
+ */
+export function exportFormat(
+  c: Command,
+  v: { csv?: boolean; markdown?: boolean; json?: boolean; list?: boolean },
+): 'csv' | 'markdown' | undefined {
+  if (!exportable.has(c) || v.list === true) return undefined;
+  const format = oneFormat(v);
+  return format === 'json' ? undefined : format;
+}
+
+/**
+ * Runs `run` (the command as with `--json`) and prints its document's rows
+ * in `format` instead. Whatever else the command writes (stderr, progress)
+ * passes through.
  */
 export async function asExport(
-  argv: readonly string[],
   format: 'csv' | 'markdown',
   io: Io,
-  run: (argv: string[], io: Io) => Promise<number>,
+  run: (io: Io) => Promise<number> | number,
 ): Promise<number> {
   let json = '';
-  const capture: Io = { ...io, out: (t) => void (json += t) };
-  const code = await run(
-    argv.map((a) => (a === `--${format}` ? '--json' : a)),
-    capture,
-  );
+  const code = await run({ ...io, out: (t) => void (json += t) });
   if (json === '') return code;
   const doc = JSON.parse(json) as { rows?: Record<string, unknown>[] };
   io.out(exportTable(doc.rows ?? [], format));

@@ -1,24 +1,23 @@
 // `vqsim fuzz`: the fuzzer of src/trust/fuzz for long runs. A progress line
 // on a terminal, a summary per target, exit 1 with the seed, the iteration
 // and a replay command line for any failure, exit 2 for a bad flag.
-import { parseArgs } from 'node:util';
+import { Option, type Command } from 'commander';
 import { FUZZ_TARGETS, runFuzz, type FuzzReport, type FuzzTargetName } from '../trust/fuzz/index.js';
-import { choices, describeParseError } from './bench/options.js';
+import { choices, int, seedFlag } from './bench/options.js';
+import { valueFlag } from './parser.js';
 import type { Io } from './io.js';
 import { resultDocument } from './result.js';
-import { UsageError } from './usage.js';
 
-export const FUZZ_HELP = `Usage: vqsim fuzz [options]
-
-Drives each target with a seeded mix of honest operations and malicious
+const FUZZ_HELP = `Drives each target with a seeded mix of honest operations and malicious
 mutations of what the other side writes, and checks after every step: every
 operation completes or ends with a violation from the catalogue (and a broken
 queue where the catalogue says so), never a RangeError, a Wasm trap or a hang;
 no token comes back that was not added, none twice; no canary outside the
 device's buffers changes in an honest run or under a refused access; an honest
 run raises no violation and gets every token back. Iteration I is seeded from
-(seed, I) alone: a failure prints the command line that replays it.
+(seed, I) alone: a failure prints the command line that replays it.`;
 
+const FUZZ_AFTER = `
 Targets:
   ring        split and packed rings (alternating), driver and device faces,
               lies in descriptors, avail/used idx and entries, event areas,
@@ -29,33 +28,71 @@ Targets:
   transport   probe and I/O over PCI and MMIO while the device lies in its
               registers (status, features, queue sizes, config, generation)
 
-Options:
-  --target <name,...>   targets, comma-separated (default ring,net,blk,console,transport)
-  --seed <n>            seed, a whole number from 0 to 4294967295 (default 1)
-  --iterations <n>      iterations per target, 1 to 1000000000 (default 1000; 1 with --iteration)
-  --iteration <i>       start at iteration i (replays one failure with --iterations 1, the default then)
-  --honest              honest operations only: any violation is a false positive
-  --inject-lie <k>      testing the fuzzer: the honest device lies once after k operations of
-                        each iteration (a used id out of range); with --honest, a false positive
-  --json                print the report as JSON
-  -h, --help            show this help
-
 Examples:
   vqsim fuzz --target ring --seed 7 --iterations 1000
   vqsim fuzz --target ring --honest --iterations 10000   # a million honest ring operations
   vqsim fuzz --target blk --seed 5 --iteration 17        # replay one iteration
 `;
 
-const spec = {
-  target: { type: 'string' },
-  seed: { type: 'string' },
-  iterations: { type: 'string' },
-  iteration: { type: 'string' },
-  honest: { type: 'boolean' },
-  'inject-lie': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+/** A whole number from `lo` to `max`, for a flag of fuzz. */
+const whole = (lo: number, max: number) => (flag: string, value: string) =>
+  int(
+    flag,
+    value,
+    (n) => Number.isSafeInteger(n) && n >= lo && n <= max,
+    `must be a whole number from ${lo} to ${max}`,
+  );
+
+/** `vqsim fuzz`: its help and flags. */
+export function defineFuzz(c: Command): Command {
+  return c
+    .description(FUZZ_HELP)
+    .addOption(
+      valueFlag(
+        '--target <name,...>',
+        'targets, comma-separated',
+        (f, v) => choices<FuzzTargetName>(f, v, FUZZ_TARGETS),
+        FUZZ_TARGETS.join(','),
+      ),
+    )
+    .addOption(seedFlag('seed'))
+    .addOption(
+      valueFlag(
+        '--iterations <n>',
+        'iterations per target, 1 to 1000000000 (default: 1000; 1 with --iteration)',
+        whole(1, 1e9),
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--iteration <i>',
+        'start at iteration i (replays one failure with --iterations 1, the default then)',
+        whole(0, 2 ** 32 - 1),
+      ),
+    )
+    .addOption(new Option('--honest', 'honest operations only: any violation is a false positive'))
+    .addOption(
+      valueFlag(
+        '--inject-lie <k>',
+        'testing the fuzzer: the honest device lies once after k operations of each iteration (a used id out ' +
+          'of range); with --honest, a false positive',
+        whole(0, 1e6),
+      ),
+    )
+    .addOption(new Option('--json', 'print the report as JSON'))
+    .addHelpText('after', FUZZ_AFTER);
+}
+
+/** The values defineFuzz's flags give. */
+export type FuzzFlags = {
+  target: FuzzTargetName[];
+  seed: number;
+  iterations?: number;
+  iteration?: number;
+  honest?: boolean;
+  injectLie?: number;
+  json?: boolean;
+};
 
 export interface FuzzCliOptions {
   targets: FuzzTargetName[];
@@ -65,46 +102,18 @@ export interface FuzzCliOptions {
   honest: boolean;
   injectLieAt: number | undefined;
   json: boolean;
-  help: boolean;
 }
 
-function whole(flag: string, value: string | undefined, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
-  if (!(Number.isSafeInteger(n) && n <= max))
-    throw new UsageError(`--${flag} ${value}: must be a whole number from 0 to ${max}`);
-  return n;
-}
-
-/** Parses and validates `vqsim fuzz`'s flags; throws UsageError naming the flag and what is allowed. */
-export function parseFuzzArgs(args: string[]): FuzzCliOptions {
-  let values: Partial<Record<keyof typeof spec, string | boolean>>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({ args, options: spec, strict: true, allowPositionals: true }));
-  } catch (e) {
-    throw new UsageError(describeParseError(e));
-  }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}: see vqsim fuzz --help`);
-  const str = (k: keyof typeof spec) => values[k] as string | undefined;
-  const targets = choices<FuzzTargetName>('target', str('target') ?? FUZZ_TARGETS.join(','), FUZZ_TARGETS);
-  const seed = whole('seed', str('seed'), 0xffffffff) ?? 1;
-  const first = whole('iteration', str('iteration'), 2 ** 32 - 1);
-  const iterations = whole('iterations', str('iterations'), 1e9) ?? (first === undefined ? 1000 : 1);
-  if (iterations < 1)
-    throw new UsageError(`--iterations ${str('iterations')}: must be a whole number from 1 to 1000000000`);
-  const injectLieAt = whole('inject-lie', str('inject-lie'), 1e6);
-  return {
-    targets,
-    seed,
-    iterations,
-    first: first ?? 0,
-    honest: values.honest === true,
-    injectLieAt,
-    json: values.json === true,
-    help: values.help === true,
-  };
-}
+/** `vqsim fuzz`'s options from its flags. */
+export const fuzzOptions = (v: FuzzFlags): FuzzCliOptions => ({
+  targets: v.target,
+  seed: v.seed,
+  iterations: v.iterations ?? (v.iteration === undefined ? 1000 : 1),
+  first: v.iteration ?? 0,
+  honest: v.honest === true,
+  injectLieAt: v.injectLie,
+  json: v.json === true,
+});
 
 function pad(s: string | number, n: number): string {
   return String(s).padEnd(n);
@@ -154,12 +163,7 @@ export function formatFuzzReport(r: FuzzReport, iterations: number): string {
 }
 
 /** `vqsim fuzz [options]`. Returns the exit code: 0, or 1 when any invariant broke. */
-export function fuzzCommand(args: string[], io: Io): number {
-  const o = parseFuzzArgs(args);
-  if (o.help) {
-    io.out(FUZZ_HELP);
-    return 0;
-  }
+export function fuzzCommand(o: FuzzCliOptions, io: Io): number {
   // The rate on the progress line is wall time, for the reader only; nothing is decided on it.
   let start = performance.now();
   let shown = 0;

@@ -1,46 +1,33 @@
 // `vqsim merge FILES...`: the JSON documents of every slice of a sharded
 // study (`--shard i/n --json`) put back together, in grid order, as one
 // document; `--html FILE` also writes the merged report.
-import { parseArgs } from 'node:util';
-import { describeParseError } from './bench/options.js';
+import { Option, type Command } from 'commander';
 import type { Io } from './io.js';
 import { mergeDocuments, readDocuments } from './shard.js';
 import { writeStudyReport } from './study-report.js';
 import { UsageError } from './usage.js';
 
-export const MERGE_HELP = `Usage: vqsim merge FILE... [--html FILE]
-
-Puts the JSON documents of every slice of one sharded study back together
+const MERGE_HELP = `Puts the JSON documents of every slice of one sharded study back together
 (run each slice with --shard i/n --json) and prints one document, its rows in
 the order of the whole grid. A slice missing, repeated or of another run is
-refused by name.
+refused by name.`;
 
-Options:
-  --html <file>   also write the merged rows as an HTML report
-  -h, --help      show this help
-
+const MERGE_AFTER = `
 Example:
   for i in 1 2 3 4; do vqsim study pool --shard $i/4 --json > pool-$i.json & done; wait
   vqsim merge pool-*.json --html pool.html > pool.json
 `;
 
-export async function mergeCommand(args: string[], io: Io): Promise<number> {
-  let values: { html?: string | undefined; help?: boolean | undefined };
-  let files: string[];
-  try {
-    ({ values, positionals: files } = parseArgs({
-      args,
-      options: { html: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (e) {
-    throw new UsageError(describeParseError(e, ['html', 'help']));
-  }
-  if (values.help) {
-    io.out(MERGE_HELP);
-    return 0;
-  }
+/** `vqsim merge`: its help, arguments and flags. */
+export function defineMerge(c: Command): Command {
+  return c
+    .description(MERGE_HELP)
+    .argument('[file...]', "the slices' JSON documents")
+    .addOption(new Option('--html <file>', 'also write the merged rows as an HTML report'))
+    .addHelpText('after', MERGE_AFTER);
+}
+
+export async function mergeCommand(files: string[], values: { html?: string }, io: Io): Promise<number> {
   const merged = mergeDocuments(readDocuments(files));
   const command = (merged.meta as { command?: string } | undefined)?.command ?? '';
   if (values.html !== undefined) {

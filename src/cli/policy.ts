@@ -1,7 +1,7 @@
 // `vqsim policy check FILE...` and `vqsim policy explain`: validate a Cedar
 // trust policy against the schema, and show what it decides for one device.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { Option, type Command } from 'commander';
 import { DEPLOYMENT_NAMES, DEPLOYMENTS, type DeploymentName } from '../sim/deployments.js';
 import { featureNames } from '../trust/policy/gate.js';
 import {
@@ -17,36 +17,77 @@ import {
 import { catalogue } from '../trust/catalogue/index.js';
 import type { Io } from './io.js';
 import { UsageError } from './usage.js';
+import { oneOf } from './parser.js';
 
-export const POLICY_HELP = `Usage: vqsim policy check FILE...
-       vqsim policy explain --policy FILE|PRESET --device SPEC [options]
-
-check: validates each Cedar policy file against the vqsim schema
+const CHECK_HELP = `Validates each Cedar policy file against the vqsim schema
 (src/trust/policy/presets/vqsim.cedarschema), one line per problem:
-FILE:LINE:COL: message. Exit 0 when every file is valid, 2 otherwise.
+FILE:LINE:COL: message. Exit 0 when every file is valid, 2 otherwise.`;
 
-explain: prints what the policy decides for one device, action by action,
-and the policies behind each answer.
+const EXPLAIN_HELP = `Prints what the policy decides for one device, action by action, and the
+policies behind each answer.`;
 
-Options of explain:
-  --policy <FILE|PRESET>   a policy file, or a preset: traditional, tdx-default, tdisp-strict
-  --device <SPEC>          kind=net,vendor=0x1af4,deviceid=0x1041,revision=2,transport=pci,
-                           bus=0000:00:03.0,tdisp=RUN,attested,measurement=HEX,hotplugged
-                           (kind is required; the rest default to a virtio-pci modern device)
-  --feature <NAME,...>     feature names to ask negotiate_feature about (default: every
-                           feature vqsim knows for the kind)
-  --violation <ID,...>     catalogue ids to ask the reaction for (default: none)
-  --deployment <D>         ${DEPLOYMENT_NAMES.join(', ')} (default traditional)
-  --encryption <E>         none, sev, sev-snp, tdx (default: the deployment's)
-  --measurements <HEX,...> digests the policy's templates are linked to (tdisp-strict's list)
-  -h, --help               show this help
-
-Examples:
+const CHECK_AFTER = `
+Example:
   vqsim policy check ours.cedar
+`;
+
+const EXPLAIN_AFTER = `
+Examples:
   vqsim policy explain --policy tdx-default --device kind=net,vendor=0x1af4,revision=2
   vqsim policy explain --policy tdisp-strict --device kind=blk,attested,measurement=ab... --deployment cvm-tdisp
   vqsim policy explain --policy tdx-default --device kind=blk --violation USED_ID_OUT_OF_RANGE
 `;
+
+/** `vqsim policy check`: its help and arguments. */
+export function defineCheck(c: Command): Command {
+  return c.description(CHECK_HELP).argument('[file...]', 'Cedar policy files').addHelpText('after', CHECK_AFTER);
+}
+
+/** `vqsim policy explain`: its help and flags. */
+export function defineExplain(c: Command): Command {
+  return c
+    .description(EXPLAIN_HELP)
+    .addOption(
+      new Option(
+        '--policy <FILE|PRESET>',
+        'a policy file, or a preset: traditional, tdx-default, tdisp-strict',
+      ).makeOptionMandatory(),
+    )
+    .addOption(
+      new Option(
+        '--device <SPEC>',
+        'KEY=VALUE,... with keys kind (required), vendor, deviceid, revision, transport (pci, mmio), bus, ' +
+          'tdisp (none, CONFIG_UNLOCKED, CONFIG_LOCKED, RUN, ERROR), attested, measurement (96 hex digits), ' +
+          'hotplugged and name, e.g. kind=net,vendor=0x1af4,revision=2; the rest default to a virtio-pci modern device',
+      ).makeOptionMandatory(),
+    )
+    .addOption(
+      new Option(
+        '--feature <NAME,...>',
+        'feature names to ask negotiate_feature about (default: every feature vqsim knows for the kind)',
+      ),
+    )
+    .addOption(new Option('--violation <ID,...>', 'catalogue ids to ask the reaction for (default: none)'))
+    .addOption(oneOf('--deployment <D>', 'the deployment', DEPLOYMENT_NAMES, 'traditional'))
+    .addOption(
+      new Option('--encryption <E>', "one the deployment runs: none, sev, sev-snp, tdx (default: the deployment's)"),
+    )
+    .addOption(
+      new Option('--measurements <HEX,...>', "digests the policy's templates are linked to (tdisp-strict's list)"),
+    )
+    .addHelpText('after', EXPLAIN_AFTER);
+}
+
+/** The values defineExplain's flags give. */
+export type ExplainFlags = {
+  policy: string;
+  device: string;
+  feature?: string;
+  violation?: string;
+  deployment: DeploymentName;
+  encryption?: string;
+  measurements?: string;
+};
 
 const DEVICE_KEYS = [
   'kind',
@@ -140,7 +181,8 @@ export function policyFlag(value: string, measurements: readonly string[] = []):
   }
 }
 
-function check(files: string[], io: Io): number {
+/** `vqsim policy check FILE...`: exit 0 when every file is valid, 2 otherwise. */
+export function checkCommand(files: string[], io: Io): number {
   if (files.length === 0) throw new UsageError('policy check: name at least one policy file');
   let bad = 0;
   for (const file of files) {
@@ -160,55 +202,26 @@ function check(files: string[], io: Io): number {
   return bad > 0 ? 2 : 0;
 }
 
-function explain(args: string[], io: Io): number {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        policy: { type: 'string' },
-        device: { type: 'string' },
-        feature: { type: 'string' },
-        violation: { type: 'string' },
-        deployment: { type: 'string' },
-        encryption: { type: 'string' },
-        measurements: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError(`policy explain: ${(e as Error).message}`);
-  }
-  if (values.help) {
-    io.out(POLICY_HELP);
-    return 0;
-  }
-  if (typeof values.policy !== 'string') throw new UsageError('policy explain: --policy FILE|PRESET is required');
-  if (typeof values.device !== 'string') throw new UsageError('policy explain: --device SPEC is required');
-  const deployment = (values.deployment ?? 'traditional') as string;
-  if (!(DEPLOYMENT_NAMES as readonly string[]).includes(deployment)) {
-    throw new UsageError(`--deployment ${deployment}: must be one of ${DEPLOYMENT_NAMES.join(', ')}`);
-  }
-  const allowedEnc: readonly string[] = DEPLOYMENTS[deployment as DeploymentName].encryption;
-  const encryption = (values.encryption as string | undefined) ?? allowedEnc[0]!;
+/** `vqsim policy explain`: what the policy decides for the device. */
+export function explainCommand(values: ExplainFlags, io: Io): number {
+  const { deployment } = values;
+  const allowedEnc: readonly string[] = DEPLOYMENTS[deployment].encryption;
+  const encryption = values.encryption ?? allowedEnc[0]!;
   if (!allowedEnc.includes(encryption)) {
     throw new UsageError(
       `--encryption ${encryption}: must be one of ${allowedEnc.join(', ')} (deployment ${deployment})`,
     );
   }
-  const measurements = split('measurements', values.measurements as string | undefined);
+  const measurements = split('measurements', values.measurements);
   for (const m of measurements) {
     if (!/^[0-9a-fA-F]{96}$/.test(m)) throw new UsageError(`--measurements ${m}: must be 96 hex digits`);
   }
   const device = parseDevice(values.device);
   const machine: MachineFacts = { deployment, encryption };
   const policy = policyFlag(values.policy, measurements);
-  const features =
-    values.feature === undefined ? featureNames(device.kind) : split('feature', values.feature as string);
+  const features = values.feature === undefined ? featureNames(device.kind) : split('feature', values.feature);
   const reactions: string[] = [];
-  const violations = split('violation', values.violation as string | undefined).map((id) => {
+  const violations = split('violation', values.violation).map((id) => {
     const v = catalogue.find((x) => x.id === id);
     if (!v) throw new UsageError(`--violation ${id}: not a catalogue id (vqsim's catalogue: src/trust/catalogue)`);
     return v;
@@ -259,16 +272,4 @@ function attachVerdict(policy: TrustPolicy, device: DeviceFacts, machine: Machin
     return 'untrusted (bounced through swiotlb, or the deployment’s IOMMU)';
   }
   return 'refused (neither attach_trusted nor attach_untrusted permitted)';
-}
-
-/** `vqsim policy <check|explain>`. Returns the exit code. */
-export async function policyCommand(args: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    (sub === undefined ? io.err : io.out)(POLICY_HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  if (sub === 'check') return check(rest, io);
-  if (sub === 'explain') return explain(rest, io);
-  throw new UsageError(`policy ${sub}: must be check or explain (see vqsim policy --help)`);
 }

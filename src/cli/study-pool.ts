@@ -8,7 +8,10 @@
 // high-water mark, and the slots each search scanned. All counts, no clocks:
 // the rows are deterministic.
 import { DmaAttr, GuestMemory, Swiotlb, SwiotlbFullError } from '../internal.js';
-import { ints, sizes } from './bench/options.js';
+import type { Command } from 'commander';
+import { int, ints, sizes } from './bench/options.js';
+import { valueFlag } from './parser.js';
+import { studyFlags, type StudyFlags } from './study-flags.js';
 import { textTable } from './bench/report.js';
 import { takeShard, type Shard } from './shard.js';
 
@@ -43,24 +46,61 @@ export interface PoolRow {
   areasTriedPerMap: number;
 }
 
-export const POOL_DEFAULTS = { slots: '8192,32768', areas: '1,4', queues: '1,4,16,64', sizes: '1500,65536' };
+/** `vqsim study pool`: its help and flags. */
+export function defineStudyPool(c: Command): Command {
+  const counts = (flags: string, what: string, lo: number, hi: number, fallback: string) =>
+    valueFlag(flags, `${what}, ${lo} to ${hi} (default: ${fallback})`, (f, v) =>
+      ints(f, v, (n) => n >= lo && n <= hi, `must be ${what} from ${lo} to ${hi}`),
+    );
+  return studyFlags(
+    c
+      .description(POOL_HELP)
+      .addOption(counts('--slots <n,...>', 'pool sizes in 2 KiB slots', 512, 524288, '8192,32768: 16 and 64 MiB'))
+      .addOption(counts('--areas <n,...>', 'area counts', 1, 64, '1,4'))
+      .addOption(counts('--queues <n,...>', 'queue counts mapping at once', 1, 64, '1,4,16,64'))
+      // Byte sizes take units (1.5k, 64KiB) as every byte flag does.
+      .addOption(
+        valueFlag('--sizes <n,...>', 'receive buffer bytes, 1 to 262144; 1.5k, 64KiB (default: 1500,65536)', (f, v) =>
+          sizes(f, v, (n) => n >= 1 && n <= 262144, 'must be buffer sizes in bytes from 1 to 262144'),
+        ),
+      )
+      .addOption(
+        valueFlag(
+          '--depth <n>',
+          'buffers kept mapped per queue, 1 to 4096',
+          (f, v) => int(f, v, (n) => n >= 1 && n <= 4096, 'must be buffers per queue from 1 to 4096'),
+          '256',
+        ),
+      )
+      .addOption(
+        valueFlag('--steps <n>', 'completions per queue, 1 to 1048576 (default: 1024; 4096 with --full)', (f, v) =>
+          int(f, v, (n) => n >= 1 && n <= 1 << 20, 'must be steps per queue from 1 to 1048576'),
+        ),
+      ),
+    'the large grid (4 pool sizes, 5 area counts, 1 to 64 queues, 4 sizes, 4096 steps)',
+  ).addHelpText('after', POOL_AFTER);
+}
 
-export function parsePoolArgs(str: (k: string) => string | undefined, full: boolean): PoolStudyOptions {
-  const list = (flag: string, fallback: string, lo: number, hi: number, what: string) =>
-    ints(flag, str(flag) ?? fallback, (n) => n >= lo && n <= hi, `must be ${what} from ${lo} to ${hi}`);
+/** The values defineStudyPool's flags give. */
+export type PoolFlags = StudyFlags & {
+  slots?: number[];
+  areas?: number[];
+  queues?: number[];
+  sizes?: number[];
+  depth: number;
+  steps?: number;
+};
+
+/** `vqsim study pool`'s grid from its flags (--full: the large one). */
+export function poolOptions(v: PoolFlags): PoolStudyOptions {
+  const full = v.full === true;
   return {
-    slots: list('slots', full ? '2048,8192,32768,131072' : POOL_DEFAULTS.slots, 512, 524288, 'slot counts'),
-    areas: list('areas', full ? '1,2,4,8,16' : POOL_DEFAULTS.areas, 1, 64, 'area counts'),
-    queues: list('queues', full ? '1,2,4,8,16,32,64' : POOL_DEFAULTS.queues, 1, 64, 'queue counts'),
-    // Byte sizes take units (1.5k, 64KiB) as every byte flag does.
-    sizes: sizes(
-      'sizes',
-      str('sizes') ?? (full ? '64,1500,4096,65536' : POOL_DEFAULTS.sizes),
-      (n) => n >= 1 && n <= 262144,
-      'must be buffer sizes in bytes from 1 to 262144',
-    ),
-    depth: list('depth', '256', 1, 4096, 'buffers per queue')[0]!,
-    steps: list('steps', full ? '4096' : '1024', 1, 1 << 20, 'steps per queue')[0]!,
+    slots: v.slots ?? (full ? [2048, 8192, 32768, 131072] : [8192, 32768]),
+    areas: v.areas ?? (full ? [1, 2, 4, 8, 16] : [1, 4]),
+    queues: v.queues ?? (full ? [1, 2, 4, 8, 16, 32, 64] : [1, 4, 16, 64]),
+    sizes: v.sizes ?? (full ? [64, 1500, 4096, 65536] : [1500, 65536]),
+    depth: v.depth,
+    steps: v.steps ?? (full ? 4096 : 1024),
   };
 }
 
@@ -177,31 +217,16 @@ export function poolTable(rows: readonly PoolRow[], o: PoolStudyOptions): string
   );
 }
 
-export const POOL_HELP = `Usage: vqsim study pool [options]
-
-How big a swiotlb pool, and how many areas, a confidential VM needs for its
+const POOL_HELP = `How big a swiotlb pool, and how many areas, a confidential VM needs for its
 queues. Each queue keeps --depth receive buffers of a size mapped (as
 virtio-net keeps its RX ring full) and, --steps times, completes the oldest
 (unmap) and posts a new one (map) from its own CPU, so its own area is
 searched first. Counted, so deterministic: maps that found no room (Linux:
 "swiotlb buffer is full", the packet dropped), the high-water mark, slots
 scanned per map, and areas searched per map (more than 1: the CPU's own area
-was full and the search moved on, taking another area's lock).
+was full and the search moved on, taking another area's lock).`;
 
-Options:
-  --slots <n,...>     pool sizes in 2 KiB slots, 512 to 524288 (default ${POOL_DEFAULTS.slots}: 16 and 64 MiB)
-  --areas <n,...>     areas, 1 to 64 (default ${POOL_DEFAULTS.areas})
-  --queues <n,...>    queues mapping at once, 1 to 64 (default ${POOL_DEFAULTS.queues})
-  --sizes <n,...>     receive buffer bytes, 1 to 262144; 1.5k, 64KiB (default ${POOL_DEFAULTS.sizes})
-  --depth <n>         buffers kept mapped per queue, 1 to 4096 (default 256)
-  --steps <n>         completions per queue (default 1024)
-  --full              the large grid (4 pool sizes, 5 area counts, 1 to 64 queues, 4 sizes, 4096 steps)
-  --json | --csv | --markdown   export the rows instead of the table
-  --html <file>            also write the rows as a self-contained HTML report (charts)
-  --shard <i/n>            run the i-th of n slices of the grid (with --json; vqsim merge
-                           puts the slices back together)
-  -h, --help          show this help
-
+const POOL_AFTER = `
 Example:
   vqsim study pool --slots 32768 --areas 1,8 --queues 1,8,64 --sizes 65536
 `;

@@ -19,14 +19,17 @@ import {
 import type { EventTotals, PerOp } from '../sim/per-op.js';
 import { measureBlk } from './bench/blk.js';
 import { measureNet } from './bench/net.js';
-import { choices, duration, ints, sizes as sizeList, parseFlags } from './bench/options.js';
+import { Option, type Command } from 'commander';
+import { choices, duration, ringFlag, roundsOf, sizes as sizeList } from './bench/options.js';
+import { valueFlag } from './parser.js';
 import { jsonDocument, textTable } from './bench/report.js';
 import type { Io } from './io.js';
 import { UsageError } from './usage.js';
-import { parseShard, takeShard, type Shard, type ShardInfo } from './shard.js';
+import { takeShard, type Shard, type ShardInfo } from './shard.js';
+import { studyFlags, studyOutputOptions, type ExportFormat, type StudyFlags } from './study-flags.js';
 import { writeStudyReport } from './study-report.js';
 import { resultDocument } from './result.js';
-import { parsePoolArgs, poolTable, POOL_HELP, runPoolStudy } from './study-pool.js';
+import { poolOptions, poolTable, runPoolStudy, type PoolFlags } from './study-pool.js';
 import { ConfigError } from '../errors.js';
 
 export const STUDY_DEPLOYMENTS = ['traditional', 'hardware', 'vduse', 'cvm', 'cvm-tdisp', 'vhost-user'] as const;
@@ -37,9 +40,7 @@ type StudyDevice = (typeof DEVICES)[number];
 const NET_MAX = 65535;
 const BLK_MIN = 512;
 
-export const STUDY_HELP = `Usage: vqsim study swiotlb [options]
-
-Measures and models what each deployment's DMA path costs per operation, for
+const STUDY_HELP = `Measures and models what each deployment's DMA path costs per operation, for
 virtio-net (frames looped back: one TX and one RX per packet) and virtio-blk
 (random 4-deep writes of the size), on split and packed rings. Each row has
 the measured rate (opsPerSec, vsTraditional: against the same case on a
@@ -47,26 +48,9 @@ traditional machine in the same round) and the modeled cost: the events per
 operation the stats registry counted, and the cycles the cost model gives
 them (cycles, cyclesBy category). Sizes a device cannot take are skipped and
 said: net frames stop at ${NET_MAX} bytes (no GSO), blk takes whole sectors
-(multiples of ${BLK_MIN} bytes).
+(multiples of ${BLK_MIN} bytes).`;
 
-Options:
-  --sizes <n,...>          bytes per operation, 64 to 262144; 1.5k, 64KiB (default 64,512,4096,32768,262144)
-  --deployment <d,...>     ${STUDY_DEPLOYMENTS.join(', ')} (default all but vhost-user;
-                           traditional always runs: it is the baseline)
-  --device <net,blk>       devices (default net,blk)
-  --ring <split,packed>    ring layouts (default split,packed)
-  --time <ms>              measuring time per case and round, 1 to 600000 ms; 500ms, 2s (default 100)
-  --rounds <n>             rounds, 1 to 50; rows give the median round (default 1)
-  --cost <file>            a cost file (JSON: "extends": traditional|sev-snp|tdx and cycle
-                           fields); default: the profile of each row's encryption
-  --full                   the large grid: sizes 64 to 256 KiB in powers of 4, every
-                           deployment, 300 ms, 3 rounds
-  --json | --csv | --markdown   export the rows instead of the table
-  --html <file>            also write the rows as a self-contained HTML report (charts)
-  --shard <i/n>            run the i-th of n slices of the grid (with --json; vqsim merge
-                           puts the slices back together)
-  -h, --help               show this help
-
+const STUDY_AFTER = `
 Examples:
   vqsim study swiotlb
   vqsim study swiotlb --device net --ring split --sizes 1500,65535 --deployment cvm --json
@@ -105,109 +89,81 @@ export interface StudyRow {
   perOp: Record<keyof EventTotals, number>;
 }
 
-const spec = {
-  sizes: { type: 'string' },
-  deployment: { type: 'string' },
-  device: { type: 'string' },
-  ring: { type: 'string' },
-  time: { type: 'string' },
-  rounds: { type: 'string' },
-  cost: { type: 'string' },
-  slots: { type: 'string' },
-  areas: { type: 'string' },
-  queues: { type: 'string' },
-  depth: { type: 'string' },
-  steps: { type: 'string' },
-  shard: { type: 'string' },
-  html: { type: 'string' },
-  full: { type: 'boolean' },
-  json: { type: 'boolean' },
-  csv: { type: 'boolean' },
-  markdown: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-type Flag = keyof typeof spec;
+/** `vqsim study swiotlb`: its help and flags. */
+export function defineStudySwiotlb(c: Command): Command {
+  return studyFlags(
+    c
+      .description(STUDY_HELP)
+      .addOption(
+        valueFlag(
+          '--sizes <n,...>',
+          'bytes per operation, 64 to 262144; 1.5k, 64KiB (default: 64,512,4096,32768,262144)',
+          (f, v) => sizeList(f, v, (n) => n >= 64 && n <= 262144, 'must be sizes in bytes from 64 to 262144'),
+        ),
+      )
+      .addOption(
+        valueFlag(
+          '--deployment <d,...>',
+          `${STUDY_DEPLOYMENTS.join(', ')} (default: all but vhost-user; traditional always runs: it is the baseline)`,
+          (f, v) => choices(f, v, STUDY_DEPLOYMENTS),
+        ),
+      )
+      .addOption(valueFlag('--device <net,blk>', 'devices', (f, v) => choices(f, v, DEVICES), 'net,blk'))
+      .addOption(ringFlag())
+      .addOption(
+        valueFlag(
+          '--time <ms>',
+          'measuring time per case and round, 1 to 600000 ms; 500ms, 2s (default: 100ms)',
+          (f, v) => duration(f, v, 1, 600000, true),
+        ),
+      )
+      .addOption(
+        valueFlag('--rounds <n>', 'rounds, 1 to 50; rows give the median round (default: 1)', (_f, v) => roundsOf(v)),
+      )
+      .addOption(
+        new Option(
+          '--cost <file>',
+          'a cost file (JSON: "extends": traditional|sev-snp|tdx and cycle fields); default: the profile of ' +
+            "each row's encryption",
+        ),
+      ),
+    'the large grid: sizes 64 to 256 KiB in powers of 4, every deployment, 300 ms, 3 rounds',
+  ).addHelpText('after', STUDY_AFTER);
+}
 
-const STUDY_FLAGS: Record<'swiotlb' | 'pool', readonly Flag[]> = {
-  swiotlb: ['sizes', 'deployment', 'device', 'ring', 'time', 'rounds', 'cost', 'shard', 'html'],
-  pool: ['sizes', 'slots', 'areas', 'queues', 'depth', 'steps', 'shard', 'html'],
+/** The values defineStudySwiotlb's flags give. */
+export type StudySwiotlbFlags = StudyFlags & {
+  sizes?: number[];
+  deployment?: StudyDeployment[];
+  device: StudyDevice[];
+  ring: RingKind[];
+  time?: number;
+  rounds?: number;
+  cost?: string;
 };
 
-export type ExportFormat = 'table' | 'json' | 'csv' | 'markdown';
-
-interface ParsedStudyArgs {
-  help: boolean;
-  full: boolean;
-  format: ExportFormat;
-  /** --shard i/n: this run is one slice of the grid (needs --json: vqsim merge reads the slices). */
-  shard: Shard | undefined;
-  /** --html FILE: also write the rows as a self-contained HTML report. */
-  html: string | undefined;
-  str: (k: string) => string | undefined;
-}
-
-/** The flags every study takes, and a check that the others belong to this study. */
-function parseCommon(study: 'swiotlb' | 'pool', args: string[]): ParsedStudyArgs {
-  const values = parseFlags(args, spec) as Partial<Record<Flag, string | boolean>>;
-  for (const [k, v] of Object.entries(values)) {
-    if (typeof v === 'string' && !STUDY_FLAGS[study].includes(k as Flag)) {
-      throw new UsageError(`--${k}: not an option of study ${study} (vqsim study ${study} --help)`);
-    }
-  }
-  const formats = (['json', 'csv', 'markdown'] as const).filter((f) => values[f] === true);
-  if (formats.length > 1) throw new UsageError(`--${formats.join(' and --')}: choose one export format`);
-  const shard = typeof values.shard === 'string' ? parseShard(values.shard) : undefined;
-  if (shard && formats[0] !== 'json') {
-    throw new UsageError(`--shard ${values.shard}: needs --json (vqsim merge puts the slices' documents together)`);
-  }
-  return {
-    help: values.help === true,
-    full: values.full === true,
-    format: formats[0] ?? 'table',
-    shard,
-    html: typeof values.html === 'string' ? values.html : undefined,
-    str: (k) => (typeof values[k as Flag] === 'string' ? (values[k as Flag] as string) : undefined),
-  };
-}
-
-export function parseStudyArgs(args: string[]): StudyOptions | 'help' {
-  const { help, full, format, str, shard, html } = parseCommon('swiotlb', args);
-  if (help) return 'help';
-  const sizes = sizeList(
-    'sizes',
-    str('sizes') ?? (full ? '64,256,1024,4096,16384,65536,262144' : '64,512,4096,32768,262144'),
-    (n) => n >= 64 && n <= 262144,
-    'must be sizes in bytes from 64 to 262144',
-  );
-  const asked = choices(
-    'deployment',
-    str('deployment') ?? STUDY_DEPLOYMENTS.filter((d) => full || d !== 'vhost-user').join(','),
-    STUDY_DEPLOYMENTS,
-  );
-  const deployments: StudyDeployment[] = ['traditional', ...asked.filter((d) => d !== 'traditional')];
-  const one = (flag: 'time' | 'rounds', fallback: number, max: number) =>
-    ints(flag, str(flag) ?? String(fallback), (n) => n >= 1 && n <= max, `must be a whole number from 1 to ${max}`)[0]!;
+/** `vqsim study swiotlb`'s options from its flags. */
+export function studyOptions(v: StudySwiotlbFlags): StudyOptions {
+  const full = v.full === true;
+  const asked = v.deployment ?? STUDY_DEPLOYMENTS.filter((d) => full || d !== 'vhost-user');
   let cost: CostModel | undefined;
-  const file = str('cost');
-  if (file !== undefined) {
+  if (v.cost !== undefined) {
     try {
-      cost = loadCostModel(file);
+      cost = loadCostModel(v.cost);
     } catch (e) {
       if (e instanceof ConfigError) throw new UsageError(e.message);
       throw e;
     }
   }
   return {
-    sizes,
-    deployments,
-    devices: choices('device', str('device') ?? 'net,blk', DEVICES),
-    rings: choices('ring', str('ring') ?? 'split,packed', ['split', 'packed'] as const),
-    timeMs: duration('time', str('time'), full ? 300 : 100, 1, 600000, true),
-    rounds: one('rounds', full ? 3 : 1, 50),
+    sizes: v.sizes ?? (full ? [64, 256, 1024, 4096, 16384, 65536, 262144] : [64, 512, 4096, 32768, 262144]),
+    deployments: ['traditional', ...asked.filter((d) => d !== 'traditional')],
+    devices: v.device,
+    rings: v.ring,
+    timeMs: v.time ?? (full ? 300 : 100),
+    rounds: v.rounds ?? (full ? 3 : 1),
     cost,
-    format,
-    shard,
-    html,
+    ...studyOutputOptions(v),
   };
 }
 
@@ -460,40 +416,26 @@ function studyOutput<R extends object>(
   io.out(exportRows(rows, flat, o.format, { command, options: o, name }));
 }
 
-/** `vqsim study <name> [options]`. */
-export async function studyCommand(args: string[], io: Io): Promise<number> {
-  const [which, ...rest] = args;
-  if (which === undefined || which === '--help' || which === '-h') {
-    io.out(STUDY_HELP + '\n' + POOL_HELP);
-    return which === undefined ? 2 : 0;
-  }
-  if (which === 'pool') {
-    const { help, full, format, str, shard, html } = parseCommon('pool', rest);
-    if (help) {
-      io.out(POOL_HELP);
-      return 0;
-    }
-    const o = { ...parsePoolArgs(str, full), format, shard, html };
-    const positions: number[] = [];
-    const rows = runPoolStudy(o, io.progress, positions);
-    studyOutput(
-      io,
-      'study pool',
-      o,
-      rows,
-      positions,
-      () => poolTable(rows, o),
-      (r) => ({ ...r }),
-      (r) => `pool/${r.slots}slots/${r.areas}areas/${r.queues}queues/${r.size}B`,
-    );
-    return 0;
-  }
-  if (which !== 'swiotlb') throw new UsageError(`unknown study ${which}: must be swiotlb or pool`);
-  const o = parseStudyArgs(rest);
-  if (o === 'help') {
-    io.out(STUDY_HELP);
-    return 0;
-  }
+/** `vqsim study pool [options]`. */
+export function poolCommand(v: PoolFlags, io: Io): number {
+  const o = { ...poolOptions(v), ...studyOutputOptions(v) };
+  const positions: number[] = [];
+  const rows = runPoolStudy(o, io.progress, positions);
+  studyOutput(
+    io,
+    'study pool',
+    o,
+    rows,
+    positions,
+    () => poolTable(rows, o),
+    (r) => ({ ...r }),
+    (r) => `pool/${r.slots}slots/${r.areas}areas/${r.queues}queues/${r.size}B`,
+  );
+  return 0;
+}
+
+/** `vqsim study swiotlb [options]`. */
+export async function studySwiotlbCommand(o: StudyOptions, io: Io): Promise<number> {
   const positions: number[] = [];
   const rows = await runSwiotlbStudy(o, io.progress, (line) => io.err(`vqsim: ${line}\n`), positions);
   studyOutput(

@@ -38,8 +38,8 @@ describe('vqsim calibrate', () => {
 
   it.each([
     [['--ghz', '0.1'], '--ghz 0.1: must be a clock in GHz from 0.5 to 10'],
-    [['--profile', 'sev'], '--profile sev: must be traditional, sev-snp, tdx'],
-    [['--time', '5'], '--time 5: must be a whole number from 10 to 60000'],
+    [['--profile', 'sev'], '--profile sev: must be one of traditional, sev-snp, tdx'],
+    [['--time', '5'], '--time 5: must be a number of milliseconds from 10 to 60000 (or with a unit: 500ms, 2s)'],
   ])('%j: one line, exit 2', async (args, message) => {
     const r = await run('calibrate', ...args);
     expect(r.code).toBe(2);

@@ -85,11 +85,16 @@ describe('vqsim command line', () => {
     await rejects(['bench', 'pingpong', '--spin-max-us', '0'], /--spin-max-us 0: .*from 1 to 10000000/);
     await rejects(
       ['bench', 'pingpong', '--publish', 'eachh'],
-      /^vqsim: --publish eachh: must be batch or each \(did you mean each\?\)\n$/,
+      /^vqsim: --publish eachh: must be one of batch, each \(did you mean each\?\)\n$/,
     );
-    for (const flag of ['--queue-size', '--max-inflight', '--device-batch', '--publish']) {
+    for (const [flag, value] of [
+      ['--queue-size', '64'],
+      ['--max-inflight', '64'],
+      ['--device-batch', '64'],
+      ['--publish', 'each'],
+    ]) {
       await rejects(
-        ['bench', 'pingpong', '--like-ringtest', flag, '64'],
+        ['bench', 'pingpong', '--like-ringtest', flag!, value!],
         new RegExp(`^vqsim: ${flag}: --like-ringtest sets it \\(give one or the other\\)\n$`),
       );
     }
@@ -220,7 +225,6 @@ describe('vqsim command line', () => {
       bufferBytes: [64],
       json: false,
       native: true,
-      help: false,
     });
     const o = parseBenchArgs([
       '--queue-size',

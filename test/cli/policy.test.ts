@@ -172,7 +172,7 @@ describe('vqsim policy explain', () => {
         ['policy', 'explain', '--policy', 'tdx-defualt', '--device', 'kind=net'],
         'vqsim: --policy tdx-defualt:0:0: not a preset (traditional, tdx-default, tdisp-strict) nor a readable policy file',
       ],
-      [[...base, '--device', 'kind=net', '--colour'], "vqsim: policy explain: Unknown option '--colour'"],
+      [[...base, '--device', 'kind=net', '--colour'], 'vqsim: unknown flag --colour: see --help for the flags allowed'],
     ] as const) {
       const r = await run(...argv);
       expect([r.code, r.out, r.err.trimEnd().split('\n')[0]]).toEqual([2, '', msg]);

@@ -10,7 +10,8 @@ import { run } from '../helpers/cli.js';
 import { main } from '../../src/cli/main.js';
 import { buildNative } from '../../src/cli/bench/native.js';
 import { validate, type Schema } from './schema-validate.js';
-import { parseDuration, parseSize, suggest } from '../../src/cli/bench/options.js';
+import { parseDuration, parseSize } from '../../src/cli/bench/options.js';
+import { suggest } from '../../src/cli/parser.js';
 import {
   coresWarning,
   footnote,

@@ -84,7 +84,7 @@ describe('vqsim study swiotlb', () => {
 
   it('an unknown study: exit 2', async () => {
     const r = await run('study', 'pools');
-    expect([r.code, r.err]).toEqual([2, 'vqsim: unknown study pools: must be swiotlb or pool\n']);
+    expect([r.code, r.err]).toEqual([2, 'vqsim: unknown study pools: must be swiotlb or pool (did you mean pool?)\n']);
   });
 });
 

@@ -8,7 +8,7 @@ import { statsOf, statsPerOp, type NoiseWarning, type SampleStats } from '../res
 // each popped set with one batched Wasm copy call and pushes it back, and the
 // driver reaps the set with one call and checks each status byte. Random
 // offsets come from a seeded generator, so a run is repeatable.
-import { parseArgs } from 'node:util';
+import { type Command } from 'commander';
 import { Bench } from 'tinybench';
 import {
   BlkStatus,
@@ -20,17 +20,34 @@ import {
 } from '../../internal.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
-import { choices, defaultWarmupMs, describeParseError, duration, ints, roundsOf, sizes } from './options.js';
+import { flagValues, valueFlag } from '../parser.js';
+import {
+  choices,
+  defaultWarmupMs,
+  deviceQueueSizeFlag,
+  int,
+  ints,
+  jsonFlag,
+  QUARTER_OF_TIME,
+  ringFlag,
+  roundsFlag,
+  seedFlag,
+  sizes,
+  text,
+  timeFlag,
+  warmupFlag,
+} from './options.js';
 import { BenchSanityError } from './ring.js';
 import {
   BASELINE,
   isBaseline,
   parsePlacements,
   placementName,
-  PLACEMENT_HELP,
+  placementFlags,
   setVsDirect,
   withBaseline,
   type Placement,
+  type PlacementFlags,
 } from './placement.js';
 import { eventTotals, perOp, type PerOp } from '../../sim/per-op.js';
 import { protectedDeviceBytes, SectorCrypt } from '../../trust/protect/sector.js';
@@ -48,38 +65,15 @@ export const BLK_IO_BYTES: Record<BlkMode, number> = {
 /** Batches per queue blkLatency times: enough for a p99, a few ms per case. */
 export const LAT_BATCHES = 32;
 
-export const BLK_HELP = `Usage: vqsim bench blk [options]
-
-virtio-blk on one JavaScript thread, batched Wasm, in-memory backing store:
+const BLK_HELP = `virtio-blk on one JavaScript thread, batched Wasm, in-memory backing store:
 the guest driver keeps --depth requests in flight on each of --queues queues
 (4 KiB at seeded random offsets for randread/randwrite, 128 KiB in order for
 seqread/seqwrite), the device serves each popped set with one batched Wasm copy
 and the driver reaps it and checks each status byte. Reports I/O per second and
 bytes per second. The queues run one after another on the one thread. Lists
-are comma-separated; every combination runs.
+are comma-separated; every combination runs.`;
 
-Options:
-${PLACEMENT_HELP}  --mode <m,...>            randread, randwrite, seqread, seqwrite (default all four)
-  --io-bytes <n,...>        request sizes, 512 B to 1 MiB in 512-byte steps; 4k, 128KiB
-                            (default: 4096 random, 131072 sequential)
-  --queues <n,...>          queues, 1 to 64 (default 1,2)
-  --ring <split,packed>     ring layouts (default split,packed)
-  --protect <off,on>        the sector crypt layer (AES-256-XTS per 4 KiB sector,
-                            an HMAC-SHA256 tag per sector in a tag sector after
-                            every 4 KiB on the disk, checked on every read);
-                            request sizes in whole 4 KiB (default off)
-  --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
-  --depth <n>               requests in flight per queue, 1 to the queue size (default 64)
-  --capacity-mib <n>        size of the in-memory disk, 1 to 48 MiB (default 32)
-  --seed <n>                seed of the random offsets, 0 to 4294967295 (default 1)
-  --time <ms>               measuring time per case, 1 to 600000 ms; 500ms, 2s (default 300)
-  --warmup <ms>             tinybench's untimed warm-up per case, 0 to 60000 ms
-                            (default a quarter of --time, at most 100)
-  --rounds <n>              times the whole matrix runs, 1 to 50; each case
-                            reports its median round (default 1)
-  --json                    print JSON rows
-  -h, --help                show this help
-
+const BLK_AFTER = `
 ns/io (1/tput) is 1 ÷ throughput: the time per request with --depth requests
 in flight, not a request's latency. lat µs and lat p99 are that latency,
 submit to reap (fio's clat), median and 99th percentile over ${LAT_BATCHES}
@@ -447,90 +441,95 @@ export interface BlkOptions {
   /** Times the whole matrix runs; each case reports its median round. */
   rounds: number;
   json: boolean;
-  help: boolean;
 }
 
-const spec = {
-  deployment: { type: 'string' },
-  policy: { type: 'string' },
-  dma: { type: 'string' },
-  encryption: { type: 'string' },
-  protect: { type: 'string' },
-  'io-bytes': { type: 'string' },
-  mode: { type: 'string' },
-  queues: { type: 'string' },
-  ring: { type: 'string' },
-  'queue-size': { type: 'string' },
-  depth: { type: 'string' },
-  'capacity-mib': { type: 'string' },
-  seed: { type: 'string' },
-  time: { type: 'string' },
-  warmup: { type: 'string' },
-  rounds: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-function one(flag: string, value: string | undefined, fallback: number, ok: (n: number) => boolean, allowed: string) {
-  if (value === undefined) return fallback;
-  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
-  if (!ok(n)) throw new UsageError(`--${flag} ${value}: ${allowed}`);
-  return n;
+/** `vqsim bench blk`: its help and flags. */
+export function defineBlk(c: Command): Command {
+  const whole = (flags: string, what: string, ok: (n: number) => boolean, allowed: string, fallback: string) =>
+    valueFlag(flags, what, (f, v) => int(f, v, ok, allowed), fallback);
+  return placementFlags(c.description(BLK_HELP))
+    .addOption(
+      valueFlag(
+        '--mode <m,...>',
+        BLK_MODES.join(', '),
+        (f, v) => choices<BlkMode>(f, v, BLK_MODES),
+        BLK_MODES.join(','),
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--io-bytes <n,...>',
+        'request sizes, 512 B to 1 MiB in 512-byte steps; 4k, 128KiB (default: 4096 random, 131072 sequential)',
+        text,
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--queues <n,...>',
+        'queues, 1 to 64',
+        (f, v) => ints(f, v, (n) => n >= 1 && n <= 64, 'must be whole numbers of queues from 1 to 64'),
+        '1,2',
+      ),
+    )
+    .addOption(ringFlag())
+    .addOption(
+      valueFlag(
+        '--protect <off,on>',
+        'the sector crypt layer (AES-256-XTS per 4 KiB sector, an HMAC-SHA256 tag per sector in a tag sector ' +
+          'after every 4 KiB on the disk, checked on every read); request sizes in whole 4 KiB',
+        (f, v) => choices<'off' | 'on'>(f, v, ['off', 'on']),
+        'off',
+      ),
+    )
+    .addOption(deviceQueueSizeFlag())
+    .addOption(valueFlag('--depth <n>', 'requests in flight per queue, 1 to the queue size (default: 64)', text))
+    .addOption(
+      whole(
+        '--capacity-mib <n>',
+        'size of the in-memory disk, 1 to 48 MiB',
+        (n) => n >= 1 && n <= 48,
+        'must be a whole number of MiB from 1 to 48',
+        '32',
+      ),
+    )
+    .addOption(seedFlag('seed of the random offsets'))
+    .addOption(timeFlag('measuring time per case', '300ms'))
+    .addOption(warmupFlag("tinybench's untimed warm-up per case", QUARTER_OF_TIME))
+    .addOption(roundsFlag('times the whole matrix runs, 1 to 50; each case reports its median round', '1'))
+    .addOption(jsonFlag('print JSON rows'))
+    .addHelpText('after', BLK_AFTER);
 }
 
-/** Parses and validates `vqsim bench blk` flags; a bad one is a UsageError naming it. */
-export function parseBlkArgs(args: string[]): BlkOptions {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const r = parseArgs({ args, options: spec, strict: true, allowPositionals: true });
-    if (r.positionals.length > 0)
-      throw new UsageError(`unexpected argument ${r.positionals[0]}: see vqsim bench blk --help`);
-    values = r.values;
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(describeParseError(e, Object.keys(spec)));
-  }
-  const str = (k: keyof typeof spec) => values[k] as string | undefined;
-  const modes = choices<BlkMode>('mode', str('mode') ?? BLK_MODES.join(','), BLK_MODES);
-  const queues = ints(
-    'queues',
-    str('queues') ?? '1,2',
-    (n) => n >= 1 && n <= 64,
-    'must be whole numbers of queues from 1 to 64',
-  );
-  const rings = choices<RingKind>('ring', str('ring') ?? 'split,packed', ['split', 'packed']);
-  const queueSize = one(
-    'queue-size',
-    str('queue-size'),
-    256,
-    (n) => n >= 8 && n <= 32768 && (n & (n - 1)) === 0,
-    'must be one power of two from 8 to 32768',
-  );
-  const depth = one(
-    'depth',
-    str('depth'),
-    Math.min(64, queueSize),
-    (n) => n >= 1 && n <= queueSize,
-    `must be a whole number from 1 to the queue size (${queueSize})`,
-  );
-  const capacityMiB = one(
-    'capacity-mib',
-    str('capacity-mib'),
-    32,
-    (n) => n >= 1 && n <= 48,
-    'must be a whole number of MiB from 1 to 48',
-  );
-  const seed = one(
-    'seed',
-    str('seed'),
-    1,
-    (n) => n >= 0 && n <= 0xffffffff,
-    'must be a whole number from 0 to 4294967295',
-  );
-  const timeMs = duration('time', str('time'), 300, 1, 600000);
-  const warmupMs = duration('warmup', str('warmup'), defaultWarmupMs(timeMs), 0, 60000);
-  const rounds = roundsOf(str('rounds'), 1);
-  const ioStr = str('io-bytes');
+/** The values defineBlk's flags give. */
+export type BlkFlags = PlacementFlags & {
+  mode: BlkMode[];
+  ioBytes?: string;
+  queues: number[];
+  ring: RingKind[];
+  protect: ('off' | 'on')[];
+  queueSize: number;
+  depth?: string;
+  capacityMib: number;
+  seed: number;
+  time: number;
+  warmup?: number;
+  rounds: number;
+  json?: boolean;
+};
+
+/** `vqsim bench blk`'s options from its flags, checked against each other; a misfit is a UsageError naming the flags. */
+export function blkOptions(v: BlkFlags): BlkOptions {
+  const { queueSize, capacityMib: capacityMiB, protect } = v;
+  const depth =
+    v.depth === undefined
+      ? Math.min(64, queueSize)
+      : int(
+          'depth',
+          v.depth,
+          (n) => n >= 1 && n <= queueSize,
+          `must be a whole number from 1 to the queue size (${queueSize})`,
+        );
+  const ioStr = v.ioBytes;
   const ioBytes =
     ioStr === undefined
       ? undefined
@@ -545,35 +544,29 @@ export function parseBlkArgs(args: string[]): BlkOptions {
       `--io-bytes ${ioStr} with --depth ${depth} and --capacity-mib ${capacityMiB} do not fit: ${depth} requests of ${Math.max(...ioBytes)} bytes need a disk of at least ${Math.ceil((Math.max(...ioBytes) * depth) / (1 << 20))} MiB`,
     );
   }
-  const protect = choices<'off' | 'on'>('protect', str('protect') ?? 'off', ['off', 'on']);
   if (protect.includes('on') && ioBytes?.some((n) => n % 4096 !== 0)) {
     throw new UsageError(`--io-bytes ${ioStr} with --protect on: must be whole 4096-byte sectors`);
   }
   return {
     protect,
-    placements: withBaseline(
-      parsePlacements({
-        deployment: str('deployment'),
-        dma: str('dma'),
-        encryption: str('encryption'),
-        policy: str('policy'),
-      }),
-    ),
+    placements: withBaseline(parsePlacements(v)),
     ioBytes,
-    modes,
-    queues,
-    rings,
+    modes: v.mode,
+    queues: v.queues,
+    rings: v.ring,
     queueSize,
     depth,
     capacityMiB,
-    seed,
-    timeMs,
-    warmupMs,
-    rounds,
-    json: values.json === true,
-    help: values.help === true,
+    seed: v.seed,
+    timeMs: v.time,
+    warmupMs: v.warmup ?? defaultWarmupMs(v.time),
+    rounds: v.rounds,
+    json: v.json === true,
   };
 }
+
+/** `vqsim bench blk`'s options from its flags alone. */
+export const parseBlkArgs = (args: readonly string[]): BlkOptions => blkOptions(flagValues<BlkFlags>(defineBlk, args));
 
 export function blkCases(o: BlkOptions): BlkCase[] {
   const out: BlkCase[] = [];
@@ -682,12 +675,7 @@ export function formatBlkTable(rows: BlkRow[], o: BlkOptions, warnings: readonly
 }
 
 /** `vqsim bench blk [options]`. Returns the exit code. */
-export async function blkCommand(args: string[], io: Io): Promise<number> {
-  const o = parseBlkArgs(args);
-  if (o.help) {
-    io.out(BLK_HELP);
-    return 0;
-  }
+export async function blkCommand(o: BlkOptions, io: Io): Promise<number> {
   const warnings: NoiseWarning[] = [];
   const rows = await runBlkBench(o, io, warnings);
   printWarnings(io, warnings);

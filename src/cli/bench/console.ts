@@ -6,45 +6,42 @@ import { statsPerOp, type NoiseWarning, type SampleStats } from '../result.js';
 // one thread. The guest driver writes chunks on the transmit queue, the device
 // moves them through its host FIFO into the posted receive buffers (Wasm
 // copies both ways), and the driver reaps and reposts the receive buffers.
-import { parseArgs } from 'node:util';
+import { type Command } from 'commander';
 import { Bench } from 'tinybench';
 import { createMachine, type ConsoleMachineDevice, type Machine, type RingKind } from '../../internal.js';
 import type { Io } from '../io.js';
-import { UsageError } from '../usage.js';
-import { choices, defaultWarmupMs, describeParseError, duration, ints, roundsOf, sizes } from './options.js';
+import { flagValues, valueFlag } from '../parser.js';
+import {
+  defaultWarmupMs,
+  deviceQueueSizeFlag,
+  jsonFlag,
+  QUARTER_OF_TIME,
+  ringFlag,
+  roundsFlag,
+  sizes,
+  timeFlag,
+  warmupFlag,
+} from './options.js';
 import { BenchSanityError } from './ring.js';
 import {
   BASELINE,
   isBaseline,
   parsePlacements,
   placementName,
-  PLACEMENT_HELP,
+  placementFlags,
   setVsDirect,
   withBaseline,
   type Placement,
+  type PlacementFlags,
 } from './placement.js';
 import { eventTotals, perOp, type PerOp } from '../../sim/per-op.js';
 
-export const CONSOLE_HELP = `Usage: vqsim bench console [options]
-
-virtio-console port 0 on one JavaScript thread, loopback backend: the guest
+const CONSOLE_HELP = `virtio-console port 0 on one JavaScript thread, loopback backend: the guest
 writes chunks of --chunk-bytes (one transmit chain each, batched per kick), the
 device copies them into the receive buffers the guest posted (4 KiB each), and
-the guest reaps and reposts them. Reports bytes per second.
+the guest reaps and reposts them. Reports bytes per second.`;
 
-Options:
-${PLACEMENT_HELP}
-  --chunk-bytes <n,...>     bytes per write chain, 1 to 4096; 1k, 4KiB (default 64,4096)
-  --ring <split,packed>     ring layouts (default split,packed)
-  --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
-  --time <ms>               measuring time per case, 1 to 600000 ms; 500ms, 2s (default 300)
-  --warmup <ms>             tinybench's untimed warm-up per case, 0 to 60000 ms
-                            (default a quarter of --time, at most 100)
-  --rounds <n>              times the whole matrix runs, 1 to 50; each case
-                            reports its median round (default 1)
-  --json                    print JSON rows
-  -h, --help                show this help
-
+const CONSOLE_AFTER = `
 Examples:
   vqsim bench console --chunk-bytes 64,4k --ring split
   vqsim bench console --deployment cvm --rounds 3 --time 1s --json
@@ -170,21 +167,6 @@ export async function measureConsole(
   };
 }
 
-const spec = {
-  deployment: { type: 'string' },
-  policy: { type: 'string' },
-  dma: { type: 'string' },
-  encryption: { type: 'string' },
-  'chunk-bytes': { type: 'string' },
-  ring: { type: 'string' },
-  'queue-size': { type: 'string' },
-  time: { type: 'string' },
-  warmup: { type: 'string' },
-  rounds: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
 export interface ConsoleOptions {
   placements: Placement[];
   chunkBytes: number[];
@@ -196,68 +178,59 @@ export interface ConsoleOptions {
   /** Times the whole matrix runs; each case reports its median round. */
   rounds: number;
   json: boolean;
-  help: boolean;
 }
 
-/** Parses and validates `vqsim bench console` flags; a bad one is a UsageError naming it. */
-export function parseConsoleArgs(args: string[]): ConsoleOptions {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const r = parseArgs({ args, options: spec, strict: true, allowPositionals: true });
-    if (r.positionals.length > 0)
-      throw new UsageError(`unexpected argument ${r.positionals[0]}: see vqsim bench console --help`);
-    values = r.values;
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(describeParseError(e, Object.keys(spec)));
-  }
-  const str = (k: keyof typeof spec) => values[k] as string | undefined;
-  const chunkBytes = sizes(
-    'chunk-bytes',
-    str('chunk-bytes') ?? '64,4096',
-    (n) => n >= 1 && n <= 4096,
-    'must be whole numbers of bytes from 1 to 4096',
-  );
-  const rings = choices<RingKind>('ring', str('ring') ?? 'split,packed', ['split', 'packed']);
-  const qs = ints(
-    'queue-size',
-    str('queue-size') ?? '256',
-    (n) => n >= 8 && n <= 32768 && (n & (n - 1)) === 0,
-    'must be one power of two from 8 to 32768',
-  );
-  if (qs.length !== 1)
-    throw new UsageError(`--queue-size ${str('queue-size')}: must be one power of two from 8 to 32768`);
-  const timeMs = duration('time', str('time'), 300, 1, 600000);
-  const warmupMs = duration('warmup', str('warmup'), defaultWarmupMs(timeMs), 0, 60000);
-  const rounds = roundsOf(str('rounds'), 1);
-  const placements = withBaseline(
-    parsePlacements({
-      deployment: str('deployment'),
-      dma: str('dma'),
-      encryption: str('encryption'),
-      policy: str('policy'),
-    }),
-  );
+/** `vqsim bench console`: its help and flags. */
+export function defineConsole(c: Command): Command {
+  return placementFlags(c.description(CONSOLE_HELP))
+    .addOption(
+      valueFlag(
+        '--chunk-bytes <n,...>',
+        'bytes per write chain, 1 to 4096; 1k, 4KiB',
+        (f, v) => sizes(f, v, (n) => n >= 1 && n <= 4096, 'must be whole numbers of bytes from 1 to 4096'),
+        '64,4096',
+      ),
+    )
+    .addOption(ringFlag())
+    .addOption(deviceQueueSizeFlag())
+    .addOption(timeFlag('measuring time per case', '300ms'))
+    .addOption(warmupFlag("tinybench's untimed warm-up per case", QUARTER_OF_TIME))
+    .addOption(roundsFlag('times the whole matrix runs, 1 to 50; each case reports its median round', '1'))
+    .addOption(jsonFlag('print JSON rows'))
+    .addHelpText('after', CONSOLE_AFTER);
+}
+
+/** The values defineConsole's flags give. */
+export type ConsoleFlags = PlacementFlags & {
+  chunkBytes: number[];
+  ring: RingKind[];
+  queueSize: number;
+  time: number;
+  warmup?: number;
+  rounds: number;
+  json?: boolean;
+};
+
+/** `vqsim bench console`'s options from its flags. */
+export function consoleOptions(v: ConsoleFlags): ConsoleOptions {
   return {
-    placements,
-    chunkBytes,
-    rings,
-    queueSize: qs[0]!,
-    timeMs,
-    warmupMs,
-    rounds,
-    json: values.json === true,
-    help: values.help === true,
+    placements: withBaseline(parsePlacements(v)),
+    chunkBytes: v.chunkBytes,
+    rings: v.ring,
+    queueSize: v.queueSize,
+    timeMs: v.time,
+    warmupMs: v.warmup ?? defaultWarmupMs(v.time),
+    rounds: v.rounds,
+    json: v.json === true,
   };
 }
 
+/** `vqsim bench console`'s options from its flags alone. */
+export const parseConsoleArgs = (args: readonly string[]): ConsoleOptions =>
+  consoleOptions(flagValues<ConsoleFlags>(defineConsole, args));
+
 /** `vqsim bench console [options]`. Returns the exit code. */
-export async function consoleCommand(args: string[], io: Io): Promise<number> {
-  const o = parseConsoleArgs(args);
-  if (o.help) {
-    io.out(CONSOLE_HELP);
-    return 0;
-  }
+export async function consoleCommand(o: ConsoleOptions, io: Io): Promise<number> {
   // Every round runs the whole matrix; each case reports its median round.
   const progress = new ProgressLine(io, o.rounds * o.placements.length * o.rings.length * o.chunkBytes.length);
   const runs = new Map<string, ConsoleRow[]>();

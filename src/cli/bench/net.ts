@@ -10,7 +10,7 @@ import { statsOf, statsPerOp, type NoiseWarning, type SampleStats } from '../res
 // per batch), and the driver reaps TX, checks and counts RX in Wasm and
 // reposts the RX buffers. Every frame's bytes are really copied. Sink leaves
 // out the RX half (DPDK testpmd's txonly), source the TX half (rxonly).
-import { parseArgs } from 'node:util';
+import { type Command } from 'commander';
 import { Bench } from 'tinybench';
 import { createMachine, type MachineConfig, type RingKind } from '../../internal.js';
 import {
@@ -25,25 +25,37 @@ import { guestBytesFor, resolveMachineConfig } from '../../sim/machine-config.js
 import { MAX_GUEST_RAM } from '../../../assembly/layout.js';
 import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
-import { choices, defaultWarmupMs, describeParseError, duration, ints, onOff, roundsOf, sizes } from './options.js';
+import { flagValues, valueFlag } from '../parser.js';
+import {
+  choices,
+  defaultWarmupMs,
+  deviceQueueSizeFlag,
+  ints,
+  jsonFlag,
+  onOff,
+  ringFlag,
+  roundsFlag,
+  sizes,
+  timeFlag,
+  warmupFlag,
+} from './options.js';
 import { BenchSanityError } from './ring.js';
 import {
   BASELINE,
   isBaseline,
   parsePlacements,
   placementName,
-  PLACEMENT_HELP,
+  placementFlags,
   setVsDirect,
   withBaseline,
   type Placement,
+  type PlacementFlags,
 } from './placement.js';
 import { eventTotals, perOp, type PerOp } from '../../sim/per-op.js';
 
 export { runNetPackets, type NetBenchBackend, type NetRunCounts } from '../../sim/net.js';
 
-export const NET_HELP = `Usage: vqsim bench net [options]
-
-virtio-net on one JavaScript thread, batched Wasm: the guest driver sends frames
+const NET_HELP = `virtio-net on one JavaScript thread, batched Wasm: the guest driver sends frames
 of --packet-bytes on each of --queues queue pairs, the device loops each frame
 back to the RX queue of the same pair, and the driver receives, checks
 (hardened) and reposts. --backend sink: the device drops each frame, the guest
@@ -58,34 +70,9 @@ one-worker rate). Every round runs the whole matrix (with --workers, one worker
 first for each case), so each round scales against its own one-worker rate;
 rows give the median round, the best round's Mpps and, with --workers, the
 median scaling, its range and the slowest and fastest worker of the median
-round. Lists are comma-separated; every combination runs.
+round. Lists are comma-separated; every combination runs.`;
 
-Options:
-${PLACEMENT_HELP}  --packet-bytes <n,...>    frame sizes, 14 to 65535 bytes (default 64,1500,9000)
-  --queues <n,...>          queue pairs, 1 to 64 (default 1,2; not with --workers)
-  --workers <n,...>         worker threads, 1 to 256; 1 runs first (default: none, one thread)
-  --ring <split,packed>     ring layouts (default split,packed)
-  --mergeable <on,off>      VIRTIO_NET_F_MRG_RXBUF (default on)
-  --backend <loopback,sink,source>
-                            loopback: TX frames come back on RX; sink: the guest
-                            only transmits; source: it only receives (default loopback)
-  --protect <off,on,on-bounce>
-                            the record layer (AES-256-GCM per frame, opened by
-                            the receiver): on seals into the swiotlb slot where
-                            the DMA API bounces (zero copy), on-bounce into the
-                            private buffer, then bounced; the frame is
-                            --packet-bytes, the payload 32 bytes less (default off;
-                            not with --workers or the source backend)
-  --hardened <on,off>       the driver's and rings' checks on (hardened) and/or off
-                            (naive: the device is believed); every combination runs,
-                            and rows of both give hardened ÷ naive (default on)
-  --queue-size <n>          queue size, a power of two from 8 to 32768 (default 256)
-  --time <ms>               time per case and round, 1 to 600000 ms; 500ms, 2s (default 300)
-  --warmup <ms>             untimed warm-up per case, 0 to 60000 ms (default 200)
-  --rounds <n>              rounds, 1 to 50 (default 3 with --workers, else 1)
-  --json                    print JSON rows
-  -h, --help                show this help
-
+const NET_AFTER = `
 Examples:
   vqsim bench net --packet-bytes 64,1500 --ring split --rounds 3
   vqsim bench net --packet-bytes 1.5k --time 2s --json > net.json
@@ -326,29 +313,7 @@ export interface NetOptions {
   /** Times the whole matrix runs; each case reports its median round. */
   rounds: number;
   json: boolean;
-  help: boolean;
 }
-
-const spec = {
-  deployment: { type: 'string' },
-  policy: { type: 'string' },
-  dma: { type: 'string' },
-  encryption: { type: 'string' },
-  protect: { type: 'string' },
-  hardened: { type: 'string' },
-  'packet-bytes': { type: 'string' },
-  queues: { type: 'string' },
-  workers: { type: 'string' },
-  ring: { type: 'string' },
-  mergeable: { type: 'string' },
-  backend: { type: 'string' },
-  'queue-size': { type: 'string' },
-  time: { type: 'string' },
-  rounds: { type: 'string' },
-  warmup: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
 
 /** Guest RAM the largest case needs (the machine's own formula, guestBytesFor), with the 16 MiB it adds. */
 function netGuestBytes(queues: number, queueSize: number, packetBytes: number): number {
@@ -385,69 +350,109 @@ function fitsGuestMemory(queues: number, queueSize: number, packetBytes: number)
   );
 }
 
-/** Parses and validates `vqsim bench net` flags; a bad one is a UsageError naming it. */
-export function parseNetArgs(args: string[]): NetOptions {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const r = parseArgs({ args, options: spec, strict: true, allowPositionals: true });
-    if (r.positionals.length > 0)
-      throw new UsageError(`unexpected argument ${r.positionals[0]}: see vqsim bench net --help`);
-    values = r.values;
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(describeParseError(e, Object.keys(spec)));
-  }
-  const str = (k: keyof typeof spec) => values[k] as string | undefined;
-  const packetBytes = sizes(
-    'packet-bytes',
-    str('packet-bytes') ?? '64,1500,9000',
-    (n) => n >= 14 && n <= 65535,
-    'must be whole numbers of bytes from 14 to 65535',
-  );
-  const queues = ints(
-    'queues',
-    str('queues') ?? '1,2',
-    (n) => n >= 1 && n <= 64,
-    'must be whole numbers of queue pairs from 1 to 64',
-  );
-  const workersStr = str('workers');
-  const asked =
-    workersStr === undefined
-      ? []
-      : ints('workers', workersStr, (n) => n >= 1 && n <= 256, 'must be whole numbers of worker threads from 1 to 256');
+/** `vqsim bench net`: its help and flags. */
+export function defineNet(c: Command): Command {
+  const counts = (what: string, max: number) => (f: string, v: string) =>
+    ints(f, v, (n) => n >= 1 && n <= max, `must be whole numbers of ${what} from 1 to ${max}`);
+  return placementFlags(c.description(NET_HELP))
+    .addOption(
+      valueFlag(
+        '--packet-bytes <n,...>',
+        'frame sizes, 14 to 65535 bytes; 1.5k, 9000',
+        (f, v) => sizes(f, v, (n) => n >= 14 && n <= 65535, 'must be whole numbers of bytes from 14 to 65535'),
+        '64,1500,9000',
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--queues <n,...>',
+        'queue pairs, 1 to 64 (default: 1,2; not with --workers)',
+        counts('queue pairs', 64),
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--workers <n,...>',
+        'worker threads, 1 to 256; 1 runs first (default: none, one thread)',
+        counts('worker threads', 256),
+      ),
+    )
+    .addOption(ringFlag())
+    .addOption(
+      valueFlag(
+        '--mergeable <on,off>',
+        'VIRTIO_NET_F_MRG_RXBUF',
+        (f, v) => choices(f, v, ['on', 'off']).map((s) => s === 'on'),
+        'on',
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--backend <loopback,sink,source>',
+        'loopback: TX frames come back on RX; sink: the guest only transmits; source: it only receives',
+        (f, v) => choices<NetBenchBackend>(f, v, ['loopback', 'sink', 'source']),
+        'loopback',
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--protect <off,on,on-bounce>',
+        'the record layer (AES-256-GCM per frame, opened by the receiver): on seals into the swiotlb slot where ' +
+          'the DMA API bounces (zero copy), on-bounce into the private buffer, then bounced; the frame is ' +
+          '--packet-bytes, the payload 32 bytes less (not with --workers or the source backend)',
+        (f, v) => choices<NetProtect>(f, v, NET_PROTECT),
+        'off',
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--hardened <on,off>',
+        "the driver's and rings' checks on (hardened) and/or off (naive: the device is believed); every " +
+          'combination runs, and rows of both give hardened ÷ naive',
+        (f, v) => onOff(f, v),
+        'on',
+      ),
+    )
+    .addOption(deviceQueueSizeFlag())
+    .addOption(timeFlag('time per case and round', '300ms'))
+    .addOption(warmupFlag('untimed warm-up per case', '200ms'))
+    .addOption(roundsFlag('rounds, 1 to 50 (default: 3 with --workers, else 1)'))
+    .addOption(jsonFlag('print JSON rows'))
+    .addHelpText('after', NET_AFTER);
+}
+
+/** The values defineNet's flags give. */
+export type NetFlags = PlacementFlags & {
+  packetBytes: number[];
+  queues?: number[];
+  workers?: number[];
+  ring: RingKind[];
+  mergeable: boolean[];
+  backend: NetBenchBackend[];
+  protect: NetProtect[];
+  hardened: boolean[];
+  queueSize: number;
+  time: number;
+  warmup: number;
+  rounds?: number;
+  json?: boolean;
+};
+
+/** `vqsim bench net`'s options from its flags, checked against each other; a misfit is a UsageError naming the flags. */
+export function netOptions(v: NetFlags): NetOptions {
+  const { packetBytes, queueSize, protect } = v;
+  const asked = v.workers ?? [];
   // The scaling needs each round's one-worker rate of the same case, measured first.
   const workers = asked.length === 0 ? [] : [1, ...asked.filter((n) => n !== 1)];
-  if (workers.length > 0 && str('queues') !== undefined) {
-    throw new UsageError(`--queues ${str('queues')}: not with --workers (each worker runs one queue pair)`);
+  if (workers.length > 0 && v.queues !== undefined) {
+    throw new UsageError(`--queues ${v.queues.join(',')}: not with --workers (each worker runs one queue pair)`);
   }
-  const rings = choices<RingKind>('ring', str('ring') ?? 'split,packed', ['split', 'packed']);
-  const mergeable = choices('mergeable', str('mergeable') ?? 'on', ['on', 'off']).map((s) => s === 'on');
-  const backends = choices<NetBenchBackend>('backend', str('backend') ?? 'loopback', ['loopback', 'sink', 'source']);
-  const queueSize = ints(
-    'queue-size',
-    str('queue-size') ?? '256',
-    (n) => n >= 8 && n <= 32768 && (n & (n - 1)) === 0,
-    'must be one power of two from 8 to 32768',
-  );
-  if (queueSize.length !== 1)
-    throw new UsageError(`--queue-size ${str('queue-size')}: must be one power of two from 8 to 32768`);
-  const timeMs = duration('time', str('time'), 300, 1, 600000);
-  const warmupMs = duration('warmup', str('warmup'), 200, 0, 60000);
-  const rounds = roundsOf(str('rounds'), workers.length > 0 ? 3 : 1);
-  const placements = withBaseline(
-    parsePlacements({
-      deployment: str('deployment'),
-      dma: str('dma'),
-      encryption: str('encryption'),
-      policy: str('policy'),
-    }),
-  );
-  const protect = choices<NetProtect>('protect', str('protect') ?? 'off', NET_PROTECT);
-  const hardened = onOff('hardened', str('hardened') ?? 'on');
+  const queues = v.queues ?? [1, 2];
+  const placements = withBaseline(parsePlacements(v));
   if (protect.some((p) => p !== 'off')) {
-    if (workers.length > 0) throw new UsageError(`--protect ${str('protect')}: not with --workers`);
-    if (backends.includes('source')) {
-      throw new UsageError(`--protect ${str('protect')}: not with --backend source (its frames are not records)`);
+    if (workers.length > 0) throw new UsageError(`--protect ${protect.join(',')}: not with --workers`);
+    if (v.backend.includes('source')) {
+      throw new UsageError(`--protect ${protect.join(',')}: not with --backend source (its frames are not records)`);
     }
     const small = packetBytes.find((n) => n <= RECORD_OVERHEAD);
     if (small !== undefined) {
@@ -456,25 +461,27 @@ export function parseNetArgs(args: string[]): NetOptions {
       );
     }
   }
-  fitsGuestMemory(workers.length > 0 ? 1 : Math.max(...queues), queueSize[0]!, Math.max(...packetBytes));
+  fitsGuestMemory(workers.length > 0 ? 1 : Math.max(...queues), queueSize, Math.max(...packetBytes));
   return {
     placements,
     protect,
-    hardened,
+    hardened: v.hardened,
     packetBytes,
     queues: workers.length > 0 ? [1] : queues,
     workers,
-    rings,
-    mergeable,
-    backends,
-    queueSize: queueSize[0]!,
-    timeMs,
-    warmupMs,
-    rounds,
-    json: values.json === true,
-    help: values.help === true,
+    rings: v.ring,
+    mergeable: v.mergeable,
+    backends: v.backend,
+    queueSize,
+    timeMs: v.time,
+    warmupMs: v.warmup,
+    rounds: v.rounds ?? (workers.length > 0 ? 3 : 1),
+    json: v.json === true,
   };
 }
+
+/** `vqsim bench net`'s options from its flags alone. */
+export const parseNetArgs = (args: readonly string[]): NetOptions => netOptions(flagValues<NetFlags>(defineNet, args));
 
 /**
  * Runs every case `o.rounds` times. Every round runs the whole matrix, so a
@@ -656,12 +663,7 @@ export function formatNetTable(rows: NetRow[], o: NetOptions, warnings: readonly
 }
 
 /** `vqsim bench net [options]`. Returns the exit code. */
-export async function netCommand(args: string[], io: Io): Promise<number> {
-  const o = parseNetArgs(args);
-  if (o.help) {
-    io.out(NET_HELP);
-    return 0;
-  }
+export async function netCommand(o: NetOptions, io: Io): Promise<number> {
   // Each co-located worker is a thread of its own, beside the main thread.
   const warnings: NoiseWarning[] = o.workers.length > 0 ? coresWarning(Math.max(...o.workers)) : [];
   const rows = await runNetBench(o, io, warnings);

@@ -7,6 +7,7 @@ import { ENCRYPTION_MODELS, type EncryptionModel } from '../../memory/guest-memo
 import { DEPLOYMENT_NAMES, DEPLOYMENTS, type DeploymentName } from '../../sim/deployments.js';
 import { UsageError } from '../usage.js';
 import { policyFlag } from '../policy.js';
+import { Option, type Command } from 'commander';
 import { list } from './options.js';
 
 export interface Placement {
@@ -18,14 +19,38 @@ export interface Placement {
   policy?: string | undefined;
 }
 
-export const PLACEMENT_HELP = `  --deployment <list>       ${DEPLOYMENT_NAMES.join(',')} (default: none;
-                            each picks its DMA backend and encryption model)
-  --dma <list>              ${DMA_BACKEND_NAMES.filter((n) => n !== 'offset').join(',')} (default: the deployment's, or direct)
-  --encryption <list>       ${ENCRYPTION_MODELS.join(',')} (default: the deployment's, or none)
-  --policy <FILE|PRESET>    the machines' trust policy: traditional, tdx-default, tdisp-strict
-                            or a Cedar file (default: none); rows are compared with the same
-                            placement's baseline without it
-`;
+/** The placement flags of the device benchmarks: --deployment, --dma, --encryption (lists) and --policy. */
+export function placementFlags(c: Command): Command {
+  return c
+    .addOption(
+      new Option(
+        '--deployment <list>',
+        `${DEPLOYMENT_NAMES.join(',')}; each picks its DMA backend and encryption model (default: none)`,
+      ),
+    )
+    .addOption(
+      new Option(
+        '--dma <list>',
+        `${DMA_BACKEND_NAMES.filter((n) => n !== 'offset').join(',')} (default: the deployment's, or direct)`,
+      ),
+    )
+    .addOption(new Option('--encryption <list>', `${ENCRYPTION_MODELS.join(',')} (default: the deployment's, or none)`))
+    .addOption(
+      new Option(
+        '--policy <file|preset>',
+        "the machines' trust policy: traditional, tdx-default, tdisp-strict or a Cedar file (default: none); " +
+          "rows are compared with the same placement's baseline without it",
+      ),
+    );
+}
+
+/** The values placementFlags gives. */
+export type PlacementFlags = {
+  deployment?: string;
+  dma?: string;
+  encryption?: string;
+  policy?: string;
+};
 
 function choose<T extends string>(flag: string, value: string | undefined, all: readonly T[]): T[] | undefined {
   if (value === undefined) return undefined;
@@ -38,12 +63,7 @@ function choose<T extends string>(flag: string, value: string | undefined, all: 
 }
 
 /** The placements the flags ask for, each combination a deployment allows; a combination none allows is a UsageError. */
-export function parsePlacements(values: {
-  deployment?: string | undefined;
-  dma?: string | undefined;
-  encryption?: string | undefined;
-  policy?: string | undefined;
-}): Placement[] {
+export function parsePlacements(values: PlacementFlags): Placement[] {
   // Loaded once here so a bad policy is one clear line before anything runs.
   if (values.policy !== undefined) policyFlag(values.policy);
   const policy = values.policy === undefined ? {} : { policy: values.policy };

@@ -2,20 +2,18 @@
 // thread. Map+unmap pairs at pool utilisations (through the Swiotlb class,
 // copies included; and the slot search and release alone), and the bounce
 // copy's bandwidth against a plain memory.copy of the same bytes.
-import { parseArgs } from 'node:util';
+import { type Command } from 'commander';
 import { DmaAttr, DmaDirection, GuestMemory, Swiotlb, SwiotlbFullError } from '../../internal.js';
 import type { Io } from '../io.js';
-import { UsageError } from '../usage.js';
-import { describeParseError, duration, ints, roundsOf, sizes as sizeList } from './options.js';
+import { valueFlag } from '../parser.js';
+import { int, ints, jsonFlag, roundsFlag, sizes as sizeList, timeFlag, warmupFlag } from './options.js';
 import { jsonDocument, lowerMedian, textTable } from './report.js';
 import { printWarnings, spreadWarning } from '../noise.js';
 import { ProgressLine } from '../progress.js';
 import { statsOf, type NoiseWarning, type SampleStats } from '../result.js';
 import { BenchSanityError } from './ring.js';
 
-export const SWIOTLB_HELP = `Usage: vqsim bench swiotlb [options]
-
-The swiotlb bounce pool (kernel/dma/swiotlb.c in Wasm) on one JavaScript
+const SWIOTLB_HELP = `The swiotlb bounce pool (kernel/dma/swiotlb.c in Wasm) on one JavaScript
 thread, in two parts.
 
 Map+unmap: a pool (default 64 MiB, one area) is filled with mappings of
@@ -29,21 +27,9 @@ swiotlb_release_slots); slotsScannedPerMap is the slots the search checked.
 
 Bounce copy: one mapping of each size is synced towards the device again and
 again (swiotlb_bounce), against memory.copy of the same bytes between the same
-two buffers (dma_copy); both warm in cache.
+two buffers (dma_copy); both warm in cache.`;
 
-Options:
-  --utilisation <p,...>     pool utilisation in percent, 0 to 95 (default 10,50,90)
-  --sizes <n,...>           map+unmap sizes in bytes, 1 to 262144; 1.5k, 4KiB (default 64,1500,4096)
-  --copy-sizes <n,...>      bounce copy sizes in bytes, 1 to 262144; 64k, 256KiB
-                            (default 64,256,1024,1500,4096,16384,65536,262144)
-  --slots <n>               pool slots, as swiotlb=<slots>: 512 to 524288 (default 32768, 64 MiB)
-  --areas <n>               areas, 1 to 64 (default 1)
-  --time <ms>               measuring time per case, 1 to 600000 ms; 500ms, 2s (default 200)
-  --warmup <ms>             untimed run of each case first, 0 to 60000 ms (default 0)
-  --rounds <n>              times every case runs, 1 to 50; each reports its median round (default 3)
-  --json                    print JSON rows
-  -h, --help                show this help
-
+const SWIOTLB_AFTER = `
 The statistics in --json (median, p99, rme...) are over rounds: each round
 keeps its fastest batch, so there are no per-iteration samples.
 
@@ -63,7 +49,6 @@ export interface SwiotlbBenchOptions {
   warmupMs: number;
   rounds: number;
   json: boolean;
-  help: boolean;
 }
 
 /** One map+unmap case: the median of its rounds. */
@@ -95,79 +80,83 @@ export interface SwiotlbCopyRow extends Partial<SampleStats> {
   rounds: number;
 }
 
-const spec = {
-  utilisation: { type: 'string' },
-  sizes: { type: 'string' },
-  'copy-sizes': { type: 'string' },
-  slots: { type: 'string' },
-  areas: { type: 'string' },
-  time: { type: 'string' },
-  warmup: { type: 'string' },
-  rounds: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
 const MAX = 262144;
 
-function one(flag: string, value: string | undefined, fallback: string, ok: (n: number) => boolean, allowed: string) {
-  const v = ints(flag, value ?? fallback, ok, allowed);
-  if (v.length !== 1) throw new UsageError(`--${flag} ${value}: ${allowed}`);
-  return v[0]!;
+/** `vqsim bench swiotlb`: its help and flags. */
+export function defineSwiotlb(c: Command): Command {
+  const bytes = (flags: string, what: string, fallback: string) =>
+    valueFlag(
+      flags,
+      what,
+      (f, v) => sizeList(f, v, (n) => n >= 1 && n <= MAX, `must be whole numbers of bytes from 1 to ${MAX}`),
+      fallback,
+    );
+  return c
+    .description(SWIOTLB_HELP)
+    .addOption(
+      valueFlag(
+        '--utilisation <p,...>',
+        'pool utilisation in percent, 0 to 95',
+        (f, v) => ints(f, v, (n) => n >= 0 && n <= 95, 'must be whole percentages from 0 to 95'),
+        '10,50,90',
+      ),
+    )
+    .addOption(bytes('--sizes <n,...>', `map+unmap sizes in bytes, 1 to ${MAX}; 1.5k, 4KiB`, '64,1500,4096'))
+    .addOption(
+      bytes(
+        '--copy-sizes <n,...>',
+        `bounce copy sizes in bytes, 1 to ${MAX}; 64k, 256KiB`,
+        '64,256,1024,1500,4096,16384,65536,262144',
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--slots <n>',
+        'pool slots, as swiotlb=<slots>: 512 to 524288 (32768: 64 MiB)',
+        (f, v) => int(f, v, (n) => n >= 512 && n <= 524288, 'must be one whole number of slots from 512 to 524288'),
+        '32768',
+      ),
+    )
+    .addOption(
+      valueFlag(
+        '--areas <n>',
+        'areas, 1 to 64',
+        (f, v) => int(f, v, (n) => n >= 1 && n <= 64, 'must be one whole number from 1 to 64'),
+        '1',
+      ),
+    )
+    .addOption(timeFlag('measuring time per case', '200ms'))
+    .addOption(warmupFlag('untimed run of each case first', '0ms'))
+    .addOption(roundsFlag('times every case runs, 1 to 50; each reports its median round', '3'))
+    .addOption(jsonFlag('print JSON rows'))
+    .addHelpText('after', SWIOTLB_AFTER);
 }
 
-/** Parses and validates `vqsim bench swiotlb` flags; a bad one is a UsageError naming it. */
-export function parseSwiotlbBenchArgs(args: string[]): SwiotlbBenchOptions {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const r = parseArgs({ args, options: spec, strict: true, allowPositionals: true });
-    if (r.positionals.length > 0)
-      throw new UsageError(`unexpected argument ${r.positionals[0]}: see vqsim bench swiotlb --help`);
-    values = r.values;
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(describeParseError(e, Object.keys(spec)));
-  }
-  const str = (k: keyof typeof spec) => values[k] as string | undefined;
-  const utilisations = ints(
-    'utilisation',
-    str('utilisation') ?? '10,50,90',
-    (n) => n >= 0 && n <= 95,
-    'must be whole percentages from 0 to 95',
-  );
-  const bytes = (flag: string, fallback: string) =>
-    sizeList(
-      flag,
-      str(flag as keyof typeof spec) ?? fallback,
-      (n) => n >= 1 && n <= MAX,
-      `must be whole numbers of bytes from 1 to ${MAX}`,
-    );
-  const sizes = bytes('sizes', '64,1500,4096');
-  const copySizes = bytes('copy-sizes', '64,256,1024,1500,4096,16384,65536,262144');
-  const slots = one(
-    'slots',
-    str('slots'),
-    '32768',
-    (n) => n >= 512 && n <= 524288,
-    'must be one whole number of slots from 512 to 524288',
-  );
-  const areas = one('areas', str('areas'), '1', (n) => n >= 1 && n <= 64, 'must be one whole number from 1 to 64');
-  const timeMs = duration('time', str('time'), 200, 1, 600000);
-  const warmupMs = duration('warmup', str('warmup'), 0, 0, 60000);
-  const rounds = roundsOf(str('rounds'), 3);
-  return {
-    utilisations,
-    sizes,
-    copySizes,
-    slots,
-    areas,
-    timeMs,
-    warmupMs,
-    rounds,
-    json: values.json === true,
-    help: values.help === true,
-  };
-}
+/** The values defineSwiotlb's flags give. */
+export type SwiotlbFlags = {
+  utilisation: number[];
+  sizes: number[];
+  copySizes: number[];
+  slots: number;
+  areas: number;
+  time: number;
+  warmup: number;
+  rounds: number;
+  json?: boolean;
+};
+
+/** `vqsim bench swiotlb`'s options from its flags. */
+export const swiotlbOptions = (v: SwiotlbFlags): SwiotlbBenchOptions => ({
+  utilisations: v.utilisation,
+  sizes: v.sizes,
+  copySizes: v.copySizes,
+  slots: v.slots,
+  areas: v.areas,
+  timeMs: v.time,
+  warmupMs: v.warmup,
+  rounds: v.rounds,
+  json: v.json === true,
+});
 
 /** xorshift32: the fill's sizes and the order it empties in, the same every run. */
 function xorshift(seed: number): () => number {
@@ -375,12 +364,7 @@ export function runSwiotlbBench(
 }
 
 /** `vqsim bench swiotlb [options]`. Returns the exit code. */
-export async function swiotlbCommand(args: string[], io: Io): Promise<number> {
-  const o = parseSwiotlbBenchArgs(args);
-  if (o.help) {
-    io.out(SWIOTLB_HELP);
-    return 0;
-  }
+export async function swiotlbCommand(o: SwiotlbBenchOptions, io: Io): Promise<number> {
   const warnings: NoiseWarning[] = [];
   const { map, copy } = runSwiotlbBench(o, io, warnings);
   printWarnings(io, warnings);

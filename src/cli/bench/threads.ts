@@ -8,11 +8,11 @@ import type { Io } from '../io.js';
 import { UsageError } from '../usage.js';
 import { loadBenchPolicy, narrow, ringBit } from './policy-features.js';
 import { buildNative, runNativeParallel } from './native.js';
-import { choices, duration, ints, parseFlags, roundsOf, suggest } from './options.js';
+import { Option, type Command } from 'commander';
+import { oneOf, valueFlag } from '../parser.js';
+import { int, ints, jsonFlag, ringFlag, roundsFlag, text, timeFlag, warmupFlag } from './options.js';
 
-export const PINGPONG_HELP = `Usage: vqsim bench pingpong [options]
-
-Split-thread round trip of one-descriptor chains, as Linux's tools/virtio/ringtest
+const PINGPONG_HELP = `Split-thread round trip of one-descriptor chains, as Linux's tools/virtio/ringtest
 measures it: a driver thread keeps up to --max-inflight chains in flight and
 reaps them, a device thread pops and pushes them back; both poll, then sleep on
 a doorbell word in shared memory (Atomics.wait) and wake each other only when
@@ -25,26 +25,9 @@ reaped. --like-ringtest sets what ringtest's defaults set: a ring of 256, up to
 256 chains in flight, and a device that uses each buffer on its own, popping it
 and publishing it used before it reads the next (ringtest's use_buf() loop);
 compare with its virtio_ring_0_9 (split) and ring (packed-style) binaries:
-bench/ringtest.mjs runs both side by side.
+bench/ringtest.mjs runs both side by side.`;
 
-Options:
-  --ring <split,packed>     ring layouts (default split,packed)
-  --policy <file|preset>    a trust policy: a ring layout it refuses is left out (and said)
-  --queue-size <n>          queue size, 1 to 32768, a power of two for split (default 256)
-  --max-inflight <n>        most chains in flight, 1 to the queue size (default the queue size)
-  --device-batch <n>        most chains the device uses per call (default queue size / 4)
-  --publish <batch|each>    batch: one publish for what a call popped (QEMU virtqueue_flush);
-                            each: every chain published as it is used (ringtest use_buf) (default batch)
-  --like-ringtest           ringtest's defaults: --queue-size 256 --max-inflight 256
-                            --device-batch 256 --publish each
-  --spin-us <n>             shortest spin before sleeping, µs, 1 to 10^6 (default 20)
-  --spin-max-us <n>         longest spin for a stalled partner on another CPU, µs, 1 to 10^7 (default 10000)
-  --time <ms>               measured time per ring, 10 to 600000 ms; 500ms, 2s (default 2000)
-  --warmup <ms>             untimed run before each ring, 0 to 60000 ms (default 500)
-  --rounds <n>              times every ring runs, 1 to 50; each reports its median round (default 1)
-  --json                    print JSON rows
-  -h, --help                show this help
-
+const PINGPONG_AFTER = `
 The two threads need a core each: on a machine with fewer, or when another
 load takes one, a thread spends its turns waiting (driverIdleShare,
 deviceIdleShare near 1) and vqsim warns. --json statistics are over rounds.
@@ -54,9 +37,7 @@ Examples:
   vqsim bench pingpong --like-ringtest --json
 `;
 
-export const COLOCATED_HELP = `Usage: vqsim bench colocated [options]
-
-Co-located workers: each worker thread runs the driver and the device side of its
+const COLOCATED_HELP = `Co-located workers: each worker thread runs the driver and the device side of its
 own queue in batches (add, kick decision, pop, push, interrupt decision, reap),
 all over the machine's one shared memory. Reports chains/s for each worker count
 and the scaling against one worker. Each of --rounds rounds runs one worker
@@ -67,75 +48,63 @@ range over the rounds, and the slowest and fastest worker of the median round.
 Each round also runs the same counts of the native C port of the split round
 trip (bench/native/roundtrip.c, one process each, built with cc -O2 when a
 compiler exists): the machine's own scaling for this work, and the workers'
-scaling divided by it (vs native: 1.00 means they scale as native code does).
+scaling divided by it (vs native: 1.00 means they scale as native code does).`;
 
-Options:
-  --ring <split,packed>     ring layouts (default split,packed)
-  --policy <file|preset>    a trust policy: a ring layout it refuses is left out (and said)
-  --queue-size <n>          queue size (default 256)
-  --workers <n,...>         worker counts, 1 to 64 (default 1,2; 1 runs first)
-  --rounds <n>              rounds, 1 to 50 (default 3)
-  --time <ms>               time per case and round, 10 to 600000 ms; 500ms, 2s (default 2000)
-  --warmup <ms>             untimed run before each case, 0 to 60000 ms (default 500)
-  --no-native               skip the native scaling baseline
-  --json                    print JSON rows
-  -h, --help                show this help
-
+const COLOCATED_AFTER = `
 Examples:
   vqsim bench colocated --workers 1,2,4 --ring split --time 1s
   vqsim bench colocated --rounds 5 --no-native --json
 `;
 
-const common = {
-  ring: { type: 'string' },
-  policy: { type: 'string' },
-  'queue-size': { type: 'string' },
-  time: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+const POLICY_RINGS = 'a trust policy: a ring layout it refuses is left out (and said)';
+const SPLIT_POW2 = 'the queue size must be a power of two from 1 to 32768';
 
-function one(flag: string, value: string | undefined, lo: number, hi: number, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  return ints(flag, value, (n) => n >= lo && n <= hi, what)[0];
+/** The flags both thread benchmarks start with: rings, policy and queue size. */
+function threadFlags(c: Command, queueSize: string): Command {
+  return c
+    .addOption(ringFlag())
+    .addOption(new Option('--policy <file|preset>', POLICY_RINGS))
+    .addOption(valueFlag('--queue-size <n>', queueSize, text));
 }
 
-function ringsAndSize(
-  v: Record<string, string | boolean | undefined>,
-  io?: Io,
-): { rings: RingKind[]; queueSize: number } {
-  let rings = choices<RingKind>('ring', (v.ring as string | undefined) ?? 'split,packed', ['split', 'packed']);
+/** The flags both end with: time, warm-up, rounds (`rounds` by default) and --json. */
+function timingFlags(c: Command, rounds: string, roundsWhat: string): Command {
+  return c
+    .addOption(timeFlag('measured time per case and round', '2s', 10, 600000, true))
+    .addOption(warmupFlag('untimed run before each case', '500ms', true))
+    .addOption(roundsFlag(roundsWhat, rounds))
+    .addOption(jsonFlag('print JSON rows'));
+}
+
+type ThreadFlags = {
+  ring: RingKind[];
+  policy?: string;
+  queueSize?: string;
+  time: number;
+  warmup: number;
+  rounds: number;
+  json?: boolean;
+};
+
+function ringsAndSize(v: ThreadFlags, io?: Io): { rings: RingKind[]; queueSize: number } {
+  let rings = v.ring;
   // --policy: a ring layout it does not let a driver negotiate is left out.
-  if (typeof v.policy === 'string') {
+  if (v.policy !== undefined) {
     rings = narrow(loadBenchPolicy(v.policy), 'ring', rings, ringBit, (n) => io?.err(`vqsim: ${n}\n`));
   }
   const pow2 = rings.includes('split');
   const queueSize =
-    one(
-      'queue-size',
-      v['queue-size'] as string | undefined,
-      1,
-      32768,
-      pow2 ? 'the queue size must be a power of two from 1 to 32768' : 'the queue size must be from 1 to 32768',
-    ) ?? 256;
-  if (pow2 && (queueSize & (queueSize - 1)) !== 0) {
-    throw new UsageError(`--queue-size ${queueSize}: the queue size must be a power of two from 1 to 32768`);
-  }
+    v.queueSize === undefined
+      ? 256
+      : int(
+          'queue-size',
+          v.queueSize,
+          (n) => n >= 1 && n <= 32768,
+          pow2 ? SPLIT_POW2 : 'the queue size must be from 1 to 32768',
+        );
+  if (pow2 && (queueSize & (queueSize - 1)) !== 0) throw new UsageError(`--queue-size ${queueSize}: ${SPLIT_POW2}`);
   return { rings, queueSize };
 }
-
-/** One whole number from `lo` to `hi` (not a list), or undefined when the flag is absent. */
-function single(flag: string, value: string | undefined, lo: number, hi: number, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = ints(flag, value, (x) => x >= lo && x <= hi, what);
-  if (n.length !== 1) throw new UsageError(`--${flag} ${value}: ${what}`);
-  return n[0];
-}
-
-const timeOf = (v: Record<string, string | boolean | undefined>) =>
-  duration('time', v.time as string | undefined, 2000, 10, 600000, true);
-const warmupOf = (v: Record<string, string | boolean | undefined>) =>
-  duration('warmup', v.warmup as string | undefined, 500, 0, 60000, true);
 
 /** A pingpong row as --json prints it: its median round, with statistics over rounds in ns per round trip. */
 export interface PingpongResultRow extends PingpongRow, SampleStats {
@@ -168,52 +137,80 @@ const f2 = (x: number) => x.toFixed(2);
  */
 export const RINGTEST = { queueSize: 256, maxInflight: 256, deviceBatch: 256, publish: 'each' } as const;
 
-export async function pingpongCommand(args: string[], io: Io): Promise<number> {
-  const v = parseFlags(args, {
-    ...common,
-    'max-inflight': { type: 'string' },
-    'device-batch': { type: 'string' },
-    publish: { type: 'string' },
-    'spin-us': { type: 'string' },
-    'spin-max-us': { type: 'string' },
-    'like-ringtest': { type: 'boolean' },
-    rounds: { type: 'string' },
-    warmup: { type: 'string' },
-  });
-  if (v.help) {
-    io.out(PINGPONG_HELP);
-    return 0;
-  }
-  const like = v['like-ringtest'] === true;
+/** `vqsim bench pingpong`: its help and flags. */
+export function definePingpong(c: Command): Command {
+  const micros = (flags: string, what: string, max: number) =>
+    valueFlag(flags, what, (f, v) => int(f, v, (n) => n >= 1 && n <= max, `must be a whole number from 1 to ${max}`));
+  const flags = threadFlags(
+    c.description(PINGPONG_HELP),
+    'queue size, 1 to 32768, a power of two for split (default: 256)',
+  )
+    .addOption(
+      valueFlag('--max-inflight <n>', 'most chains in flight, 1 to the queue size (default: the queue size)', text),
+    )
+    .addOption(valueFlag('--device-batch <n>', 'most chains the device uses per call (default: queue size / 4)', text))
+    .addOption(
+      oneOf(
+        '--publish <how>',
+        'batch: one publish for what a call popped (QEMU virtqueue_flush); each: every chain published as it is used (ringtest use_buf) (default: batch)',
+        ['batch', 'each'] as const,
+      ),
+    )
+    .addOption(
+      new Option(
+        '--like-ringtest',
+        "ringtest's defaults: --queue-size 256 --max-inflight 256 --device-batch 256 --publish each (not with those flags)",
+      ),
+    )
+    .addOption(micros('--spin-us <n>', 'shortest spin before sleeping, µs, 1 to 10^6 (default: 20)', 1e6))
+    .addOption(
+      micros(
+        '--spin-max-us <n>',
+        'longest spin for a stalled partner on another CPU, µs, 1 to 10^7 (default: 10000)',
+        1e7,
+      ),
+    );
+  return timingFlags(flags, '1', 'times every ring runs, 1 to 50; each reports its median round').addHelpText(
+    'after',
+    PINGPONG_AFTER,
+  );
+}
+
+type PingpongFlags = ThreadFlags & {
+  maxInflight?: string;
+  deviceBatch?: string;
+  publish?: DevicePublish;
+  likeRingtest?: boolean;
+  spinUs?: number;
+  spinMaxUs?: number;
+};
+
+export async function pingpongCommand(v: PingpongFlags, io: Io): Promise<number> {
+  const like = v.likeRingtest === true;
   if (like) {
-    for (const flag of ['queue-size', 'max-inflight', 'device-batch', 'publish']) {
-      if (v[flag] !== undefined) throw new UsageError(`--${flag}: --like-ringtest sets it (give one or the other)`);
+    for (const [flag, given] of [
+      ['queue-size', v.queueSize],
+      ['max-inflight', v.maxInflight],
+      ['device-batch', v.deviceBatch],
+      ['publish', v.publish],
+    ] as const) {
+      if (given !== undefined) throw new UsageError(`--${flag}: --like-ringtest sets it (give one or the other)`);
     }
   }
-  const { rings, queueSize } = ringsAndSize(like ? { ...v, 'queue-size': String(RINGTEST.queueSize) } : v, io);
-  const upTo = `must be a whole number from 1 to the queue size (${queueSize})`;
-  const maxInflight = like
-    ? RINGTEST.maxInflight
-    : one('max-inflight', v['max-inflight'] as string | undefined, 1, queueSize, upTo);
-  const deviceBatch = like
-    ? RINGTEST.deviceBatch
-    : one('device-batch', v['device-batch'] as string | undefined, 1, queueSize, upTo);
-  const publishArg = (v.publish as string | undefined) ?? 'batch';
-  if (publishArg !== 'batch' && publishArg !== 'each') {
-    throw new UsageError(`--publish ${publishArg}: must be batch or each${suggest(publishArg, ['batch', 'each'])}`);
-  }
-  const publish: DevicePublish = like ? RINGTEST.publish : publishArg;
-  const spinUs = one('spin-us', v['spin-us'] as string | undefined, 1, 1e6, 'must be a whole number from 1 to 1000000');
-  const spinMaxUs = one(
-    'spin-max-us',
-    v['spin-max-us'] as string | undefined,
-    1,
-    1e7,
-    'must be a whole number from 1 to 10000000',
-  );
-  const durationMs = timeOf(v);
-  const warmupMs = warmupOf(v);
-  const rounds = roundsOf(v.rounds as string | undefined, 1);
+  const { rings, queueSize } = ringsAndSize(like ? { ...v, queueSize: String(RINGTEST.queueSize) } : v, io);
+  const upTo = (flag: string, value: string | undefined) =>
+    value === undefined
+      ? undefined
+      : int(
+          flag,
+          value,
+          (n) => n >= 1 && n <= queueSize,
+          `must be a whole number from 1 to the queue size (${queueSize})`,
+        );
+  const maxInflight = like ? RINGTEST.maxInflight : upTo('max-inflight', v.maxInflight);
+  const deviceBatch = like ? RINGTEST.deviceBatch : upTo('device-batch', v.deviceBatch);
+  const publish: DevicePublish = like ? RINGTEST.publish : (v.publish ?? 'batch');
+  const { spinUs, spinMaxUs, time: durationMs, warmup: warmupMs, rounds } = v;
   // Two threads, the driver and the device, each wanting a core of its own.
   const warnings: NoiseWarning[] = coresWarning(2);
   const progress = new ProgressLine(io, rounds * rings.length);
@@ -279,36 +276,41 @@ export async function pingpongCommand(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
-export async function colocatedCommand(args: string[], io: Io): Promise<number> {
-  const v = parseFlags(args, {
-    ...common,
-    workers: { type: 'string' },
-    rounds: { type: 'string' },
-    warmup: { type: 'string' },
-    'no-native': { type: 'boolean' },
-  });
-  if (v.help) {
-    io.out(COLOCATED_HELP);
-    return 0;
-  }
+/** `vqsim bench colocated`: its help and flags. */
+export function defineColocated(c: Command): Command {
+  const flags = threadFlags(c.description(COLOCATED_HELP), 'queue size (default: 256)')
+    .addOption(
+      valueFlag(
+        '--workers <n,...>',
+        'worker counts, 1 to 64; 1 runs first',
+        (f, v) =>
+          ints(
+            f,
+            v,
+            (n) => Number.isInteger(n) && n >= 1 && n <= 64,
+            'worker counts must be whole numbers from 1 to 64',
+          ),
+        '1,2',
+      ),
+    )
+    .addOption(new Option('--no-native', 'skip the native scaling baseline'));
+  return timingFlags(flags, '3', 'rounds, 1 to 50').addHelpText('after', COLOCATED_AFTER);
+}
+
+export async function colocatedCommand(
+  v: ThreadFlags & { workers: number[]; native: boolean },
+  io: Io,
+): Promise<number> {
   const { rings, queueSize } = ringsAndSize(v, io);
-  const workers = ints(
-    'workers',
-    (v.workers as string | undefined) ?? '1,2',
-    (n) => Number.isInteger(n) && n >= 1 && n <= 64,
-    'worker counts must be whole numbers from 1 to 64',
-  );
   // The scaling needs each round's one-worker rate, measured first.
-  const counts = [1, ...workers.filter((n) => n !== 1)];
-  const rounds = single('rounds', v.rounds as string | undefined, 1, 50, 'must be a whole number from 1 to 50') ?? 3;
-  const warmupMs = warmupOf(v);
-  const durationMs = timeOf(v);
+  const counts = [1, ...v.workers.filter((n) => n !== 1)];
+  const { rounds, warmup: warmupMs, time: durationMs } = v;
   // The native port is of the split ring: queue sizes are powers of two.
   let nativeNote = 'native baseline skipped: --no-native';
   let native: ((n: number, ms: number) => Promise<number[]>) | undefined;
   // meta.native of the result document: the compiler and flags of the baseline that ran.
   let nativeBuild: Meta['native'];
-  if (v['no-native'] !== true) {
+  if (v.native) {
     const build =
       (queueSize & (queueSize - 1)) === 0 ? buildNative() : 'native baseline skipped: queue size not a power of two';
     if (typeof build === 'string') nativeNote = build.replace('native loop', 'native baseline');
