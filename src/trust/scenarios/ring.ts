@@ -144,6 +144,19 @@ function deviceWrite(b: Bench, addr: number, len: number): void {
 }
 
 /**
+ * One device-writable buffer of `len` bytes at `addr` (token `token`) made
+ * available, popped and written by the device honestly: the chain a lying
+ * device then completes.
+ */
+function writtenChain(b: Bench, addr: number, len: number, token: number): { id: number } {
+  b.q.driver.add([], [{ addr, len }], token);
+  b.q.driver.kick();
+  const [c] = b.device.pop();
+  deviceWrite(b, addr, len);
+  return c!;
+}
+
+/**
  * The setup every "completion for a buffer the device holds" scenario shares.
  * V (an rx-style buffer, token 7) and X (token 8) are added, popped and used
  * V first; V is re-added (the guest refills its buffer) and takes X's old
@@ -241,14 +254,10 @@ const usedIdxJump: Scenario = {
     const len = 128;
     const ga = buffer(b, len);
     const driver = b.q.driver;
-    const device = b.device;
-    driver.add([], [{ addr: ga, len }], 1);
-    driver.kick();
-    const [a] = device.pop();
-    deviceWrite(b, ga, len);
+    const a = writtenChain(b, ga, len, 1);
     // The honest element for A, then one more slot the device never wrote
     // (zeroed: id 0, A's head, no longer outstanding once A is reaped).
-    splitUsed(b, [{ id: a!.id, len }], 2);
+    splitUsed(b, [{ id: a.id, len }], 2);
     let got;
     try {
       got = driver.getUsed();
@@ -283,14 +292,10 @@ function usedLen(ring: RingKind): Scenario {
       const gv = page;
       b.damage.secret(gv + len, 8192 - len);
       const driver = b.q.driver;
-      const device = b.device;
-      driver.add([], [{ addr: gv, len }], 7);
-      driver.kick();
-      const [c] = device.pop();
-      deviceWrite(b, gv, len);
+      const c = writtenChain(b, gv, len, 7);
       const lie = 4096;
-      if (ring === 'split') splitUsed(b, [{ id: c!.id, len: lie }]);
-      else packedUsed(b, c!.id, lie);
+      if (ring === 'split') splitUsed(b, [{ id: c.id, len: lie }]);
+      else packedUsed(b, c.id, lie);
       let got;
       try {
         got = driver.getUsed();
@@ -318,13 +323,9 @@ const usedWrap: Scenario = {
     const len = 128;
     const gv = buffer(b, len);
     const driver = b.q.driver;
-    const device = b.device;
-    driver.add([], [{ addr: gv, len }], 7);
-    driver.kick();
-    const [c] = device.pop();
-    deviceWrite(b, gv, len);
+    const c = writtenChain(b, gv, len, 7);
     // Lap 1 wants AVAIL = USED = 1; the device writes AVAIL = 0, USED = 1.
-    packedUsed(b, c!.id, len, P.PDESC_F_USED);
+    packedUsed(b, c.id, len, P.PDESC_F_USED);
     // The guest polls for the completion, with a budget.
     const polls = 16;
     for (let k = 0; k < polls; k++) {
