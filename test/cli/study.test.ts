@@ -92,23 +92,8 @@ describe('vqsim study pool', () => {
   it('counts, deterministically, the maps that found no room when the queues want more than the pool holds', async () => {
     // 1 MiB = 16 buffers of 64 KiB: two queues of 8 fit, a third finds no room
     // at fill (8 failures) and at each of the 4 steps (1 each).
-    const r = await run(
-      'study',
-      'pool',
-      '--slots',
-      '512',
-      '--areas',
-      '1',
-      '--queues',
-      '2,3',
-      '--sizes',
-      '65536',
-      '--depth',
-      '8',
-      '--steps',
-      '4',
-      '--json',
-    );
+    const args = 'study pool --slots 512 --areas 1 --queues 2,3 --sizes 65536 --depth 8 --steps 4 --json'.split(' ');
+    const r = await run(...args);
     expect(r.code).toBe(0);
     const rows = (JSON.parse(r.out) as { rows: Record<string, number>[] }).rows;
     expect(rows.map((x) => [x.queues, x.maps, x.full, x.usedHiwater])).toEqual([
@@ -116,23 +101,7 @@ describe('vqsim study pool', () => {
       [3, 24 + 3 * 4, 12, 512],
     ]);
     expect(rows[0]!.areasTriedPerMap).toBe(1);
-    const again = await run(
-      'study',
-      'pool',
-      '--slots',
-      '512',
-      '--areas',
-      '1',
-      '--queues',
-      '2,3',
-      '--sizes',
-      '65536',
-      '--depth',
-      '8',
-      '--steps',
-      '4',
-      '--json',
-    );
+    const again = await run(...args);
     expect((JSON.parse(again.out) as { rows: unknown[] }).rows).toEqual(rows);
   });
 
