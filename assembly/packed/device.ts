@@ -784,6 +784,10 @@ export function packed_dev_use(dev: usize, out: usize, maxChains: u32, elemCap: 
     if (limit != 0 && load<u32>(dev + PDEV_BROKEN) == 0) {
       k += useOneBuffers(dev, out, maxChains - k, elemCap, limit);
       if (k == maxChains) break;
+      // Nothing more available (how a polling device's pass usually ends):
+      // done, without setting up the general pop to find the same.
+      const next = <usize>load<u32>(dev + PDEV_DESC) + <usize>load<u32>(dev + PDEV_LAST_AVAIL) * PDESC_SIZE;
+      if (!isAvail(<u32>atomic.load<u16>(next + PDESC_FLAGS), load<u32>(dev + PDEV_AVAIL_WRAP))) break;
     }
     // Anything else, one buffer through the general pop and push.
     const n = inOrder ? packed_dev_pop_in_order(dev, out, 1, elemCap) : packed_dev_pop(dev, out, 1, elemCap);
